@@ -1,0 +1,3 @@
+module github.com/deployerhq/deployer
+
+go 1.26

@@ -1,0 +1,141 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// EventType is the kind of a job event.
+type EventType string
+
+// Event types, in the order a job normally produces them.
+const (
+	EventAccepted     EventType = "accepted"      // gatekeeper: request passed policy
+	EventRejected     EventType = "rejected"      // gatekeeper: request refused (terminal)
+	EventQueued       EventType = "queued"        // gatekeeper: run order enqueued
+	EventStarting     EventType = "starting"      // worker: took the order, starting the task
+	EventStarted      EventType = "started"       // worker: the task is running
+	EventLog          EventType = "log"           // logshipper: lines of task output
+	EventHeartbeat    EventType = "heartbeat"     // worker: still tracking the task
+	EventFinished     EventType = "finished"      // worker: the task ran and exited (terminal)
+	EventFailed       EventType = "failed"        // worker: timed out, could not start, lost (terminal)
+	EventCancelled    EventType = "cancelled"     // worker/gatekeeper: cancelled (terminal)
+	EventDeadLettered EventType = "dead_lettered" // worker: the job went to the dead-letter queue
+)
+
+// Terminal reports whether t ends a job's stream.
+func (t EventType) Terminal() bool {
+	switch t {
+	case EventRejected, EventFinished, EventFailed, EventCancelled:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether t is a known event type.
+func (t EventType) Valid() bool {
+	switch t {
+	case EventAccepted, EventRejected, EventQueued, EventStarting, EventStarted, EventLog,
+		EventHeartbeat, EventFinished, EventFailed, EventCancelled, EventDeadLettered:
+		return true
+	}
+	return false
+}
+
+// Outcome is how a job ended, carried by its terminal event.
+type Outcome string
+
+// Outcomes. Each maps to one documented exit code of "deployer run".
+const (
+	OutcomeSucceeded     Outcome = "succeeded"       // the task exited 0
+	OutcomeFailed        Outcome = "failed"          // the task exited non-zero
+	OutcomeRejected      Outcome = "rejected"        // refused by policy
+	OutcomeTimedOut      Outcome = "timed_out"       // stopped at its timeout
+	OutcomeCancelled     Outcome = "cancelled"       // cancelled on request
+	OutcomeCouldNotStart Outcome = "could_not_start" // the task never ran
+	OutcomeLost          Outcome = "lost"            // contact with the task was lost
+)
+
+// LogLine is one line of task output, as the task wrote it (without the
+// trailing newline).
+type LogLine struct {
+	// Seq is the line's 1-based position in the task's output; it orders
+	// lines and detects duplicates and gaps.
+	Seq int64 `json:"seq"`
+	// ID is the task log source's own id for the line (a CloudWatch event
+	// id on AWS).
+	ID   string    `json:"id,omitempty"`
+	Time time.Time `json:"time"`
+	Text string    `json:"text"`
+}
+
+// JobEvent is one entry of a job's stream.
+type JobEvent struct {
+	Schema string `json:"schema"`
+	JobID  string `json:"job_id"`
+	// ID identifies the event; a redelivered or republished event carries
+	// the same id, so followers drop duplicates by it.
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Type    EventType `json:"type"`
+	Source  string    `json:"source,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+
+	// accepted: what will run.
+	Container string   `json:"container,omitempty"`
+	Script    string   `json:"script,omitempty"`
+	Argv      []string `json:"argv,omitempty"`
+
+	// started: the task that runs the job.
+	TaskID string `json:"task_id,omitempty"`
+
+	// log: lines in task order.
+	Lines []LogLine `json:"lines,omitempty"`
+
+	// Terminal events, rejected and dead_lettered: how and why.
+	Outcome    Outcome `json:"outcome,omitempty"`
+	ExitCode   *int    `json:"exit_code,omitempty"`
+	Reason     string  `json:"reason,omitempty"`
+	ReasonCode string  `json:"reason_code,omitempty"`
+	// LogEvents is how many lines the task produced, on terminal events of
+	// jobs whose task ran, so a follower knows when it has them all.
+	LogEvents *int64 `json:"log_events,omitempty"`
+	// Duration is how long the task ran, on terminal events.
+	Duration Duration `json:"duration,omitempty"`
+}
+
+// Validate checks the event's own shape.
+func (e *JobEvent) Validate() error {
+	switch {
+	case !ValidJobID(e.JobID):
+		return fmt.Errorf("%w: job_id %q is not a valid job id", ErrMalformed, e.JobID)
+	case e.ID == "":
+		return fmt.Errorf("%w: event id is empty", ErrMalformed)
+	case !e.Type.Valid():
+		return fmt.Errorf("%w: unknown event type %q", ErrMalformed, e.Type)
+	case e.Type.Terminal() && e.Outcome == "":
+		return fmt.Errorf("%w: terminal event %s has no outcome", ErrMalformed, e.Type)
+	}
+	for i, l := range e.Lines {
+		if l.Seq < 1 {
+			return fmt.Errorf("%w: line %d has seq %d, want at least 1", ErrMalformed, i, l.Seq)
+		}
+	}
+	return nil
+}
+
+// Encode sets the schema and encodes the event.
+func (e JobEvent) Encode() ([]byte, error) {
+	e.Schema = JobEventV1
+	return json.Marshal(e)
+}
+
+// DecodeJobEvent decodes and validates a job event.
+func DecodeJobEvent(data []byte) (JobEvent, error) {
+	var e JobEvent
+	if err := decode(data, JobEventV1, &e); err != nil {
+		return JobEvent{}, err
+	}
+	return e, e.Validate()
+}

@@ -1,0 +1,93 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// JobRequest is what a caller asks for: run one script of one container
+// with these arguments. It is untrusted until the gatekeeper has checked it.
+type JobRequest struct {
+	Schema string `json:"schema"`
+	// JobID is made by the producer; it is sortable (a ULID) and unique.
+	JobID string `json:"job_id"`
+	// Container and Script name an allow-listed script.
+	Container string `json:"container"`
+	Script    string `json:"script"`
+	Args      Args   `json:"args"`
+
+	// Optional overrides, each checked against the container's policy.
+	TaskCPU    int      `json:"task_cpu,omitempty"`
+	TaskMemory int      `json:"task_memory,omitempty"`
+	LaunchType string   `json:"launch_type,omitempty"`
+	Timeout    Duration `json:"timeout,omitempty"`
+
+	// Stream is the address of this job's event stream, made by the producer
+	// before the request is enqueued.
+	Stream string `json:"stream"`
+
+	// Caller describes where the request came from, as the caller says. It
+	// is informational: authorization uses the identity the queue verified.
+	Caller CallerMetadata `json:"caller,omitzero"`
+
+	BatchID  string `json:"batch_id,omitempty"`
+	ReplayOf string `json:"replay_of,omitempty"`
+	// Attempt counts submissions of the same logical job; 1 for the first.
+	Attempt int `json:"attempt"`
+	// TraceParent is a W3C trace context header value, passed through.
+	TraceParent string    `json:"traceparent,omitempty"`
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// CallerMetadata is the caller's own description of its context.
+type CallerMetadata struct {
+	CIProvider string `json:"ci_provider,omitempty"`
+	Repo       string `json:"repo,omitempty"`
+	Ref        string `json:"ref,omitempty"`
+	SHA        string `json:"sha,omitempty"`
+	RunURL     string `json:"run_url,omitempty"`
+	User       string `json:"user,omitempty"`
+}
+
+// jobIDPattern admits ULIDs and ids derived from them ("<ulid>-r2"); the
+// id names queues and directories, so it is deliberately narrow.
+var jobIDPattern = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}(-[a-z0-9]{1,16})?$`)
+
+// ValidJobID reports whether id has the shape of a job id.
+func ValidJobID(id string) bool { return jobIDPattern.MatchString(id) }
+
+// Validate checks the request's own shape (not policy).
+func (r *JobRequest) Validate() error {
+	switch {
+	case !ValidJobID(r.JobID):
+		return fmt.Errorf("%w: job_id %q is not a valid job id", ErrMalformed, r.JobID)
+	case r.Container == "":
+		return fmt.Errorf("%w: container is empty", ErrMalformed)
+	case r.Script == "":
+		return fmt.Errorf("%w: script is empty", ErrMalformed)
+	case r.Stream == "":
+		return fmt.Errorf("%w: stream is empty", ErrMalformed)
+	case r.Attempt < 1:
+		return fmt.Errorf("%w: attempt must be at least 1, got %d", ErrMalformed, r.Attempt)
+	case r.TaskCPU < 0 || r.TaskMemory < 0:
+		return fmt.Errorf("%w: task_cpu and task_memory must not be negative", ErrMalformed)
+	}
+	return nil
+}
+
+// Encode sets the schema and encodes the request.
+func (r JobRequest) Encode() ([]byte, error) {
+	r.Schema = JobRequestV1
+	return json.Marshal(r)
+}
+
+// DecodeJobRequest decodes and validates a job request.
+func DecodeJobRequest(data []byte) (JobRequest, error) {
+	var r JobRequest
+	if err := decode(data, JobRequestV1, &r); err != nil {
+		return JobRequest{}, err
+	}
+	return r, r.Validate()
+}
