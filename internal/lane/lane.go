@@ -1,0 +1,26 @@
+// Package lane is the port for concurrency lanes: global limits on how many
+// jobs of a lane run at once across every worker (3 AMI builds at a time,
+// say), held as leases that expire if their holder dies.
+package lane
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotHeld: the holder has no lease in the lane (it expired or was
+// released).
+var ErrNotHeld = errors.New("lane lease not held")
+
+// Limiter hands out lane leases.
+type Limiter interface {
+	// Acquire takes one of the lane's limit slots for holder (a job id and
+	// attempt) for ttl. It reports false when the lane is full. Acquiring
+	// a slot the holder already has renews it.
+	Acquire(ctx context.Context, lane string, limit int, holder string, ttl time.Duration) (bool, error)
+	// Renew extends the holder's lease; ErrNotHeld when it has none.
+	Renew(ctx context.Context, lane, holder string, ttl time.Duration) error
+	// Release gives the slot back; releasing a lease not held is a no-op.
+	Release(ctx context.Context, lane, holder string) error
+}

@@ -1,0 +1,99 @@
+// Package sqlitedb opens the embedded backend's SQLite database so that
+// several processes (CLIs, "deployer up", supervisors) can share one state
+// directory safely: WAL journaling, a generous busy timeout, and write
+// transactions that take the write lock up front (BEGIN IMMEDIATE), so two
+// writers never deadlock upgrading read locks.
+//
+// The driver is modernc.org/sqlite: pure Go, so every binary cross-compiles
+// without cgo.
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database file inside a state directory.
+const FileName = "deployer.db"
+
+// BusyTimeout is how long a statement waits for another process's write
+// lock before failing with SQLITE_BUSY.
+const BusyTimeout = 30 * time.Second
+
+// Open opens (creating if needed) the database of the state directory dir.
+func Open(dir string) (*sql.DB, error) {
+	if dir == "" {
+		return nil, errors.New("opening state database: no state directory given")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state directory: %w", err)
+	}
+	return OpenFile(filepath.Join(dir, FileName))
+}
+
+// OpenFile opens (creating if needed) the database file path.
+func OpenFile(path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening state database %s: %w", path, err)
+	}
+	// A handful of connections: readers run concurrently under WAL, and
+	// writers serialize on the file lock anyway.
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), BusyTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("opening state database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Migrate runs each statement of schema (CREATE ... IF NOT EXISTS) in one
+// transaction. Adapters call it with their own tables when they are built.
+func Migrate(ctx context.Context, db *sql.DB, stmts ...string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrating state database: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("migrating state database: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrating state database: %w", err)
+	}
+	return nil
+}
+
+// Tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
+// fn returns nil.
+func Tx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
