@@ -1,0 +1,138 @@
+package logshipper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// Limits of one published log event. The byte budget leaves room for the
+// event's envelope and JSON escaping under schemas.MaxMessageSize.
+const (
+	MaxLinesPerEvent = 500
+	MaxBytesPerEvent = 96 * 1024
+)
+
+// Batch is a run of lines of one task.
+type Batch struct {
+	JobID   string
+	Attempt int
+	TaskID  string
+	// Stream is the job stream's address.
+	Stream string
+	Lines  []schemas.LogLine
+}
+
+// Shipper publishes batches of task lines to job streams.
+type Shipper struct {
+	Streams stream.Streams
+	// Source names the publisher in events ("logshipper").
+	Source string
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Ship publishes the batch's lines, sorted by sequence, as log events. A
+// stream that no longer exists (the caller stopped following and it was
+// deleted or expired) is not an error: there is nobody to tell, and the
+// task log keeps the lines.
+func (s *Shipper) Ship(ctx context.Context, b Batch) error {
+	if len(b.Lines) == 0 {
+		return nil
+	}
+	lines := append([]schemas.LogLine(nil), b.Lines...)
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Seq < lines[j].Seq })
+	events := s.events(b, lines)
+	if len(events) == 0 {
+		return nil
+	}
+	if err := s.Streams.Publish(ctx, b.Stream, events...); err != nil {
+		if errors.Is(err, stream.ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("shipping %d lines of task %s to job %s: %w", len(lines), b.TaskID, b.JobID, err)
+	}
+	return nil
+}
+
+func (s *Shipper) events(b Batch, lines []schemas.LogLine) []schemas.JobEvent {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	source := s.Source
+	if source == "" {
+		source = "logshipper"
+	}
+	var events []schemas.JobEvent
+	start, size := 0, 0
+	cut := func(end int) {
+		chunk := lines[start:end]
+		events = append(events, schemas.JobEvent{
+			Schema:  schemas.JobEventV1,
+			JobID:   b.JobID,
+			ID:      eventID(b, chunk),
+			Time:    now().UTC(),
+			Type:    schemas.EventLog,
+			Source:  source,
+			Attempt: b.Attempt,
+			TaskID:  b.TaskID,
+			Lines:   chunk,
+		})
+		start, size = end, 0
+	}
+	kept := lines[:0]
+	for _, l := range lines {
+		// A line too large for any event is left out: the follower finds
+		// the gap and reads the line from the task log source instead.
+		if encodedSize(l) <= MaxBytesPerEvent {
+			kept = append(kept, l)
+		}
+	}
+	lines = kept
+	for i, l := range lines {
+		n := encodedSize(l)
+		if i > start && (i-start >= MaxLinesPerEvent || size+n > MaxBytesPerEvent) {
+			cut(i)
+		}
+		size += n
+	}
+	if start < len(lines) {
+		cut(len(lines))
+	}
+	return events
+}
+
+// encodedSize bounds the JSON size of a line inside an event: control
+// characters, quotes and backslashes escape to up to six bytes, and
+// characters that are not valid UTF-8 to six as well.
+func encodedSize(l schemas.LogLine) int {
+	n := len(l.ID) + 96 // field names, seq, time
+	for i := 0; i < len(l.Text); i++ {
+		c := l.Text[i]
+		switch {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			n += 6
+		case c >= 0x80:
+			n += 3
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// eventID names a log event by its task and line range, so a batch shipped
+// twice yields the same ids.
+func eventID(b Batch, chunk []schemas.LogLine) string {
+	first, last := chunk[0], chunk[len(chunk)-1]
+	if first.Seq > 0 {
+		return fmt.Sprintf("log:%s:%d-%d", b.TaskID, first.Seq, last.Seq)
+	}
+	return fmt.Sprintf("log:%s:%s-%s", b.TaskID, first.ID, last.ID)
+}

@@ -1,0 +1,168 @@
+package producer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/deployerhq/deployer/internal/journal"
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/tasklog"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// DefaultMaxWait is how long a caller follows a job by default, and so how
+// long its stream is kept at least.
+const DefaultMaxWait = 2 * time.Hour
+
+// Client submits jobs and follows them.
+type Client struct {
+	// Requests is the request queue the gatekeeper consumes.
+	Requests queue.Queue
+	// Streams makes and reads job streams.
+	Streams stream.Streams
+	// Logs is the task log source gaps are filled from.
+	Logs tasklog.Source
+	// Journal holds job histories, for Status and History.
+	Journal journal.Journal
+	// DeleteStreams deletes a job's stream once its terminal event has
+	// been read. Set it for backends whose streams are not replayable
+	// (SQS); replayable streams are kept until they expire so that
+	// "deployer wait" can replay them.
+	DeleteStreams bool
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Request is what a caller asks to run.
+type Request struct {
+	Container string
+	Script    string
+	Args      []string
+	// Optional overrides; zero means the container's default.
+	TaskCPU    int
+	TaskMemory int
+	LaunchType string
+	Timeout    time.Duration
+	Caller     schemas.CallerMetadata
+	BatchID    string
+	// MaxWait is how long the caller may follow the job; the job's stream
+	// is kept at least this long. Defaults to DefaultMaxWait.
+	MaxWait time.Duration
+	// JobID, ReplayOf and Attempt are set by replays; a new job leaves
+	// them empty and gets a fresh ULID and attempt 1.
+	JobID    string
+	ReplayOf string
+	Attempt  int
+}
+
+// Job identifies a submitted job.
+type Job struct {
+	ID     string
+	Stream string
+}
+
+// NewJobID returns a fresh, sortable job id (a ULID).
+func NewJobID() string {
+	return ulid.MustNew(ulid.Now(), rand.Reader).String()
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Submit creates the job's stream, then enqueues its request. The stream
+// exists before anyone can publish to it.
+func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
+	id := r.JobID
+	if id == "" {
+		id = NewJobID()
+	}
+	attempt := r.Attempt
+	if attempt == 0 {
+		attempt = 1
+	}
+	maxWait := r.MaxWait
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
+	addr, err := c.Streams.Create(ctx, id, maxWait+time.Hour)
+	if err != nil {
+		return Job{}, fmt.Errorf("creating stream for job %s: %w", id, err)
+	}
+	req := schemas.JobRequest{
+		JobID:       id,
+		Container:   r.Container,
+		Script:      r.Script,
+		Args:        schemas.ArgList(r.Args...),
+		TaskCPU:     r.TaskCPU,
+		TaskMemory:  r.TaskMemory,
+		LaunchType:  r.LaunchType,
+		Timeout:     schemas.Duration(r.Timeout),
+		Stream:      addr,
+		Caller:      r.Caller,
+		BatchID:     r.BatchID,
+		ReplayOf:    r.ReplayOf,
+		Attempt:     attempt,
+		SubmittedAt: c.now().UTC(),
+	}
+	if err := req.Validate(); err != nil {
+		return Job{}, fmt.Errorf("building request for job %s: %w", id, err)
+	}
+	if err := c.Enqueue(ctx, req); err != nil {
+		return Job{}, err
+	}
+	return Job{ID: id, Stream: addr}, nil
+}
+
+// Enqueue sends an already built request to the request queue.
+func (c *Client) Enqueue(ctx context.Context, req schemas.JobRequest) error {
+	body, err := req.Encode()
+	if err != nil {
+		return fmt.Errorf("encoding request for job %s: %w", req.JobID, err)
+	}
+	if len(body) > schemas.MaxMessageSize {
+		return fmt.Errorf("request for job %s is %d bytes, more than the %d-byte limit: %w",
+			req.JobID, len(body), schemas.MaxMessageSize, schemas.ErrTooLarge)
+	}
+	_, err = c.Requests.Send(ctx, queue.Outgoing{
+		Body:       body,
+		Attributes: map[string]string{"job_id": req.JobID, "schema": schemas.JobRequestV1},
+	})
+	if err != nil {
+		return fmt.Errorf("enqueueing request for job %s: %w", req.JobID, err)
+	}
+	return nil
+}
+
+// Status returns the job's history from the journal, oldest first.
+// journal.ErrNotFound means nothing has handled the job yet (or it does
+// not exist).
+func (c *Client) Status(ctx context.Context, jobID string) ([]schemas.JobEvent, error) {
+	evs, err := c.Journal.Read(ctx, jobID)
+	if err != nil {
+		if errors.Is(err, journal.ErrNotFound) {
+			return nil, fmt.Errorf("job %s: %w", jobID, err)
+		}
+		return nil, fmt.Errorf("reading journal of job %s: %w", jobID, err)
+	}
+	return evs, nil
+}
+
+// Terminal returns the last terminal event of a history, if any.
+func Terminal(history []schemas.JobEvent) (schemas.JobEvent, bool) {
+	for i := len(history) - 1; i >= 0; i-- {
+		if history[i].Type.Terminal() {
+			return history[i], true
+		}
+	}
+	return schemas.JobEvent{}, false
+}
