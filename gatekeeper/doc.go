@@ -1,0 +1,12 @@
+// Package gatekeeper is the pipeline's security boundary. It takes job
+// requests from the request queue, checks each against the allow-list
+// policy and the caller identity the queue verified, and either forwards a
+// fully resolved run order to the run queue of the job's lane or rejects
+// the request with a precise reason on the job's stream.
+//
+// Handle decides the fate of one message; Serve polls a queue with it (the
+// embedded backend and "deployer up"), and the Lambda in cmd/gatekeeper
+// calls it for each record of an SQS batch. A message that cannot be
+// decoded is dead-lettered with its reason; a rejected request is answered
+// and never retried; only transient failures are retried.
+package gatekeeper

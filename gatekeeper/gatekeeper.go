@@ -1,0 +1,238 @@
+package gatekeeper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/journal"
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// Queue names shared by every backend (adapters may add a prefix).
+const (
+	RequestQueue    = "requests"
+	RequestDLQ      = "requests-dlq"
+	RunDLQ          = "runs-dlq"
+	LaneQueuePrefix = "runs-lane-"
+)
+
+// LaneQueue is the name of the run queue of a lane.
+func LaneQueue(lane string) string { return LaneQueuePrefix + lane }
+
+// Reason codes of requests the gatekeeper cannot even evaluate.
+const (
+	ReasonMalformed         = "malformed_request"
+	ReasonUnsupportedSchema = "unsupported_schema"
+	ReasonNoIdentity        = "caller_unknown"
+)
+
+// Policy resolves requests into run orders. *policy.Policy implements it;
+// a rejection is returned as a *policy.Rejection.
+type Policy interface {
+	Resolve(req schemas.JobRequest, caller schemas.Identity, now time.Time) (schemas.RunOrder, error)
+}
+
+// RunQueues opens the run queue of a lane, creating it when needed.
+type RunQueues func(ctx context.Context, lane string) (queue.Queue, error)
+
+// Gatekeeper validates requests and forwards run orders.
+type Gatekeeper struct {
+	Policy Policy
+	// RunQueue returns the run queue of a lane.
+	RunQueue RunQueues
+	// DeadLetters is the request dead-letter queue.
+	DeadLetters queue.Queue
+	Streams     stream.Streams
+	Journal     journal.Journal
+	// Identify turns a message's verified sender id into the caller's
+	// identity. Defaults to using the sender id as the principal.
+	Identify func(ctx context.Context, senderID string) (schemas.Identity, error)
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Handle decides the fate of one request message. It returns nil when the
+// message is done with and may be deleted: forwarded, rejected and
+// answered, or dead-lettered. An error means a transient failure; the
+// message should be retried.
+func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
+	req, err := schemas.DecodeJobRequest(msg.Body)
+	if err != nil {
+		return g.undecodable(ctx, msg, err)
+	}
+	log := g.logger().With("job_id", req.JobID, "container", req.Container, "script", req.Script)
+
+	caller, err := g.identify(ctx, msg.SenderID)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		rej := &policy.Rejection{Code: ReasonNoIdentity, Message: fmt.Sprintf("caller identity could not be verified: %v", err)}
+		return g.reject(ctx, req, rej, log)
+	}
+	order, err := g.Policy.Resolve(req, caller, g.now())
+	if err != nil {
+		var rej *policy.Rejection
+		if errors.As(err, &rej) {
+			return g.reject(ctx, req, rej, log.With("caller", caller.Principal))
+		}
+		return fmt.Errorf("resolving request of job %s: %w", req.JobID, err)
+	}
+	return g.accept(ctx, order, log.With("caller", caller.Principal))
+}
+
+func (g *Gatekeeper) accept(ctx context.Context, order schemas.RunOrder, log *slog.Logger) error {
+	accepted := g.event(order.Request, schemas.EventAccepted)
+	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
+	if err := g.publish(ctx, order.Request, accepted); err != nil {
+		return err
+	}
+	body, err := order.Encode()
+	if err != nil {
+		return fmt.Errorf("encoding run order of job %s: %w", order.JobID, err)
+	}
+	q, err := g.RunQueue(ctx, order.Lane)
+	if err != nil {
+		return fmt.Errorf("opening run queue of lane %s: %w", order.Lane, err)
+	}
+	if _, err := q.Send(ctx, queue.Outgoing{
+		Body:       body,
+		Attributes: map[string]string{"job_id": order.JobID, "schema": schemas.RunOrderV1},
+	}); err != nil {
+		return fmt.Errorf("forwarding run order of job %s: %w", order.JobID, err)
+	}
+	queued := g.event(order.Request, schemas.EventQueued)
+	queued.Reason = "waiting for a worker in lane " + order.Lane
+	if err := g.publish(ctx, order.Request, queued); err != nil {
+		// The order is on its way; the worker's events will follow.
+		log.Warn("publishing queued event", "err", err)
+	}
+	log.Info("request accepted", "lane", order.Lane, "argv", order.Argv)
+	return nil
+}
+
+func (g *Gatekeeper) reject(ctx context.Context, req schemas.JobRequest, rej *policy.Rejection, log *slog.Logger) error {
+	ev := g.event(req, schemas.EventRejected)
+	ev.Container, ev.Script = req.Container, req.Script
+	ev.Outcome = schemas.OutcomeRejected
+	ev.Reason = rej.Message
+	ev.ReasonCode = rej.Code
+	if err := g.publish(ctx, req, ev); err != nil {
+		return err
+	}
+	log.Info("request rejected", "reason_code", rej.Code, "reason", rej.Message)
+	return nil
+}
+
+// undecodable dead-letters a message that is not a valid request, and
+// tells its job's stream when the message names one, so that the caller
+// does not wait for nothing.
+func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause error) error {
+	code := ReasonMalformed
+	if errors.Is(cause, schemas.ErrUnsupportedSchema) {
+		code = ReasonUnsupportedSchema
+	}
+	log := g.logger().With("message_id", msg.ID, "reason_code", code)
+	var head struct {
+		JobID   string `json:"job_id"`
+		Stream  string `json:"stream"`
+		Attempt int    `json:"attempt"`
+	}
+	if json.Unmarshal(msg.Body, &head) == nil && schemas.ValidJobID(head.JobID) && head.Stream != "" {
+		req := schemas.JobRequest{JobID: head.JobID, Stream: head.Stream, Attempt: max(head.Attempt, 1)}
+		ev := g.event(req, schemas.EventRejected)
+		ev.Outcome, ev.Reason, ev.ReasonCode = schemas.OutcomeRejected, "request could not be read: "+cause.Error(), code
+		if err := g.publish(ctx, req, ev); err != nil {
+			log.Warn("answering undecodable request", "job_id", head.JobID, "err", err)
+		}
+	}
+	raw := msg.Body
+	if len(raw) > schemas.MaxMessageSize/2 {
+		raw = raw[:schemas.MaxMessageSize/2]
+	}
+	dl := schemas.DeadLetter{
+		JobID: head.JobID,
+		Raw:   string(raw),
+		Failure: schemas.Failure{
+			Outcome:    schemas.OutcomeRejected,
+			Reason:     cause.Error(),
+			ReasonCode: code,
+			Attempts:   msg.ReceiveCount,
+			Time:       g.now().UTC(),
+		},
+	}
+	if !schemas.ValidJobID(dl.JobID) {
+		dl.JobID = ""
+	}
+	body, err := dl.Encode()
+	if err != nil {
+		return fmt.Errorf("encoding dead letter: %w", err)
+	}
+	if _, err := g.DeadLetters.Send(ctx, queue.Outgoing{
+		Body:       body,
+		Attributes: map[string]string{"schema": schemas.DeadLetterV1, "reason_code": code},
+	}); err != nil {
+		return fmt.Errorf("dead-lettering undecodable request %s: %w", msg.ID, err)
+	}
+	log.Warn("undecodable request dead-lettered", "err", cause)
+	return nil
+}
+
+// publish sends an event to the request's stream and records it in the
+// journal. A stream that is gone is not an error: its caller stopped
+// waiting, and the journal still records what happened.
+func (g *Gatekeeper) publish(ctx context.Context, req schemas.JobRequest, ev schemas.JobEvent) error {
+	if err := g.Streams.Publish(ctx, req.Stream, ev); err != nil &&
+		!errors.Is(err, stream.ErrNotFound) && !errors.Is(err, stream.ErrInvalidAddress) {
+		return fmt.Errorf("publishing %s event of job %s: %w", ev.Type, req.JobID, err)
+	}
+	if g.Journal != nil {
+		if err := g.Journal.Append(ctx, req.JobID, ev); err != nil {
+			return fmt.Errorf("journaling %s event of job %s: %w", ev.Type, req.JobID, err)
+		}
+	}
+	return nil
+}
+
+func (g *Gatekeeper) event(req schemas.JobRequest, t schemas.EventType) schemas.JobEvent {
+	return schemas.JobEvent{
+		Schema:  schemas.JobEventV1,
+		JobID:   req.JobID,
+		ID:      fmt.Sprintf("gatekeeper:%d:%s", max(req.Attempt, 1), t),
+		Time:    g.now().UTC(),
+		Type:    t,
+		Source:  "gatekeeper",
+		Attempt: max(req.Attempt, 1),
+	}
+}
+
+func (g *Gatekeeper) identify(ctx context.Context, senderID string) (schemas.Identity, error) {
+	if g.Identify != nil {
+		return g.Identify(ctx, senderID)
+	}
+	if senderID == "" {
+		return schemas.Identity{}, errors.New("the queue reported no sender")
+	}
+	return schemas.Identity{Principal: senderID, Source: "queue_sender"}, nil
+}
+
+func (g *Gatekeeper) logger() *slog.Logger {
+	if g.Logger != nil {
+		return g.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (g *Gatekeeper) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}

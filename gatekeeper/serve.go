@@ -1,0 +1,75 @@
+package gatekeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/queue"
+)
+
+// ServeOptions tune Serve.
+type ServeOptions struct {
+	// Wait is the long-poll wait of each receive. Defaults to 20s.
+	Wait time.Duration
+	// Visibility hides a message while it is handled. Defaults to 60s.
+	Visibility time.Duration
+}
+
+// Serve handles requests from q until ctx ends. Messages Handle is done
+// with are deleted; the others reappear after their visibility timeout and
+// are handled again.
+func (g *Gatekeeper) Serve(ctx context.Context, q queue.Queue, opts ServeOptions) error {
+	if opts.Wait <= 0 {
+		opts.Wait = queue.MaxWait
+	}
+	if opts.Visibility <= 0 {
+		opts.Visibility = time.Minute
+	}
+	for ctx.Err() == nil {
+		msgs, err := q.Receive(ctx, queue.ReceiveOptions{Max: queue.MaxBatch, Wait: opts.Wait, Visibility: opts.Visibility})
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			g.logger().Warn("receiving requests", "err", err)
+			if err := pause(ctx, time.Second); err != nil {
+				break
+			}
+			continue
+		}
+		var done []string
+		for _, m := range msgs {
+			if err := g.Handle(ctx, m); err != nil {
+				g.logger().Warn("request will be retried", "message_id", m.ID, "err", err)
+				continue
+			}
+			done = append(done, m.Receipt)
+		}
+		if len(done) > 0 {
+			// Acknowledge even when shutting down: the work is done.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err := q.Delete(dctx, done...)
+			cancel()
+			if err != nil {
+				g.logger().Warn("deleting handled requests", "err", err)
+			}
+		}
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return fmt.Errorf("serving requests: %w", ctx.Err())
+}
+
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
