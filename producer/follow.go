@@ -19,6 +19,9 @@ type FollowOptions struct {
 	OnLine func(attempt int, line schemas.LogLine)
 	// OnEvent receives every other event once, the terminal event last.
 	OnEvent func(ev schemas.JobEvent)
+	// OnBatch is called after the lines and events of each read from the
+	// stream have been delivered: a good moment to flush buffered output.
+	OnBatch func()
 	// GapWait is how long a gap in the line sequence may last before it is
 	// filled from the task log source. Defaults to 2s.
 	GapWait time.Duration
@@ -81,6 +84,7 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 		if err := f.fillGaps(ctx, false); err != nil && ctx.Err() != nil {
 			return FollowResult{}, ctx.Err()
 		}
+		opts.OnBatch()
 		if f.terminal == nil {
 			continue
 		}
@@ -117,6 +121,9 @@ func (o *FollowOptions) defaults() {
 	}
 	if o.OnLine == nil {
 		o.OnLine = func(int, schemas.LogLine) {}
+	}
+	if o.OnBatch == nil {
+		o.OnBatch = func() {}
 	}
 	if o.OnEvent == nil {
 		o.OnEvent = func(schemas.JobEvent) {}

@@ -166,3 +166,42 @@ func Terminal(history []schemas.JobEvent) (schemas.JobEvent, bool) {
 	}
 	return schemas.JobEvent{}, false
 }
+
+// Replay delivers the complete output of every attempt of a finished or
+// running job from its journal and the task log source, and returns the
+// job's history. It is how "deployer logs" and "deployer wait" show a job
+// whose stream is gone.
+func (c *Client) Replay(ctx context.Context, jobID string, onLine func(attempt int, l schemas.LogLine)) ([]schemas.JobEvent, error) {
+	history, err := c.Status(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	tasks := map[int]string{}
+	var attempts []int
+	for _, ev := range history {
+		if ev.TaskID == "" {
+			continue
+		}
+		if _, ok := tasks[ev.Attempt]; !ok {
+			attempts = append(attempts, ev.Attempt)
+		}
+		tasks[ev.Attempt] = ev.TaskID
+	}
+	for _, a := range attempts {
+		var after int64
+		for {
+			lines, err := c.Logs.Read(ctx, tasks[a], after, 1000)
+			if err != nil && !errors.Is(err, tasklog.ErrNotFound) {
+				return nil, fmt.Errorf("reading output of task %s: %w", tasks[a], err)
+			}
+			for _, l := range lines {
+				onLine(a, l)
+				after = l.Seq
+			}
+			if len(lines) < 1000 {
+				break
+			}
+		}
+	}
+	return history, nil
+}

@@ -1,0 +1,11 @@
+// Command deployer is the caller's CLI: run allow-listed scripts, follow
+// them, and serve the embedded pipeline.
+package main
+
+import (
+	"os"
+
+	"github.com/deployerhq/deployer/internal/cli"
+)
+
+func main() { os.Exit(cli.Main(os.Args[1:])) }

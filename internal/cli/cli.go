@@ -1,0 +1,120 @@
+// Package cli is the deployer command line. Main runs it and returns the
+// process exit code; every command lives in its own package with an
+// Options struct, so flag parsing and behaviour are testable without a
+// process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deployerhq/deployer/internal/cli/configcmd"
+	"github.com/deployerhq/deployer/internal/cli/describe"
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/logs"
+	"github.com/deployerhq/deployer/internal/cli/run"
+	"github.com/deployerhq/deployer/internal/cli/status"
+	"github.com/deployerhq/deployer/internal/cli/supervise"
+	"github.com/deployerhq/deployer/internal/cli/up"
+	"github.com/deployerhq/deployer/internal/cli/wait"
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// Main runs the command line args (without the program name) and returns
+// the exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := factory.New()
+	return Execute(ctx, f, args)
+}
+
+// Execute runs args against f and returns the exit code.
+func Execute(ctx context.Context, f *factory.Factory, args []string) int {
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *factory.ExitError
+	if errors.As(err, &ee) && ee.Err == nil {
+		return ee.Code
+	}
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v\n", err)
+	return factory.Code(err)
+}
+
+// NewCmdRoot builds the root command and its subcommands.
+func NewCmdRoot(f *factory.Factory) *cobra.Command {
+	var describeContainers bool
+	root := &cobra.Command{
+		Use:   "deployer",
+		Short: "Run allow-listed infrastructure scripts through a locked-down pipeline",
+		Long: `deployer lets CI ask for one allow-listed script (terraform plan/apply, a
+Packer build, an image build) with vetted arguments; a gatekeeper checks the
+request against the allow-list and the caller's identity, a worker runs it
+as an isolated task, and its output streams back live.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if describeContainers {
+				return describe.NewCmdDescribe(f, nil).RunE(cmd, nil)
+			}
+			return cmd.Help()
+		},
+	}
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.PersistentFlags().StringVar(&f.ConfigPath, "config", "", "allow-list configuration file (default $DEPLOYER_CONFIG, else the built-in example)")
+	root.PersistentFlags().StringVar(&f.StateDir, "state-dir", "", "state directory of the embedded backend (default $DEPLOYER_STATE_DIR, else $XDG_STATE_HOME/deployer)")
+	root.Flags().BoolVar(&describeContainers, "describe-containers", false, "list the containers and scripts you may run (same as \"deployer describe\")")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return factory.Usage(err) })
+
+	root.AddCommand(
+		run.NewCmdRun(f, nil),
+		describe.NewCmdDescribe(f, nil),
+		up.NewCmdUp(f, nil),
+		status.NewCmdStatus(f, nil),
+		wait.NewCmdWait(f, nil),
+		logs.NewCmdLogs(f, nil),
+		configcmd.NewCmdConfig(f),
+		supervise.NewCmdSupervise(),
+	)
+	// Unknown commands and bad arguments are usage errors.
+	for _, c := range root.Commands() {
+		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return factory.Usage(err) })
+		wrapArgs(c)
+	}
+	wrapArgs(root)
+	return root
+}
+
+// wrapArgs makes cobra's argument-count errors usage errors (exit 64).
+func wrapArgs(c *cobra.Command) {
+	if c.Args == nil {
+		return
+	}
+	check := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			var ee *factory.ExitError
+			if errors.As(err, &ee) {
+				return err
+			}
+			return factory.Usage(err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,176 @@
+// Package factory holds what every deployer command shares: its standard
+// streams, the global flags, how to load the configuration and open the
+// backend, and the error type that carries an exit code.
+package factory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+
+	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/cli/example"
+	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/producer"
+)
+
+// IOStreams are a command's standard streams.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// Factory gives commands what they share. Fields are set by the root
+// command; tests replace them.
+type Factory struct {
+	IO     IOStreams
+	Getenv func(string) string
+	// ConfigPath and StateDir are the global flags' values.
+	ConfigPath string
+	StateDir   string
+	// Executable is the path of the running binary, re-executed as the
+	// task supervisor.
+	Executable func() (string, error)
+}
+
+// New returns a Factory on the process's streams and environment.
+func New() *Factory {
+	return &Factory{
+		IO:         IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr},
+		Getenv:     os.Getenv,
+		Executable: os.Executable,
+	}
+}
+
+// ResolveStateDir returns the state directory: --state-dir, then
+// $DEPLOYER_STATE_DIR, then $XDG_STATE_HOME/deployer, then
+// ~/.local/state/deployer.
+func (f *Factory) ResolveStateDir() (string, error) {
+	dir := f.StateDir
+	if dir == "" {
+		dir = f.Getenv("DEPLOYER_STATE_DIR")
+	}
+	if dir == "" {
+		if x := f.Getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
+			dir = filepath.Join(x, "deployer")
+		}
+	}
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", Config(fmt.Errorf("no state directory: set --state-dir or $DEPLOYER_STATE_DIR (%w)", err))
+		}
+		dir = filepath.Join(home, ".local", "state", "deployer")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", Config(fmt.Errorf("state directory %q: %w", dir, err))
+	}
+	return abs, nil
+}
+
+// ResolveConfigPath returns the configuration file: --config, then
+// $DEPLOYER_CONFIG, then the built-in example (written into the state
+// directory so that its scripts exist on disk).
+func (f *Factory) ResolveConfigPath() (string, error) {
+	if f.ConfigPath != "" {
+		return f.ConfigPath, nil
+	}
+	if p := f.Getenv("DEPLOYER_CONFIG"); p != "" {
+		return p, nil
+	}
+	dir, err := f.ResolveStateDir()
+	if err != nil {
+		return "", err
+	}
+	return example.Install(filepath.Join(dir, "example"))
+}
+
+// Policy loads and validates the configuration for the embedded backend.
+// Any problem is a configuration error (exit 78).
+func (f *Factory) Policy() (*policy.Policy, error) {
+	path, err := f.ResolveConfigPath()
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Load(path, policy.WithLocalBackend())
+	if err != nil {
+		return nil, Config(fmt.Errorf("configuration %s:\n%w", path, err))
+	}
+	return p, nil
+}
+
+// Backend opens the embedded backend on the state directory.
+func (f *Factory) Backend(ctx context.Context) (*embedded.Backend, error) {
+	dir, err := f.ResolveStateDir()
+	if err != nil {
+		return nil, err
+	}
+	exe, err := f.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating the deployer binary: %w", err)
+	}
+	b, err := embedded.Open(ctx, dir, embedded.Options{
+		Supervisor: []string{exe, SuperviseCommand},
+		Sender:     CurrentUser(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening state directory %s: %w", dir, err)
+	}
+	return b, nil
+}
+
+// SuperviseCommand is the hidden command the local runner re-executes the
+// binary with to supervise one task.
+const SuperviseCommand = "__supervise"
+
+// CurrentUser is the embedded backend's verified caller identity: the OS
+// user running the command.
+func CurrentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "user:" + u.Username
+	}
+	return fmt.Sprintf("uid:%d", os.Getuid())
+}
+
+// ExitError carries the exit code a command ends with. Its message, if
+// any, has been printed or is printed by the caller.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit returns an error that ends the command with code and no message.
+func Exit(code int) error { return &ExitError{Code: code} }
+
+// Usage marks err as a usage error (exit 64).
+func Usage(err error) error { return &ExitError{Code: producer.ExitUsage, Err: err} }
+
+// Config marks err as a configuration error (exit 78).
+func Config(err error) error { return &ExitError{Code: producer.ExitConfig, Err: err} }
+
+// Code returns the exit code for err: its ExitError code, or 1.
+func Code(err error) int {
+	if err == nil {
+		return 0
+	}
+	var e *ExitError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 1
+}

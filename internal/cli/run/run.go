@@ -1,0 +1,133 @@
+// Package run implements "deployer run": ask for one allow-listed script,
+// follow its output, and exit with its exit code.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/jobview"
+	"github.com/deployerhq/deployer/producer"
+)
+
+// Options are the parsed command line of "deployer run".
+type Options struct {
+	Factory *factory.Factory
+
+	Container  string
+	Script     string
+	Args       []string
+	MaxWait    time.Duration
+	TaskCPU    int
+	TaskMemory int
+	NoWait     bool
+	Output     string
+	Timestamps bool
+}
+
+// NewCmdRun builds the command; runF replaces the action in tests.
+func NewCmdRun(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- CONTAINER SCRIPT [ARGS...]",
+		Short: "Run an allow-listed script and stream its output",
+		Long: `Run asks the pipeline to run SCRIPT of CONTAINER with ARGS, streams the
+task's output (stdout and stderr merged, as the task wrote it) to stdout and
+deployer's status lines to stderr, and exits with the task's exit code.
+
+Other outcomes exit with: 77 rejected by policy, 124 timed out, 130
+cancelled, 69 could not start, 75 gave up waiting (--max-wait-time elapsed;
+the job keeps running: "deployer wait JOB_ID" re-attaches), 64 usage error,
+78 configuration error.
+
+With no "deployer up" serving the state directory, run serves the pipeline
+itself until its job ends.`,
+		Example: `  deployer run -- demo plan --path modules/vpc --ref main
+  deployer run --no-wait -- demo hello world`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return factory.Usage(errors.New("run needs a container and a script: deployer run -- CONTAINER SCRIPT [ARGS...]"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Container, opts.Script, opts.Args = args[0], args[1], args[2:]
+			if opts.Output != "text" && opts.Output != "json" {
+				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			}
+			if opts.MaxWait <= 0 {
+				return factory.Usage(errors.New("--max-wait-time must be positive"))
+			}
+			if opts.TaskCPU < 0 || opts.TaskMemory < 0 {
+				return factory.Usage(errors.New("--task-cpu and --task-memory must not be negative"))
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runRun(cmd.Context(), opts)
+		},
+	}
+	// Everything after CONTAINER belongs to the script, flags included.
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the job before giving up (exit 75); the job keeps running")
+	cmd.Flags().IntVar(&opts.TaskCPU, "task-cpu", 0, "CPU units for the task, within the container's cap (default: the container's)")
+	cmd.Flags().IntVar(&opts.TaskMemory, "task-memory", 0, "memory (MiB) for the task, within the container's cap (default: the container's)")
+	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "print the job id and exit once the request is queued")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json for one job event per line")
+	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line of output with its time")
+	return cmd
+}
+
+func runRun(ctx context.Context, opts *Options) error {
+	f := opts.Factory
+	b, err := f.Backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close() }()
+
+	// Load the policy before enqueueing when this process will serve the
+	// pipeline itself, so that a broken configuration fails fast (78)
+	// instead of after the request is queued.
+	var pol *policy.Policy
+	if !opts.NoWait {
+		served, err := b.Served()
+		if err != nil {
+			return err
+		}
+		if !served {
+			if pol, err = f.Policy(); err != nil {
+				return err
+			}
+		}
+	}
+
+	client := b.Client()
+	job, err := client.Submit(ctx, producer.Request{
+		Container:  opts.Container,
+		Script:     opts.Script,
+		Args:       opts.Args,
+		TaskCPU:    opts.TaskCPU,
+		TaskMemory: opts.TaskMemory,
+		Caller:     producer.CallerFromEnv(f.Getenv),
+		MaxWait:    opts.MaxWait,
+	})
+	if err != nil {
+		return err
+	}
+	if opts.NoWait {
+		_, _ = fmt.Fprintln(f.IO.Out, job.ID)
+		return nil
+	}
+	p := jobview.New(f.IO.Out, f.IO.ErrOut)
+	p.JSON = opts.Output == "json"
+	p.Timestamps = opts.Timestamps
+	p.Status("job %s submitted: %s %s", job.ID, opts.Container, jobview.Command(opts.Script, opts.Args))
+	return jobview.Attach(ctx, f, b, pol, job, p, opts.MaxWait)
+}

@@ -1,0 +1,108 @@
+// Package up implements "deployer up": serve the embedded pipeline
+// (gatekeeper, worker, logshipper) on a state directory in the foreground.
+package up
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/worker"
+)
+
+// Options are the parsed command line of "deployer up".
+type Options struct {
+	Factory      *factory.Factory
+	DrainTimeout time.Duration
+	Capacity     int
+	Verbose      bool
+}
+
+// NewCmdUp builds the command; runF replaces the action in tests.
+func NewCmdUp(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Serve the pipeline (gatekeeper, worker, logshipper) in the foreground",
+		Long: `Up serves the embedded pipeline on the state directory until it is stopped,
+so that any number of "deployer run" processes share it. Several "up"s may
+serve one state directory at once: every task starts exactly once.
+
+On SIGINT or SIGTERM it stops taking jobs and keeps tracking running ones
+for up to --drain-timeout, then hands the rest back for another pipeline to
+adopt; a second signal hands them back at once. Tasks keep running either way.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.DrainTimeout < 0 || opts.Capacity < 1 {
+				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative and --capacity must be at least 1"))
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runUp(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().DurationVar(&opts.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to keep tracking running jobs after a stop signal")
+	cmd.Flags().IntVar(&opts.Capacity, "capacity", 32, "most jobs this process tracks at once")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
+	return cmd
+}
+
+func runUp(ctx context.Context, opts *Options) error {
+	f := opts.Factory
+	pol, err := f.Policy()
+	if err != nil {
+		return err
+	}
+	b, err := f.Backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close() }()
+	release, err := b.ServeLock()
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	level := slog.LevelInfo
+	if !opts.Verbose {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+
+	// The first signal drains; the second hands running jobs back at once.
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	abort := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+		}
+		_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopping: no new jobs; draining running ones (signal again to hand them back now)")
+		stop()
+		<-sigs
+		close(abort)
+	}()
+
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Dir)
+	err = b.Serve(sctx, pol, embedded.ServeOptions{
+		Worker: worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Logger: logger},
+		Logger: logger,
+		Abort:  abort,
+	})
+	_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopped")
+	return err
+}

@@ -1,0 +1,105 @@
+// Package wait implements "deployer wait": re-attach to a job, print its
+// output from the start, and exit as "deployer run" would have.
+package wait
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/jobview"
+	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// Options are the parsed command line of "deployer wait".
+type Options struct {
+	Factory    *factory.Factory
+	JobID      string
+	MaxWait    time.Duration
+	Output     string
+	Timestamps bool
+}
+
+// NewCmdWait builds the command; runF replaces the action in tests.
+func NewCmdWait(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "wait JOB_ID",
+		Short: "Re-attach to a job and exit with its exit code",
+		Long: `Wait follows a job submitted earlier (by "deployer run --no-wait", or by a
+"deployer run" that was stopped or gave up), printing its output from the
+start, and exits with the same codes as "deployer run".`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.JobID = args[0]
+			if !schemas.ValidJobID(opts.JobID) {
+				return factory.Usage(fmt.Errorf("%q is not a job id", opts.JobID))
+			}
+			if opts.Output != "text" && opts.Output != "json" {
+				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			}
+			if opts.MaxWait <= 0 {
+				return factory.Usage(errors.New("--max-wait-time must be positive"))
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runWait(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the job before giving up (exit 75)")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json for one job event per line")
+	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line of output with its time")
+	return cmd
+}
+
+func runWait(ctx context.Context, opts *Options) error {
+	f := opts.Factory
+	b, err := f.Backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close() }()
+	p := jobview.New(f.IO.Out, f.IO.ErrOut)
+	p.JSON = opts.Output == "json"
+	p.Timestamps = opts.Timestamps
+
+	job := producer.Job{ID: opts.JobID, Stream: b.StreamAddress(opts.JobID)}
+	err = jobview.Attach(ctx, f, b, nil, job, p, opts.MaxWait)
+	if !errors.Is(err, producer.ErrStreamGone) {
+		return err
+	}
+	// The stream expired: the journal and the task log still have it all.
+	return Replay(ctx, f, b.Client(), opts.JobID, p)
+}
+
+// Replay prints a job from its journal and task log and returns the error
+// carrying its exit code: the job's when it ended, 75 when it has not.
+func Replay(ctx context.Context, f *factory.Factory, c *producer.Client, jobID string, p *jobview.Printer) error {
+	history, err := c.Replay(ctx, jobID, func(a int, l schemas.LogLine) { p.Line(jobID, a, l) })
+	if err != nil {
+		p.Flush()
+		return fmt.Errorf("no stream and no history for job %s: %w", jobID, err)
+	}
+	for _, ev := range history {
+		if !ev.Type.Terminal() {
+			p.Event(ev)
+		}
+	}
+	t, ok := producer.Terminal(history)
+	if !ok {
+		p.Status("job %s has not ended and its stream is gone; see deployer status %s", jobID, jobID)
+		return factory.Exit(producer.ExitGaveUp)
+	}
+	p.Event(t)
+	p.Flush()
+	if code := producer.ExitCode(t); code != 0 {
+		return factory.Exit(code)
+	}
+	return nil
+}

@@ -1,0 +1,6 @@
+// Package embedded assembles the default backend: every port on one SQLite
+// database in a state directory, tasks as local processes, and the whole
+// pipeline (gatekeeper, worker, logshipper) served in-process. Any number
+// of processes may open one state directory at once: CLIs submitting and
+// following jobs, "deployer up"s serving it, and task supervisors.
+package embedded

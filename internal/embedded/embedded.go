@@ -1,0 +1,247 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/deployerhq/deployer/gatekeeper"
+	"github.com/deployerhq/deployer/internal/journal/sqlitejournal"
+	"github.com/deployerhq/deployer/internal/lane/sqlitelane"
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/queue/sqlitequeue"
+	"github.com/deployerhq/deployer/internal/runner/local"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
+	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
+	"github.com/deployerhq/deployer/logshipper"
+	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/worker"
+)
+
+// Redrive limits of the embedded queues.
+const (
+	requestMaxReceives = 5
+	runMaxReceives     = 10
+)
+
+// Options configure the embedded backend.
+type Options struct {
+	// Supervisor re-executes a binary as a task supervisor (see
+	// local.Options).
+	Supervisor []string
+	// Sender is the verified identity the queues record for this process
+	// ("user:<name>").
+	Sender string
+	Logger *slog.Logger
+}
+
+// Backend is the embedded backend opened on a state directory.
+type Backend struct {
+	Dir     string
+	DB      *sql.DB
+	Broker  *sqlitequeue.Broker
+	Streams *sqlitestream.Streams
+	Journal *sqlitejournal.Journal
+	Lanes   *sqlitelane.Limiter
+	Logs    *sqlitelog.Log
+	Runner  *local.Runner
+
+	requests, requestDLQ, runDLQ queue.Queue
+	logger                       *slog.Logger
+}
+
+// Open opens (creating as needed) the embedded backend in dir.
+func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
+	db, err := sqlitedb.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{Dir: dir, DB: db, logger: opts.Logger}
+	if b.logger == nil {
+		b.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := b.open(ctx, opts); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) open(ctx context.Context, opts Options) error {
+	var err error
+	if b.Broker, err = sqlitequeue.New(b.DB, sqlitequeue.Options{SenderID: opts.Sender}); err != nil {
+		return err
+	}
+	if b.Streams, err = sqlitestream.New(b.DB, sqlitestream.Options{Logger: b.logger}); err != nil {
+		return err
+	}
+	if b.Journal, err = sqlitejournal.New(b.DB, sqlitejournal.Options{}); err != nil {
+		return err
+	}
+	if b.Lanes, err = sqlitelane.New(b.DB, sqlitelane.Options{}); err != nil {
+		return err
+	}
+	if b.Logs, err = sqlitelog.New(b.DB, sqlitelog.Options{}); err != nil {
+		return err
+	}
+	if b.Runner, err = local.New(b.DB, local.Options{
+		StateDir:   b.Dir,
+		Supervisor: opts.Supervisor,
+		Logger:     b.logger,
+	}); err != nil {
+		return err
+	}
+	if b.requestDLQ, err = b.Broker.Create(ctx, gatekeeper.RequestDLQ, queue.Config{Retention: 14 * 24 * time.Hour}); err != nil {
+		return err
+	}
+	if b.requests, err = b.Broker.Create(ctx, gatekeeper.RequestQueue, queue.Config{
+		DeadLetter: &queue.Redrive{Queue: gatekeeper.RequestDLQ, MaxReceiveCount: requestMaxReceives},
+	}); err != nil {
+		return err
+	}
+	if b.runDLQ, err = b.Broker.Create(ctx, gatekeeper.RunDLQ, queue.Config{Retention: 14 * 24 * time.Hour}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Close closes the database.
+func (b *Backend) Close() error { return b.DB.Close() }
+
+// Client returns a producer client on this backend.
+func (b *Backend) Client() *producer.Client {
+	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal}
+}
+
+// StreamAddress is the address of a job's stream.
+func (b *Backend) StreamAddress(jobID string) string { return sqlitestream.Address(jobID) }
+
+// RunQueue opens the run queue of a lane, creating it when needed.
+func (b *Backend) RunQueue(ctx context.Context, lane string) (queue.Queue, error) {
+	return b.Broker.Create(ctx, gatekeeper.LaneQueue(lane), queue.Config{
+		VisibilityTimeout: time.Minute,
+		DeadLetter:        &queue.Redrive{Queue: gatekeeper.RunDLQ, MaxReceiveCount: runMaxReceives},
+	})
+}
+
+// DeadLetterQueues returns the request and run dead-letter queues.
+func (b *Backend) DeadLetterQueues() (requests, runs queue.Queue) { return b.requestDLQ, b.runDLQ }
+
+// ServeOptions tune Serve.
+type ServeOptions struct {
+	Worker worker.Options
+	Logger *slog.Logger
+	// Abort, when closed, makes a draining worker hand its jobs back at
+	// once.
+	Abort <-chan struct{}
+}
+
+// Serve runs the gatekeeper, a worker and the logshipper on this backend
+// until ctx ends, then drains (see worker.Options.DrainTimeout).
+func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts ServeOptions) error {
+	log := opts.Logger
+	if log == nil {
+		log = b.logger
+	}
+	// Lane queues exist before the worker looks for them, so a fresh state
+	// directory runs its first job without waiting for discovery.
+	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
+		for _, name := range lanes(lp.Config()) {
+			if _, err := b.RunQueue(ctx, name); err != nil {
+				return fmt.Errorf("creating run queue of lane %s: %w", name, err)
+			}
+		}
+	}
+	g := &gatekeeper.Gatekeeper{
+		Policy:      pol,
+		RunQueue:    b.RunQueue,
+		DeadLetters: b.requestDLQ,
+		Streams:     b.Streams,
+		Journal:     b.Journal,
+		Identify: func(_ context.Context, sender string) (schemas.Identity, error) {
+			if sender == "" {
+				return schemas.Identity{}, errors.New("the queue recorded no sender")
+			}
+			return schemas.Identity{Principal: sender, Source: "os_user"}, nil
+		},
+		Logger: log,
+	}
+	wo := opts.Worker
+	if wo.Poll == 0 {
+		wo.Poll = 100 * time.Millisecond
+	}
+	if wo.Discover == 0 {
+		wo.Discover = 2 * time.Second
+	}
+	if wo.Visibility == 0 {
+		wo.Visibility = 30 * time.Second
+	}
+	if wo.Logger == nil {
+		wo.Logger = log
+	}
+	w := &worker.Worker{
+		Broker: b.Broker, DeadLetters: b.runDLQ, Runner: b.Runner,
+		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes, Options: wo,
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	run("gatekeeper", func() error { return g.Serve(ctx, b.requests, gatekeeper.ServeOptions{}) })
+	run("worker", func() error { return w.Run(ctx) })
+	run("logshipper", func() error { return b.shipLogs(ctx, log) })
+	done := make(chan struct{})
+	if opts.Abort != nil {
+		go func() {
+			select {
+			case <-opts.Abort:
+				w.Abort()
+			case <-done:
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// lanes lists every lane a configuration uses.
+func lanes(c schemas.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(l string) {
+		if l == "" {
+			l = schemas.DefaultLane
+		}
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	for name := range c.Lanes {
+		add(name)
+	}
+	for _, ct := range c.Containers {
+		add(ct.Lane)
+	}
+	return out
+}
