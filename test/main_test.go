@@ -1,0 +1,233 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// deployerBin is the binary under test, built once by TestMain.
+var deployerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "deployer-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	deployerBin = filepath.Join(dir, "deployer")
+	build := exec.Command("go", "build", "-o", deployerBin, "../cmd/deployer")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building deployer:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one user's setup: a state directory and a configuration with
+// its scripts, written by the test.
+type env struct {
+	t       *testing.T
+	state   string
+	config  string
+	scripts string
+	// extraEnv is added to the environment of the next command.
+	extraEnv []string
+}
+
+// newEnv writes config (YAML; "SCRIPTS" is replaced by the scripts
+// directory) and scripts (name → body) and returns the setup.
+func newEnv(t *testing.T, config string, scripts map[string]string) *env {
+	t.Helper()
+	root := t.TempDir()
+	e := &env{t: t, state: filepath.Join(root, "state"), scripts: filepath.Join(root, "scripts"), config: filepath.Join(root, "deployer.yaml")}
+	if err := os.MkdirAll(e.scripts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(e.scripts, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config = strings.ReplaceAll(config, "SCRIPTS", e.scripts)
+	if err := os.WriteFile(e.config, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.waitIdle() })
+	return e
+}
+
+// result is a finished command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// cmd builds a deployer command on this setup.
+func (e *env) cmd(ctx context.Context, args ...string) *exec.Cmd {
+	full := append([]string{"--state-dir", e.state, "--config", e.config}, args...)
+	c := exec.CommandContext(ctx, deployerBin, full...)
+	c.Env = append(append(os.Environ(), "DEPLOYER_CONFIG=", "DEPLOYER_STATE_DIR="), e.extraEnv...)
+	c.WaitDelay = 10 * time.Second
+	return c
+}
+
+// run runs deployer to completion.
+func (e *env) run(args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := e.cmd(ctx, args...)
+	var out, errOut bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errOut
+	err := c.Run()
+	r := result{stdout: out.String(), stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		e.t.Fatalf("deployer %v: %v\nstderr:\n%s", args, err, r.stderr)
+	}
+	return r
+}
+
+// start starts deployer in the background; its stdout and stderr are
+// readable line by line.
+type proc struct {
+	cmd    *exec.Cmd
+	stdout *lineReader
+	stderr *lineReader
+	done   chan struct{}
+	code   int
+}
+
+func (e *env) start(args ...string) *proc {
+	e.t.Helper()
+	c := e.cmd(context.Background(), args...)
+	outR, err := c.StdoutPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	errR, err := c.StderrPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	p := &proc{cmd: c, stdout: newLineReader(outR), stderr: newLineReader(errR), done: make(chan struct{})}
+	go func() {
+		p.stdout.wait()
+		p.stderr.wait()
+		err := c.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			p.code = ee.ExitCode()
+		}
+		close(p.done)
+	}()
+	e.t.Cleanup(func() {
+		_ = c.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(d):
+		t.Fatalf("process did not exit within %s; stderr so far:\n%s", d, p.stderr.text())
+		return -1
+	}
+}
+
+// lineReader collects a stream's lines and lets tests wait for one.
+type lineReader struct {
+	mu    sync.Mutex
+	lines []string
+	more  chan struct{}
+	eof   chan struct{}
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	l := &lineReader{more: make(chan struct{}), eof: make(chan struct{})}
+	go func() {
+		defer close(l.eof)
+		s := bufio.NewScanner(r)
+		s.Buffer(make([]byte, 1<<20), 1<<20)
+		for s.Scan() {
+			l.mu.Lock()
+			l.lines = append(l.lines, s.Text())
+			close(l.more)
+			l.more = make(chan struct{})
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+func (l *lineReader) wait() { <-l.eof }
+
+func (l *lineReader) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// waitFor returns the first line matching re, waiting up to d.
+func (l *lineReader) waitFor(t *testing.T, re *regexp.Regexp, d time.Duration) []string {
+	t.Helper()
+	deadline := time.After(d)
+	seen := 0
+	for {
+		l.mu.Lock()
+		for ; seen < len(l.lines); seen++ {
+			if m := re.FindStringSubmatch(l.lines[seen]); m != nil {
+				l.mu.Unlock()
+				return m
+			}
+		}
+		more := l.more
+		l.mu.Unlock()
+		select {
+		case <-more:
+		case <-l.eof:
+			l.mu.Lock()
+			n := len(l.lines)
+			l.mu.Unlock()
+			if seen == n {
+				t.Fatalf("stream ended without a line matching %s; got:\n%s", re, l.text())
+			}
+		case <-deadline:
+			t.Fatalf("no line matching %s within %s; got:\n%s", re, d, l.text())
+		}
+	}
+}
+
+// waitIdle kills whatever this setup left running (supervisors of tasks a
+// test abandoned on purpose), so that its directories can be removed.
+func (e *env) waitIdle() {
+	_ = exec.Command("pkill", "-KILL", "-f", e.state).Run()
+}
+
+var jobSubmitted = regexp.MustCompile(`job ([0-9A-Z]{26}) submitted`)
