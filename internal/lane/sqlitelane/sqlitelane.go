@@ -1,0 +1,140 @@
+package sqlitelane
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/lane"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
+)
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS lane_leases (
+		lane       TEXT NOT NULL,
+		holder     TEXT NOT NULL,
+		expires_ms INTEGER NOT NULL,
+		PRIMARY KEY (lane, holder)
+	)`,
+}
+
+// Options tunes the adapter. The zero value is ready to use.
+type Options struct {
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Limiter is the SQLite lane adapter.
+type Limiter struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+var _ lane.Limiter = (*Limiter)(nil)
+
+// New returns the adapter over db, creating its table if needed.
+func New(db *sql.DB, opts Options) (*Limiter, error) {
+	if db == nil {
+		return nil, errors.New("sqlitelane: no database")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := sqlitedb.Migrate(context.Background(), db, schema...); err != nil {
+		return nil, fmt.Errorf("sqlitelane: %w", err)
+	}
+	return &Limiter{db: db, now: opts.Now}, nil
+}
+
+func check(ln, holder string, ttl time.Duration) error {
+	switch {
+	case ln == "":
+		return errors.New("no lane")
+	case holder == "":
+		return errors.New("no holder")
+	case ttl <= 0:
+		return fmt.Errorf("ttl %s is not positive", ttl)
+	}
+	return nil
+}
+
+// Acquire takes one of the lane's limit slots for holder until now+ttl,
+// or renews the holder's unexpired lease. It reports false when the lane
+// is full. A limit below 1 is an error.
+func (l *Limiter) Acquire(ctx context.Context, ln string, limit int, holder string, ttl time.Duration) (bool, error) {
+	if err := check(ln, holder, ttl); err != nil {
+		return false, fmt.Errorf("acquiring lane %q: %w", ln, err)
+	}
+	if limit < 1 {
+		return false, fmt.Errorf("acquiring lane %q: limit %d is below 1", ln, limit)
+	}
+	var ok bool
+	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
+		now := l.now()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND expires_ms <= ?`,
+			ln, now.UnixMilli()); err != nil {
+			return err
+		}
+		expires := now.Add(ttl).UnixMilli()
+		res, err := tx.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ? WHERE lane = ? AND holder = ?`,
+			expires, ln, holder)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			ok = n > 0
+			return err
+		}
+		var held int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lane_leases WHERE lane = ?`, ln).Scan(&held); err != nil {
+			return err
+		}
+		if held >= limit {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lane_leases (lane, holder, expires_ms) VALUES (?, ?, ?)`,
+			ln, holder, expires); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("acquiring lane %q for %s: %w", ln, holder, err)
+	}
+	return ok, nil
+}
+
+// Renew extends the holder's unexpired lease to now+ttl;
+// lane.ErrNotHeld when it has none.
+func (l *Limiter) Renew(ctx context.Context, ln, holder string, ttl time.Duration) error {
+	if err := check(ln, holder, ttl); err != nil {
+		return fmt.Errorf("renewing lane %q lease: %w", ln, err)
+	}
+	now := l.now()
+	res, err := l.db.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ?
+		WHERE lane = ? AND holder = ? AND expires_ms > ?`,
+		now.Add(ttl).UnixMilli(), ln, holder, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("renewing lane %q lease of %s: %w", ln, holder, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("renewing lane %q lease of %s: %w", ln, holder, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("renewing lane %q lease of %s: %w", ln, holder, lane.ErrNotHeld)
+	}
+	return nil
+}
+
+// Release gives the holder's slot back; releasing a lease not held is a
+// no-op.
+func (l *Limiter) Release(ctx context.Context, ln, holder string) error {
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ?`, ln, holder); err != nil {
+		return fmt.Errorf("releasing lane %q lease of %s: %w", ln, holder, err)
+	}
+	return nil
+}
