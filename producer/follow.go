@@ -62,6 +62,9 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 	f := &follower{c: c, opts: opts, job: job, seen: map[string]struct{}{}, attempts: map[int]*attemptState{}}
 	retry := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0), backoff.WithMaxInterval(10*time.Second))
 	for {
+		if err := ctx.Err(); err != nil {
+			return FollowResult{}, err
+		}
 		evs, err := sub.Next(ctx, f.wait())
 		if err != nil {
 			if ctx.Err() != nil {
@@ -93,8 +96,10 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 		}
 		// The terminal event is in: the task log source holds every line
 		// by now, so fill from it rather than wait for the stream.
-		if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
-			return FollowResult{}, ctx.Err()
+		if f.missing() > 0 || f.gapped() {
+			if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
+				return FollowResult{}, ctx.Err()
+			}
 		}
 		missing := f.missing()
 		if missing == 0 || time.Since(f.terminalAt) >= opts.DrainWait {
@@ -272,6 +277,16 @@ func (f *follower) missing() int64 {
 		return 0
 	}
 	return *t.LogEvents - got
+}
+
+// gapped reports whether some attempt holds lines it cannot deliver yet.
+func (f *follower) gapped() bool {
+	for _, a := range f.attempts {
+		if len(a.pending) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *follower) wait() time.Duration {
