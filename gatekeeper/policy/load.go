@@ -1,0 +1,440 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// MaxConfigSize is the largest configuration file Load and Parse accept.
+const MaxConfigSize = 4 << 20
+
+// Option is an optional knob of Load and Parse.
+type Option func(*options)
+
+type options struct {
+	local bool
+}
+
+// WithLocalBackend also requires what the embedded backend needs: every
+// container has local.scripts_dir, the directory exists, and every listed
+// script is a file in it.
+func WithLocalBackend() Option { return func(o *options) { o.local = true } }
+
+// Problem is one thing wrong with a configuration. Path is the dotted path
+// of the offending value ("containers.terraform-planner.script_config.plan.
+// restricted_options_regex.--ref"); it is empty for the document itself.
+type Problem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// ConfigError reports every problem of a configuration at once.
+type ConfigError struct {
+	Problems []Problem
+}
+
+// Error returns one problem per line, "path: message", sorted by path.
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// problems collects configuration problems.
+type problems []Problem
+
+func (ps *problems) add(path, format string, args ...any) {
+	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (ps problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Path < ps[j].Path })
+	out := ps[:0]
+	for i, p := range ps {
+		if i > 0 && p == ps[i-1] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return &ConfigError{Problems: append([]Problem(nil), out...)}
+}
+
+// Load reads a YAML or JSON configuration file and returns its policy. A
+// relative local.scripts_dir is resolved against the file's directory. An
+// invalid configuration returns a *ConfigError listing every problem.
+func Load(path string, opts ...Option) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", path, err)
+	}
+	return Parse(data, filepath.Dir(abs), opts...)
+}
+
+// Parse reads a YAML or JSON configuration and returns its policy. A
+// relative local.scripts_dir is resolved against baseDir (the working
+// directory when baseDir is empty). An invalid configuration returns a
+// *ConfigError listing every problem.
+func Parse(data []byte, baseDir string, opts ...Option) (*Policy, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := decodeConfig(data)
+	if err != nil {
+		return nil, err
+	}
+	return compile(cfg, baseDir, o)
+}
+
+// ValidateConfig checks a configuration that is already decoded, with the
+// same rules as Parse. It returns nil or a *ConfigError.
+func ValidateConfig(cfg schemas.Config, baseDir string, opts ...Option) error {
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return &ConfigError{Problems: []Problem{{Message: err.Error()}}}
+	}
+	_, err = Parse(raw, baseDir, opts...)
+	return err
+}
+
+// decodeConfig turns YAML or JSON into a schemas.Config, reporting schema
+// violations with their paths.
+func decodeConfig(data []byte) (schemas.Config, error) {
+	var cfg schemas.Config
+	if len(data) > MaxConfigSize {
+		return cfg, &ConfigError{Problems: []Problem{{Message: fmt.Sprintf("configuration is larger than %d bytes", MaxConfigSize)}}}
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	doc, err := parseDocument(data)
+	if err != nil {
+		return cfg, &ConfigError{Problems: []Problem{{Message: err.Error()}}}
+	}
+	var ps problems
+	if obj, ok := doc.(map[string]any); !ok {
+		ps.add("", "configuration must be a mapping with a \"containers\" key")
+		return cfg, ps.err()
+	} else if _, ok := obj["containers"]; !ok && len(obj) == 0 {
+		ps.add("", "configuration is empty: it must list at least one container under \"containers\"")
+		return cfg, ps.err()
+	}
+	sch, err := configSchema()
+	if err != nil {
+		return cfg, fmt.Errorf("compiling the configuration schema: %w", err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return cfg, fmt.Errorf("validating configuration: %w", err)
+		}
+		schemaProblems(ve, &ps)
+		return cfg, ps.err()
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return cfg, fmt.Errorf("re-encoding configuration: %w", err)
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		ps.add("", "%v", err)
+		return cfg, ps.err()
+	}
+	return cfg, nil
+}
+
+// parseDocument parses JSON (when the document starts with '{') or YAML into
+// a JSON-like value: map[string]any, []any, string, bool, nil and
+// json.Number.
+func parseDocument(data []byte) (any, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.UseNumber()
+		v, err := jsonValue(dec, "")
+		if err != nil {
+			return nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, errors.New("invalid JSON: trailing data after the configuration object")
+		}
+		return v, nil
+	}
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	return yamlToJSON(v, "")
+}
+
+// jsonValue decodes one JSON value, refusing duplicate keys (which
+// encoding/json would silently resolve to the last one).
+func jsonValue(dec *json.Decoder, path string) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			obj := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k := kt.(string)
+				p := joinPath(path, k)
+				if _, dup := obj[k]; dup {
+					return nil, fmt.Errorf("%s: key defined twice", p)
+				}
+				v, err := jsonValue(dec, p)
+				if err != nil {
+					return nil, err
+				}
+				obj[k] = v
+			}
+			_, err := dec.Token()
+			return obj, err
+		case '[':
+			arr := []any{}
+			for i := 0; dec.More(); i++ {
+				v, err := jsonValue(dec, joinPath(path, strconv.Itoa(i)))
+				if err != nil {
+					return nil, err
+				}
+				arr = append(arr, v)
+			}
+			_, err := dec.Token()
+			return arr, err
+		}
+		return nil, fmt.Errorf("unexpected %v", t)
+	default:
+		return t, nil
+	}
+}
+
+// yamlToJSON converts what yaml.v3 decodes into the JSON data model.
+func yamlToJSON(v any, path string) (any, error) {
+	switch t := v.(type) {
+	case nil, string, bool:
+		return t, nil
+	case int:
+		return json.Number(strconv.Itoa(t)), nil
+	case int64:
+		return json.Number(strconv.FormatInt(t, 10)), nil
+	case uint64:
+		return json.Number(strconv.FormatUint(t, 10)), nil
+	case float64:
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return nil, fmt.Errorf("%s: %v is not a number JSON can hold", displayPath(path), t)
+		}
+		return json.Number(strconv.FormatFloat(t, 'g', -1, 64)), nil
+	case time.Time:
+		return t.Format(time.RFC3339Nano), nil
+	case []byte:
+		return string(t), nil
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			c, err := yamlToJSON(e, joinPath(path, strconv.Itoa(i)))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			c, err := yamlToJSON(e, joinPath(path, k))
+			if err != nil {
+				return nil, err
+			}
+			out[k] = c
+		}
+		return out, nil
+	case map[any]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			ks, ok := k.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: key %v is not a string; quote it", displayPath(path), k)
+			}
+			c, err := yamlToJSON(e, joinPath(path, ks))
+			if err != nil {
+				return nil, err
+			}
+			out[ks] = c
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%s: unsupported YAML value of type %T", displayPath(path), v)
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func displayPath(path string) string {
+	if path == "" {
+		return "configuration"
+	}
+	return path
+}
+
+var (
+	schemaOnce sync.Once
+	schemaVal  *jsonschema.Schema
+	schemaErr  error
+)
+
+func configSchema() (*jsonschema.Schema, error) {
+	schemaOnce.Do(func() {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemas.ConfigSchema))
+		if err != nil {
+			schemaErr = err
+			return
+		}
+		c := jsonschema.NewCompiler()
+		c.DefaultDraft(jsonschema.Draft2020)
+		const url = "config.schema.json"
+		if err := c.AddResource(url, doc); err != nil {
+			schemaErr = err
+			return
+		}
+		schemaVal, schemaErr = c.Compile(url)
+	})
+	return schemaVal, schemaErr
+}
+
+var printer = message.NewPrinter(language.English)
+
+// schemaProblems flattens a validation error tree into problems at the
+// leaves, where the messages are specific.
+func schemaProblems(ve *jsonschema.ValidationError, ps *problems) {
+	if k, ok := ve.ErrorKind.(*kind.PropertyNames); ok {
+		ps.add(joinPath(strings.Join(ve.InstanceLocation, "."), k.Property),
+			"%s is not a valid key here: it must be %s", quote(k.Property), nameHint(ve.InstanceLocation))
+		return
+	}
+	if len(ve.Causes) > 0 {
+		for _, c := range ve.Causes {
+			schemaProblems(c, ps)
+		}
+		return
+	}
+	path := strings.Join(ve.InstanceLocation, ".")
+	switch k := ve.ErrorKind.(type) {
+	case *kind.AdditionalProperties:
+		for _, p := range k.Properties {
+			ps.add(joinPath(path, p), "unknown field")
+		}
+	case *kind.Required:
+		for _, p := range k.Missing {
+			ps.add(joinPath(path, p), "required field is missing")
+		}
+	case *kind.Pattern:
+		ps.add(path, "%s does not have the required form (%s)", quote(fmt.Sprint(k.Got)), patternHint(ve.InstanceLocation))
+	case *kind.Type:
+		ps.add(path, "must be %s, got %s", strings.Join(k.Want, " or "), k.Got)
+	case *kind.MinProperties:
+		if k.Want == 1 {
+			ps.add(path, "must not be empty")
+		} else {
+			ps.add(path, "%s", k.LocalizedString(printer))
+		}
+	case *kind.Enum:
+		ps.add(path, "%s is not one of the allowed values %s", quote(fmt.Sprint(k.Got)), enumList(k.Want))
+	default:
+		ps.add(path, "%s", ve.ErrorKind.LocalizedString(printer))
+	}
+}
+
+func enumList(want []any) string {
+	s := make([]string, len(want))
+	for i, w := range want {
+		s[i] = fmt.Sprint(w)
+	}
+	return strings.Join(s, ", ")
+}
+
+// patternHint explains the expected form from where the value sits.
+func patternHint(loc []string) string {
+	if len(loc) == 0 {
+		return "see the configuration reference"
+	}
+	last := loc[len(loc)-1]
+	parent := ""
+	if len(loc) >= 2 {
+		parent = loc[len(loc)-2]
+	}
+	switch {
+	case parent == "containers" || parent == "script_config" || parent == "lanes" || last == "lane":
+		return "a name: a letter or digit, then letters, digits, '.', '_' or '-', at most 64 characters"
+	case parent == "environment_vars" || parent == "secrets":
+		return "an environment variable name: letters, digits and '_', not starting with a digit"
+	case last == "timeout" || last == "max_timeout":
+		return "a Go duration such as \"90s\", \"30m\" or \"1h30m\""
+	default:
+		return "an option: one or two ASCII dashes, then a letter or digit, then letters, digits, '.', '_' or '-'"
+	}
+}
+
+// nameHint explains the expected form of a key of the object at loc.
+func nameHint(loc []string) string {
+	last := ""
+	if len(loc) > 0 {
+		last = loc[len(loc)-1]
+	}
+	switch last {
+	case "environment_vars", "secrets":
+		return "an environment variable name: letters, digits and '_', not starting with a digit"
+	case "hardcoded_options", "restricted_options_regex":
+		return "an option: one or two ASCII dashes, then a letter or digit, then letters, digits, '.', '_' or '-'"
+	default:
+		return "a name: a letter or digit, then letters, digits, '.', '_' or '-', at most 64 characters"
+	}
+}
