@@ -75,7 +75,7 @@ func isAlnum(c byte) bool {
 // (or a careless shell loop) might take it for an option.
 func looksLikeOption(tok string) bool {
 	for _, r := range tok {
-		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) {
+		if isInvisible(r) {
 			continue
 		}
 		return isDashLike(r)
@@ -138,4 +138,17 @@ func badChar(arg string) string {
 		i += size - 1
 	}
 	return ""
+}
+
+// isInvisible reports whether r renders as nothing or as blank space, so
+// that a dash after it still reads as the start of an option.
+func isInvisible(r rune) bool {
+	if unicode.IsSpace(r) || unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Zs) {
+		return true
+	}
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800: // Hangul fillers, braille blank
+		return true
+	}
+	return false
 }

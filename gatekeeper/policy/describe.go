@@ -91,4 +91,3 @@ func (p *Policy) Describe(caller schemas.Identity) []ContainerInfo {
 	}
 	return out
 }
-

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,7 +73,8 @@ func (e *ConfigError) Error() string {
 type problems []Problem
 
 func (ps *problems) add(path, format string, args ...any) {
-	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	msg := strings.Join(strings.Fields(fmt.Sprintf(format, args...)), " ")
+	*ps = append(*ps, Problem{Path: path, Message: msg})
 }
 
 func (ps problems) err() error {
@@ -147,9 +149,15 @@ func decodeConfig(data []byte) (schemas.Config, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	doc, err := parseDocument(data)
 	if err != nil {
-		return cfg, &ConfigError{Problems: []Problem{{Message: err.Error()}}}
+		ps := problems{}
+		ps.add("", "%v", err)
+		return cfg, ps.err()
 	}
 	var ps problems
+	if doc == nil {
+		ps.add("", "configuration is empty: it must list at least one container under \"containers\"")
+		return cfg, ps.err()
+	}
 	if obj, ok := doc.(map[string]any); !ok {
 		ps.add("", "configuration must be a mapping with a \"containers\" key")
 		return cfg, ps.err()
@@ -166,7 +174,7 @@ func decodeConfig(data []byte) (schemas.Config, error) {
 		if !errors.As(err, &ve) {
 			return cfg, fmt.Errorf("validating configuration: %w", err)
 		}
-		schemaProblems(ve, &ps)
+		schemaProblems(doc, ve, &ps)
 		return cfg, ps.err()
 	}
 	raw, err := json.Marshal(doc)
@@ -354,15 +362,22 @@ var printer = message.NewPrinter(language.English)
 
 // schemaProblems flattens a validation error tree into problems at the
 // leaves, where the messages are specific.
-func schemaProblems(ve *jsonschema.ValidationError, ps *problems) {
+func schemaProblems(doc any, ve *jsonschema.ValidationError, ps *problems) {
 	if k, ok := ve.ErrorKind.(*kind.PropertyNames); ok {
-		ps.add(joinPath(strings.Join(ve.InstanceLocation, "."), k.Property),
-			"%s is not a valid key here: it must be %s", quote(k.Property), nameHint(ve.InstanceLocation))
+		// jsonschema v6.0.3 reports propertyNames errors with an instance
+		// location it keeps modifying, so find the key from the schema
+		// location instead: ".../properties/FIELD/propertyNames".
+		field := strings.TrimSuffix(ve.SchemaURL, "/propertyNames")
+		field = field[strings.LastIndexByte(field, '/')+1:]
+		for _, loc := range keyLocations(doc, nil, field, k.Property) {
+			ps.add(strings.Join(append(loc, k.Property), "."),
+				"%s is not a valid key here: it must be %s", quote(k.Property), nameHint(loc))
+		}
 		return
 	}
 	if len(ve.Causes) > 0 {
 		for _, c := range ve.Causes {
-			schemaProblems(c, ps)
+			schemaProblems(doc, c, ps)
 		}
 		return
 	}
@@ -437,4 +452,26 @@ func nameHint(loc []string) string {
 	default:
 		return "a name: a letter or digit, then letters, digits, '.', '_' or '-', at most 64 characters"
 	}
+}
+
+// keyLocations returns the paths of the objects held by a key named field
+// that contain the key key.
+func keyLocations(v any, path []string, field, key string) [][]string {
+	var out [][]string
+	switch t := v.(type) {
+	case map[string]any:
+		if len(path) > 0 && path[len(path)-1] == field {
+			if _, ok := t[key]; ok {
+				out = append(out, slices.Clone(path))
+			}
+		}
+		for _, k := range sortedKeys(t) {
+			out = append(out, keyLocations(t[k], append(path, k), field, key)...)
+		}
+	case []any:
+		for i, e := range t {
+			out = append(out, keyLocations(e, append(path, strconv.Itoa(i)), field, key)...)
+		}
+	}
+	return out
 }

@@ -279,16 +279,18 @@ func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, p
 		return true
 	}
 
+	hardcodedKeys := map[string]string{}
 	for _, opt := range sortedKeys(sc.HardcodedOptions) {
 		p := path + ".hardcoded_options." + opt
 		if !checkName(p, opt) {
 			continue
 		}
 		id := identity(opt)
-		if prev, dup := s.hardcodedIDs[id]; dup {
+		if prev, dup := hardcodedKeys[id]; dup {
 			ps.add(p, "%s is the same option as %s, already hardcoded", opt, prev)
 			continue
 		}
+		hardcodedKeys[id] = opt
 		values := sc.HardcodedOptions[opt]
 		rendered := []string{}
 		if len(values) == 0 {

@@ -11,8 +11,9 @@ import (
 // double quotes a backslash escapes only $, `, ", \ and newline; outside
 // quotes a backslash escapes any character, and backslash-newline is a line
 // continuation. Nothing is expanded or interpreted: $VAR, $(...), globs, ~,
-// ';', '|' and '#' stay as written. "" and '' make empty words. An
-// unterminated quote or a trailing backslash is an error, never a guess.
+// ';', '|' and '#' stay as written. A pair of empty quotes makes an empty
+// word. An unterminated quote or a trailing backslash is an error, never a
+// guess.
 func SplitWords(s string) ([]string, error) {
 	words := []string{}
 	var cur strings.Builder
