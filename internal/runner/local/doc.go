@@ -1,0 +1,68 @@
+// Package local is the embedded backend's runner (the runner port's
+// adapter for "processes on this host"). Each task is an allow-listed
+// script run by a supervisor process of its own: the runner re-executes a
+// binary (deployer's hidden "__supervise" command, see
+// Options.Supervisor) detached in a new session, and that supervisor runs
+// the script, records its output and its end in the state database, and
+// exits. A task therefore outlives the worker that started it, as an ECS
+// task outlives its caller, and a restarted worker adopts it with Find
+// and Inspect.
+//
+// # Guarantees
+//
+//   - One run per job and attempt. The task row is unique on (job_id,
+//     attempt) and is inserted in one transaction with the check for an
+//     existing one; a supervisor must claim the row (pending → running)
+//     before it runs anything, so a second supervisor for the same task
+//     exits without running anything. A task recorded but never claimed
+//     (its starter died before spawning the supervisor) is spawned again
+//     by the next Start for the same job and attempt.
+//   - Refused before recorded. A spec that can never run (script not a
+//     plain file name, missing, not a regular file or not executable; a
+//     relative scripts directory; a bad variable name or secret
+//     reference) is refused by Start with runner.ErrInvalidSpec.
+//   - No shell. The script ScriptsDir/Script is executed directly with
+//     Argv as given; no argument is ever interpreted.
+//   - A fresh, private working directory and a minimal environment:
+//     PATH (Options.Path), HOME (WorkDir/home, also the working
+//     directory), TMPDIR (WorkDir/tmp), the spec's Env,
+//     DEPLOYER_JOB_ID, DEPLOYER_ATTEMPT, and the spec's Secrets resolved
+//     by the supervisor (see SecretEnvPrefix). Nothing else of the
+//     worker's environment reaches the script. Secret values are never
+//     stored or logged; a reference that cannot be resolved fails the
+//     task with runner.StopFailedToStart and a reason naming the variable
+//     and the reference.
+//   - Output in order and complete. Stdout and stderr are one pipe, so
+//     lines keep the order the script wrote them in. Each line gets a
+//     timestamp and a dense 1-based seq and is appended to the task log
+//     (sqlitelog) in batches of at most FlushLines lines or FlushInterval.
+//     The exit status is recorded only after the last line is stored, so
+//     Task.LogEvents of a stopped task is exactly the number of lines in
+//     the task log.
+//   - Stops reach everything. The script runs in its own process group.
+//     Stop has the supervisor send SIGTERM to the group and SIGKILL after
+//     Options.Grace; when the script exits, whatever it left running in
+//     its group is killed.
+//   - Lost tasks are noticed. A supervisor heartbeats every
+//     Options.Heartbeat; a running task whose supervisor missed 5
+//     heartbeats and whose process is gone (pid reuse is detected through
+//     the process start time) is reported, and recorded, as stopped with
+//     runner.StopLost.
+//
+// # State
+//
+// The table local_tasks of the state database holds one row per task
+// (id "lt-<job id>-<attempt>"). The task's lines are in sqlitelog's
+// task_log table. Each task has a directory, WorkDir(stateDir, id),
+// holding supervisor.log, home/ and tmp/; it is kept after the task ends,
+// for debugging, until Prune removes it (the rows stay).
+//
+// # Limits
+//
+// A script that moves a child into another process group or session
+// escapes the group kill; its output is abandoned one second after the
+// script's group is gone. If a supervisor is killed, its script is not:
+// the task is reported lost and the script dies of SIGPIPE on its next
+// write. Supervisors and the processes inspecting their tasks must share
+// a pid namespace.
+package local

@@ -1,0 +1,638 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS local_tasks (
+		id               TEXT PRIMARY KEY,
+		job_id           TEXT NOT NULL,
+		attempt          INTEGER NOT NULL,
+		spec             TEXT NOT NULL,
+		tags             TEXT NOT NULL DEFAULT '{}',
+		grace_ms         INTEGER NOT NULL,
+		heartbeat_ms     INTEGER NOT NULL,
+		path             TEXT NOT NULL,
+		status           TEXT NOT NULL,
+		supervisor_pid   INTEGER NOT NULL DEFAULT 0,
+		supervisor_token TEXT NOT NULL DEFAULT '',
+		exit_code        INTEGER,
+		stop_code        TEXT NOT NULL DEFAULT '',
+		stop_reason      TEXT NOT NULL DEFAULT '',
+		stop_requested   INTEGER NOT NULL DEFAULT 0,
+		created_ms       INTEGER NOT NULL,
+		spawned_ms       INTEGER NOT NULL DEFAULT 0,
+		started_ms       INTEGER NOT NULL DEFAULT 0,
+		beat_ms          INTEGER NOT NULL DEFAULT 0,
+		stopped_ms       INTEGER NOT NULL DEFAULT 0,
+		log_events       INTEGER NOT NULL DEFAULT 0,
+		work_removed     INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (job_id, attempt)
+	)`,
+	`CREATE INDEX IF NOT EXISTS local_tasks_stopped ON local_tasks (status, stopped_ms)`,
+}
+
+// Defaults of Options.
+const (
+	DefaultGrace     = 10 * time.Second
+	DefaultHeartbeat = time.Second
+	// DefaultPath is the PATH tasks get when neither Options.Path nor the
+	// starting process's PATH says otherwise.
+	DefaultPath = "/usr/local/bin:/usr/bin:/bin"
+)
+
+// staleBeats is how many heartbeat intervals a supervisor may miss before
+// its task is suspected lost (and then declared lost only if its process
+// is gone).
+const staleBeats = 5
+
+// minRespawnWait is the least time a pending task's spawn is given to
+// claim it before Start spawns another.
+const minRespawnWait = 2 * time.Second
+
+// inspectChunk bounds the ids of one Inspect query.
+const inspectChunk = 500
+
+// Options configure a Runner.
+type Options struct {
+	// StateDir is the state directory. Each task gets the directory
+	// StateDir/work/<task id> (see WorkDir). Required.
+	StateDir string
+	// Supervisor is the argv prefix that re-executes a binary in
+	// supervisor mode, e.g. {"/usr/local/bin/deployer", "__supervise"}.
+	// The runner appends two arguments, the state directory and the task
+	// id; the command must pass them to Supervise and exit with its
+	// result. Required to start tasks (not to inspect or stop them).
+	Supervisor []string
+	// Grace is the time between SIGTERM and SIGKILL when a task is
+	// stopped. Defaults to DefaultGrace (10s).
+	Grace time.Duration
+	// Heartbeat is how often a supervisor records that it is alive and
+	// looks for a stop request. A running task whose supervisor missed 5
+	// heartbeats and whose process is gone is lost. Defaults to
+	// DefaultHeartbeat (1s).
+	Heartbeat time.Duration
+	// Path is the PATH tasks get. Defaults to this process's PATH, or
+	// DefaultPath when it has none.
+	Path string
+	// Logger receives the runner's own diagnostics. Defaults to
+	// discarding them.
+	Logger *slog.Logger
+}
+
+// Validate returns every problem of the options at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.StateDir == "" {
+		errs = append(errs, errors.New("no state directory"))
+	}
+	if o.Grace < 0 {
+		errs = append(errs, fmt.Errorf("grace %s is negative", o.Grace))
+	}
+	if o.Heartbeat < 0 {
+		errs = append(errs, fmt.Errorf("heartbeat %s is negative", o.Heartbeat))
+	}
+	if len(o.Supervisor) > 0 && o.Supervisor[0] == "" {
+		errs = append(errs, errors.New("supervisor command has an empty program name"))
+	}
+	return errors.Join(errs...)
+}
+
+// Runner starts and tracks tasks run by supervisor processes on this
+// host. It is safe for concurrent use, and any number of Runners in any
+// number of processes may share one state directory.
+type Runner struct {
+	db   *sql.DB
+	opts Options
+	log  *slog.Logger
+	// live counts the supervisors this Runner spawned and has not reaped
+	// yet (for tests: tasks outlive the Runner by design).
+	live sync.WaitGroup
+}
+
+var _ runner.Runner = (*Runner)(nil)
+
+// New returns a runner over db (opened by sqlitedb), creating its table
+// when needed.
+func New(db *sql.DB, opts Options) (*Runner, error) {
+	if db == nil {
+		return nil, errors.New("local runner: no database")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("local runner: %w", err)
+	}
+	abs, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("local runner: state directory: %w", err)
+	}
+	opts.StateDir = abs
+	if opts.Grace == 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.Heartbeat == 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.Path == "" {
+		opts.Path = os.Getenv("PATH")
+	}
+	if opts.Path == "" {
+		opts.Path = DefaultPath
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sqlitedb.BusyTimeout)
+	defer cancel()
+	if err := sqlitedb.Migrate(ctx, db, schema...); err != nil {
+		return nil, fmt.Errorf("local runner: %w", err)
+	}
+	return &Runner{db: db, opts: opts, log: opts.Logger}, nil
+}
+
+// TaskID is the id of the task of a job's attempt: "lt-<job id>-<attempt>".
+func TaskID(jobID string, attempt int) string {
+	return "lt-" + jobID + "-" + strconv.Itoa(attempt)
+}
+
+var taskIDPattern = regexp.MustCompile(`^lt-[0-9A-Za-z-]{1,64}-[0-9]{1,9}$`)
+
+// validTaskID reports whether id can be a task id (and so is safe in a
+// path).
+func validTaskID(id string) bool { return taskIDPattern.MatchString(id) }
+
+// WorkDir is the directory of a task: it holds supervisor.log (the
+// supervisor's own diagnostics), home/ (the script's HOME and working
+// directory) and tmp/ (its TMPDIR). home/ and tmp/ are created fresh,
+// empty and mode 0700, when the task starts. The directory stays after
+// the task ends, for debugging, until Prune removes it.
+func WorkDir(stateDir, taskID string) string {
+	return filepath.Join(stateDir, "work", taskID)
+}
+
+// Start validates spec, records the task of spec.JobID and spec.Attempt
+// and spawns its supervisor, or returns the task already recorded for
+// them: it never runs two. A spec that can never run (bad job id, script
+// not a plain file name, not found or not executable, bad environment or
+// secret reference) is refused with an error wrapping
+// runner.ErrInvalidSpec, before anything is recorded. The task returned
+// is pending or running (or stopped, when it already ran). A task
+// recorded but never claimed by a supervisor (its starter died before
+// spawning it, or the supervisor died on the way) is spawned again; the
+// claim keeps it to one run.
+func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, error) {
+	if err := validate(spec); err != nil {
+		return runner.Task{}, err
+	}
+	id := TaskID(spec.JobID, spec.Attempt)
+	if len(r.opts.Supervisor) == 0 {
+		return runner.Task{}, fmt.Errorf("starting task %s: no supervisor command configured", id)
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return runner.Task{}, fmt.Errorf("starting task %s: encoding spec: %w", id, err)
+	}
+	tags, err := json.Marshal(spec.Tags)
+	if err != nil {
+		return runner.Task{}, fmt.Errorf("starting task %s: encoding tags: %w", id, err)
+	}
+	now := time.Now().UnixMilli()
+	spawn := false
+	err = sqlitedb.Tx(ctx, r.db, func(tx *sql.Tx) error {
+		var (
+			status                 string
+			pid                    int
+			token                  string
+			spawned, heartbeatMS   int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT status, supervisor_pid, supervisor_token, spawned_ms, heartbeat_ms
+			FROM local_tasks WHERE id = ?`, id).Scan(&status, &pid, &token, &spawned, &heartbeatMS)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			spawn = true
+			_, err = tx.ExecContext(ctx, `INSERT INTO local_tasks
+				(id, job_id, attempt, spec, tags, grace_ms, heartbeat_ms, path, status, created_ms, spawned_ms)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+				id, spec.JobID, spec.Attempt, string(raw), string(tags),
+				r.opts.Grace.Milliseconds(), r.opts.Heartbeat.Milliseconds(), r.opts.Path, now, now)
+			return err
+		case err != nil:
+			return err
+		case status != string(runner.StatusPending):
+			return nil
+		}
+		wait := max(staleBeats*time.Duration(heartbeatMS)*time.Millisecond, minRespawnWait).Milliseconds()
+		if (pid == 0 && now-spawned > wait) || (pid != 0 && !ours(pid, token)) {
+			spawn = true
+			r.log.Warn("task was never claimed by a supervisor; spawning another", "task_id", id, "previous_pid", pid)
+			_, err = tx.ExecContext(ctx, `UPDATE local_tasks SET spawned_ms = ?, supervisor_pid = 0, supervisor_token = ''
+				WHERE id = ?`, now, id)
+		}
+		return err
+	})
+	if err != nil {
+		return runner.Task{}, fmt.Errorf("starting task %s: recording it: %w", id, err)
+	}
+	if spawn {
+		if err := r.spawn(ctx, id); err != nil {
+			// Let the next Start try again at once.
+			_, _ = r.db.ExecContext(context.WithoutCancel(ctx),
+				`UPDATE local_tasks SET spawned_ms = 0 WHERE id = ? AND status = 'pending' AND supervisor_pid = 0`, id)
+			return runner.Task{}, err
+		}
+	}
+	return r.get(ctx, id)
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// reservedEnv are the variables a spec may not set.
+var reservedEnv = map[string]bool{"DEPLOYER_JOB_ID": true, "DEPLOYER_ATTEMPT": true}
+
+// validate refuses a spec that can never run, saying why.
+func validate(s runner.Spec) error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if !schemas.ValidJobID(s.JobID) {
+		bad("job id %q is not a valid job id", s.JobID)
+	}
+	if s.Attempt < 1 || s.Attempt > 999_999_999 {
+		bad("attempt %d is out of range (1 to 999999999)", s.Attempt)
+	}
+	scriptOK := true
+	switch {
+	case s.Script == "":
+		bad("no script given")
+		scriptOK = false
+	case s.Script == "." || s.Script == ".." || strings.ContainsAny(s.Script, "/\x00"):
+		bad("script %q is not a plain file name", s.Script)
+		scriptOK = false
+	}
+	if !filepath.IsAbs(s.ScriptsDir) {
+		bad("scripts directory %q is not an absolute path", s.ScriptsDir)
+		scriptOK = false
+	}
+	if scriptOK {
+		path := filepath.Join(s.ScriptsDir, s.Script)
+		fi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			bad("script %s does not exist", path)
+		case err != nil:
+			bad("script %s: %v", path, err)
+		case !fi.Mode().IsRegular():
+			bad("script %s is not a regular file", path)
+		case fi.Mode().Perm()&0o111 == 0:
+			bad("script %s is not executable", path)
+		}
+	}
+	for i, a := range s.Argv {
+		if strings.ContainsRune(a, 0) {
+			bad("argument %d contains a NUL byte", i+1)
+		}
+	}
+	for k, v := range s.Env {
+		switch {
+		case !envName.MatchString(k):
+			bad("environment variable name %q is not valid", k)
+		case reservedEnv[k]:
+			bad("environment variable %s is set by the runner", k)
+		case strings.ContainsRune(v, 0):
+			bad("environment variable %s contains a NUL byte", k)
+		}
+	}
+	for k, ref := range s.Secrets {
+		switch {
+		case !envName.MatchString(k):
+			bad("secret variable name %q is not valid", k)
+		case reservedEnv[k]:
+			bad("secret variable %s is set by the runner", k)
+		default:
+			if _, dup := s.Env[k]; dup {
+				bad("variable %s is both an environment variable and a secret", k)
+			}
+			if err := checkSecretRef(ref); err != nil {
+				bad("secret %s (%s): %v", k, ref, err)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", runner.ErrInvalidSpec, errors.Join(errs...))
+}
+
+// spawn starts the task's supervisor, detached in its own session, and
+// records its pid.
+func (r *Runner) spawn(ctx context.Context, id string) error {
+	dir := WorkDir(r.opts.StateDir, id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("starting task %s: creating its directory: %w", id, err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("starting task %s: opening supervisor log: %w", id, err)
+	}
+	defer func() { _ = logFile.Close() }()
+	args := make([]string, 0, len(r.opts.Supervisor)+1)
+	args = append(args, r.opts.Supervisor[1:]...)
+	args = append(args, r.opts.StateDir, id)
+	cmd := exec.Command(r.opts.Supervisor[0], args...) //nolint:gosec,noctx // our own binary; it must outlive ctx
+	cmd.Stdin = nil                                   // /dev/null
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting task %s: spawning supervisor %s: %w", id, r.opts.Supervisor[0], err)
+	}
+	pid := cmd.Process.Pid
+	token := procToken(pid) // before reaping, so the pid is still this process
+	r.live.Add(1)
+	go func() {
+		defer r.live.Done()
+		_ = cmd.Wait() // reap; the supervisor reports through the database
+	}()
+	// The claim records the same pid; this covers the time until then.
+	if _, err := r.db.ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
+		WHERE id = ? AND status = 'pending' AND supervisor_pid = 0`, pid, token, id); err != nil {
+		r.log.Warn("recording supervisor pid", "task_id", id, "pid", pid, "err", err)
+	}
+	r.log.Info("spawned task supervisor", "task_id", id, "pid", pid)
+	return nil
+}
+
+// Find returns the task of a job's attempt; an error wrapping
+// runner.ErrNotFound when none was started.
+func (r *Runner) Find(ctx context.Context, jobID string, attempt int) (runner.Task, error) {
+	return r.get(ctx, TaskID(jobID, attempt))
+}
+
+func (r *Runner) get(ctx context.Context, id string) (runner.Task, error) {
+	ts, err := r.Inspect(ctx, id)
+	if err != nil {
+		return runner.Task{}, err
+	}
+	if len(ts) == 0 {
+		return runner.Task{}, fmt.Errorf("task %s: %w", id, runner.ErrNotFound)
+	}
+	return ts[0], nil
+}
+
+// row is a task row as Inspect reads it.
+type row struct {
+	task        runner.Task
+	pid         int
+	token       string
+	beat        int64
+	heartbeatMS int64
+	requested   bool
+}
+
+// stale reports whether the row's supervisor has missed its heartbeats
+// and its process is gone: the task is lost.
+func (w *row) stale(now int64) bool {
+	return w.task.Status == runner.StatusRunning &&
+		now-w.beat > staleBeats*w.heartbeatMS &&
+		!ours(w.pid, w.token)
+}
+
+const selectTask = `SELECT id, job_id, attempt, status, supervisor_pid, supervisor_token, exit_code, stop_code,
+	stop_reason, stop_requested, started_ms, stopped_ms, beat_ms, heartbeat_ms, log_events, tags FROM local_tasks`
+
+func scanRow(rows interface{ Scan(...any) error }) (row, error) {
+	var (
+		w                          row
+		exit                       sql.NullInt64
+		started, stopped, requests int64
+		tags                       string
+	)
+	if err := rows.Scan(&w.task.ID, &w.task.JobID, &w.task.Attempt, &w.task.Status, &w.pid, &w.token, &exit,
+		&w.task.StopCode, &w.task.StopReason, &requests, &started, &stopped, &w.beat, &w.heartbeatMS,
+		&w.task.LogEvents, &tags); err != nil {
+		return row{}, err
+	}
+	w.requested = requests != 0
+	if exit.Valid {
+		c := int(exit.Int64)
+		w.task.ExitCode = &c
+	}
+	if started > 0 {
+		w.task.StartedAt = time.UnixMilli(started).UTC()
+	}
+	if stopped > 0 {
+		w.task.StoppedAt = time.UnixMilli(stopped).UTC()
+	}
+	if err := json.Unmarshal([]byte(tags), &w.task.Tags); err != nil {
+		return row{}, fmt.Errorf("decoding tags of task %s: %w", w.task.ID, err)
+	}
+	return w, nil
+}
+
+// Inspect returns the tasks with these ids, in no particular order; ids
+// it does not know are left out. A running task whose supervisor stopped
+// heartbeating and whose process is gone is reported stopped with
+// runner.StopLost, and recorded so.
+func (r *Runner) Inspect(ctx context.Context, ids ...string) ([]runner.Task, error) {
+	seen := make(map[string]bool, len(ids))
+	uniq := make([]any, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	var out []runner.Task
+	for len(uniq) > 0 {
+		n := min(len(uniq), inspectChunk)
+		ts, err := r.inspect(ctx, uniq[:n])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
+		uniq = uniq[n:]
+	}
+	return out, nil
+}
+
+func (r *Runner) inspect(ctx context.Context, ids []any) ([]runner.Task, error) {
+	rows, err := r.db.QueryContext(ctx, selectTask+` WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting tasks: %w", err)
+	}
+	var got []row
+	for rows.Next() {
+		w, err := scanRow(rows)
+		if err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("inspecting tasks: %w", err)
+		}
+		got = append(got, w)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("inspecting tasks: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inspecting tasks: %w", err)
+	}
+	now := time.Now().UnixMilli()
+	out := make([]runner.Task, 0, len(got))
+	for i := range got {
+		w := &got[i]
+		if w.stale(now) {
+			if err := r.markLost(ctx, w, now, ""); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, w.task)
+	}
+	return out, nil
+}
+
+// markLost records a running task whose supervisor died as lost, unless
+// the supervisor has recorded something since w was read.
+func (r *Runner) markLost(ctx context.Context, w *row, now int64, stopReason string) error {
+	reason := fmt.Sprintf("the supervisor (pid %d) died without recording the task's exit status", w.pid)
+	if stopReason != "" {
+		reason = fmt.Sprintf("stop requested (%s), but %s", stopReason, reason)
+	}
+	res, err := r.db.ExecContext(ctx, `UPDATE local_tasks SET status = 'stopped', stop_code = ?, stop_reason = ?, stopped_ms = ?
+		WHERE id = ? AND status = 'running' AND beat_ms = ?`, runner.StopLost, reason, now, w.task.ID, w.beat)
+	if err != nil {
+		return fmt.Errorf("recording task %s as lost: %w", w.task.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		// It moved on: report what it is now.
+		t, err := r.get(ctx, w.task.ID)
+		if err != nil {
+			return err
+		}
+		w.task = t
+		return nil
+	}
+	r.log.Warn("task lost", "task_id", w.task.ID, "reason", reason)
+	w.task.Status, w.task.StopCode, w.task.StopReason = runner.StatusStopped, runner.StopLost, reason
+	w.task.StoppedAt = time.UnixMilli(now).UTC()
+	return nil
+}
+
+// Stop asks the task to stop: its supervisor sends SIGTERM to the
+// script's process group, then SIGKILL after the grace period. It
+// returns once the request is recorded, not when the task has stopped.
+// A task no supervisor has claimed yet is stopped at once (it never
+// runs); a running task whose supervisor is gone is recorded as lost.
+// Stopping a stopped task does nothing and is not an error; an unknown id
+// is an error wrapping runner.ErrNotFound. The first reason given is the
+// one recorded.
+func (r *Runner) Stop(ctx context.Context, id, reason string) error {
+	if reason == "" {
+		reason = "stop requested"
+	}
+	now := time.Now().UnixMilli()
+	var (
+		w     row
+		found bool
+		lost  bool
+	)
+	err := sqlitedb.Tx(ctx, r.db, func(tx *sql.Tx) error {
+		var err error
+		w, err = scanRow(tx.QueryRowContext(ctx, selectTask+` WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		switch w.task.Status {
+		case runner.StatusStopped:
+			return nil
+		case runner.StatusPending:
+			_, err = tx.ExecContext(ctx, `UPDATE local_tasks SET status = 'stopped', stop_code = ?, stop_reason = ?,
+				stop_requested = 1, stopped_ms = ? WHERE id = ?`, runner.StopRequested, reason, now, id)
+			return err
+		}
+		if w.stale(now) {
+			lost = true
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE local_tasks SET stop_requested = 1, stop_reason = ?
+			WHERE id = ? AND stop_requested = 0`, reason, id)
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("stopping task %s: %w", id, err)
+	case !found:
+		return fmt.Errorf("stopping task %s: %w", id, runner.ErrNotFound)
+	case lost:
+		return r.markLost(ctx, &w, now, reason)
+	}
+	if w.task.Status == runner.StatusRunning && ours(w.pid, w.token) {
+		// Wake the supervisor rather than wait for its next heartbeat. It
+		// handles SIGUSR1 from before it claims the task, so the signal
+		// cannot kill it.
+		_ = syscall.Kill(w.pid, syscall.SIGUSR1)
+	}
+	return nil
+}
+
+// Prune removes the work directories of tasks that stopped more than
+// olderThan ago and returns how many it removed; the task rows stay. It
+// is the janitor of the work directories, meant to run now and then (on
+// start-up, or daily).
+func (r *Runner) Prune(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan).UnixMilli()
+	rows, err := r.db.QueryContext(ctx, `SELECT id FROM local_tasks
+		WHERE status = 'stopped' AND stopped_ms < ? AND work_removed = 0`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("pruning work directories: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			_ = rows.Close()
+			return 0, fmt.Errorf("pruning work directories: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("pruning work directories: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("pruning work directories: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		if !validTaskID(id) {
+			continue
+		}
+		if err := os.RemoveAll(WorkDir(r.opts.StateDir, id)); err != nil {
+			return n, fmt.Errorf("pruning work directory of task %s: %w", id, err)
+		}
+		if _, err := r.db.ExecContext(ctx, `UPDATE local_tasks SET work_removed = 1 WHERE id = ?`, id); err != nil {
+			return n, fmt.Errorf("pruning work directory of task %s: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,464 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// Exit codes of Supervise (the supervisor process's own, not the task's).
+const (
+	// SuperviseOK: the task ran and its end is recorded, or there was
+	// nothing to do (another supervisor had claimed it, or it was
+	// stopped before it ran).
+	SuperviseOK = 0
+	// SuperviseFailed: the supervisor could not do its job (database
+	// unavailable); the task will be found lost or spawned again.
+	SuperviseFailed = 1
+	// SuperviseUsage: the arguments are not what Runner appends.
+	SuperviseUsage = 2
+)
+
+// How long the supervisor keeps trying to write to the database before it
+// gives up on a write it cannot do without.
+const (
+	appendPatience = time.Minute
+	recordPatience = 2 * time.Minute
+)
+
+// Supervise runs one task to its end: the body of the hidden command that
+// the runner re-executes a binary with (see Options.Supervisor). args are
+// the arguments the runner appended: the state directory and the task id.
+// The result is the process's exit code (see the Supervise* constants);
+// the task's own outcome goes to the database.
+//
+// Supervise claims the task, or returns at once when it cannot. It then
+// runs the script in its own process group, records its output to the
+// task log, heartbeats, carries out stop requests, and records the exit
+// status after the last line of output. Its diagnostics go to stderr
+// (WorkDir/supervisor.log when spawned by the runner) and never contain
+// secret values. The cancellation of ctx is ignored: a task runs to its
+// end whatever happens to the process that started it. SIGTERM or SIGINT
+// to the supervisor stops the task as Stop would; SIGHUP is ignored.
+func Supervise(ctx context.Context, args []string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if len(args) != 2 {
+		log.Error("usage: <state dir> <task id>", "args", len(args))
+		return SuperviseUsage
+	}
+	stateDir, id := args[0], args[1]
+	log = log.With("task_id", id)
+	if !filepath.IsAbs(stateDir) || !validTaskID(id) {
+		log.Error("usage: <absolute state dir> <task id>", "state_dir", stateDir)
+		return SuperviseUsage
+	}
+	// Catch the signals before claiming: an uncaught SIGUSR1 would kill
+	// the process. Caught (not ignored) signals are reset for the script.
+	wake := make(chan os.Signal, 1)
+	term := make(chan os.Signal, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(wake, syscall.SIGUSR1)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(wake)
+	defer signal.Stop(term)
+	defer signal.Stop(hup)
+
+	db, err := sqlitedb.Open(stateDir)
+	if err != nil {
+		log.Error("opening state database", "err", err)
+		return SuperviseFailed
+	}
+	defer func() { _ = db.Close() }()
+	logs, err := sqlitelog.New(db, sqlitelog.Options{})
+	if err != nil {
+		log.Error("opening task log", "err", err)
+		return SuperviseFailed
+	}
+	s := &supervisor{
+		ctx: context.WithoutCancel(ctx), db: db, logs: logs, log: log,
+		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term,
+	}
+	return s.run()
+}
+
+type supervisor struct {
+	ctx  context.Context
+	db   *sql.DB
+	logs *sqlitelog.Log
+	log  *slog.Logger
+	id   string
+	dir  string
+	wake <-chan os.Signal
+	term <-chan os.Signal
+
+	spec  runner.Spec
+	grace time.Duration
+	beat  time.Duration
+	path  string
+
+	stored atomic.Int64 // lines safely in the task log
+	broken error        // why output stopped being stored; pump's own
+}
+
+func (s *supervisor) run() int {
+	claimed, err := s.claim()
+	switch {
+	case err != nil && claimed:
+		return s.end(nil, runner.StopFailedToStart, err.Error())
+	case err != nil:
+		s.log.Error("claiming task", "err", err)
+		return SuperviseFailed
+	case !claimed:
+		s.log.Info("task not claimed: another supervisor has it, or it is no longer pending")
+		return SuperviseOK
+	}
+	cmd, out, err := s.prepare()
+	if err != nil {
+		return s.end(nil, runner.StopFailedToStart, err.Error())
+	}
+	err = cmd.Start()
+	// Only the script holds the write end now, so the read end sees EOF
+	// when the script's processes are gone.
+	_ = cmd.Stdout.(*os.File).Close()
+	if err != nil {
+		_ = out.Close()
+		return s.end(nil, runner.StopFailedToStart, fmt.Sprintf("executing %s: %v", cmd.Path, err))
+	}
+	defer func() { _ = out.Close() }()
+	pgid := cmd.Process.Pid
+	s.log.Info("script started", "pid", pgid, "script", cmd.Path)
+
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	pipe := &watchedPipe{f: out}
+	pumped := make(chan struct{})
+	go func() { defer close(pumped); s.pump(pipe) }()
+
+	tick := time.NewTicker(s.beat)
+	defer tick.Stop()
+	var (
+		stopReason  string
+		killTimer   *time.Timer
+		killC       <-chan time.Time
+		drainC      <-chan time.Time
+		scriptDone  bool
+		outputDone  bool
+		waitErr     error
+		drainTicker *time.Ticker
+	)
+	stop := func(reason string) {
+		if stopReason != "" || scriptDone {
+			return
+		}
+		stopReason = reason
+		s.log.Info("stopping script", "reason", reason, "grace", s.grace)
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		killTimer = time.NewTimer(s.grace)
+		killC = killTimer.C
+	}
+	check := func() {
+		requested, reason, err := s.heartbeat()
+		if err != nil {
+			s.log.Warn("heartbeat", "err", err)
+			return
+		}
+		if requested {
+			stop(reason)
+		}
+	}
+	for !scriptDone || !outputDone {
+		select {
+		case waitErr = <-exited:
+			scriptDone = true
+			// Whatever the script left running in its group goes with it.
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			drainTicker = time.NewTicker(drainIdle / 10)
+			drainC = drainTicker.C
+		case <-pumped:
+			outputDone = true
+		case <-tick.C:
+			check()
+		case <-s.wake:
+			check()
+		case sig := <-s.term:
+			stop(fmt.Sprintf("the supervisor received %v", sig))
+		case <-killC:
+			s.log.Info("grace period over; killing the script's process group")
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			killC = nil
+		case <-drainC:
+			if pipe.idle() > drainIdle {
+				s.log.Warn("a process outside the script's group holds its output open; abandoning it")
+				pipe.abandon()
+				drainC = nil
+			}
+		}
+	}
+	if killTimer != nil {
+		killTimer.Stop()
+	}
+	if drainTicker != nil {
+		drainTicker.Stop()
+	}
+	code, ok := exitCode(cmd)
+	if !ok {
+		return s.end(nil, runner.StopLost, fmt.Sprintf("waiting for the script: %v", waitErr))
+	}
+	s.log.Info("script ended", "exit_code", code, "lines", s.stored.Load())
+	if stopReason != "" {
+		return s.end(&code, runner.StopRequested, stopReason)
+	}
+	return s.end(&code, runner.StopExited, "")
+}
+
+// claim takes the task (pending → running) and loads its spec; false when
+// it is not pending. An error with true means the task is claimed but
+// cannot run.
+func (s *supervisor) claim() (bool, error) {
+	now := time.Now().UnixMilli()
+	var (
+		raw               string
+		graceMS, heartbMS int64
+	)
+	err := s.db.QueryRowContext(s.ctx, `UPDATE local_tasks SET status = 'running', supervisor_pid = ?, supervisor_token = ?,
+		started_ms = ?, beat_ms = ? WHERE id = ? AND status = 'pending'
+		RETURNING spec, grace_ms, heartbeat_ms, path`,
+		os.Getpid(), procToken(os.Getpid()), now, now, s.id).Scan(&raw, &graceMS, &heartbMS, &s.path)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	s.grace = time.Duration(graceMS) * time.Millisecond
+	s.beat = max(time.Duration(heartbMS)*time.Millisecond, 10*time.Millisecond)
+	if err := json.Unmarshal([]byte(raw), &s.spec); err != nil {
+		return true, fmt.Errorf("decoding the task's spec: %w", err)
+	}
+	s.log.Info("task claimed", "pid", os.Getpid())
+	return true, nil
+}
+
+// prepare builds the script's command: a fresh home and tmp directory,
+// the minimal environment, its own process group, stdout and stderr on
+// one pipe. It returns the read end of the pipe; the write end is the
+// command's Stdout and Stderr.
+func (s *supervisor) prepare() (*exec.Cmd, *os.File, error) {
+	sp := s.spec
+	home, tmp := filepath.Join(s.dir, "home"), filepath.Join(s.dir, "tmp")
+	for _, d := range []string{home, tmp} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, nil, fmt.Errorf("clearing work directory %s: %w", d, err)
+		}
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("creating work directory %s: %w", d, err)
+		}
+	}
+	env := map[string]string{"PATH": s.path, "HOME": home, "TMPDIR": tmp}
+	for k, v := range sp.Env {
+		env[k] = v
+	}
+	env["DEPLOYER_JOB_ID"] = sp.JobID
+	env["DEPLOYER_ATTEMPT"] = strconv.Itoa(sp.Attempt)
+	names := make([]string, 0, len(sp.Secrets))
+	for k := range sp.Secrets {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		v, err := resolveSecret(sp.Secrets[k])
+		if err != nil {
+			return nil, nil, fmt.Errorf("resolving secret %s (%s): %w", k, sp.Secrets[k], err)
+		}
+		env[k] = v
+	}
+	cmd := exec.Command(filepath.Join(sp.ScriptsDir, sp.Script), sp.Argv...) //nolint:gosec,noctx // an allow-listed script, run without a shell; stopped by signals
+	cmd.Dir = home
+	cmd.Env = make([]string, 0, len(env))
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	slices.Sort(cmd.Env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the output pipe: %w", err)
+	}
+	cmd.Stdin = nil // /dev/null
+	// One *os.File for both: the script's stdout and stderr are one pipe,
+	// so lines stay in the order they were written.
+	cmd.Stdout, cmd.Stderr = w, w
+	return cmd, r, nil
+}
+
+// heartbeat records that the supervisor is alive and returns whether a
+// stop was requested, and why.
+func (s *supervisor) heartbeat() (bool, string, error) {
+	var (
+		requested int
+		reason    string
+	)
+	err := s.db.QueryRowContext(s.ctx, `UPDATE local_tasks SET beat_ms = ? WHERE id = ?
+		RETURNING stop_requested, stop_reason`, time.Now().UnixMilli(), s.id).Scan(&requested, &reason)
+	if err != nil {
+		return false, "", err
+	}
+	if reason == "" {
+		reason = "stop requested"
+	}
+	return requested != 0, reason, nil
+}
+
+// pump reads the script's output line by line and appends it to the task
+// log in batches, until the pipe reports EOF or an error.
+func (s *supervisor) pump(pipe *watchedPipe) {
+	lines := make(chan schemas.LogLine, 4*FlushLines)
+	var readErr error
+	go func() {
+		defer close(lines)
+		var seq int64
+		readErr = readLines(pipe, func(text string) {
+			seq++
+			lines <- schemas.LogLine{Seq: seq, Time: time.Now().UTC(), Text: text}
+		})
+	}()
+	batch := make([]schemas.LogLine, 0, FlushLines)
+	timer := time.NewTimer(FlushInterval)
+	timer.Stop()
+	defer timer.Stop()
+	var timerC <-chan time.Time
+	flush := func() {
+		s.flush(batch)
+		batch = batch[:0]
+		timer.Stop()
+		timerC = nil
+	}
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				flush()
+				if readErr != nil {
+					s.log.Warn("reading the script's output", "err", readErr)
+				}
+				return
+			}
+			if len(batch) == 0 {
+				timer.Reset(FlushInterval)
+				timerC = timer.C
+			}
+			batch = append(batch, l)
+			if len(batch) >= FlushLines {
+				flush()
+			}
+		case <-timerC:
+			flush()
+		}
+	}
+}
+
+// flush appends batch to the task log, retrying for a while; lines after
+// a batch that could not be stored are dropped, so the stored lines stay
+// dense.
+func (s *supervisor) flush(batch []schemas.LogLine) {
+	if len(batch) == 0 || s.broken != nil {
+		return
+	}
+	err := retry(s.ctx, appendPatience, func() error {
+		return s.logs.Append(s.ctx, s.id, s.spec.JobID, batch)
+	})
+	if err != nil {
+		s.broken = err
+		s.log.Error("storing output; dropping the rest", "after_line", s.stored.Load(), "err", err)
+		return
+	}
+	n := batch[len(batch)-1].Seq
+	s.stored.Store(n)
+	if _, err := s.db.ExecContext(s.ctx, `UPDATE local_tasks SET log_events = ? WHERE id = ? AND log_events < ?`,
+		n, s.id, n); err != nil {
+		s.log.Warn("recording the line count", "err", err)
+	}
+}
+
+// end records the task's end and returns the supervisor's exit code.
+// Every line of output is stored (or given up on) by now, so the line
+// count recorded is exactly the lines a reader will find.
+func (s *supervisor) end(code *int, stopCode, reason string) int {
+	if s.broken != nil {
+		msg := fmt.Sprintf("output after line %d could not be stored: %v", s.stored.Load(), s.broken)
+		if reason == "" {
+			reason = msg
+		} else {
+			reason += "; " + msg
+		}
+	}
+	if stopCode == runner.StopFailedToStart {
+		s.log.Error("task failed to start", "reason", reason)
+	}
+	var exit sql.NullInt64
+	if code != nil {
+		exit = sql.NullInt64{Int64: int64(*code), Valid: true}
+	}
+	now := time.Now().UnixMilli()
+	err := retry(s.ctx, recordPatience, func() error {
+		_, err := s.db.ExecContext(s.ctx, `UPDATE local_tasks SET status = 'stopped', exit_code = ?, stop_code = ?,
+			stop_reason = ?, stopped_ms = ?, beat_ms = ?, log_events = ? WHERE id = ?`,
+			exit, stopCode, reason, now, now, s.stored.Load(), s.id)
+		return err
+	})
+	if err != nil {
+		s.log.Error("recording the task's end", "err", err)
+		return SuperviseFailed
+	}
+	return SuperviseOK
+}
+
+// exitCode is the script's exit code, 128+n when signal n killed it;
+// false when it has no exit status.
+func exitCode(cmd *exec.Cmd) (int, bool) {
+	ps := cmd.ProcessState
+	if ps == nil {
+		return 0, false
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), true
+	}
+	return ps.ExitCode(), true
+}
+
+// retry calls fn until it succeeds or patience runs out, backing off from
+// 50ms to 2s.
+func retry(ctx context.Context, patience time.Duration, fn func() error) error {
+	deadline := time.Now().Add(patience)
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
