@@ -218,10 +218,10 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 	spawn := false
 	err = sqlitedb.Tx(ctx, r.db, func(tx *sql.Tx) error {
 		var (
-			status                 string
-			pid                    int
-			token                  string
-			spawned, heartbeatMS   int64
+			status               string
+			pid                  int
+			token                string
+			spawned, heartbeatMS int64
 		)
 		err := tx.QueryRowContext(ctx, `SELECT status, supervisor_pid, supervisor_token, spawned_ms, heartbeat_ms
 			FROM local_tasks WHERE id = ?`, id).Scan(&status, &pid, &token, &spawned, &heartbeatMS)
@@ -349,7 +349,7 @@ func (r *Runner) spawn(ctx context.Context, id string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("starting task %s: creating its directory: %w", id, err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated: lt-<job id>-<attempt>
 	if err != nil {
 		return fmt.Errorf("starting task %s: opening supervisor log: %w", id, err)
 	}
@@ -358,7 +358,7 @@ func (r *Runner) spawn(ctx context.Context, id string) error {
 	args = append(args, r.opts.Supervisor[1:]...)
 	args = append(args, r.opts.StateDir, id)
 	cmd := exec.Command(r.opts.Supervisor[0], args...) //nolint:gosec,noctx // our own binary; it must outlive ctx
-	cmd.Stdin = nil                                   // /dev/null
+	cmd.Stdin = nil                                    // /dev/null
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

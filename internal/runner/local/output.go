@@ -38,7 +38,8 @@ func readLines(r io.Reader, emit func(text string)) error {
 		full := errors.Is(err, bufio.ErrBufferFull)
 		// A line that ended right at a split leaves only its newline:
 		// that is not another line.
-		if len(chunk) > 0 && !(split && (string(chunk) == "\n" || string(chunk) == "\r\n")) {
+		endOfSplit := split && (string(chunk) == "\n" || string(chunk) == "\r\n")
+		if len(chunk) > 0 && !endOfSplit {
 			if !full && chunk[len(chunk)-1] == '\n' {
 				chunk = chunk[:len(chunk)-1]
 				if n := len(chunk); n > 0 && chunk[n-1] == '\r' {

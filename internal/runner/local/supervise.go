@@ -81,13 +81,13 @@ func Supervise(ctx context.Context, args []string) int {
 	defer signal.Stop(term)
 	defer signal.Stop(hup)
 
-	db, err := sqlitedb.Open(stateDir)
+	db, err := sqlitedb.Open(stateDir) //nolint:contextcheck // the opener bounds its own work
 	if err != nil {
 		log.Error("opening state database", "err", err)
 		return SuperviseFailed
 	}
 	defer func() { _ = db.Close() }()
-	logs, err := sqlitelog.New(db, sqlitelog.Options{})
+	logs, err := sqlitelog.New(db, sqlitelog.Options{}) //nolint:contextcheck // takes no context
 	if err != nil {
 		log.Error("opening task log", "err", err)
 		return SuperviseFailed

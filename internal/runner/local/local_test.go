@@ -1,0 +1,595 @@
+package local_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/runner/local"
+	"github.com/deployerhq/deployer/internal/runner/runnertest"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
+)
+
+func TestArgumentsReachScriptVerbatim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("args", "#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
+	argv := []string{"$(touch pwned)", ";rm -rf pwned2", "`id`", "a b  c", "*", "'quoted'", "$HOME", "-x", ""}
+	task := e.waitStopped(e.start(e.spec("args", argv...)).ID)
+	if exitOf(task) != "0" {
+		t.Fatalf("exit %s (%s)", exitOf(task), task.StopReason)
+	}
+	if got := e.lines(task.ID); !slices.Equal(got, argv) {
+		t.Errorf("script saw %q, want %q", got, argv)
+	}
+	for _, f := range []string{"pwned", "pwned2"} {
+		if _, err := os.Stat(filepath.Join(local.WorkDir(e.stateDir, task.ID), "home", f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists: an argument was interpreted by a shell", f)
+		}
+	}
+}
+
+func TestEnvironmentIsMinimal(t *testing.T) {
+	e := newEnv(t, func(o *local.Options) { o.Path = "/usr/bin:/bin" })
+	e.script("env", "#!/bin/sh\nexec env\n")
+	const (
+		envSecret  = "s3cr3t-from-env-c0ffee"
+		fileSecret = "s3cr3t-from-file-beef"
+	)
+	t.Setenv("DEPLOYER_TEST_SECRET", envSecret)
+	t.Setenv("DEPLOYER_TEST_NOT_PASSED", "leak")
+	secretFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secretFile, []byte(fileSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := e.spec("env")
+	spec.Attempt = 2
+	spec.Env = map[string]string{"STAGE": "prod", "EMPTY": ""}
+	spec.Secrets = map[string]string{"API_TOKEN": "env:DEPLOYER_TEST_SECRET", "DB_PASSWORD": "file:" + secretFile}
+	task := e.waitStopped(e.start(spec).ID)
+	if exitOf(task) != "0" {
+		t.Fatalf("exit %s (%s)", exitOf(task), task.StopReason)
+	}
+	dir := local.WorkDir(e.stateDir, task.ID)
+	want := map[string]string{
+		"PATH":             "/usr/bin:/bin",
+		"HOME":             filepath.Join(dir, "home"),
+		"TMPDIR":           filepath.Join(dir, "tmp"),
+		"STAGE":            "prod",
+		"EMPTY":            "",
+		"DEPLOYER_JOB_ID":  spec.JobID,
+		"DEPLOYER_ATTEMPT": "2",
+		"API_TOKEN":        envSecret,
+		"DB_PASSWORD":      fileSecret,
+	}
+	// What /bin/sh adds by itself.
+	shellAdds := map[string]bool{"PWD": true, "SHLVL": true, "_": true, "OLDPWD": true}
+	got := map[string]string{}
+	for _, l := range e.lines(task.ID) {
+		k, v, _ := strings.Cut(l, "=")
+		if !shellAdds[k] {
+			got[k] = v
+		}
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %q (set: %v), want %q", k, g, ok, v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected variable %s in the task's environment", k)
+		}
+	}
+	// The values reached the script only: not the task row, not the
+	// supervisor's log, not the runner's log.
+	supLog, err := os.ReadFile(filepath.Join(dir, "supervisor.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for where, text := range map[string]string{"task row": e.row(task.ID), "supervisor log": string(supLog), "runner log": e.logBuf.String()} {
+		for _, secret := range []string{envSecret, fileSecret} {
+			if strings.Contains(text, secret) {
+				t.Errorf("the %s contains a secret value", where)
+			}
+		}
+	}
+	if !strings.Contains(e.row(task.ID), "env:DEPLOYER_TEST_SECRET") {
+		t.Errorf("the task row does not keep the secret's reference")
+	}
+}
+
+func TestUnresolvableSecretFailsToStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("never", "#!/bin/sh\necho ran\n")
+	spec := e.spec("never")
+	spec.Secrets = map[string]string{"API_TOKEN": "env:DEPLOYER_TEST_UNSET_VARIABLE_9F"}
+	task := e.waitStopped(e.start(spec).ID)
+	if task.StopCode != runner.StopFailedToStart || task.ExitCode != nil {
+		t.Errorf("stop code %q, exit %s; want %q and none", task.StopCode, exitOf(task), runner.StopFailedToStart)
+	}
+	for _, s := range []string{"API_TOKEN", "env:DEPLOYER_TEST_UNSET_VARIABLE_9F"} {
+		if !strings.Contains(task.StopReason, s) {
+			t.Errorf("reason %q does not name %s", task.StopReason, s)
+		}
+	}
+	if lines := e.lines(task.ID); len(lines) != 0 || task.LogEvents != 0 {
+		t.Errorf("the script ran: %q", lines)
+	}
+}
+
+func TestExecFailureFailsToStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("broken", "#!/nonexistent/interpreter\n")
+	task := e.waitStopped(e.start(e.spec("broken")).ID)
+	if task.StopCode != runner.StopFailedToStart || task.ExitCode != nil {
+		t.Errorf("stop code %q, exit %s; want %q and none", task.StopCode, exitOf(task), runner.StopFailedToStart)
+	}
+	if !strings.Contains(task.StopReason, "broken") || !strings.Contains(task.StopReason, "no such file") {
+		t.Errorf("reason %q does not say what failed", task.StopReason)
+	}
+}
+
+func TestHomeIsFreshWorkDir(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("home", "#!/bin/sh\npwd\nls -A \"$HOME\" \"$TMPDIR\"\nstat -c %a \"$HOME\" \"$TMPDIR\"\ntouch \"$HOME/made-by-task\"\n")
+	spec := e.spec("home")
+	dir := local.WorkDir(e.stateDir, local.TaskID(spec.JobID, spec.Attempt))
+	for _, d := range []string{"home", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d, "leftover-dir"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d, ".leftover"), []byte("x"), 0o644); err != nil { //nolint:gosec // test file
+			t.Fatal(err)
+		}
+	}
+	task := e.waitStopped(e.start(spec).ID)
+	got := e.lines(task.ID)
+	home := filepath.Join(dir, "home")
+	// pwd; ls of two empty directories prints their headers only; modes.
+	want := []string{home, filepath.Join(dir, "home") + ":", "", filepath.Join(dir, "tmp") + ":", "700", "700"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the task saw %q, want %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(home, "made-by-task")); err != nil {
+		t.Errorf("the work directory is not kept after the task: %v", err)
+	}
+}
+
+func TestStdoutAndStderrInterleaved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("both", "#!/bin/sh\ni=0\nwhile [ $i -lt 1000 ]; do echo out; echo err >&2; i=$((i+1)); done\n")
+	task := e.waitStopped(e.start(e.spec("both")).ID)
+	got := e.lines(task.ID)
+	if len(got) != 2000 || task.LogEvents != 2000 {
+		t.Fatalf("got %d lines, LogEvents %d; want 2000", len(got), task.LogEvents)
+	}
+	for i, l := range got {
+		want := "out"
+		if i%2 == 1 {
+			want = "err"
+		}
+		if l != want {
+			t.Fatalf("line %d = %q, want %q: stdout and stderr lost their order", i+1, l, want)
+		}
+	}
+}
+
+// pidGone waits until pid no longer runs.
+func pidGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for local.Alive(pid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("process %d still runs", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStopKillsGroupAfterGrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// Ignores SIGTERM; leaves a grandchild (which inherits the ignored
+	// SIGTERM) in its process group.
+	e.script("stubborn", "#!/bin/sh\ntrap '' TERM\nsleep 1000 &\necho $!\necho ready\nwhile :; do sleep 0.05; done\n")
+	task := e.start(e.spec("stubborn"))
+	runnertest.WaitFor(t, e.r, task.ID, waitTimeout, "ready", func(t runner.Task) bool { return t.LogEvents >= 2 })
+	grandchild, err := strconv.Atoi(e.lines(task.ID)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(grandchild, syscall.SIGKILL) })
+	if !local.Alive(grandchild) {
+		t.Fatalf("grandchild %d is not running", grandchild)
+	}
+	asked := time.Now()
+	if err := e.r.Stop(t.Context(), task.ID, "timeout: test"); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitStopped(task.ID)
+	if took := time.Since(asked); took < testGrace {
+		t.Errorf("stopped after %s, before the grace period (%s) was over", took, testGrace)
+	}
+	if got.StopCode != runner.StopRequested || exitOf(got) != "137" || got.StopReason != "timeout: test" {
+		t.Errorf("stop code %q, exit %s, reason %q; want %q, 137 (SIGKILL), the reason given", got.StopCode, exitOf(got), got.StopReason, runner.StopRequested)
+	}
+	pidGone(t, grandchild)
+}
+
+func TestExitKillsLeftovers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// The grandchild holds the output pipe open: the task must still end.
+	e.script("leaves", "#!/bin/sh\nsleep 1000 &\necho $!\nexit 4\n")
+	got := e.waitStopped(e.start(e.spec("leaves")).ID)
+	if got.StopCode != runner.StopExited || exitOf(got) != "4" {
+		t.Errorf("stop code %q, exit %s; want %q, 4", got.StopCode, exitOf(got), runner.StopExited)
+	}
+	grandchild, err := strconv.Atoi(e.lines(got.ID)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidGone(t, grandchild)
+}
+
+func TestTaskOutlivesStarter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("waits", "#!/bin/sh\nwhile [ ! -e \"$1\" ]; do sleep 0.02; done\necho done\nexit 7\n")
+	gate := filepath.Join(t.TempDir(), "go")
+	spec := e.spec("waits")
+	out, err := exec.CommandContext(t.Context(), exe(t), startArg, e.stateDir, e.scripts, spec.JobID, "waits", gate).Output()
+	if err != nil {
+		t.Fatalf("starter: %v", err)
+	}
+	id := strings.TrimSpace(string(out))
+	if id != local.TaskID(spec.JobID, 1) {
+		t.Fatalf("starter started %q", id)
+	}
+	// The starter has exited; the task is still there.
+	running := runnertest.WaitFor(t, e.r, id, waitTimeout, "running", func(t runner.Task) bool { return t.Status == runner.StatusRunning })
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitStopped(running.ID)
+	if exitOf(got) != "7" || got.StopCode != runner.StopExited || got.LogEvents != 1 {
+		t.Errorf("exit %s, stop code %q, %d lines; want 7, %q, 1", exitOf(got), got.StopCode, got.LogEvents, runner.StopExited)
+	}
+	// The supervisor was not ours to reap; make sure it is gone.
+	pidGone(t, e.supervisorPID(id))
+}
+
+func TestSecondSupervisorCannotClaim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("marks", "#!/bin/sh\ntouch \"$HOME/marker\"\necho ready\nexec sleep 1000\n")
+	task := e.start(e.spec("marks"))
+	runnertest.WaitFor(t, e.r, task.ID, waitTimeout, "ready", func(t runner.Task) bool { return t.LogEvents == 1 })
+	first := e.supervisorPID(task.ID)
+	out, err := exec.CommandContext(t.Context(), exe(t), superviseArg, e.stateDir, task.ID).CombinedOutput()
+	if err != nil {
+		t.Fatalf("second supervisor: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "not claimed") {
+		t.Errorf("second supervisor said %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(local.WorkDir(e.stateDir, task.ID), "home", "marker")); err != nil {
+		t.Errorf("the second supervisor touched the work directory: %v", err)
+	}
+	if pid := e.supervisorPID(task.ID); pid != first {
+		t.Errorf("supervisor pid changed from %d to %d", first, pid)
+	}
+	if err := e.r.Stop(t.Context(), task.ID, "done"); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitStopped(task.ID)
+	if got.LogEvents != 1 || exitOf(got) != "143" {
+		t.Errorf("%d lines, exit %s; want 1 line, 143 (SIGTERM)", got.LogEvents, exitOf(got))
+	}
+}
+
+func TestManyLines(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("seq", "#!/bin/sh\nexec seq 100000\n")
+	begin := time.Now()
+	got := e.waitStopped(e.start(e.spec("seq")).ID)
+	took := time.Since(begin)
+	if got.LogEvents != 100000 || exitOf(got) != "0" {
+		t.Fatalf("LogEvents %d, exit %s; want 100000, 0", got.LogEvents, exitOf(got))
+	}
+	lines := e.lines(got.ID) // checks seq is dense
+	if len(lines) != 100000 {
+		t.Fatalf("%d lines stored, want 100000", len(lines))
+	}
+	for i, l := range lines {
+		if l != strconv.Itoa(i+1) {
+			t.Fatalf("line %d = %q", i+1, l)
+		}
+	}
+	t.Logf("100000 lines stored in %s (from Start, including the supervisor's start-up)", took)
+}
+
+func TestLostSupervisor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("sleeper", "#!/bin/sh\necho $$\nexec sleep 1000\n")
+	task := e.start(e.spec("sleeper"))
+	runnertest.WaitFor(t, e.r, task.ID, waitTimeout, "running", func(t runner.Task) bool { return t.LogEvents == 1 })
+	script, err := strconv.Atoi(e.lines(task.ID)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-script, syscall.SIGKILL) })
+	if err := syscall.Kill(e.supervisorPID(task.ID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitStopped(task.ID)
+	if got.StopCode != runner.StopLost || got.ExitCode != nil || !strings.Contains(got.StopReason, "died") {
+		t.Errorf("stop code %q, exit %s, reason %q; want %q, none", got.StopCode, exitOf(got), got.StopReason, runner.StopLost)
+	}
+	if err := e.r.Stop(t.Context(), task.ID, "late"); err != nil {
+		t.Errorf("Stop of a lost task: %v", err)
+	}
+}
+
+func TestStopLostSupervisor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("sleeper", "#!/bin/sh\necho $$\nexec sleep 1000\n")
+	task := e.start(e.spec("sleeper"))
+	runnertest.WaitFor(t, e.r, task.ID, waitTimeout, "running", func(t runner.Task) bool { return t.LogEvents == 1 })
+	script, err := strconv.Atoi(e.lines(task.ID)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-script, syscall.SIGKILL) })
+	sup := e.supervisorPID(task.ID)
+	if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	pidGone(t, sup)
+	// Let its heartbeat go stale without asking Inspect.
+	if _, err := e.db.ExecContext(t.Context(), `UPDATE local_tasks SET beat_ms = beat_ms - 60000 WHERE id = ?`, task.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.r.Stop(t.Context(), task.ID, "cancel: by test"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.r.Find(t.Context(), task.JobID, task.Attempt)
+	if err != nil || got.Status != runner.StatusStopped || got.StopCode != runner.StopLost || !strings.Contains(got.StopReason, "cancel: by test") {
+		t.Errorf("after Stop: %+v, %v; want stopped, lost, naming the stop reason", got, err)
+	}
+}
+
+func TestUnclaimedTaskIsSpawnedAgain(t *testing.T) {
+	t.Parallel()
+	// A "supervisor" that dies at once never claims the task.
+	dud := newEnv(t, func(o *local.Options) { o.Supervisor = []string{"/bin/true"} })
+	dud.script("hello", "#!/bin/sh\necho hello\n")
+	spec := dud.spec("hello")
+	task := dud.start(spec)
+	if task.Status != runner.StatusPending {
+		t.Fatalf("status %q, want pending", task.Status)
+	}
+	// Another runner on the same state directory, with a real supervisor.
+	r, err := local.New(dud.db, local.Options{StateDir: dud.stateDir, Supervisor: []string{exe(t), superviseArg}, Heartbeat: testHeartbeat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.WaitSupervisors(r) })
+	// /bin/true may still be running for a moment; Start respawns once it
+	// is gone.
+	var again runner.Task
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if again, err = r.Start(t.Context(), spec); err != nil {
+			t.Fatal(err)
+		}
+		if again.Status != runner.StatusPending || time.Now().After(deadline) {
+			break
+		}
+		local.WaitSupervisors(dud.r)
+	}
+	if again.ID != task.ID {
+		t.Fatalf("Start returned %s, want %s", again.ID, task.ID)
+	}
+	got := runnertest.WaitStopped(t, r, task.ID, waitTimeout)
+	if exitOf(got) != "0" || got.LogEvents != 1 {
+		t.Errorf("exit %s, %d lines; want 0, 1", exitOf(got), got.LogEvents)
+	}
+}
+
+func TestStopPendingTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.Supervisor = []string{"/bin/true"} })
+	e.script("hello", "#!/bin/sh\necho hello\n")
+	task := e.start(e.spec("hello"))
+	if err := e.r.Stop(t.Context(), task.ID, "cancel: before it ran"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.r.Find(t.Context(), task.JobID, task.Attempt)
+	if err != nil || got.Status != runner.StatusStopped || got.StopCode != runner.StopRequested || got.ExitCode != nil {
+		t.Errorf("after Stop: %+v, %v; want stopped, %q, no exit code", got, err, runner.StopRequested)
+	}
+	// A supervisor arriving late does not run it.
+	out, err := exec.CommandContext(t.Context(), exe(t), superviseArg, e.stateDir, task.ID).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "not claimed") {
+		t.Errorf("late supervisor: %v\n%s", err, out)
+	}
+}
+
+func TestInvalidSpecs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("ok", "#!/bin/sh\n")
+	if err := os.WriteFile(filepath.Join(e.scripts, "plain"), []byte("#!/bin/sh\n"), 0o644); err != nil { //nolint:gosec // test file
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(e.scripts, "dir"), 0o755); err != nil { //nolint:gosec // test dir
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(*runner.Spec)
+		want string
+	}{
+		{"empty script", func(s *runner.Spec) { s.Script = "" }, "no script"},
+		{"dot dot", func(s *runner.Spec) { s.Script = ".." }, "plain file name"},
+		{"path", func(s *runner.Spec) { s.Script = "../ok" }, "plain file name"},
+		{"slash", func(s *runner.Spec) { s.Script = "sub/ok" }, "plain file name"},
+		{"nul", func(s *runner.Spec) { s.Script = "ok\x00" }, "plain file name"},
+		{"relative dir", func(s *runner.Spec) { s.ScriptsDir = "scripts" }, "not an absolute path"},
+		{"missing", func(s *runner.Spec) { s.Script = "missing" }, "does not exist"},
+		{"not executable", func(s *runner.Spec) { s.Script = "plain" }, "not executable"},
+		{"directory", func(s *runner.Spec) { s.Script = "dir" }, "not a regular file"},
+		{"bad job id", func(s *runner.Spec) { s.JobID = "../../etc" }, "not a valid job id"},
+		{"attempt 0", func(s *runner.Spec) { s.Attempt = 0 }, "out of range"},
+		{"nul arg", func(s *runner.Spec) { s.Argv = []string{"a\x00b"} }, "NUL"},
+		{"bad env name", func(s *runner.Spec) { s.Env = map[string]string{"A-B": "x"} }, "not valid"},
+		{"reserved env", func(s *runner.Spec) { s.Env = map[string]string{"DEPLOYER_JOB_ID": "x"} }, "set by the runner"},
+		{"secret scheme", func(s *runner.Spec) { s.Secrets = map[string]string{"T": "arn:aws:secretsmanager:x"} }, "env:NAME"},
+		{"relative secret file", func(s *runner.Spec) { s.Secrets = map[string]string{"T": "file:token"} }, "absolute"},
+		{"env and secret", func(s *runner.Spec) {
+			s.Env = map[string]string{"T": "x"}
+			s.Secrets = map[string]string{"T": "env:X"}
+		}, "both"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := e.spec("ok")
+			tc.edit(&spec)
+			_, err := e.r.Start(t.Context(), spec)
+			if !errors.Is(err, runner.ErrInvalidSpec) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Start: %v; want ErrInvalidSpec saying %q", err, tc.want)
+			}
+		})
+	}
+	var n int
+	if err := e.db.QueryRowContext(t.Context(), `SELECT count(*) FROM local_tasks`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d tasks recorded (%v), want none", n, err)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("ok", "#!/bin/sh\necho hi\n")
+	task := e.waitStopped(e.start(e.spec("ok")).ID)
+	dir := local.WorkDir(e.stateDir, task.ID)
+	if n, err := e.r.Prune(t.Context(), time.Hour); err != nil || n != 0 {
+		t.Errorf("Prune(1h) = %d, %v; want 0", n, err)
+	}
+	if n, err := e.r.Prune(t.Context(), -time.Second); err != nil || n != 1 {
+		t.Errorf("Prune(now) = %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("work directory still there: %v", err)
+	}
+	if got, err := e.r.Find(t.Context(), task.JobID, 1); err != nil || got.LogEvents != 1 {
+		t.Errorf("the task row is gone: %v", err)
+	}
+}
+
+func TestReadLines(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", local.MaxLineBytes)
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"empty", "", nil},
+		{"one", "a\n", []string{"a"}},
+		{"no final newline", "a\nb", []string{"a", "b"}},
+		{"empty lines", "\n\na\n\n", []string{"", "", "a", ""}},
+		{"crlf", "a\r\nb\r\n", []string{"a", "b"}},
+		{"carriage returns kept", "50%\r100%\rdone\n\r\n", []string{"50%\r100%\rdone", ""}},
+		{"lone cr kept", "a\r", []string{"a\r"}},
+		{"exactly max", long + "\n", []string{long}},
+		{"exactly max crlf", long + "\r\n", []string{long}},
+		{"split", long + "yz\n", []string{long, "yz"}},
+		{"split twice", long + long + "z", []string{long, long, "z"}},
+		{"invalid utf8 kept", "\xff\xfe\n", []string{"\xff\xfe"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			if err := local.ReadLines(strings.NewReader(tc.in), func(s string) { got = append(got, s) }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %d lines %.40q, want %d lines %.40q", len(got), got, len(tc.want), tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkLines measures end-to-end output throughput: from Start to the
+// recorded exit status of a script printing 100,000 lines, supervisor
+// start-up included, against the same script printing to /dev/null.
+func BenchmarkLines(b *testing.B) {
+	const n = 100000
+	stateDir, scripts := b.TempDir(), b.TempDir()
+	script := filepath.Join(scripts, "seq")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec seq 100000\n"), 0o755); err != nil { //nolint:gosec // test script
+		b.Fatal(err)
+	}
+	db, err := sqlitedb.Open(stateDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := local.New(db, local.Options{StateDir: stateDir, Supervisor: []string{exe(b), superviseArg}, Heartbeat: testHeartbeat})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { local.WaitSupervisors(r); _ = db.Close() }()
+
+	// Baseline: the same script straight to /dev/null.
+	begin := time.Now()
+	for range b.N {
+		if err := exec.CommandContext(b.Context(), script).Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	devnull := time.Since(begin)
+
+	b.ResetTimer()
+	begin = time.Now()
+	for range b.N {
+		spec := runner.Spec{JobID: ulid.Make().String(), Attempt: 1, Script: "seq", ScriptsDir: scripts}
+		task, err := r.Start(b.Context(), spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for task.Status != runner.StatusStopped {
+			time.Sleep(2 * time.Millisecond) // a tight poll, so as not to pad the measurement
+			if task, err = r.Find(b.Context(), spec.JobID, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if task.LogEvents != n {
+			b.Fatalf("%d lines stored, want %d", task.LogEvents, n)
+		}
+	}
+	elapsed := time.Since(begin)
+	b.StopTimer()
+	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(float64(n*b.N)/devnull.Seconds(), "devnull-lines/s")
+}
