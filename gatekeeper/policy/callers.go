@@ -22,26 +22,6 @@ type callerPattern struct {
 	roleRE *regexp.Regexp
 }
 
-// compileCallers compiles allowed_callers patterns, reporting bad ones.
-func compileCallers(list []string, path string, ps *problems) *callerSet {
-	if list == nil {
-		return nil
-	}
-	cs := &callerSet{source: list}
-	for i, p := range list {
-		cp, err := compileCallerPattern(p)
-		if err != nil {
-			ps.add(fmt.Sprintf("%s.%d", path, i), "%v", err)
-			continue
-		}
-		if p == "*" {
-			cs.anyone = true
-		}
-		cs.patterns = append(cs.patterns, cp)
-	}
-	return cs
-}
-
 func compileCallerPattern(p string) (callerPattern, error) {
 	if p == "*" {
 		return callerPattern{re: regexp.MustCompile(`^.+$`), roleRE: regexp.MustCompile(`^.+$`)}, nil

@@ -55,7 +55,7 @@ func TestCallerMatching(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var ps problems
-		cs := compileCallers([]string{tt.pattern}, "p", &ps)
+		cs := newCompileCache().callers([]string{tt.pattern}, "p", &ps)
 		if len(ps) > 0 {
 			t.Fatalf("%s: %v", tt.pattern, ps.err())
 		}
@@ -68,7 +68,7 @@ func TestCallerMatching(t *testing.T) {
 		t.Error("an absent list must allow any caller")
 	}
 	var ps problems
-	if compileCallers([]string{}, "p", &ps).allows("user:x") {
+	if newCompileCache().callers([]string{}, "p", &ps).allows("user:x") {
 		t.Error("an empty list must allow nobody")
 	}
 }

@@ -110,9 +110,10 @@ func compile(cfg schemas.Config, baseDir string, o options) (*Policy, error) {
 		ps.add("containers", "must list at least one container")
 	}
 	p := &Policy{containers: make(map[string]*container, len(cfg.Containers))}
+	cache := newCompileCache()
 	for _, name := range sortedKeys(cfg.Containers) {
 		cc := cfg.Containers[name]
-		c := compileContainer(name, &cc, cfg.Lanes, baseDir, o, &ps)
+		c := compileContainer(name, &cc, cfg.Lanes, baseDir, o, cache, &ps)
 		cfg.Containers[name] = cc // with scripts_dir made absolute
 		p.containers[name] = c
 		p.names = append(p.names, name)
@@ -128,7 +129,7 @@ func compile(cfg schemas.Config, baseDir string, o options) (*Policy, error) {
 	return p, nil
 }
 
-func compileContainer(name string, cc *schemas.Container, lanes map[string]schemas.Lane, baseDir string, o options, ps *problems) *container {
+func compileContainer(name string, cc *schemas.Container, lanes map[string]schemas.Lane, baseDir string, o options, cache *compileCache, ps *problems) *container {
 	path := "containers." + name
 	c := &container{
 		name: name, description: cc.Description, image: cc.Image, taskDefinition: cc.TaskDefinition,
@@ -168,7 +169,7 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 			ps.add(path+".secrets."+k, "%v", err)
 		}
 	}
-	c.callers = compileCallers(cc.AllowedCallers, path+".allowed_callers", ps)
+	c.callers = cache.callers(cc.AllowedCallers, path+".allowed_callers", ps)
 
 	timeout := cc.Timeout.D()
 	if timeout == 0 {
@@ -224,7 +225,7 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 	}
 	for _, sname := range sortedKeys(cc.ScriptConfig) {
 		sc := cc.ScriptConfig[sname]
-		s := compileScript(name, sname, &sc, path+".script_config."+sname, ps)
+		s := compileScript(name, sname, &sc, path+".script_config."+sname, cache, ps)
 		s.timeout = timeout
 		if sc.Timeout != 0 {
 			s.timeout = sc.Timeout.D()
@@ -257,7 +258,7 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 	return c
 }
 
-func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, ps *problems) *script {
+func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, cache *compileCache, ps *problems) *script {
 	s := &script{
 		name: sname, where: cname + "/" + sname,
 		hardcodedIDs: map[string]string{},
@@ -360,7 +361,7 @@ func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, p
 		if s.flags[id] {
 			ps.add(p, "%s takes no value (it is in allowed_options_without_args), so a value pattern cannot apply", opt)
 		}
-		re, err := regexp.Compile(`^(?:` + expr + `)$`)
+		re, err := cache.regexp(expr)
 		if err != nil {
 			ps.add(p, "invalid regular expression %s: %v", quote(expr), regexpReason(err))
 			continue
@@ -379,7 +380,7 @@ func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, p
 		s.repeatable[id] = true
 	}
 	for i, expr := range sc.AllowedRefs {
-		re, err := regexp.Compile(`^(?:` + expr + `)$`)
+		re, err := cache.regexp(expr)
 		if err != nil {
 			ps.add(fmt.Sprintf("%s.allowed_refs.%d", path, i), "invalid regular expression %s: %v", quote(expr), regexpReason(err))
 			continue
@@ -387,7 +388,7 @@ func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, p
 		s.refs = append(s.refs, re)
 		s.refSrc = append(s.refSrc, expr)
 	}
-	s.callers = compileCallers(sc.AllowedCallers, path+".allowed_callers", ps)
+	s.callers = cache.callers(sc.AllowedCallers, path+".allowed_callers", ps)
 
 	allowedList := sortedKeys(s.allowed)
 	switch {
@@ -432,4 +433,58 @@ func sortedValues(m map[string]string) []string {
 func regexpReason(err error) string {
 	msg := err.Error()
 	return strings.TrimPrefix(msg, "error parsing regexp: ")
+}
+
+// compileCache shares compiled expressions between the scripts of one
+// configuration, which tend to repeat the same patterns. Compiled
+// expressions are safe for concurrent use.
+type compileCache struct {
+	res     map[string]*regexp.Regexp
+	errs    map[string]error
+	callerP map[string]callerPattern
+}
+
+func newCompileCache() *compileCache {
+	return &compileCache{res: map[string]*regexp.Regexp{}, errs: map[string]error{}, callerP: map[string]callerPattern{}}
+}
+
+// regexp compiles expr to match whole values.
+func (c *compileCache) regexp(expr string) (*regexp.Regexp, error) {
+	if re, ok := c.res[expr]; ok {
+		return re, nil
+	}
+	if err, ok := c.errs[expr]; ok {
+		return nil, err
+	}
+	re, err := regexp.Compile(`^(?:` + expr + `)$`)
+	if err != nil {
+		c.errs[expr] = err
+		return nil, err
+	}
+	c.res[expr] = re
+	return re, nil
+}
+
+// callers compiles an allowed_callers list, reporting bad patterns.
+func (c *compileCache) callers(list []string, path string, ps *problems) *callerSet {
+	if list == nil {
+		return nil
+	}
+	cs := &callerSet{source: list}
+	for i, p := range list {
+		cp, ok := c.callerP[p]
+		if !ok {
+			var err error
+			if cp, err = compileCallerPattern(p); err != nil {
+				ps.add(fmt.Sprintf("%s.%d", path, i), "%v", err)
+				continue
+			}
+			c.callerP[p] = cp
+		}
+		if p == "*" {
+			cs.anyone = true
+		}
+		cs.patterns = append(cs.patterns, cp)
+	}
+	return cs
 }
