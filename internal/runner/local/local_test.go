@@ -349,6 +349,21 @@ func TestLostSupervisor(t *testing.T) {
 	}
 }
 
+func TestSupervisorSIGTERMStopsTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("sleeper", "#!/bin/sh\necho ready\nexec sleep 1000\n")
+	task := e.start(e.spec("sleeper"))
+	runnertest.WaitFor(t, e.r, task.ID, waitTimeout, "running", func(t runner.Task) bool { return t.LogEvents == 1 })
+	if err := syscall.Kill(e.supervisorPID(task.ID), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitStopped(task.ID)
+	if got.StopCode != runner.StopRequested || exitOf(got) != "143" || !strings.Contains(got.StopReason, "supervisor received") {
+		t.Errorf("stop code %q, exit %s, reason %q; want %q, 143, saying the supervisor was signalled", got.StopCode, exitOf(got), got.StopReason, runner.StopRequested)
+	}
+}
+
 func TestStopLostSupervisor(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

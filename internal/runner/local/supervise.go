@@ -419,9 +419,12 @@ func (s *supervisor) end(code *int, stopCode, reason string) int {
 	}
 	now := time.Now().UnixMilli()
 	err := retry(s.ctx, recordPatience, func() error {
+		// With no reason of its own, the row keeps the reason of a stop
+		// requested too late to act on.
 		_, err := s.db.ExecContext(s.ctx, `UPDATE local_tasks SET status = 'stopped', exit_code = ?, stop_code = ?,
-			stop_reason = ?, stopped_ms = ?, beat_ms = ?, log_events = ? WHERE id = ?`,
-			exit, stopCode, reason, now, now, s.stored.Load(), s.id)
+			stop_reason = CASE WHEN ? = '' THEN stop_reason ELSE ? END, stopped_ms = ?, beat_ms = ?, log_events = ?
+			WHERE id = ?`,
+			exit, stopCode, reason, reason, now, now, s.stored.Load(), s.id)
 		return err
 	})
 	if err != nil {
