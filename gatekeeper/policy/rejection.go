@@ -40,6 +40,34 @@ var Codes = []string{
 	CodeTimeoutOverCap,
 }
 
+// CodeMeanings says what each reason code means, for the configuration
+// reference.
+var CodeMeanings = map[string]string{
+	CodeMalformedRequest:          "The request breaks its own contract (job id, attempt, negative sizes).",
+	CodeUnknownContainer:          "The container is not listed.",
+	CodeUnknownScript:             "The script is not listed for the container.",
+	CodeCallerNotAllowed:          "The verified caller matches no allowed_callers pattern of the container or script.",
+	CodeMalformedArgs:             "A legacy args string cannot be split: an unterminated quote or a trailing backslash.",
+	CodeTooManyArgs:               "More than 256 arguments.",
+	CodeInvalidArgument:           "An argument is longer than 4 KiB, is not UTF-8, or holds a control character (anything below U+0020 but tab, DEL, C1 controls, U+2028, U+2029).",
+	CodeMalformedOption:           "An argument looks like an option but is not spelled as one: a look-alike dash, a leading space or invisible character, three dashes, or non-ASCII letters in the name.",
+	CodeOptionNotAllowed:          "The option is not in allowed_options or allowed_options_without_args (as spelled there).",
+	CodeOptionRestricted:          "The option is in restricted_options, in any spelling.",
+	CodeOptionValueRejected:       "The option's value does not match its restricted_options_regex pattern as a whole.",
+	CodeOptionMissingValue:        "A value-taking option has no value: it is last, or followed by an option or \"--\".",
+	CodeOptionUnexpectedValue:     "An option of allowed_options_without_args was given \"=value\".",
+	CodeOptionRepeated:            "An option not in repeatable_options is given more than once.",
+	CodeHardcodedOptionOverridden: "The caller passed an option of hardcoded_options.",
+	CodePositionalNotAllowed:      "A positional argument, or \"--\", for a script without allow_positional_args.",
+	CodeEndOfOptionsNotAllowed:    "\"--\" would turn option-like hardcoded_args into positionals.",
+	CodeRefNotAllowed:             "The request's caller.ref or a --ref value does not match allowed_refs, or there is no ref.",
+	CodeCPUOverCap:                "task_cpu is above max_task_cpu.",
+	CodeMemoryOverCap:             "task_memory is above max_task_memory.",
+	CodeInvalidFargateSize:        "The CPU and memory pair is not one Fargate can run.",
+	CodeLaunchTypeNotAllowed:      "launch_type is not in the container's launch_types.",
+	CodeTimeoutOverCap:            "timeout is above max_timeout.",
+}
+
 // Rejection is a request refused by policy. Message is one line saying what
 // was wrong and what is allowed instead; Code is a stable snake_case reason
 // code. Messages quote caller input safely (control and non-ASCII characters

@@ -323,6 +323,12 @@ func TestRejectionCodesCovered(t *testing.T) {
 		if !seen[c] {
 			t.Errorf("no test rejects with %s", c)
 		}
+		if CodeMeanings[c] == "" {
+			t.Errorf("code %s has no meaning documented", c)
+		}
+	}
+	if len(CodeMeanings) != len(Codes) {
+		t.Errorf("CodeMeanings has %d codes, Codes %d", len(CodeMeanings), len(Codes))
 	}
 }
 
