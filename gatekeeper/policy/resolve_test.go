@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -243,7 +244,7 @@ var rejectCases = []struct {
 	{"option not listed", request("terraform-planner", "plan", "--parallelism=50"), ciRole, CodeOptionNotAllowed, "option --parallelism is not allowed for terraform-planner/plan; allowed options: --path, --ref, --refresh-only, --var-file, -target"},
 	{"allowed option in another case", request("terraform-planner", "plan", "--Path", "x"), ciRole, CodeOptionNotAllowed, "write it exactly as configured: --path"},
 	{"allowed option with one dash", request("terraform-planner", "plan", "-path=x"), ciRole, CodeOptionNotAllowed, "write it exactly as configured: --path"},
-	{"no options at all", request("locked", "noop", "--x"), schemas.Identity{Principal: "*"}, CodeCallerNotAllowed, ""},
+	{"empty caller list admits nobody, not even \"*\"", request("locked", "noop"), schemas.Identity{Principal: "*"}, CodeCallerNotAllowed, "allowed callers: none"},
 	{"restricted", request("terraform-planner", "plan", "--destroy"), ciRole, CodeOptionRestricted, "option --destroy is restricted for terraform-planner/plan; allowed options: --path, --ref, --refresh-only, --var-file, -target"},
 	{"restricted upper case", request("terraform-planner", "plan", "--DESTROY"), ciRole, CodeOptionRestricted, "option --DESTROY is restricted"},
 	{"restricted single dash", request("terraform-planner", "plan", "-destroy"), ciRole, CodeOptionRestricted, "restricted"},
@@ -370,5 +371,81 @@ func TestDescribe(t *testing.T) {
 	plan.HardcodedArgv[0] = "x"
 	if p.Describe(ciRole)[1].Scripts[1].HardcodedArgv[0] != "--lock-timeout" {
 		t.Error("Describe aliases the policy")
+	}
+}
+
+func TestResolveConcurrent(t *testing.T) {
+	p := testPolicy(t)
+	req := request("terraform-planner", "plan", "--path", "live/prod", "--var-file", "a")
+	want, err := p.Resolve(req, ciRole, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				o, err := p.Resolve(req, ciRole, testNow)
+				if err != nil || !reflect.DeepEqual(o, want) {
+					errs <- fmt.Sprintf("%v %v", o.Argv, err)
+					return
+				}
+				o.Environment["X"] = "y" // each order is the caller's to change
+				_ = p.Describe(ciRole)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestAllowedOptionsNullVersusEmpty(t *testing.T) {
+	p, err := Parse([]byte(`
+containers:
+  c:
+    image: x
+    script_config:
+      none:
+        allowed_options: []
+      flags-only:
+        allowed_options: []
+        allowed_options_without_args: [--dry-run]
+      any:
+        allowed_options: null
+        restricted_options: [--force]
+      absent: {}
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		script string
+		args   []string
+		code   string
+	}{
+		{"none", nil, ""},
+		{"none", []string{"--x=1"}, CodeOptionNotAllowed},
+		{"none", []string{"x"}, CodePositionalNotAllowed},
+		{"flags-only", []string{"--dry-run"}, ""},
+		{"flags-only", []string{"--x=1"}, CodeOptionNotAllowed},
+		{"any", []string{"--x=1", "--y", "2", "-Z=3"}, ""},
+		{"any", []string{"--Force"}, CodeOptionRestricted},
+		{"absent", []string{"--x=1"}, ""},
+		{"absent", []string{"x"}, CodePositionalNotAllowed},
+	} {
+		_, err := p.Resolve(request("c", tt.script, tt.args...), alice, testNow)
+		code := ""
+		if rej, ok := err.(*Rejection); ok {
+			code = rej.Code
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tt.code {
+			t.Errorf("%s %q: code %q (%v), want %q", tt.script, tt.args, code, err, tt.code)
+		}
 	}
 }
