@@ -106,12 +106,13 @@ func isDashLike(r rune) bool {
 
 // identity is the name an option is known by for restricted, hardcoded,
 // flag, value-pattern and repeat checks: without leading dashes, lower
-// case. name must be a valid option name (ASCII).
+// case, '_' read as '-' (some parsers normalize one to the other). name
+// must be a valid option name (ASCII).
 func identity(name string) string {
 	name = strings.TrimLeft(name, "-")
 	for i := 0; i < len(name); i++ {
-		if c := name[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(name)
+		if c := name[i]; c >= 'A' && c <= 'Z' || c == '_' {
+			return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 		}
 	}
 	return name

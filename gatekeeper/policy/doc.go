@@ -48,9 +48,13 @@
 //   - a positional argument.
 //
 // Options are identified by their name without leading dashes, compared
-// case-insensitively, so "-destroy", "--destroy" and "--Destroy" are one
-// option for restricted and hardcoded options and for repeats. An allowed
-// option must be spelled exactly as configured. A value-taking option takes
+// case-insensitively and with '_' read as '-', so "-destroy", "--destroy"
+// and "--Destroy" are one option for restricted and hardcoded options and
+// for repeats. An allowed option must be spelled exactly as configured.
+// Where any option may be passed (allowed_options null, or after "--"), an
+// abbreviation of a restricted or hardcoded option ("--dest" for
+// "--destroy") is refused too, because getopt_long and argparse expand
+// unique prefixes. A value-taking option takes
 // its value after '=' or from the next argument; the next argument must not
 // itself look like an option (write "--opt=-1" for a value starting with a
 // dash).

@@ -128,13 +128,29 @@ func checkAcceptedArgv(sc schemas.ScriptConfig, words, argv []string) string {
 		}
 	}
 
-	id := func(opt string) string { return strings.TrimLeft(strings.ToLower(opt), "-") }
+	id := func(opt string) string {
+		return strings.ReplaceAll(strings.TrimLeft(strings.ToLower(opt), "-"), "_", "-")
+	}
 	forbidden := map[string]bool{}
 	for _, o := range sc.RestrictedOptions {
 		forbidden[id(o)] = true
 	}
 	for o := range sc.HardcodedOptions {
 		forbidden[id(o)] = true
+	}
+	// abbreviates reports whether an option token could be read as a
+	// forbidden option by a parser that expands unique prefixes.
+	abbreviates := func(canonName string) bool {
+		short := id(canonName)
+		if len(short) < 2 && !strings.HasPrefix(canonName, "--") {
+			return false
+		}
+		for f := range forbidden {
+			if len(f) > len(short) && strings.HasPrefix(f, short) {
+				return true
+			}
+		}
+		return false
 	}
 	allowed := map[string]bool{}
 	flags := map[string]bool{}
@@ -164,6 +180,9 @@ func checkAcceptedArgv(sc schemas.ScriptConfig, words, argv []string) string {
 		canonName, _, _ := strings.Cut(canon, "=")
 		if optionLike && tok != "--" && forbidden[id(canonName)] {
 			return "restricted or hardcoded option " + tok + " accepted"
+		}
+		if optionLike && tok != "--" && (endOfOptions || sc.AllowedOptions == nil) && abbreviates(canonName) {
+			return "abbreviation of a restricted or hardcoded option accepted: " + tok
 		}
 		if endOfOptions {
 			continue

@@ -44,6 +44,8 @@ type container struct {
 	scriptNames           []string // sorted
 }
 
+type guardedOption struct{ id, spelled string }
+
 type script struct {
 	name, where string // where is "container/script", for messages
 
@@ -70,6 +72,9 @@ type script struct {
 	maxTimeout  time.Duration
 	retry       schemas.RetryPolicy
 	allowedText string // for messages: "allowed options: ..."
+	// guarded are the restricted and hardcoded options, whose
+	// abbreviations are refused where any option may be passed.
+	guarded []guardedOption
 	info        ScriptInfo
 }
 
@@ -390,6 +395,13 @@ func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, c
 	}
 	s.callers = cache.callers(sc.AllowedCallers, path+".allowed_callers", ps)
 
+	for id, spelled := range s.restricted {
+		s.guarded = append(s.guarded, guardedOption{id, spelled})
+	}
+	for id := range s.hardcodedIDs {
+		s.guarded = append(s.guarded, guardedOption{id, hardcodedKeys[id]})
+	}
+	sort.Slice(s.guarded, func(i, j int) bool { return s.guarded[i].id < s.guarded[j].id })
 	allowedList := sortedKeys(s.allowed)
 	switch {
 	case s.anyOption && len(s.restricted) > 0:

@@ -192,7 +192,7 @@ func (s *script) vet(words []string) (refs []string, rej *Rejection) {
 		}
 		if endOfOptions {
 			if k == tokOption {
-				if rej := s.forbidden(name, " (also after --)"); rej != nil {
+				if rej := s.forbidden(name, " (also after --)", true); rej != nil {
 					return nil, rej
 				}
 			}
@@ -216,7 +216,7 @@ func (s *script) vet(words []string) (refs []string, rej *Rejection) {
 			}
 		case tokOption:
 			id := identity(name)
-			if rej := s.forbidden(name, ""); rej != nil {
+			if rej := s.forbidden(name, "", s.anyOption); rej != nil {
 				return nil, rej
 			}
 			if !s.anyOption && !s.allowed[name] {
@@ -267,8 +267,11 @@ func (s *script) vet(words []string) (refs []string, rej *Rejection) {
 }
 
 // forbidden refuses an option that is hardcoded or restricted, whatever
-// its spelling.
-func (s *script) forbidden(name, where string) *Rejection {
+// its spelling. Where any option may be passed (allowed_options null, or
+// after "--"), it also refuses abbreviations of them: getopt_long and
+// Python's argparse accept a unique prefix of a long option, so "--dest"
+// would reach the script as "--destroy".
+func (s *script) forbidden(name, where string, abbreviations bool) *Rejection {
 	id := identity(name)
 	if h, ok := s.hardcodedIDs[id]; ok {
 		return reject(CodeHardcodedOptionOverridden, fmt.Sprintf(
@@ -277,6 +280,15 @@ func (s *script) forbidden(name, where string) *Rejection {
 	if _, ok := s.restricted[id]; ok {
 		return reject(CodeOptionRestricted, fmt.Sprintf(
 			"option %s is restricted for %s%s; %s", name, s.where, where, s.allowedText))
+	}
+	if abbreviations && (len(id) > 1 || strings.HasPrefix(name, "--")) {
+		for _, g := range s.guarded {
+			if len(g.id) > len(id) && strings.HasPrefix(g.id, id) {
+				return reject(CodeOptionRestricted, fmt.Sprintf(
+					"option %s is restricted for %s%s: it abbreviates %s, and parsers such as getopt_long and argparse accept abbreviations; %s",
+					name, s.where, where, g.spelled, s.allowedText))
+			}
+		}
 	}
 	return nil
 }

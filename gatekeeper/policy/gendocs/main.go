@@ -346,9 +346,13 @@ backslashes; nothing is expanded; an unterminated quote is refused). At most 256
 - Anything else that starts with a dash or a dash look-alike (U+2010 to U+2015, U+2212, fullwidth or
   small hyphen-minus, ...), also after leading blanks or invisible characters, or with three dashes, or
   with non-ASCII letters in its name, is refused as ` + "`malformed_option`" + `: nothing is guessed.
-- Options are identified by their name without dashes, case-insensitively: ` + "`-destroy`, `--destroy`" + ` and
-  ` + "`--DESTROY`" + ` are one option for restricted_options, hardcoded_options, restricted_options_regex,
-  repeatable_options and allowed_options_without_args. An allowed option must be spelled exactly as listed.
+- Options are identified by their name without dashes, case-insensitively, with ` + "`_`" + ` read as ` + "`-`" + `:
+  ` + "`-destroy`, `--destroy`" + ` and ` + "`--DESTROY`" + ` are one option for restricted_options, hardcoded_options,
+  restricted_options_regex, repeatable_options and allowed_options_without_args. An allowed option must be
+  spelled exactly as listed.
+- Where any option may be passed (allowed_options null, or after ` + "`--`" + `), an abbreviation of a restricted or
+  hardcoded option (` + "`--dest`" + ` for ` + "`--destroy`" + `) is refused as well: getopt_long and Python's argparse
+  expand unique prefixes of long options.
 - A value-taking option (any option not in allowed_options_without_args) takes its value after ` + "`=`" + ` or from
   the next argument, which must not itself look like an option: write ` + "`--count=-1`" + ` for a value starting with
   a dash.
