@@ -75,7 +75,7 @@ type script struct {
 	// guarded are the restricted and hardcoded options, whose
 	// abbreviations are refused where any option may be passed.
 	guarded []guardedOption
-	info        ScriptInfo
+	info    ScriptInfo
 }
 
 // Config returns a copy of the configuration as loaded, with every
