@@ -154,8 +154,8 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 		}
 	}
 	raw := msg.Body
-	if len(raw) > schemas.MaxMessageSize/2 {
-		raw = raw[:schemas.MaxMessageSize/2]
+	if len(raw) > maxRawBytes {
+		raw = raw[:maxRawBytes]
 	}
 	dl := schemas.DeadLetter{
 		JobID: head.JobID,
@@ -236,3 +236,8 @@ func (g *Gatekeeper) now() time.Time {
 	}
 	return time.Now()
 }
+
+// maxRawBytes bounds how much of an undecodable message a dead letter
+// keeps, so that the dead letter itself fits a message even after JSON
+// escaping.
+const maxRawBytes = 32 * 1024

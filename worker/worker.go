@@ -294,8 +294,8 @@ func (w *Worker) poison(ctx context.Context, q queue.Queue, msg queue.Message, c
 		code = "unsupported_schema"
 	}
 	raw := msg.Body
-	if len(raw) > schemas.MaxMessageSize/2 {
-		raw = raw[:schemas.MaxMessageSize/2]
+	if len(raw) > maxRawBytes {
+		raw = raw[:maxRawBytes]
 	}
 	dl := schemas.DeadLetter{Raw: string(raw), Failure: schemas.Failure{
 		Reason: cause.Error(), ReasonCode: code, Attempts: msg.ReceiveCount, Time: time.Now().UTC(),
@@ -320,3 +320,8 @@ func (w *Worker) deadLetter(ctx context.Context, dl schemas.DeadLetter) error {
 	_, err = w.DeadLetters.Send(ctx, queue.Outgoing{Body: body, Attributes: attrs})
 	return err
 }
+
+// maxRawBytes bounds how much of an undecodable run order a dead letter
+// keeps, so that the dead letter itself fits a message even after JSON
+// escaping.
+const maxRawBytes = 32 * 1024

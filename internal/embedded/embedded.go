@@ -18,7 +18,6 @@ import (
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
 	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
-	"github.com/deployerhq/deployer/logshipper"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"

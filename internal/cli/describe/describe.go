@@ -1,0 +1,110 @@
+// Package describe implements "deployer describe" (and "deployer
+// --describe-containers"): what the caller may run, and with which
+// arguments.
+package describe
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/jobview"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// Options are the parsed command line of "deployer describe".
+type Options struct {
+	Factory *factory.Factory
+	Output  string
+}
+
+// NewCmdDescribe builds the command; runF replaces the action in tests.
+func NewCmdDescribe(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f, Output: "text"}
+	cmd := &cobra.Command{
+		Use:   "describe",
+		Short: "List the containers and scripts you may run, and their arguments",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Output != "text" && opts.Output != "json" {
+				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDescribe(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json")
+	return cmd
+}
+
+func runDescribe(opts *Options) error {
+	f := opts.Factory
+	pol, err := f.Policy()
+	if err != nil {
+		return err
+	}
+	caller := schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
+	infos := pol.Describe(caller)
+	if opts.Output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(infos)
+	}
+	if len(infos) == 0 {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s may run nothing under this configuration\n", caller.Principal)
+		return nil
+	}
+	Print(f.IO.Out, infos)
+	return nil
+}
+
+// Print renders what a caller may run.
+func Print(w io.Writer, infos []policy.ContainerInfo) {
+	for i, c := range infos {
+		if i > 0 {
+			_, _ = fmt.Fprintln(w)
+		}
+		_, _ = fmt.Fprintf(w, "%s", c.Name)
+		if c.Description != "" {
+			_, _ = fmt.Fprintf(w, " — %s", c.Description)
+		}
+		_, _ = fmt.Fprintf(w, "\n  lane %s (%d at once)\n", c.Lane, c.LaneLimit)
+		for _, s := range c.Scripts {
+			_, _ = fmt.Fprintf(w, "  %s (timeout %s)\n", s.Name, s.Timeout)
+			if len(s.HardcodedArgv) > 0 || len(s.HardcodedArgs) > 0 {
+				_, _ = fmt.Fprintf(w, "      runs as:     %s\n", jobview.Command(s.Name, append(append(append([]string{}, s.HardcodedArgv...), "…"), s.HardcodedArgs...)))
+			}
+			switch {
+			case s.AnyOption:
+				_, _ = fmt.Fprintln(w, "      options:     any that is not restricted")
+			case len(s.AllowedOptions) == 0:
+				_, _ = fmt.Fprintln(w, "      options:     none")
+			default:
+				_, _ = fmt.Fprintf(w, "      options:     %s\n", strings.Join(s.AllowedOptions, ", "))
+			}
+			if len(s.AllowedOptionsWithoutArgs) > 0 {
+				_, _ = fmt.Fprintf(w, "      flags:       %s\n", strings.Join(s.AllowedOptionsWithoutArgs, ", "))
+			}
+			if len(s.RestrictedOptions) > 0 {
+				_, _ = fmt.Fprintf(w, "      restricted:  %s\n", strings.Join(s.RestrictedOptions, ", "))
+			}
+			for o, p := range s.OptionPatterns {
+				_, _ = fmt.Fprintf(w, "      %s must match %s\n", o, p)
+			}
+			if s.AllowPositionalArgs {
+				_, _ = fmt.Fprintln(w, "      positional arguments allowed")
+			}
+			if len(s.AllowedRefs) > 0 {
+				_, _ = fmt.Fprintf(w, "      refs:        %s\n", strings.Join(s.AllowedRefs, ", "))
+			}
+		}
+	}
+}
