@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,6 +83,9 @@ func (e *env) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{"--state-dir", e.state, "--config", e.config}, args...)
 	c := exec.CommandContext(ctx, deployerBin, full...)
 	c.Env = append(append(os.Environ(), "DEPLOYER_CONFIG=", "DEPLOYER_STATE_DIR="), e.extraEnv...)
+	// A command that overruns its test's deadline dumps its goroutines
+	// (SIGQUIT) so the failure says where it hung.
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGQUIT) }
 	c.WaitDelay = 10 * time.Second
 	return c
 }
@@ -102,7 +106,7 @@ func (e *env) run(args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	default:
-		e.t.Fatalf("deployer %v: %v\nstderr:\n%s", args, err, r.stderr)
+		e.t.Fatalf("deployer %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, r.stdout, r.stderr)
 	}
 	return r
 }

@@ -68,11 +68,7 @@ var someoneElsesScripts = map[string]string{
 }
 
 func newPlatform(t *testing.T) *env {
-	e := newEnv(t, someoneElsesConfig, someoneElsesScripts)
-	if err := os.Chmod(filepath.Join(e.scripts, "not-executable"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return newEnv(t, someoneElsesConfig, someoneElsesScripts)
 }
 
 func TestRunStreamsOutputAndExitsWithTaskCode(t *testing.T) {
@@ -172,7 +168,7 @@ func TestTimeoutKillsTheProcessGroupAndExits124(t *testing.T) {
 	if err != nil || pid <= 0 {
 		t.Fatalf("bad pid file %q", b)
 	}
-	if syscall.Kill(pid, 0) == nil {
+	if running(pid) {
 		t.Errorf("the task's background child %d survived the timeout", pid)
 	}
 }
@@ -180,6 +176,13 @@ func TestTimeoutKillsTheProcessGroupAndExits124(t *testing.T) {
 func TestCouldNotStartExits69(t *testing.T) {
 	t.Parallel()
 	e := newPlatform(t)
+	// The configuration is checked when the pipeline starts; the script
+	// breaks afterwards, as a bad deploy of the scripts would.
+	up := e.start("up")
+	up.stderr.waitFor(t, regexp.MustCompile(`serving`), 30*time.Second)
+	if err := os.Chmod(filepath.Join(e.scripts, "not-executable"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := e.run("run", "--", "terraform-planner", "not-executable")
 	if r.code != 69 {
 		t.Fatalf("exit code %d, want 69; stderr:\n%s", r.code, r.stderr)
@@ -257,7 +260,7 @@ func TestJSONOutputIsOneEventPerLine(t *testing.T) {
 	e := newPlatform(t)
 	r := e.run("run", "--output", "json", "--", "terraform-planner", "print", "a", "b")
 	if r.code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", r.code, r.stderr)
+		t.Fatalf("exit code %d; stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	var texts []string
 	var last schemas.JobEvent
@@ -362,4 +365,18 @@ func (e *env) runEnv(extra []string, args ...string) result {
 	e.extraEnv = extra
 	defer func() { e.extraEnv = saved }()
 	return e.run(args...)
+}
+
+// running reports whether pid is a live process (not gone, not a zombie
+// waiting for a parent that does not reap).
+func running(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) == 0 || fields[0] != "Z"
 }

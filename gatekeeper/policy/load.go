@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -175,6 +176,9 @@ func decodeConfig(data []byte) (schemas.Config, error) {
 			return cfg, fmt.Errorf("validating configuration: %w", err)
 		}
 		schemaProblems(doc, ve, &ps)
+		// Report the regular expressions that do not compile as well, so
+		// that a broken file is fixed in one round, not one per problem.
+		regexProblems(doc, &ps)
 		return cfg, ps.err()
 	}
 	raw, err := json.Marshal(doc)
@@ -474,4 +478,38 @@ func keyLocations(v any, path []string, field, key string) [][]string {
 		}
 	}
 	return out
+}
+
+// regexProblems reports, from the raw document, every script's regular
+// expression that does not compile; Parse calls it when schema problems
+// stop the full check.
+func regexProblems(doc any, ps *problems) {
+	containers, _ := asMap(doc)["containers"].(map[string]any)
+	for cname, c := range containers {
+		scripts, _ := asMap(c)["script_config"].(map[string]any)
+		for sname, sc := range scripts {
+			base := "containers." + cname + ".script_config." + sname
+			patterns, _ := asMap(sc)["restricted_options_regex"].(map[string]any)
+			for opt, expr := range patterns {
+				if e, ok := expr.(string); ok {
+					if _, err := regexp.Compile(e); err != nil {
+						ps.add(base+".restricted_options_regex."+opt, "invalid regular expression %q: %v", e, err)
+					}
+				}
+			}
+			refs, _ := asMap(sc)["allowed_refs"].([]any)
+			for i, expr := range refs {
+				if e, ok := expr.(string); ok {
+					if _, err := regexp.Compile(e); err != nil {
+						ps.add(fmt.Sprintf("%s.allowed_refs[%d]", base, i), "invalid regular expression %q: %v", e, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
