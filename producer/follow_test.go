@@ -24,7 +24,7 @@ type scripted struct {
 }
 
 func (s *scripted) Create(context.Context, string, time.Duration) (string, error) { return "s", nil }
-func (s *scripted) Publish(context.Context, string, ...schemas.JobEvent) error     { return nil }
+func (s *scripted) Publish(context.Context, string, ...schemas.JobEvent) error    { return nil }
 func (s *scripted) Delete(context.Context, string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
