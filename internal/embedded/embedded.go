@@ -135,7 +135,10 @@ func (b *Backend) DeadLetterQueues() (requests, runs queue.Queue) { return b.req
 // ServeOptions tune Serve.
 type ServeOptions struct {
 	Worker worker.Options
-	Logger *slog.Logger
+	// Visibility hides a request while the gatekeeper handles it. Defaults
+	// to 30s.
+	Visibility time.Duration
+	Logger     *slog.Logger
 	// Abort, when closed, makes a draining worker hand its jobs back at
 	// once.
 	Abort <-chan struct{}
@@ -200,7 +203,9 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts ServeOp
 			}
 		}()
 	}
-	run("gatekeeper", func() error { return g.Serve(ctx, b.requests, gatekeeper.ServeOptions{}) })
+	run("gatekeeper", func() error {
+		return g.Serve(ctx, b.requests, gatekeeper.ServeOptions{Visibility: or(opts.Visibility, 30*time.Second)})
+	})
 	run("worker", func() error { return w.Run(ctx) })
 	run("logshipper", func() error { return b.shipLogs(ctx, log) })
 	done := make(chan struct{})
@@ -243,4 +248,11 @@ func lanes(c schemas.Config) []string {
 		add(ct.Lane)
 	}
 	return out
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

@@ -23,6 +23,7 @@ type Options struct {
 	Factory      *factory.Factory
 	DrainTimeout time.Duration
 	Capacity     int
+	Visibility   time.Duration
 	Verbose      bool
 }
 
@@ -41,8 +42,8 @@ for up to --drain-timeout, then hands the rest back for another pipeline to
 adopt; a second signal hands them back at once. Tasks keep running either way.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.DrainTimeout < 0 || opts.Capacity < 1 {
-				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative and --capacity must be at least 1"))
+			if opts.DrainTimeout < 0 || opts.Capacity < 1 || opts.Visibility < 3*time.Second {
+				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative, --capacity at least 1 and --visibility at least 3s"))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -52,6 +53,7 @@ adopt; a second signal hands them back at once. Tasks keep running either way.`,
 	}
 	cmd.Flags().DurationVar(&opts.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to keep tracking running jobs after a stop signal")
 	cmd.Flags().IntVar(&opts.Capacity, "capacity", 32, "most jobs this process tracks at once")
+	cmd.Flags().DurationVar(&opts.Visibility, "visibility", 30*time.Second, "how long a job taken by a pipeline that dies stays hidden before another adopts it")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
 	return cmd
 }
@@ -99,9 +101,10 @@ func runUp(ctx context.Context, opts *Options) error {
 
 	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Dir)
 	err = b.Serve(sctx, pol, embedded.ServeOptions{
-		Worker: worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Logger: logger},
-		Logger: logger,
-		Abort:  abort,
+		Worker:     worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Logger: logger},
+		Visibility: opts.Visibility,
+		Logger:     logger,
+		Abort:      abort,
 	})
 	_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopped")
 	return err
