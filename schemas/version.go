@@ -55,7 +55,7 @@ func SchemaOf(data []byte) (string, error) {
 		Schema *string `json:"schema"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+		return "", fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if head.Schema == nil {
 		return "", fmt.Errorf("%w: no \"schema\" field", ErrMalformed)
@@ -85,7 +85,7 @@ func decode(data []byte, want string, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrMalformed, want, err)
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, want, err)
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: %s: trailing data after the JSON object", ErrMalformed, want)

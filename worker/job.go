@@ -257,13 +257,13 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 	w.mu.Lock()
 	delete(w.jobs, key(j.order.JobID, j.order.Attempt))
 	w.mu.Unlock()
-	w.release(j.order.Lane, j.holder)
+	w.release(ctx, j.order.Lane, j.holder)
 	<-w.slots
 }
 
 // drain waits for tracked jobs to end for up to DrainTimeout (or until
 // Abort), then hands the rest back.
-func (w *Worker) drain() {
+func (w *Worker) drain(ctx context.Context) {
 	deadline := time.NewTimer(w.DrainTimeout)
 	defer deadline.Stop()
 	for len(w.snapshot(false)) > 0 {
@@ -276,7 +276,7 @@ func (w *Worker) drain() {
 		break
 	}
 	for _, j := range w.snapshot(false) {
-		w.forget(context.Background(), j, false)
+		w.forget(ctx, j, false)
 		w.Logger.Info("handed job back", "job_id", j.order.JobID, "attempt", j.order.Attempt)
 	}
 }

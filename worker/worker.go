@@ -115,7 +115,7 @@ func key(jobID string, attempt int) string { return fmt.Sprintf("%s/%d", jobID, 
 // Run receives and runs jobs until ctx ends, then drains (see Options). It
 // returns when every job it took is finished or handed back.
 func (w *Worker) Run(ctx context.Context) error {
-	w.Options.defaults()
+	w.defaults()
 	w.jobs = map[string]*job{}
 	w.limits = map[string]int{}
 	w.slots = make(chan struct{}, w.Capacity)
@@ -162,7 +162,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		break
 	}
 	receivers.Wait()
-	w.drain()
+	w.drain(ctx)
 	stopTracking()
 	trackers.Wait()
 	return nil
@@ -201,7 +201,7 @@ func (w *Worker) receive(ctx, trackCtx context.Context, laneName string, q queue
 		}
 		msgs, err := q.Receive(ctx, queue.ReceiveOptions{Max: 1, Wait: w.ReceiveWait, Visibility: w.Visibility})
 		if err != nil || len(msgs) == 0 {
-			w.release(laneName, holder)
+			w.release(ctx, laneName, holder)
 			<-w.slots
 			if err != nil && ctx.Err() == nil {
 				log.Warn("receiving run orders", "err", err)
@@ -220,7 +220,7 @@ func (w *Worker) receive(ctx, trackCtx context.Context, laneName string, q queue
 func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, laneName, holder string, leased bool) bool {
 	order, err := schemas.DecodeRunOrder(msg.Body)
 	if err != nil {
-		w.release(laneName, holder)
+		w.release(ctx, laneName, holder)
 		w.poison(ctx, q, msg, err)
 		return false
 	}
@@ -241,7 +241,7 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 		// The same job delivered twice to this worker: the copy already
 		// tracked is enough; this one is deleted once that one ends.
 		w.mu.Unlock()
-		w.release(order.Lane, holder)
+		w.release(ctx, order.Lane, holder)
 		_ = q.Delete(context.WithoutCancel(ctx), msg.Receipt)
 		return false
 	}
@@ -260,8 +260,9 @@ func (w *Worker) laneLimit(name string) int {
 
 func (w *Worker) leaseTTL() time.Duration { return 2 * w.Visibility }
 
-func (w *Worker) release(laneName, holder string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (w *Worker) release(ctx context.Context, laneName, holder string) {
+	// Release even when shutting down: the lease is ours to give back.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := w.Lanes.Release(ctx, laneName, holder); err != nil {
 		w.Logger.Warn("releasing lane lease", "lane", laneName, "err", err)

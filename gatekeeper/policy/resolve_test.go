@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -303,8 +304,8 @@ func TestResolveRejects(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted, argv %q", o.Argv)
 			}
-			rej, ok := err.(*Rejection)
-			if !ok {
+			var rej *Rejection
+			if !errors.As(err, &rej) {
 				t.Fatalf("error %T %v, want *Rejection", err, err)
 			}
 			if rej.Code != tt.code {
@@ -447,7 +448,7 @@ containers:
 	} {
 		_, err := p.Resolve(request("c", tt.script, tt.args...), alice, testNow)
 		code := ""
-		if rej, ok := err.(*Rejection); ok {
+		if rej := (*Rejection)(nil); errors.As(err, &rej) {
 			code = rej.Code
 		} else if err != nil {
 			t.Fatal(err)

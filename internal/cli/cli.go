@@ -39,7 +39,7 @@ func Main(args []string) int {
 
 // Execute runs args against f and returns the exit code.
 func Execute(ctx context.Context, f *factory.Factory, args []string) int {
-	root := NewCmdRoot(f)
+	root := NewCmdRoot(f) //nolint:contextcheck // commands take the context from ExecuteContext
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -67,9 +67,9 @@ as an isolated task, and its output streams back live.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error { //nolint:contextcheck // the subcommand reads cmd's context itself
 			if describeContainers {
-				return describe.NewCmdDescribe(f, nil).RunE(cmd, nil)
+				return describe.NewCmdDescribe(f, nil).RunE(cmd, nil) //nolint:contextcheck // the subcommand takes cmd's context itself
 			}
 			return cmd.Help()
 		},

@@ -57,7 +57,7 @@ type Backend struct {
 
 // Open opens (creating as needed) the embedded backend in dir.
 func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
-	db, err := sqlitedb.Open(dir)
+	db, err := sqlitedb.Open(dir) //nolint:contextcheck // opening pings with its own bounded context
 	if err != nil {
 		return nil, err
 	}
@@ -74,22 +74,22 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 
 func (b *Backend) open(ctx context.Context, opts Options) error {
 	var err error
-	if b.Broker, err = sqlitequeue.New(b.DB, sqlitequeue.Options{SenderID: opts.Sender}); err != nil {
+	if b.Broker, err = sqlitequeue.New(b.DB, sqlitequeue.Options{SenderID: opts.Sender}); err != nil { //nolint:contextcheck // constructors migrate with their own bounded context
 		return err
 	}
-	if b.Streams, err = sqlitestream.New(b.DB, sqlitestream.Options{Logger: b.logger}); err != nil {
+	if b.Streams, err = sqlitestream.New(b.DB, sqlitestream.Options{Logger: b.logger}); err != nil { //nolint:contextcheck // constructors migrate with their own bounded context
 		return err
 	}
-	if b.Journal, err = sqlitejournal.New(b.DB, sqlitejournal.Options{}); err != nil {
+	if b.Journal, err = sqlitejournal.New(b.DB, sqlitejournal.Options{}); err != nil { //nolint:contextcheck // constructors migrate with their own bounded context
 		return err
 	}
-	if b.Lanes, err = sqlitelane.New(b.DB, sqlitelane.Options{}); err != nil {
+	if b.Lanes, err = sqlitelane.New(b.DB, sqlitelane.Options{}); err != nil { //nolint:contextcheck // constructors migrate with their own bounded context
 		return err
 	}
-	if b.Logs, err = sqlitelog.New(b.DB, sqlitelog.Options{}); err != nil {
+	if b.Logs, err = sqlitelog.New(b.DB, sqlitelog.Options{}); err != nil { //nolint:contextcheck // constructors migrate with their own bounded context
 		return err
 	}
-	if b.Runner, err = local.New(b.DB, local.Options{
+	if b.Runner, err = local.New(b.DB, local.Options{ //nolint:contextcheck // constructors migrate with their own bounded context
 		StateDir:   b.Dir,
 		Supervisor: opts.Supervisor,
 		Logger:     b.logger,

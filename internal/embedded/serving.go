@@ -16,7 +16,7 @@ import (
 // once and Served sees any of them.
 func (b *Backend) ServeLock() (release func(), err error) {
 	path := filepath.Join(b.Dir, fmt.Sprintf("up-%d.lock", os.Getpid()))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600) //nolint:gosec // path is built from the state directory and our pid
 	if err != nil {
 		return nil, fmt.Errorf("marking state directory as served: %w", err)
 	}
@@ -41,7 +41,7 @@ func (b *Backend) Served() (bool, error) {
 		if !strings.HasSuffix(p, ".lock") {
 			continue
 		}
-		f, err := os.Open(p)
+		f, err := os.Open(p) //nolint:gosec // a lock file found in our state directory
 		if err != nil {
 			continue // released meanwhile
 		}

@@ -31,7 +31,7 @@ func (b *Backend) shipLogs(ctx context.Context, log *slog.Logger) error {
 	_, _ = rand.Read(tok[:])
 	holder := "logshipper/" + hex.EncodeToString(tok[:])
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = b.Lanes.Release(rctx, shipperLease, holder)
 	}()

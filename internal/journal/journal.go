@@ -12,7 +12,7 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// ErrNotFound: the journal has nothing for the job.
+// ErrNotFound means the journal has nothing for the job.
 var ErrNotFound = errors.New("job not found in journal")
 
 // Journal appends and reads job histories.

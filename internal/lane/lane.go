@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// ErrNotHeld: the holder has no lease in the lane (it expired or was
+// ErrNotHeld means the holder has no lease in the lane (it expired or was
 // released).
 var ErrNotHeld = errors.New("lane lease not held")
 

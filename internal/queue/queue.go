@@ -28,17 +28,17 @@ const (
 
 // Port errors. Adapters translate backend errors into these.
 var (
-	// ErrNotFound: the queue does not exist.
+	// ErrNotFound means the queue does not exist.
 	ErrNotFound = errors.New("queue not found")
-	// ErrInvalidReceipt: the receipt handle is unknown or no longer current
+	// ErrInvalidReceipt means the receipt handle is unknown or no longer current
 	// (the message was deleted or received again by someone else).
 	ErrInvalidReceipt = errors.New("invalid receipt handle")
-	// ErrTooLarge: a message body or batch exceeds the limits.
+	// ErrTooLarge means a message body or batch exceeds the limits.
 	ErrTooLarge = errors.New("message too large")
-	// ErrInvalid: a request the queue refuses (bad name, too many entries,
+	// ErrInvalid means a request the queue refuses (bad name, too many entries,
 	// out-of-range timeout).
 	ErrInvalid = errors.New("invalid queue request")
-	// ErrThrottled: the backend asked the caller to slow down; retryable.
+	// ErrThrottled means the backend asked the caller to slow down; retryable.
 	ErrThrottled = errors.New("queue throttled")
 )
 
@@ -174,7 +174,8 @@ func ValidName(name string) bool {
 		return false
 	}
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (r < '0' || r > '9') && r != '-' && r != '_' {
 			return false
 		}
 	}

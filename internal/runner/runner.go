@@ -13,13 +13,13 @@ import (
 )
 
 var (
-	// ErrNotFound: no such task.
+	// ErrNotFound means no such task.
 	ErrNotFound = errors.New("task not found")
-	// ErrCapacity: the backend cannot place the task now; retry later.
+	// ErrCapacity means the backend cannot place the task now; retry later.
 	ErrCapacity = errors.New("no capacity to start task")
-	// ErrThrottled: the backend asked the caller to slow down; retryable.
+	// ErrThrottled means the backend asked the caller to slow down; retryable.
 	ErrThrottled = errors.New("runner throttled")
-	// ErrInvalidSpec: the task can never start as specified (missing
+	// ErrInvalidSpec means the task can never start as specified (missing
 	// script, unknown task definition); not retryable.
 	ErrInvalidSpec = errors.New("invalid task spec")
 )

@@ -19,12 +19,12 @@ import (
 )
 
 var (
-	// ErrNotFound: no stream at that address (never created, deleted or
+	// ErrNotFound means no stream at that address (never created, deleted or
 	// expired).
 	ErrNotFound = errors.New("stream not found")
-	// ErrInvalidAddress: the address is not one this adapter makes.
+	// ErrInvalidAddress means the address is not one this adapter makes.
 	ErrInvalidAddress = errors.New("invalid stream address")
-	// ErrThrottled: the backend asked the caller to slow down; retryable.
+	// ErrThrottled means the backend asked the caller to slow down; retryable.
 	ErrThrottled = errors.New("stream throttled")
 )
 

@@ -13,9 +13,9 @@ import (
 )
 
 var (
-	// ErrNotFound: the task has no log (yet).
+	// ErrNotFound means the task has no log (yet).
 	ErrNotFound = errors.New("task log not found")
-	// ErrThrottled: the backend asked the caller to slow down; retryable.
+	// ErrThrottled means the backend asked the caller to slow down; retryable.
 	ErrThrottled = errors.New("task log throttled")
 )
 

@@ -1019,7 +1019,7 @@ func testConcurrentConsumers(e *env) {
 					return
 				}
 				for _, m := range msgs {
-					if err := q.Delete(e.ctx(), m.Receipt); err != nil {
+					if err := q.Delete(e.ctx(), m.Receipt); err != nil { //nolint:contextcheck // the suite's own bounded context
 						fail(fmt.Errorf("consumer %d: Delete(%s): %w", c, m.ID, err))
 						return
 					}

@@ -537,7 +537,7 @@ func isToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
 			return false
 		}
 	}

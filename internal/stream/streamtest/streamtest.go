@@ -443,7 +443,7 @@ func wantNotFound(err error) error {
 	if errors.Is(err, stream.ErrNotFound) {
 		return nil
 	}
-	return fmt.Errorf("got %v, want stream.ErrNotFound", err)
+	return fmt.Errorf("got %w, want stream.ErrNotFound", err)
 }
 
 func testNotFound(t *testing.T, f Features, s stream.Streams) {
