@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 // env is one user's setup: a state directory and a configuration with
 // its scripts, written by the test.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	state   string
 	config  string
 	scripts string
@@ -52,7 +52,7 @@ type env struct {
 
 // newEnv writes config (YAML; "SCRIPTS" is replaced by the scripts
 // directory) and scripts (name → body) and returns the setup.
-func newEnv(t *testing.T, config string, scripts map[string]string) *env {
+func newEnv(t testing.TB, config string, scripts map[string]string) *env {
 	t.Helper()
 	root := t.TempDir()
 	e := &env{t: t, state: filepath.Join(root, "state"), scripts: filepath.Join(root, "scripts"), config: filepath.Join(root, "deployer.yaml")}
@@ -154,7 +154,7 @@ func (e *env) start(args ...string) *proc {
 }
 
 // wait waits for the process to exit and returns its exit code.
-func (p *proc) wait(t *testing.T, d time.Duration) int {
+func (p *proc) wait(t testing.TB, d time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -199,7 +199,7 @@ func (l *lineReader) text() string {
 }
 
 // waitFor returns the first line matching re, waiting up to d.
-func (l *lineReader) waitFor(t *testing.T, re *regexp.Regexp, d time.Duration) []string {
+func (l *lineReader) waitFor(t testing.TB, re *regexp.Regexp, d time.Duration) []string {
 	t.Helper()
 	deadline := time.After(d)
 	seen := 0

@@ -176,7 +176,7 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts ServeOp
 	}
 	wo := opts.Worker
 	if wo.Poll == 0 {
-		wo.Poll = 100 * time.Millisecond
+		wo.Poll = 50 * time.Millisecond
 	}
 	if wo.Discover == 0 {
 		wo.Discover = 2 * time.Second
