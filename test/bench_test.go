@@ -132,4 +132,3 @@ func countLines(b []byte) int {
 	}
 	return n
 }
-
