@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/deployerhq/deployer/internal/cli/factory"
+)
+
+func newFactory(t *testing.T) (*factory.Factory, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	state := t.TempDir()
+	f := &factory.Factory{
+		IO: factory.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Getenv: func(k string) string {
+			if k == "DEPLOYER_STATE_DIR" {
+				return state
+			}
+			return ""
+		},
+		Executable: os.Executable,
+	}
+	return f, &out, &errOut
+}
+
+func TestDescribeContainersFlagListsTheBuiltInExample(t *testing.T) {
+	for _, args := range [][]string{{"--describe-containers"}, {"describe"}} {
+		f, out, errOut := newFactory(t)
+		if code := Execute(context.Background(), f, args); code != 0 {
+			t.Fatalf("%v: exit %d; stderr:\n%s", args, code, errOut)
+		}
+		for _, want := range []string{"demo", "plan", "--path", "restricted:  --destroy"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%v: output lacks %q:\n%s", args, want, out)
+			}
+		}
+	}
+}
+
+func TestExitCodesOfBadInvocations(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"no-such-command"}, 64},
+		{[]string{"run"}, 64},
+		{[]string{"status"}, 64},
+		{[]string{"status", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E", "extra"}, 64},
+		{[]string{"--no-such-flag"}, 64},
+		{[]string{"config", "validate", "/no/such/file.yaml"}, 78},
+		{[]string{"--config", "/no/such/file.yaml", "describe"}, 78},
+	}
+	for _, c := range cases {
+		f, _, errOut := newFactory(t)
+		if code := Execute(context.Background(), f, c.args); code != c.code {
+			t.Errorf("%v: exit %d, want %d; stderr:\n%s", c.args, code, c.code, errOut)
+		}
+		if errOut.Len() == 0 {
+			t.Errorf("%v: no message on stderr", c.args)
+		}
+	}
+}
