@@ -4,8 +4,8 @@ GO        ?= go
 BIN       := bin
 STATE_DIR ?= .state
 # golangci-lint, pinned and built through the module proxy: nothing to
-# install by hand. Override LINT with a prebuilt binary to save the build.
-LINT      ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+# install by hand. Override GOLANGCI_LINT with a prebuilt binary to save the build.
+GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 FUZZTIME  ?= 30s
 LAMBDA_ARCH ?= arm64
 
@@ -34,7 +34,7 @@ test-race: ## Run the unit tests with the race detector
 
 .PHONY: lint
 lint: ## Run golangci-lint (pinned version)
-	$(LINT) run ./...
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: bench
 bench: ## Run the benchmarks (figures reported with b.ReportMetric)
