@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // faultConfig is the configuration of the fault tests: one container whose
@@ -107,6 +109,104 @@ func (e *env) statusJSON(id string) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+}
+
+// history is the job's events as "status --output json" gives them.
+func (e *env) history(id string) ([]schemas.JobEvent, error) {
+	r, err := e.exec(30*time.Second, "status", id, "--output", "json")
+	if err != nil {
+		return nil, err
+	}
+	if r.code != 0 {
+		return nil, fmt.Errorf("status %s: exit %d; stderr:\n%s", id, r.code, r.stderr)
+	}
+	var evs []schemas.JobEvent
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		ev, err := schemas.DecodeJobEvent([]byte(l))
+		if err != nil {
+			return nil, fmt.Errorf("status %s: line %q: %w", id, l, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// checkHistories checks that each job's terminal event is "finished"
+// with the job's exit code. (The journal keeps one event per worker event
+// id, so a duplicate from a second worker would not show here; the record
+// file and the workers' logs tell those.)
+func checkHistories(t *testing.T, e *env, ids []string) {
+	t.Helper()
+	problems := make([]string, len(ids))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				evs, err := e.history(ids[i])
+				if err != nil {
+					problems[i] = err.Error()
+					continue
+				}
+				want := faultCodes[i%len(faultCodes)]
+				terminal := 0
+				for _, ev := range evs {
+					if !ev.Type.Terminal() {
+						continue
+					}
+					terminal++
+					if ev.Type != schemas.EventFinished || ev.ExitCode == nil || *ev.ExitCode != want {
+						problems[i] = fmt.Sprintf("terminal event %s (exit code %v), want finished with %d", ev.Type, ev.ExitCode, want)
+					}
+				}
+				if terminal == 0 {
+					problems[i] = "no terminal event"
+				}
+			}
+		}()
+	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, p := range problems {
+		if p != "" {
+			t.Errorf("job %d (%s): %s\nevents:\n%s", i, ids[i], p, e.statusJSON(ids[i]))
+		}
+	}
+}
+
+var (
+	logTaskStarted = regexp.MustCompile(`msg="task started".* job_id=(\S+)`)
+	logJobFinished = regexp.MustCompile(`msg="job finished".* job_id=(\S+)`)
+)
+
+// workerCounts reads the logs of ups run with --verbose: for each job, how
+// many of them started (or adopted) its task and how many finished it.
+func workerCounts(ups []*proc) (started, finished map[string]int) {
+	started, finished = map[string]int{}, map[string]int{}
+	for _, u := range ups {
+		<-u.done
+		s, f := map[string]bool{}, map[string]bool{}
+		for _, l := range strings.Split(u.stderr.text(), "\n") {
+			if m := logTaskStarted.FindStringSubmatch(l); m != nil {
+				s[m[1]] = true
+			}
+			if m := logJobFinished.FindStringSubmatch(l); m != nil {
+				f[m[1]] = true
+			}
+		}
+		for id := range s {
+			started[id]++
+		}
+		for id := range f {
+			finished[id]++
+		}
+	}
+	return started, finished
 }
 
 // waitAll runs "deployer wait" for every job, par at a time, and returns
@@ -201,9 +301,10 @@ func recordArgs(record string, i int) []string {
 		strconv.Itoa(faultCodes[i%len(faultCodes)]), faultSleeps[i%len(faultSleeps)]}
 }
 
-// submitAll submits n record jobs, par at a time, and returns their ids by
-// index; done is closed when all are queued (or failed to be).
-func (e *env) submitAll(record string, n, par int) (ids []string, errs []error, done chan struct{}) {
+// submitAll submits n record jobs, par at a time and one at most every
+// pace, and returns their ids by index; done is closed when all are queued
+// (or failed to be).
+func (e *env) submitAll(record string, n, par int, pace time.Duration) (ids []string, errs []error, done chan struct{}) {
 	ids = make([]string, n)
 	errs = make([]error, n)
 	done = make(chan struct{})
@@ -219,8 +320,13 @@ func (e *env) submitAll(record string, n, par int) (ids []string, errs []error, 
 		}()
 	}
 	go func() {
+		tick := time.NewTicker(max(pace, time.Microsecond))
+		defer tick.Stop()
 		for i := range n {
 			next <- i
+			if pace > 0 {
+				<-tick.C
+			}
 		}
 		close(next)
 		wg.Wait()
@@ -262,15 +368,22 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 	e := newEnv(t, faultConfig, faultScripts)
 	record := filepath.Join(t.TempDir(), "record")
 	begin := time.Now()
-	ups := []*proc{e.startUp(t, "--visibility", "3s"), e.startUp(t, "--visibility", "3s")}
+	ups := []*proc{e.startUp(t, "--visibility", "3s", "-v"), e.startUp(t, "--visibility", "3s", "-v")}
+	allUps := append([]*proc(nil), ups...)
 
-	ids, subErrs, submitted := e.submitAll(record, n, 4)
+	// Jobs arrive over window, so that most kills find scripts running
+	// and run orders in flight.
+	window := 20 * time.Second
+	if testing.Short() {
+		window = 8 * time.Second
+	}
+	ids, subErrs, submitted := e.submitAll(record, n, 4, window/time.Duration(n))
 
 	// Kill a random pipeline every 0.5–2 s and replace it, at least
 	// minKills times, until everything is submitted and every script has
 	// ended (or a minute has passed).
 	var killLog []string
-	kills := 0
+	kills, killsMidTask := 0, 0
 	allSubmitted := false
 	for {
 		_, ends, _ := recordCounts(t, record)
@@ -287,14 +400,18 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 		}
 		k := rng.Intn(len(ups))
 		victim := ups[k]
-		_, ends, _ = recordCounts(t, record)
-		killLog = append(killLog, fmt.Sprintf("%6.2fs: SIGKILL up pid %d (%d scripts ended so far)", time.Since(begin).Seconds(), victim.cmd.Process.Pid, len(ends)))
+		starts, ends, _ := recordCounts(t, record)
+		if len(starts) > len(ends) {
+			killsMidTask++
+		}
+		killLog = append(killLog, fmt.Sprintf("%6.2fs: SIGKILL up pid %d (scripts started %d, ended %d)", time.Since(begin).Seconds(), victim.cmd.Process.Pid, len(starts), len(ends)))
 		if err := victim.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		victim.wait(t, 10*time.Second)
 		kills++
-		ups[k] = e.startUp(t, "--visibility", "3s")
+		ups[k] = e.startUp(t, "--visibility", "3s", "-v")
+		allUps = append(allUps, ups[k])
 		killLog[len(killLog)-1] += fmt.Sprintf("; replaced by pid %d", ups[k].cmd.Process.Pid)
 	}
 	if submitted != nil {
@@ -306,14 +423,30 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 	results, waitErrs := e.waitAll(ids, 8, 2*time.Minute)
 	total := time.Since(begin)
 	failed := checkRecords(t, e, record, ids, results, waitErrs)
+	checkHistories(t, e, ids)
+	for _, u := range ups {
+		_ = u.cmd.Process.Kill()
+	}
+	started, finished := workerCounts(allUps)
+	adopted, finishedTwice := 0, 0
+	for _, id := range ids {
+		if started[id] > 1 {
+			adopted++
+		}
+		if finished[id] > 1 {
+			finishedTwice++
+			t.Logf("job %s was finished by %d workers", id, finished[id])
+		}
+	}
+	t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
 	if failed > 0 || t.Failed() {
-		t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
 		for i, u := range ups {
 			t.Logf("surviving up %d (pid %d) stderr:\n%s", i, u.cmd.Process.Pid, u.stderr.text())
 		}
 	}
-	t.Logf("%d jobs, %d SIGKILLs of up in %.1fs; all jobs waited for after %.1fs; %d jobs wrong",
-		n, kills, killed.Seconds(), total.Seconds(), failed)
+	t.Logf("%d jobs, %d SIGKILLs of up (%d while scripts ran) in %.1fs; all jobs waited for after %.1fs; "+
+		"%d jobs adopted (task started or found by more than one up); %d finished by more than one up; %d jobs wrong",
+		n, kills, killsMidTask, killed.Seconds(), total.Seconds(), adopted, finishedTwice, failed)
 }
 
 // TestTwoUpsStartEachJobOnce has two pipelines serve one state directory
@@ -325,11 +458,12 @@ func TestTwoUpsStartEachJobOnce(t *testing.T) {
 	record := filepath.Join(t.TempDir(), "record")
 	e.startUp(t, "--visibility", "3s")
 	e.startUp(t, "--visibility", "3s")
-	ids, errs, done := e.submitAll(record, n, 6)
+	ids, errs, done := e.submitAll(record, n, 6, 0)
 	<-done
 	checkSubmitted(t, errs)
 	results, waitErrs := e.waitAll(ids, 8, 2*time.Minute)
 	checkRecords(t, e, record, ids, results, waitErrs)
+	checkHistories(t, e, ids)
 }
 
 // waitForFile polls path until ok says yes about its content, failing the
