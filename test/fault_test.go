@@ -184,6 +184,20 @@ var (
 	logJobFinished = regexp.MustCompile(`msg="job finished".* job_id=(\S+)`)
 )
 
+// upLines are the lines of the ups' logs that mention s, each prefixed
+// with the up's pid.
+func upLines(ups []*proc, s string) string {
+	var out []string
+	for _, u := range ups {
+		for _, l := range strings.Split(u.stderr.text(), "\n") {
+			if strings.Contains(l, s) {
+				out = append(out, fmt.Sprintf("up %d: %s", u.cmd.Process.Pid, l))
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // workerCounts reads the logs of ups run with --verbose: for each job, how
 // many of them started (or adopted) its task and how many finished it.
 func workerCounts(ups []*proc) (started, finished map[string]int) {
@@ -404,7 +418,7 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 		if len(starts) > len(ends) {
 			killsMidTask++
 		}
-		killLog = append(killLog, fmt.Sprintf("%6.2fs: SIGKILL up pid %d (scripts started %d, ended %d)", time.Since(begin).Seconds(), victim.cmd.Process.Pid, len(starts), len(ends)))
+		killLog = append(killLog, fmt.Sprintf("%s (%6.2fs): SIGKILL up pid %d (scripts started %d, ended %d)", time.Now().UTC().Format("15:04:05.000"), time.Since(begin).Seconds(), victim.cmd.Process.Pid, len(starts), len(ends)))
 		if err := victim.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -435,14 +449,12 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 		}
 		if finished[id] > 1 {
 			finishedTwice++
-			t.Logf("job %s was finished by %d workers", id, finished[id])
+			t.Logf("job %s was finished by %d ups; their log lines about it:\n%s", id, finished[id], upLines(allUps, id))
 		}
 	}
-	t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
-	if failed > 0 || t.Failed() {
-		for i, u := range ups {
-			t.Logf("surviving up %d (pid %d) stderr:\n%s", i, u.cmd.Process.Pid, u.stderr.text())
-		}
+	if failed > 0 || finishedTwice > 0 || t.Failed() {
+		t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
+		t.Logf("warnings and errors of the ups:\n%s", upLines(allUps, "level=WARN")+"\n"+upLines(allUps, "level=ERROR"))
 	}
 	t.Logf("%d jobs, %d SIGKILLs of up (%d while scripts ran) in %.1fs; all jobs waited for after %.1fs; "+
 		"%d jobs adopted (task started or found by more than one up); %d finished by more than one up; %d jobs wrong",
