@@ -380,3 +380,24 @@ func running(pid int) bool {
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(fields) == 0 || fields[0] != "Z"
 }
+
+func TestTimestampsPrefixEachLine(t *testing.T) {
+	t.Parallel()
+	e := newPlatform(t)
+	r := e.run("run", "--timestamps", "--", "terraform-planner", "print", "a", "b c")
+	if r.code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", r.code, r.stderr)
+	}
+	re := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (.*)$`)
+	var texts []string
+	for _, l := range strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n") {
+		m := re.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("line %q has no timestamp prefix", l)
+		}
+		texts = append(texts, m[1])
+	}
+	if strings.Join(texts, "|") != "a|b c" {
+		t.Errorf("lines %q, want a and b c", texts)
+	}
+}
