@@ -177,7 +177,7 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 	if w.retry(ctx, j, outcome, exit, reason) {
 		return
 	}
-	if outcome != schemas.OutcomeSucceeded && outcome != schemas.OutcomeCancelled {
+	if outcome != schemas.OutcomeSucceeded && outcome != schemas.OutcomeCancelled && !w.deadLettered(ctx, o) {
 		req := o.Request
 		order := o
 		dl := schemas.DeadLetter{JobID: o.JobID, Request: &req, Order: &order, Failure: schemas.Failure{
@@ -212,6 +212,26 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 	w.publish(ctx, o, ev)
 	log.Info("job finished", "exit_code", exit, "reason", reason)
 	w.forget(ctx, j, true)
+}
+
+// deadLettered reports whether the journal records that this attempt was
+// dead-lettered already: a run order redelivered after a worker died
+// between sending the dead letter and deleting the order must not be
+// dead-lettered twice.
+func (w *Worker) deadLettered(ctx context.Context, o schemas.RunOrder) bool {
+	if w.Journal == nil {
+		return false
+	}
+	history, err := w.Journal.Read(ctx, o.JobID)
+	if err != nil {
+		return false // unknown: dead-letter; a duplicate beats a loss
+	}
+	for _, ev := range history {
+		if ev.Type == schemas.EventDeadLettered && ev.Attempt == o.Attempt {
+			return true
+		}
+	}
+	return false
 }
 
 // retry re-enqueues the job as its next attempt when its retry policy
