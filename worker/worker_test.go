@@ -1,0 +1,256 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/journal/sqlitejournal"
+	"github.com/deployerhq/deployer/internal/lane/sqlitelane"
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/queue/sqlitequeue"
+	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
+	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/worker"
+)
+
+// fakeRunner runs nothing: tasks stay running until the test ends them or
+// the worker stops them. Start is idempotent per job and attempt, as the
+// port requires.
+type fakeRunner struct {
+	mu     sync.Mutex
+	tasks  map[string]*runner.Task
+	starts map[string]int
+	exits  map[string]int // task id → exit code to end with at once
+	// started receives the id of every task started.
+	started chan string
+}
+
+func newFakeRunner() *fakeRunner {
+	return &fakeRunner{tasks: map[string]*runner.Task{}, starts: map[string]int{}, exits: map[string]int{}, started: make(chan string, 100)}
+}
+
+func taskID(job string, attempt int) string { return fmt.Sprintf("t-%s-%d", job, attempt) }
+
+func (f *fakeRunner) Start(_ context.Context, s runner.Spec) (runner.Task, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := taskID(s.JobID, s.Attempt)
+	f.starts[id]++
+	if t, ok := f.tasks[id]; ok {
+		return *t, nil
+	}
+	t := &runner.Task{ID: id, JobID: s.JobID, Attempt: s.Attempt, Status: runner.StatusRunning, StartedAt: time.Now(), LogEvents: 0}
+	if code, ok := f.exits[id]; ok {
+		t.Status, t.ExitCode, t.StopCode, t.StoppedAt = runner.StatusStopped, &code, runner.StopExited, time.Now()
+	}
+	f.tasks[id] = t
+	f.started <- id
+	return *t, nil
+}
+
+func (f *fakeRunner) Find(_ context.Context, job string, attempt int) (runner.Task, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t, ok := f.tasks[taskID(job, attempt)]; ok {
+		return *t, nil
+	}
+	return runner.Task{}, runner.ErrNotFound
+}
+
+func (f *fakeRunner) Inspect(_ context.Context, ids ...string) ([]runner.Task, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []runner.Task
+	for _, id := range ids {
+		if t, ok := f.tasks[id]; ok {
+			out = append(out, *t)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeRunner) Stop(_ context.Context, id, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tasks[id]
+	if !ok {
+		return runner.ErrNotFound
+	}
+	if t.Status != runner.StatusStopped {
+		code := 143
+		t.Status, t.ExitCode, t.StopCode, t.StopReason, t.StoppedAt = runner.StatusStopped, &code, runner.StopRequested, reason, time.Now()
+	}
+	return nil
+}
+
+type rig struct {
+	lane, dlq queue.Queue
+	streams   *sqlitestream.Streams
+	runner    *fakeRunner
+	stop      func()
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	db, err := sqlitedb.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	broker, _ := sqlitequeue.New(db, sqlitequeue.Options{SenderID: "test"})
+	streams, _ := sqlitestream.New(db, sqlitestream.Options{})
+	journal, _ := sqlitejournal.New(db, sqlitejournal.Options{})
+	lanes, _ := sqlitelane.New(db, sqlitelane.Options{})
+	r := &rig{streams: streams, runner: newFakeRunner()}
+	if r.dlq, err = broker.Create(ctx, worker.RunDLQ, queue.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.lane, err = broker.Create(ctx, worker.LaneQueuePrefix+"default", queue.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker.Worker{
+		Broker: broker, DeadLetters: r.dlq, Runner: r.runner, Streams: streams, Journal: journal, Lanes: lanes,
+		Options: worker.Options{Poll: 10 * time.Millisecond, ReceiveWait: 100 * time.Millisecond, Visibility: 3 * time.Second, Discover: time.Hour},
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	r.stop = func() { cancel(); <-done; _ = db.Close() }
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *rig) send(t *testing.T, o schemas.RunOrder) {
+	t.Helper()
+	if _, err := r.streams.Create(context.Background(), o.JobID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	body, err := o.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.lane.Send(context.Background(), queue.Outgoing{Body: body}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// terminal follows the job's stream to its terminal event.
+func (r *rig) terminal(t *testing.T, job string) (schemas.JobEvent, []schemas.JobEvent) {
+	t.Helper()
+	sub, err := r.streams.Subscribe(context.Background(), sqlitestream.Address(job))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Close() }()
+	var all []schemas.JobEvent
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		evs, err := sub.Next(context.Background(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			all = append(all, ev)
+			if ev.Type.Terminal() {
+				return ev, all
+			}
+		}
+	}
+	t.Fatalf("no terminal event for job %s; got %d events", job, len(all))
+	return schemas.JobEvent{}, nil
+}
+
+func order(job string) schemas.RunOrder {
+	return schemas.RunOrder{
+		JobID: job, Attempt: 1, Container: "c", Script: "s", Stream: sqlitestream.Address(job),
+		Timeout: schemas.Duration(time.Hour), Lane: "default", LaneLimit: 4,
+		Request: schemas.JobRequest{JobID: job, Container: "c", Script: "s", Stream: sqlitestream.Address(job), Attempt: 1},
+	}
+}
+
+func TestRetryPolicyRunsTheNextAttempt(t *testing.T) {
+	r := newRig(t)
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"
+	r.runner.exits[taskID(job, 1)] = 3
+	r.runner.exits[taskID(job, 2)] = 0
+	o := order(job)
+	o.Retry = schemas.RetryPolicy{MaxAttempts: 2, OnExitCodes: []int{3}}
+	r.send(t, o)
+	ev, all := r.terminal(t, job)
+	if ev.Attempt != 2 || ev.Outcome != schemas.OutcomeSucceeded {
+		t.Fatalf("terminal %s attempt %d outcome %s, want attempt 2 succeeded", ev.Type, ev.Attempt, ev.Outcome)
+	}
+	var retried bool
+	for _, e := range all {
+		retried = retried || (e.Type == schemas.EventQueued && strings.Contains(e.Reason, "attempt 2 of 2"))
+	}
+	if !retried {
+		t.Error("no queued event announcing the retry")
+	}
+	if msgs, _ := r.dlq.Receive(context.Background(), queue.ReceiveOptions{Max: 10}); len(msgs) != 0 {
+		t.Errorf("a retried job that then succeeded was dead-lettered")
+	}
+}
+
+func TestTimeoutStopsTheTaskAndDeadLetters(t *testing.T) {
+	r := newRig(t)
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3F"
+	o := order(job)
+	o.Timeout = schemas.Duration(50 * time.Millisecond)
+	r.send(t, o)
+	ev, _ := r.terminal(t, job)
+	if ev.Type != schemas.EventFailed || ev.Outcome != schemas.OutcomeTimedOut {
+		t.Fatalf("terminal %s/%s, want failed/timed_out", ev.Type, ev.Outcome)
+	}
+	msgs, err := r.dlq.Receive(context.Background(), queue.ReceiveOptions{Max: 10, Wait: 5 * time.Second})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("dead letters %d (%v), want 1", len(msgs), err)
+	}
+	dl, err := schemas.DecodeDeadLetter(msgs[0].Body)
+	if err != nil || dl.Failure.Outcome != schemas.OutcomeTimedOut || dl.Order == nil || dl.Request == nil {
+		t.Fatalf("dead letter %+v (%v)", dl, err)
+	}
+}
+
+func TestDuplicateDeliveryStartsOneTask(t *testing.T) {
+	r := newRig(t)
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3G"
+	o := order(job)
+	r.send(t, o)
+	r.send(t, o) // the queue delivered it twice
+	select {
+	case <-r.runner.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no task started")
+	}
+	if err := r.runner.Stop(context.Background(), taskID(job, 1), "ended by the test"); err != nil {
+		t.Fatal(err)
+	}
+	r.terminal(t, job)
+	r.runner.mu.Lock()
+	defer r.runner.mu.Unlock()
+	if len(r.runner.tasks) != 1 {
+		t.Fatalf("%d tasks for one job and attempt", len(r.runner.tasks))
+	}
+}
+
+func TestUndecodableRunOrderIsDeadLettered(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.lane.Send(context.Background(), queue.Outgoing{Body: []byte(`{"schema":"run_order/v9"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := r.dlq.Receive(context.Background(), queue.ReceiveOptions{Max: 1, Wait: 10 * time.Second})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("dead letters %d (%v), want 1", len(msgs), err)
+	}
+	dl, err := schemas.DecodeDeadLetter(msgs[0].Body)
+	if err != nil || dl.Failure.ReasonCode != "unsupported_schema" || dl.Raw == "" {
+		t.Fatalf("dead letter %+v (%v)", dl, err)
+	}
+}
