@@ -16,6 +16,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/cli/configcmd"
 	"github.com/deployerhq/deployer/internal/cli/describe"
+	"github.com/deployerhq/deployer/internal/cli/dlq"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/logs"
 	"github.com/deployerhq/deployer/internal/cli/run"
@@ -91,6 +92,7 @@ as an isolated task, and its output streams back live.`,
 		logs.NewCmdLogs(f, nil),
 		configcmd.NewCmdConfig(f),
 		supervise.NewCmdSupervise(),
+		dlq.NewCmdDLQ(f),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {
