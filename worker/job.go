@@ -263,6 +263,17 @@ func (w *Worker) retry(ctx context.Context, j *job, outcome schemas.Outcome, exi
 // forget stops tracking the job; with ack its run order is deleted,
 // otherwise it is handed back for another worker.
 func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
+	// A job is forgotten once: the tracker and a draining Run may both
+	// try.
+	w.mu.Lock()
+	k := key(j.order.JobID, j.order.Attempt)
+	if w.jobs[k] != j {
+		w.mu.Unlock()
+		return
+	}
+	delete(w.jobs, k)
+	w.mu.Unlock()
+
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	var err error
@@ -274,9 +285,6 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 	if err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
 		w.Logger.Warn("settling run order", "job_id", j.order.JobID, "ack", ack, "err", err)
 	}
-	w.mu.Lock()
-	delete(w.jobs, key(j.order.JobID, j.order.Attempt))
-	w.mu.Unlock()
 	w.release(ctx, j.order.Lane, j.holder)
 	<-w.slots
 }
