@@ -65,6 +65,18 @@ func (e *env) dlqList(t *testing.T) []dlqEntry {
 	return out
 }
 
+// serve starts "deployer up" on the setup and waits until it serves.
+// The tests run their jobs against one "up" rather than the pipeline a
+// command serves itself while it follows a job: such a command can hang on
+// exit when its worker's drain hands back a job whose finish is still
+// settling it (worker.forget runs twice and blocks on the slot semaphore),
+// a worker race these tests are not about.
+func (e *env) serve(t *testing.T) {
+	t.Helper()
+	up := e.start("up")
+	up.stderr.waitFor(t, regexp.MustCompile(`serving`), 30*time.Second)
+}
+
 // deadLetter runs a job that fails and returns its id.
 func (e *env) deadLetter(t *testing.T, args ...string) string {
 	t.Helper()
@@ -82,6 +94,7 @@ func (e *env) deadLetter(t *testing.T, args ...string) string {
 func TestDlqListShowReplay(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, dlqConfig, dlqScripts)
+	e.serve(t)
 	id := e.deadLetter(t, "ops", "flaky", "hello")
 
 	// Listing consumes nothing: twice in a row, it is there.
@@ -141,8 +154,7 @@ func TestDlqListShowReplay(t *testing.T) {
 func TestDlqConcurrentReplaysStartOneTask(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, dlqConfig, dlqScripts)
-	up := e.start("up")
-	up.stderr.waitFor(t, regexp.MustCompile(`serving`), 30*time.Second)
+	e.serve(t)
 
 	dir := t.TempDir()
 	out, gate := filepath.Join(dir, "out"), filepath.Join(dir, "gate")
@@ -179,6 +191,7 @@ func TestDlqConcurrentReplaysStartOneTask(t *testing.T) {
 func TestDlqPurge(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, dlqConfig, dlqScripts)
+	e.serve(t)
 	first := e.deadLetter(t, "ops", "flaky", "one")
 	second := e.deadLetter(t, "ops", "flaky", "two")
 
