@@ -61,8 +61,9 @@ func TestNextReplayID(t *testing.T) {
 	}
 	// Replaying twice derives the same id: that is what makes a double
 	// replay start one task.
-	if NextReplayID(ulidA) != NextReplayID(ulidA) {
-		t.Error("NextReplayID is not deterministic")
+	first, second := NextReplayID(ulidA), NextReplayID(ulidA)
+	if first != second {
+		t.Errorf("NextReplayID is not deterministic: %q then %q", first, second)
 	}
 }
 

@@ -190,11 +190,9 @@ func runList(ctx context.Context, opts *ListOptions) error {
 			if id == "" {
 				id = "- (message " + e.MessageID + ")"
 			}
-			job := "-"
+			job := "(unreadable: not replayable)"
 			if e.Replayable {
 				job = e.Container + " " + e.Script
-			} else {
-				job = "(unreadable: not replayable)"
 			}
 			outcome := string(e.Outcome)
 			if outcome == "" {
