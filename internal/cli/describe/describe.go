@@ -32,8 +32,8 @@ func NewCmdDescribe(f *factory.Factory, runF func(context.Context, *Options) err
 		Short: "List the containers and scripts you may run, and their arguments",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Output != "text" && opts.Output != "json" {
-				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			if err := factory.CheckOutput(opts.Output); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -120,8 +120,8 @@ json it prints one JSON object per job.`,
 			if err := checkQueue(opts.Queue); err != nil {
 				return err
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			if err := factory.CheckOutput(opts.Output); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -77,8 +77,8 @@ A dead letter whose request could not be read cannot be replayed.`,
 			if err := parseFilter(filter, opts); err != nil {
 				return err
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			if err := factory.CheckOutput(opts.Output); err != nil {
+				return err
 			}
 			if opts.MaxWait <= 0 {
 				return factory.Usage(errors.New("--max-wait-time must be positive"))

@@ -174,3 +174,12 @@ func Code(err error) int {
 	}
 	return 1
 }
+
+// CheckOutput validates an --output flag's value (text or json); anything
+// else is a usage error.
+func CheckOutput(output string) error {
+	if output != "text" && output != "json" {
+		return Usage(fmt.Errorf("--output must be text or json, not %q", output))
+	}
+	return nil
+}

@@ -58,8 +58,8 @@ itself until its job ends.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Container, opts.Script, opts.Args = args[0], args[1], args[2:]
-			if opts.Output != "text" && opts.Output != "json" {
-				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			if err := factory.CheckOutput(opts.Output); err != nil {
+				return err
 			}
 			if opts.MaxWait <= 0 {
 				return factory.Usage(errors.New("--max-wait-time must be positive"))

@@ -40,8 +40,8 @@ known (whatever its state), and 1 when nothing has recorded it yet.`,
 			if !schemas.ValidJobID(opts.JobID) {
 				return factory.Usage(fmt.Errorf("%q is not a job id (a 26-character ULID such as 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E)", opts.JobID))
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			if err := factory.CheckOutput(opts.Output); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -40,8 +40,8 @@ start, and exits with the same codes as "deployer run".`,
 			if !schemas.ValidJobID(opts.JobID) {
 				return factory.Usage(fmt.Errorf("%q is not a job id", opts.JobID))
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return factory.Usage(fmt.Errorf("--output must be text or json, not %q", opts.Output))
+			if err := factory.CheckOutput(opts.Output); err != nil {
+				return err
 			}
 			if opts.MaxWait <= 0 {
 				return factory.Usage(errors.New("--max-wait-time must be positive"))
