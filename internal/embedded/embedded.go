@@ -193,7 +193,7 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts ServeOp
 	}
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	run := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {
@@ -208,6 +208,7 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts ServeOp
 	})
 	run("worker", func() error { return w.Run(ctx) })
 	run("logshipper", func() error { return b.shipLogs(ctx, log) })
+	run("janitor", func() error { b.janitor(ctx, log); return nil })
 	done := make(chan struct{})
 	if opts.Abort != nil {
 		go func() {
@@ -255,4 +256,35 @@ func or(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// Janitor settings: expired job streams go, and the work directories of
+// tasks that ended long ago (their output stays in the task log).
+const (
+	janitorEvery  = 10 * time.Minute
+	workDirMaxAge = 7 * 24 * time.Hour
+)
+
+// janitor removes expired job streams and old work directories, at start
+// and then every janitorEvery, until ctx ends.
+func (b *Backend) janitor(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(janitorEvery)
+	defer t.Stop()
+	for {
+		if n, err := b.Streams.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			log.Warn("deleting expired job streams", "err", err)
+		} else if n > 0 {
+			log.Info("deleted expired job streams", "count", n)
+		}
+		if n, err := b.Runner.Prune(ctx, workDirMaxAge); err != nil && ctx.Err() == nil {
+			log.Warn("pruning old work directories", "err", err)
+		} else if n > 0 {
+			log.Info("pruned old work directories", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
