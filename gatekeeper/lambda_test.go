@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func newHarness(t *testing.T, failStream string) *harness {
 		Streams:     s,
 		Journal:     journal,
 		Identify: func(_ context.Context, sender string) (schemas.Identity, error) {
-			id, _, _ := cutColon(sender)
+			id, _, _ := strings.Cut(sender, ":")
 			arn, ok := principals[id]
 			if !ok {
 				return schemas.Identity{}, errors.New("sender " + sender + " is not a configured principal")
@@ -100,15 +101,6 @@ func newHarness(t *testing.T, failStream string) *harness {
 		},
 	}
 	return h
-}
-
-func cutColon(s string) (string, string, bool) {
-	for i := range s {
-		if s[i] == ':' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // failing is a stream whose publishes to one address fail transiently.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -155,10 +156,10 @@ func (w *Worker) ended(ctx context.Context, j *job, t runner.Task) {
 		w.finish(ctx, j, schemas.OutcomeCouldNotStart, nil, "could not start: "+reason, "could_not_start", t.LogEvents, dur)
 	case t.StopCode == runner.StopLost:
 		w.finish(ctx, j, schemas.OutcomeLost, t.ExitCode, "lost contact with the task: "+reason, "task_lost", t.LogEvents, dur)
-	case j.stopping == stopTimeout || (t.StopCode == runner.StopRequested && hasPrefix(reason, stopTimeout)):
+	case j.stopping == stopTimeout || (t.StopCode == runner.StopRequested && strings.HasPrefix(reason, stopTimeout)):
 		w.finish(ctx, j, schemas.OutcomeTimedOut, t.ExitCode,
 			fmt.Sprintf("timed out after %s; the task was stopped", j.order.Timeout), "timed_out", t.LogEvents, dur)
-	case j.stopping == stopCancel || (t.StopCode == runner.StopRequested && hasPrefix(reason, stopCancel)):
+	case j.stopping == stopCancel || (t.StopCode == runner.StopRequested && strings.HasPrefix(reason, stopCancel)):
 		w.finish(ctx, j, schemas.OutcomeCancelled, t.ExitCode, "cancelled: "+reason, "cancelled", t.LogEvents, dur)
 	case t.ExitCode != nil && *t.ExitCode == 0:
 		w.finish(ctx, j, schemas.OutcomeSucceeded, t.ExitCode, "", "", t.LogEvents, dur)
@@ -349,8 +350,6 @@ func (w *Worker) publish(ctx context.Context, o schemas.RunOrder, ev schemas.Job
 		}
 	}
 }
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 func newToken() string {
 	var b [6]byte
