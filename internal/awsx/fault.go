@@ -1,0 +1,156 @@
+package awsx
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// FaultTransport injects AWS failures into the requests it forwards, for
+// fault tests of the adapters: throttling answers, 5xx answers, connection
+// resets before or after the request reached the server, and latency.
+// Rates are probabilities per request. It is safe for concurrent use.
+type FaultTransport struct {
+	// Next does the requests that are let through. Defaults to
+	// http.DefaultTransport.
+	Next http.RoundTripper
+	// Throttle answers 400 ThrottlingException (JSON protocols) without
+	// forwarding.
+	Throttle float64
+	// ServerError answers 500 InternalFailure without forwarding.
+	ServerError float64
+	// ResetBefore fails with ECONNRESET without forwarding.
+	ResetBefore float64
+	// ResetAfter forwards the request, then fails with ECONNRESET instead
+	// of returning the answer: the call happened but the caller does not
+	// know it (the case idempotency tokens exist for).
+	ResetAfter float64
+	// Latency is added to every request, up to this much (uniform).
+	Latency time.Duration
+	// Only, when set, limits the faults to these operations (see
+	// Operation); others pass untouched.
+	Only []string
+	// Seed makes the faults repeatable. Zero seeds from the clock.
+	Seed uint64
+
+	once   sync.Once
+	mu     sync.Mutex
+	rng    *rand.Rand
+	counts map[string]int
+}
+
+// Faults returns how many faults of each kind were injected.
+func (f *FaultTransport) Faults() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]int, len(f.counts))
+	for k, v := range f.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *FaultTransport) roll(p float64, kind string) bool {
+	if p <= 0 {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rng.Float64() >= p {
+		return false
+	}
+	if f.counts == nil {
+		f.counts = map[string]int{}
+	}
+	f.counts[kind]++
+	return true
+}
+
+// RoundTrip forwards req, or fails it as the rates say.
+func (f *FaultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.once.Do(func() {
+		seed := f.Seed
+		if seed == 0 {
+			seed = uint64(time.Now().UnixNano()) //nolint:gosec // a seed, not a secret
+		}
+		f.rng = rand.New(rand.NewPCG(seed, seed>>1|1)) //nolint:gosec // fault injection needs no cryptographic randomness
+	})
+	next := f.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	if !f.applies(req) {
+		return next.RoundTrip(req)
+	}
+	if f.Latency > 0 {
+		f.mu.Lock()
+		d := time.Duration(f.rng.Int64N(int64(f.Latency)))
+		f.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-req.Context().Done():
+			t.Stop()
+			return nil, req.Context().Err()
+		case <-t.C:
+		}
+	}
+	switch {
+	case f.roll(f.Throttle, "throttle"):
+		return answer(req, http.StatusBadRequest, "ThrottlingException", "Rate exceeded"), nil
+	case f.roll(f.ServerError, "server_error"):
+		return answer(req, http.StatusInternalServerError, "InternalFailure", "injected server error"), nil
+	case f.roll(f.ResetBefore, "reset_before"):
+		return nil, fmt.Errorf("injected fault before %s: %w", Operation(req), syscall.ECONNRESET)
+	}
+	resp, err := next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if f.roll(f.ResetAfter, "reset_after") {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("injected fault after %s: %w", Operation(req), syscall.ECONNRESET)
+	}
+	return resp, nil
+}
+
+func (f *FaultTransport) applies(req *http.Request) bool {
+	if len(f.Only) == 0 {
+		return true
+	}
+	op := Operation(req)
+	for _, o := range f.Only {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// answer is an AWS JSON-protocol error response (awsJson1_0/1_1: the code
+// in __type and in the x-amzn-query-error header for SQS).
+func answer(req *http.Request, status int, code, msg string) *http.Response {
+	body := fmt.Sprintf(`{"__type":%q,"message":%q}`, code, msg)
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-amz-json-1.0")
+	h.Set("X-Amzn-Errortype", code)
+	h.Set("X-Amzn-Query-Error", code+";Sender")
+	h.Set("X-Amzn-Requestid", "fault-injected")
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader([]byte(body))),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}
+
