@@ -180,6 +180,24 @@ func (b *Broker) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
+// Tags returns the tags the queue was created with; queue.ErrNotFound
+// when there is no such queue.
+func (b *Broker) Tags(ctx context.Context, name string) (map[string]string, error) {
+	var raw string
+	err := b.db.QueryRowContext(ctx, `SELECT tags FROM queue_queues WHERE name = ?`, name).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("reading tags of queue %s: %w", name, queue.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading tags of queue %s: %w", name, err)
+	}
+	tags := map[string]string{}
+	if err := json.Unmarshal([]byte(raw), &tags); err != nil {
+		return nil, fmt.Errorf("reading tags of queue %s: %w", name, err)
+	}
+	return tags, nil
+}
+
 // List returns the names of the queues that start with prefix, sorted.
 func (b *Broker) List(ctx context.Context, prefix string) ([]string, error) {
 	rows, err := b.db.QueryContext(ctx, `SELECT name FROM queue_queues WHERE name >= ? ORDER BY name`, prefix)

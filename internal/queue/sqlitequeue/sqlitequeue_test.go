@@ -456,3 +456,20 @@ func BenchmarkSendReceiveDelete(b *testing.B) {
 		})
 	}
 }
+
+func TestTags(t *testing.T) {
+	b := newBroker(t, tempDB(t), sqlitequeue.Options{})
+	if _, err := b.Create(t.Context(), "tagged", queue.Config{Tags: map[string]string{"job_id": "J", "expires_at": "2026-01-01T00:00:00Z"}}); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := b.Tags(t.Context(), "tagged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags["job_id"] != "J" || tags["expires_at"] != "2026-01-01T00:00:00Z" || len(tags) != 2 {
+		t.Fatalf("Tags = %v", tags)
+	}
+	if _, err := b.Tags(t.Context(), "missing"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("Tags(missing) = %v, want ErrNotFound", err)
+	}
+}
