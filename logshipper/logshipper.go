@@ -37,7 +37,9 @@ type Shipper struct {
 	Now func() time.Time
 }
 
-// Ship publishes the batch's lines, sorted by sequence, as log events. A
+// Ship publishes the batch's lines as log events, sorted by sequence, and
+// unsequenced lines (Seq 0) by time and then id, so the same lines in any
+// order yield the same events with the same ids. A
 // stream that no longer exists (the caller stopped following and it was
 // deleted or expired) is not an error: there is nobody to tell, and the
 // task log keeps the lines.
@@ -46,7 +48,7 @@ func (s *Shipper) Ship(ctx context.Context, b Batch) error {
 		return nil
 	}
 	lines := append([]schemas.LogLine(nil), b.Lines...)
-	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Seq < lines[j].Seq })
+	sort.SliceStable(lines, func(i, j int) bool { return lineLess(lines[i], lines[j]) })
 	events := s.events(b, lines)
 	if len(events) == 0 {
 		return nil
@@ -127,8 +129,9 @@ func encodedSize(l schemas.LogLine) int {
 	return n
 }
 
-// eventID names a log event by its task and line range, so a batch shipped
-// twice yields the same ids.
+// eventID names a log event by its task and line range (by sequence
+// numbers, or by line ids for unsequenced lines), so a batch shipped twice
+// yields the same ids.
 func eventID(b Batch, chunk []schemas.LogLine) string {
 	first, last := chunk[0], chunk[len(chunk)-1]
 	if first.Seq > 0 {
