@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/gatekeeper"
+	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/journal/sqlitejournal"
 	"github.com/deployerhq/deployer/internal/lane/sqlitelane"
 	"github.com/deployerhq/deployer/internal/queue"
@@ -113,6 +114,11 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 // Close closes the database.
 func (b *Backend) Close() error { return b.DB.Close() }
 
+// Where names the state directory.
+func (b *Backend) Where() string { return "state directory " + b.Dir }
+
+var _ backend.Backend = (*Backend)(nil)
+
 // Client returns a producer client on this backend.
 func (b *Backend) Client() *producer.Client {
 	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal}
@@ -132,21 +138,9 @@ func (b *Backend) RunQueue(ctx context.Context, lane string) (queue.Queue, error
 // DeadLetterQueues returns the request and run dead-letter queues.
 func (b *Backend) DeadLetterQueues() (requests, runs queue.Queue) { return b.requestDLQ, b.runDLQ }
 
-// ServeOptions tune Serve.
-type ServeOptions struct {
-	Worker worker.Options
-	// Visibility hides a request while the gatekeeper handles it. Defaults
-	// to 30s.
-	Visibility time.Duration
-	Logger     *slog.Logger
-	// Abort, when closed, makes a draining worker hand its jobs back at
-	// once.
-	Abort <-chan struct{}
-}
-
 // Serve runs the gatekeeper, a worker and the logshipper on this backend
 // until ctx ends, then drains (see worker.Options.DrainTimeout).
-func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts ServeOptions) error {
+func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend.ServeOptions) error {
 	log := opts.Logger
 	if log == nil {
 		log = b.logger

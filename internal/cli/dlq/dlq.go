@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -80,7 +80,7 @@ func checkJobIDs(ids []string) error {
 // and calls fn with the letters; whatever fn does not take (by returning
 // it in kept == false) is handed back when it returns.
 func withLetters(ctx context.Context, f *factory.Factory, which string,
-	fn func(b *embedded.Backend, s *scanner) error) (err error) {
+	fn func(b backend.Backend, s *scanner) error) (err error) {
 	b, err := f.Backend(ctx)
 	if err != nil {
 		return err
@@ -167,7 +167,7 @@ func entry(g *group) listEntry {
 
 func runList(ctx context.Context, opts *ListOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, func(_ *embedded.Backend, s *scanner) error {
+	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *scanner) error {
 		gs := groups(s.letters)
 		if opts.Output == "json" {
 			enc := json.NewEncoder(f.IO.Out)
@@ -246,7 +246,7 @@ func NewCmdShow(f *factory.Factory, runF func(context.Context, *ShowOptions) err
 
 func runShow(ctx context.Context, opts *ShowOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, "", func(_ *embedded.Backend, s *scanner) error {
+	return withLetters(ctx, f, "", func(_ backend.Backend, s *scanner) error {
 		g := find(groups(s.letters), opts.JobID)
 		if g == nil {
 			return fmt.Errorf("no dead letter for job %s (see deployer dlq list)", opts.JobID)
@@ -312,7 +312,7 @@ func NewCmdPurge(f *factory.Factory, runF func(context.Context, *PurgeOptions) e
 
 func runPurge(ctx context.Context, opts *PurgeOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, func(_ *embedded.Backend, s *scanner) error {
+	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *scanner) error {
 		cutoff := opts.Now().Add(-opts.OlderThan)
 		var old, kept []*letter
 		for _, l := range s.letters {

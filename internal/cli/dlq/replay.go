@@ -13,7 +13,7 @@ import (
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/producer"
 )
@@ -259,7 +259,7 @@ func unreplayable(g *group) error {
 // whose replay exists already are returned as already-replayed jobs. A job
 // named that has no dead letter, or one that cannot be replayed, fails the
 // whole command before anything is replayed.
-func selectTargets(ctx context.Context, b *embedded.Backend, s *scanner, opts *ReplayOptions) (targets []*group, already []producer.Job, err error) {
+func selectTargets(ctx context.Context, b backend.Backend, s *scanner, opts *ReplayOptions) (targets []*group, already []producer.Job, err error) {
 	if err := s.scan(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -328,8 +328,8 @@ func selectTargets(ctx context.Context, b *embedded.Backend, s *scanner, opts *R
 
 // streamExists reports whether the job's stream exists: a replay creates
 // it before it queues the request.
-func streamExists(ctx context.Context, b *embedded.Backend, jobID string) (bool, error) {
-	sub, err := b.Streams.Subscribe(ctx, b.StreamAddress(jobID))
+func streamExists(ctx context.Context, b backend.Backend, jobID string) (bool, error) {
+	sub, err := b.Client().Streams.Subscribe(ctx, b.StreamAddress(jobID))
 	if errors.Is(err, stream.ErrNotFound) {
 		return false, nil
 	}

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -63,7 +63,7 @@ type scanner struct {
 
 // newScanner scans the dead-letter queues of b that which names: "" for
 // both, queueRun or queueRequest.
-func newScanner(b *embedded.Backend, which string) *scanner {
+func newScanner(b backend.Backend, which string) *scanner {
 	requests, runs := b.DeadLetterQueues()
 	s := &scanner{queues: map[string]queue.Queue{}}
 	if which == "" || which == queueRun {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/example"
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
@@ -105,8 +106,13 @@ func (f *Factory) Policy() (*policy.Policy, error) {
 	return p, nil
 }
 
-// Backend opens the embedded backend on the state directory.
-func (f *Factory) Backend(ctx context.Context) (*embedded.Backend, error) {
+// Backend opens the backend the global flags select.
+func (f *Factory) Backend(ctx context.Context) (backend.Backend, error) {
+	return f.Embedded(ctx)
+}
+
+// Embedded opens the embedded backend on the state directory.
+func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
 	dir, err := f.ResolveStateDir()
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -18,7 +18,7 @@ import (
 // carries the job's exit code (nil for 0). When no "deployer up" serves the
 // state directory, it runs the pipeline in this process meanwhile, so one
 // command is enough; pol is the policy that pipeline uses (nil: load it).
-func Attach(ctx context.Context, f *factory.Factory, b *embedded.Backend, pol *policy.Policy,
+func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy,
 	job producer.Job, p *Printer, maxWait time.Duration) error {
 	stop, err := ServeIfIdle(ctx, f, b, pol)
 	if err != nil {
@@ -65,7 +65,7 @@ func Attach(ctx context.Context, f *factory.Factory, b *embedded.Backend, pol *p
 // ServeIfIdle runs the embedded pipeline in this process when no "deployer
 // up" serves the state directory. The returned stop ends it, handing back
 // any job it took that has not ended.
-func ServeIfIdle(ctx context.Context, f *factory.Factory, b *embedded.Backend, pol *policy.Policy) (stop func(), err error) {
+func ServeIfIdle(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy) (stop func(), err error) {
 	serving, err := b.Served()
 	if err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func ServeIfIdle(ctx context.Context, f *factory.Factory, b *embedded.Backend, p
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := b.Serve(sctx, pol, embedded.ServeOptions{}); err != nil {
+		if err := b.Serve(sctx, pol, backend.ServeOptions{}); err != nil {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: pipeline: %v\n", err)
 		}
 	}()

@@ -62,7 +62,7 @@ func runStatus(ctx context.Context, opts *Options) error {
 	defer func() { _ = b.Close() }()
 	history, err := b.Client().Status(ctx, opts.JobID)
 	if errors.Is(err, journal.ErrNotFound) {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s: unknown, or not yet seen by the gatekeeper (is a pipeline serving %s?)\n", opts.JobID, b.Dir)
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s: unknown, or not yet seen by the gatekeeper (is a pipeline serving the %s?)\n", opts.JobID, b.Where())
 		return factory.Exit(1)
 	}
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -69,11 +69,15 @@ func runUp(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer func() { _ = b.Close() }()
-	release, err := b.ServeLock()
-	if err != nil {
-		return err
+	// The embedded backend records that a pipeline serves its state
+	// directory, so that "run" does not serve one of its own.
+	if l, ok := b.(interface{ ServeLock() (func(), error) }); ok {
+		release, err := l.ServeLock()
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
-	defer release()
 
 	level := slog.LevelInfo
 	if !opts.Verbose {
@@ -99,8 +103,8 @@ func runUp(ctx context.Context, opts *Options) error {
 		close(abort)
 	}()
 
-	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Dir)
-	err = b.Serve(sctx, pol, embedded.ServeOptions{
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
+	err = b.Serve(sctx, pol, backend.ServeOptions{
 		Worker:     worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Logger: logger},
 		Visibility: opts.Visibility,
 		Logger:     logger,
