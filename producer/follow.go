@@ -31,6 +31,12 @@ type FollowOptions struct {
 	// PollWait is the longest single wait on the stream. Defaults to 20s,
 	// the SQS long-poll maximum.
 	PollWait time.Duration
+	// QuietWait applies when the terminal event cannot say how many lines
+	// the task wrote (ECS): the follower keeps reading the task log source
+	// until it has given no new line for this long (bounded by DrainWait),
+	// since the task's last lines may reach the log after it stopped.
+	// Defaults to 2s.
+	QuietWait time.Duration
 }
 
 // FollowResult is how a followed job ended.
@@ -96,12 +102,15 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 		}
 		// The terminal event is in: the task log source holds every line
 		// by now, so fill from it rather than wait for the stream.
-		if f.missing() > 0 || f.gapped() {
+		if f.missing() > 0 || f.gapped() || f.uncounted() {
 			if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
 				return FollowResult{}, ctx.Err()
 			}
 		}
 		missing := f.missing()
+		if missing == 0 && f.uncounted() && !f.quiet(opts.QuietWait) && time.Since(f.terminalAt) < opts.DrainWait {
+			continue
+		}
 		if missing == 0 || time.Since(f.terminalAt) >= opts.DrainWait {
 			f.emit(*f.terminal)
 			if c.DeleteStreams {
@@ -124,6 +133,9 @@ func (o *FollowOptions) defaults() {
 	if o.PollWait <= 0 {
 		o.PollWait = 20 * time.Second
 	}
+	if o.QuietWait <= 0 {
+		o.QuietWait = 2 * time.Second
+	}
 	if o.OnLine == nil {
 		o.OnLine = func(int, schemas.LogLine) {}
 	}
@@ -143,6 +155,8 @@ type follower struct {
 	attempts   map[int]*attemptState
 	terminal   *schemas.JobEvent
 	terminalAt time.Time
+	// lastLineAt is when a line was last delivered.
+	lastLineAt time.Time
 }
 
 // attemptState tracks the lines of one attempt's task.
@@ -200,6 +214,7 @@ func (f *follower) addLine(attempt int, a *attemptState, l schemas.LogLine) {
 	if l.Seq <= 0 {
 		if _, dup := a.unsequenced[l.ID]; !dup {
 			a.unsequenced[l.ID] = struct{}{}
+			f.lastLineAt = time.Now()
 			f.opts.OnLine(attempt, l)
 		}
 		return
@@ -221,6 +236,7 @@ func (f *follower) flush() {
 			}
 			delete(a.pending, l.Seq)
 			a.printed = l.Seq
+			f.lastLineAt = time.Now()
 			f.opts.OnLine(n, l)
 		}
 		if len(a.pending) == 0 {
@@ -246,6 +262,12 @@ func (f *follower) fillGaps(ctx context.Context, force bool) error {
 		stale := !a.gapSince.IsZero() && time.Since(a.gapSince) >= f.opts.GapWait
 		if !force && !stale {
 			continue
+		}
+		// Lines that came without a seq (CloudWatch subscription events)
+		// were the head of the task's output, in order: the source's lines
+		// start after them.
+		if force && a.printed < int64(len(a.unsequenced)) && len(a.pending) == 0 {
+			a.printed = int64(len(a.unsequenced))
 		}
 		for {
 			lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, 1000)
@@ -277,6 +299,23 @@ func (f *follower) missing() int64 {
 		return 0
 	}
 	return *t.LogEvents - got
+}
+
+// uncounted reports whether the terminal event is in for a task that ran
+// but could not say how many lines it wrote.
+func (f *follower) uncounted() bool {
+	t := f.terminal
+	return t != nil && t.LogEvents == nil && f.attempt(t.Attempt).taskID != ""
+}
+
+// quiet reports whether no line was delivered for d since the terminal
+// event came.
+func (f *follower) quiet(d time.Duration) bool {
+	last := f.lastLineAt
+	if last.Before(f.terminalAt) {
+		last = f.terminalAt
+	}
+	return time.Since(last) >= d
 }
 
 // gapped reports whether some attempt holds lines it cannot deliver yet.

@@ -225,3 +225,43 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// An ECS task cannot say how many lines it wrote, and CloudWatch
+// subscription deliveries carry event ids but no seq: the follower prints
+// what the stream brought, then reads the rest from the task log source
+// after the terminal event, without printing the head twice.
+func TestFollowUncountedFillsTheTailFromTheSourceOnce(t *testing.T) {
+	all := lines(50)
+	var head []schemas.LogLine
+	for _, l := range all[:30] {
+		head = append(head, schemas.LogLine{ID: fmt.Sprintf("cw-%d", l.Seq), Text: l.Text})
+	}
+	e := ev("log:cw-1-cw-30", schemas.EventLog)
+	e.Lines = head
+	term := finished(0, 0)
+	term.LogEvents = nil
+	st := &scripted{batches: [][]schemas.JobEvent{
+		{ev("worker:1:started", schemas.EventStarted)},
+		{e, e}, // delivered twice
+		{term},
+	}}
+	src := &source{taskID: "task-1", lines: all}
+	c := &Client{Streams: st, Logs: src}
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
+		OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+		PollWait:  time.Millisecond,
+		GapWait:   time.Hour,
+		QuietWait: 50 * time.Millisecond,
+		DrainWait: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectLines(t, got, 50)
+	if res.Missing != 0 || src.reads == 0 {
+		t.Fatalf("result %+v after %d source reads", res, src.reads)
+	}
+}
