@@ -341,7 +341,7 @@ func TestHandlePublishFailures(t *testing.T) {
 	}{
 		{stream.ErrThrottled, true},
 		{errors.New("connection reset by peer"), true},
-		{stream.ErrNotFound, false},      // nobody follows the job any more
+		{stream.ErrNotFound, false},       // nobody follows the job any more
 		{stream.ErrInvalidAddress, false}, // a deployment error; retrying cannot help
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
