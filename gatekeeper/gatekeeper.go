@@ -62,7 +62,15 @@ type Gatekeeper struct {
 // message is done with and may be deleted: forwarded, rejected and
 // answered, or dead-lettered. An error means a transient failure; the
 // message should be retried.
+//
+// The request queue carries job requests and cancel requests; Handle
+// dispatches on the message's schema name. Anything that is not a cancel
+// request is read as a job request, so an unknown kind of message is
+// dead-lettered as one that cannot be read.
 func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
+	if schemas.SchemaName(msg.Body) == schemas.CancelRequestName {
+		return g.handleCancel(ctx, msg)
+	}
 	req, err := schemas.DecodeJobRequest(msg.Body)
 	if err != nil {
 		return g.undecodable(ctx, msg, err)
@@ -91,6 +99,7 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 func (g *Gatekeeper) accept(ctx context.Context, order schemas.RunOrder, log *slog.Logger) error {
 	accepted := g.event(order.Request, schemas.EventAccepted)
 	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
+	accepted.Lane, accepted.Principal = order.Lane, order.Caller.Principal
 	if err := g.publish(ctx, order.Request, accepted); err != nil {
 		return err
 	}
@@ -153,12 +162,22 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 			log.Warn("answering undecodable request", "job_id", head.JobID, "err", err)
 		}
 	}
+	if !schemas.ValidJobID(head.JobID) {
+		head.JobID = ""
+	}
+	return g.deadLetterRaw(ctx, msg, head.JobID, code, cause)
+}
+
+// deadLetterRaw sends an unreadable message to the request dead-letter
+// queue with the reason it could not be read.
+func (g *Gatekeeper) deadLetterRaw(ctx context.Context, msg queue.Message, jobID, code string, cause error) error {
+	log := g.logger().With("message_id", msg.ID, "reason_code", code)
 	raw := msg.Body
 	if len(raw) > maxRawBytes {
 		raw = raw[:maxRawBytes]
 	}
 	dl := schemas.DeadLetter{
-		JobID: head.JobID,
+		JobID: jobID,
 		Raw:   string(raw),
 		Failure: schemas.Failure{
 			Outcome:    schemas.OutcomeRejected,
@@ -167,9 +186,6 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 			Attempts:   msg.ReceiveCount,
 			Time:       g.now().UTC(),
 		},
-	}
-	if !schemas.ValidJobID(dl.JobID) {
-		dl.JobID = ""
 	}
 	body, err := dl.Encode()
 	if err != nil {

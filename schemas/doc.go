@@ -1,7 +1,9 @@
 // Package schemas holds the versioned contracts between deployer's
 // components: the job request (producer → request queue), the run order
 // (gatekeeper → run queue), the job event (anything → job stream), the dead
-// letter (worker → dead-letter queue) and the allow-list configuration.
+// letter (worker → dead-letter queue), the cancel request (producer →
+// request queue) and cancel order (gatekeeper → cancel queue), and the
+// allow-list configuration.
 //
 // Every message carries "schema": "<name>/v<N>". Decoders reject unknown
 // names and unknown major versions with ErrUnsupportedSchema instead of

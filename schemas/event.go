@@ -22,6 +22,16 @@ const (
 	EventFailed       EventType = "failed"        // worker: timed out, could not start, lost (terminal)
 	EventCancelled    EventType = "cancelled"     // worker/gatekeeper: cancelled (terminal)
 	EventDeadLettered EventType = "dead_lettered" // worker: the job went to the dead-letter queue
+
+	// EventCancelRequested is journaled by the gatekeeper when it accepts
+	// a cancel request; a worker about to start the job's task reads it
+	// and ends the job cancelled instead.
+	EventCancelRequested EventType = "cancel_requested"
+	// EventCancelAccepted and EventCancelRejected answer a cancel request
+	// on its reply stream. They are never terminal, so one that reached a
+	// job's own stream could not end it.
+	EventCancelAccepted EventType = "cancel_accepted"
+	EventCancelRejected EventType = "cancel_rejected"
 )
 
 // Terminal reports whether t ends a job's stream.
@@ -37,7 +47,8 @@ func (t EventType) Terminal() bool {
 func (t EventType) Valid() bool {
 	switch t {
 	case EventAccepted, EventRejected, EventQueued, EventStarting, EventStarted, EventLog,
-		EventHeartbeat, EventFinished, EventFailed, EventCancelled, EventDeadLettered:
+		EventHeartbeat, EventFinished, EventFailed, EventCancelled, EventDeadLettered,
+		EventCancelRequested, EventCancelAccepted, EventCancelRejected:
 		return true
 	}
 	return false
@@ -86,6 +97,11 @@ type JobEvent struct {
 	Container string   `json:"container,omitempty"`
 	Script    string   `json:"script,omitempty"`
 	Argv      []string `json:"argv,omitempty"`
+	// Lane is the job's concurrency lane, on accepted events.
+	Lane string `json:"lane,omitempty"`
+	// Principal is the verified caller: who asked for the job on accepted
+	// events, who asked to cancel it on cancel_requested events.
+	Principal string `json:"principal,omitempty"`
 
 	// started: the task that runs the job.
 	TaskID string `json:"task_id,omitempty"`
