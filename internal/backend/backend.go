@@ -7,12 +7,16 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -48,4 +52,81 @@ type ServeOptions struct {
 	// Abort, when closed, makes a draining worker hand its jobs back at
 	// once.
 	Abort <-chan struct{}
+}
+
+// Loop is a named long-running part of a served pipeline (the logshipper,
+// a janitor). It returns when ctx ends.
+type Loop struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Serve runs the gatekeeper on requests, the worker and the extra loops
+// until ctx ends, then waits for the worker to drain; a close of
+// opts.Abort makes the draining worker hand its jobs back at once. Every
+// backend's Serve is this, with its own ports.
+func Serve(ctx context.Context, g *gatekeeper.Gatekeeper, requests queue.Queue, w *worker.Worker, opts ServeOptions, loops ...Loop) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(loops)+2)
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	vis := opts.Visibility
+	if vis <= 0 {
+		vis = 30 * time.Second
+	}
+	run("gatekeeper", func() error {
+		return g.Serve(ctx, requests, gatekeeper.ServeOptions{Visibility: vis})
+	})
+	run("worker", func() error { return w.Run(ctx) })
+	for _, l := range loops {
+		run(l.Name, func() error { return l.Run(ctx) })
+	}
+	done := make(chan struct{})
+	if opts.Abort != nil {
+		go func() {
+			select {
+			case <-opts.Abort:
+				w.Abort()
+			case <-done:
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// Lanes lists every lane a configuration uses, so that a serving
+// pipeline can create their run queues before the first job.
+func Lanes(c schemas.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(l string) {
+		if l == "" {
+			l = schemas.DefaultLane
+		}
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	for name := range c.Lanes {
+		add(name)
+	}
+	for _, ct := range c.Containers {
+		add(ct.Lane)
+	}
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/deployerhq/deployer/gatekeeper"
@@ -148,7 +147,7 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	// Lane queues exist before the worker looks for them, so a fresh state
 	// directory runs its first job without waiting for discovery.
 	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
-		for _, name := range lanes(lp.Config()) {
+		for _, name := range backend.Lanes(lp.Config()) {
 			if _, err := b.RunQueue(ctx, name); err != nil {
 				return fmt.Errorf("creating run queue of lane %s: %w", name, err)
 			}
@@ -186,63 +185,10 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes, Options: wo,
 	}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	run := func(name string, fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	run("gatekeeper", func() error {
-		return g.Serve(ctx, b.requests, gatekeeper.ServeOptions{Visibility: or(opts.Visibility, 30*time.Second)})
-	})
-	run("worker", func() error { return w.Run(ctx) })
-	run("logshipper", func() error { return b.shipLogs(ctx, log) })
-	run("janitor", func() error { b.janitor(ctx, log); return nil })
-	done := make(chan struct{})
-	if opts.Abort != nil {
-		go func() {
-			select {
-			case <-opts.Abort:
-				w.Abort()
-			case <-done:
-			}
-		}()
-	}
-	wg.Wait()
-	close(done)
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
-}
-
-// lanes lists every lane a configuration uses.
-func lanes(c schemas.Config) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(l string) {
-		if l == "" {
-			l = schemas.DefaultLane
-		}
-		if !seen[l] {
-			seen[l] = true
-			out = append(out, l)
-		}
-	}
-	for name := range c.Lanes {
-		add(name)
-	}
-	for _, ct := range c.Containers {
-		add(ct.Lane)
-	}
-	return out
+	return backend.Serve(ctx, g, b.requests, w, opts,
+		backend.Loop{Name: "logshipper", Run: func(ctx context.Context) error { return b.shipLogs(ctx, log) }},
+		backend.Loop{Name: "janitor", Run: func(ctx context.Context) error { b.janitor(ctx, log); return nil }},
+	)
 }
 
 func or(d, def time.Duration) time.Duration {
