@@ -108,7 +108,7 @@ type harness struct {
 
 func address(jobID string) string { return "test:" + jobID }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{
 		tasks: &fakeTasks{tasks: map[string]runner.Task{
