@@ -22,13 +22,20 @@ import (
 // in the task's record, so an adopting worker knows why a task stopped.
 const (
 	stopTimeout = "timeout"
-	stopCancel  = "cancelled"
+	stopCancel  = schemas.StopReasonCancelled
 )
 
 // start starts (or adopts) the job's task.
 func (w *Worker) start(ctx context.Context, j *job) {
 	o := j.order
 	log := w.Logger.With("job_id", o.JobID, "attempt", o.Attempt)
+	// A job cancelled while it was queued never starts: one journal read
+	// per start. A cancel journaled after this read finds the task
+	// through its cancel order and stops it.
+	if reason, ok := w.cancelRequested(ctx, o); ok {
+		w.startCancelled(ctx, j, reason)
+		return
+	}
 	w.publish(ctx, o, w.event(o, schemas.EventStarting))
 
 	spec := runner.Spec{
@@ -160,7 +167,7 @@ func (w *Worker) ended(ctx context.Context, j *job, t runner.Task) {
 		w.finish(ctx, j, schemas.OutcomeTimedOut, t.ExitCode,
 			fmt.Sprintf("timed out after %s; the task was stopped", j.order.Timeout), "timed_out", t.LogEvents, dur)
 	case j.stopping == stopCancel || (t.StopCode == runner.StopRequested && strings.HasPrefix(reason, stopCancel)):
-		w.finish(ctx, j, schemas.OutcomeCancelled, t.ExitCode, "cancelled: "+reason, "cancelled", t.LogEvents, dur)
+		w.finish(ctx, j, schemas.OutcomeCancelled, t.ExitCode, cancelledReason(reason), "cancelled", t.LogEvents, dur)
 	case t.ExitCode != nil && *t.ExitCode == 0:
 		w.finish(ctx, j, schemas.OutcomeSucceeded, t.ExitCode, "", "", t.LogEvents, dur)
 	case t.ExitCode != nil:

@@ -149,6 +149,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			running[name] = true
 			receivers.Add(1)
+			if name == CancelQueue {
+				go func() { defer receivers.Done(); w.receiveCancels(ctx, q) }()
+				continue
+			}
 			go func() {
 				defer receivers.Done()
 				w.receive(ctx, trackCtx, strings.TrimPrefix(name, LaneQueuePrefix), q)
@@ -207,6 +211,14 @@ func (w *Worker) receive(ctx, trackCtx context.Context, laneName string, q queue
 				log.Warn("receiving run orders", "err", err)
 				w.waitForChange(ctx)
 			}
+			continue
+		}
+		if schemas.SchemaName(msgs[0].Body) == schemas.CancelOrderName {
+			// A cancel order that reached a lane queue is acted on
+			// like one from the cancel queue.
+			w.release(ctx, laneName, holder)
+			<-w.slots
+			w.cancel(trackCtx, q, msgs[0])
 			continue
 		}
 		if !w.take(trackCtx, q, msgs[0], laneName, holder, limit > 0) {

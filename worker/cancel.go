@@ -1,0 +1,184 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/journal"
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// CancelQueue is the queue the gatekeeper sends cancel orders to (the
+// gatekeeper's LaneQueue(CancelLane)). Workers receive from it whatever
+// room they have, so a cancel reaches a job of a full lane.
+const CancelQueue = LaneQueuePrefix + "_cancel"
+
+// receiveCancels handles cancel orders until ctx ends. It takes no slot
+// and no lane lease: a cancel order runs no task.
+func (w *Worker) receiveCancels(ctx context.Context, q queue.Queue) {
+	for ctx.Err() == nil {
+		msgs, err := q.Receive(ctx, queue.ReceiveOptions{Max: queue.MaxBatch, Wait: w.ReceiveWait, Visibility: w.Visibility})
+		if err != nil {
+			if ctx.Err() == nil {
+				w.Logger.Warn("receiving cancel orders", "err", err)
+				pause(ctx, w.Poll)
+			}
+			continue
+		}
+		for _, m := range msgs {
+			w.cancel(ctx, q, m)
+		}
+	}
+}
+
+// cancel acts on one cancel order: it stops the job's task, wherever it
+// runs, with a stop reason that starts with schemas.StopReasonCancelled,
+// so the worker tracking the task (this one or another, now or after a
+// restart) ends the job cancelled. When the job has no task yet the order
+// is kept and received again later with a growing delay, until the task
+// is found and stopped or the job has ended; the journaled
+// cancel_requested event meanwhile keeps any worker from starting it. The
+// order is deleted only then; a job that stays queued longer than the
+// queue's redrive allows leaves the order in the run dead-letter queue,
+// and is still cancelled by that event when it is received.
+func (w *Worker) cancel(ctx context.Context, q queue.Queue, msg queue.Message) {
+	co, err := schemas.DecodeCancelOrder(msg.Body)
+	if err != nil {
+		w.poison(ctx, q, msg, err)
+		return
+	}
+	log := w.Logger.With("job_id", co.JobID, "cancel_request", co.RequestID, "caller", co.Caller.Principal)
+	done, err := w.applyCancel(ctx, co)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if done {
+		if err := q.Delete(sctx, msg.Receipt); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
+			log.Warn("deleting cancel order", "err", err)
+		}
+		return
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Warn("applying cancel order; it will be retried", "err", err)
+	}
+	if err := q.ChangeVisibility(sctx, msg.Receipt, w.cancelRetry(msg.ReceiveCount)); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
+		log.Warn("deferring cancel order", "err", err)
+	}
+}
+
+// applyCancel reports whether the cancel order is done with: the job's
+// task has been asked to stop, or the job has ended.
+func (w *Worker) applyCancel(ctx context.Context, co schemas.CancelOrder) (bool, error) {
+	attempt := 1
+	if w.Journal != nil {
+		history, err := w.Journal.Read(ctx, co.JobID)
+		if err != nil && !errors.Is(err, journal.ErrNotFound) {
+			return false, fmt.Errorf("reading journal of job %s: %w", co.JobID, err)
+		}
+		for _, ev := range history {
+			if ev.Type.Terminal() {
+				return true, nil
+			}
+			attempt = max(attempt, ev.Attempt)
+		}
+	}
+	t, err := w.Runner.Find(ctx, co.JobID, attempt)
+	switch {
+	case errors.Is(err, runner.ErrNotFound):
+		return false, nil // not started yet: never will, or a later try stops it
+	case err != nil:
+		return false, fmt.Errorf("finding task of job %s: %w", co.JobID, err)
+	case t.Status == runner.StatusStopped:
+		return true, nil // its tracker ends the job
+	}
+	reason := schemas.CancelStopReason(co.Caller.Principal, co.Reason)
+	if err := w.Runner.Stop(ctx, t.ID, reason); err != nil && !errors.Is(err, runner.ErrNotFound) {
+		return false, fmt.Errorf("stopping task %s of job %s: %w", t.ID, co.JobID, err)
+	}
+	w.Logger.Info("cancelled job's task stopping", "job_id", co.JobID, "task_id", t.ID, "reason", reason)
+	return true, nil
+}
+
+// cancelRetry is how long a cancel order waiting for its job's task
+// stays hidden: 1s, doubling with each receive, at most Visibility.
+func (w *Worker) cancelRetry(receives int) time.Duration {
+	d := time.Second << min(max(receives-1, 0), 8)
+	return min(d, w.Visibility)
+}
+
+// cancelRequested reports whether the job has been cancelled, from the
+// journal (one read), and the stop reason that says by whom. A journal
+// that cannot be read is logged and taken as no: the cancel order stops
+// the task if it started meanwhile.
+func (w *Worker) cancelRequested(ctx context.Context, o schemas.RunOrder) (string, bool) {
+	if w.Journal == nil {
+		return "", false
+	}
+	history, err := w.Journal.Read(ctx, o.JobID)
+	if err != nil {
+		if !errors.Is(err, journal.ErrNotFound) {
+			w.Logger.Warn("reading journal before start", "job_id", o.JobID, "err", err)
+		}
+		return "", false
+	}
+	for _, ev := range history {
+		if ev.Type == schemas.EventCancelRequested {
+			return schemas.CancelStopReason(ev.Principal, ev.Reason), true
+		}
+	}
+	return "", false
+}
+
+// startCancelled ends a job cancelled before its task started. A task
+// that did start (before the cancel, by a worker that died since) is
+// adopted and stopped instead, and ends the job when it stops.
+func (w *Worker) startCancelled(ctx context.Context, j *job, reason string) {
+	o := j.order
+	log := w.Logger.With("job_id", o.JobID, "attempt", o.Attempt)
+	t, err := w.Runner.Find(ctx, o.JobID, o.Attempt)
+	switch {
+	case errors.Is(err, runner.ErrNotFound):
+		log.Info("job cancelled before its task started", "reason", reason)
+		w.finish(ctx, j, schemas.OutcomeCancelled, nil, cancelledReason(reason)+" (the task never started)", "cancelled", -1, 0)
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			log.Warn("finding task of cancelled job; handing the order back", "err", err)
+			w.forget(ctx, j, false)
+		}
+		return
+	}
+	if t.Status != runner.StatusStopped {
+		if err := w.Runner.Stop(ctx, t.ID, reason); err != nil {
+			log.Warn("stopping task of cancelled job; the cancel order will retry", "task_id", t.ID, "err", err)
+		}
+	}
+	w.mu.Lock()
+	j.task = t
+	j.started = true
+	w.mu.Unlock()
+}
+
+// cancelledReason turns a cancel stop reason into the reason of the
+// job's terminal cancelled event ("requested by user:alice: why").
+func cancelledReason(stopReason string) string {
+	r := strings.TrimPrefix(stopReason, schemas.StopReasonCancelled)
+	r = strings.TrimSpace(strings.TrimPrefix(r, ":"))
+	if r == "" {
+		return "stop requested"
+	}
+	return r
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
