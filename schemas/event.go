@@ -72,7 +72,9 @@ const (
 // trailing newline).
 type LogLine struct {
 	// Seq is the line's 1-based position in the task's output; it orders
-	// lines and detects duplicates and gaps.
+	// lines and detects duplicates and gaps. It is 0 for a line from a
+	// source that cannot number lines (a CloudWatch Logs subscription),
+	// which then has an ID to dedupe by.
 	Seq int64 `json:"seq"`
 	// ID is the task log source's own id for the line (a CloudWatch event
 	// id on AWS).
@@ -134,8 +136,11 @@ func (e *JobEvent) Validate() error {
 		return fmt.Errorf("%w: terminal event %s has no outcome", ErrMalformed, e.Type)
 	}
 	for i, l := range e.Lines {
-		if l.Seq < 1 {
+		switch {
+		case l.Seq < 0:
 			return fmt.Errorf("%w: line %d has seq %d, want at least 1", ErrMalformed, i, l.Seq)
+		case l.Seq == 0 && l.ID == "":
+			return fmt.Errorf("%w: line %d has neither a seq nor an id", ErrMalformed, i)
 		}
 	}
 	return nil
