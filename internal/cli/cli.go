@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/internal/cli/cancel"
 	"github.com/deployerhq/deployer/internal/cli/configcmd"
 	"github.com/deployerhq/deployer/internal/cli/describe"
 	"github.com/deployerhq/deployer/internal/cli/dlq"
@@ -80,6 +81,9 @@ as an isolated task, and its output streams back live.`,
 	root.SetErr(f.IO.ErrOut)
 	root.PersistentFlags().StringVar(&f.ConfigPath, "config", "", "allow-list configuration file (default $DEPLOYER_CONFIG, else the built-in example)")
 	root.PersistentFlags().StringVar(&f.StateDir, "state-dir", "", "state directory of the embedded backend (default $DEPLOYER_STATE_DIR, else $XDG_STATE_HOME/deployer)")
+	root.PersistentFlags().StringVar(&f.BackendName, "backend", "", "embedded or aws (default $DEPLOYER_BACKEND, else embedded)")
+	root.PersistentFlags().StringVar(&f.Region, "region", "", "AWS region of the aws backend (default $DEPLOYER_AWS_REGION, else the SDK's: $AWS_REGION, the profile)")
+	root.PersistentFlags().StringVar(&f.Prefix, "prefix", "", "name prefix of the aws backend's resources (default $DEPLOYER_PREFIX, else deployer-)")
 	root.Flags().BoolVar(&describeContainers, "describe-containers", false, "list the containers and scripts you may run (same as \"deployer describe\")")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return factory.Usage(err) })
 
@@ -93,6 +97,7 @@ as an isolated task, and its output streams back live.`,
 		configcmd.NewCmdConfig(f),
 		supervise.NewCmdSupervise(),
 		dlq.NewCmdDLQ(f),
+		cancel.NewCmdCancel(f, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {
