@@ -728,7 +728,9 @@ func TestErrorsTranslated(t *testing.T) {
 	if err := s.Publish(t.Context(), addr, event(job, 1)); !errors.Is(err, stream.ErrThrottled) || !errors.Is(err, queue.ErrThrottled) {
 		t.Errorf("Publish = %v, want stream.ErrThrottled wrapping queue.ErrThrottled", err)
 	}
-	sp.receive = func(context.Context, queue.Queue, queue.ReceiveOptions) ([]queue.Message, error) { return nil, throttled }
+	sp.receive = func(context.Context, queue.Queue, queue.ReceiveOptions) ([]queue.Message, error) {
+		return nil, throttled
+	}
 	sub, err := s.Subscribe(t.Context(), addr)
 	if err != nil {
 		t.Fatal(err)
