@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -349,6 +350,9 @@ func newTaskID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// startedByPattern is what ECS admits in startedBy.
+var startedByPattern = regexp.MustCompile(`^[A-Za-z0-9_/-]{1,128}$`)
+
 func invalid(format string, args ...any) error {
 	return awsfake.ClientError("InvalidParameterException", format, args...)
 }
@@ -369,9 +373,7 @@ func (f *Fake) runTask(body []byte) (any, []func(), error) {
 			return nil, nil, invalid("clientToken contains characters outside 33-126.")
 		}
 	}
-	if len(in.StartedBy) > 128 || strings.ContainsFunc(in.StartedBy, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '/')
-	}) {
+	if in.StartedBy != "" && !startedByPattern.MatchString(in.StartedBy) {
 		return nil, nil, invalid("startedBy may contain up to 128 letters, numbers, hyphens, forward slashes and underscores.")
 	}
 	if len(in.Tags) > 50 {
