@@ -559,6 +559,11 @@ func (p *parser) operand() (operand, error) {
 		if p.peek().kind == tLParen {
 			return o, p.unsupported("The function " + t.text + " as an operand")
 		}
+		switch strings.ToUpper(t.text) {
+		case "AND", "OR", "NOT", "BETWEEN", "IN":
+			p.pos--
+			return o, p.syntax()
+		}
 		if reservedWords[strings.ToUpper(t.text)] {
 			return o, p.fail("Attribute name is a reserved keyword; reserved keyword: %s", t.text)
 		}
