@@ -300,9 +300,12 @@ func (w *Worker) waitForChange(ctx context.Context) {
 	}
 }
 
-// poison dead-letters a run order that cannot be decoded.
+// poison dead-letters a run order or cancel order that cannot be decoded.
 func (w *Worker) poison(ctx context.Context, q queue.Queue, msg queue.Message, cause error) {
 	code := "malformed_run_order"
+	if schemas.SchemaName(msg.Body) == schemas.CancelOrderName {
+		code = "malformed_cancel_order"
+	}
 	if errors.Is(cause, schemas.ErrUnsupportedSchema) {
 		code = "unsupported_schema"
 	}

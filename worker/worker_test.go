@@ -27,6 +27,7 @@ type fakeRunner struct {
 	tasks  map[string]*runner.Task
 	starts map[string]int
 	exits  map[string]int // task id → exit code to end with at once
+	finds  int            // calls of Find
 	// started receives the id of every task started.
 	started chan string
 }
@@ -57,6 +58,7 @@ func (f *fakeRunner) Start(_ context.Context, s runner.Spec) (runner.Task, error
 func (f *fakeRunner) Find(_ context.Context, job string, attempt int) (runner.Task, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.finds++
 	if t, ok := f.tasks[taskID(job, attempt)]; ok {
 		return *t, nil
 	}
@@ -91,9 +93,12 @@ func (f *fakeRunner) Stop(_ context.Context, id, reason string) error {
 
 type rig struct {
 	lane, dlq queue.Queue
-	streams   *sqlitestream.Streams
-	runner    *fakeRunner
-	stop      func()
+	// cancels is the cancel queue.
+	cancels queue.Queue
+	streams *sqlitestream.Streams
+	journal *sqlitejournal.Journal
+	runner  *fakeRunner
+	stop    func()
 }
 
 func newRig(t *testing.T) *rig {
@@ -107,11 +112,14 @@ func newRig(t *testing.T) *rig {
 	streams, _ := sqlitestream.New(db, sqlitestream.Options{})
 	journal, _ := sqlitejournal.New(db, sqlitejournal.Options{})
 	lanes, _ := sqlitelane.New(db, sqlitelane.Options{})
-	r := &rig{streams: streams, runner: newFakeRunner()}
+	r := &rig{streams: streams, journal: journal, runner: newFakeRunner()}
 	if r.dlq, err = broker.Create(ctx, worker.RunDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	if r.lane, err = broker.Create(ctx, worker.LaneQueuePrefix+"default", queue.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.cancels, err = broker.Create(ctx, worker.CancelQueue, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	w := &worker.Worker{
