@@ -125,6 +125,11 @@ func TestCancelRunningJobExits130AndKillsTheTask(t *testing.T) {
 	if r.code != 77 || !strings.Contains(r.stderr, "[unknown_job]") {
 		t.Errorf("cancel of an unknown job: exit code %d, stderr:\n%s", r.code, r.stderr)
 	}
+	for _, args := range [][]string{{"cancel"}, {"cancel", id, id}, {"cancel", "not-a-job"}, {"cancel", "--output", "yaml", id}} {
+		if r := e.run(args...); r.code != 64 {
+			t.Errorf("%v: exit code %d, want 64; stderr:\n%s", args, r.code, r.stderr)
+		}
+	}
 }
 
 func TestCancelQueuedJobNeverStarts(t *testing.T) {
