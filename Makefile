@@ -16,8 +16,17 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the deployer and worker binaries into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/deployer
+build: ## Build the deployer CLI and the worker daemon into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/deployer ./cmd/worker
+
+.PHONY: lambda
+lambda: ## Build the gatekeeper and logshipper Lambda zips (provided.al2023, $(LAMBDA_ARCH)) into dist/
+	@for fn in gatekeeper logshipper; do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' \
+	    -o $(BIN)/linux_$(LAMBDA_ARCH)/$$fn ./cmd/$$fn || exit 1; \
+	  $(GO) run ./internal/tools/lambdazip -o dist/$$fn.zip $(BIN)/linux_$(LAMBDA_ARCH)/$$fn || exit 1; \
+	  echo "dist/$$fn.zip"; \
+	done
 
 .PHONY: run
 run: build ## Run the example job through the embedded pipeline, streaming its output

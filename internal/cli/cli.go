@@ -81,6 +81,9 @@ as an isolated task, and its output streams back live.`,
 	root.SetErr(f.IO.ErrOut)
 	root.PersistentFlags().StringVar(&f.ConfigPath, "config", "", "allow-list configuration file (default $DEPLOYER_CONFIG, else the built-in example)")
 	root.PersistentFlags().StringVar(&f.StateDir, "state-dir", "", "state directory of the embedded backend (default $DEPLOYER_STATE_DIR, else $XDG_STATE_HOME/deployer)")
+	root.PersistentFlags().StringVar(&f.BackendName, "backend", "", "embedded or aws (default $DEPLOYER_BACKEND, else embedded)")
+	root.PersistentFlags().StringVar(&f.Region, "region", "", "AWS region of the aws backend (default $DEPLOYER_AWS_REGION, else the SDK's: $AWS_REGION, the profile)")
+	root.PersistentFlags().StringVar(&f.Prefix, "prefix", "", "name prefix of the aws backend's resources (default $DEPLOYER_PREFIX, else deployer-)")
 	root.Flags().BoolVar(&describeContainers, "describe-containers", false, "list the containers and scripts you may run (same as \"deployer describe\")")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return factory.Usage(err) })
 

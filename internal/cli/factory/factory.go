@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/example"
 	"github.com/deployerhq/deployer/internal/embedded"
@@ -34,6 +35,11 @@ type Factory struct {
 	// ConfigPath and StateDir are the global flags' values.
 	ConfigPath string
 	StateDir   string
+	// BackendName, Region and Prefix select the backend: "embedded" (the
+	// default) or "aws" in a region, with a resource-name prefix.
+	BackendName string
+	Region      string
+	Prefix      string
 	// Executable is the path of the running binary, re-executed as the
 	// task supervisor.
 	Executable func() (string, error)
@@ -92,23 +98,102 @@ func (f *Factory) ResolveConfigPath() (string, error) {
 	return example.Install(filepath.Join(dir, "example"))
 }
 
-// Policy loads and validates the configuration for the embedded backend.
-// Any problem is a configuration error (exit 78).
+// Policy loads and validates the configuration for the selected backend
+// (the embedded one also needs every script on disk). Any problem is a
+// configuration error (exit 78).
 func (f *Factory) Policy() (*policy.Policy, error) {
+	name, err := f.ResolveBackend()
+	if err != nil {
+		return nil, err
+	}
+	var opts []policy.Option
+	if name == BackendEmbedded {
+		opts = append(opts, policy.WithLocalBackend())
+	}
 	path, err := f.ResolveConfigPath()
 	if err != nil {
 		return nil, err
 	}
-	p, err := policy.Load(path, policy.WithLocalBackend())
+	p, err := policy.Load(path, opts...)
 	if err != nil {
 		return nil, Config(fmt.Errorf("configuration %s:\n%w", path, err))
 	}
 	return p, nil
 }
 
+// Backend names.
+const (
+	BackendEmbedded = "embedded"
+	BackendAWS      = "aws"
+)
+
+// ResolveBackend returns the backend's name: --backend, then
+// $DEPLOYER_BACKEND, then embedded. An unknown name is a usage error.
+func (f *Factory) ResolveBackend() (string, error) {
+	name := f.BackendName
+	if name == "" {
+		name = f.Getenv("DEPLOYER_BACKEND")
+	}
+	switch name {
+	case "", BackendEmbedded:
+		return BackendEmbedded, nil
+	case BackendAWS:
+		return BackendAWS, nil
+	}
+	return "", Usage(fmt.Errorf("unknown backend %q: want embedded or aws", name))
+}
+
 // Backend opens the backend the global flags select.
 func (f *Factory) Backend(ctx context.Context) (backend.Backend, error) {
+	name, err := f.ResolveBackend()
+	if err != nil {
+		return nil, err
+	}
+	if name == BackendAWS {
+		return f.AWS(ctx, false)
+	}
 	return f.Embedded(ctx)
+}
+
+// AWSOptions returns the AWS backend's options: the environment (see
+// awsbackend.FromEnv), then --region and --prefix.
+func (f *Factory) AWSOptions() (awsbackend.Options, error) {
+	o, err := awsbackend.FromEnv(f.Getenv)
+	if err != nil {
+		return o, Config(err)
+	}
+	if f.Region != "" {
+		o.Region = f.Region
+	}
+	if f.Prefix != "" {
+		o.Prefix = f.Prefix
+	}
+	return o, nil
+}
+
+// AWS opens the AWS backend; with provision, it first creates the queues,
+// log groups and lease table that are missing (emulators, small
+// installations).
+func (f *Factory) AWS(ctx context.Context, provision bool) (*awsbackend.Backend, error) {
+	o, err := f.AWSOptions()
+	if err != nil {
+		return nil, err
+	}
+	if !provision {
+		b, err := awsbackend.Open(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("opening the AWS backend: %w", err)
+		}
+		return b, nil
+	}
+	b, err := awsbackend.New(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("opening the AWS backend: %w", err)
+	}
+	if err := b.Provision(ctx); err != nil {
+		return nil, fmt.Errorf("provisioning the AWS backend: %w", err)
+	}
+	return b, nil
 }
 
 // Embedded opens the embedded backend on the state directory.

@@ -25,6 +25,9 @@ type Options struct {
 	Capacity     int
 	Visibility   time.Duration
 	Verbose      bool
+	// Provision creates the AWS backend's missing queues, log groups and
+	// lease table first (emulators, small installations).
+	Provision bool
 }
 
 // NewCmdUp builds the command; runF replaces the action in tests.
@@ -39,7 +42,11 @@ serve one state directory at once: every task starts exactly once.
 
 On SIGINT or SIGTERM it stops taking jobs and keeps tracking running ones
 for up to --drain-timeout, then hands the rest back for another pipeline to
-adopt; a second signal hands them back at once. Tasks keep running either way.`,
+adopt; a second signal hands them back at once. Tasks keep running either way.
+
+With --backend aws it serves an AWS deployment without Lambdas: the
+gatekeeper long-polls the request queue, the worker runs ECS tasks, and task
+logs are read from CloudWatch Logs for the tasks this process tracks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.DrainTimeout < 0 || opts.Capacity < 1 || opts.Visibility < 3*time.Second {
@@ -55,6 +62,7 @@ adopt; a second signal hands them back at once. Tasks keep running either way.`,
 	cmd.Flags().IntVar(&opts.Capacity, "capacity", 32, "most jobs this process tracks at once")
 	cmd.Flags().DurationVar(&opts.Visibility, "visibility", 30*time.Second, "how long a job taken by a pipeline that dies stays hidden before another adopts it")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
+	cmd.Flags().BoolVar(&opts.Provision, "provision", false, "with --backend aws: create missing queues, log groups and the lease table first")
 	return cmd
 }
 
@@ -64,8 +72,20 @@ func runUp(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	b, err := f.Backend(ctx)
-	if err != nil {
+	var b backend.Backend
+	if opts.Provision {
+		name, err := f.ResolveBackend()
+		if err != nil {
+			return err
+		}
+		if name != factory.BackendAWS {
+			return factory.Usage(fmt.Errorf("--provision applies to --backend aws only"))
+		}
+		b, err = f.AWS(ctx, true)
+		if err != nil {
+			return err
+		}
+	} else if b, err = f.Backend(ctx); err != nil {
 		return err
 	}
 	defer func() { _ = b.Close() }()

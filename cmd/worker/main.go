@@ -1,0 +1,11 @@
+// Command worker is the worker daemon of an AWS deployment: it runs the
+// jobs of the lane run queues as ECS tasks. See "worker -h".
+package main
+
+import (
+	"os"
+
+	"github.com/deployerhq/deployer/internal/awsbackend"
+)
+
+func main() { os.Exit(awsbackend.WorkerMain(os.Args[1:], os.Getenv, os.Stderr)) }

@@ -1,0 +1,213 @@
+package awsbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/deployerhq/deployer/gatekeeper"
+	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/stream/sqsstream"
+	"github.com/deployerhq/deployer/internal/tasklog"
+	"github.com/deployerhq/deployer/logshipper"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// Serve runs the whole pipeline in this process, without Lambdas: the
+// gatekeeper long-polls the request queue, a worker runs ECS tasks, and a
+// logshipper reads the CloudWatch log streams of the tasks this worker
+// tracks (instead of a subscription filter) — for small installations and
+// for testing against emulators. A janitor deletes expired job streams.
+func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend.ServeOptions) error {
+	log := opts.Logger
+	if log == nil {
+		log = b.Options.Logger
+	}
+	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
+		for _, name := range backend.Lanes(lp.Config()) {
+			if _, err := b.RunQueue(ctx, name); err != nil {
+				return fmt.Errorf("opening run queue of lane %s: %w", name, err)
+			}
+		}
+	}
+	g := b.Gatekeeper(pol)
+	g.Logger = log
+	reg := &tracked{Runner: b.Runner, tasks: map[string]*shipState{}}
+	wo := opts.Worker
+	if wo.Logger == nil {
+		wo.Logger = log
+	}
+	w := b.Worker(wo)
+	w.Runner = reg
+	s := &shipper{logs: b.Logs, reg: reg, ship: &logshipper.Shipper{Streams: b.Streams}, log: log, every: time.Second}
+	return backend.Serve(ctx, g, b.requests, w, opts,
+		backend.Loop{Name: "logshipper", Run: s.run},
+		backend.Loop{Name: "janitor", Run: func(ctx context.Context) error { janitor(ctx, b, log); return nil }},
+	)
+}
+
+// janitorEvery is how often expired job streams are deleted.
+const janitorEvery = 10 * time.Minute
+
+// janitor deletes expired job streams at start and every janitorEvery.
+func janitor(ctx context.Context, b *Backend, log *slog.Logger) {
+	t := time.NewTicker(janitorEvery)
+	defer t.Stop()
+	for {
+		if n, err := b.Streams.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			log.Warn("deleting expired job streams", "err", err)
+		} else if n > 0 {
+			log.Info("deleted expired job streams", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// tracked is the worker's runner, recording every task the worker starts,
+// adopts or inspects so the in-process logshipper knows whose logs to read.
+type tracked struct {
+	runner.Runner
+	mu    sync.Mutex
+	tasks map[string]*shipState
+}
+
+type shipState struct {
+	task    runner.Task
+	shipped int64     // highest seq shipped
+	quiet   time.Time // when a read of a stopped task last found nothing new
+}
+
+func (r *tracked) note(ts ...runner.Task) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range ts {
+		if t.ID == "" || t.JobID == "" {
+			continue
+		}
+		if s := r.tasks[t.ID]; s != nil {
+			s.task = t
+			continue
+		}
+		r.tasks[t.ID] = &shipState{task: t}
+	}
+}
+
+func (r *tracked) Start(ctx context.Context, spec runner.Spec) (runner.Task, error) {
+	t, err := r.Runner.Start(ctx, spec)
+	if err == nil {
+		r.note(t)
+	}
+	return t, err
+}
+
+func (r *tracked) Find(ctx context.Context, jobID string, attempt int) (runner.Task, error) {
+	t, err := r.Runner.Find(ctx, jobID, attempt)
+	if err == nil {
+		r.note(t)
+	}
+	return t, err
+}
+
+func (r *tracked) Inspect(ctx context.Context, ids ...string) ([]runner.Task, error) {
+	ts, err := r.Runner.Inspect(ctx, ids...)
+	if err == nil {
+		r.note(ts...)
+	}
+	return ts, err
+}
+
+// snapshot returns the tasks to read, as copies.
+func (r *tracked) snapshot() []shipState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]shipState, 0, len(r.tasks))
+	for _, s := range r.tasks {
+		out = append(out, *s)
+	}
+	return out
+}
+
+func (r *tracked) update(id string, fn func(*shipState)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.tasks[id]; s != nil {
+		fn(s)
+	}
+}
+
+func (r *tracked) forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.tasks, id)
+}
+
+// shipper reads the task log of every tracked task every interval and
+// ships new lines to the job's stream, numbered by their position in the
+// log (so followers get sequenced lines).
+type shipper struct {
+	logs  tasklog.Source
+	reg   *tracked
+	ship  *logshipper.Shipper
+	log   *slog.Logger
+	every time.Duration
+}
+
+// linger is how long a stopped task's log is still read after a read found
+// nothing new: the awslogs driver delivers the last lines after the task
+// stopped.
+const linger = 30 * time.Second
+
+func (s *shipper) run(ctx context.Context) error {
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for _, st := range s.reg.snapshot() {
+			if err := s.shipTask(ctx, st); err != nil && ctx.Err() == nil {
+				s.log.Warn("shipping task log", "task_id", st.task.ID, "job_id", st.task.JobID, "err", err)
+			}
+		}
+	}
+}
+
+func (s *shipper) shipTask(ctx context.Context, st shipState) error {
+	lines, err := s.logs.Read(ctx, st.task.ID, st.shipped, 1000)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	if len(lines) > 0 {
+		if err := s.ship.Ship(ctx, logshipper.Batch{
+			JobID: st.task.JobID, Attempt: st.task.Attempt, TaskID: st.task.ID,
+			Stream: sqsstream.Address(st.task.JobID), Lines: lines,
+		}); err != nil {
+			return err
+		}
+		last := lines[len(lines)-1].Seq
+		s.reg.update(st.task.ID, func(x *shipState) { x.shipped, x.quiet = last, time.Time{} })
+		return nil
+	}
+	if st.task.Status != runner.StatusStopped {
+		return nil
+	}
+	switch {
+	case st.quiet.IsZero():
+		s.reg.update(st.task.ID, func(x *shipState) { x.quiet = time.Now() })
+	case time.Since(st.quiet) > linger:
+		s.reg.forget(st.task.ID)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool { return err != nil && errors.Is(err, tasklog.ErrNotFound) }
