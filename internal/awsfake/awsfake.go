@@ -68,7 +68,6 @@ type Server struct {
 	// Hook, when set, sees every request first; a non-nil error is
 	// answered instead of calling the operation (fault injection).
 	Hook func(target string, body []byte) error
-
 }
 
 // Add registers a service.

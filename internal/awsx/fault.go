@@ -153,4 +153,3 @@ func answer(req *http.Request, status int, code, msg string) *http.Response {
 		Request:       req,
 	}
 }
-

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
-	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/worker"
 )
 
