@@ -150,7 +150,7 @@ func (c cmpCond) eval(it Item) (bool, error) {
 		return okA && okB && equal(a, b), nil
 	case "<>":
 		// DynamoDB: a missing attribute is not equal to anything.
-		return !(okA && okB && equal(a, b)), nil
+		return !okA || !okB || !equal(a, b), nil
 	}
 	if !okA || !okB {
 		return false, nil

@@ -244,7 +244,10 @@ func (l *Limiter) Acquire(ctx context.Context, ln string, limit int, holder stri
 	return true, nil
 }
 
-// take puts holder's lease into slot s if it is free (missing or expired).
+// take puts holder's lease into slot s if it is free (missing or
+// expired). The slot being holder's already also passes, so that the SDK
+// retrying a PutItem whose answer was lost does not fail on its own
+// first attempt and send holder on to take a second slot.
 func (l *Limiter) take(ctx context.Context, ln string, s int, holder string, expires, nowMs int64) (bool, error) {
 	item := key(ln, s)
 	item[AttrHolder] = &types.AttributeValueMemberS{Value: holder}
@@ -252,10 +255,11 @@ func (l *Limiter) take(ctx context.Context, ln string, s int, holder string, exp
 	_, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(l.table),
 		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(#lane) OR #exp <= :now"),
-		ExpressionAttributeNames: map[string]string{"#lane": AttrLane, "#exp": AttrExpiresAt},
+		ConditionExpression:      aws.String("attribute_not_exists(#lane) OR #exp <= :now OR #holder = :h"),
+		ExpressionAttributeNames: map[string]string{"#lane": AttrLane, "#exp": AttrExpiresAt, "#holder": AttrHolder},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": num(nowMs),
+			":h":   &types.AttributeValueMemberS{Value: holder},
 		},
 	})
 	if conditionFailed(err) {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -423,4 +425,102 @@ func TestThrottlingExhausted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLostAnswers drops the answers of a third of the writes after the
+// fake applied them (connection resets): the SDK retries, and a retried
+// PutItem must not leave its holder with two slots.
+func TestLostAnswers(t *testing.T) {
+	f, url := fakeEndpoint(t, ddbfake.Options{}, nil)
+	ft := &awsx.FaultTransport{Next: http.DefaultTransport.(*http.Transport).Clone(), ResetAfter: 0.35, Seed: 7,
+		Only: []string{op("PutItem"), op("UpdateItem"), op("DeleteItem")}}
+	t.Cleanup(ft.Next.(*http.Transport).CloseIdleConnections)
+	c := dynamodb.NewFromConfig(awstest.Config(t, url, &http.Client{Transport: ft, Timeout: time.Minute}))
+	table := tableName()
+	l := newLimiter(t, c, ddblane.Options{Table: table})
+	ctx := t.Context()
+	const limit = 4
+	for i := range 40 {
+		holder := "h" + strconv.Itoa(i)
+		ok, err := l.Acquire(ctx, "x", limit, holder, time.Minute)
+		if err != nil {
+			t.Fatalf("Acquire %s: %v", holder, err)
+		}
+		if !ok {
+			t.Fatalf("Acquire %s = false on a lane with a free slot; slots %v", holder, holderSlots(f, table, "x"))
+		}
+		if err := l.Renew(ctx, "x", holder, time.Minute); err != nil {
+			t.Fatalf("Renew %s: %v", holder, err)
+		}
+		if got := len(f.Items(table)); got > limit {
+			t.Fatalf("%d lease items after %s acquired, want at most %d: %v", got, holder, limit, holderSlots(f, table, "x"))
+		}
+		if i%limit == limit-1 { // the lane is full: free it
+			for j := i - limit + 1; j <= i; j++ {
+				if err := l.Release(ctx, "x", "h"+strconv.Itoa(j)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := len(f.Items(table)); got != 0 {
+				t.Fatalf("%d lease items left after every holder released: %v", got, holderSlots(f, table, "x"))
+			}
+		}
+	}
+	if ft.Faults()["reset_after"] == 0 {
+		t.Fatal("no answer was lost: the test proved nothing")
+	}
+	t.Logf("faults: %v", ft.Faults())
+}
+
+// TestLanesDoNotStarve has 50 AMI builds, from 5 workers at once, fight
+// for a lane of 3 while a deploy takes its own lane: exactly 3 builds get
+// in, and the deploy is not held up.
+func TestLanesDoNotStarve(t *testing.T) {
+	f, url := fakeEndpoint(t, ddbfake.Options{}, nil)
+	c, ct := client(t, url)
+	table := tableName()
+	first := newLimiter(t, c, ddblane.Options{Table: table})
+	workers := []*ddblane.Limiter{first}
+	for range 4 {
+		w, err := ddblane.New(c, ddblane.Options{Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, w)
+	}
+	ctx := t.Context()
+	start := make(chan struct{})
+	var won atomic.Int64
+	errs := make(chan error, 50)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			<-start
+			ok, err := workers[i%len(workers)].Acquire(ctx, "ami", 3, "ami-build-"+strconv.Itoa(i), time.Hour)
+			if err != nil {
+				errs <- err
+			}
+			if ok {
+				won.Add(1)
+			}
+		})
+	}
+	before := ct.Total()
+	close(start)
+	ok, err := workers[1].Acquire(ctx, "deploy", 1, "deploy-1", time.Hour)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Acquire: %v", err)
+	}
+	if err != nil || !ok {
+		t.Fatalf("deploy Acquire beside 50 AMI builds = %v, %v; want true", ok, err)
+	}
+	if n := won.Load(); n != 3 {
+		t.Fatalf("%d of 50 AMI builds got a lane of 3, want 3", n)
+	}
+	if got := len(holderSlots(f, table, "ami")); got != 3 {
+		t.Fatalf("%d AMI lease items, want 3", got)
+	}
+	t.Logf("51 concurrent Acquires: %d API calls (%.1f per Acquire)", ct.Total()-before, float64(ct.Total()-before)/51)
 }

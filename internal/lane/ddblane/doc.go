@@ -8,7 +8,8 @@
 // expires_at has passed. Acquire reads the lane with one strongly
 // consistent Query, renews the holder's live lease if it has one
 // (UpdateItem conditioned on holder), and otherwise takes a free slot
-// with a PutItem conditioned on the slot still being free, starting from
+// with a PutItem conditioned on the slot still being free (or already
+// the holder's, so a retried PutItem is idempotent), starting from
 // a random free slot to spread contention and moving on when another
 // acquirer won the race. Every write is conditional, so concurrent
 // acquirers, in this process or any other, never put more than limit
