@@ -69,6 +69,10 @@ func (g *Gatekeeper) handleCancel(ctx context.Context, msg queue.Message) error 
 		return g.answerCancel(ctx, req, ReasonNoIdentity, fmt.Sprintf("caller identity could not be verified: %v", err), log)
 	}
 	log = log.With("caller", caller.Principal)
+	if g.Journal == nil {
+		// Without a journal no job can be found, nor a cancel recorded.
+		return g.answerCancel(ctx, req, ReasonUnknownJob, fmt.Sprintf("job %s cannot be looked up: this gatekeeper keeps no journal", req.JobID), log)
+	}
 
 	history, err := g.Journal.Read(ctx, req.JobID)
 	if err != nil && !errors.Is(err, journal.ErrNotFound) {
