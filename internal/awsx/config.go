@@ -19,7 +19,8 @@ type Options struct {
 	// Region overrides AWS_REGION and the shared config's region.
 	Region string
 	// HTTPClient replaces the SDK's HTTP client (a counting or
-	// fault-injecting transport in tests and benchmarks).
+	// fault-injecting transport in tests and benchmarks). Its transport
+	// owns TLS: AWS_CA_BUNDLE is not applied to it.
 	HTTPClient *http.Client
 	// StaticCredentials, when set, replaces the credential chain with an
 	// access key pair (tests against emulators).
@@ -72,9 +73,6 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	if o.Region != "" {
 		loaders = append(loaders, config.WithRegion(o.Region))
 	}
-	if o.HTTPClient != nil {
-		loaders = append(loaders, config.WithHTTPClient(o.HTTPClient))
-	}
 	if c := o.StaticCredentials; c != nil {
 		loaders = append(loaders, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
@@ -82,6 +80,11 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, loaders...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if o.HTTPClient != nil {
+		// Set after loading: the SDK applies AWS_CA_BUNDLE only to its own
+		// client type and refuses any other while loading.
+		cfg.HTTPClient = o.HTTPClient
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: no region: set --region, AWS_REGION or a profile's region")

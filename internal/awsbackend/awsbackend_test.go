@@ -1,0 +1,185 @@
+package awsbackend_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/awsbackend"
+	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/internal/awsfake/ddbfake"
+	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
+	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
+	"github.com/deployerhq/deployer/internal/awsfake/sqsfake"
+	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/worker"
+)
+
+// The access key the tests sign with; the SQS fake reports it as the
+// SenderId, and the principals map it to the CI role.
+const (
+	callerKey  = "AKIDTESTTESTTESTTEST"
+	callerRole = "arn:aws:iam::123456789012:role/ci-deployer"
+)
+
+const config = `
+lanes:
+  default:
+    concurrency: 4
+containers:
+  infra:
+    task_definition: deployer
+    allowed_callers: ["arn:aws:iam::123456789012:role/ci-*"]
+    timeout: 10m
+    script_config:
+      lines:
+        allow_positional_args: true
+        allowed_options: []
+      fail:
+        allowed_options: []
+`
+
+// fakes is one endpoint serving every AWS fake the backend calls, with ECS
+// tasks whose output goes to the task log group as the awslogs driver
+// would write it.
+type fakes struct {
+	url   string
+	count *awsx.CountingTransport
+	logs  *logsfake.Fake
+}
+
+// plan makes a task's behaviour from its command: "lines N" writes N
+// lines and exits 0; "fail" writes one line and exits 3.
+func plan(_ string, command []string, _ map[string]string) ecsfake.Plan {
+	switch {
+	case len(command) == 2 && command[0] == "lines":
+		n, _ := strconv.Atoi(command[1])
+		var ls []string
+		for i := 1; i <= n; i++ {
+			ls = append(ls, fmt.Sprintf("line %d", i))
+		}
+		return ecsfake.Plan{Lines: ls}
+	case len(command) == 1 && command[0] == "fail":
+		return ecsfake.Plan{Lines: []string{"about to fail"}, ExitCode: 3}
+	}
+	return ecsfake.Plan{FailToStart: "CannotPullContainerError: no such script"}
+}
+
+func startFakes(t *testing.T, o awsbackend.Options) *fakes {
+	t.Helper()
+	srv := &awsfake.Server{}
+	sq, err := sqsfake.New(sqsfake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sq.Close() })
+	sq.Register(srv)
+	f := &fakes{logs: logsfake.New(), count: &awsx.CountingTransport{}}
+	f.logs.Register(srv)
+	group, prefix := "/deployer-tasks", "deployer/deployer/"
+	srv.Add(ecsfake.New(ecsfake.Options{
+		TaskDefinitions: map[string][]string{"deployer": {"deployer"}},
+		Behave:          plan,
+		OnLog: func(taskID string, lines []string) {
+			evs := make([]logsfake.Event, len(lines))
+			for i, l := range lines {
+				evs[i] = logsfake.Event{Time: time.Now(), Message: l}
+			}
+			f.logs.Append(group, prefix+taskID, evs...)
+		},
+	}).Service())
+	srv.Add(ddbfake.New(ddbfake.Options{}).Service())
+	f.url = ddbfake.Serve(t, srv)
+	return f
+}
+
+// open returns a provisioned backend on the fakes, serving its pipeline
+// in this process until the test ends.
+func open(t *testing.T) (*awsbackend.Backend, *fakes) {
+	t.Helper()
+	o := awsbackend.Options{Principals: map[string]string{callerKey: callerRole}}
+	f := startFakes(t, o)
+	cfg := awstest.Config(t, f.url, &http.Client{Transport: f.count, Timeout: time.Minute})
+	b, err := awsbackend.NewWithConfig(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Parse([]byte(config), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := b.Serve(sctx, pol, backend.ServeOptions{Worker: worker.Options{Poll: 100 * time.Millisecond, Discover: 200 * time.Millisecond, ReceiveWait: time.Second}})
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	t.Cleanup(func() { stop(); wg.Wait() })
+	return b, f
+}
+
+func runJob(t *testing.T, b *awsbackend.Backend, script string, args ...string) ([]string, schemas.JobEvent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := b.Client()
+	job, err := c.Submit(ctx, producer.Request{Container: "infra", Script: script, Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	res, err := c.Follow(ctx, job, producer.FollowOptions{
+		OnLine:    func(_ int, l schemas.LogLine) { lines = append(lines, l.Text) },
+		QuietWait: 1500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("following %s: %v", job.ID, err)
+	}
+	return lines, res.Terminal
+}
+
+func TestPipelineOnAWSFakes(t *testing.T) {
+	b, _ := open(t)
+	t.Run("lines", func(t *testing.T) {
+		lines, term := runJob(t, b, "lines", "25")
+		if producer.ExitCode(term) != 0 || len(lines) != 25 {
+			t.Fatalf("exit %d, %d lines %q; terminal %+v", producer.ExitCode(term), len(lines), lines, term)
+		}
+		for i, l := range lines {
+			if want := fmt.Sprintf("line %d", i+1); l != want {
+				t.Fatalf("line %d is %q, want %q", i+1, l, want)
+			}
+		}
+	})
+	t.Run("exit code", func(t *testing.T) {
+		lines, term := runJob(t, b, "fail")
+		if producer.ExitCode(term) != 3 || strings.Join(lines, "|") != "about to fail" {
+			t.Fatalf("exit %d, lines %q; terminal %+v", producer.ExitCode(term), lines, term)
+		}
+	})
+	t.Run("rejected", func(t *testing.T) {
+		_, term := runJob(t, b, "fail", "--destroy")
+		if term.Type != schemas.EventRejected || producer.ExitCode(term) != producer.ExitRejected {
+			t.Fatalf("terminal %+v, want a rejection", term)
+		}
+	})
+}
