@@ -226,6 +226,16 @@ func TestItems(t *testing.T) {
 			})
 			return err
 		}
+		// A missing attribute is not equal to anything: <> holds.
+		if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"lane": s("ami"), "slot": n("8")}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: table, Key: map[string]types.AttributeValue{"lane": s("ami"), "slot": n("8")},
+			ConditionExpression: aws.String("holder <> :h"), ExpressionAttributeValues: map[string]types.AttributeValue{":h": s("a")},
+		}); err != nil {
+			t.Fatalf("DeleteItem conditioned on <> over a missing attribute: %v", err)
+		}
 		if err := del("0", "a"); !errors.As(err, &ccf) {
 			t.Fatalf("DeleteItem by another holder: %v, want ConditionalCheckFailedException", err)
 		}

@@ -154,9 +154,25 @@ func mustAcquire(t *testing.T, l lane.Limiter, ln string, limit int, holder stri
 	}
 }
 
-func TestExpiryByClock(t *testing.T) {
-	_, url := fakeEndpoint(t, ddbfake.Options{}, nil)
-	c, _ := client(t, url)
+// backends runs fn with a client of the fake and, when
+// DEPLOYER_TEST_AWS_ENDPOINT provides dynamodb, of that endpoint.
+func backends(t *testing.T, fn func(t *testing.T, c *dynamodb.Client)) {
+	t.Run("fake", func(t *testing.T) {
+		_, url := fakeEndpoint(t, ddbfake.Options{}, nil)
+		c, _ := client(t, url)
+		fn(t, c)
+	})
+	t.Run("external", func(t *testing.T) {
+		c, _ := client(t, awstest.Endpoint(t, "dynamodb"), func(o *dynamodb.Options) {
+			o.DisableValidateResponseChecksum = true // moto sends no X-Amz-Crc32
+		})
+		fn(t, c)
+	})
+}
+
+func TestExpiryByClock(t *testing.T) { backends(t, testExpiryByClock) }
+
+func testExpiryByClock(t *testing.T, c *dynamodb.Client) {
 	var now atomic.Int64
 	now.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
 	l := newLimiter(t, c, ddblane.Options{Now: func() time.Time { return time.UnixMilli(now.Load()) }})
@@ -358,9 +374,9 @@ func TestEnsureTableRefusesOtherSchema(t *testing.T) {
 	}
 }
 
-func TestMissingTable(t *testing.T) {
-	_, url := fakeEndpoint(t, ddbfake.Options{}, nil)
-	c, _ := client(t, url)
+func TestMissingTable(t *testing.T) { backends(t, testMissingTable) }
+
+func testMissingTable(t *testing.T, c *dynamodb.Client) {
 	l, err := ddblane.New(c, ddblane.Options{Table: "no-such-table"})
 	if err != nil {
 		t.Fatal(err)
