@@ -141,17 +141,16 @@ func (l *Lambda) owner(ctx context.Context, taskID string) (taskOwner, error) {
 		if t.ID != taskID && !strings.HasSuffix(t.ID, "/"+taskID) {
 			continue
 		}
-		switch {
-		case t.JobID == "":
+		if t.JobID == "" {
 			o.reason = "the task runs no job (it carries no job id tag)"
-		default:
-			attempt := t.Attempt
-			if attempt < 1 {
-				attempt = 1
-			}
-			// A task runs one attempt of one job for life: never expires.
-			o = taskOwner{jobID: t.JobID, attempt: attempt}
+			continue
 		}
+		attempt := t.Attempt
+		if attempt < 1 {
+			attempt = 1
+		}
+		// A task runs one attempt of one job for life: never expires.
+		o = taskOwner{jobID: t.JobID, attempt: attempt}
 	}
 	l.mu.Lock()
 	l.cache.put(taskID, o)

@@ -54,12 +54,22 @@ func DecodeSubscription(data string) (events.CloudwatchLogsData, error) {
 		return d, fmt.Errorf("%w: gzip: %w", ErrMalformedPayload, err)
 	}
 	defer func() { _ = zr.Close() }()
-	js, err := io.ReadAll(io.LimitReader(zr, MaxDecodedSize+1))
+	// Two passes: measure, then decompress into a buffer of exactly that
+	// size. Decompressing twice costs less than the JSON decode, and no
+	// input makes this allocate more than it decodes, or past the cap.
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, MaxDecodedSize+1))
 	if err != nil {
 		return d, fmt.Errorf("%w: gzip: %w", ErrMalformedPayload, err)
 	}
-	if len(js) > MaxDecodedSize {
+	if n > MaxDecodedSize {
 		return d, fmt.Errorf("%w: decompresses to more than %d bytes (8 MiB), the limit for one batch", ErrMalformedPayload, MaxDecodedSize)
+	}
+	if err := zr.Reset(bytes.NewReader(raw)); err != nil {
+		return d, fmt.Errorf("%w: gzip: %w", ErrMalformedPayload, err)
+	}
+	js := make([]byte, n)
+	if _, err := io.ReadFull(zr, js); err != nil {
+		return d, fmt.Errorf("%w: gzip: %w", ErrMalformedPayload, err)
 	}
 	if err := json.Unmarshal(js, &d); err != nil {
 		return d, fmt.Errorf("%w: json: %w", ErrMalformedPayload, err)
