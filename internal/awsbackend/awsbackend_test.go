@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,4 +183,11 @@ func TestPipelineOnAWSFakes(t *testing.T) {
 			t.Fatalf("terminal %+v, want a rejection", term)
 		}
 	})
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
