@@ -16,9 +16,11 @@
 //   - Create makes the queue with a retention of the ttl clamped to SQS's
 //     [1 minute, 14 days], a 30s visibility timeout, and the tags
 //     deployer:job_id and deployer:expires_at (now+ttl, RFC 3339, UTC,
-//     rounded up to the second). Creating an existing stream opens it; with
-//     the embedded broker it also rewrites the expiry, with SQS the first
-//     expiry stays (SQS keeps the tags of an existing queue).
+//     rounded up to the second). Creating an existing stream opens it;
+//     whether its expiry moves to the new now+ttl is the broker's choice
+//     (sqlitequeue applies the new configuration and tags; SQS returns an
+//     existing queue with the same attributes unchanged), so a producer
+//     that wants a longer life creates it with the longer ttl first.
 //   - Publish sends one SQS message per event (body: the event's JSON;
 //     message attributes schema and type), in batches of at most
 //     queue.MaxBatch whose total stays within queue.MaxBodySize. Every event
