@@ -14,6 +14,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // Tasks finds tasks by id; the runner port satisfies it.
@@ -66,7 +67,8 @@ type Lambda struct {
 //     are not lost, since a follower fills gaps from the task log source;
 //   - a CONTROL_MESSAGE, or a stream whose name is not an ECS task's;
 //   - a task the runner does not know, or one that runs no job;
-//   - a stream address the stream adapter refuses (a deployment error).
+//   - a stream address the stream adapter refuses (a deployment error), or
+//     events it refuses as malformed or too large.
 func (l *Lambda) Handle(ctx context.Context, ev events.CloudwatchLogsEvent) error {
 	log := l.logger()
 	d, err := DecodeSubscription(ev.AWSLogs.Data)
@@ -103,8 +105,12 @@ func (l *Lambda) Handle(ctx context.Context, ev events.CloudwatchLogsEvent) erro
 		log.WarnContext(ctx, "skipping log events without an id", "task_id", taskID, "events", dropped)
 	}
 	if err := l.Shipper.Ship(ctx, b); err != nil {
-		if errors.Is(err, stream.ErrInvalidAddress) {
+		switch {
+		case errors.Is(err, stream.ErrInvalidAddress):
 			log.ErrorContext(ctx, "skipping log events: the job's stream address is invalid", "job_id", b.JobID, "stream", b.Stream, "err", err)
+			return nil
+		case errors.Is(err, schemas.ErrMalformed), errors.Is(err, schemas.ErrTooLarge):
+			log.ErrorContext(ctx, "skipping log events: the stream refuses them", "job_id", b.JobID, "stream", b.Stream, "err", err)
 			return nil
 		}
 		return err

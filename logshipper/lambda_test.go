@@ -343,6 +343,8 @@ func TestHandlePublishFailures(t *testing.T) {
 		{errors.New("connection reset by peer"), true},
 		{stream.ErrNotFound, false},       // nobody follows the job any more
 		{stream.ErrInvalidAddress, false}, // a deployment error; retrying cannot help
+		{fmt.Errorf("event 0: %w: line 0 has seq 0", schemas.ErrMalformed), false},
+		{fmt.Errorf("event 0: %w", schemas.ErrTooLarge), false},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
 			h := newHarness(t)
