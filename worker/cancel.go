@@ -43,9 +43,9 @@ func (w *Worker) receiveCancels(ctx context.Context, q queue.Queue) {
 // is kept and received again later with a growing delay, until the task
 // is found and stopped or the job has ended; the journaled
 // cancel_requested event meanwhile keeps any worker from starting it. The
-// order is deleted only then; a job that stays queued longer than the
-// queue's redrive allows leaves the order in the run dead-letter queue,
-// and is still cancelled by that event when it is received.
+// order is deleted only then; after CancelMaxReceives receives without a
+// task it goes to the run dead-letter queue with its reason, and the job,
+// still queued, is cancelled by that event when its run order comes up.
 func (w *Worker) cancel(ctx context.Context, q queue.Queue, msg queue.Message) {
 	co, err := schemas.DecodeCancelOrder(msg.Body)
 	if err != nil {
@@ -65,9 +65,43 @@ func (w *Worker) cancel(ctx context.Context, q queue.Queue, msg queue.Message) {
 	if err != nil && ctx.Err() == nil {
 		log.Warn("applying cancel order; it will be retried", "err", err)
 	}
+	if msg.ReceiveCount >= CancelMaxReceives && ctx.Err() == nil {
+		w.giveUpCancel(ctx, q, msg, co, err)
+		return
+	}
 	if err := q.ChangeVisibility(sctx, msg.Receipt, w.cancelRetry(msg.ReceiveCount)); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
 		log.Warn("deferring cancel order", "err", err)
 	}
+}
+
+// CancelMaxReceives bounds how often a cancel order is received while
+// its job has no task: then it goes to the run dead-letter queue with its
+// reason. It stays below the run queues' redrive limit (10 on the
+// embedded backend), so the order is dead-lettered readably rather than
+// moved there raw. With the growing delay it spans about 1+2+4+…+Visibility
+// seconds: minutes, longer than any start takes.
+const CancelMaxReceives = 8
+
+// giveUpCancel dead-letters a cancel order whose job never got a task in
+// time. The job stays cancelled: the journaled cancel_requested keeps any
+// worker from starting it.
+func (w *Worker) giveUpCancel(ctx context.Context, q queue.Queue, msg queue.Message, co schemas.CancelOrder, last error) {
+	reason := fmt.Sprintf("job %s had no task to stop after %d tries; the journaled cancel still keeps it from starting", co.JobID, msg.ReceiveCount)
+	dl := schemas.DeadLetter{JobID: co.JobID, Raw: string(msg.Body), Failure: schemas.Failure{
+		Outcome: schemas.OutcomeCancelled, Reason: reason, ReasonCode: "cancel_undelivered",
+		Attempts: msg.ReceiveCount, Time: time.Now().UTC(),
+	}}
+	if last != nil {
+		dl.Failure.LastError = last.Error()
+	}
+	if err := w.deadLetter(ctx, dl); err != nil {
+		w.Logger.Error("dead-lettering cancel order; it will be retried", "job_id", co.JobID, "err", err)
+		return
+	}
+	if err := q.Delete(context.WithoutCancel(ctx), msg.Receipt); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
+		w.Logger.Warn("deleting dead-lettered cancel order", "job_id", co.JobID, "err", err)
+	}
+	w.Logger.Warn("cancel order dead-lettered", "job_id", co.JobID, "reason", reason)
 }
 
 // applyCancel reports whether the cancel order is done with: the job's

@@ -9,6 +9,7 @@ import (
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/worker"
 )
 
 func (r *rig) sendCancel(t *testing.T, job string) {
@@ -189,5 +190,28 @@ func TestUnreadableCancelOrdersAreDeadLettered(t *testing.T) {
 	}
 	if !codes["unsupported_schema"] || !codes["malformed_cancel_order"] {
 		t.Fatalf("dead letter reason codes %v, want unsupported_schema and malformed_cancel_order", codes)
+	}
+}
+
+// A cancel order whose job never gets a task is dead-lettered with its
+// reason after CancelMaxReceives tries, not moved there raw by the redrive.
+func TestCancelOrderWithoutATaskIsDeadLetteredInTheEnd(t *testing.T) {
+	r := newRig(t, func(o *worker.Options) { o.Visibility = 300 * time.Millisecond })
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3J"
+	r.sendCancel(t, job)
+	msgs, err := r.dlq.Receive(context.Background(), queue.ReceiveOptions{Max: 1, Wait: 15 * time.Second})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("dead letters %d (%v), want 1", len(msgs), err)
+	}
+	dl, err := schemas.DecodeDeadLetter(msgs[0].Body)
+	if err != nil || dl.JobID != job || dl.Failure.ReasonCode != "cancel_undelivered" ||
+		dl.Failure.Attempts != worker.CancelMaxReceives || !strings.Contains(dl.Raw, schemas.CancelOrderV1) {
+		t.Fatalf("dead letter %+v (%v)", dl, err)
+	}
+	r.runner.mu.Lock()
+	finds := r.runner.finds
+	r.runner.mu.Unlock()
+	if finds != worker.CancelMaxReceives {
+		t.Errorf("the order looked for its task %d times, want %d", finds, worker.CancelMaxReceives)
 	}
 }

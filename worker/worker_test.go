@@ -101,7 +101,7 @@ type rig struct {
 	stop    func()
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 	t.Helper()
 	db, err := sqlitedb.Open(t.TempDir())
 	if err != nil {
@@ -125,6 +125,9 @@ func newRig(t *testing.T) *rig {
 	w := &worker.Worker{
 		Broker: broker, DeadLetters: r.dlq, Runner: r.runner, Streams: streams, Journal: journal, Lanes: lanes,
 		Options: worker.Options{Poll: 10 * time.Millisecond, ReceiveWait: 100 * time.Millisecond, Visibility: 3 * time.Second, Discover: time.Hour},
+	}
+	for _, f := range tweak {
+		f(&w.Options)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
