@@ -47,6 +47,9 @@
 // # Limits
 //
 // ECS keeps a stopped task visible for about an hour: later, Find reports
-// runner.ErrNotFound and Inspect leaves the task out. Task.LogEvents is
-// always -1: ECS cannot count a task's lines (the task log source can).
+// runner.ErrNotFound and Inspect leaves the task out. A Start for the same
+// job and attempt after that but within the clientToken's 24 hours gets
+// ECS's original answer back (a pending task ECS no longer describes)
+// rather than a second run. Task.LogEvents is always -1: ECS cannot count
+// a task's lines (the task log source can).
 package ecsrunner

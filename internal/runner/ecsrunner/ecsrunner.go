@@ -339,14 +339,15 @@ func (r *Runner) Find(ctx context.Context, jobID string, attempt int) (runner.Ta
 		return runner.Task{}, fmt.Errorf("finding task of job %s attempt %d: %w", jobID, attempt, err)
 	}
 	var found *runner.Task
-	for _, t := range tasks {
+	for i := range tasks {
+		t := &tasks[i]
 		if t.JobID != jobID || t.Attempt != attempt {
 			continue
 		}
-		// Never two by construction; should ECS hold two, the first
-		// started is the one.
-		if found == nil || (created(t).Before(created(*found))) {
-			found = &t
+		// Never two by construction; should ECS hold two, the one that
+		// started first is the one.
+		if found == nil || startedBefore(*t, *found) {
+			found = t
 		}
 	}
 	if found == nil {
@@ -355,25 +356,15 @@ func (r *Runner) Find(ctx context.Context, jobID string, attempt int) (runner.Ta
 	return *found, nil
 }
 
-// created orders tasks for Find; tasks not yet started sort last.
-func created(t runner.Task) timeKey {
-	return timeKey{t.StartedAt.IsZero(), t.StartedAt.UnixNano(), t.ID}
-}
-
-type timeKey struct {
-	unset bool
-	ns    int64
-	id    string
-}
-
-func (a timeKey) Before(b timeKey) bool {
-	if a.unset != b.unset {
-		return !a.unset
+// startedBefore orders tasks by start time, those not started last.
+func startedBefore(a, b runner.Task) bool {
+	switch {
+	case a.StartedAt.IsZero() != b.StartedAt.IsZero():
+		return !a.StartedAt.IsZero()
+	case !a.StartedAt.Equal(b.StartedAt):
+		return a.StartedAt.Before(b.StartedAt)
 	}
-	if a.ns != b.ns {
-		return a.ns < b.ns
-	}
-	return a.id < b.id
+	return a.ID < b.ID
 }
 
 // Inspect returns the tasks with these ids (ECS task ids or ARNs) that ECS
