@@ -18,8 +18,9 @@ import (
 	"time"
 )
 
-// deployerBin is the binary under test, built once by TestMain.
-var deployerBin string
+// deployerBin is the binary under test, and awsfakesBin the AWS fakes'
+// server the --backend aws tests run it against, built once by TestMain.
+var deployerBin, awsfakesBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "deployer-e2e-")
@@ -28,7 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	deployerBin = filepath.Join(dir, "deployer")
-	build := exec.Command("go", "build", "-o", deployerBin, "../cmd/deployer")
+	awsfakesBin = filepath.Join(dir, "awsfakes")
+	build := exec.Command("go", "build", "-o", dir, "../cmd/deployer", "../internal/awsfake/awsfakes")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)
