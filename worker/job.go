@@ -29,14 +29,16 @@ const (
 func (w *Worker) start(ctx context.Context, j *job) {
 	o := j.order
 	log := w.Logger.With("job_id", o.JobID, "attempt", o.Attempt)
+	w.publish(ctx, o, w.event(o, schemas.EventStarting))
 	// A job cancelled while it was queued never starts: one journal read
-	// per start. A cancel journaled after this read finds the task
-	// through its cancel order and stops it.
+	// per start, after the starting event is journaled (a cancel order
+	// that finds neither a task nor that event knows no start is under
+	// way). A cancel journaled after this read finds the task through its
+	// cancel order and stops it.
 	if reason, ok := w.cancelRequested(ctx, o); ok {
 		w.startCancelled(ctx, j, reason)
 		return
 	}
-	w.publish(ctx, o, w.event(o, schemas.EventStarting))
 
 	spec := runner.Spec{
 		JobID: o.JobID, Attempt: o.Attempt,
