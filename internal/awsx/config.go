@@ -1,14 +1,17 @@
 package awsx
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/cenkalti/backoff/v4"
@@ -86,6 +89,10 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 		// client type and refuses any other while loading.
 		cfg.HTTPClient = o.HTTPClient
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = awshttp.NewBuildableClient()
+	}
+	cfg.HTTPClient = bufferedBodies{next: cfg.HTTPClient}
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: no region: set --region, AWS_REGION or a profile's region")
 	}
@@ -122,4 +129,29 @@ func (d delayer) BackoffDelay(attempt int, _ error) (time.Duration, error) {
 		delay = b.NextBackOff()
 	}
 	return delay, nil
+}
+
+// bufferedBodies sends every request with an in-memory copy of its body.
+// The SDK closes a request's body as soon as the response headers arrive,
+// which races with net/http's write loop: now and then the connection is
+// closed while the response body is still being read ("use of closed
+// network connection", aws/aws-sdk-go-v2#1825 and #2737) and the call is
+// retried — an extra call at best, a failed one when retries run out. Our
+// request bodies are small (at most about 1 MiB, a PutLogEvents batch).
+type bufferedBodies struct{ next aws.HTTPClient }
+
+func (b bufferedBodies) Do(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return b.next.Do(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the body of %s: %w", Operation(req), err)
+	}
+	req = req.Clone(req.Context())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return b.next.Do(req)
 }
