@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/oklog/ulid/v2"
@@ -341,14 +342,26 @@ func TestEnsureTableWaitsForActive(t *testing.T) {
 
 func TestEnsureTableTimesOut(t *testing.T) {
 	_, url := fakeEndpoint(t, ddbfake.Options{CreatingDescribes: 1 << 30}, nil)
-	c, _ := client(t, url)
-	l, err := ddblane.New(c, ddblane.Options{Table: tableName(), EnsureTimeout: 300 * time.Millisecond})
+	c, ct := client(t, url)
+	table := tableName()
+	// The table exists but never turns ACTIVE.
+	if _, err := c.CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName: &table, BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: append(attrDefs("lane", "S"), attrDefs("slot", "N")...),
+		KeySchema:            append(keySchema("lane"), types.KeySchemaElement{AttributeName: aws.String("slot"), KeyType: types.KeyTypeRange}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ddblane.New(c, ddblane.Options{Table: table, EnsureTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = l.EnsureTable(t.Context())
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "ACTIVE") {
+	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("EnsureTable on a table stuck CREATING: %v, want a deadline error", err)
+	}
+	if n := ct.Counts()[op("DescribeTable")]; n < 3 {
+		t.Fatalf("EnsureTable gave up after %d DescribeTable calls, want it to poll", n)
 	}
 }
 
