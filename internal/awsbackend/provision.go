@@ -14,7 +14,7 @@ import (
 )
 
 // Provision creates what a deployment needs that it can create itself —
-// the request, run and dead-letter queues, the log groups and the lease
+// the request, cancel and dead-letter queues, the log groups and the lease
 // table — when they are missing, and opens the queues. It is for
 // emulators, tests and small installations; production deployments come
 // from Terraform, which creates the same resources with the same names.
@@ -37,6 +37,9 @@ func (b *Backend) Provision(ctx context.Context) error {
 		if err != nil && !awsx.HasCode(err, "ResourceAlreadyExistsException") {
 			return fmt.Errorf("provisioning log group %s: %w", g, err)
 		}
+	}
+	if _, err := b.RunQueue(ctx, gatekeeper.CancelLane); err != nil {
+		return fmt.Errorf("provisioning the cancel queue: %w", err)
 	}
 	if err := b.Lanes.EnsureTable(ctx); err != nil {
 		return fmt.Errorf("provisioning lease table %s: %w", b.Options.LeaseTable, err)

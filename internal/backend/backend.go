@@ -108,8 +108,9 @@ func Serve(ctx context.Context, g *gatekeeper.Gatekeeper, requests queue.Queue, 
 	return errors.Join(all...)
 }
 
-// Lanes lists every lane a configuration uses, so that a serving
-// pipeline can create their run queues before the first job.
+// Lanes lists every lane a configuration uses, and the cancel lane, so
+// that a serving pipeline can create their run queues before the first
+// job (and workers find the cancel queue before the first cancel).
 func Lanes(c schemas.Config) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -128,5 +129,6 @@ func Lanes(c schemas.Config) []string {
 	for _, ct := range c.Containers {
 		add(ct.Lane)
 	}
+	add(gatekeeper.CancelLane)
 	return out
 }
