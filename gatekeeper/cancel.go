@@ -186,9 +186,13 @@ func (g *Gatekeeper) reply(ctx context.Context, req schemas.CancelRequest, ev sc
 	return nil
 }
 
+// cancelEvent is an answer on the request's reply stream. The stream
+// belongs to the request id (stream adapters bind a stream to one id, so
+// that nobody can publish into another job's stream), so the event does
+// too; the reason names the job.
 func (g *Gatekeeper) cancelEvent(req schemas.CancelRequest, t schemas.EventType) schemas.JobEvent {
 	return schemas.JobEvent{
-		Schema: schemas.JobEventV1, JobID: req.JobID, ID: fmt.Sprintf("gatekeeper:%s:%s", t, req.RequestID),
+		Schema: schemas.JobEventV1, JobID: req.RequestID, ID: fmt.Sprintf("gatekeeper:%s:%s", t, req.RequestID),
 		Time: g.now().UTC(), Type: t, Source: "gatekeeper", Attempt: 1,
 	}
 }
@@ -205,11 +209,10 @@ func (g *Gatekeeper) undecodableCancel(ctx context.Context, msg queue.Message, c
 		JobID       string `json:"job_id"`
 		ReplyStream string `json:"reply_stream"`
 	}
-	if json.Unmarshal(msg.Body, &head) == nil && schemas.ValidJobID(head.JobID) && head.ReplyStream != "" {
+	// The answer goes to the reply stream of the request id: without a
+	// valid one there is nobody to answer.
+	if json.Unmarshal(msg.Body, &head) == nil && schemas.ValidJobID(head.JobID) && schemas.ValidJobID(head.RequestID) && head.ReplyStream != "" {
 		req := schemas.CancelRequest{RequestID: head.RequestID, JobID: head.JobID, ReplyStream: head.ReplyStream}
-		if !schemas.ValidJobID(req.RequestID) {
-			req.RequestID = msg.ID
-		}
 		if err := g.answerCancel(ctx, req, code, "cancel request could not be read: "+cause.Error(), g.logger()); err != nil {
 			g.logger().Warn("answering undecodable cancel request", "job_id", head.JobID, "err", err)
 		}

@@ -87,7 +87,7 @@ func (c *Client) Cancel(ctx context.Context, jobID string, opts CancelOptions) (
 			continue
 		}
 		for _, ev := range evs {
-			if ev.JobID != jobID {
+			if ev.JobID != requestID {
 				continue
 			}
 			switch ev.Type {

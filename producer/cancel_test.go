@@ -56,7 +56,7 @@ func TestCancelSendsARequestAndReturnsTheAnswer(t *testing.T) {
 			}
 			got <- req
 			other := schemas.JobEvent{Schema: schemas.JobEventV1, JobID: ulidA, ID: "x", Time: time.Now(), Type: schemas.EventCancelAccepted}
-			answer := schemas.JobEvent{Schema: schemas.JobEventV1, JobID: req.JobID, ID: "y", Time: time.Now(), Type: schemas.EventCancelRejected,
+			answer := schemas.JobEvent{Schema: schemas.JobEventV1, JobID: req.RequestID, ID: "y", Time: time.Now(), Type: schemas.EventCancelRejected,
 				Outcome: schemas.OutcomeRejected, ReasonCode: "caller_not_allowed", Reason: "no"}
 			if err := c.Streams.Publish(ctx, req.ReplyStream, other, answer); err != nil {
 				t.Errorf("answering: %v", err)

@@ -3,6 +3,7 @@ package awsbackend_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -48,6 +49,8 @@ containers:
         allowed_options: []
       fail:
         allowed_options: []
+      sleep:
+        allowed_options: []
 `
 
 // fakes is one endpoint serving every AWS fake the backend calls, with ECS
@@ -72,11 +75,13 @@ func plan(_ string, command []string, _ map[string]string) ecsfake.Plan {
 		return ecsfake.Plan{Lines: ls}
 	case len(command) == 1 && command[0] == "fail":
 		return ecsfake.Plan{Lines: []string{"about to fail"}, ExitCode: 3}
+	case len(command) == 1 && command[0] == "sleep":
+		return ecsfake.Plan{Lines: []string{"sleeping"}, Sleep: true}
 	}
 	return ecsfake.Plan{FailToStart: "CannotPullContainerError: no such script"}
 }
 
-func startFakes(t *testing.T, o awsbackend.Options) *fakes {
+func startFakes(t testing.TB, o awsbackend.Options) *fakes {
 	t.Helper()
 	srv := &awsfake.Server{}
 	sq, err := sqsfake.New(sqsfake.Options{})
@@ -106,9 +111,12 @@ func startFakes(t *testing.T, o awsbackend.Options) *fakes {
 
 // open returns a provisioned backend on the fakes, serving its pipeline
 // in this process until the test ends.
-func open(t *testing.T) (*awsbackend.Backend, *fakes) {
+func open(t testing.TB) (*awsbackend.Backend, *fakes) {
 	t.Helper()
 	o := awsbackend.Options{Principals: map[string]string{callerKey: callerRole}}
+	if testing.Verbose() {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	f := startFakes(t, o)
 	cfg := awstest.Config(t, f.url, &http.Client{Transport: f.count, Timeout: time.Minute})
 	b, err := awsbackend.NewWithConfig(cfg, o)
@@ -138,7 +146,7 @@ func open(t *testing.T) (*awsbackend.Backend, *fakes) {
 	return b, f
 }
 
-func runJob(t *testing.T, b *awsbackend.Backend, script string, args ...string) ([]string, schemas.JobEvent) {
+func runJob(t testing.TB, b *awsbackend.Backend, script string, args ...string) ([]string, schemas.JobEvent) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -189,5 +197,45 @@ func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A cancel goes through the gatekeeper and the cancel queue to the worker
+// tracking the ECS task, which stops it: the follower sees the job end
+// cancelled (exit 130).
+func TestCancelOnAWSFakes(t *testing.T) {
+	b, _ := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := b.Client()
+	job, err := c.Submit(ctx, producer.Request{Container: "infra", Script: "sleep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan producer.FollowResult, 1)
+	go func() {
+		res, err := c.Follow(ctx, job, producer.FollowOptions{
+			OnLine:    func(_ int, l schemas.LogLine) { once.Do(func() { close(started) }) },
+			QuietWait: time.Second,
+		})
+		if err != nil {
+			t.Errorf("following: %v", err)
+		}
+		done <- res
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the task never printed")
+	}
+	ans, err := c.Cancel(ctx, job.ID, producer.CancelOptions{Reason: "wrong ref"})
+	if err != nil || !ans.Accepted {
+		t.Fatalf("cancel answered %+v, %v", ans, err)
+	}
+	res := <-done
+	if res.Terminal.Outcome != schemas.OutcomeCancelled || producer.ExitCode(res.Terminal) != producer.ExitCancelled {
+		t.Fatalf("terminal %+v, want cancelled", res.Terminal)
 	}
 }

@@ -77,6 +77,7 @@ var targetPrefixes = map[string]string{
 	"Logs_20140328":                           "logs",
 	"AmazonEC2ContainerServiceV20141113":      "ecs",
 	"AWSSecurityTokenServiceV20110615":        "sts",
+	"DynamoDB_20120810":                       "dynamodb",
 	"AmazonEC2ContainerServiceV20141113Other": "ecs",
 }
 
