@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,7 +25,13 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain drops AWS_CA_BUNDLE (the SDK refuses a custom CA bundle with
+// the plain *http.Client the SQS tests pass it; they talk plain HTTP to
+// loopback) and checks that no goroutine outlives the tests.
+func TestMain(m *testing.M) {
+	_ = os.Unsetenv("AWS_CA_BUNDLE")
+	goleak.VerifyTestMain(m)
+}
 
 // features are those of SQS standard queues: consumed on read, unordered,
 // at-least-once. Waits are whole seconds, as SQS long polls are.
