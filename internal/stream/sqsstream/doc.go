@@ -24,8 +24,9 @@
 //   - Publish sends one SQS message per event (body: the event's JSON;
 //     message attributes schema and type), in batches of at most
 //     queue.MaxBatch whose total stays within queue.MaxBodySize. Every event
-//     is validated and sized before anything is sent; a refused event fails
-//     the whole call with schemas.ErrMalformed or schemas.ErrTooLarge.
+//     is validated and sized before anything is sent; a refused event
+//     (invalid, of another job, or too large) fails the whole call with
+//     schemas.ErrMalformed or schemas.ErrTooLarge.
 //     Entries of a batch that fail for a reason other than being invalid
 //     are retried alone, Options.Retries times. A Publish that fails midway
 //     may have sent some events; publishing them again is safe, because

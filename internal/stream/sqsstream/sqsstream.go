@@ -209,8 +209,9 @@ func (s *Streams) forget(name string) {
 }
 
 // Publish sends events to the stream, one message each, in batches. Every
-// event is validated and encoded first: an invalid event fails the call
-// with schemas.ErrMalformed, one too large for a message with
+// event is validated and encoded first: an invalid event, or one of
+// another job, fails the call with schemas.ErrMalformed, one too large
+// for a message with
 // schemas.ErrTooLarge, and nothing is sent. stream.ErrNotFound when the
 // stream does not exist; stream.ErrThrottled when SQS kept throttling.
 func (s *Streams) Publish(ctx context.Context, address string, events ...schemas.JobEvent) error {
