@@ -63,13 +63,16 @@ type Gatekeeper struct {
 // answered, or dead-lettered. An error means a transient failure; the
 // message should be retried.
 //
-// The request queue carries job requests and cancel requests; Handle
+// The request queue carries job, cancel and describe requests; Handle
 // dispatches on the message's schema name. Anything that is not a cancel
-// request is read as a job request, so an unknown kind of message is
-// dead-lettered as one that cannot be read.
+// or describe request is read as a job request, so an unknown kind of
+// message is dead-lettered as one that cannot be read.
 func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
-	if schemas.SchemaName(msg.Body) == schemas.CancelRequestName {
+	switch schemas.SchemaName(msg.Body) {
+	case schemas.CancelRequestName:
 		return g.handleCancel(ctx, msg)
+	case schemas.DescribeRequestName:
+		return g.handleDescribe(ctx, msg)
 	}
 	req, err := schemas.DecodeJobRequest(msg.Body)
 	if err != nil {

@@ -31,70 +31,83 @@ type CancelOptions struct {
 	Caller schemas.CallerMetadata
 }
 
-// cancelReplyTTL is how long a cancel request's reply stream is kept.
-const cancelReplyTTL = time.Hour
-
 // Cancel asks the gatekeeper to cancel a job and waits for its answer. It
 // creates a reply stream, enqueues a cancel request naming it, and reads
 // the stream until the gatekeeper answers or ctx ends (ctx's error). Only
 // the gatekeeper decides; the job itself ends, cancelled, when the worker
 // tracking it has stopped its task (follow it to see).
 func (c *Client) Cancel(ctx context.Context, jobID string, opts CancelOptions) (CancelAnswer, error) {
-	requestID := NewJobID()
-	addr, err := c.Streams.Create(ctx, requestID, cancelReplyTTL)
+	ev, err := c.ask(ctx, "cancel request for job "+jobID, func(requestID, replyStream string) (queue.Outgoing, error) {
+		req := schemas.CancelRequest{
+			RequestID: requestID, JobID: jobID, Reason: opts.Reason, ReplyStream: replyStream,
+			Caller: opts.Caller, SubmittedAt: c.now().UTC(),
+		}
+		if err := req.Validate(); err != nil {
+			return queue.Outgoing{}, err
+		}
+		body, err := req.Encode()
+		return queue.Outgoing{Body: body, Attributes: map[string]string{"job_id": jobID, "schema": schemas.CancelRequestV1}}, err
+	}, func(t schemas.EventType) bool {
+		return t == schemas.EventCancelAccepted || t == schemas.EventCancelRejected
+	})
 	if err != nil {
-		return CancelAnswer{}, fmt.Errorf("creating reply stream of cancel request for job %s: %w", jobID, err)
+		return CancelAnswer{}, err
+	}
+	if ev.Type == schemas.EventCancelAccepted {
+		return CancelAnswer{Accepted: true, Reason: ev.Reason}, nil
+	}
+	return CancelAnswer{ReasonCode: ev.ReasonCode, Reason: ev.Reason}, nil
+}
+
+// replyTTL is how long a request's reply stream is kept.
+const replyTTL = time.Hour
+
+// ask sends the gatekeeper a request that it answers on a reply stream of
+// its own, and waits for the answer: it creates the stream under a fresh
+// request id, enqueues what build makes of them, and reads the stream
+// until an event of the request id whose type answer accepts comes, or ctx
+// ends (ctx's error). The stream is deleted on return.
+func (c *Client) ask(ctx context.Context, what string, build func(requestID, replyStream string) (queue.Outgoing, error),
+	answer func(schemas.EventType) bool) (schemas.JobEvent, error) {
+	requestID := NewJobID()
+	addr, err := c.Streams.Create(ctx, requestID, replyTTL)
+	if err != nil {
+		return schemas.JobEvent{}, fmt.Errorf("creating reply stream of %s: %w", what, err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		_ = c.Streams.Delete(dctx, addr)
 	}()
-	req := schemas.CancelRequest{
-		RequestID: requestID, JobID: jobID, Reason: opts.Reason, ReplyStream: addr,
-		Caller: opts.Caller, SubmittedAt: c.now().UTC(),
-	}
-	if err := req.Validate(); err != nil {
-		return CancelAnswer{}, fmt.Errorf("building cancel request for job %s: %w", jobID, err)
-	}
-	body, err := req.Encode()
+	msg, err := build(requestID, addr)
 	if err != nil {
-		return CancelAnswer{}, fmt.Errorf("encoding cancel request for job %s: %w", jobID, err)
+		return schemas.JobEvent{}, fmt.Errorf("building %s: %w", what, err)
 	}
 	sub, err := c.Streams.Subscribe(ctx, addr)
 	if err != nil {
-		return CancelAnswer{}, fmt.Errorf("reading reply stream of cancel request for job %s: %w", jobID, err)
+		return schemas.JobEvent{}, fmt.Errorf("reading reply stream of %s: %w", what, err)
 	}
 	defer func() { _ = sub.Close() }()
-	if _, err := c.Requests.Send(ctx, queue.Outgoing{
-		Body:       body,
-		Attributes: map[string]string{"job_id": jobID, "schema": schemas.CancelRequestV1},
-	}); err != nil {
-		return CancelAnswer{}, fmt.Errorf("enqueueing cancel request for job %s: %w", jobID, err)
+	if _, err := c.Requests.Send(ctx, msg); err != nil {
+		return schemas.JobEvent{}, fmt.Errorf("enqueueing %s: %w", what, err)
 	}
 	for {
 		evs, err := sub.Next(ctx, 20*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
-				return CancelAnswer{}, ctx.Err()
+				return schemas.JobEvent{}, ctx.Err()
 			}
 			if errors.Is(err, stream.ErrNotFound) {
-				return CancelAnswer{}, fmt.Errorf("waiting for the answer to cancel job %s: %w", jobID, ErrStreamGone)
+				return schemas.JobEvent{}, fmt.Errorf("waiting for the answer to %s: %w", what, ErrStreamGone)
 			}
 			if werr := sleepCtx(ctx, time.Second); werr != nil {
-				return CancelAnswer{}, werr
+				return schemas.JobEvent{}, werr
 			}
 			continue
 		}
 		for _, ev := range evs {
-			if ev.JobID != requestID {
-				continue
-			}
-			switch ev.Type {
-			case schemas.EventCancelAccepted:
-				return CancelAnswer{Accepted: true, Reason: ev.Reason}, nil
-			case schemas.EventCancelRejected:
-				return CancelAnswer{ReasonCode: ev.ReasonCode, Reason: ev.Reason}, nil
+			if ev.JobID == requestID && answer(ev.Type) {
+				return ev, nil
 			}
 		}
 	}

@@ -32,6 +32,9 @@ const (
 	// job's own stream could not end it.
 	EventCancelAccepted EventType = "cancel_accepted"
 	EventCancelRejected EventType = "cancel_rejected"
+	// EventDescribed answers a describe request on its reply stream with
+	// what the caller may run (Containers).
+	EventDescribed EventType = "described"
 )
 
 // Terminal reports whether t ends a job's stream.
@@ -48,7 +51,7 @@ func (t EventType) Valid() bool {
 	switch t {
 	case EventAccepted, EventRejected, EventQueued, EventStarting, EventStarted, EventLog,
 		EventHeartbeat, EventFinished, EventFailed, EventCancelled, EventDeadLettered,
-		EventCancelRequested, EventCancelAccepted, EventCancelRejected:
+		EventCancelRequested, EventCancelAccepted, EventCancelRejected, EventDescribed:
 		return true
 	}
 	return false
@@ -121,6 +124,9 @@ type JobEvent struct {
 	LogEvents *int64 `json:"log_events,omitempty"`
 	// Duration is how long the task ran, on terminal events.
 	Duration Duration `json:"duration,omitempty"`
+
+	// Containers answers a describe request (described events).
+	Containers []ContainerInfo `json:"containers,omitempty"`
 }
 
 // Validate checks the event's own shape.

@@ -88,7 +88,11 @@ func TestAWSBackendEndToEnd(t *testing.T) {
 	up := e.start("up", "--provision", "--verbose")
 	up.stderr.waitFor(t, regexp.MustCompile(`serving AWS deployment in us-east-1`), time.Minute)
 
-	r := e.run("run", "--", "infra", "hello", "a", "b")
+	r := e.run("describe")
+	if r.code != 0 || !strings.Contains(r.stdout, "infra") || !strings.Contains(r.stdout, "hello") {
+		t.Fatalf("describe: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.run("run", "--", "infra", "hello", "a", "b")
 	if r.code != 0 || !strings.Contains(r.stdout, "hello a\nhello b\nto stderr\n") {
 		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -185,6 +185,14 @@ func TestPipelineOnAWSFakes(t *testing.T) {
 			t.Fatalf("exit %d, lines %q; terminal %+v", producer.ExitCode(term), lines, term)
 		}
 	})
+	t.Run("describe", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		infos, principal, err := b.Client().Describe(ctx, schemas.CallerMetadata{})
+		if err != nil || principal != callerRole || len(infos) != 1 || infos[0].Name != "infra" || len(infos[0].Scripts) != 3 {
+			t.Fatalf("Describe = %+v, %q, %v", infos, principal, err)
+		}
+	})
 	t.Run("rejected", func(t *testing.T) {
 		_, term := runJob(t, b, "fail", "--destroy")
 		if term.Type != schemas.EventRejected || producer.ExitCode(term) != producer.ExitRejected {

@@ -6,15 +6,18 @@ package describe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
+	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -38,21 +41,23 @@ func NewCmdDescribe(f *factory.Factory, runF func(context.Context, *Options) err
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return runDescribe(opts)
+			return runDescribe(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json")
 	return cmd
 }
 
-func runDescribe(opts *Options) error {
+// answerWait bounds the wait for the gatekeeper's answer on AWS.
+const answerWait = time.Minute
+
+func runDescribe(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	pol, err := f.Policy()
+	infos, principal, err := describe(ctx, f)
 	if err != nil {
 		return err
 	}
-	caller := schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
-	infos := pol.Describe(caller)
+	caller := schemas.Identity{Principal: principal}
 	if opts.Output == "json" {
 		enc := json.NewEncoder(f.IO.Out)
 		enc.SetIndent("", "  ")
@@ -64,6 +69,42 @@ func runDescribe(opts *Options) error {
 	}
 	Print(f.IO.Out, infos)
 	return nil
+}
+
+// describe answers from the local configuration on the embedded backend
+// (the caller holds it), and asks the gatekeeper on AWS, where callers
+// hold no copy of the policy.
+func describe(ctx context.Context, f *factory.Factory) ([]policy.ContainerInfo, string, error) {
+	name, err := f.ResolveBackend()
+	if err != nil {
+		return nil, "", err
+	}
+	if name == factory.BackendEmbedded {
+		pol, err := f.Policy()
+		if err != nil {
+			return nil, "", err
+		}
+		caller := schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
+		return pol.Describe(caller), caller.Principal, nil
+	}
+	b, err := f.Backend(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer func() { _ = b.Close() }()
+	actx, cancel := context.WithTimeout(ctx, answerWait)
+	defer cancel()
+	infos, principal, err := b.Client().Describe(actx, producer.CallerFromEnv(f.Getenv))
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil, "", &factory.ExitError{Code: producer.ExitGaveUp,
+			Err: fmt.Errorf("no answer from the gatekeeper of the %s within %s: is it deployed and running?", b.Where(), answerWait)}
+	case errors.Is(err, producer.ErrDescribeRejected):
+		return nil, "", &factory.ExitError{Code: producer.ExitRejected, Err: err}
+	case err != nil:
+		return nil, "", err
+	}
+	return infos, principal, nil
 }
 
 // Print renders what a caller may run.

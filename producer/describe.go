@@ -1,0 +1,37 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// ErrDescribeRejected reports that the gatekeeper refused a describe
+// request (the caller's identity could not be verified, say).
+var ErrDescribeRejected = errors.New("describe request rejected")
+
+// Describe asks the gatekeeper what the caller may run and waits for its
+// answer: the containers and scripts the verified caller may run under the
+// current policy, nothing about the others, and the principal it verified
+// the caller as. It is how callers on AWS learn the allow-list without
+// holding a copy of it.
+func (c *Client) Describe(ctx context.Context, caller schemas.CallerMetadata) ([]schemas.ContainerInfo, string, error) {
+	ev, err := c.ask(ctx, "describe request", func(requestID, replyStream string) (queue.Outgoing, error) {
+		req := schemas.DescribeRequest{RequestID: requestID, ReplyStream: replyStream, Caller: caller, SubmittedAt: c.now().UTC()}
+		if err := req.Validate(); err != nil {
+			return queue.Outgoing{}, err
+		}
+		body, err := req.Encode()
+		return queue.Outgoing{Body: body, Attributes: map[string]string{"schema": schemas.DescribeRequestV1}}, err
+	}, func(t schemas.EventType) bool { return t == schemas.EventDescribed || t == schemas.EventRejected })
+	if err != nil {
+		return nil, "", err
+	}
+	if ev.Type == schemas.EventRejected {
+		return nil, "", fmt.Errorf("%w: %s (%s)", ErrDescribeRejected, ev.Reason, ev.ReasonCode)
+	}
+	return ev.Containers, ev.Principal, nil
+}
