@@ -87,10 +87,9 @@ type ScriptInfo struct {
 	AllowPositionalArgs       bool              `json:"allow_positional_args"`
 	// HardcodedArgv is what every run starts with; HardcodedArgs what it
 	// ends with.
-	HardcodedArgv []string         `json:"hardcoded_argv,omitempty"`
-	HardcodedArgs []string         `json:"hardcoded_args,omitempty"`
-	AllowedRefs   []string         `json:"allowed_refs,omitempty"`
+	HardcodedArgv []string `json:"hardcoded_argv,omitempty"`
+	HardcodedArgs []string `json:"hardcoded_args,omitempty"`
+	AllowedRefs   []string `json:"allowed_refs,omitempty"`
 	Timeout       Duration `json:"timeout"`
 	MaxTimeout    Duration `json:"max_timeout"`
 }
-

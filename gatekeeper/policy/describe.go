@@ -6,12 +6,12 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// ContainerInfo and ScriptInfo are the contract of "deployer describe"
-// (the gatekeeper's answer on AWS): see schemas.
-type (
-	ContainerInfo = schemas.ContainerInfo
-	ScriptInfo    = schemas.ScriptInfo
-)
+// ContainerInfo describes a container for "deployer describe"; it is a
+// contract (the gatekeeper's answer on AWS), so it lives in schemas.
+type ContainerInfo = schemas.ContainerInfo
+
+// ScriptInfo describes a script's argument policy (see schemas).
+type ScriptInfo = schemas.ScriptInfo
 
 // Describe lists the containers and scripts caller may run, sorted by name.
 func (p *Policy) Describe(caller schemas.Identity) []ContainerInfo {

@@ -144,7 +144,7 @@ func (o Options) withDefaults() Options {
 func (o Options) Validate() error {
 	var errs []error
 	if strings.ContainsFunc(o.Prefix, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_'
 	}) || len(o.Prefix) > 40 {
 		errs = append(errs, fmt.Errorf("prefix %q: at most 40 letters, digits, hyphens and underscores", o.Prefix))
 	}

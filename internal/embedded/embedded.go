@@ -191,13 +191,6 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	)
 }
 
-func or(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
 // Janitor settings: expired job streams go, and the work directories of
 // tasks that ended long ago (their output stays in the task log).
 const (

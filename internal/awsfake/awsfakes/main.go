@@ -83,7 +83,7 @@ func serve(addr, scripts, group, prefix, families string) error {
 	srv.Add(ecs.Service())
 	srv.Add(ddbfake.New(ddbfake.Options{}).Service())
 
-	ln, err := net.Listen("tcp", addr)
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func serve(addr, scripts, group, prefix, families string) error {
 	defer stop()
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
