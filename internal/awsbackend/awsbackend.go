@@ -127,11 +127,45 @@ func (b *Backend) openQueues(ctx context.Context) error {
 	if b.requests, err = open(gatekeeper.RequestQueue); err != nil {
 		return err
 	}
+	// A caller may run jobs without being allowed to read the dead-letter
+	// queues: their failures surface when a dlq command uses them.
 	if b.requestDLQ, err = open(gatekeeper.RequestDLQ); err != nil {
-		return err
+		b.requestDLQ = unavailable{name: gatekeeper.RequestDLQ, err: err}
 	}
-	b.runDLQ, err = open(gatekeeper.RunDLQ)
-	return err
+	if b.runDLQ, err = open(gatekeeper.RunDLQ); err != nil {
+		b.runDLQ = unavailable{name: gatekeeper.RunDLQ, err: err}
+	}
+	return nil
+}
+
+// requireDeadLetters fails when a dead-letter queue could not be opened:
+// the gatekeeper and the worker cannot do without theirs.
+func (b *Backend) requireDeadLetters() error {
+	for _, q := range []queue.Queue{b.requestDLQ, b.runDLQ} {
+		if u, ok := q.(unavailable); ok {
+			return fmt.Errorf("opening dead-letter queue %s: %w", u.name, u.err)
+		}
+	}
+	return nil
+}
+
+// unavailable is a queue that could not be opened: every call fails with
+// why.
+type unavailable struct {
+	name string
+	err  error
+}
+
+func (u unavailable) Name() string { return u.name }
+func (u unavailable) Send(context.Context, ...queue.Outgoing) ([]string, error) {
+	return nil, u.err
+}
+func (u unavailable) Receive(context.Context, queue.ReceiveOptions) ([]queue.Message, error) {
+	return nil, u.err
+}
+func (u unavailable) Delete(context.Context, ...string) error { return u.err }
+func (u unavailable) ChangeVisibility(context.Context, string, time.Duration) error {
+	return u.err
 }
 
 // Client returns a producer client. Job streams are SQS queues, consumed

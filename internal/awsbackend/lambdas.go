@@ -53,6 +53,9 @@ func GatekeeperHandler(ctx context.Context, getenv func(string) string) (func(co
 	if err != nil {
 		return nil, err
 	}
+	if err := b.requireDeadLetters(); err != nil {
+		return nil, err
+	}
 	return b.Gatekeeper(pol).HandleSQSEvent, nil
 }
 

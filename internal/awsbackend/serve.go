@@ -34,6 +34,9 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 			}
 		}
 	}
+	if err := b.requireDeadLetters(); err != nil {
+		return err
+	}
 	g := b.Gatekeeper(pol)
 	g.Logger = log
 	reg := &tracked{Runner: b.Runner, tasks: map[string]*shipState{}}

@@ -73,6 +73,9 @@ func WorkerMain(args []string, getenv func(string) string, stderr io.Writer) int
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	b, err := Open(ctx, o)
+	if err == nil {
+		err = b.requireDeadLetters()
+	}
 	if err != nil {
 		log.Error("opening the AWS backend", "err", err)
 		return 78
