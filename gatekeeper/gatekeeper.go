@@ -85,14 +85,34 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
+		// Someone we cannot identify may only end a job nobody else has
+		// used: never a stream another caller is following.
+		owner, herr := g.owner(ctx, req.JobID)
+		if herr != nil {
+			return herr
+		}
+		if owner != "" {
+			return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s is another caller's; the sender could not be identified: %w", req.JobID, err))
+		}
 		rej := &policy.Rejection{Code: ReasonNoIdentity, Message: fmt.Sprintf("caller identity could not be verified: %v", err)}
 		return g.reject(ctx, req, rej, log)
+	}
+	// A job id belongs to whoever used it first: a request reusing another
+	// caller's job id could otherwise end that caller's follower with a
+	// rejection, or have its task adopted as theirs.
+	owner, err := g.owner(ctx, req.JobID)
+	if err != nil {
+		return err
+	}
+	if owner != "" && owner != caller.Principal {
+		log.Warn("request reuses another caller's job id", "caller", caller.Principal, "owner", owner)
+		return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s was already used by another caller", req.JobID))
 	}
 	order, err := g.Policy.Resolve(req, caller, g.now())
 	if err != nil {
 		var rej *policy.Rejection
 		if errors.As(err, &rej) {
-			return g.reject(ctx, req, rej, log.With("caller", caller.Principal))
+			return g.rejectAs(ctx, req, rej, caller.Principal, log.With("caller", caller.Principal))
 		}
 		return fmt.Errorf("resolving request of job %s: %w", req.JobID, err)
 	}
@@ -131,8 +151,14 @@ func (g *Gatekeeper) accept(ctx context.Context, order schemas.RunOrder, log *sl
 }
 
 func (g *Gatekeeper) reject(ctx context.Context, req schemas.JobRequest, rej *policy.Rejection, log *slog.Logger) error {
+	return g.rejectAs(ctx, req, rej, "", log)
+}
+
+// rejectAs rejects a request of principal (empty when unknown), recording
+// it as the job's requester.
+func (g *Gatekeeper) rejectAs(ctx context.Context, req schemas.JobRequest, rej *policy.Rejection, principal string, log *slog.Logger) error {
 	ev := g.event(req, schemas.EventRejected)
-	ev.Container, ev.Script = req.Container, req.Script
+	ev.Container, ev.Script, ev.Principal = req.Container, req.Script, principal
 	ev.Outcome = schemas.OutcomeRejected
 	ev.Reason = rej.Message
 	ev.ReasonCode = rej.Code
@@ -157,7 +183,17 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 		Stream  string `json:"stream"`
 		Attempt int    `json:"attempt"`
 	}
+	// Answer only for a job id nobody has used yet: an unreadable message
+	// must not end the follower of someone else's job.
+	fresh := false
 	if json.Unmarshal(msg.Body, &head) == nil && schemas.ValidJobID(head.JobID) && head.Stream != "" {
+		owner, err := g.owner(ctx, head.JobID)
+		if err != nil {
+			return err
+		}
+		fresh = owner == ""
+	}
+	if fresh {
 		req := schemas.JobRequest{JobID: head.JobID, Stream: head.Stream, Attempt: max(head.Attempt, 1)}
 		ev := g.event(req, schemas.EventRejected)
 		ev.Outcome, ev.Reason, ev.ReasonCode = schemas.OutcomeRejected, "request could not be read: "+cause.Error(), code
@@ -169,6 +205,32 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 		head.JobID = ""
 	}
 	return g.deadLetterRaw(ctx, msg, head.JobID, code, cause)
+}
+
+// ReasonJobIDTaken: a request names a job id another caller already used.
+const ReasonJobIDTaken = "job_id_taken"
+
+// owner returns who first used jobID, from the job's journal: the
+// principal of its accepted or rejected event, "?" when the journal has
+// events but none names one, "" when the job id is new. With no journal
+// every job id is new.
+func (g *Gatekeeper) owner(ctx context.Context, jobID string) (string, error) {
+	if g.Journal == nil {
+		return "", nil
+	}
+	history, err := g.Journal.Read(ctx, jobID)
+	if errors.Is(err, journal.ErrNotFound) || (err == nil && len(history) == 0) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading journal of job %s: %w", jobID, err)
+	}
+	for _, ev := range history {
+		if (ev.Type == schemas.EventAccepted || ev.Type == schemas.EventRejected) && ev.Principal != "" {
+			return ev.Principal, nil
+		}
+	}
+	return "?", nil
 }
 
 // deadLetterRaw sends an unreadable message to the request dead-letter
