@@ -1,0 +1,121 @@
+package sqsqueue_test
+
+import (
+	"crypto/rand"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/queue/queuetest"
+	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
+)
+
+// idempotentOps are the SQS calls whose repetition changes nothing: a
+// reset after one reached SQS is retried by the SDK with the same effect.
+var idempotentOps = []string{
+	"sqs:DeleteMessage", "sqs:DeleteMessageBatch", "sqs:ChangeMessageVisibility",
+	"sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueues",
+}
+
+// TestConformanceUnderFaults runs the queue suite against the fake through
+// a transport that throttles, answers 500 and resets connections before
+// the request is sent (5% each) with up to 20ms of added latency, and
+// resets 5% of the idempotent calls after SQS answered. The SDK retryer
+// absorbs them all: the suite passes unchanged, MayDuplicate still off.
+func TestConformanceUnderFaults(t *testing.T) {
+	after := &awsx.FaultTransport{ResetAfter: 0.05, Only: idempotentOps}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 20 * time.Millisecond}
+	_, endpoint := startFake(t, &awsfake.Server{})
+	b := sqsqueue.New(client(t, endpoint, &http.Client{Transport: ft, Timeout: time.Minute}), sqsqueue.Options{Prefix: prefix})
+	t.Run("suite", func(t *testing.T) {
+		queuetest.Run(t, queuetest.Features{
+			SenderID:    testSender,
+			Granularity: time.Second,
+			LaxReceipts: true,
+		}, func(*testing.T) queue.Broker { return b })
+	})
+	t.Logf("faults absorbed: %v, resets after an idempotent call: %v", ft.Faults(), after.Faults())
+	if n := total(ft.Faults()) + total(after.Faults()); n == 0 {
+		t.Error("no fault was injected: the test proved nothing")
+	}
+}
+
+// TestSendResetsDeliverAtLeastOnce resets 20% of the sends after SQS took
+// them. The SDK resends, so SQS may hold the message twice, under two
+// message ids: the at-least-once delivery the port allows, which is why
+// consumers dedupe by the ids inside the body (job id, event id). The
+// queue suite cannot run under this fault: its checks tell messages apart
+// by the ids Send returns (a resent message is a new one), and even
+// MayDuplicate only allows one message delivered twice. So this checks
+// what must hold: every Send returns without error and every body is
+// received at least once.
+func TestSendResetsDeliverAtLeastOnce(t *testing.T) {
+	after := &awsx.FaultTransport{ResetAfter: 0.2, Only: []string{"sqs:SendMessage", "sqs:SendMessageBatch"}}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 5 * time.Millisecond}
+	_, endpoint := startFake(t, &awsfake.Server{})
+	b := sqsqueue.New(client(t, endpoint, &http.Client{Transport: ft, Timeout: time.Minute}), sqsqueue.Options{Prefix: prefix})
+	ctx := t.Context()
+	q, err := b.Create(ctx, prefix+"resets-"+strings.ToLower(rand.Text()[:8]), queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	for i := 0; i < n; i += 2 {
+		if i%4 == 0 { // a single send
+			if _, err := q.Send(ctx, queue.Outgoing{Body: []byte(strconv.Itoa(i))}); err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+			if _, err := q.Send(ctx, queue.Outgoing{Body: []byte(strconv.Itoa(i + 1))}); err != nil {
+				t.Fatalf("send %d: %v", i+1, err)
+			}
+			continue
+		}
+		if _, err := q.Send(ctx, queue.Outgoing{Body: []byte(strconv.Itoa(i))}, queue.Outgoing{Body: []byte(strconv.Itoa(i + 1))}); err != nil {
+			t.Fatalf("batch send %d, %d: %v", i, i+1, err)
+		}
+	}
+	seen := map[string]int{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(seen) < n && time.Now().Before(deadline) {
+		msgs, err := q.Receive(ctx, queue.ReceiveOptions{Max: queue.MaxBatch, Wait: time.Second})
+		if err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		receipts := make([]string, 0, len(msgs))
+		for _, m := range msgs {
+			seen[string(m.Body)]++
+			receipts = append(receipts, m.Receipt)
+		}
+		if len(receipts) > 0 {
+			if err := q.Delete(ctx, receipts...); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+		}
+	}
+	dups := 0
+	for i := range n {
+		switch c := seen[strconv.Itoa(i)]; {
+		case c == 0:
+			t.Errorf("message %d never received", i)
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	t.Logf("%d messages, %d duplicates received; faults absorbed: %v, resets after a send: %v", n, dups, ft.Faults(), after.Faults())
+	if after.Faults()["reset_after"] == 0 {
+		t.Error("no send was reset after it reached SQS: the test proved nothing")
+	}
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
