@@ -1,0 +1,50 @@
+package cwlogs_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
+	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/internal/tasklog/tasklogtest"
+)
+
+// TestConformanceUnderFaults runs the task log suite against the fake over
+// a transport that throttles, answers 500 and resets connections before
+// the request is sent (5% each), with up to 10ms of added latency, and
+// resets 5% of the GetLogEvents calls after CloudWatch answered (a read:
+// repeating it changes nothing). The suite's own writes (the awslogs
+// driver's part) see the same faults except resets after the fact, which
+// would put a line into the log twice: that is the driver's business,
+// not the adapter's.
+func TestConformanceUnderFaults(t *testing.T) {
+	fake, url := logsfake.Start(t)
+	after := &awsx.FaultTransport{Next: bufferedTransport{}, ResetAfter: 0.05, Only: []string{"logs:GetLogEvents"}}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 10 * time.Millisecond}
+	counter := &awsx.CountingTransport{Next: ft}
+	cfg := awstest.Config(t, url, &http.Client{Transport: counter, Timeout: time.Minute})
+	b := &backend{
+		fake:    fake,
+		client:  cloudwatchlogs.NewFromConfig(cfg),
+		counter: counter,
+		group:   "/deployer/tasks-" + ulid.Make().String(),
+	}
+	if _, err := b.client.CreateLogGroup(t.Context(), &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(b.group)}); err != nil {
+		t.Fatalf("creating log group: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = b.client.DeleteLogGroup(context.Background(), &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String(b.group)})
+	})
+	t.Run("suite", func(t *testing.T) { tasklogtest.Run(t, b.harness) })
+	t.Logf("faults absorbed: %v; GetLogEvents answers lost: %v", ft.Faults(), after.Faults())
+	if len(ft.Faults()) == 0 {
+		t.Error("no fault was injected: the test proved nothing")
+	}
+}
