@@ -230,7 +230,7 @@ func (q *Queue) Name() string { return q.name }
 // entry fails the whole call with queue.ErrInvalid or queue.ErrTooLarge.
 // queue.ErrNotFound when the queue does not exist.
 func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, error) {
-	if err := checkBatch(msgs); err != nil {
+	if err := queue.CheckBatch(msgs); err != nil {
 		return nil, fmt.Errorf("sending to queue %s: %w", q.name, err)
 	}
 	attrs := make([]string, len(msgs))
@@ -279,7 +279,7 @@ func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, err
 // none were visible, queue.ErrNotFound when the queue does not exist, and
 // ctx's error, wrapped, when ctx ends first.
 func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue.Message, error) {
-	opts, err := checkReceive(opts)
+	opts, err := queue.CheckReceive(opts)
 	if err != nil {
 		return nil, fmt.Errorf("receiving from queue %s: %w", q.name, err)
 	}

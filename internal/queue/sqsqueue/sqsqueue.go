@@ -290,7 +290,7 @@ func entryIndex(id *string, n int) (int, bool) {
 // their ids "".
 func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, error) {
 	what := "sending to queue " + q.name
-	if err := checkBatch(msgs); err != nil {
+	if err := queue.CheckBatch(msgs); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	entries := make([]types.SendMessageBatchRequestEntry, len(msgs))
@@ -303,7 +303,7 @@ func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, err
 		if len(m.Attributes) > 0 {
 			e.MessageAttributes = make(map[string]types.MessageAttributeValue, len(m.Attributes))
 			for k, v := range m.Attributes {
-				e.MessageAttributes[k] = types.MessageAttributeValue{DataType: aws.String(attrType), StringValue: aws.String(v)}
+				e.MessageAttributes[k] = types.MessageAttributeValue{DataType: aws.String(queue.AttrType), StringValue: aws.String(v)}
 			}
 		}
 		entries[i] = e
@@ -347,7 +347,7 @@ func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, err
 // visibility timeout when 0.
 func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue.Message, error) {
 	what := "receiving from queue " + q.name
-	opts, err := checkReceive(opts)
+	opts, err := queue.CheckReceive(opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
