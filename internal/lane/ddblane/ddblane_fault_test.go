@@ -1,0 +1,85 @@
+package ddblane_test
+
+import (
+	"bytes"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/deployerhq/deployer/internal/awsfake/ddbfake"
+	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/internal/lane"
+	"github.com/deployerhq/deployer/internal/lane/ddblane"
+	"github.com/deployerhq/deployer/internal/lane/lanetest"
+)
+
+// faultClient is a DynamoDB client for endpoint whose calls go through
+// next, fault-injecting.
+func faultClient(t *testing.T, endpoint string, next *awsx.FaultTransport) *dynamodb.Client {
+	t.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	last := next
+	for last.Next != nil {
+		last = last.Next.(*awsx.FaultTransport)
+	}
+	last.Next = tr
+	return dynamodb.NewFromConfig(awstest.Config(t, endpoint, &http.Client{Transport: crcTransport{next}, Timeout: time.Minute}))
+}
+
+// crcTransport stamps the error answers FaultTransport makes up with the
+// X-Amz-Crc32 header DynamoDB sends with every answer, so that the SDK's
+// checksum validation sees what it would from DynamoDB.
+type crcTransport struct{ next http.RoundTripper }
+
+func (c crcTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err != nil || resp.Header.Get("X-Amz-Crc32") != "" {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	return resp, nil
+}
+
+// TestConformanceUnderFaults runs the lane suite against the fake over a
+// transport that throttles, answers 500 and resets connections before the
+// request is sent (5% each), with up to 10ms of added latency: the SDK
+// retryer absorbs them and the suite passes unchanged.
+func TestConformanceUnderFaults(t *testing.T) {
+	ft := &awsx.FaultTransport{Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 10 * time.Millisecond}
+	_, url := fakeEndpoint(t, ddbfake.Options{}, nil)
+	l := newLimiter(t, faultClient(t, url, ft), ddblane.Options{})
+	t.Run("suite", func(t *testing.T) {
+		lanetest.Run(t, func(t *testing.T) lane.Limiter { return l })
+	})
+	t.Logf("faults absorbed: %v", ft.Faults())
+	if len(ft.Faults()) == 0 {
+		t.Error("no fault was injected: the test proved nothing")
+	}
+}
+
+// TestConformanceUnderResetsAfter also resets 5% of the calls after
+// DynamoDB acted on them: a conditional write whose answer is lost is
+// sent again and must not be mistaken for another holder's.
+func TestConformanceUnderResetsAfter(t *testing.T) {
+	after := &awsx.FaultTransport{ResetAfter: 0.05}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 5 * time.Millisecond}
+	_, url := fakeEndpoint(t, ddbfake.Options{}, nil)
+	l := newLimiter(t, faultClient(t, url, ft), ddblane.Options{})
+	t.Run("suite", func(t *testing.T) {
+		lanetest.Run(t, func(t *testing.T) lane.Limiter { return l })
+	})
+	t.Logf("faults absorbed: %v; answers lost after DynamoDB acted: %v", ft.Faults(), after.Faults())
+}

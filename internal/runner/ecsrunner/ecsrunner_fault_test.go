@@ -1,0 +1,34 @@
+package ecsrunner_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/runner/runnertest"
+)
+
+// TestConformanceUnderFaults runs the runner suite against the ECS fake
+// over a transport that throttles, answers 500 and resets connections
+// before the request is sent (5% each), with up to 10ms of added latency,
+// and also resets 5% of every call after ECS acted on it. That last fault
+// is the one RunTask's clientToken exists for: the SDK resends the
+// RunTask with the same token and ECS answers with the task it already
+// started, so the suite's Runs check (each job's attempt ran once) holds;
+// StopTask and the reads are idempotent.
+func TestConformanceUnderFaults(t *testing.T) {
+	after := &awsx.FaultTransport{Next: buffered{}, ResetAfter: 0.05}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 10 * time.Millisecond}
+	t.Run("suite", func(t *testing.T) {
+		runnertest.Run(t, runnertest.Features{Tags: true, Timeout: 20 * time.Second}, func(t *testing.T) runnertest.Harness {
+			fake := newFake()
+			e := newEnv(t, fake)
+			r, _ := e.client(t, ft)
+			return runnertest.Harness{Runner: r, Spec: spec, Runs: runs(fake)}
+		})
+	})
+	t.Logf("faults absorbed: %v; answers lost after ECS acted: %v", ft.Faults(), after.Faults())
+	if len(ft.Faults()) == 0 || len(after.Faults()) == 0 {
+		t.Error("a kind of fault was never injected: run again (the rates are per call)")
+	}
+}
