@@ -5,7 +5,15 @@
 // when RunTask is called, and their output lines become the task's
 // CloudWatch log stream, as the awslogs driver would write it.
 //
-// It prints "listening on URL" once it serves, and stops on SIGTERM.
+// Server-side faults: -throttle, -server-errors and -reset-after are
+// probabilities per request, applied to every service (-no-faults names
+// operations spared, "AmazonSQS.ReceiveMessage"), and -latency delays
+// every request by up to that much. A reset-after runs the operation and
+// then drops the connection without answering.
+//
+// It prints "listening on URL" once it serves, and stops on SIGTERM. It
+// prints "faults: total=N kind=N..." on stdout when it stops and on
+// SIGUSR1.
 // It is a test fixture, not an emulator to rely on: nothing in the
 // product depends on its quirks.
 package main
@@ -40,18 +48,29 @@ func main() {
 	group := flag.String("task-log-group", "/deployer-tasks", "log group the tasks' output goes to")
 	prefix := flag.String("task-stream-prefix", "deployer/deployer/", "prefix of each task's log stream name")
 	families := flag.String("task-definitions", "deployer", "comma-separated task definition families RunTask accepts")
+	throttle := flag.Float64("throttle", 0, "probability that a request is answered ThrottlingException")
+	serverErrors := flag.Float64("server-errors", 0, "probability that a request is answered 500 InternalFailure")
+	resetAfter := flag.Float64("reset-after", 0, "probability that a request is served and its connection then dropped unanswered")
+	latency := flag.Duration("latency", 0, "delay every request by up to this much (uniform)")
+	except := flag.String("no-faults", "", "comma-separated X-Amz-Target operations never faulted (AmazonSQS.ReceiveMessage)")
+	seed := flag.Uint64("seed", 0, "seed of the faults (0: from the clock)")
 	flag.Parse()
-	if err := serve(*addr, *scripts, *group, *prefix, *families); err != nil {
+	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *seed)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
+		os.Exit(2)
+	}
+	if err := serve(*addr, *scripts, *group, *prefix, *families, f); err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func serve(addr, scripts, group, prefix, families string) error {
+func serve(addr, scripts, group, prefix, families string, f *faults) error {
 	if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
 		return fmt.Errorf("-addr %q: must be a loopback address", addr)
 	}
-	srv := &awsfake.Server{}
+	srv := &awsfake.Server{Hook: f.hook}
 	// SQS reports the signing access key id as the SenderId: tests map it
 	// to a principal with DEPLOYER_PRINCIPALS.
 	sq, err := sqsfake.New(sqsfake.Options{})
@@ -87,10 +106,24 @@ func serve(addr, scripts, group, prefix, families string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: ddbfake.CRC32(srv), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: f.wrap(ddbfake.CRC32(srv)), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer func() { fmt.Printf("faults: %s\n", f) }()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for {
+			select {
+			case <-usr1:
+				fmt.Printf("faults: %s\n", f)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
