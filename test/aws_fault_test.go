@@ -1,0 +1,496 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/deployerhq/deployer/gatekeeper"
+	"github.com/deployerhq/deployer/internal/awsx"
+)
+
+// awsFaultConfig is faultConfig on --backend aws: the scripts run as ECS
+// tasks of the fakes' "deployer" task definition, and "ops append" is the
+// dead-letter tests' script.
+const awsFaultConfig = `
+lanes:
+  default: {concurrency: 16}
+containers:
+  faults:
+    task_definition: deployer
+    allowed_callers: ["arn:aws:iam::123456789012:role/ci-*"]
+    timeout: 5m
+    script_config:
+      record:
+        allow_positional_args: true
+        allowed_options: []
+      gated:
+        allow_positional_args: true
+        allowed_options: []
+  ops:
+    task_definition: deployer
+    allowed_callers: ["arn:aws:iam::123456789012:role/ci-*"]
+    script_config:
+      append:
+        allow_positional_args: true
+`
+
+// awsFaultScripts are the fault tests' scripts, except that "record" also
+// appends the job id ECS gave the task ($DEPLOYER_JOB_ID) to FILE.jobs
+// before it starts, so a run is traced to its job as well as its token.
+var awsFaultScripts = map[string]string{
+	"record": "#!/bin/sh\necho \"$DEPLOYER_JOB_ID\" >> \"$1.jobs\"\n" + strings.TrimPrefix(faultScripts["record"], "#!/bin/sh\n"),
+	"gated":  faultScripts["gated"],
+	"append": dlqScripts["append"],
+}
+
+// awsFaultFlags are the fakes' server-side faults of these tests: a few
+// per cent of all requests throttled, failed with 500 or served and then
+// left unanswered (the connection reset), with up to 20ms of latency.
+var awsFaultFlags = []string{"-throttle", "0.03", "-server-errors", "0.03", "-reset-after", "0.02", "-latency", "20ms"}
+
+// awsFakes is a running awsfakes with faults.
+type awsFakes struct {
+	url string
+	cmd *exec.Cmd
+	// faults receives each "faults: ..." line it prints.
+	faults chan string
+}
+
+// startFaultyAWSFakes starts the AWS fakes with server-side faults and
+// points the setup's commands at them, as startAWSFakes does.
+func startFaultyAWSFakes(t *testing.T, e *env, flags ...string) *awsFakes {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := exec.CommandContext(ctx, awsfakesBin, append([]string{"-scripts", e.scripts}, flags...)...)
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+	c.WaitDelay = 10 * time.Second
+	c.Stderr = os.Stderr
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := &awsFakes{cmd: c, faults: make(chan string, 16)}
+	urlc := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(urlc)
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if u, ok := strings.CutPrefix(s.Text(), "listening on "); ok {
+				urlc <- u
+			}
+			if l, ok := strings.CutPrefix(s.Text(), "faults: "); ok {
+				select {
+				case f.faults <- l:
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = c.Wait()
+	})
+	select {
+	case f.url = <-urlc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the AWS fakes did not start")
+	}
+	if f.url == "" {
+		t.Fatal("the AWS fakes exited before serving")
+	}
+	e.extraEnv = append(e.extraEnv,
+		"DEPLOYER_BACKEND=aws",
+		"AWS_ENDPOINT_URL="+f.url,
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=AROACIROLE",
+		"AWS_SECRET_ACCESS_KEY=test",
+		"AWS_CA_BUNDLE=",
+		"AWS_PROFILE=",
+		"AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		`DEPLOYER_PRINCIPALS={"AROACIROLE":"arn:aws:iam::123456789012:role/ci-deployer"}`,
+	)
+	return f
+}
+
+// faultCounts asks the fakes for the faults they injected so far.
+func (f *awsFakes) faultCounts(t *testing.T) string {
+	t.Helper()
+	if err := f.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return err.Error()
+	}
+	select {
+	case l := <-f.faults:
+		return l
+	case <-time.After(10 * time.Second):
+		return "(no answer to SIGUSR1)"
+	}
+}
+
+// queueDepths returns, for each of the deployment's queues, how many
+// messages it holds (visible, in flight and delayed), asked of the fakes
+// directly, without faults.
+func (f *awsFakes) queueDepths(t *testing.T) map[string]int {
+	t.Helper()
+	cfg, err := awsx.Load(t.Context(), awsx.Options{
+		Region:            "us-east-1",
+		HTTPClient:        &http.Client{Timeout: 30 * time.Second},
+		StaticCredentials: &awsx.Credentials{AccessKeyID: "AROACIROLE", SecretAccessKey: "test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BaseEndpoint = aws.String(f.url)
+	c := sqs.NewFromConfig(cfg)
+	out := map[string]int{}
+	p := sqs.NewListQueuesPaginator(c, &sqs.ListQueuesInput{QueueNamePrefix: aws.String("deployer-")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(t.Context())
+		if err != nil {
+			t.Fatalf("listing queues: %v", err)
+		}
+		for _, u := range page.QueueUrls {
+			a, err := c.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(u), AttributeNames: []types.QueueAttributeName{
+				types.QueueAttributeNameApproximateNumberOfMessages,
+				types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+				types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+			}})
+			if err != nil {
+				t.Fatalf("queue %s: %v", u, err)
+			}
+			n := 0
+			for _, v := range a.Attributes {
+				k, _ := strconv.Atoi(v)
+				n += k
+			}
+			out[u[strings.LastIndex(u, "/")+1:]] = n
+		}
+	}
+	return out
+}
+
+// checkQueuesDrained checks that the request queue and the lanes' run
+// queues hold nothing: every request was taken and every run order
+// settled.
+func (f *awsFakes) checkQueuesDrained(t *testing.T) {
+	t.Helper()
+	depths := f.queueDepths(t)
+	if _, ok := depths["deployer-"+gatekeeper.RequestQueue]; !ok {
+		t.Errorf("no request queue among %v", depths)
+	}
+	for name, n := range depths {
+		base := strings.TrimPrefix(name, "deployer-")
+		if (base == gatekeeper.RequestQueue || strings.HasPrefix(base, gatekeeper.LaneQueuePrefix)) && n != 0 {
+			t.Errorf("queue %s still holds %d messages", name, n)
+		}
+	}
+}
+
+// awsRecordArgs are the arguments of record job i on --backend aws: as
+// recordArgs, but short, as the ECS fake runs one task at a time.
+func awsRecordArgs(record string, i int) []string {
+	args := recordArgs(record, i)
+	args[len(args)-1] = "0.02"
+	return args
+}
+
+// runAll runs n record jobs with "deployer run", par at a time and one at
+// most every pace, and returns each run's result and job id by index;
+// done is closed when all have ended.
+func (e *env) runAll(record string, n, par int, pace time.Duration) (ids []string, results []result, errs []error, done chan struct{}) {
+	ids, results, errs = make([]string, n), make([]result, n), make([]error, n)
+	done = make(chan struct{})
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i], errs[i] = e.exec(3*time.Minute, append([]string{"run", "--"}, awsRecordArgs(record, i)...)...)
+				if m := jobSubmitted.FindStringSubmatch(results[i].stderr); m != nil {
+					ids[i] = m[1]
+				} else if errs[i] == nil {
+					errs[i] = fmt.Errorf("run printed no job id; exit %d, stderr:\n%s", results[i].code, results[i].stderr)
+				}
+			}
+		}()
+	}
+	go func() {
+		tick := time.NewTicker(max(pace, time.Microsecond))
+		defer tick.Stop()
+		for i := range n {
+			next <- i
+			<-tick.C
+		}
+		close(next)
+		wg.Wait()
+		close(done)
+	}()
+	return ids, results, errs, done
+}
+
+// checkJobIDs checks that each job's task ran under its own job id,
+// exactly once: the record scripts append $DEPLOYER_JOB_ID to path.
+func checkJobIDs(t *testing.T, path string, ids []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]int{}
+	for _, l := range strings.Fields(string(b)) {
+		runs[l]++
+	}
+	for i, id := range ids {
+		if id != "" && runs[id] != 1 {
+			t.Errorf("job %d (%s): its task ran %d times under its id, want once", i, id, runs[id])
+		}
+		delete(runs, id)
+	}
+	for _, id := range sortedKeys(runs) {
+		t.Errorf("a task ran %d times as job %q, which no run submitted", runs[id], id)
+	}
+}
+
+// TestAWSFaultKillPipelinesAtRandom is TestKillPipelinesAtRandom on
+// --backend aws against the AWS fakes with server-side faults on: 200
+// jobs, each submitted and followed by its own "deployer run", while
+// "deployer up --provision" processes are SIGKILLed at random moments and
+// replaced. Every run must exit with its script's code, every script run
+// exactly once (by token and by $DEPLOYER_JOB_ID), and the request and run
+// queues end empty. Adoption after a kill goes through the startedBy
+// look-up and RunTask's clientToken.
+func TestAWSFaultKillPipelinesAtRandom(t *testing.T) {
+	t.Parallel()
+	n, minKills := 200, 8
+	if testing.Short() {
+		n, minKills = 40, 3
+	}
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("DEPLOYER_FAULT_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("DEPLOYER_FAULT_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (set DEPLOYER_FAULT_SEED to replay the kill moments and faults)", seed)
+	rng := rand.New(rand.NewSource(seed))
+
+	e := newEnv(t, awsFaultConfig, awsFaultScripts)
+	fakes := startFaultyAWSFakes(t, e, append(awsFaultFlags, "-seed", strconv.FormatInt(seed, 10))...)
+	record := filepath.Join(t.TempDir(), "record")
+	begin := time.Now()
+	upArgs := []string{"--provision", "--visibility", "3s", "-v"}
+	ups := []*proc{e.startUp(t, upArgs...), e.startUp(t, upArgs...)}
+	allUps := append([]*proc(nil), ups...)
+
+	window := 30 * time.Second
+	if testing.Short() {
+		window = 10 * time.Second
+	}
+	ids, results, runErrs, ran := e.runAll(record, n, 16, window/time.Duration(n))
+
+	// Kill a random pipeline every 0.5–2.5 s and replace it, at least
+	// minKills times, until every run has ended (or 100s have passed).
+	var killLog []string
+	kills, killsMidTask := 0, 0
+	for finished := false; !finished; {
+		timer := time.NewTimer(500*time.Millisecond + time.Duration(rng.Int63n(int64(2*time.Second))))
+		select {
+		case <-ran:
+			timer.Stop()
+			finished = true
+			continue
+		case <-timer.C:
+		}
+		if kills >= minKills && time.Since(begin) > 100*time.Second {
+			continue // let the runs finish
+		}
+		k := rng.Intn(len(ups))
+		victim := ups[k]
+		starts, ends, _ := recordCounts(t, record)
+		if len(starts) > len(ends) {
+			killsMidTask++
+		}
+		killLog = append(killLog, fmt.Sprintf("%6.2fs: SIGKILL up pid %d (scripts started %d, ended %d)", time.Since(begin).Seconds(), victim.cmd.Process.Pid, len(starts), len(ends)))
+		if err := victim.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		victim.wait(t, 10*time.Second)
+		kills++
+		ups[k] = e.startUp(t, upArgs...)
+		allUps = append(allUps, ups[k])
+	}
+	total := time.Since(begin)
+	if kills < minKills {
+		t.Errorf("only %d kills before every run ended, want at least %d: the runs were too quick to test anything", kills, minKills)
+	}
+
+	failed := checkRecords(t, e, record, ids, results, runErrs)
+	checkJobIDs(t, record+".jobs", ids)
+	fakes.checkQueuesDrained(t)
+	faults := fakes.faultCounts(t)
+	for _, u := range ups {
+		_ = u.cmd.Process.Kill()
+	}
+	started, finished := workerCounts(allUps)
+	adopted, finishedTwice := 0, 0
+	for _, id := range ids {
+		if started[id] > 1 {
+			adopted++
+		}
+		if finished[id] > 1 {
+			finishedTwice++
+		}
+	}
+	if failed > 0 || t.Failed() {
+		t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
+		t.Logf("warnings and errors of the ups:\n%s", upLines(allUps, "level=WARN")+"\n"+upLines(allUps, "level=ERROR"))
+	}
+	t.Logf("%d jobs by concurrent runs, %d SIGKILLs of up (%d while scripts ran), server-side faults %s; "+
+		"all runs ended after %.1fs; %d jobs adopted (task started or found by more than one up); %d finished by more than one up; %d jobs wrong",
+		n, kills, killsMidTask, faults, total.Seconds(), adopted, finishedTwice, failed)
+}
+
+// TestAWSFaultSIGTERMDrainsOrHandsOver is TestSIGTERMDrainsOrHandsOver on
+// --backend aws with server-side faults on. The ECS fake runs a task's
+// script inside RunTask, so the "gated" job's start is what is under way
+// when the signal comes: the stopping up must either see it through
+// (drain) or leave it for another up, which finds the task by startedBy
+// instead of starting it again.
+func TestAWSFaultSIGTERMDrainsOrHandsOver(t *testing.T) {
+	t.Parallel()
+	stopping := regexp.MustCompile(`deployer: stopping`)
+	cases := []struct {
+		name   string
+		up     []string
+		again  bool
+		drains bool
+	}{
+		{name: "drain timeout hands back", up: []string{"--drain-timeout", "1s"}},
+		{name: "second signal hands back", up: []string{"--drain-timeout", "10m"}, again: true},
+		{name: "job ends while draining", up: []string{"--drain-timeout", "10m"}, drains: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, awsFaultConfig, awsFaultScripts)
+			fakes := startFaultyAWSFakes(t, e, awsFaultFlags...)
+			dir := t.TempDir()
+			runs, gate := filepath.Join(dir, "runs"), filepath.Join(dir, "gate")
+			up1 := e.startUp(t, append([]string{"--provision", "--visibility", "10m"}, c.up...)...)
+			id, err := e.submit("faults", "gated", runs, gate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitForFile(t, runs, 30*time.Second, func(s string) bool { return s != "" })
+
+			if err := up1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			up1.stderr.waitFor(t, stopping, 10*time.Second)
+			switch {
+			case c.drains:
+				if err := os.WriteFile(gate, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			case c.again:
+				if err := up1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !c.drains {
+				// The task is still running (its RunTask has not
+				// returned): start another up, then let the task end.
+				if b, _ := os.ReadFile(runs); string(b) != "run\n" {
+					t.Fatalf("runs file %q before another up started", b)
+				}
+				e.startUp(t, "--visibility", "3s")
+				if err := os.WriteFile(gate, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if code := up1.wait(t, 60*time.Second); code != 0 {
+				t.Errorf("up exited %d after SIGTERM; stderr:\n%s", code, up1.stderr.text())
+			}
+			r, err := e.exec(time.Minute, "wait", id)
+			if err != nil {
+				t.Fatalf("%v\nevents:\n%s", err, e.statusJSON(id))
+			}
+			if r.code != 7 {
+				t.Errorf("wait exited %d, want 7; stderr:\n%s\nevents:\n%s\nfirst up's stderr:\n%s", r.code, r.stderr, e.statusJSON(id), up1.stderr.text())
+			}
+			if b, _ := os.ReadFile(runs); string(b) != "run\n" {
+				t.Errorf("the script ran %d times, want once", strings.Count(string(b), "run"))
+			}
+			fakes.checkQueuesDrained(t)
+			t.Logf("server-side faults: %s", fakes.faultCounts(t))
+		})
+	}
+}
+
+// TestAWSFaultConcurrentReplaysStartOneTask races two "deployer dlq
+// replay"s of one dead letter on --backend aws with server-side faults
+// on: both name the same replay job, and its task starts once.
+func TestAWSFaultConcurrentReplaysStartOneTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, awsFaultConfig, awsFaultScripts)
+	fakes := startFaultyAWSFakes(t, e, awsFaultFlags...)
+	e.startUp(t, "--provision", "--visibility", "3s")
+
+	dir := t.TempDir()
+	out, gate := filepath.Join(dir, "out"), filepath.Join(dir, "gate")
+	id := e.deadLetter(t, "ops", "append", out, gate)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, b := e.start("dlq", "replay", id), e.start("dlq", "replay", id)
+	for i, p := range []*proc{a, b} {
+		if code := p.wait(t, time.Minute); code != 0 {
+			t.Fatalf("replay %d: exit code %d; stderr:\n%s", i, code, p.stderr.text())
+		}
+		if got := p.stdout.text(); got != id+"-r1" {
+			t.Fatalf("replay %d printed %q, want %q; stderr:\n%s", i, got, id+"-r1", p.stderr.text())
+		}
+	}
+	r := e.run("wait", id+"-r1")
+	if r.code != 0 || r.stdout != "appended\n" {
+		t.Fatalf("wait %s-r1: exit code %d, stdout %q; stderr:\n%s", id, r.code, r.stdout, r.stderr)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "ran\n" {
+		t.Fatalf("the replayed script ran %d times:\n%s", strings.Count(string(got), "ran"), got)
+	}
+	if l := e.dlqList(t); len(l) != 0 {
+		t.Fatalf("dead letters left after the replays: %+v", l)
+	}
+	fakes.checkQueuesDrained(t)
+	t.Logf("server-side faults: %s", fakes.faultCounts(t))
+}
