@@ -26,15 +26,16 @@ import (
 type faults struct {
 	throttle, serverErrors, resetAfter float64
 	latency                            time.Duration
-	// except are operations ("AmazonSQS.ReceiveMessage") never faulted.
-	except map[string]bool
+	// except are operations ("AmazonSQS.ReceiveMessage") never faulted;
+	// noResetAfter are operations never reset after being served.
+	except, noResetAfter map[string]bool
 
 	mu     sync.Mutex
 	rng    *rand.Rand
 	counts map[string]int
 }
 
-func newFaults(throttle, serverErrors, resetAfter float64, latency time.Duration, except string, seed uint64) (*faults, error) {
+func newFaults(throttle, serverErrors, resetAfter float64, latency time.Duration, except, noResetAfter string, seed uint64) (*faults, error) {
 	for name, p := range map[string]float64{"-throttle": throttle, "-server-errors": serverErrors, "-reset-after": resetAfter} {
 		if p < 0 || p > 1 {
 			return nil, fmt.Errorf("%s %v: want a probability between 0 and 1", name, p)
@@ -48,16 +49,22 @@ func newFaults(throttle, serverErrors, resetAfter float64, latency time.Duration
 	}
 	f := &faults{
 		throttle: throttle, serverErrors: serverErrors, resetAfter: resetAfter, latency: latency,
-		except: map[string]bool{},
+		except: targets(except), noResetAfter: targets(noResetAfter),
 		rng:    rand.New(rand.NewPCG(seed, seed>>1|1)), //nolint:gosec // fault injection needs no cryptographic randomness
 		counts: map[string]int{},
 	}
-	for _, op := range strings.Split(except, ",") {
+	return f, nil
+}
+
+// targets is the set of a comma-separated list of X-Amz-Target values.
+func targets(list string) map[string]bool {
+	m := map[string]bool{}
+	for _, op := range strings.Split(list, ",") {
 		if op = strings.TrimSpace(op); op != "" {
-			f.except[op] = true
+			m[op] = true
 		}
 	}
-	return f, nil
+	return m
 }
 
 // roll says whether a fault of kind happens, with probability p, and
@@ -103,7 +110,7 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 			}
 		}
 		hj, ok := w.(http.Hijacker)
-		if !ok || !f.roll(f.resetAfter, "reset_after", target) {
+		if !ok || f.noResetAfter[target] || !f.roll(f.resetAfter, "reset_after", target) {
 			next.ServeHTTP(w, r)
 			return
 		}

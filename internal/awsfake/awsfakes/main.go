@@ -6,14 +6,17 @@
 // CloudWatch log stream, as the awslogs driver would write it.
 //
 // Server-side faults: -throttle, -server-errors and -reset-after are
-// probabilities per request, applied to every service (-no-faults names
-// operations spared, "AmazonSQS.ReceiveMessage"), and -latency delays
-// every request by up to that much. A reset-after runs the operation and
-// then drops the connection without answering.
+// probabilities per request, applied to every service, and -latency
+// delays every request by up to that much. A reset-after runs the
+// operation and then drops the connection without answering. -no-faults
+// names operations spared every fault ("AmazonSQS.ReceiveMessage"),
+// -no-reset-after those spared only resets (a ReceiveMessage whose answer
+// is lost hides its messages for their visibility timeout, as on SQS).
 //
 // It prints "listening on URL" once it serves, and stops on SIGTERM. It
 // prints "faults: total=N kind=N..." on stdout when it stops and on
 // SIGUSR1.
+//
 // It is a test fixture, not an emulator to rely on: nothing in the
 // product depends on its quirks.
 package main
@@ -53,9 +56,10 @@ func main() {
 	resetAfter := flag.Float64("reset-after", 0, "probability that a request is served and its connection then dropped unanswered")
 	latency := flag.Duration("latency", 0, "delay every request by up to this much (uniform)")
 	except := flag.String("no-faults", "", "comma-separated X-Amz-Target operations never faulted (AmazonSQS.ReceiveMessage)")
+	noResetAfter := flag.String("no-reset-after", "", "comma-separated X-Amz-Target operations never reset after being served")
 	seed := flag.Uint64("seed", 0, "seed of the faults (0: from the clock)")
 	flag.Parse()
-	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *seed)
+	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *noResetAfter, *seed)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(2)
