@@ -399,10 +399,19 @@ func TestAWSFaultSIGTERMDrainsOrHandsOver(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, awsFaultConfig, awsFaultScripts)
-			fakes := startFaultyAWSFakes(t, e, awsFaultFlags...)
+			// The first up takes the run order with a 10m visibility,
+			// so that only a hand-back lets another up adopt it: a
+			// ReceiveMessage answer lost then would hide it for 10m
+			// (as on SQS), so receives are spared the resets here.
+			fakes := startFaultyAWSFakes(t, e, append(awsFaultFlags, "-no-reset-after", "AmazonSQS.ReceiveMessage")...)
 			dir := t.TempDir()
 			runs, gate := filepath.Join(dir, "runs"), filepath.Join(dir, "gate")
-			up1 := e.startUp(t, append([]string{"--provision", "--visibility", "10m"}, c.up...)...)
+			up1 := e.startUp(t, append([]string{"--provision", "--visibility", "10m", "-v"}, c.up...)...)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("first up's stderr:\n%s", up1.stderr.text())
+				}
+			})
 			id, err := e.submit("faults", "gated", runs, gate)
 			if err != nil {
 				t.Fatal(err)
