@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,9 +27,12 @@ import (
 type faults struct {
 	throttle, serverErrors, resetAfter float64
 	latency                            time.Duration
-	// except are operations ("AmazonSQS.ReceiveMessage") never faulted;
-	// noResetAfter are operations never reset after being served.
-	except, noResetAfter map[string]bool
+	// except are operations ("AmazonSQS.ReceiveMessage") never faulted.
+	except map[string]bool
+	// noResetAfter are operations never reset after being served, each
+	// with the substrings of which the request body must hold one for
+	// that (none: every request of the operation).
+	noResetAfter map[string][]string
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -49,22 +53,33 @@ func newFaults(throttle, serverErrors, resetAfter float64, latency time.Duration
 	}
 	f := &faults{
 		throttle: throttle, serverErrors: serverErrors, resetAfter: resetAfter, latency: latency,
-		except: targets(except), noResetAfter: targets(noResetAfter),
+		except: map[string]bool{}, noResetAfter: map[string][]string{},
 		rng:    rand.New(rand.NewPCG(seed, seed>>1|1)), //nolint:gosec // fault injection needs no cryptographic randomness
 		counts: map[string]int{},
+	}
+	for _, op := range strings.Split(except, ",") {
+		if op = strings.TrimSpace(op); op != "" {
+			f.except[op] = true
+		}
+	}
+	for _, op := range strings.Split(noResetAfter, ",") {
+		target, sub, _ := strings.Cut(strings.TrimSpace(op), "/")
+		if target != "" {
+			f.noResetAfter[target] = append(f.noResetAfter[target], sub)
+		}
 	}
 	return f, nil
 }
 
-// targets is the set of a comma-separated list of X-Amz-Target values.
-func targets(list string) map[string]bool {
-	m := map[string]bool{}
-	for _, op := range strings.Split(list, ",") {
-		if op = strings.TrimSpace(op); op != "" {
-			m[op] = true
+// spared says whether a request to target with body is never to be reset
+// after being served.
+func (f *faults) spared(target string, body []byte) bool {
+	for _, sub := range f.noResetAfter[target] {
+		if sub == "" || bytes.Contains(body, []byte(sub)) {
+			return true
 		}
 	}
-	return m
+	return false
 }
 
 // roll says whether a fault of kind happens, with probability p, and
@@ -110,7 +125,16 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 			}
 		}
 		hj, ok := w.(http.Hijacker)
-		if !ok || f.noResetAfter[target] || !f.roll(f.resetAfter, "reset_after", target) {
+		if len(f.noResetAfter[target]) > 0 {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			ok = ok && !f.spared(target, body)
+		}
+		if !ok || !f.roll(f.resetAfter, "reset_after", target) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -11,7 +11,9 @@
 // operation and then drops the connection without answering. -no-faults
 // names operations spared every fault ("AmazonSQS.ReceiveMessage"),
 // -no-reset-after those spared only resets (a ReceiveMessage whose answer
-// is lost hides its messages for their visibility timeout, as on SQS).
+// is lost hides its messages for their visibility timeout, as on SQS);
+// "AmazonSQS.ReceiveMessage/-job-" spares only the requests whose body
+// holds "-job-".
 //
 // It prints "listening on URL" once it serves, and stops on SIGTERM. It
 // prints "faults: total=N kind=N..." on stdout when it stops and on
@@ -56,7 +58,7 @@ func main() {
 	resetAfter := flag.Float64("reset-after", 0, "probability that a request is served and its connection then dropped unanswered")
 	latency := flag.Duration("latency", 0, "delay every request by up to this much (uniform)")
 	except := flag.String("no-faults", "", "comma-separated X-Amz-Target operations never faulted (AmazonSQS.ReceiveMessage)")
-	noResetAfter := flag.String("no-reset-after", "", "comma-separated X-Amz-Target operations never reset after being served")
+	noResetAfter := flag.String("no-reset-after", "", "comma-separated X-Amz-Target operations never reset after being served; TARGET/TEXT: only requests whose body holds TEXT")
 	seed := flag.Uint64("seed", 0, "seed of the faults (0: from the clock)")
 	flag.Parse()
 	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *noResetAfter, *seed)
