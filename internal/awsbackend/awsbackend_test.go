@@ -179,6 +179,12 @@ func TestPipelineOnAWSFakes(t *testing.T) {
 			}
 		}
 	})
+	t.Run("many lines", func(t *testing.T) {
+		lines, term := runJob(t, b, "lines", "5000")
+		if producer.ExitCode(term) != 0 || len(lines) != 5000 || lines[4999] != "line 5000" {
+			t.Fatalf("exit %d, %d lines", producer.ExitCode(term), len(lines))
+		}
+	})
 	t.Run("exit code", func(t *testing.T) {
 		lines, term := runJob(t, b, "fail")
 		if producer.ExitCode(term) != 3 || strings.Join(lines, "|") != "about to fail" {

@@ -185,20 +185,38 @@ func (s *shipper) run(ctx context.Context) error {
 	}
 }
 
+// readBatch is how many lines one task log read asks for; a task that has
+// more is read again at once, up to maxReadsPerTick times per tick.
+const (
+	readBatch       = 1000
+	maxReadsPerTick = 20
+)
+
 func (s *shipper) shipTask(ctx context.Context, st shipState) error {
-	lines, err := s.logs.Read(ctx, st.task.ID, st.shipped, 1000)
-	if err != nil && !isNotFound(err) {
-		return err
-	}
-	if len(lines) > 0 {
+	shipped := false
+	for range maxReadsPerTick {
+		lines, err := s.logs.Read(ctx, st.task.ID, st.shipped, readBatch)
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		if len(lines) == 0 {
+			break
+		}
 		if err := s.ship.Ship(ctx, logshipper.Batch{
 			JobID: st.task.JobID, Attempt: st.task.Attempt, TaskID: st.task.ID,
 			Stream: sqsstream.Address(st.task.JobID), Lines: lines,
 		}); err != nil {
 			return err
 		}
-		last := lines[len(lines)-1].Seq
+		st.shipped = lines[len(lines)-1].Seq
+		last := st.shipped
 		s.reg.update(st.task.ID, func(x *shipState) { x.shipped, x.quiet = last, time.Time{} })
+		shipped = true
+		if len(lines) < readBatch {
+			break
+		}
+	}
+	if shipped {
 		return nil
 	}
 	if st.task.Status != runner.StatusStopped {
