@@ -83,9 +83,9 @@ func runStatus(ctx context.Context, opts *Options) error {
 // Summarize prints a job's history as a short table.
 func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
 	var s struct {
-		container, command, task, state, reason string
-		attempt                                 int
-		exit                                    *int
+		container, command, task, state, reason, requester, cancel string
+		attempt                                                    int
+		exit                                                       *int
 	}
 	s.state = "submitted"
 	for _, ev := range history {
@@ -93,7 +93,12 @@ func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
 		switch ev.Type {
 		case schemas.EventAccepted:
 			s.container, s.command = ev.Container, jobview.Command(ev.Script, ev.Argv)
-			s.state = "accepted"
+			s.state, s.requester = "accepted", ev.Principal
+		case schemas.EventCancelRequested:
+			s.cancel = "requested by " + ev.Principal
+			if ev.Reason != "" {
+				s.cancel += ": " + ev.Reason
+			}
 		case schemas.EventQueued:
 			s.state = "queued"
 		case schemas.EventStarting:
@@ -117,7 +122,9 @@ func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
 	row("job", jobID)
 	row("container", s.container)
 	row("command", s.command)
+	row("requester", s.requester)
 	row("state", s.state)
+	row("cancel", s.cancel)
 	if s.exit != nil {
 		row("exit code", fmt.Sprint(*s.exit))
 	}
