@@ -20,7 +20,7 @@ import (
 
 // TestConformanceUnderFaults runs the journal suite against the fake over
 // a transport that throttles, answers 500 and resets connections before
-// the request is sent (5% each), with up to 10ms of added latency, and
+// the request is sent (3% each), with up to 10ms of added latency, and
 // resets 5% of all calls after CloudWatch answered. A PutLogEvents whose
 // answer is lost is sent again and its events are stored twice; the
 // journal's idempotence (Read keeps the first event of each id) makes
@@ -28,7 +28,7 @@ import (
 func TestConformanceUnderFaults(t *testing.T) {
 	fake, url := logsfake.Start(t)
 	after := &awsx.FaultTransport{Next: bufferedTransport{}, ResetAfter: 0.05}
-	ft := &awsx.FaultTransport{Next: after, Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 10 * time.Millisecond}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 10 * time.Millisecond}
 	counter := &awsx.CountingTransport{Next: ft}
 	cfg := awstest.Config(t, url, &http.Client{Transport: counter, Timeout: time.Minute})
 	b := &backend{

@@ -55,10 +55,10 @@ func (c crcTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestConformanceUnderFaults runs the lane suite against the fake over a
 // transport that throttles, answers 500 and resets connections before the
-// request is sent (5% each), with up to 10ms of added latency: the SDK
+// request is sent (3% each), with up to 10ms of added latency: the SDK
 // retryer absorbs them and the suite passes unchanged.
 func TestConformanceUnderFaults(t *testing.T) {
-	ft := &awsx.FaultTransport{Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 10 * time.Millisecond}
+	ft := &awsx.FaultTransport{Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 10 * time.Millisecond}
 	_, url := fakeEndpoint(t, ddbfake.Options{}, nil)
 	l := newLimiter(t, faultClient(t, url, ft), ddblane.Options{})
 	t.Run("suite", func(t *testing.T) {

@@ -24,12 +24,12 @@ var idempotentOps = []string{
 
 // TestConformanceUnderFaults runs the queue suite against the fake through
 // a transport that throttles, answers 500 and resets connections before
-// the request is sent (5% each) with up to 20ms of added latency, and
+// the request is sent (3% each) with up to 20ms of added latency, and
 // resets 5% of the idempotent calls after SQS answered. The SDK retryer
 // absorbs them all: the suite passes unchanged, MayDuplicate still off.
 func TestConformanceUnderFaults(t *testing.T) {
 	after := &awsx.FaultTransport{ResetAfter: 0.05, Only: idempotentOps}
-	ft := &awsx.FaultTransport{Next: after, Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 20 * time.Millisecond}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 20 * time.Millisecond}
 	_, endpoint := startFake(t, &awsfake.Server{})
 	b := sqsqueue.New(client(t, endpoint, &http.Client{Transport: ft, Timeout: time.Minute}), sqsqueue.Options{Prefix: prefix})
 	t.Run("suite", func(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 // TestConformanceUnderFaults runs the runner suite against the ECS fake
 // over a transport that throttles, answers 500 and resets connections
-// before the request is sent (5% each), with up to 10ms of added latency,
+// before the request is sent (3% each), with up to 10ms of added latency,
 // and also resets 5% of every call after ECS acted on it. That last fault
 // is the one RunTask's clientToken exists for: the SDK resends the
 // RunTask with the same token and ECS answers with the task it already
@@ -18,7 +18,7 @@ import (
 // StopTask and the reads are idempotent.
 func TestConformanceUnderFaults(t *testing.T) {
 	after := &awsx.FaultTransport{Next: buffered{}, ResetAfter: 0.05}
-	ft := &awsx.FaultTransport{Next: after, Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 10 * time.Millisecond}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 10 * time.Millisecond}
 	t.Run("suite", func(t *testing.T) {
 		runnertest.Run(t, runnertest.Features{Tags: true, Timeout: 20 * time.Second}, func(t *testing.T) runnertest.Harness {
 			fake := newFake()

@@ -19,7 +19,7 @@ import (
 
 // TestConformanceUnderFaults runs the stream suite through sqsqueue against
 // the SQS fake, over a transport that throttles, answers 500 and resets
-// connections before the request is sent (5% each) with up to 10ms of
+// connections before the request is sent (3% each) with up to 10ms of
 // added latency. It also resets 5% of the sends and deletes after SQS
 // took them: a resent event is a duplicate, which the stream's features
 // allow (Duplicates: followers dedupe by event id), and a repeated delete
@@ -32,7 +32,7 @@ func TestConformanceUnderFaults(t *testing.T) {
 	t.Cleanup(tr.CloseIdleConnections)
 	after := &awsx.FaultTransport{Next: tr, ResetAfter: 0.05,
 		Only: []string{"sqs:SendMessage", "sqs:SendMessageBatch", "sqs:DeleteMessage", "sqs:DeleteMessageBatch"}}
-	ft := &awsx.FaultTransport{Next: after, Throttle: 0.05, ServerError: 0.05, ResetBefore: 0.05, Latency: 10 * time.Millisecond}
+	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 10 * time.Millisecond}
 	hc := &http.Client{Transport: ft, Timeout: time.Minute}
 	b := sqsqueue.New(sqs.NewFromConfig(awstest.Config(t, endpoint, hc)), sqsqueue.Options{Prefix: prefix})
 	f := features
