@@ -44,7 +44,6 @@ func lambdaEnv(tb testing.TB, config string) func(string) string {
 		"AWS_ENDPOINT_URL":      url,
 		"AWS_ACCESS_KEY_ID":     "AKIDLAMBDA",
 		"AWS_SECRET_ACCESS_KEY": "secret",
-		"AWS_CA_BUNDLE":         "",
 		"DEPLOYER_PRINCIPALS":   `{"AROAEXAMPLE":"arn:aws:iam::123456789012:role/ci-deployer"}`,
 	}
 	for k, v := range env {

@@ -60,7 +60,6 @@ func TestPipelineOnMoto(t *testing.T) {
 
 	t.Setenv("AWS_ENDPOINT_URL", ep)
 	t.Setenv("AWS_ENDPOINT_URL_ECS", ecsURL)
-	t.Setenv("AWS_CA_BUNDLE", "")
 	o := awsbackend.Options{
 		Region: "us-east-1", Prefix: prefix,
 		Credentials: &awsx.Credentials{AccessKeyID: callerKey, SecretAccessKey: "test"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,13 +20,6 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 )
-
-func TestMain(m *testing.M) {
-	// The SDK refuses a custom *http.Client when AWS_CA_BUNDLE is set; the
-	// tests only talk to loopback endpoints.
-	_ = os.Unsetenv("AWS_CA_BUNDLE")
-	os.Exit(m.Run())
-}
 
 // backends runs fn against the fake and, when DEPLOYER_TEST_AWS_ENDPOINT
 // provides dynamodb, against that endpoint too, so the fake's behaviour is

@@ -1,7 +1,6 @@
 package ecsfake_test
 
 import (
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -14,13 +13,6 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 )
-
-// TestMain drops AWS_CA_BUNDLE, which makes the SDK's loader refuse the
-// plain *http.Client these loopback tests use.
-func TestMain(m *testing.M) {
-	_ = os.Unsetenv("AWS_CA_BUNDLE")
-	os.Exit(m.Run())
-}
 
 type logs struct {
 	mu    sync.Mutex

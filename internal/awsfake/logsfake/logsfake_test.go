@@ -45,7 +45,6 @@ func (e *env) external() bool { return e.fake == nil }
 
 func newEnv(t *testing.T, endpoint string, fake *logsfake.Fake) *env {
 	t.Helper()
-	t.Setenv("AWS_CA_BUNDLE", "") // the SDK refuses a CA bundle with a plain http.Client
 	cfg := awstest.Config(t, endpoint, &http.Client{Timeout: time.Minute})
 	cfg.RetryMaxAttempts = 1
 	e := &env{client: cloudwatchlogs.NewFromConfig(cfg), fake: fake, group: "/logsfake/" + ulid.Make().String()}

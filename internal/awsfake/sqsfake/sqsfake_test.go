@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,14 +22,6 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 )
-
-// TestMain drops AWS_CA_BUNDLE: the SDK refuses a custom CA bundle with
-// the plain *http.Client the tests pass it, and they talk plain HTTP to
-// loopback anyway.
-func TestMain(m *testing.M) {
-	_ = os.Unsetenv("AWS_CA_BUNDLE")
-	os.Exit(m.Run())
-}
 
 // testKey is the access key id awstest.Config signs with.
 const testKey = "AKIDTESTTESTTESTTEST"

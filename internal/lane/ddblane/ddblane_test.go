@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,9 +27,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The SDK refuses a custom *http.Client (ours counts calls) when
-	// AWS_CA_BUNDLE is set; the tests only talk to loopback endpoints.
-	_ = os.Unsetenv("AWS_CA_BUNDLE")
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,11 +24,8 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// TestMain drops AWS_CA_BUNDLE (the SDK refuses a custom CA bundle with
-// the plain *http.Client the SQS tests pass it; they talk plain HTTP to
-// loopback) and checks that no goroutine outlives the tests.
+// TestMain checks that no goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	_ = os.Unsetenv("AWS_CA_BUNDLE")
 	goleak.VerifyTestMain(m)
 }
 

@@ -37,10 +37,6 @@ type backend struct {
 
 func newBackend(tb testing.TB, endpoint string, fake *logsfake.Fake) *backend {
 	tb.Helper()
-	// The SDK refuses a custom CA bundle (AWS_CA_BUNDLE) with an
-	// http.Client it cannot configure; the endpoints here are loopback
-	// HTTP.
-	tb.Setenv("AWS_CA_BUNDLE", "")
 	counter := &awsx.CountingTransport{Next: bufferedTransport{}}
 	cfg := awstest.Config(tb, endpoint, &http.Client{Transport: counter, Timeout: time.Minute})
 	b := &backend{
