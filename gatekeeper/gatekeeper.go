@@ -207,7 +207,8 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 	return g.deadLetterRaw(ctx, msg, head.JobID, code, cause)
 }
 
-// ReasonJobIDTaken: a request names a job id another caller already used.
+// ReasonJobIDTaken is the reason code of a request that names a job id
+// another caller already used.
 const ReasonJobIDTaken = "job_id_taken"
 
 // owner returns who first used jobID, from the job's journal: the
