@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
@@ -33,11 +35,17 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 		defer cancel()
 	}
 	client := b.Client()
+	var heard atomic.Bool
+	stopHint := hintIfSilent(f.IO.ErrOut, p, &heard, silentHint, b.Where())
 	res, err := client.Follow(fctx, job, producer.FollowOptions{
-		OnLine:  func(attempt int, l schemas.LogLine) { p.Line(job.ID, attempt, l) },
-		OnEvent: p.Event,
+		OnLine: func(attempt int, l schemas.LogLine) { heard.Store(true); p.Line(job.ID, attempt, l) },
+		OnEvent: func(ev schemas.JobEvent) {
+			heard.Store(true)
+			p.Event(ev)
+		},
 		OnBatch: p.Flush,
 	})
+	stopHint()
 	p.Flush()
 	switch {
 	case err == nil:
@@ -60,6 +68,27 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 		return factory.Exit(code)
 	}
 	return nil
+}
+
+// silentHint is how long a follower waits for the first word from the
+// pipeline before it says that nothing answers.
+const silentHint = time.Minute
+
+// hintIfSilent prints, once, a status line naming the pipeline when
+// nothing was heard of the job after d (a gatekeeper that is not running
+// would otherwise look like a job that takes long). It writes to errOut
+// directly, never to the printer's buffered output, so it is safe beside
+// a running Follow. The returned stop cancels it.
+func hintIfSilent(errOut io.Writer, p *Printer, heard *atomic.Bool, d time.Duration, where string) (stop func()) {
+	if p.JSON || p.Quiet {
+		return func() {}
+	}
+	t := time.AfterFunc(d, func() {
+		if !heard.Load() {
+			_, _ = fmt.Fprintf(errOut, "deployer: no word about the job after %s: is the pipeline serving the %s running? Still waiting.\n", d, where)
+		}
+	})
+	return func() { t.Stop() }
 }
 
 // ServeIfIdle runs the embedded pipeline in this process when no "deployer
