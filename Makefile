@@ -20,7 +20,7 @@ build: ## Build the deployer CLI and the worker daemon into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/deployer ./cmd/worker
 
 .PHONY: lambda
-lambda: ## Build the gatekeeper and logshipper Lambda zips (provided.al2023, $(LAMBDA_ARCH)) into dist/
+lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.al2023; LAMBDA_ARCH, default arm64)
 	@for fn in gatekeeper logshipper; do \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' \
 	    -o $(BIN)/linux_$(LAMBDA_ARCH)/$$fn ./cmd/$$fn || exit 1; \
