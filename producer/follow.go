@@ -37,6 +37,11 @@ type FollowOptions struct {
 	// since the task's last lines may reach the log after it stopped.
 	// Defaults to 2s.
 	QuietWait time.Duration
+	// HoldUnsequenced is how long a line that came without a seq (a
+	// CloudWatch subscription delivery) is held before it is printed, so
+	// that deliveries arriving out of order within it still print in the
+	// task's order (by time, then event id). Defaults to 1s.
+	HoldUnsequenced time.Duration
 }
 
 // FollowResult is how a followed job ended.
@@ -102,6 +107,7 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 		}
 		// The terminal event is in: the task log source holds every line
 		// by now, so fill from it rather than wait for the stream.
+		f.releaseAll()
 		if f.missing() > 0 || f.gapped() || f.uncounted() {
 			if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
 				return FollowResult{}, ctx.Err()
@@ -136,6 +142,9 @@ func (o *FollowOptions) defaults() {
 	if o.QuietWait <= 0 {
 		o.QuietWait = 2 * time.Second
 	}
+	if o.HoldUnsequenced <= 0 {
+		o.HoldUnsequenced = time.Second
+	}
 	if o.OnLine == nil {
 		o.OnLine = func(int, schemas.LogLine) {}
 	}
@@ -165,6 +174,8 @@ type attemptState struct {
 	printed  int64 // highest seq delivered; every seq up to it was delivered
 	pending  map[int64]schemas.LogLine
 	gapSince time.Time
+	// held are unsequenced lines not printed yet, with when they came.
+	held []heldLine
 	// unsequenced holds ids of lines that came without a seq (sources
 	// that cannot number lines); they are delivered as they come.
 	unsequenced map[string]struct{}
@@ -210,12 +221,17 @@ func (f *follower) handle(ev schemas.JobEvent) {
 	}
 }
 
+// heldLine is an unsequenced line waiting to be printed.
+type heldLine struct {
+	line schemas.LogLine
+	came time.Time
+}
+
 func (f *follower) addLine(attempt int, a *attemptState, l schemas.LogLine) {
 	if l.Seq <= 0 {
 		if _, dup := a.unsequenced[l.ID]; !dup {
 			a.unsequenced[l.ID] = struct{}{}
-			f.lastLineAt = time.Now()
-			f.opts.OnLine(attempt, l)
+			a.held = append(a.held, heldLine{line: l, came: time.Now()})
 		}
 		return
 	}
@@ -225,10 +241,49 @@ func (f *follower) addLine(attempt int, a *attemptState, l schemas.LogLine) {
 	a.pending[l.Seq] = l
 }
 
-// flush delivers every attempt's lines that are now contiguous.
+// release prints an attempt's held unsequenced lines in (time, id)
+// order: those held for HoldUnsequenced, or all of them.
+func (f *follower) release(n int, a *attemptState, all bool) {
+	if len(a.held) == 0 {
+		return
+	}
+	sort.SliceStable(a.held, func(i, j int) bool { return unsequencedLess(a.held[i].line, a.held[j].line) })
+	i := 0
+	for ; i < len(a.held); i++ {
+		if !all && time.Since(a.held[i].came) < f.opts.HoldUnsequenced {
+			break
+		}
+		f.lastLineAt = time.Now()
+		f.opts.OnLine(n, a.held[i].line)
+	}
+	a.held = a.held[i:]
+}
+
+// unsequencedLess orders lines without a seq by time, then by id compared
+// as a number (CloudWatch event ids are decimal strings).
+func unsequencedLess(x, y schemas.LogLine) bool {
+	if !x.Time.Equal(y.Time) {
+		return x.Time.Before(y.Time)
+	}
+	if len(x.ID) != len(y.ID) {
+		return len(x.ID) < len(y.ID)
+	}
+	return x.ID < y.ID
+}
+
+// releaseAll prints every held line (the terminal event is in).
+func (f *follower) releaseAll() {
+	for _, n := range f.attemptNumbers() {
+		f.release(n, f.attempts[n], true)
+	}
+}
+
+// flush delivers every attempt's lines that are now contiguous, and the
+// unsequenced lines held long enough.
 func (f *follower) flush() {
 	for _, n := range f.attemptNumbers() {
 		a := f.attempts[n]
+		f.release(n, a, false)
 		for {
 			l, ok := a.pending[a.printed+1]
 			if !ok {
@@ -336,6 +391,10 @@ func (f *follower) wait() time.Duration {
 	for _, a := range f.attempts {
 		if !a.gapSince.IsZero() {
 			left := f.opts.GapWait - time.Since(a.gapSince)
+			w = min(w, max(left, 10*time.Millisecond))
+		}
+		for _, h := range a.held {
+			left := f.opts.HoldUnsequenced - time.Since(h.came)
 			w = min(w, max(left, 10*time.Millisecond))
 		}
 	}

@@ -265,3 +265,51 @@ func TestFollowUncountedFillsTheTailFromTheSourceOnce(t *testing.T) {
 		t.Fatalf("result %+v after %d source reads", res, src.reads)
 	}
 }
+
+// CloudWatch subscription deliveries carry no seq and may arrive out of
+// order: lines are held briefly and printed by time, then event id.
+func TestFollowOrdersUnsequencedDeliveries(t *testing.T) {
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	line := func(i int) schemas.LogLine {
+		// Ids as CloudWatch makes them: decimal strings of one length
+		// within a stream, here with the same millisecond for 2 and 3.
+		return schemas.LogLine{ID: fmt.Sprintf("3729%04d", i), Time: base.Add(time.Duration(i/2) * time.Millisecond), Text: fmt.Sprintf("line %d", i)}
+	}
+	delivery := func(id string, from, to int) schemas.JobEvent {
+		e := ev(id, schemas.EventLog)
+		for i := from; i <= to; i++ {
+			e.Lines = append(e.Lines, line(i))
+		}
+		return e
+	}
+	term := finished(0, 0)
+	term.LogEvents = nil
+	st := &scripted{batches: [][]schemas.JobEvent{
+		{ev("worker:1:started", schemas.EventStarted)},
+		{delivery("d3", 7, 9)},
+		{delivery("d1", 1, 3), delivery("d2", 4, 6)},
+		{delivery("d1", 1, 3)}, // redelivered
+		{term},
+	}}
+	src := &source{taskID: "task-1"}
+	for i := 1; i <= 9; i++ {
+		l := line(i)
+		l.Seq, l.ID = int64(i), ""
+		src.lines = append(src.lines, l)
+	}
+	c := &Client{Streams: st, Logs: src}
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
+		OnLine:          func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+		PollWait:        time.Millisecond,
+		GapWait:         time.Hour,
+		QuietWait:       50 * time.Millisecond,
+		HoldUnsequenced: time.Hour, // everything arrives within the hold
+		DrainWait:       5 * time.Second,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	expectLines(t, got, 9)
+}
