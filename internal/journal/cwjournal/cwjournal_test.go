@@ -200,8 +200,15 @@ func TestEqualTimestamps(t *testing.T) {
 // read once, at their first place.
 func TestDuplicatesDroppedOnRead(t *testing.T) {
 	b := fakeBackend(t)
-	j1 := b.journal(t, cwjournal.Options{})
-	j2 := b.journal(t, cwjournal.Options{})
+	// Two appenders (processes) order their events by their own clocks,
+	// which agree to the millisecond only when calls are far enough apart:
+	// the steps here are a second apart on a shared clock, as a gatekeeper's
+	// and a worker's appends of one job are in practice.
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	j1 := b.journal(t, cwjournal.Options{Now: now})
+	j2 := b.journal(t, cwjournal.Options{Now: now})
 	job := ulid.Make().String()
 	evs := events(job, 0, 4)
 	for _, step := range []struct {
@@ -212,6 +219,9 @@ func TestDuplicatesDroppedOnRead(t *testing.T) {
 		{j2, []schemas.JobEvent{evs[1], evs[2], evs[0]}},
 		{j1, []schemas.JobEvent{evs[3], evs[3], evs[2]}},
 	} {
+		mu.Lock()
+		clock = clock.Add(time.Second)
+		mu.Unlock()
 		if err := step.j.Append(t.Context(), job, step.evs...); err != nil {
 			t.Fatal(err)
 		}
