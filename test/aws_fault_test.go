@@ -121,18 +121,7 @@ func startFaultyAWSFakes(t *testing.T, e *env, flags ...string) *awsFakes {
 	if f.url == "" {
 		t.Fatal("the AWS fakes exited before serving")
 	}
-	e.extraEnv = append(e.extraEnv,
-		"DEPLOYER_BACKEND=aws",
-		"AWS_ENDPOINT_URL="+f.url,
-		"AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=AROACIROLE",
-		"AWS_SECRET_ACCESS_KEY=test",
-		"AWS_CA_BUNDLE=",
-		"AWS_PROFILE=",
-		"AWS_CONFIG_FILE=/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		`DEPLOYER_PRINCIPALS={"AROACIROLE":"arn:aws:iam::123456789012:role/ci-deployer"}`,
-	)
+	e.extraEnv = append(e.extraEnv, awsEnv(f.url)...)
 	return f
 }
 

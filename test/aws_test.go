@@ -64,18 +64,27 @@ func startAWSFakes(t *testing.T, e *env) {
 	if url == "" {
 		t.Fatal("the AWS fakes exited before serving")
 	}
-	e.extraEnv = append(e.extraEnv,
+	e.extraEnv = append(e.extraEnv, awsEnv(url)...)
+}
+
+// awsEnv is the environment of commands run against the fakes at url:
+// the aws backend, dummy credentials of a CI role the gatekeeper knows
+// (DEPLOYER_PRINCIPALS), and nothing that reaches beyond loopback — no
+// profile, no instance metadata service.
+func awsEnv(url string) []string {
+	return []string{
 		"DEPLOYER_BACKEND=aws",
-		"AWS_ENDPOINT_URL="+url,
+		"AWS_ENDPOINT_URL=" + url,
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=AROACIROLE",
 		"AWS_SECRET_ACCESS_KEY=test",
 		"AWS_CA_BUNDLE=",
+		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_PROFILE=",
 		"AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		`DEPLOYER_PRINCIPALS={"AROACIROLE":"arn:aws:iam::123456789012:role/ci-deployer"}`,
-	)
+	}
 }
 
 // TestAWSBackendEndToEnd runs the real binaries on --backend aws against

@@ -18,9 +18,10 @@ import (
 	"time"
 )
 
-// deployerBin is the binary under test, and awsfakesBin the AWS fakes'
-// server the --backend aws tests run it against, built once by TestMain.
-var deployerBin, awsfakesBin string
+// deployerBin is the binary under test, awsfakesBin the AWS fakes' server
+// the --backend aws tests run it against, and gatekeeperBin the gatekeeper
+// Lambda built for this host, all built once by TestMain.
+var deployerBin, awsfakesBin, gatekeeperBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "deployer-e2e-")
@@ -30,7 +31,8 @@ func TestMain(m *testing.M) {
 	}
 	deployerBin = filepath.Join(dir, "deployer")
 	awsfakesBin = filepath.Join(dir, "awsfakes")
-	build := exec.Command("go", "build", "-o", dir, "../cmd/deployer", "../internal/awsfake/awsfakes")
+	gatekeeperBin = filepath.Join(dir, "gatekeeper")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", dir, "../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/gatekeeper")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)
