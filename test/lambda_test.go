@@ -2,9 +2,12 @@ package test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // runtimeAPI is a loopback Lambda Runtime API: the protocol a provided.al2023
@@ -135,14 +140,7 @@ func TestGatekeeperLambdaBinary(t *testing.T) {
 	// attributes SQS sets (SenderId among them), and hand it over.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(e.envValue("AWS_ACCESS_KEY_ID"), "test", "")),
-		config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BaseEndpoint = aws.String(e.envValue("AWS_ENDPOINT_URL"))
-	client := sqs.NewFromConfig(cfg)
+	client := e.sqsClient(t)
 	url, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("deployer-requests")})
 	if err != nil {
 		t.Fatal(err)
@@ -187,5 +185,131 @@ func TestGatekeeperLambdaBinaryRefusesABrokenConfiguration(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "restricted_options_regex") {
 		t.Fatalf("exit %v, output:\n%s", err, out)
+	}
+}
+
+// sqsClient is an SQS client of the fakes the setup points at.
+func (e *env) sqsClient(t *testing.T) *sqs.Client {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(e.envValue("AWS_ACCESS_KEY_ID"), "test", "")),
+		config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BaseEndpoint = aws.String(e.envValue("AWS_ENDPOINT_URL"))
+	return sqs.NewFromConfig(cfg)
+}
+
+// readStream long-polls a job's stream queue until until accepts an event,
+// and returns every event read.
+func readStream(t *testing.T, client *sqs.Client, jobID string, until func(schemas.JobEvent) bool) []schemas.JobEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("deployer-job-" + jobID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []schemas.JobEvent
+	for {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: url.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2})
+		if err != nil {
+			t.Fatalf("reading the stream of %s: %v (events so far: %+v)", jobID, err, all)
+		}
+		done := false
+		for _, m := range out.Messages {
+			ev, err := schemas.DecodeJobEvent([]byte(aws.ToString(m.Body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, ev)
+			done = done || until(ev)
+			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if done {
+			return all
+		}
+	}
+}
+
+// subscriptionEvent is a CloudWatch Logs subscription delivery as Lambda
+// receives it: awslogs.data, base64 of gzip of the JSON batch.
+func subscriptionEvent(t *testing.T, stream string, lines ...string) events.CloudwatchLogsEvent {
+	t.Helper()
+	data := events.CloudwatchLogsData{
+		Owner: "123456789012", LogGroup: "/deployer-tasks", LogStream: stream, MessageType: "DATA_MESSAGE",
+		SubscriptionFilters: []string{"deployer-logshipper"},
+	}
+	for i, l := range lines {
+		data.LogEvents = append(data.LogEvents, events.CloudwatchLogsLogEvent{
+			ID: fmt.Sprintf("3729%030d", i+1), Timestamp: time.Now().UnixMilli(), Message: l + "\n",
+		})
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write(raw)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return events.CloudwatchLogsEvent{AWSLogs: events.CloudwatchLogsRawData{Data: base64.StdEncoding.EncodeToString(gz.Bytes())}}
+}
+
+// TestLogshipperLambdaBinary runs the logshipper Lambda binary through the
+// Runtime API with a subscription delivery for a task that ran: its lines
+// reach the owning job's stream as log events carrying the CloudWatch
+// event ids, found through the task's tags.
+func TestLogshipperLambdaBinary(t *testing.T) {
+	e := newEnv(t, awsConfig, awsScripts)
+	startAWSFakes(t, e)
+	up := e.start("up", "--provision")
+	up.stderr.waitFor(t, regexp.MustCompile(`serving AWS deployment`), time.Minute)
+
+	r := e.run("run", "--no-wait", "--", "infra", "hello", "lambda")
+	if r.code != 0 {
+		t.Fatalf("run --no-wait: exit %d\n%s", r.code, r.stderr)
+	}
+	jobID := strings.TrimSpace(r.stdout)
+	client := e.sqsClient(t)
+	var taskID string
+	readStream(t, client, jobID, func(ev schemas.JobEvent) bool {
+		if ev.TaskID != "" {
+			taskID = ev.TaskID
+		}
+		return ev.Type.Terminal()
+	})
+	if taskID == "" {
+		t.Fatal("no event named the job's task")
+	}
+
+	rt := startRuntimeAPI(t)
+	fn := exec.Command(logshipperBin)
+	fn.Env = append(append(os.Environ(), e.extraEnv...), "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt.url, "http://"))
+	var fnErr bytes.Buffer
+	fn.Stderr = &fnErr
+	if err := fn.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fn.Process.Kill(); _ = fn.Wait() })
+
+	a := rt.invoke(t, subscriptionEvent(t, "deployer/deployer/"+taskID, "hello lambda", "second line"))
+	if a.error {
+		t.Fatalf("the logshipper failed: %s\n%s", a.body, fnErr.String())
+	}
+	var got []schemas.LogLine
+	readStream(t, client, jobID, func(ev schemas.JobEvent) bool {
+		if ev.Type == schemas.EventLog && ev.Source == "logshipper" {
+			got = append(got, ev.Lines...)
+		}
+		return len(got) >= 2
+	})
+	if got[0].Text != "hello lambda" || got[1].Text != "second line" || got[0].ID == "" || got[0].Seq != 0 {
+		t.Fatalf("shipped lines %+v", got)
 	}
 }

@@ -19,9 +19,10 @@ import (
 )
 
 // deployerBin is the binary under test, awsfakesBin the AWS fakes' server
-// the --backend aws tests run it against, and gatekeeperBin the gatekeeper
-// Lambda built for this host, all built once by TestMain.
-var deployerBin, awsfakesBin, gatekeeperBin string
+// the --backend aws tests run it against, and gatekeeperBin and
+// logshipperBin the Lambdas built for this host, all built once by
+// TestMain.
+var deployerBin, awsfakesBin, gatekeeperBin, logshipperBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "deployer-e2e-")
@@ -32,7 +33,9 @@ func TestMain(m *testing.M) {
 	deployerBin = filepath.Join(dir, "deployer")
 	awsfakesBin = filepath.Join(dir, "awsfakes")
 	gatekeeperBin = filepath.Join(dir, "gatekeeper")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", dir, "../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/gatekeeper")
+	logshipperBin = filepath.Join(dir, "logshipper")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", dir,
+		"../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/gatekeeper", "../cmd/logshipper")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)
