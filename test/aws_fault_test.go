@@ -279,14 +279,7 @@ func TestAWSFaultKillPipelinesAtRandom(t *testing.T) {
 	if testing.Short() {
 		n, minKills = 40, 3
 	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("DEPLOYER_FAULT_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("DEPLOYER_FAULT_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (set DEPLOYER_FAULT_SEED to replay the kill moments and faults)", seed)
+	seed := faultSeed(t, "the kill moments and faults")
 	rng := rand.New(rand.NewSource(seed))
 
 	e := newEnv(t, awsFaultConfig, awsFaultScripts)
@@ -477,35 +470,7 @@ func TestAWSFaultConcurrentReplaysStartOneTask(t *testing.T) {
 	fakes := startFaultyAWSFakes(t, e, awsFaultFlags...)
 	e.startUp(t, "--provision", "--visibility", "3s")
 
-	dir := t.TempDir()
-	out, gate := filepath.Join(dir, "out"), filepath.Join(dir, "gate")
-	id := e.deadLetter(t, "ops", "append", out, gate)
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a, b := e.start("dlq", "replay", id), e.start("dlq", "replay", id)
-	for i, p := range []*proc{a, b} {
-		if code := p.wait(t, time.Minute); code != 0 {
-			t.Fatalf("replay %d: exit code %d; stderr:\n%s", i, code, p.stderr.text())
-		}
-		if got := p.stdout.text(); got != id+"-r1" {
-			t.Fatalf("replay %d printed %q, want %q; stderr:\n%s", i, got, id+"-r1", p.stderr.text())
-		}
-	}
-	r := e.run("wait", id+"-r1")
-	if r.code != 0 || r.stdout != "appended\n" {
-		t.Fatalf("wait %s-r1: exit code %d, stdout %q; stderr:\n%s", id, r.code, r.stdout, r.stderr)
-	}
-	got, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != "ran\n" {
-		t.Fatalf("the replayed script ran %d times:\n%s", strings.Count(string(got), "ran"), got)
-	}
-	if l := e.dlqList(t); len(l) != 0 {
-		t.Fatalf("dead letters left after the replays: %+v", l)
-	}
+	e.replayTwiceAtOnce(t)
 	fakes.checkQueuesDrained(t)
 	t.Logf("server-side faults: %s", fakes.faultCounts(t))
 }

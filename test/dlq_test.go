@@ -151,11 +151,12 @@ func TestDlqListShowReplay(t *testing.T) {
 	}
 }
 
-func TestDlqConcurrentReplaysStartOneTask(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, dlqConfig, dlqScripts)
-	e.serve(t)
-
+// replayTwiceAtOnce dead-letters a job of the "ops" container's "append"
+// script, races two "deployer dlq replay"s of it, and checks that both
+// name one replay job whose task ran once, and that no dead letter is
+// left.
+func (e *env) replayTwiceAtOnce(t *testing.T) {
+	t.Helper()
 	dir := t.TempDir()
 	out, gate := filepath.Join(dir, "out"), filepath.Join(dir, "gate")
 	id := e.deadLetter(t, "ops", "append", out, gate)
@@ -176,16 +177,24 @@ func TestDlqConcurrentReplaysStartOneTask(t *testing.T) {
 	if r.code != 0 || r.stdout != "appended\n" {
 		t.Fatalf("wait %s-r1: exit code %d, stdout %q; stderr:\n%s", id, r.code, r.stdout, r.stderr)
 	}
-	b2, err := os.ReadFile(out)
+	got, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b2) != "ran\n" {
-		t.Fatalf("the replayed script ran %d times:\n%s", strings.Count(string(b2), "ran"), b2)
+	if string(got) != "ran\n" {
+		t.Fatalf("the replayed script ran %d times:\n%s", strings.Count(string(got), "ran"), got)
 	}
 	if l := e.dlqList(t); len(l) != 0 {
 		t.Fatalf("dead letters left after the replays: %+v", l)
 	}
+}
+
+func TestDlqConcurrentReplaysStartOneTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, dlqConfig, dlqScripts)
+	e.serve(t)
+
+	e.replayTwiceAtOnce(t)
 }
 
 func TestDlqPurge(t *testing.T) {

@@ -358,6 +358,21 @@ func checkSubmitted(t *testing.T, errs []error) {
 	}
 }
 
+// faultSeed returns the seed of a fault test's randomness: the
+// DEPLOYER_FAULT_SEED environment variable, to replay a run, or the clock.
+func faultSeed(t *testing.T, what string) int64 {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("DEPLOYER_FAULT_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("DEPLOYER_FAULT_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (set DEPLOYER_FAULT_SEED to replay %s)", seed, what)
+	return seed
+}
+
 // TestKillPipelinesAtRandom SIGKILLs "deployer up" processes at random
 // moments while jobs are submitted and run, replacing each, and checks that
 // every job ends with its script's exit code and every script ran exactly
@@ -369,14 +384,7 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 	if testing.Short() {
 		n = 40
 	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("DEPLOYER_FAULT_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("DEPLOYER_FAULT_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (set DEPLOYER_FAULT_SEED to replay the kill moments)", seed)
+	seed := faultSeed(t, "the kill moments")
 	rng := rand.New(rand.NewSource(seed))
 
 	e := newEnv(t, faultConfig, faultScripts)
