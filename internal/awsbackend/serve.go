@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -161,6 +162,7 @@ type shipper struct {
 	ship  *logshipper.Shipper
 	log   *slog.Logger
 	every time.Duration
+	next  int // where the next tick starts reading, in task id order
 }
 
 // linger is how long a stopped task's log is still read after a read found
@@ -177,27 +179,48 @@ func (s *shipper) run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		for _, st := range s.reg.snapshot() {
-			if err := s.shipTask(ctx, st); err != nil && ctx.Err() == nil {
-				s.log.Warn("shipping task log", "task_id", st.task.ID, "job_id", st.task.JobID, "err", err)
-			}
+		s.tick(ctx)
+	}
+}
+
+// tick reads and ships the tracked tasks' new lines once.
+func (s *shipper) tick(ctx context.Context) {
+	// CloudWatch Logs limits GetLogEvents per account and Region, so a
+	// tick reads at most readsPerTick times, going round the tracked tasks
+	// from where the last tick stopped.
+	tasks := s.reg.snapshot()
+	sort.Slice(tasks, func(i, j int) bool { return tasks[i].task.ID < tasks[j].task.ID })
+	budget, visited := readsPerTick, 0
+	for ; visited < len(tasks) && budget > 0; visited++ {
+		st := tasks[(s.next+visited)%len(tasks)]
+		reads, err := s.shipTask(ctx, st, budget)
+		budget -= reads
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("shipping task log", "task_id", st.task.ID, "job_id", st.task.JobID, "err", err)
 		}
+	}
+	if len(tasks) > 0 {
+		s.next = (s.next + visited) % len(tasks)
 	}
 }
 
 // readBatch is how many lines one task log read asks for; a task that has
-// more is read again at once, up to maxReadsPerTick times per tick.
+// more is read again at once while the tick's budget of readsPerTick
+// reads lasts.
 const (
-	readBatch       = 1000
-	maxReadsPerTick = 20
+	readBatch    = 1000
+	readsPerTick = 10
 )
 
-func (s *shipper) shipTask(ctx context.Context, st shipState) error {
-	shipped := false
-	for range maxReadsPerTick {
+// shipTask ships what the task's log holds beyond what was shipped, in at
+// most budget reads, and returns how many reads it made.
+func (s *shipper) shipTask(ctx context.Context, st shipState, budget int) (int, error) {
+	shipped, reads := false, 0
+	for range budget {
+		reads++
 		lines, err := s.logs.Read(ctx, st.task.ID, st.shipped, readBatch)
-		if err != nil && !isNotFound(err) {
-			return err
+		if err != nil && !errors.Is(err, tasklog.ErrNotFound) {
+			return reads, err
 		}
 		if len(lines) == 0 {
 			break
@@ -206,7 +229,7 @@ func (s *shipper) shipTask(ctx context.Context, st shipState) error {
 			JobID: st.task.JobID, Attempt: st.task.Attempt, TaskID: st.task.ID,
 			Stream: sqsstream.Address(st.task.JobID), Lines: lines,
 		}); err != nil {
-			return err
+			return reads, err
 		}
 		st.shipped = lines[len(lines)-1].Seq
 		last := st.shipped
@@ -216,11 +239,8 @@ func (s *shipper) shipTask(ctx context.Context, st shipState) error {
 			break
 		}
 	}
-	if shipped {
-		return nil
-	}
-	if st.task.Status != runner.StatusStopped {
-		return nil
+	if shipped || st.task.Status != runner.StatusStopped {
+		return reads, nil
 	}
 	switch {
 	case st.quiet.IsZero():
@@ -228,7 +248,5 @@ func (s *shipper) shipTask(ctx context.Context, st shipState) error {
 	case time.Since(st.quiet) > linger:
 		s.reg.forget(st.task.ID)
 	}
-	return nil
+	return reads, nil
 }
-
-func isNotFound(err error) bool { return err != nil && errors.Is(err, tasklog.ErrNotFound) }
