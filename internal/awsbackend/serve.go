@@ -59,20 +59,9 @@ const janitorEvery = 10 * time.Minute
 
 // janitor deletes expired job streams at start and every janitorEvery.
 func janitor(ctx context.Context, b *Backend, log *slog.Logger) {
-	t := time.NewTicker(janitorEvery)
-	defer t.Stop()
-	for {
-		if n, err := b.Streams.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			log.Warn("deleting expired job streams", "err", err)
-		} else if n > 0 {
-			log.Info("deleted expired job streams", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	backend.Janitor(ctx, log, janitorEvery, backend.Chore{What: "expired job streams", Run: func(ctx context.Context) (int, error) {
+		return b.Streams.DeleteExpired(ctx, time.Now())
+	}})
 }
 
 // tracked is the worker's runner, recording every task the worker starts,

@@ -132,3 +132,32 @@ func Lanes(c schemas.Config) []string {
 	add(gatekeeper.CancelLane)
 	return out
 }
+
+// Chore is one clean-up of a janitor: Run removes what is due and says
+// how many things it removed. What names them in logs ("expired job
+// streams").
+type Chore struct {
+	What string
+	Run  func(ctx context.Context) (int, error)
+}
+
+// Janitor runs the chores at once and then every interval until ctx ends,
+// logging what they removed and why they failed.
+func Janitor(ctx context.Context, log *slog.Logger, every time.Duration, chores ...Chore) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for _, c := range chores {
+			if n, err := c.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("janitor: removing "+c.What, "err", err)
+			} else if n > 0 {
+				log.Info("janitor: removed "+c.What, "count", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

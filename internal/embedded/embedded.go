@@ -201,23 +201,12 @@ const (
 // janitor removes expired job streams and old work directories, at start
 // and then every janitorEvery, until ctx ends.
 func (b *Backend) janitor(ctx context.Context, log *slog.Logger) {
-	t := time.NewTicker(janitorEvery)
-	defer t.Stop()
-	for {
-		if n, err := b.Streams.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			log.Warn("deleting expired job streams", "err", err)
-		} else if n > 0 {
-			log.Info("deleted expired job streams", "count", n)
-		}
-		if n, err := b.Runner.Prune(ctx, workDirMaxAge); err != nil && ctx.Err() == nil {
-			log.Warn("pruning old work directories", "err", err)
-		} else if n > 0 {
-			log.Info("pruned old work directories", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	backend.Janitor(ctx, log, janitorEvery,
+		backend.Chore{What: "expired job streams", Run: func(ctx context.Context) (int, error) {
+			return b.Streams.DeleteExpired(ctx, time.Now())
+		}},
+		backend.Chore{What: "old work directories", Run: func(ctx context.Context) (int, error) {
+			return b.Runner.Prune(ctx, workDirMaxAge)
+		}},
+	)
 }
