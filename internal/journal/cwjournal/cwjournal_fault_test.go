@@ -27,7 +27,7 @@ import (
 // that invisible, and a CreateLogStream repeated finds the stream there.
 func TestConformanceUnderFaults(t *testing.T) {
 	fake, url := logsfake.Start(t)
-	after := &awsx.FaultTransport{Next: bufferedTransport{}, ResetAfter: 0.05}
+	after := &awsx.FaultTransport{ResetAfter: 0.05}
 	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 10 * time.Millisecond}
 	counter := &awsx.CountingTransport{Next: ft}
 	cfg := awstest.Config(t, url, &http.Client{Transport: counter, Timeout: time.Minute})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -36,7 +35,7 @@ type backend struct {
 
 func newBackend(tb testing.TB, endpoint string, fake *logsfake.Fake) *backend {
 	tb.Helper()
-	counter := &awsx.CountingTransport{Next: bufferedTransport{}}
+	counter := &awsx.CountingTransport{}
 	cfg := awstest.Config(tb, endpoint, &http.Client{Transport: counter, Timeout: time.Minute})
 	b := &backend{
 		fake:    fake,
@@ -366,26 +365,4 @@ func TestNewValidates(t *testing.T) {
 	if _, err := cwjournal.New(nil, cwjournal.Options{LogGroup: "g"}); err == nil {
 		t.Fatal("New without a client: no error")
 	}
-}
-
-// bufferedTransport reads each answer whole before handing it to the SDK.
-// With aws-sdk-go-v2/service/cloudwatchlogs v1.92.2 (smithy-go v1.28.9)
-// the connection of a large, chunked answer is sometimes closed while the
-// SDK still reads it ("deserialization failed ... use of closed network
-// connection", status 200), and the SDK retries the call; buffered, it
-// never happens. The tests count the adapter's own calls, so they buffer.
-type bufferedTransport struct{}
-
-func (bufferedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	return resp, nil
 }

@@ -17,7 +17,7 @@ import (
 // started, so the suite's Runs check (each job's attempt ran once) holds;
 // StopTask and the reads are idempotent.
 func TestConformanceUnderFaults(t *testing.T) {
-	after := &awsx.FaultTransport{Next: buffered{}, ResetAfter: 0.05}
+	after := &awsx.FaultTransport{ResetAfter: 0.05}
 	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 10 * time.Millisecond}
 	t.Run("suite", func(t *testing.T) {
 		runnertest.Run(t, runnertest.Features{Tags: true, Timeout: 20 * time.Second}, func(t *testing.T) runnertest.Harness {

@@ -1,12 +1,10 @@
 package ecsrunner_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -68,40 +66,9 @@ func newEnv(t testing.TB, fake *ecsfake.Fake) *env {
 // (nil: straight), counted.
 func (e *env) client(t testing.TB, next http.RoundTripper) (*ecsrunner.Runner, *awsx.CountingTransport) {
 	t.Helper()
-	if next == nil {
-		next = buffered{}
-	}
 	count := &awsx.CountingTransport{Next: next}
 	cfg := awstest.Config(t, e.url, &http.Client{Transport: count, Timeout: 30 * time.Second})
 	return ecsrunner.New(ecs.NewFromConfig(cfg), ecsrunner.Options{Cluster: cluster, ContainerName: container}), count
-}
-
-// buffered sends requests with an in-memory copy of their body. The SDK
-// closes a request's body as soon as the response headers arrive, which
-// races with net/http's write loop: now and then the connection is closed
-// while the response body is read ("use of closed network connection",
-// aws/aws-sdk-go-v2#1825, #2737) and the SDK retries the call. That retry
-// is harmless but would make the call counts these tests assert flaky.
-type buffered struct{ next http.RoundTripper }
-
-func (b buffered) RoundTrip(req *http.Request) (*http.Response, error) {
-	next := b.next
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	if req.Body == nil || req.Body == http.NoBody {
-		return next.RoundTrip(req)
-	}
-	body, err := io.ReadAll(req.Body)
-	_ = req.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	req = req.Clone(req.Context())
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.ContentLength = int64(len(body))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return next.RoundTrip(req)
 }
 
 func spec(b runnertest.Behaviour) runner.Spec {
@@ -272,7 +239,7 @@ func TestThrottlingRetriedThenErrThrottled(t *testing.T) {
 		t.Errorf("after one throttle: task %q, %d RunTask calls; want a task after 2 calls", task.ID, e.fake.Calls("RunTask"))
 	}
 	// Throttled for good: every try refused.
-	ft := &awsx.FaultTransport{Next: buffered{}, Throttle: 1, Only: []string{"ecs:RunTask"}, Seed: 1}
+	ft := &awsx.FaultTransport{Throttle: 1, Only: []string{"ecs:RunTask"}, Seed: 1}
 	r, count := e.client(t, ft)
 	sp := spec(runnertest.Behaviour{})
 	sp.JobID, sp.Attempt = newJob(), 1
@@ -297,7 +264,7 @@ type resetOnce struct {
 }
 
 func (r *resetOnce) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := buffered{}.RoundTrip(req)
+	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil || awsx.Operation(req) != "ecs:RunTask" {
 		return resp, err
 	}
@@ -324,7 +291,7 @@ func TestLostRunTaskAnswerStartsOneTask(t *testing.T) {
 	})
 
 	t.Run("every answer lost, then Start again", func(t *testing.T) {
-		ft := &awsx.FaultTransport{Next: buffered{}, ResetAfter: 1, Only: []string{"ecs:RunTask"}, Seed: 1}
+		ft := &awsx.FaultTransport{ResetAfter: 1, Only: []string{"ecs:RunTask"}, Seed: 1}
 		r, count := e.client(t, ft)
 		sp := spec(runnertest.Behaviour{})
 		sp.JobID, sp.Attempt = newJob(), 1

@@ -26,7 +26,7 @@ import (
 // not the adapter's.
 func TestConformanceUnderFaults(t *testing.T) {
 	fake, url := logsfake.Start(t)
-	after := &awsx.FaultTransport{Next: bufferedTransport{}, ResetAfter: 0.05, Only: []string{"logs:GetLogEvents"}}
+	after := &awsx.FaultTransport{ResetAfter: 0.05, Only: []string{"logs:GetLogEvents"}}
 	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 10 * time.Millisecond}
 	counter := &awsx.CountingTransport{Next: ft}
 	cfg := awstest.Config(t, url, &http.Client{Transport: counter, Timeout: time.Minute})
