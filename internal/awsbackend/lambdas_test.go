@@ -3,6 +3,7 @@ package awsbackend_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +100,42 @@ func BenchmarkGatekeeperInit(b *testing.B) {
 		worst = max(worst, time.Since(start))
 	}
 	b.ReportMetric(float64(worst.Microseconds())/1000, "max-ms")
+}
+
+// A caller may run jobs without being allowed to read the dead-letter
+// queues; the gatekeeper refuses to start without its own.
+func TestDeadLetterQueuesOptionalForCallersOnly(t *testing.T) {
+	srv := &awsfake.Server{}
+	f, err := sqsfake.New(sqsfake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	f.Register(srv)
+	url := srv.Start(t)
+	cfg := awstest.Config(t, url, nil)
+	b, err := awsbackend.NewWithConfig(cfg, awsbackend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Broker.Create(context.Background(), "requests", queue.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ENDPOINT_URL", url)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCALLER")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	caller, err := awsbackend.Open(context.Background(), awsbackend.Options{Region: "us-east-1"})
+	if err != nil {
+		t.Fatalf("a caller's Open without dead-letter queues: %v", err)
+	}
+	_, runs := caller.DeadLetterQueues()
+	if _, err := runs.Receive(context.Background(), queue.ReceiveOptions{}); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("receiving from a missing dead-letter queue: %v, want ErrNotFound", err)
+	}
+	env := map[string]string{"DEPLOYER_CONFIG": "testdata/deployer.yaml", "DEPLOYER_AWS_REGION": "us-east-1"}
+	_, err = awsbackend.GatekeeperHandler(context.Background(), func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "requests-dlq") {
+		t.Fatalf("gatekeeper init without its dead-letter queue: %v", err)
+	}
 }
