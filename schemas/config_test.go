@@ -222,10 +222,13 @@ func TestDecodeRejects(t *testing.T) {
 	good, _ := sampleRequest().Encode()
 	replace := func(old, new string) []byte { return bytes.Replace(good, []byte(old), []byte(new), 1) }
 	decoders := map[string]func([]byte) error{
-		"job_request": func(b []byte) error { _, err := schemas.DecodeJobRequest(b); return err },
-		"run_order":   func(b []byte) error { _, err := schemas.DecodeRunOrder(b); return err },
-		"job_event":   func(b []byte) error { _, err := schemas.DecodeJobEvent(b); return err },
-		"dead_letter": func(b []byte) error { _, err := schemas.DecodeDeadLetter(b); return err },
+		"job_request":      func(b []byte) error { _, err := schemas.DecodeJobRequest(b); return err },
+		"run_order":        func(b []byte) error { _, err := schemas.DecodeRunOrder(b); return err },
+		"job_event":        func(b []byte) error { _, err := schemas.DecodeJobEvent(b); return err },
+		"dead_letter":      func(b []byte) error { _, err := schemas.DecodeDeadLetter(b); return err },
+		"cancel_request":   func(b []byte) error { _, err := schemas.DecodeCancelRequest(b); return err },
+		"cancel_order":     func(b []byte) error { _, err := schemas.DecodeCancelOrder(b); return err },
+		"describe_request": func(b []byte) error { _, err := schemas.DecodeDescribeRequest(b); return err },
 	}
 	for name, decode := range decoders {
 		for _, tt := range []struct {
