@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -75,7 +76,17 @@ type problems []Problem
 
 func (ps *problems) add(path, format string, args ...any) {
 	msg := strings.Join(strings.Fields(fmt.Sprintf(format, args...)), " ")
-	*ps = append(*ps, Problem{Path: path, Message: msg})
+	*ps = append(*ps, Problem{Path: escapeControl(path), Message: msg})
+}
+
+// escapeControl keeps a problem's path on one line: a key may hold any
+// character, and a newline in it would split the report a CI log shows.
+func escapeControl(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 func (ps problems) err() error {
