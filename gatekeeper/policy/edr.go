@@ -56,7 +56,7 @@ func ImportEDR(data []byte) (schemas.Config, []string, error) {
 	}
 	cfg := schemas.Config{Containers: map[string]schemas.Container{}}
 	var notes []string
-	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	note := func(format string, args ...any) { notes = append(notes, escapeControl(fmt.Sprintf(format, args...))) }
 
 	note("EDR authorized callers by IAM permission to invoke its Lambda; deployer checks allowed_callers per container and script, and these are left absent (any caller that may enqueue requests): set them")
 	note("EDR's container_cpu, container_memory, container_max_cpu, container_max_memory and container_default_launch_type were module-wide variables; set task_cpu, task_memory, max_task_cpu, max_task_memory and launch_types per container (left at their defaults: the task definition's size, no overrides, FARGATE)")
@@ -66,7 +66,7 @@ func ImportEDR(data []byte) (schemas.Config, []string, error) {
 		path := "containers." + name
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &fields); err != nil {
-			return schemas.Config{}, nil, fmt.Errorf("container_images.%s: %w", name, err)
+			return schemas.Config{}, nil, fmt.Errorf("container_images.%s: %w", escapeControl(name), err)
 		}
 		for _, k := range sortedKeys(fields) {
 			if !edrContainerFields[k] {
@@ -75,7 +75,7 @@ func ImportEDR(data []byte) (schemas.Config, []string, error) {
 		}
 		var ec edrContainer
 		if err := json.Unmarshal(raw, &ec); err != nil {
-			return schemas.Config{}, nil, fmt.Errorf("container_images.%s: %w", name, err)
+			return schemas.Config{}, nil, fmt.Errorf("container_images.%s: %w", escapeControl(name), err)
 		}
 		c := schemas.Container{
 			EnvironmentVars: ec.EnvironmentVars,

@@ -356,3 +356,32 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// FuzzImportEDR: an EDR document converts to a configuration that loads,
+// or to an error; notes are one line each; nothing panics.
+func FuzzImportEDR(f *testing.F) {
+	if data, err := os.ReadFile("testdata/edr/container_images.json"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(`{"variable": {"container_images": {"default": {"c": {"docker_image": "i", "docker_tag": "sha256:ab", "script_config": {"s": {"allowed_options": null}}}}}}}`))
+	f.Add([]byte(`{"c": {"docker_image": "i", "script_config": {"s": {"restricted_options_regex": {"--x": "(?i)a"}, "hardcoded_options": ["--a"]}}, "default": true}}`))
+	f.Add([]byte(`{"container_images": {"c\n": {"docker_image": "i", "script_config": {"s\r": {}}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, notes, err := ImportEDR(data)
+		for _, n := range notes {
+			if n == "" || strings.ContainsAny(n, "\n\r") {
+				t.Fatalf("note is not one line: %q", n)
+			}
+		}
+		if err != nil {
+			return
+		}
+		raw, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(raw, "/"); err != nil {
+			t.Fatalf("an import that succeeded does not load: %v\n%s", err, raw)
+		}
+	})
+}
