@@ -77,8 +77,17 @@ type awsFakes struct {
 // points the setup's commands at them, as startAWSFakes does.
 func startFaultyAWSFakes(t *testing.T, e *env, flags ...string) *awsFakes {
 	t.Helper()
+	f := launchAWSFakes(t, e.scripts, flags...)
+	e.extraEnv = append(e.extraEnv, awsEnv(f.url)...)
+	return f
+}
+
+// launchAWSFakes starts the AWS fakes' server, its ECS tasks running the
+// scripts of dir, and stops it when the test ends.
+func launchAWSFakes(t *testing.T, dir string, flags ...string) *awsFakes {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := exec.CommandContext(ctx, awsfakesBin, append([]string{"-scripts", e.scripts}, flags...)...)
+	c := exec.CommandContext(ctx, awsfakesBin, append([]string{"-scripts", dir}, flags...)...)
 	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
 	c.WaitDelay = 10 * time.Second
 	c.Stderr = os.Stderr
@@ -121,7 +130,6 @@ func startFaultyAWSFakes(t *testing.T, e *env, flags ...string) *awsFakes {
 	if f.url == "" {
 		t.Fatal("the AWS fakes exited before serving")
 	}
-	e.extraEnv = append(e.extraEnv, awsEnv(f.url)...)
 	return f
 }
 

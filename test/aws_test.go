@@ -1,9 +1,6 @@
 package test
 
 import (
-	"bufio"
-	"context"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,36 +32,7 @@ var awsScripts = map[string]string{
 // setup's commands at it, signing as a CI role the gatekeeper knows.
 func startAWSFakes(t *testing.T, e *env) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	c := exec.CommandContext(ctx, awsfakesBin, "-scripts", e.scripts)
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = c.Wait() })
-	urlc := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			if u, ok := strings.CutPrefix(s.Text(), "listening on "); ok {
-				urlc <- u
-			}
-		}
-		close(urlc)
-	}()
-	var url string
-	select {
-	case url = <-urlc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the AWS fakes did not start")
-	}
-	if url == "" {
-		t.Fatal("the AWS fakes exited before serving")
-	}
-	e.extraEnv = append(e.extraEnv, awsEnv(url)...)
+	startFaultyAWSFakes(t, e)
 }
 
 // awsEnv is the environment of commands run against the fakes at url:

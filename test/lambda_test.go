@@ -98,8 +98,9 @@ func (r *runtimeAPI) invoke(t *testing.T, event any) runtimeAnswer {
 
 // envValue returns the value of key in the setup's extra environment.
 func (e *env) envValue(key string) string {
-	for _, kv := range e.extraEnv {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+	// The last setting wins, as in the commands' environment.
+	for i := len(e.extraEnv) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(e.extraEnv[i], key+"="); ok {
 			return v
 		}
 	}

@@ -15,6 +15,10 @@
 // "AmazonSQS.ReceiveMessage/-job-" spares only the requests whose body
 // holds "-job-".
 //
+// -task-logs-endpoint URL sends the tasks' output to the CloudWatch Logs
+// of another loopback endpoint (an emulator such as moto serving the rest
+// of a deployment, in us-east-1) instead of the fakes' own.
+//
 // It prints "listening on URL" once it serves, and stops on SIGTERM. It
 // prints "faults: total=N kind=N..." on stdout when it stops and on
 // SIGUSR1.
@@ -60,19 +64,20 @@ func main() {
 	except := flag.String("no-faults", "", "comma-separated X-Amz-Target operations never faulted (AmazonSQS.ReceiveMessage)")
 	noResetAfter := flag.String("no-reset-after", "", "comma-separated X-Amz-Target operations never reset after being served; TARGET/TEXT: only requests whose body holds TEXT")
 	seed := flag.Uint64("seed", 0, "seed of the faults (0: from the clock)")
+	logsAt := flag.String("task-logs-endpoint", "", "loopback URL of the CloudWatch Logs (us-east-1) the tasks' output goes to, instead of the fakes' own")
 	flag.Parse()
 	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *noResetAfter, *seed)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(2)
 	}
-	if err := serve(*addr, *scripts, *group, *prefix, *families, f); err != nil {
+	if err := serve(*addr, *scripts, *group, *prefix, *families, *logsAt, f); err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func serve(addr, scripts, group, prefix, families string, f *faults) error {
+func serve(addr, scripts, group, prefix, families, logsAt string, f *faults) error {
 	if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
 		return fmt.Errorf("-addr %q: must be a loopback address", addr)
 	}
@@ -91,19 +96,25 @@ func serve(addr, scripts, group, prefix, families string, f *faults) error {
 	for _, f := range strings.Split(families, ",") {
 		defs[strings.TrimSpace(f)] = []string{"deployer"}
 	}
+	onLog := func(taskID string, lines []string) {
+		now := time.Now()
+		evs := make([]logsfake.Event, len(lines))
+		for i, l := range lines {
+			evs[i] = logsfake.Event{Time: now, Message: l}
+		}
+		logs.Append(group, prefix+taskID, evs...)
+	}
+	if logsAt != "" {
+		if onLog, err = cloudWatchSink(logsAt, group, prefix); err != nil {
+			return err
+		}
+	}
 	ecs := ecsfake.New(ecsfake.Options{
 		TaskDefinitions: defs,
 		Behave: func(_ string, command []string, env map[string]string) ecsfake.Plan {
 			return run(scripts, command, env)
 		},
-		OnLog: func(taskID string, lines []string) {
-			now := time.Now()
-			evs := make([]logsfake.Event, len(lines))
-			for i, l := range lines {
-				evs[i] = logsfake.Event{Time: now, Message: l}
-			}
-			logs.Append(group, prefix+taskID, evs...)
-		},
+		OnLog: onLog,
 	})
 	srv.Add(ecs.Service())
 	srv.Add(ddbfake.New(ddbfake.Options{}).Service())

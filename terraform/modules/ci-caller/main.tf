@@ -1,0 +1,44 @@
+# What a caller of deployer needs, and nothing else: send requests, make,
+# read and delete the streams of its own jobs, read job history. No ECS,
+# no run queues, no secrets: whatever the job does, the task does.
+
+locals {
+  # arn:PARTITION:sqs:REGION:ACCOUNT:NAME → the ARN pattern of job streams.
+  sqs_arn    = join(":", slice(split(":", var.request_queue_arn), 0, 5))
+  job_queues = "${local.sqs_arn}:${var.prefix}job-*"
+}
+
+data "aws_iam_policy_document" "caller" {
+  statement {
+    sid       = "SendRequests"
+    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+    resources = [var.request_queue_arn]
+  }
+  statement {
+    sid = "JobStreams"
+    # run, wait, cancel and describe create a stream queue for the answer
+    # (tagged with the job and its expiry), read it and delete it.
+    actions   = ["sqs:CreateQueue", "sqs:TagQueue", "sqs:SetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:DeleteQueue"]
+    resources = [local.job_queues]
+  }
+  statement {
+    sid       = "JobHistory"
+    actions   = ["logs:GetLogEvents"]
+    resources = [for g in var.log_group_arns : "${trimsuffix(g, ":*")}:log-stream:*"]
+  }
+  dynamic "statement" {
+    for_each = var.operator ? [1] : []
+    content {
+      sid       = "DeadLetters"
+      actions   = ["sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage", "sqs:GetQueueAttributes"]
+      resources = var.dead_letter_queue_arns
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "caller" {
+  for_each = toset(var.role_names)
+  name     = var.policy_name
+  role     = each.key
+  policy   = data.aws_iam_policy_document.caller.json
+}

@@ -1,0 +1,130 @@
+# The resources every component opens by name. The names are the ones the
+# code derives from the prefix (internal/awsbackend, docs/aws.md): change
+# them here and nothing finds them.
+
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  region    = data.aws_region.current.id
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+
+  cluster_name      = "${var.prefix}tasks"
+  task_log_group    = "/${var.prefix}tasks"
+  journal_log_group = "/${var.prefix}jobs"
+  lease_table       = "${var.prefix}leases"
+
+  # ARN patterns of the queues, by role in the pipeline.
+  sqs_arn            = "arn:${local.partition}:sqs:${local.region}:${local.account}"
+  job_queues         = "${local.sqs_arn}:${var.prefix}job-*"
+  lane_queues        = "${local.sqs_arn}:${var.prefix}runs-lane-*"
+  dead_letters       = [aws_sqs_queue.request_dlq.arn, aws_sqs_queue.run_dlq.arn]
+  cancel_lane        = "_cancel"
+  request_visibility = 6 * var.gatekeeper_timeout
+
+  # The environment every component reads (internal/awsbackend.FromEnv).
+  environment = {
+    DEPLOYER_AWS_REGION          = local.region
+    DEPLOYER_PREFIX              = var.prefix
+    DEPLOYER_ECS_CLUSTER         = local.cluster_name
+    DEPLOYER_ECS_CONTAINER       = var.container_name
+    DEPLOYER_ECS_SUBNETS         = join(",", var.subnets)
+    DEPLOYER_ECS_SECURITY_GROUPS = join(",", var.security_groups)
+    DEPLOYER_ECS_PUBLIC_IP       = tostring(var.assign_public_ip)
+    DEPLOYER_TASK_LOG_GROUP      = local.task_log_group
+    DEPLOYER_TASK_STREAM_PREFIX  = var.task_stream_prefix
+    DEPLOYER_JOURNAL_LOG_GROUP   = local.journal_log_group
+    DEPLOYER_LEASE_TABLE         = local.lease_table
+  }
+}
+
+# --- Queues ------------------------------------------------------------------
+
+resource "aws_sqs_queue" "request_dlq" {
+  name                      = "${var.prefix}requests-dlq"
+  message_retention_seconds = var.dead_letter_retention_days * 86400
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+resource "aws_sqs_queue" "requests" {
+  name                       = "${var.prefix}requests"
+  visibility_timeout_seconds = local.request_visibility
+  message_retention_seconds  = 4 * 86400
+  sqs_managed_sse_enabled    = true
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.request_dlq.arn
+    maxReceiveCount     = 5 # requestMaxReceives in internal/awsbackend
+  })
+  tags = var.tags
+}
+
+resource "aws_sqs_queue" "run_dlq" {
+  name                      = "${var.prefix}runs-dlq"
+  message_retention_seconds = var.dead_letter_retention_days * 86400
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+# One run queue per lane, and the cancel lane the workers also read.
+resource "aws_sqs_queue" "lanes" {
+  for_each                   = toset(concat(var.lanes, [local.cancel_lane]))
+  name                       = "${var.prefix}runs-lane-${each.key}"
+  visibility_timeout_seconds = 60
+  message_retention_seconds  = 4 * 86400
+  sqs_managed_sse_enabled    = true
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.run_dlq.arn
+    maxReceiveCount     = 10 # runMaxReceives in internal/awsbackend
+  })
+  tags = var.tags
+}
+
+# --- Logs, leases, cluster ---------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "tasks" {
+  name              = local.task_log_group
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "journal" {
+  name              = local.journal_log_group
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+resource "aws_dynamodb_table" "leases" {
+  name         = local.lease_table
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "lane"
+  range_key    = "slot"
+  attribute {
+    name = "lane"
+    type = "S"
+  }
+  attribute {
+    name = "slot"
+    type = "N"
+  }
+  tags = var.tags
+}
+
+resource "aws_ecs_cluster" "tasks" {
+  name = local.cluster_name
+  setting {
+    name  = "containerInsights"
+    value = "disabled"
+  }
+  tags = var.tags
+}
+
+# --- Callers -----------------------------------------------------------------
+
+locals {
+  # SQS reports a sender as its unique id (AROA… for a role, AIDA… for a
+  # user); the gatekeeper maps it back to the ARN allowed_callers lists.
+  principals = { for c in var.callers : c.unique_id => c.arn }
+}

@@ -1,0 +1,74 @@
+output "prefix" {
+  description = "The resource name prefix: what callers pass as --prefix (or DEPLOYER_PREFIX)."
+  value       = var.prefix
+}
+
+output "region" {
+  description = "The region: what callers pass as --region."
+  value       = local.region
+}
+
+output "environment" {
+  description = "The environment of every component (cmd/worker, deployer up --backend aws) for this deployment."
+  value       = local.environment
+}
+
+output "request_queue_arn" {
+  description = "ARN of the request queue callers send to (the ci-caller module's request_queue_arn)."
+  value       = aws_sqs_queue.requests.arn
+}
+
+output "dead_letter_queue_arns" {
+  description = "ARNs of the request and run dead-letter queues (the ci-caller module's dead_letter_queue_arns, for operators)."
+  value       = local.dead_letters
+}
+
+output "log_group_arns" {
+  description = "ARNs of the task log group and the journal (the ci-caller module's log_group_arns)."
+  value       = [aws_cloudwatch_log_group.tasks.arn, aws_cloudwatch_log_group.journal.arn]
+}
+
+output "cluster_arn" {
+  description = "The ECS cluster the tasks run on."
+  value       = aws_ecs_cluster.tasks.arn
+}
+
+output "task_log_group" {
+  description = "The task log group: task definitions you bring must log there through awslogs with awslogs-stream-prefix = task_stream_prefix."
+  value       = aws_cloudwatch_log_group.tasks.name
+}
+
+output "task_execution_role_arn" {
+  description = "Execution role for task definitions you bring (pulls images, writes the task log)."
+  value       = aws_iam_role.task_execution.arn
+}
+
+output "worker_role_arn" {
+  description = "The workers' role."
+  value       = aws_iam_role.worker.arn
+}
+
+output "worker_policy_json" {
+  description = "The workers' policy, for workers run outside the module's service."
+  value       = data.aws_iam_policy_document.worker.json
+}
+
+output "gatekeeper_function_arn" {
+  description = "The gatekeeper Lambda."
+  value       = aws_lambda_function.gatekeeper.arn
+}
+
+output "logshipper_function_arn" {
+  description = "The logshipper Lambda."
+  value       = aws_lambda_function.logshipper.arn
+}
+
+output "task_definition_arns" {
+  description = "Task definitions the module made, by family."
+  value       = { for k, t in aws_ecs_task_definition.containers : k => t.arn }
+}
+
+output "principals" {
+  description = "The callers the gatekeeper knows (DEPLOYER_PRINCIPALS): unique id to ARN."
+  value       = local.principals
+}

@@ -1,0 +1,160 @@
+variable "prefix" {
+  description = "Starts the name of every resource; the same as the components' DEPLOYER_PREFIX."
+  type        = string
+  default     = "deployer-"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{0,40}$", var.prefix))
+    error_message = "The prefix must be at most 40 letters, digits, hyphens and underscores."
+  }
+}
+
+variable "lanes" {
+  description = "Lanes whose run queues exist from the start. The gatekeeper creates the queue of any other lane a configuration names when its first job arrives."
+  type        = list(string)
+  default     = ["default"]
+  validation {
+    condition     = alltrue([for l in var.lanes : can(regex("^[A-Za-z0-9_-]{1,40}$", l)) && l != "_cancel"])
+    error_message = "A lane is 1 to 40 letters, digits, hyphens and underscores, and _cancel is reserved."
+  }
+}
+
+variable "dead_letter_retention_days" {
+  description = "How long failed requests and jobs stay in the dead-letter queues (1 to 14 days)."
+  type        = number
+  default     = 14
+  validation {
+    condition     = var.dead_letter_retention_days >= 1 && var.dead_letter_retention_days <= 14
+    error_message = "SQS keeps messages 1 to 14 days."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the task log group and the journal (a CloudWatch Logs retention value)."
+  type        = number
+  default     = 90
+}
+
+variable "task_stream_prefix" {
+  description = "awslogs-stream-prefix of the task definitions (DEPLOYER_TASK_STREAM_PREFIX)."
+  type        = string
+  default     = "deployer"
+}
+
+variable "container_name" {
+  description = "Container of the task definitions whose command the worker overrides with the job's argv (DEPLOYER_ECS_CONTAINER)."
+  type        = string
+  default     = "deployer"
+}
+
+variable "callers" {
+  description = "IAM roles and users allowed to submit requests: pass aws_iam_role resources or data sources as they are (a user: { arn = u.arn, unique_id = u.user_id }). SQS names a message's sender by its unique id; the gatekeeper maps it back to the ARN (DEPLOYER_PRINCIPALS) and checks that against allowed_callers. Attach the ci-caller module's policy to them."
+  type = list(object({
+    arn       = string
+    unique_id = string
+  }))
+  default = []
+}
+
+variable "gatekeeper_zip" {
+  description = "Path of the gatekeeper Lambda package: dist/gatekeeper.zip from `make lambda GATEKEEPER_CONFIG=deployer.yaml`, which holds the allow-list as deployer.yaml."
+  type        = string
+}
+
+variable "logshipper_zip" {
+  description = "Path of the logshipper Lambda package: dist/logshipper.zip from `make lambda`."
+  type        = string
+}
+
+variable "lambda_architecture" {
+  description = "Architecture the Lambda packages were built for (LAMBDA_ARCH of `make lambda`)."
+  type        = string
+  default     = "arm64"
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "Lambda runs arm64 or x86_64."
+  }
+}
+
+variable "gatekeeper_timeout" {
+  description = "Gatekeeper Lambda timeout in seconds; the request queue's visibility timeout is six times this, as AWS advises for event source mappings."
+  type        = number
+  default     = 30
+}
+
+variable "gatekeeper_concurrency" {
+  description = "Most concurrent gatekeeper invocations the request queue's event source mapping starts (2 to 1000)."
+  type        = number
+  default     = 10
+}
+
+variable "task_role_arns" {
+  description = "Task and execution roles of the task definitions the worker runs: it may pass only these (iam:PassRole). The module's own execution role is added."
+  type        = list(string)
+  default     = []
+}
+
+variable "task_definitions" {
+  description = "Task definitions to create for the containers of the allow-list (their task_definition is the key), logging to the task log group as the worker and logshippers expect. Leave empty to bring your own."
+  type = map(object({
+    image           = string
+    cpu             = optional(number, 1024)
+    memory          = optional(number, 2048)
+    task_role_arn   = optional(string)
+    cpu_arch        = optional(string, "X86_64")
+    launch_types    = optional(list(string), ["FARGATE"])
+    readonly_rootfs = optional(bool, false)
+  }))
+  default = {}
+}
+
+variable "worker_image" {
+  description = "Container image of the worker daemon (cmd/worker). When set, the module runs it as an ECS service on the cluster; otherwise run workers yourself with the policy in the worker_policy_json output."
+  type        = string
+  default     = null
+}
+
+variable "worker_count" {
+  description = "Workers of the service (each tracks up to worker_capacity jobs)."
+  type        = number
+  default     = 1
+}
+
+variable "worker_capacity" {
+  description = "Most jobs one worker tracks at once (--capacity)."
+  type        = number
+  default     = 32
+}
+
+variable "worker_drain_timeout" {
+  description = "How long a stopping worker keeps tracking its jobs before handing them back, in seconds (--drain-timeout). ECS's stop timeout is capped at 120 s, so a longer drain needs workers outside ECS."
+  type        = number
+  default     = 110
+  validation {
+    condition     = var.worker_drain_timeout >= 0 && var.worker_drain_timeout <= 115
+    error_message = "The drain must end before ECS's stop timeout (at most 120 s): 0 to 115 s."
+  }
+}
+
+variable "subnets" {
+  description = "Subnets of the awsvpc tasks and of the worker service."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_groups" {
+  description = "Security groups of the awsvpc tasks and of the worker service."
+  type        = list(string)
+  default     = []
+}
+
+variable "assign_public_ip" {
+  description = "Give tasks (and workers) a public IP, for subnets without a NAT."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags of every resource."
+  type        = map(string)
+  default     = {}
+}
