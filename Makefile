@@ -20,11 +20,13 @@ build: ## Build the deployer CLI and the worker daemon into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/deployer ./cmd/worker
 
 .PHONY: lambda
-lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.al2023; LAMBDA_ARCH, default arm64)
+lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.al2023; LAMBDA_ARCH, default arm64; GATEKEEPER_CONFIG=FILE packs the allow-list)
+	@if [ -n "$(GATEKEEPER_CONFIG)" ]; then $(GO) run ./cmd/deployer config validate $(GATEKEEPER_CONFIG) || exit 1; fi
 	@for fn in gatekeeper logshipper; do \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' \
 	    -o $(BIN)/linux_$(LAMBDA_ARCH)/$$fn ./cmd/$$fn || exit 1; \
-	  $(GO) run ./internal/tools/lambdazip -o dist/$$fn.zip $(BIN)/linux_$(LAMBDA_ARCH)/$$fn || exit 1; \
+	  config=; if [ $$fn = gatekeeper ] && [ -n "$(GATEKEEPER_CONFIG)" ]; then config="-config $(GATEKEEPER_CONFIG)"; fi; \
+	  $(GO) run ./internal/tools/lambdazip -o dist/$$fn.zip $$config $(BIN)/linux_$(LAMBDA_ARCH)/$$fn || exit 1; \
 	  echo "dist/$$fn.zip"; \
 	done
 

@@ -1,9 +1,10 @@
 // Command lambdazip packages a Lambda binary for the provided.al2023
 // runtime: a zip holding the binary as an executable "bootstrap" and,
-// optionally, more files at the top level (the gatekeeper's deployer.yaml).
-// It replaces the zip tool so that "make lambda" needs only Go.
+// optionally, the gatekeeper's allow-list as deployer.yaml (-config) and
+// more files at the top level. It replaces the zip tool so that "make
+// lambda" needs only Go.
 //
-//	go run ./internal/tools/lambdazip -o dist/gatekeeper.zip bin/linux_arm64/gatekeeper [extra files...]
+//	go run ./internal/tools/lambdazip -o dist/gatekeeper.zip [-config deployer.yaml] bin/linux_arm64/gatekeeper [extra files...]
 package main
 
 import (
@@ -19,18 +20,19 @@ import (
 
 func main() {
 	out := flag.String("o", "", "zip file to write")
+	config := flag.String("config", "", "configuration file to store as deployer.yaml, where the gatekeeper looks for it")
 	flag.Parse()
 	if *out == "" || flag.NArg() < 1 {
-		fmt.Fprintln(os.Stderr, "usage: lambdazip -o OUT.zip BINARY [EXTRA...]")
+		fmt.Fprintln(os.Stderr, "usage: lambdazip -o OUT.zip [-config FILE] BINARY [EXTRA...]")
 		os.Exit(64)
 	}
-	if err := write(*out, flag.Arg(0), flag.Args()[1:]); err != nil {
+	if err := write(*out, flag.Arg(0), *config, flag.Args()[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "lambdazip: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func write(out, binary string, extra []string) (err error) {
+func write(out, binary, config string, extra []string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil { //nolint:gosec // a build output directory
 		return err
 	}
@@ -42,6 +44,11 @@ func write(out, binary string, extra []string) (err error) {
 	zw := zip.NewWriter(f)
 	if err := add(zw, binary, "bootstrap", 0o755); err != nil {
 		return err
+	}
+	if config != "" {
+		if err := add(zw, config, "deployer.yaml", 0o644); err != nil {
+			return err
+		}
 	}
 	for _, p := range extra {
 		if err := add(zw, p, filepath.Base(p), 0o644); err != nil {
