@@ -79,12 +79,20 @@ variable "gatekeeper_timeout" {
   description = "Gatekeeper Lambda timeout in seconds; the request queue's visibility timeout is six times this, as AWS advises for event source mappings."
   type        = number
   default     = 30
+  validation {
+    condition     = var.gatekeeper_timeout >= 5 && var.gatekeeper_timeout <= 900
+    error_message = "A Lambda timeout is at most 900 s; under 5 s a gatekeeper's init and first calls may not fit."
+  }
 }
 
 variable "gatekeeper_concurrency" {
   description = "Most concurrent gatekeeper invocations the request queue's event source mapping starts (2 to 1000)."
   type        = number
   default     = 10
+  validation {
+    condition     = var.gatekeeper_concurrency >= 2 && var.gatekeeper_concurrency <= 1000
+    error_message = "An SQS event source mapping's maximum concurrency is 2 to 1000."
+  }
 }
 
 variable "task_role_arns" {

@@ -1,0 +1,223 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// tfRoot is a whole deployment as a user writes it — the deployer module
+// with its Lambdas, task definition and worker service, and a CI role with
+// the ci-caller policy — with every AWS endpoint at the emulator.
+const tfRoot = `
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "terraform"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  endpoints {
+    cloudwatchlogs = %[1]q
+    dynamodb       = %[1]q
+    ec2            = %[1]q
+    ecs            = %[1]q
+    iam            = %[1]q
+    lambda         = %[1]q
+    sqs            = %[1]q
+    sts            = %[1]q
+  }
+}
+
+resource "aws_iam_role" "ci" {
+  name = "%[2]sci"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "sts:AssumeRole", Principal = { AWS = "arn:aws:iam::123456789012:root" } }]
+  })
+}
+
+resource "aws_vpc" "v" {
+  cidr_block = "10.0.0.0/16"
+}
+
+resource "aws_subnet" "a" {
+  vpc_id     = aws_vpc.v.id
+  cidr_block = "10.0.1.0/24"
+}
+
+resource "aws_security_group" "tasks" {
+  vpc_id = aws_vpc.v.id
+}
+
+module "deployer" {
+  source           = %[3]q
+  prefix           = "%[2]s"
+  lanes            = ["default", "ami-builds"]
+  callers          = [aws_iam_role.ci]
+  gatekeeper_zip   = %[5]q
+  logshipper_zip   = %[6]q
+  task_definitions = { demo = { image = "busybox:1.36" } }
+  worker_image     = "deployer-worker:test"
+  subnets          = [aws_subnet.a.id]
+  security_groups  = [aws_security_group.tasks.id]
+}
+
+module "ci" {
+  source                 = %[4]q
+  prefix                 = module.deployer.prefix
+  request_queue_arn      = module.deployer.request_queue_arn
+  log_group_arns         = module.deployer.log_group_arns
+  dead_letter_queue_arns = module.deployer.dead_letter_queue_arns
+  operator               = true
+  role_names             = [aws_iam_role.ci.name]
+}
+
+output "environment" { value = module.deployer.environment }
+output "principals" { value = module.deployer.principals }
+output "ci_role" { value = { arn = aws_iam_role.ci.arn, unique_id = aws_iam_role.ci.unique_id } }
+`
+
+// TestTerraformModulesOnMoto applies terraform/modules to the emulator and
+// runs jobs on what they made, with nothing provisioned by deployer
+// itself: "deployer up" (no --provision) opens the queues, log groups and
+// lease table by the names and environment the module gives, and callers
+// get their jobs' output and exit codes. ECS tasks run on the fakes, whose
+// output goes to the emulator's CloudWatch Logs as awslogs would write it.
+// Then terraform destroys it all. Needs terraform with the AWS provider
+// (TF_CLI_CONFIG_FILE may name a mirror) and moto: .ci/run provides both.
+func TestTerraformModulesOnMoto(t *testing.T) {
+	ep := os.Getenv("DEPLOYER_TEST_AWS_ENDPOINT")
+	if os.Getenv("DEPLOYER_TEST_TERRAFORM") == "" || ep == "" {
+		t.Skip("set DEPLOYER_TEST_TERRAFORM=1 and DEPLOYER_TEST_AWS_ENDPOINT (moto) to apply the Terraform modules (.ci/run does)")
+	}
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Fatalf("DEPLOYER_TEST_TERRAFORM is set but: %v", err)
+	}
+	prefix := fmt.Sprintf("tf%d-", time.Now().UnixNano()%1_000_000_000)
+	config := strings.ReplaceAll(awsConfig, "arn:aws:iam::123456789012:role/ci-*", "arn:aws:iam::123456789012:role/"+prefix+"ci")
+	config = strings.ReplaceAll(config, "task_definition: deployer", "task_definition: demo")
+	e := newEnv(t, config, awsScripts)
+
+	root := t.TempDir()
+	zip := func(name, bin string, extra ...string) string {
+		out := filepath.Join(root, name+".zip")
+		args := append([]string{"run", "../internal/tools/lambdazip", "-o", out}, extra...)
+		if b, err := exec.Command("go", append(args, bin)...).CombinedOutput(); err != nil {
+			t.Fatalf("packaging %s: %v\n%s", name, err, b)
+		}
+		return out
+	}
+	modules, err := filepath.Abs("../terraform/modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := fmt.Sprintf(tfRoot, ep, prefix, filepath.Join(modules, "deployer"), filepath.Join(modules, "ci-caller"),
+		zip("gatekeeper", gatekeeperBin, "-config", e.config), zip("logshipper", logshipperBin))
+	if err := os.WriteFile(filepath.Join(root, "main.tf"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	terraform := func(d time.Duration, args ...string) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		c := exec.CommandContext(ctx, tf, args...)
+		c.Dir = root
+		c.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0",
+			"AWS_EC2_METADATA_DISABLED=true", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("terraform %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	terraform(2*time.Minute, "init", "-no-color")
+	// Registered before anything uses the deployment, so it runs last.
+	t.Cleanup(func() { terraform(5*time.Minute, "destroy", "-auto-approve", "-no-color") })
+	terraform(5*time.Minute, "apply", "-auto-approve", "-no-color")
+
+	var out struct {
+		Environment struct{ Value map[string]string }
+		Principals  struct{ Value map[string]string }
+		CIRole      struct {
+			Value struct {
+				ARN      string `json:"arn"`
+				UniqueID string `json:"unique_id"`
+			}
+		} `json:"ci_role"`
+	}
+	if err := json.Unmarshal(terraform(time.Minute, "output", "-json"), &out); err != nil {
+		t.Fatal(err)
+	}
+	role := out.CIRole.Value
+	if len(out.Principals.Value) != 1 || out.Principals.Value[role.UniqueID] != role.ARN {
+		t.Fatalf("principals %v, want the CI role's unique id → ARN (%s → %s)", out.Principals.Value, role.UniqueID, role.ARN)
+	}
+	if got := out.Environment.Value["DEPLOYER_PREFIX"]; got != prefix {
+		t.Fatalf("environment %v, want DEPLOYER_PREFIX=%s", out.Environment.Value, prefix)
+	}
+
+	fakes := launchAWSFakes(t, e.scripts, "-task-definitions", "demo",
+		"-task-log-group", out.Environment.Value["DEPLOYER_TASK_LOG_GROUP"], "-task-logs-endpoint", ep)
+	e.extraEnv = append(e.extraEnv, awsEnv(ep)...)
+	e.extraEnv = append(e.extraEnv, "AWS_ENDPOINT_URL_ECS="+fakes.url, "AWS_ACCESS_KEY_ID=ci")
+	for k, v := range out.Environment.Value {
+		e.extraEnv = append(e.extraEnv, k+"="+v)
+	}
+	// moto reports one SenderId for every caller (AWS reports the role's
+	// unique id, as the module maps it): map what moto says to the role.
+	sender := motoSenderID(t, e, prefix)
+	e.extraEnv = append(e.extraEnv, fmt.Sprintf(`DEPLOYER_PRINCIPALS={%q: %q}`, sender, role.ARN))
+
+	up := e.start("up", "--verbose")
+	up.stderr.waitFor(t, regexp.MustCompile(`serving AWS deployment in us-east-1`), time.Minute)
+	if r := e.run("run", "--", "infra", "hello", "terraform"); r.code != 0 || !strings.Contains(r.stdout, "hello terraform\nto stderr\n") {
+		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run("run", "--", "infra", "fail"); r.code != 42 || !strings.Contains(r.stdout, "failing on purpose") {
+		t.Fatalf("run fail: exit %d, want 42\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run("dlq", "list"); r.code != 0 || !strings.Contains(r.stdout, "fail") {
+		t.Fatalf("dlq list: exit %d, want the failed job\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// motoSenderID sends a message to a queue of the prefix's and returns the
+// SenderId the emulator recorded, without its session part.
+func motoSenderID(t *testing.T, e *env, prefix string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := e.sqsClient(t)
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + "sender-probe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_, _ = client.DeleteQueue(context.WithoutCancel(ctx), &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl})
+	}()
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("probe")}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 5,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameSenderId}})
+	if err != nil || len(m.Messages) != 1 {
+		t.Fatalf("receiving the probe: %v, %d messages", err, len(m.Messages))
+	}
+	id, _, _ := strings.Cut(m.Messages[0].Attributes[string(sqstypes.MessageSystemAttributeNameSenderId)], ":")
+	if id == "" {
+		t.Fatal("the emulator recorded no SenderId")
+	}
+	return id
+}
