@@ -374,4 +374,26 @@ backslashes; nothing is expanded; an unterminated quote is refused). At most 256
 secrets map environment variable names to references, never values: the run order carries the
 reference and the task resolves it. References are checked when the configuration loads; an entry that
 looks like a pasted value is refused, and no message repeats it.
+
+### Trying requests against a policy
+
+A corpus of requests in ` + "`*.jsonl`" + ` files, one JSON object per line, runs through the gatekeeper's decoding
+and policy, every outcome checked against the rules above. A line is either a whole request body as a
+caller would send it, ` + "`{\"request\": BODY}`" + `, or a short form:
+
+` + "```json" + `
+{"container": "terraform-planner", "script": "plan", "args": ["--path", "x"], "caller": "arn:...", "ref": "main", "expect": "accept"}
+` + "```" + `
+
+where args may be one legacy string, caller is the verified principal, and expect ("accept" or a
+reason code) is checked when present.
+
+` + "```sh" + `
+DEPLOYER_HOSTILE_CORPUS=$PWD/corpus DEPLOYER_HOSTILE_POLICY=$PWD/deployer.yaml \
+  DEPLOYER_HOSTILE_CALLER=arn:aws:iam::123456789012:role/ci-deployer go test -run TestHostileCorpus -v ./gatekeeper/policy/
+` + "```" + `
+
+Paths are absolute (go test runs in the package's directory). It prints how many requests were
+accepted and rejected, by code (each one's outcome with DEPLOYER_HOSTILE_VERBOSE=1);
+` + "`gatekeeper/policy/testdata/hostile/`" + ` is the built-in corpus.
 `
