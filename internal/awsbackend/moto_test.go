@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
@@ -42,19 +40,9 @@ func TestPipelineOnMoto(t *testing.T) {
 	srv.Add(ecsfake.New(ecsfake.Options{
 		TaskDefinitions: map[string][]string{"deployer": {"deployer"}},
 		Behave:          plan,
-		OnLog: func(taskID string, lines []string) {
-			ctx := context.Background()
-			name := aws.String(streamPrefix + taskID)
-			_, _ = logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: name})
-			now := time.Now().UnixMilli()
-			evs := make([]cwtypes.InputLogEvent, len(lines))
-			for i, l := range lines {
-				evs[i] = cwtypes.InputLogEvent{Message: aws.String(l), Timestamp: aws.Int64(now)}
-			}
-			if _, err := logs.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String(group), LogStreamName: name, LogEvents: evs}); err != nil {
-				t.Errorf("writing the task's log to the emulator: %v", err)
-			}
-		},
+		OnLog: ecsfake.LogsTo(logs, group, streamPrefix, func(_ string, err error) {
+			t.Errorf("writing the task's log to the emulator: %v", err)
+		}),
 	}).Service())
 	ecsURL := srv.Start(t)
 

@@ -6,18 +6,16 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
+	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 )
 
-// cloudWatchSink writes each task's output lines to the log stream
-// prefix+taskID of group at the CloudWatch Logs of endpoint, as the
-// awslogs driver would.
+// cloudWatchSink writes the tasks' output to the CloudWatch Logs at
+// endpoint (us-east-1), as the awslogs driver would.
 func cloudWatchSink(endpoint, group, prefix string) (func(taskID string, lines []string), error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
@@ -31,21 +29,9 @@ func cloudWatchSink(endpoint, group, prefix string) (func(taskID string, lines [
 		return nil, err
 	}
 	client := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(endpoint) })
-	return func(taskID string, lines []string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		stream := aws.String(prefix + taskID)
-		// A task's lines arrive in several calls: the stream exists after the first.
-		_, _ = client.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: stream})
-		now := time.Now().UnixMilli()
-		evs := make([]cwtypes.InputLogEvent, len(lines))
-		for i, l := range lines {
-			evs[i] = cwtypes.InputLogEvent{Message: aws.String(l), Timestamp: aws.Int64(now)}
-		}
-		if _, err := client.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String(group), LogStreamName: stream, LogEvents: evs}); err != nil {
-			fmt.Fprintf(os.Stderr, "awsfakes: writing task %s's output to %s: %v\n", taskID, endpoint, err)
-		}
-	}, nil
+	return ecsfake.LogsTo(client, group, prefix, func(taskID string, err error) {
+		fmt.Fprintf(os.Stderr, "awsfakes: writing task %s's output to %s: %v\n", taskID, endpoint, err)
+	}), nil
 }
 
 func isLoopback(host string) bool {
