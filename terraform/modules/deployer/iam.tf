@@ -10,7 +10,7 @@ data "aws_iam_policy_document" "journal" {
 }
 
 data "aws_iam_policy_document" "gatekeeper" {
-  source_policy_documents = [data.aws_iam_policy_document.journal.json]
+  source_policy_documents = [data.aws_iam_policy_document.journal.json, data.aws_iam_policy_document.lambda_logs["gatekeeper"].json]
 
   statement {
     sid = "TakeRequests"
@@ -43,6 +43,8 @@ data "aws_iam_policy_document" "gatekeeper" {
 }
 
 data "aws_iam_policy_document" "logshipper" {
+  source_policy_documents = [data.aws_iam_policy_document.lambda_logs["logshipper"].json]
+
   statement {
     sid       = "FindTheJobOfATask"
     actions   = ["ecs:DescribeTasks"]
@@ -160,45 +162,31 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
 data "aws_iam_policy_document" "lambda_logs" {
   for_each = toset(["gatekeeper", "logshipper"])
   statement {
+    sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${var.prefix}${each.key}:*"]
   }
 }
 
-resource "aws_iam_role" "gatekeeper" {
-  name               = "${var.prefix}gatekeeper"
+locals {
+  lambda_policies = {
+    gatekeeper = data.aws_iam_policy_document.gatekeeper.json
+    logshipper = data.aws_iam_policy_document.logshipper.json
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  for_each           = local.lambda_policies
+  name               = "${var.prefix}${each.key}"
   assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
   tags               = var.tags
 }
 
-resource "aws_iam_role_policy" "gatekeeper" {
-  name   = "deployer-gatekeeper"
-  role   = aws_iam_role.gatekeeper.id
-  policy = data.aws_iam_policy_document.gatekeeper.json
-}
-
-resource "aws_iam_role_policy" "gatekeeper_logs" {
-  name   = "lambda-logs"
-  role   = aws_iam_role.gatekeeper.id
-  policy = data.aws_iam_policy_document.lambda_logs["gatekeeper"].json
-}
-
-resource "aws_iam_role" "logshipper" {
-  name               = "${var.prefix}logshipper"
-  assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
-  tags               = var.tags
-}
-
-resource "aws_iam_role_policy" "logshipper" {
-  name   = "deployer-logshipper"
-  role   = aws_iam_role.logshipper.id
-  policy = data.aws_iam_policy_document.logshipper.json
-}
-
-resource "aws_iam_role_policy" "logshipper_logs" {
-  name   = "lambda-logs"
-  role   = aws_iam_role.logshipper.id
-  policy = data.aws_iam_policy_document.lambda_logs["logshipper"].json
+resource "aws_iam_role_policy" "lambda" {
+  for_each = local.lambda_policies
+  name     = "deployer-${each.key}"
+  role     = aws_iam_role.lambda[each.key].id
+  policy   = each.value
 }
 
 # The worker's role, for the module's worker service or workers you run

@@ -10,7 +10,7 @@ resource "aws_cloudwatch_log_group" "lambda" {
 
 resource "aws_lambda_function" "gatekeeper" {
   function_name    = "${var.prefix}gatekeeper"
-  role             = aws_iam_role.gatekeeper.arn
+  role             = aws_iam_role.lambda["gatekeeper"].arn
   filename         = var.gatekeeper_zip
   source_code_hash = filebase64sha256(var.gatekeeper_zip)
   runtime          = "provided.al2023"
@@ -24,7 +24,7 @@ resource "aws_lambda_function" "gatekeeper" {
     })
   }
   tags       = var.tags
-  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.gatekeeper_logs]
+  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda]
 }
 
 resource "aws_lambda_event_source_mapping" "requests" {
@@ -37,12 +37,12 @@ resource "aws_lambda_event_source_mapping" "requests" {
   scaling_config {
     maximum_concurrency = var.gatekeeper_concurrency
   }
-  depends_on = [aws_iam_role_policy.gatekeeper]
+  depends_on = [aws_iam_role_policy.lambda]
 }
 
 resource "aws_lambda_function" "logshipper" {
   function_name    = "${var.prefix}logshipper"
-  role             = aws_iam_role.logshipper.arn
+  role             = aws_iam_role.lambda["logshipper"].arn
   filename         = var.logshipper_zip
   source_code_hash = filebase64sha256(var.logshipper_zip)
   runtime          = "provided.al2023"
@@ -54,7 +54,7 @@ resource "aws_lambda_function" "logshipper" {
     variables = local.environment
   }
   tags       = var.tags
-  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.logshipper_logs]
+  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda]
 }
 
 resource "aws_lambda_permission" "logshipper" {
