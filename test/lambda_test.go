@@ -78,22 +78,33 @@ func startRuntimeAPI(t *testing.T) *runtimeAPI {
 // invoke hands the function one event and returns its answer.
 func (r *runtimeAPI) invoke(t *testing.T, event any) runtimeAnswer {
 	t.Helper()
-	b, err := json.Marshal(event)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, err := r.send(ctx, event)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// send hands the function one event and waits for its answer until ctx
+// ends.
+func (r *runtimeAPI) send(ctx context.Context, event any) (runtimeAnswer, error) {
+	b, err := json.Marshal(event)
+	if err != nil {
+		return runtimeAnswer{}, err
+	}
 	select {
 	case r.events <- b:
-	case <-time.After(time.Minute):
-		t.Fatal("the function never asked for an event")
+	case <-ctx.Done():
+		return runtimeAnswer{}, fmt.Errorf("the function never asked for an event: %w", ctx.Err())
 	}
 	select {
 	case a := <-r.answers:
-		return a
-	case <-time.After(time.Minute):
-		t.Fatal("the function never answered")
+		return a, nil
+	case <-ctx.Done():
+		return runtimeAnswer{}, fmt.Errorf("the function never answered: %w", ctx.Err())
 	}
-	return runtimeAnswer{}
 }
 
 // envValue returns the value of key in the setup's extra environment.
@@ -192,13 +203,19 @@ func TestGatekeeperLambdaBinaryRefusesABrokenConfiguration(t *testing.T) {
 // sqsClient is an SQS client of the fakes the setup points at.
 func (e *env) sqsClient(t *testing.T) *sqs.Client {
 	t.Helper()
+	return sqsClientAt(t, e.envValue("AWS_ENDPOINT_URL"), e.envValue("AWS_ACCESS_KEY_ID"))
+}
+
+// sqsClientAt is an SQS client of endpoint signing with access key id key.
+func sqsClientAt(t *testing.T, endpoint, key string) *sqs.Client {
+	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(e.envValue("AWS_ACCESS_KEY_ID"), "test", "")),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(key, "test", "")),
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.BaseEndpoint = aws.String(e.envValue("AWS_ENDPOINT_URL"))
+	cfg.BaseEndpoint = aws.String(endpoint)
 	return sqs.NewFromConfig(cfg)
 }
 

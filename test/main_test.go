@@ -19,10 +19,10 @@ import (
 )
 
 // deployerBin is the binary under test, awsfakesBin the AWS fakes' server
-// the --backend aws tests run it against, and gatekeeperBin and
-// logshipperBin the Lambdas built for this host, all built once by
-// TestMain.
-var deployerBin, awsfakesBin, gatekeeperBin, logshipperBin string
+// the --backend aws tests run it against, gatekeeperBin and logshipperBin
+// the Lambdas and workerBin the AWS worker daemon built for this host, all
+// built once by TestMain.
+var deployerBin, awsfakesBin, gatekeeperBin, logshipperBin, workerBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "deployer-e2e-")
@@ -34,8 +34,9 @@ func TestMain(m *testing.M) {
 	awsfakesBin = filepath.Join(dir, "awsfakes")
 	gatekeeperBin = filepath.Join(dir, "gatekeeper")
 	logshipperBin = filepath.Join(dir, "logshipper")
+	workerBin = filepath.Join(dir, "worker")
 	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", dir,
-		"../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/gatekeeper", "../cmd/logshipper")
+		"../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/gatekeeper", "../cmd/logshipper", "../cmd/worker")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)

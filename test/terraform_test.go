@@ -1,17 +1,24 @@
 package test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -86,6 +93,13 @@ module "ci" {
 output "environment" { value = module.deployer.environment }
 output "principals" { value = module.deployer.principals }
 output "ci_role" { value = { arn = aws_iam_role.ci.arn, unique_id = aws_iam_role.ci.unique_id } }
+output "policies" {
+  value = {
+    caller     = module.ci.policy_json
+    worker     = module.deployer.worker_policy_json
+    gatekeeper = module.deployer.gatekeeper_policy_json
+  }
+}
 `
 
 // TestTerraformModulesOnMoto applies terraform/modules to the emulator and
@@ -94,6 +108,10 @@ output "ci_role" { value = { arn = aws_iam_role.ci.arn, unique_id = aws_iam_role
 // lease table by the names and environment the module gives, and callers
 // get their jobs' output and exit codes. ECS tasks run on the fakes, whose
 // output goes to the emulator's CloudWatch Logs as awslogs would write it.
+// Then each component runs alone under its own identity — the gatekeeper
+// Lambda's package as Lambda runs it, fed as its event source mapping
+// feeds it, the worker daemon, and callers — and every AWS call each one
+// makes must be allowed by the policy the modules give that identity.
 // Then terraform destroys it all. Needs terraform with the AWS provider
 // (TF_CLI_CONFIG_FILE may name a mirror) and moto: .ci/run provides both.
 func TestTerraformModulesOnMoto(t *testing.T) {
@@ -156,6 +174,7 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 				UniqueID string `json:"unique_id"`
 			}
 		} `json:"ci_role"`
+		Policies struct{ Value map[string]string }
 	}
 	if err := json.Unmarshal(terraform(time.Minute, "output", "-json"), &out); err != nil {
 		t.Fatal(err)
@@ -191,6 +210,154 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 	if r := e.run("dlq", "list"); r.code != 0 || !strings.Contains(r.stdout, "fail") {
 		t.Fatalf("dlq list: exit %d, want the failed job\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
+	_ = up.cmd.Process.Signal(os.Interrupt)
+	up.wait(t, time.Minute)
+
+	policies := map[string]iamPolicy{}
+	for who, doc := range out.Policies.Value {
+		policies[who] = parsePolicy(t, doc)
+	}
+	runUnderPolicies(t, e, ep, fakes.url, filepath.Join(root, "gatekeeper.zip"), policies)
+}
+
+// runUnderPolicies runs the gatekeeper, a worker and callers as separate
+// processes, each signing with its own access key (the name of its
+// policy), through recorders in front of the emulator and the ECS fakes,
+// and checks every call each made against its policy.
+func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, gatekeeperZip string, policies map[string]iamPolicy) {
+	moto, ecs := startCallRecorder(t, motoURL), startCallRecorder(t, ecsURL)
+	e.extraEnv = append(e.extraEnv, "AWS_ENDPOINT_URL="+moto.url, "AWS_ENDPOINT_URL_ECS="+ecs.url)
+	as := func(key string, c *exec.Cmd, stderr *bytes.Buffer, env ...string) {
+		c.Env = append(append(append(os.Environ(), e.extraEnv...), "AWS_ACCESS_KEY_ID="+key, "DEPLOYER_CONFIG="), env...)
+		c.Stderr = stderr
+		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+		c.WaitDelay = 30 * time.Second
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+
+	var workerErr, gatekeeperErr bytes.Buffer
+	worker := exec.CommandContext(ctx, workerBin, "--poll", "500ms")
+	as("worker", worker, &workerErr)
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = worker.Wait() }()
+
+	// The gatekeeper's package, unpacked as Lambda unpacks it, its
+	// allow-list found where the package put it.
+	task := unzip(t, gatekeeperZip)
+	rt := startRuntimeAPI(t)
+	gk := exec.CommandContext(ctx, filepath.Join(task, "bootstrap"))
+	as("gatekeeper", gk, &gatekeeperErr, "LAMBDA_TASK_ROOT="+task, "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt.url, "http://"))
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = gk.Wait() }()
+	// The event source mapping, with the function's role.
+	esm := sqsClientAt(t, moto.url, "gatekeeper")
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := eventSourceMapping(ctx, esm, e.envValue("DEPLOYER_PREFIX")+"requests", rt); err != nil && ctx.Err() == nil {
+			t.Errorf("event source mapping: %v", err)
+		}
+	}()
+
+	e.extraEnv = append(e.extraEnv, "AWS_ACCESS_KEY_ID=caller")
+	r := e.run("run", "--", "infra", "hello", "least", "privilege")
+	if r.code != 0 || !strings.Contains(r.stdout, "hello least\nhello privilege\n") {
+		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s\ngatekeeper:\n%s\nworker:\n%s", r.code, r.stdout, r.stderr, gatekeeperErr.String(), workerErr.String())
+	}
+	id := jobSubmitted.FindStringSubmatch(r.stderr)
+	if r := e.run("run", "--", "infra", "fail"); r.code != 42 {
+		t.Fatalf("run fail: exit %d, want 42\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"status", id[1]}, {"logs", id[1]}, {"dlq", "list"}, {"describe"}} {
+		if r := e.run(args...); r.code != 0 {
+			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", args[0], r.code, r.stdout, r.stderr)
+		}
+	}
+	stop()
+	wg.Wait()
+
+	calls, bad := moto.recorded()
+	ecsCalls, ecsBad := ecs.recorded()
+	for _, b := range append(bad, ecsBad...) {
+		t.Errorf("unreadable call: %s", b)
+	}
+	checkCallsAllowed(t, append(calls, ecsCalls...), policies)
+}
+
+// eventSourceMapping does what Lambda's SQS event source mapping does for
+// the gatekeeper: it long-polls the request queue, hands each batch to the
+// function and deletes what the function did not report as failed.
+func eventSourceMapping(ctx context.Context, client *sqs.Client, queue string, rt *runtimeAPI) error {
+	u, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: u.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			return err
+		}
+		if len(out.Messages) == 0 {
+			continue
+		}
+		var ev events.SQSEvent
+		for _, m := range out.Messages {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+				Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs", AWSRegion: iamRegion})
+		}
+		a, err := rt.send(ctx, ev)
+		if err != nil {
+			return err
+		}
+		var resp events.SQSEventResponse
+		if a.error || json.Unmarshal(a.body, &resp) != nil {
+			return fmt.Errorf("the function failed the batch: %s", a.body)
+		}
+		for _, m := range out.Messages {
+			if slices.ContainsFunc(resp.BatchItemFailures, func(f events.SQSBatchItemFailure) bool { return f.ItemIdentifier == aws.ToString(m.MessageId) }) {
+				continue
+			}
+			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: u.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// unzip extracts a Lambda package into a new directory, modes kept.
+func unzip(t *testing.T, path string) string {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = zr.Close() }()
+	dir := t.TempDir()
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		_ = rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Name)), b, f.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // motoSenderID sends a message to a queue of the prefix's and returns the

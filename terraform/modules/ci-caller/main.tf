@@ -22,9 +22,10 @@ data "aws_iam_policy_document" "caller" {
     resources = [local.job_queues]
   }
   statement {
-    sid       = "JobHistory"
-    actions   = ["logs:GetLogEvents"]
-    resources = [for g in var.log_group_arns : "${trimsuffix(g, ":*")}:log-stream:*"]
+    sid     = "JobHistory"
+    actions = ["logs:GetLogEvents"]
+    # Authorized on the group's ARN or the stream's: the group and all under it.
+    resources = flatten([for g in var.log_group_arns : [trimsuffix(g, ":*"), "${trimsuffix(g, ":*")}:*"]])
   }
   dynamic "statement" {
     for_each = var.operator ? [1] : []

@@ -1,11 +1,18 @@
 # Least privilege per component: each gets the calls its code makes, on
 # the resources it makes them on (docs/aws.md, "Least privilege").
 
+# CloudWatch Logs authorizes some calls on the log group's ARN and others
+# on the stream's (log-group:G:log-stream:S): grant a group's logs as both,
+# the group and everything under it.
+locals {
+  journal_arns = [aws_cloudwatch_log_group.journal.arn, "${aws_cloudwatch_log_group.journal.arn}:*"]
+}
+
 data "aws_iam_policy_document" "journal" {
   statement {
     sid       = "Journal"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:GetLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.journal.arn}:log-stream:*"]
+    resources = local.journal_arns
   }
 }
 
@@ -164,7 +171,7 @@ data "aws_iam_policy_document" "lambda_logs" {
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${var.prefix}${each.key}:*"]
+    resources = [aws_cloudwatch_log_group.lambda[each.key].arn, "${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
   }
 }
 
@@ -221,7 +228,7 @@ data "aws_iam_policy_document" "task_execution" {
   statement {
     sid       = "WriteTaskLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [for g in concat([aws_cloudwatch_log_group.tasks], aws_cloudwatch_log_group.worker) : "${g.arn}:log-stream:*"]
+    resources = flatten([for g in concat([aws_cloudwatch_log_group.tasks], aws_cloudwatch_log_group.worker) : [g.arn, "${g.arn}:*"]])
   }
 }
 

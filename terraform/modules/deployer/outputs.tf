@@ -53,6 +53,16 @@ output "worker_policy_json" {
   value       = data.aws_iam_policy_document.worker.json
 }
 
+output "gatekeeper_policy_json" {
+  description = "The gatekeeper Lambda's policy (its event source mapping's calls included)."
+  value       = data.aws_iam_policy_document.gatekeeper.json
+}
+
+output "logshipper_policy_json" {
+  description = "The logshipper Lambda's policy."
+  value       = data.aws_iam_policy_document.logshipper.json
+}
+
 output "gatekeeper_function_arn" {
   description = "The gatekeeper Lambda."
   value       = aws_lambda_function.gatekeeper.arn
