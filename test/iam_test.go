@@ -128,7 +128,7 @@ func describeCall(req *http.Request, body []byte) ([]awsCall, error) {
 		Tags           json.RawMessage `json:"tags"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, fmt.Errorf("%s:%s body: %v", svc, op, err)
+		return nil, fmt.Errorf("%s:%s body: %w", svc, op, err)
 	}
 	c := awsCall{Key: m[1], Action: svc + ":" + op, Context: map[string]string{}}
 	if a, ok := batchActions[c.Action]; ok {

@@ -154,7 +154,7 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 		cc.Local = &schemas.LocalRunner{ScriptsDir: dir}
 		c.scriptsDir = dir
 		if o.local {
-			if st, err := os.Stat(dir); err != nil {
+			if st, err := os.Stat(dir); err != nil { //nolint:gosec // the scripts directory the operator configured, checked on purpose
 				ps.add(path+".local.scripts_dir", "directory %s does not exist", dir)
 			} else if !st.IsDir() {
 				ps.add(path+".local.scripts_dir", "%s is not a directory", dir)
@@ -249,7 +249,7 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 		s.info.Timeout, s.info.MaxTimeout = schemas.Duration(s.timeout), schemas.Duration(s.maxTimeout)
 		if o.local && c.scriptsDir != "" {
 			file := filepath.Join(c.scriptsDir, sname)
-			if st, err := os.Stat(file); err != nil {
+			if st, err := os.Stat(file); err != nil { //nolint:gosec // a script of the configured directory; script names are plain names (schema)
 				ps.add(path+".script_config."+sname, "script file %s does not exist", file)
 			} else if !st.Mode().IsRegular() {
 				ps.add(path+".script_config."+sname, "%s is not a regular file", file)
