@@ -35,6 +35,7 @@ provider "aws" {
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   endpoints {
+    cloudwatch     = %[1]q
     cloudwatchlogs = %[1]q
     dynamodb       = %[1]q
     ec2            = %[1]q
@@ -78,6 +79,7 @@ module "deployer" {
   worker_image     = "deployer-worker:test"
   subnets          = [aws_subnet.a.id]
   security_groups  = [aws_security_group.tasks.id]
+  alarm_actions    = ["arn:aws:sns:us-east-1:123456789012:oncall"]
 }
 
 module "ci" {
@@ -92,6 +94,7 @@ module "ci" {
 
 output "environment" { value = module.deployer.environment }
 output "principals" { value = module.deployer.principals }
+output "alarms" { value = module.deployer.alarm_names }
 output "ci_role" { value = { arn = aws_iam_role.ci.arn, unique_id = aws_iam_role.ci.unique_id } }
 output "policies" {
   value = {
@@ -175,6 +178,7 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 			}
 		} `json:"ci_role"`
 		Policies struct{ Value map[string]string }
+		Alarms   struct{ Value []string }
 	}
 	if err := json.Unmarshal(terraform(time.Minute, "output", "-json"), &out); err != nil {
 		t.Fatal(err)
@@ -182,6 +186,9 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 	role := out.CIRole.Value
 	if len(out.Principals.Value) != 1 || out.Principals.Value[role.UniqueID] != role.ARN {
 		t.Fatalf("principals %v, want the CI role's unique id → ARN (%s → %s)", out.Principals.Value, role.UniqueID, role.ARN)
+	}
+	if len(out.Alarms.Value) != 4 {
+		t.Fatalf("alarms %v, want the four of alarms.tf", out.Alarms.Value)
 	}
 	if got := out.Environment.Value["DEPLOYER_PREFIX"]; got != prefix {
 		t.Fatalf("environment %v, want DEPLOYER_PREFIX=%s", out.Environment.Value, prefix)

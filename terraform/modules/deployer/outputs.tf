@@ -82,3 +82,8 @@ output "principals" {
   description = "The callers the gatekeeper knows (DEPLOYER_PRINCIPALS): unique id to ARN."
   value       = local.principals
 }
+
+output "alarm_names" {
+  description = "The CloudWatch alarms made (none without alarm_actions)."
+  value       = [for a in aws_cloudwatch_metric_alarm.this : a.alarm_name]
+}

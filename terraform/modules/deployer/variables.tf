@@ -166,3 +166,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_actions" {
+  description = "Where CloudWatch alarms notify (SNS topic ARNs): dead letters waiting, requests nobody takes, gatekeeper errors. Empty: no alarms."
+  type        = list(string)
+  default     = []
+}
