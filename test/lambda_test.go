@@ -219,13 +219,13 @@ func sqsClientAt(t *testing.T, endpoint, key string) *sqs.Client {
 	return sqs.NewFromConfig(cfg)
 }
 
-// readStream long-polls a job's stream queue until until accepts an event,
-// and returns every event read.
-func readStream(t *testing.T, client *sqs.Client, jobID string, until func(schemas.JobEvent) bool) []schemas.JobEvent {
+// readStream long-polls a job's stream queue (of a deployment with the
+// given prefix) until until accepts an event, and returns every event read.
+func readStream(t *testing.T, client *sqs.Client, prefix, jobID string, until func(schemas.JobEvent) bool) []schemas.JobEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("deployer-job-" + jobID)})
+	url, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(prefix + "job-" + jobID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestLogshipperLambdaBinary(t *testing.T) {
 	jobID := strings.TrimSpace(r.stdout)
 	client := e.sqsClient(t)
 	var taskID string
-	readStream(t, client, jobID, func(ev schemas.JobEvent) bool {
+	readStream(t, client, "deployer-", jobID, func(ev schemas.JobEvent) bool {
 		if ev.TaskID != "" {
 			taskID = ev.TaskID
 		}
@@ -321,7 +321,7 @@ func TestLogshipperLambdaBinary(t *testing.T) {
 		t.Fatalf("the logshipper failed: %s\n%s", a.body, fnErr.String())
 	}
 	var got []schemas.LogLine
-	readStream(t, client, jobID, func(ev schemas.JobEvent) bool {
+	readStream(t, client, "deployer-", jobID, func(ev schemas.JobEvent) bool {
 		if ev.Type == schemas.EventLog && ev.Source == "logshipper" {
 			got = append(got, ev.Lines...)
 		}

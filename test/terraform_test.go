@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // tfRoot is a whole deployment as a user writes it — the deployer module
@@ -101,6 +103,7 @@ output "policies" {
     caller     = module.ci.policy_json
     worker     = module.deployer.worker_policy_json
     gatekeeper = module.deployer.gatekeeper_policy_json
+    logshipper = module.deployer.logshipper_policy_json
   }
 }
 `
@@ -224,14 +227,15 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 	for who, doc := range out.Policies.Value {
 		policies[who] = parsePolicy(t, doc)
 	}
-	runUnderPolicies(t, e, ep, fakes.url, filepath.Join(root, "gatekeeper.zip"), policies)
+	runUnderPolicies(t, e, ep, fakes.url, root, policies)
 }
 
-// runUnderPolicies runs the gatekeeper, a worker and callers as separate
-// processes, each signing with its own access key (the name of its
-// policy), through recorders in front of the emulator and the ECS fakes,
-// and checks every call each made against its policy.
-func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, gatekeeperZip string, policies map[string]iamPolicy) {
+// runUnderPolicies runs the gatekeeper and logshipper packages (in dist,
+// as zips), a worker and callers as separate processes, each signing with
+// its own access key (the name of its policy), through recorders in front
+// of the emulator and the ECS fakes, and checks every call each made
+// against its policy.
+func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, policies map[string]iamPolicy) {
 	moto, ecs := startCallRecorder(t, motoURL), startCallRecorder(t, ecsURL)
 	e.extraEnv = append(e.extraEnv, "AWS_ENDPOINT_URL="+moto.url, "AWS_ENDPOINT_URL_ECS="+ecs.url)
 	as := func(key string, c *exec.Cmd, stderr *bytes.Buffer, env ...string) {
@@ -255,7 +259,7 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, gatekeeperZip strin
 
 	// The gatekeeper's package, unpacked as Lambda unpacks it, its
 	// allow-list found where the package put it.
-	task := unzip(t, gatekeeperZip)
+	task := unzip(t, filepath.Join(dist, "gatekeeper.zip"))
 	rt := startRuntimeAPI(t)
 	gk := exec.CommandContext(ctx, filepath.Join(task, "bootstrap"))
 	as("gatekeeper", gk, &gatekeeperErr, "LAMBDA_TASK_ROOT="+task, "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt.url, "http://"))
@@ -285,6 +289,34 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, gatekeeperZip strin
 			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", args[0], r.code, r.stdout, r.stderr)
 		}
 	}
+
+	// The logshipper's package, handed a subscription delivery of a task
+	// that ran, as CloudWatch Logs would hand it.
+	r = e.run("run", "--no-wait", "--", "infra", "hello", "shipped")
+	if r.code != 0 {
+		t.Fatalf("run --no-wait: exit %d\n%s", r.code, r.stderr)
+	}
+	jobID, prefix := strings.TrimSpace(r.stdout), e.envValue("DEPLOYER_PREFIX")
+	reader := sqsClientAt(t, motoURL, "test") // the test's own reads are not checked
+	var taskID string
+	readStream(t, reader, prefix, jobID, func(ev schemas.JobEvent) bool {
+		if ev.TaskID != "" {
+			taskID = ev.TaskID
+		}
+		return ev.Type.Terminal()
+	})
+	rt2 := startRuntimeAPI(t)
+	var shipperErr bytes.Buffer
+	shipper := exec.CommandContext(ctx, filepath.Join(unzip(t, filepath.Join(dist, "logshipper.zip")), "bootstrap"))
+	as("logshipper", shipper, &shipperErr, "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt2.url, "http://"))
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = shipper.Wait() }()
+	if a := rt2.invoke(t, subscriptionEvent(t, "deployer/deployer/"+taskID, "shipped line")); a.error {
+		t.Fatalf("the logshipper failed: %s\n%s", a.body, shipperErr.String())
+	}
+	readStream(t, reader, prefix, jobID, func(ev schemas.JobEvent) bool {
+		return ev.Type == schemas.EventLog && ev.Source == "logshipper" && len(ev.Lines) == 1 && ev.Lines[0].Text == "shipped line"
+	})
 	stop()
 	wg.Wait()
 
