@@ -303,9 +303,7 @@ func TestAWSFaultKillPipelinesAtRandom(t *testing.T) {
 		"-seed", strconv.FormatUint(uint64(seed), 10))...)
 	record := filepath.Join(t.TempDir(), "record")
 	begin := time.Now()
-	upArgs := []string{"--provision", "--visibility", "3s", "-v"}
-	ups := []*proc{e.startUp(t, upArgs...), e.startUp(t, upArgs...)}
-	allUps := append([]*proc(nil), ups...)
+	pool := startUpPool(t, e, 2, begin, "--provision", "--visibility", "3s", "-v")
 
 	window := 30 * time.Second
 	if testing.Short() {
@@ -316,8 +314,6 @@ func TestAWSFaultKillPipelinesAtRandom(t *testing.T) {
 	// Kill a random pipeline every 0.5–2.5 s and replace it while jobs
 	// are being submitted (and at least minKills times), then let the
 	// remaining runs end.
-	var killLog []string
-	kills, killsMidTask := 0, 0
 	var killed time.Duration // when the last kill was
 	for finished := false; !finished; {
 		timer := time.NewTimer(500*time.Millisecond + time.Duration(rng.Int63n(int64(2*time.Second))))
@@ -328,59 +324,35 @@ func TestAWSFaultKillPipelinesAtRandom(t *testing.T) {
 			continue
 		case <-timer.C:
 		}
-		if kills >= minKills && time.Since(begin) > window {
+		if pool.kills >= minKills && time.Since(begin) > window {
 			continue
 		}
-		k := rng.Intn(len(ups))
-		victim := ups[k]
-		starts, ends, _ := recordCounts(t, record)
-		if len(starts) > len(ends) {
-			killsMidTask++
-		}
-		killLog = append(killLog, fmt.Sprintf("%6.2fs: SIGKILL up pid %d (scripts started %d, ended %d)", time.Since(begin).Seconds(), victim.cmd.Process.Pid, len(starts), len(ends)))
-		if err := victim.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		victim.wait(t, 10*time.Second)
-		kills++
+		pool.killOne(t, rng, record)
 		killed = time.Since(begin)
-		ups[k] = e.startUp(t, upArgs...)
-		allUps = append(allUps, ups[k])
 	}
 	total := time.Since(begin)
-	if kills < minKills {
-		t.Errorf("only %d kills before every run ended, want at least %d: the runs were too quick to test anything", kills, minKills)
+	if pool.kills < minKills {
+		t.Errorf("only %d kills before every run ended, want at least %d: the runs were too quick to test anything", pool.kills, minKills)
 	}
 	if testing.Verbose() {
-		t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
+		t.Logf("kills:\n%s", strings.Join(pool.log, "\n"))
 	}
 
 	failed := checkRecords(t, e, record, ids, results, runErrs)
 	checkJobIDs(t, record+".jobs", ids)
 	fakes.checkQueuesDrained(t)
 	faults := fakes.faultCounts(t)
-	for _, u := range ups {
-		_ = u.cmd.Process.Kill()
-	}
-	started, finished := workerCounts(allUps)
-	adopted, finishedTwice := 0, 0
-	for _, id := range ids {
-		if started[id] > 1 {
-			adopted++
-		}
-		if finished[id] > 1 {
-			finishedTwice++
-		}
-	}
+	pool.stop()
+	adopted, finishedTwice := pool.adoptions(ids)
 	if failed > 0 || t.Failed() {
 		if !testing.Verbose() {
-			t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
+			t.Logf("kills:\n%s", strings.Join(pool.log, "\n"))
 		}
-		t.Logf("warnings and errors of the ups:\n%s", upLines(allUps, "level=WARN")+"\n"+upLines(allUps, "level=ERROR"))
+		t.Logf("warnings and errors of the ups:\n%s", pool.problems())
 	}
 	t.Logf("%d jobs by concurrent runs, %d SIGKILLs of up (%d while scripts ran), server-side faults %s; "+
 		"the last kill at %.1fs; all runs ended after %.1fs; %d jobs adopted (task started or found by more than one up); %d finished by more than one up; %d jobs wrong",
-		n, kills, killsMidTask, faults, killed.Seconds(), total.Seconds(), adopted, finishedTwice, failed)
+		n, pool.kills, pool.midTask, faults, killed.Seconds(), total.Seconds(), adopted, len(finishedTwice), failed)
 }
 
 // TestAWSFaultSIGTERMDrainsOrHandsOver is TestSIGTERMDrainsOrHandsOver on

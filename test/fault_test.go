@@ -223,6 +223,79 @@ func workerCounts(ups []*proc) (started, finished map[string]int) {
 	return started, finished
 }
 
+// upPool is the pipelines of a kill test: it starts them, kills one at
+// random when asked, replaces it, and remembers every one it started.
+type upPool struct {
+	e     *env
+	args  []string
+	begin time.Time
+	ups   []*proc // serving now
+	all   []*proc // every one started, killed or not
+	log   []string
+	// kills counts SIGKILLs, midTask those that found scripts running.
+	kills, midTask int
+}
+
+func startUpPool(t *testing.T, e *env, n int, begin time.Time, args ...string) *upPool {
+	t.Helper()
+	p := &upPool{e: e, args: args, begin: begin}
+	for range n {
+		p.ups = append(p.ups, e.startUp(t, args...))
+	}
+	p.all = append(p.all, p.ups...)
+	return p
+}
+
+// killOne SIGKILLs a serving pipeline chosen by rng and starts another in
+// its place, noting from the scripts' record whether scripts were running.
+func (p *upPool) killOne(t *testing.T, rng *rand.Rand, record string) {
+	t.Helper()
+	k := rng.Intn(len(p.ups))
+	victim := p.ups[k]
+	starts, ends, _ := recordCounts(t, record)
+	if len(starts) > len(ends) {
+		p.midTask++
+	}
+	line := fmt.Sprintf("%s (%6.2fs): SIGKILL up pid %d (scripts started %d, ended %d)",
+		time.Now().UTC().Format("15:04:05.000"), time.Since(p.begin).Seconds(), victim.cmd.Process.Pid, len(starts), len(ends))
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	victim.wait(t, 10*time.Second)
+	p.kills++
+	p.ups[k] = p.e.startUp(t, p.args...)
+	p.all = append(p.all, p.ups[k])
+	p.log = append(p.log, line+fmt.Sprintf("; replaced by pid %d", p.ups[k].cmd.Process.Pid))
+}
+
+// stop kills the pipelines still serving.
+func (p *upPool) stop() {
+	for _, u := range p.ups {
+		_ = u.cmd.Process.Kill()
+	}
+}
+
+// adoptions reads every pipeline's log once they have all exited: how
+// many of ids were started (or found) by more than one, and which were
+// finished by more than one.
+func (p *upPool) adoptions(ids []string) (adopted int, finishedTwice []string) {
+	started, finished := workerCounts(p.all)
+	for _, id := range ids {
+		if started[id] > 1 {
+			adopted++
+		}
+		if finished[id] > 1 {
+			finishedTwice = append(finishedTwice, id)
+		}
+	}
+	return adopted, finishedTwice
+}
+
+// problems are the warnings and errors every pipeline logged.
+func (p *upPool) problems() string {
+	return upLines(p.all, "level=WARN") + "\n" + upLines(p.all, "level=ERROR")
+}
+
 // waitAll runs "deployer wait" for every job, par at a time, and returns
 // the results by job index.
 func (e *env) waitAll(ids []string, par int, d time.Duration) ([]result, []error) {
@@ -390,8 +463,7 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 	e := newEnv(t, faultConfig, faultScripts)
 	record := filepath.Join(t.TempDir(), "record")
 	begin := time.Now()
-	ups := []*proc{e.startUp(t, "--visibility", "3s", "-v"), e.startUp(t, "--visibility", "3s", "-v")}
-	allUps := append([]*proc(nil), ups...)
+	pool := startUpPool(t, e, 2, begin, "--visibility", "3s", "-v")
 
 	// Jobs arrive over window, so that most kills find scripts running
 	// and run orders in flight.
@@ -404,12 +476,10 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 	// Kill a random pipeline every 0.5–2 s and replace it, at least
 	// minKills times, until everything is submitted and every script has
 	// ended (or a minute has passed).
-	var killLog []string
-	kills, killsMidTask := 0, 0
 	allSubmitted := false
 	for {
 		_, ends, _ := recordCounts(t, record)
-		if kills >= minKills && allSubmitted && (len(ends) >= n || time.Since(begin) > time.Minute) {
+		if pool.kills >= minKills && allSubmitted && (len(ends) >= n || time.Since(begin) > time.Minute) {
 			break
 		}
 		timer := time.NewTimer(500*time.Millisecond + time.Duration(rng.Int63n(int64(1500*time.Millisecond))))
@@ -420,21 +490,7 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 			timer.Stop()
 			continue
 		}
-		k := rng.Intn(len(ups))
-		victim := ups[k]
-		starts, ends, _ := recordCounts(t, record)
-		if len(starts) > len(ends) {
-			killsMidTask++
-		}
-		killLog = append(killLog, fmt.Sprintf("%s (%6.2fs): SIGKILL up pid %d (scripts started %d, ended %d)", time.Now().UTC().Format("15:04:05.000"), time.Since(begin).Seconds(), victim.cmd.Process.Pid, len(starts), len(ends)))
-		if err := victim.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		victim.wait(t, 10*time.Second)
-		kills++
-		ups[k] = e.startUp(t, "--visibility", "3s", "-v")
-		allUps = append(allUps, ups[k])
-		killLog[len(killLog)-1] += fmt.Sprintf("; replaced by pid %d", ups[k].cmd.Process.Pid)
+		pool.killOne(t, rng, record)
 	}
 	if submitted != nil {
 		<-submitted
@@ -446,27 +502,18 @@ func TestKillPipelinesAtRandom(t *testing.T) {
 	total := time.Since(begin)
 	failed := checkRecords(t, e, record, ids, results, waitErrs)
 	checkHistories(t, e, ids)
-	for _, u := range ups {
-		_ = u.cmd.Process.Kill()
+	pool.stop()
+	adopted, finishedTwice := pool.adoptions(ids)
+	for _, id := range finishedTwice {
+		t.Logf("job %s was finished by more than one up; their log lines about it:\n%s", id, upLines(pool.all, id))
 	}
-	started, finished := workerCounts(allUps)
-	adopted, finishedTwice := 0, 0
-	for _, id := range ids {
-		if started[id] > 1 {
-			adopted++
-		}
-		if finished[id] > 1 {
-			finishedTwice++
-			t.Logf("job %s was finished by %d ups; their log lines about it:\n%s", id, finished[id], upLines(allUps, id))
-		}
-	}
-	if failed > 0 || finishedTwice > 0 || t.Failed() {
-		t.Logf("kills:\n%s", strings.Join(killLog, "\n"))
-		t.Logf("warnings and errors of the ups:\n%s", upLines(allUps, "level=WARN")+"\n"+upLines(allUps, "level=ERROR"))
+	if failed > 0 || len(finishedTwice) > 0 || t.Failed() {
+		t.Logf("kills:\n%s", strings.Join(pool.log, "\n"))
+		t.Logf("warnings and errors of the ups:\n%s", pool.problems())
 	}
 	t.Logf("%d jobs, %d SIGKILLs of up (%d while scripts ran) in %.1fs; all jobs waited for after %.1fs; "+
 		"%d jobs adopted (task started or found by more than one up); %d finished by more than one up; %d jobs wrong",
-		n, kills, killsMidTask, killed.Seconds(), total.Seconds(), adopted, finishedTwice, failed)
+		n, pool.kills, pool.midTask, killed.Seconds(), total.Seconds(), adopted, len(finishedTwice), failed)
 }
 
 // TestTwoUpsStartEachJobOnce has two pipelines serve one state directory
