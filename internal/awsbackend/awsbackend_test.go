@@ -128,22 +128,28 @@ func open(t testing.TB) (*awsbackend.Backend, *fakes) {
 	if err := b.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
+	serve(t, b, worker.Options{Poll: 100 * time.Millisecond, Discover: 200 * time.Millisecond, ReceiveWait: time.Second})
+	return b, f
+}
+
+// serve serves b's pipeline with the test configuration in this process
+// until the test ends.
+func serve(t testing.TB, b *awsbackend.Backend, wo worker.Options) {
+	t.Helper()
 	pol, err := policy.Parse([]byte(config), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, stop := context.WithCancel(context.Background())
+	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := b.Serve(sctx, pol, backend.ServeOptions{Worker: worker.Options{Poll: 100 * time.Millisecond, Discover: 200 * time.Millisecond, ReceiveWait: time.Second}})
-		if err != nil {
+		if err := b.Serve(ctx, pol, backend.ServeOptions{Worker: wo}); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
 	t.Cleanup(func() { stop(); wg.Wait() })
-	return b, f
 }
 
 func runJob(t testing.TB, b *awsbackend.Backend, script string, args ...string) ([]string, schemas.JobEvent) {

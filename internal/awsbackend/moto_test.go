@@ -4,19 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
-	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/worker"
@@ -72,20 +69,7 @@ func TestPipelineOnMoto(t *testing.T) {
 	if err := pipeline.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pol, err := policy.Parse([]byte(config), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := pipeline.Serve(sctx, pol, backend.ServeOptions{Worker: worker.Options{Poll: 200 * time.Millisecond, Discover: 500 * time.Millisecond, ReceiveWait: time.Second}}); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	defer func() { stop(); wg.Wait() }()
+	serve(t, pipeline, worker.Options{Poll: 200 * time.Millisecond, Discover: 500 * time.Millisecond, ReceiveWait: time.Second})
 
 	lines, term := runJob(t, b, "lines", "40")
 	if producer.ExitCode(term) != 0 || len(lines) != 40 || lines[0] != "line 1" || lines[39] != "line 40" {
