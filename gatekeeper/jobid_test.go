@@ -11,21 +11,6 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// streamEvents returns every event the job's stream holds.
-func streamEvents(t *testing.T, h *harness, job string) []schemas.JobEvent {
-	t.Helper()
-	sub, err := h.streams.Subscribe(context.Background(), sqlitestream.Address(job))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Close() }()
-	evs, err := sub.Next(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return evs
-}
-
 func deadLetterCodes(t *testing.T, h *harness) []string {
 	t.Helper()
 	msgs, err := h.dlq.Receive(context.Background(), queue.ReceiveOptions{Max: 10})
@@ -51,7 +36,7 @@ func deadLetterCodes(t *testing.T, h *harness) []string {
 func TestAnotherCallersJobIDIsRefusedWithoutTouchingItsStream(t *testing.T) {
 	h := cancelHarness(t)
 	h.accept(t, cancelJob)
-	before := len(streamEvents(t, h, cancelJob))
+	before := len(h.events(t, cancelJob))
 
 	request := func(container string) []byte {
 		b, err := schemas.JobRequest{
@@ -73,7 +58,7 @@ func TestAnotherCallersJobIDIsRefusedWithoutTouchingItsStream(t *testing.T) {
 			t.Fatalf("%s: %v", m.ID, err)
 		}
 	}
-	if after := streamEvents(t, h, cancelJob); len(after) != before {
+	if after := h.events(t, cancelJob); len(after) != before {
 		t.Fatalf("the owner's stream got %d more events: %+v", len(after)-before, after[before:])
 	}
 	codes := deadLetterCodes(t, h)
