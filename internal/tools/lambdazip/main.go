@@ -32,15 +32,26 @@ func main() {
 	}
 }
 
+// write builds the zip beside out and renames it into place only when it
+// is whole, so a failed build never leaves a package that looks
+// deployable.
 func write(out, binary, config string, extra []string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil { //nolint:gosec // a build output directory
 		return err
 	}
-	f, err := os.Create(out) //nolint:gosec // the path is the caller's
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, f.Close()) }()
+	defer func() {
+		err = errors.Join(err, f.Chmod(0o644), f.Close()) //nolint:gosec // a package, readable as os.Create would have made it
+		if err == nil {
+			err = os.Rename(f.Name(), out)
+		}
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
 	zw := zip.NewWriter(f)
 	if err := add(zw, binary, "bootstrap", 0o755); err != nil {
 		return err
