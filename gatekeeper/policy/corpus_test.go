@@ -182,3 +182,20 @@ func expectation(want, got string) string {
 	}
 	return fmt.Sprintf("outcome %s, the corpus expects %s", got, want)
 }
+
+// A corpus line the runner cannot read is reported as such, never taken
+// for a request the gatekeeper refused; an unmet expectation is reported.
+func TestCorpusRunnerReportsBadLines(t *testing.T) {
+	p := testPolicy(t)
+	for _, tt := range []struct{ line, outcome, problem string }{
+		{`{"container": `, "corpus_error", "not a corpus line"},
+		{`{"container": "packer", "script": "build-ami", "args": 42}`, "corpus_error", "neither a list of strings nor a string"},
+		{`{"container": "packer", "script": "build-ami", "args": ["--force"], "expect": "accept"}`, "option_restricted", "the corpus expects accept"},
+		{`{"request": "not an object", "expect": "accept"}`, "undecodable", "the corpus expects accept"},
+	} {
+		outcome, problem := runCorpusCase(p, []byte(tt.line))
+		if outcome != tt.outcome || !strings.Contains(problem, tt.problem) {
+			t.Errorf("%s: outcome %q, problem %q; want %q and a problem saying %q", tt.line, outcome, problem, tt.outcome, tt.problem)
+		}
+	}
+}
