@@ -281,6 +281,9 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s\ngatekeeper:\n%s\nworker:\n%s", r.code, r.stdout, r.stderr, gatekeeperErr.String(), workerErr.String())
 	}
 	id := jobSubmitted.FindStringSubmatch(r.stderr)
+	if id == nil {
+		t.Fatalf("run printed no job id:\n%s", r.stderr)
+	}
 	if r := e.run("run", "--", "infra", "fail"); r.code != 42 {
 		t.Fatalf("run fail: exit %d, want 42\nstderr:\n%s", r.code, r.stderr)
 	}
