@@ -43,9 +43,9 @@ type Container struct {
 	// EnvironmentVars are set in the task's environment.
 	EnvironmentVars map[string]string `json:"environment_vars,omitempty"`
 	// Secrets maps environment variable names to secret references:
-	// Secrets Manager ARNs or SSM parameter names on AWS; "env:NAME" or
-	// "file:/path" of the pipeline's own environment locally. References
-	// travel; values are resolved inside the task only.
+	// Secrets Manager ARNs or "secretsmanager:NAME", SSM parameter ARNs or
+	// names, "env:NAME" or "file:/path" (internal/task/secret has the
+	// syntax). References travel; values are resolved inside the task only.
 	Secrets map[string]string `json:"secrets,omitempty"`
 
 	// AllowedCallers lists principal patterns ("arn:aws:iam::123:role/ci-*",
