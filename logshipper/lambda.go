@@ -94,15 +94,16 @@ func (l *Lambda) Handle(ctx context.Context, ev events.CloudwatchLogsEvent) erro
 		log.WarnContext(ctx, "skipping log events: "+owner.reason, "task_id", taskID, "events", len(d.LogEvents))
 		return nil
 	}
+	lines, skipped, why := LinesFromEvents(owner.jobID, owner.attempt, d.LogEvents)
+	if skipped > 0 {
+		log.WarnContext(ctx, "skipping log events that are not lines of the task's job", "task_id", taskID, "events", skipped, "first", why.Error())
+	}
 	b := Batch{
 		JobID:   owner.jobID,
 		Attempt: owner.attempt,
 		TaskID:  taskID,
 		Stream:  l.StreamAddress(owner.jobID),
-		Lines:   LinesFromEvents(d.LogEvents),
-	}
-	if dropped := len(d.LogEvents) - len(b.Lines); dropped > 0 {
-		log.WarnContext(ctx, "skipping log events without an id", "task_id", taskID, "events", dropped)
+		Lines:   lines,
 	}
 	if err := l.Shipper.Ship(ctx, b); err != nil {
 		switch {

@@ -378,7 +378,7 @@ func TestTaskIDFromStream(t *testing.T) {
 }
 
 func TestLinesFromEventsOrder(t *testing.T) {
-	lines := logshipper.LinesFromEvents([]events.CloudwatchLogsLogEvent{
+	lines, skipped, _ := logshipper.LinesFromEvents(testJob, 2, []events.CloudwatchLogsLogEvent{
 		{ID: "10", Timestamp: 5, Message: "c\n\n"},
 		{ID: "9", Timestamp: 5, Message: "b"},
 		{ID: "", Timestamp: 1, Message: "no id"},
@@ -389,7 +389,50 @@ func TestLinesFromEventsOrder(t *testing.T) {
 		got = append(got, l.ID+"="+l.Text)
 	}
 	// Ids compare as numbers; one trailing newline is removed, no more.
-	if want := "11=a\r,9=b,10=c\n"; strings.Join(got, ",") != want {
-		t.Errorf("lines %q, want %q", strings.Join(got, ","), want)
+	if want := "11=a\r,9=b,10=c\n"; strings.Join(got, ",") != want || skipped != 1 {
+		t.Errorf("lines %q (%d skipped), want %q (1 skipped)", strings.Join(got, ","), skipped, want)
+	}
+}
+
+// TestHandleShipsTaskRecords: a delivery of deployer-task's records ships
+// each line with its own sequence number and part, the end record last,
+// whatever order the events came in; a record of another job is left out.
+func TestHandleShipsTaskRecords(t *testing.T) {
+	h := newHarness(t)
+	for _, name := range []string{"task-records.json", "task-records-reordered.json"} {
+		if err := h.handle(t, name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	evs := h.rec.events(address(testJob))
+	if len(evs) != 2 {
+		t.Fatalf("published %d events, want one per delivery (2)", len(evs))
+	}
+	type key struct {
+		seq  int64
+		part int
+		more bool
+		text string
+		end  bool
+	}
+	var got [2][]key
+	for i, ev := range evs {
+		for _, l := range ev.Lines {
+			got[i] = append(got[i], key{l.Seq, l.Part, l.More, l.Text, l.End != nil})
+		}
+	}
+	want := []key{{1, 0, false, "Initializing the backend...", false}, {2, 0, false, "", false},
+		{3, 1, true, "Plan: 3 to add, ", false}, {3, 2, false, "0 to change, 0 to destroy.", false}, {4, 0, false, "", true}}
+	if fmt.Sprint(got[0]) != fmt.Sprint(want) {
+		t.Errorf("first delivery shipped %v, want %v", got[0], want)
+	}
+	if want := []key{want[0], want[2], want[3]}; fmt.Sprint(got[1]) != fmt.Sprint(want) {
+		t.Errorf("reordered delivery shipped %v, want %v", got[1], want)
+	}
+	if end := evs[0].Lines[4].End; end == nil || end.Lines != 3 || end.ExitCode == nil || *end.ExitCode != 2 {
+		t.Errorf("end record %+v", end)
+	}
+	if !strings.Contains(h.logs.String(), "not of the task's job") {
+		t.Errorf("the forged record was not reported: %s", h.logs.String())
 	}
 }

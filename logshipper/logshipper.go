@@ -37,9 +37,10 @@ type Shipper struct {
 	Now func() time.Time
 }
 
-// Ship publishes the batch's lines as log events, sorted by sequence, and
-// unsequenced lines (Seq 0) by time and then id, so the same lines in any
-// order yield the same events with the same ids. A
+// Ship publishes the batch's lines as log events, sorted by sequence and
+// part, and unsequenced lines (Seq 0) by time and then id, so the same
+// lines in any order yield the same events with the same ids. A whole line
+// too large for one event is split into parts. A
 // stream that no longer exists (the caller stopped following and it was
 // deleted or expired) is not an error: there is nobody to tell, and the
 // task log keeps the lines.
@@ -88,15 +89,7 @@ func (s *Shipper) events(b Batch, lines []schemas.LogLine) []schemas.JobEvent {
 		})
 		start, size = end, 0
 	}
-	kept := lines[:0]
-	for _, l := range lines {
-		// A line too large for any event is left out: the follower finds
-		// the gap and reads the line from the task log source instead.
-		if encodedSize(l) <= MaxBytesPerEvent {
-			kept = append(kept, l)
-		}
-	}
-	lines = kept
+	lines = splitLarge(lines)
 	for i, l := range lines {
 		n := encodedSize(l)
 		if i > start && (i-start >= MaxLinesPerEvent || size+n > MaxBytesPerEvent) {
@@ -110,23 +103,38 @@ func (s *Shipper) events(b Batch, lines []schemas.LogLine) []schemas.JobEvent {
 	return events
 }
 
-// encodedSize bounds the JSON size of a line inside an event: control
-// characters, quotes and backslashes escape to up to six bytes, and
-// characters that are not valid UTF-8 to six as well.
-func encodedSize(l schemas.LogLine) int {
-	n := len(l.ID) + 96 // field names, seq, time
-	for i := 0; i < len(l.Text); i++ {
-		c := l.Text[i]
-		switch {
-		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			n += 6
-		case c >= 0x80:
-			n += 3
-		default:
-			n++
+// splitLarge splits every whole line too large for one event into parts
+// (a line of a source that keeps lines whole, such as the local runner's
+// task log); parts stay as they are.
+func splitLarge(lines []schemas.LogLine) []schemas.LogLine {
+	var out []schemas.LogLine
+	for i, l := range lines {
+		if l.Part != 0 || encodedSize(l) <= MaxBytesPerEvent {
+			if out != nil {
+				out = append(out, l)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]schemas.LogLine, 0, len(lines)+8), lines[:i]...)
+		}
+		texts := schemas.SplitText(l.Text, MaxBytesPerEvent-encodedSize(schemas.LogLine{ID: l.ID}))
+		for j, t := range texts {
+			p := l
+			p.Text, p.Part, p.More = t, j+1, j < len(texts)-1
+			out = append(out, p)
 		}
 	}
-	return n
+	if out == nil {
+		return lines
+	}
+	return out
+}
+
+// encodedSize bounds the JSON size of a line inside an event.
+func encodedSize(l schemas.LogLine) int {
+	n := len(l.ID) + 160 // field names, seq, part, time, end
+	return n + schemas.EscapedSize(l.Text)
 }
 
 // eventID names a log event by its task and line range (by sequence
@@ -135,7 +143,7 @@ func encodedSize(l schemas.LogLine) int {
 func eventID(b Batch, chunk []schemas.LogLine) string {
 	first, last := chunk[0], chunk[len(chunk)-1]
 	if first.Seq > 0 {
-		return fmt.Sprintf("log:%s:%d-%d", b.TaskID, first.Seq, last.Seq)
+		return fmt.Sprintf("log:%s:%d.%d-%d.%d", b.TaskID, first.Seq, first.Part, last.Seq, last.Part)
 	}
 	return fmt.Sprintf("log:%s:%s-%s", b.TaskID, first.ID, last.ID)
 }

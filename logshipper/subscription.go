@@ -98,35 +98,61 @@ func TaskIDFromStream(logStream string) (string, bool) {
 	return parts[len(parts)-1], true
 }
 
-// LinesFromEvents converts CloudWatch log events into unsequenced lines
-// (Seq 0: CloudWatch has ids but no sequence numbers), each message
-// without one trailing newline, ordered by timestamp and then id. Events
-// without an id are left out: followers dedupe unsequenced lines by id,
-// and CloudWatch always sets one.
-func LinesFromEvents(evs []events.CloudwatchLogsLogEvent) []schemas.LogLine {
-	lines := make([]schemas.LogLine, 0, len(evs))
+// LinesFromEvents converts the CloudWatch log events of one task into
+// lines. An event that is a task record of jobID's attempt (written by
+// deployer-task) becomes the line it records, with its sequence number and
+// part, and the event's id; an event that is not a record (an image whose
+// entrypoint is not deployer-task) becomes an unsequenced line (Seq 0)
+// identified by the event's id, without one trailing newline. Records of
+// another job or attempt, records that do not decode and events without
+// an id are left out and counted in skipped, with the first reason. Lines
+// come ordered by sequence and part, unsequenced ones by time, then id.
+func LinesFromEvents(jobID string, attempt int, evs []events.CloudwatchLogsLogEvent) (lines []schemas.LogLine, skipped int, why error) {
+	lines = make([]schemas.LogLine, 0, len(evs))
+	skip := func(err error) {
+		skipped++
+		if why == nil {
+			why = err
+		}
+	}
 	for _, e := range evs {
 		if e.ID == "" {
+			skip(errors.New("a log event has no id"))
 			continue
 		}
-		lines = append(lines, schemas.LogLine{
-			ID:   e.ID,
-			Time: time.UnixMilli(e.Timestamp).UTC(),
-			Text: strings.TrimSuffix(e.Message, "\n"),
-		})
+		if !schemas.IsTaskRecord([]byte(e.Message)) {
+			lines = append(lines, schemas.LogLine{
+				ID:   e.ID,
+				Time: time.UnixMilli(e.Timestamp).UTC(),
+				Text: strings.TrimSuffix(e.Message, "\n"),
+			})
+			continue
+		}
+		r, err := schemas.DecodeTaskRecord([]byte(strings.TrimSuffix(e.Message, "\n")))
+		switch {
+		case err != nil:
+			skip(fmt.Errorf("log event %s: %w", e.ID, err))
+			continue
+		case r.JobID != jobID || r.Attempt != attempt:
+			skip(fmt.Errorf("log event %s is a record of job %s attempt %d, not of the task's job %s attempt %d", e.ID, r.JobID, r.Attempt, jobID, attempt))
+			continue
+		}
+		l := r.Line()
+		l.ID = e.ID
+		lines = append(lines, l)
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lineLess(lines[i], lines[j]) })
-	return lines
+	return lines, skipped, why
 }
 
-// lineLess orders lines by sequence number; unsequenced lines (Seq 0)
-// among themselves by time, then by id.
+// lineLess orders lines by sequence number and part; unsequenced lines
+// (Seq 0) among themselves by time, then by id.
 func lineLess(a, b schemas.LogLine) bool {
 	if a.Seq != b.Seq {
 		return a.Seq < b.Seq
 	}
 	if a.Seq > 0 {
-		return false
+		return a.Part < b.Part
 	}
 	if !a.Time.Equal(b.Time) {
 		return a.Time.Before(b.Time)

@@ -271,10 +271,16 @@ func FuzzDecodeSubscription(f *testing.F) {
 		if d.MessageType != logshipper.MessageData && d.MessageType != logshipper.MessageControl {
 			t.Fatalf("accepted messageType %q", d.MessageType)
 		}
-		lines := logshipper.LinesFromEvents(d.LogEvents)
+		lines, _, _ := logshipper.LinesFromEvents(testJob, 1, d.LogEvents)
 		for i := 1; i < len(lines); i++ {
-			if lines[i].Time.Before(lines[i-1].Time) {
-				t.Fatalf("lines out of time order at %d", i)
+			a, b := lines[i-1], lines[i]
+			switch {
+			case a.Seq == 0 && b.Seq == 0 && b.Time.Before(a.Time):
+				t.Fatalf("unsequenced lines out of time order at %d", i)
+			case a.Seq > 0 && (b.Seq < a.Seq || (b.Seq == a.Seq && b.Part < a.Part)):
+				t.Fatalf("lines out of sequence at %d", i)
+			case a.Seq > 0 && b.Seq == 0:
+				t.Fatalf("an unsequenced line after a sequenced one at %d", i)
 			}
 		}
 	})

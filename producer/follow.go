@@ -31,24 +31,25 @@ type FollowOptions struct {
 	// PollWait is the longest single wait on the stream. Defaults to 20s,
 	// the SQS long-poll maximum.
 	PollWait time.Duration
-	// QuietWait applies when the terminal event cannot say how many lines
-	// the task wrote (ECS): the follower keeps reading the task log source
-	// until it has given no new line for this long (bounded by DrainWait),
-	// since the task's last lines may reach the log after it stopped.
-	// Defaults to 2s.
+	// QuietWait applies when the job's end is in but its task's log has
+	// no end record and no line count (the task was killed before
+	// deployer-task could close the log, or the image's entrypoint is not
+	// deployer-task): the follower keeps reading the task log source
+	// until it has given no new line for this long (bounded by
+	// DrainWait). Defaults to 2s.
 	QuietWait time.Duration
-	// HoldUnsequenced is how long a line that came without a seq (a
-	// CloudWatch subscription delivery) is held before it is printed, so
-	// that deliveries arriving out of order within it still print in the
-	// task's order (by time, then event id). Defaults to 1s.
-	HoldUnsequenced time.Duration
+	// FillEvery bounds how often, once the job's end is in, the task log
+	// source is read for lines still missing (CloudWatch Logs limits
+	// reads per account). Defaults to 1s.
+	FillEvery time.Duration
 }
 
 // FollowResult is how a followed job ended.
 type FollowResult struct {
 	Terminal schemas.JobEvent
 	// Missing counts promised lines that never arrived, neither on the
-	// stream nor from the task log source, within DrainWait.
+	// stream nor from the task log source, within DrainWait; 0 when the
+	// task's log never said how many lines it holds.
 	Missing int64
 }
 
@@ -106,25 +107,22 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 			f.terminalAt = time.Now()
 		}
 		// The terminal event is in: the task log source holds every line
-		// by now, so fill from it rather than wait for the stream.
-		f.releaseAll()
-		if f.missing() > 0 || f.gapped() || f.uncounted() {
+		// by now, or will in a moment, so fill from it rather than wait
+		// for the stream.
+		if !f.done() && time.Since(f.lastFill) >= opts.FillEvery {
+			f.lastFill = time.Now()
 			if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
 				return FollowResult{}, ctx.Err()
 			}
 		}
-		missing := f.missing()
-		if missing == 0 && f.uncounted() && !f.quiet(opts.QuietWait) && time.Since(f.terminalAt) < opts.DrainWait {
-			continue
-		}
-		if missing == 0 || time.Since(f.terminalAt) >= opts.DrainWait {
+		if f.done() || time.Since(f.terminalAt) >= opts.DrainWait {
 			f.emit(*f.terminal)
 			if c.DeleteStreams {
 				delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				_ = c.Streams.Delete(delCtx, job.Stream)
 				cancel()
 			}
-			return FollowResult{Terminal: *f.terminal, Missing: missing}, nil
+			return FollowResult{Terminal: *f.terminal, Missing: f.missing()}, nil
 		}
 	}
 }
@@ -142,8 +140,8 @@ func (o *FollowOptions) defaults() {
 	if o.QuietWait <= 0 {
 		o.QuietWait = 2 * time.Second
 	}
-	if o.HoldUnsequenced <= 0 {
-		o.HoldUnsequenced = time.Second
+	if o.FillEvery <= 0 {
+		o.FillEvery = time.Second
 	}
 	if o.OnLine == nil {
 		o.OnLine = func(int, schemas.LogLine) {}
@@ -164,21 +162,57 @@ type follower struct {
 	attempts   map[int]*attemptState
 	terminal   *schemas.JobEvent
 	terminalAt time.Time
-	// lastLineAt is when a line was last delivered.
+	// lastLineAt is when a line was last delivered; lastFill when the
+	// task log source was last read after the terminal event.
 	lastLineAt time.Time
+	lastFill   time.Time
 }
 
-// attemptState tracks the lines of one attempt's task.
+// attemptState tracks the lines of one attempt's task. Lines are
+// identified by their sequence number (and part): whichever path brings
+// one first (the stream, the task log source), it is delivered once, in
+// sequence order.
 type attemptState struct {
-	taskID   string
-	printed  int64 // highest seq delivered; every seq up to it was delivered
-	pending  map[int64]schemas.LogLine
+	taskID string
+	// printed is the highest seq delivered; every seq up to it was
+	// delivered.
+	printed int64
+	pending map[int64]*pendingLine
+	// endSeq is the seq of the log's end record once it came (the line
+	// count plus one); end is what it says.
+	endSeq   int64
+	end      *schemas.LogEnd
 	gapSince time.Time
-	// held are unsequenced lines not printed yet, with when they came.
-	held []heldLine
-	// unsequenced holds ids of lines that came without a seq (sources
-	// that cannot number lines); they are delivered as they come.
+	// unsequenced holds ids of lines that came without a seq (an image
+	// whose entrypoint is not deployer-task); they are delivered as they
+	// come, with no place in the order.
 	unsequenced map[string]struct{}
+}
+
+// pendingLine is a line not delivered yet: whole, or the parts that came.
+type pendingLine struct {
+	whole *schemas.LogLine
+	parts map[int]schemas.LogLine
+	last  int // the part without More; 0 until it came
+}
+
+// line returns the whole line once every part is in.
+func (p *pendingLine) line() (schemas.LogLine, bool) {
+	if p.whole != nil {
+		return *p.whole, true
+	}
+	if p.last == 0 || len(p.parts) < p.last {
+		return schemas.LogLine{}, false
+	}
+	parts := make([]schemas.LogLine, 0, p.last)
+	for i := 1; i <= p.last; i++ {
+		part, ok := p.parts[i]
+		if !ok {
+			return schemas.LogLine{}, false
+		}
+		parts = append(parts, part)
+	}
+	return joinParts(parts), true
 }
 
 func (f *follower) attempt(n int) *attemptState {
@@ -187,7 +221,7 @@ func (f *follower) attempt(n int) *attemptState {
 	}
 	a := f.attempts[n]
 	if a == nil {
-		a = &attemptState{pending: map[int64]schemas.LogLine{}, unsequenced: map[string]struct{}{}}
+		a = &attemptState{pending: map[int64]*pendingLine{}, unsequenced: map[string]struct{}{}}
 		f.attempts[n] = a
 	}
 	return a
@@ -221,80 +255,62 @@ func (f *follower) handle(ev schemas.JobEvent) {
 	}
 }
 
-// heldLine is an unsequenced line waiting to be printed.
-type heldLine struct {
-	line schemas.LogLine
-	came time.Time
-}
-
 func (f *follower) addLine(attempt int, a *attemptState, l schemas.LogLine) {
-	if l.Seq <= 0 {
+	switch {
+	case l.Seq <= 0:
 		if _, dup := a.unsequenced[l.ID]; !dup {
 			a.unsequenced[l.ID] = struct{}{}
-			a.held = append(a.held, heldLine{line: l, came: time.Now()})
+			f.deliver(attempt, l)
 		}
 		return
-	}
-	if l.Seq <= a.printed {
+	case l.Seq <= a.printed:
+		return
+	case l.End != nil:
+		a.endSeq, a.end = l.Seq, l.End
 		return
 	}
-	a.pending[l.Seq] = l
-}
-
-// release prints an attempt's held unsequenced lines in (time, id)
-// order: those held for HoldUnsequenced, or all of them.
-func (f *follower) release(n int, a *attemptState, all bool) {
-	if len(a.held) == 0 {
+	p := a.pending[l.Seq]
+	if p == nil {
+		p = &pendingLine{}
+		a.pending[l.Seq] = p
+	}
+	if l.Part == 0 {
+		whole := l
+		p.whole = &whole
 		return
 	}
-	sort.SliceStable(a.held, func(i, j int) bool { return unsequencedLess(a.held[i].line, a.held[j].line) })
-	i := 0
-	for ; i < len(a.held); i++ {
-		if !all && time.Since(a.held[i].came) < f.opts.HoldUnsequenced {
-			break
-		}
-		f.lastLineAt = time.Now()
-		f.opts.OnLine(n, a.held[i].line)
+	if p.parts == nil {
+		p.parts = map[int]schemas.LogLine{}
 	}
-	a.held = a.held[i:]
-}
-
-// unsequencedLess orders lines without a seq by time, then by id compared
-// as a number (CloudWatch event ids are decimal strings).
-func unsequencedLess(x, y schemas.LogLine) bool {
-	if !x.Time.Equal(y.Time) {
-		return x.Time.Before(y.Time)
-	}
-	if len(x.ID) != len(y.ID) {
-		return len(x.ID) < len(y.ID)
-	}
-	return x.ID < y.ID
-}
-
-// releaseAll prints every held line (the terminal event is in).
-func (f *follower) releaseAll() {
-	for _, n := range f.attemptNumbers() {
-		f.release(n, f.attempts[n], true)
+	p.parts[l.Part] = l
+	if !l.More {
+		p.last = l.Part
 	}
 }
 
-// flush delivers every attempt's lines that are now contiguous, and the
-// unsequenced lines held long enough.
+func (f *follower) deliver(attempt int, l schemas.LogLine) {
+	f.lastLineAt = time.Now()
+	f.opts.OnLine(attempt, l)
+}
+
+// flush delivers every attempt's lines that are now contiguous and whole.
 func (f *follower) flush() {
 	for _, n := range f.attemptNumbers() {
 		a := f.attempts[n]
-		f.release(n, a, false)
 		for {
-			l, ok := a.pending[a.printed+1]
+			p := a.pending[a.printed+1]
+			if p == nil {
+				break
+			}
+			l, ok := p.line()
 			if !ok {
 				break
 			}
-			delete(a.pending, l.Seq)
-			a.printed = l.Seq
-			f.lastLineAt = time.Now()
-			f.opts.OnLine(n, l)
+			delete(a.pending, a.printed+1)
+			a.printed++
+			f.deliver(n, l)
 		}
-		if len(a.pending) == 0 {
+		if !a.waiting() {
 			a.gapSince = time.Time{}
 		} else if a.gapSince.IsZero() {
 			a.gapSince = time.Now()
@@ -302,30 +318,36 @@ func (f *follower) flush() {
 	}
 }
 
+// complete reports whether every line up to the log's end record was
+// delivered.
+func (a *attemptState) complete() bool { return a.endSeq > 0 && a.printed+1 >= a.endSeq }
+
+// waiting reports whether lines the attempt knows of cannot be delivered
+// yet: a gap before lines that came, a line missing parts, or lines
+// missing before the end record.
+func (a *attemptState) waiting() bool {
+	return len(a.pending) > 0 || (a.endSeq > 0 && !a.complete())
+}
+
 // fillGaps reads missing lines from the task log source: for gaps older
-// than GapWait, or for everything up to the end of the log when force is
-// set (after the terminal event).
+// than GapWait, or everything up to the end of the log when force is set
+// (after the terminal event).
 func (f *follower) fillGaps(ctx context.Context, force bool) error {
 	if f.c.Logs == nil {
 		return nil
 	}
 	for _, n := range f.attemptNumbers() {
 		a := f.attempts[n]
-		if a.taskID == "" {
+		if a.taskID == "" || a.complete() {
 			continue
 		}
 		stale := !a.gapSince.IsZero() && time.Since(a.gapSince) >= f.opts.GapWait
 		if !force && !stale {
 			continue
 		}
-		// Lines that came without a seq (CloudWatch subscription events)
-		// were the head of the task's output, in order: the source's lines
-		// start after them.
-		if force && a.printed < int64(len(a.unsequenced)) && len(a.pending) == 0 {
-			a.printed = int64(len(a.unsequenced))
-		}
 		for {
-			lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, 1000)
+			before := a.printed
+			lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, fillBatch)
 			if err != nil {
 				return err
 			}
@@ -333,7 +355,7 @@ func (f *follower) fillGaps(ctx context.Context, force bool) error {
 				f.addLine(n, a, l)
 			}
 			f.flush()
-			if len(lines) < 1000 || (!force && len(a.pending) == 0) {
+			if len(lines) < fillBatch || a.complete() || a.printed == before || (!force && !a.waiting()) {
 				break
 			}
 		}
@@ -341,46 +363,54 @@ func (f *follower) fillGaps(ctx context.Context, force bool) error {
 	return nil
 }
 
-// missing counts the lines the terminal event promised that have not been
-// delivered yet.
-func (f *follower) missing() int64 {
+// fillBatch is how many lines one read of the task log source asks for.
+const fillBatch = 1000
+
+// done reports whether the terminal event is in and every line of the
+// job's last attempt was delivered: up to its log's end record, or as
+// many as the terminal event counted; or, for a log that says neither,
+// none came for QuietWait. A job whose task never ran is done at once.
+func (f *follower) done() bool {
 	t := f.terminal
-	if t == nil || t.LogEvents == nil {
-		return 0
+	if t == nil {
+		return false
 	}
 	a := f.attempt(t.Attempt)
-	got := a.printed + int64(len(a.unsequenced))
-	if got >= *t.LogEvents {
-		return 0
+	switch {
+	case a.taskID == "" || a.complete():
+		return true
+	case t.LogEvents != nil:
+		return a.printed+int64(len(a.unsequenced)) >= *t.LogEvents
+	case a.endSeq > 0:
+		return false
 	}
-	return *t.LogEvents - got
-}
-
-// uncounted reports whether the terminal event is in for a task that ran
-// but could not say how many lines it wrote.
-func (f *follower) uncounted() bool {
-	t := f.terminal
-	return t != nil && t.LogEvents == nil && f.attempt(t.Attempt).taskID != ""
-}
-
-// quiet reports whether no line was delivered for d since the terminal
-// event came.
-func (f *follower) quiet(d time.Duration) bool {
 	last := f.lastLineAt
 	if last.Before(f.terminalAt) {
 		last = f.terminalAt
 	}
-	return time.Since(last) >= d
+	return time.Since(last) >= f.opts.QuietWait
 }
 
-// gapped reports whether some attempt holds lines it cannot deliver yet.
-func (f *follower) gapped() bool {
-	for _, a := range f.attempts {
-		if len(a.pending) > 0 {
-			return true
-		}
+// missing counts the lines the job's last attempt promised (by its end
+// record, or the terminal event's count) that were not delivered.
+func (f *follower) missing() int64 {
+	t := f.terminal
+	if t == nil {
+		return 0
 	}
-	return false
+	a := f.attempt(t.Attempt)
+	want := int64(-1)
+	switch {
+	case a.end != nil:
+		want = a.end.Lines
+	case t.LogEvents != nil:
+		want = *t.LogEvents
+	}
+	got := a.printed + int64(len(a.unsequenced))
+	if want < 0 || got >= want {
+		return 0
+	}
+	return want - got
 }
 
 func (f *follower) wait() time.Duration {
@@ -391,10 +421,6 @@ func (f *follower) wait() time.Duration {
 	for _, a := range f.attempts {
 		if !a.gapSince.IsZero() {
 			left := f.opts.GapWait - time.Since(a.gapSince)
-			w = min(w, max(left, 10*time.Millisecond))
-		}
-		for _, h := range a.held {
-			left := f.opts.HoldUnsequenced - time.Since(h.came)
 			w = min(w, max(left, 10*time.Millisecond))
 		}
 	}

@@ -226,24 +226,135 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-// An ECS task cannot say how many lines it wrote, and CloudWatch
-// subscription deliveries carry event ids but no seq: the follower prints
-// what the stream brought, then reads the rest from the task log source
-// after the terminal event, without printing the head twice.
-func TestFollowUncountedFillsTheTailFromTheSourceOnce(t *testing.T) {
-	all := lines(50)
-	var head []schemas.LogLine
-	for _, l := range all[:30] {
-		head = append(head, schemas.LogLine{ID: fmt.Sprintf("cw-%d", l.Seq), Text: l.Text})
+// endRecord is the record deployer-task closes a log of n lines with.
+func endRecord(n int64, exit int) schemas.LogLine {
+	return schemas.LogLine{Seq: n + 1, End: &schemas.LogEnd{Lines: n, ExitCode: &exit}}
+}
+
+// ecsFinished is a terminal event of a task that cannot count its lines
+// (ECS): the end record of its log says how many there are.
+func ecsFinished() schemas.JobEvent {
+	e := finished(0, 0)
+	e.LogEvents = nil
+	return e
+}
+
+// hostile cuts the lines (parts included) into deliveries, then
+// duplicates, reorders and holds some back past the terminal event, as a
+// CloudWatch subscription and the SQS job stream may.
+func hostile(r *rand.Rand, recs []schemas.LogLine) (before, late [][]schemas.JobEvent) {
+	var evs []schemas.JobEvent
+	for i := 0; i < len(recs); {
+		n := 1 + r.IntN(40)
+		chunk := recs[i:min(i+n, len(recs))]
+		e := ev(fmt.Sprintf("log:%d.%d", chunk[0].Seq, chunk[0].Part), schemas.EventLog)
+		e.Lines = chunk
+		evs = append(evs, e)
+		i += n
 	}
-	e := ev("log:cw-1-cw-30", schemas.EventLog)
-	e.Lines = head
-	term := finished(0, 0)
-	term.LogEvents = nil
+	for _, e := range evs {
+		if r.IntN(4) == 0 {
+			evs = append(evs, e) // duplicated
+		}
+	}
+	r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	for _, e := range evs {
+		b := []schemas.JobEvent{e}
+		if r.IntN(5) == 0 {
+			late = append(late, b)
+		} else {
+			before = append(before, b)
+		}
+	}
+	return before, late
+}
+
+// TestFollowExactlyOnceUnderHostileDelivery: whatever the order, the
+// duplicates and the lines that come only after the job's end, every line
+// prints once and in order, long lines joined from their parts, and the
+// follower ends once the end record's count is met, with nothing read
+// from the task log when the stream brought everything.
+func TestFollowExactlyOnceUnderHostileDelivery(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 7))
+			n := 1 + r.IntN(300)
+			var recs []schemas.LogLine
+			var want []string
+			for i := 1; i <= n; i++ {
+				text := fmt.Sprintf("line %d", i)
+				if r.IntN(10) == 0 { // a long line in parts
+					parts := 2 + r.IntN(5)
+					for p := 1; p <= parts; p++ {
+						recs = append(recs, schemas.LogLine{Seq: int64(i), Part: p, More: p < parts, Text: fmt.Sprintf("<%d.%d>", i, p)})
+					}
+					text = ""
+					for p := 1; p <= parts; p++ {
+						text += fmt.Sprintf("<%d.%d>", i, p)
+					}
+				} else {
+					recs = append(recs, schemas.LogLine{Seq: int64(i), Text: text})
+				}
+				want = append(want, text)
+			}
+			recs = append(recs, endRecord(int64(n), 0))
+			before, late := hostile(r, recs)
+			st := &scripted{batches: [][]schemas.JobEvent{{ev("worker:1:started", schemas.EventStarted)}}}
+			st.batches = append(st.batches, before...)
+			st.batches = append(st.batches, []schemas.JobEvent{ecsFinished()})
+			st.batches = append(st.batches, late...)
+			src := &source{taskID: "task-1"}
+			c := &Client{Streams: st, Logs: src}
+			var got []string
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
+				OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+				PollWait:  time.Millisecond,
+				GapWait:   time.Hour,
+				FillEvery: time.Hour,
+				DrainWait: 5 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("printed %d lines, want %d:\n%.300q\nwant\n%.300q", len(got), len(want), got, want)
+			}
+			if res.Missing != 0 {
+				t.Errorf("missing %d", res.Missing)
+			}
+		})
+	}
+}
+
+// TestFollowFillsWhatTheStreamNeverBrings: lines and the end record that
+// never reach the stream are read from the task log, by the same sequence
+// numbers, once the job has ended; nothing prints twice.
+func TestFollowFillsWhatTheStreamNeverBrings(t *testing.T) {
+	all := append(lines(50), endRecord(50, 0))
 	st := &scripted{batches: [][]schemas.JobEvent{
 		{ev("worker:1:started", schemas.EventStarted)},
-		{e, e}, // delivered twice
-		{term},
+		{logEvent(all[:10]...), logEvent(all[20:30]...)},
+		{ecsFinished()},
+	}}
+	src := &source{taskID: "task-1", lines: all}
+	got, _, res := follow(t, st, src, false)
+	expectLines(t, got, 50)
+	if res.Missing != 0 || src.reads == 0 {
+		t.Fatalf("result %+v after %d source reads", res, src.reads)
+	}
+}
+
+// TestFollowWithoutAnEndRecordStopsWhenQuiet: a task killed before
+// deployer-task closed its log (or an image without it) has no end
+// record: the follower reads the log until it gives nothing new for
+// QuietWait, and stops.
+func TestFollowWithoutAnEndRecordStopsWhenQuiet(t *testing.T) {
+	all := lines(20)
+	st := &scripted{batches: [][]schemas.JobEvent{
+		{ev("worker:1:started", schemas.EventStarted), logEvent(all[:5]...)},
+		{ecsFinished()},
 	}}
 	src := &source{taskID: "task-1", lines: all}
 	c := &Client{Streams: st, Logs: src}
@@ -255,25 +366,23 @@ func TestFollowUncountedFillsTheTailFromTheSourceOnce(t *testing.T) {
 		PollWait:  time.Millisecond,
 		GapWait:   time.Hour,
 		QuietWait: 50 * time.Millisecond,
+		FillEvery: 10 * time.Millisecond,
 		DrainWait: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectLines(t, got, 50)
-	if res.Missing != 0 || src.reads == 0 {
-		t.Fatalf("result %+v after %d source reads", res, src.reads)
+	expectLines(t, got, 20)
+	if res.Missing != 0 {
+		t.Errorf("missing %d for a log that promised nothing", res.Missing)
 	}
 }
 
-// CloudWatch subscription deliveries carry no seq and may arrive out of
-// order: lines are held briefly and printed by time, then event id.
-func TestFollowOrdersUnsequencedDeliveries(t *testing.T) {
-	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+// Lines of an image whose entrypoint is not deployer-task come from the
+// subscription without a seq: each prints once, as it comes.
+func TestFollowPrintsUnsequencedLinesOnce(t *testing.T) {
 	line := func(i int) schemas.LogLine {
-		// Ids as CloudWatch makes them: decimal strings of one length
-		// within a stream, here with the same millisecond for 2 and 3.
-		return schemas.LogLine{ID: fmt.Sprintf("3729%04d", i), Time: base.Add(time.Duration(i/2) * time.Millisecond), Text: fmt.Sprintf("line %d", i)}
+		return schemas.LogLine{ID: fmt.Sprintf("3729%04d", i), Text: fmt.Sprintf("line %d", i)}
 	}
 	delivery := func(id string, from, to int) schemas.JobEvent {
 		e := ev(id, schemas.EventLog)
@@ -282,34 +391,23 @@ func TestFollowOrdersUnsequencedDeliveries(t *testing.T) {
 		}
 		return e
 	}
-	term := finished(0, 0)
-	term.LogEvents = nil
 	st := &scripted{batches: [][]schemas.JobEvent{
 		{ev("worker:1:started", schemas.EventStarted)},
-		{delivery("d3", 7, 9)},
 		{delivery("d1", 1, 3), delivery("d2", 4, 6)},
 		{delivery("d1", 1, 3)}, // redelivered
-		{term},
+		{ecsFinished()},
 	}}
-	src := &source{taskID: "task-1"}
-	for i := 1; i <= 9; i++ {
-		l := line(i)
-		l.Seq, l.ID = int64(i), ""
-		src.lines = append(src.lines, l)
-	}
-	c := &Client{Streams: st, Logs: src}
+	c := &Client{Streams: st}
 	var got []string
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
-		OnLine:          func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
-		PollWait:        time.Millisecond,
-		GapWait:         time.Hour,
-		QuietWait:       50 * time.Millisecond,
-		HoldUnsequenced: time.Hour, // everything arrives within the hold
-		DrainWait:       5 * time.Second,
+		OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+		PollWait:  time.Millisecond,
+		QuietWait: 50 * time.Millisecond,
+		DrainWait: 5 * time.Second,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	expectLines(t, got, 9)
+	expectLines(t, got, 6)
 }

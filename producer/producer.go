@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -188,14 +189,29 @@ func (c *Client) Replay(ctx context.Context, jobID string, onLine func(attempt i
 		tasks[ev.Attempt] = ev.TaskID
 	}
 	for _, a := range attempts {
-		var after int64
+		var (
+			after int64 // every line up to it was delivered
+			parts []schemas.LogLine
+		)
 		for {
 			lines, err := c.Logs.Read(ctx, tasks[a], after, 1000)
 			if err != nil && !errors.Is(err, tasklog.ErrNotFound) {
 				return nil, fmt.Errorf("reading output of task %s: %w", tasks[a], err)
 			}
+			parts = parts[:0] // a read starts at a line's first part
 			for _, l := range lines {
-				onLine(a, l)
+				switch {
+				case l.End != nil:
+				case l.More:
+					parts = append(parts, l)
+					continue
+				case len(parts) > 0:
+					l = joinParts(append(parts, l))
+					parts = parts[:0]
+					fallthrough
+				default:
+					onLine(a, l)
+				}
 				after = l.Seq
 			}
 			if len(lines) < 1000 {
@@ -204,4 +220,15 @@ func (c *Client) Replay(ctx context.Context, jobID string, onLine func(attempt i
 		}
 	}
 	return history, nil
+}
+
+// joinParts makes one line of the parts of a split line, in order.
+func joinParts(parts []schemas.LogLine) schemas.LogLine {
+	l := parts[0]
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.Text)
+	}
+	l.Text, l.Part, l.More = b.String(), 0, false
+	return l
 }

@@ -72,18 +72,47 @@ const (
 )
 
 // LogLine is one line of task output, as the task wrote it (without the
-// trailing newline).
+// trailing newline), or one part of a line too long to travel whole, or
+// the end of the task's log.
 type LogLine struct {
-	// Seq is the line's 1-based position in the task's output; it orders
-	// lines and detects duplicates and gaps. It is 0 for a line from a
-	// source that cannot number lines (a CloudWatch Logs subscription),
-	// which then has an ID to dedupe by.
+	// Seq is the line's 1-based position in the task's output (see
+	// TaskRecord); it orders lines and detects duplicates and gaps. It is
+	// 0 for a line of an image whose entrypoint is not deployer-task, as
+	// a CloudWatch Logs subscription delivers it: such a line has an ID to
+	// dedupe by, and no place in the order.
 	Seq int64 `json:"seq"`
+	// Part numbers the parts of a split line from 1 (0: the whole line);
+	// More is set on every part but the last. A reader joins the parts of
+	// a seq in part order.
+	Part int  `json:"part,omitempty"`
+	More bool `json:"more,omitempty"`
 	// ID is the task log source's own id for the line (a CloudWatch event
 	// id on AWS).
 	ID   string    `json:"id,omitempty"`
 	Time time.Time `json:"time"`
 	Text string    `json:"text"`
+	// End is set on the record that closes the task's log (its Seq is
+	// the last line's plus one); it carries no text.
+	End *LogEnd `json:"end,omitempty"`
+}
+
+// validate checks the line's own shape.
+func (l *LogLine) validate() error {
+	switch {
+	case l.Seq < 0:
+		return fmt.Errorf("%w: seq %d, want at least 1", ErrMalformed, l.Seq)
+	case l.Seq == 0 && l.ID == "":
+		return fmt.Errorf("%w: a line has neither a seq nor an id", ErrMalformed)
+	case l.Part < 0:
+		return fmt.Errorf("%w: line %d has part %d, want at least 0", ErrMalformed, l.Seq, l.Part)
+	case l.More && l.Part == 0:
+		return fmt.Errorf("%w: line %d says more parts follow but has no part number", ErrMalformed, l.Seq)
+	case l.End != nil && (l.Seq == 0 || l.Part != 0 || l.Text != ""):
+		return fmt.Errorf("%w: the end record has seq %d, part %d and %d bytes of text; want a seq, no part and no text", ErrMalformed, l.Seq, l.Part, len(l.Text))
+	case l.End != nil && l.End.Lines != l.Seq-1:
+		return fmt.Errorf("%w: the end record at seq %d counts %d lines, want %d", ErrMalformed, l.Seq, l.End.Lines, l.Seq-1)
+	}
+	return nil
 }
 
 // JobEvent is one entry of a job's stream.
@@ -142,11 +171,8 @@ func (e *JobEvent) Validate() error {
 		return fmt.Errorf("%w: terminal event %s has no outcome", ErrMalformed, e.Type)
 	}
 	for i, l := range e.Lines {
-		switch {
-		case l.Seq < 0:
-			return fmt.Errorf("%w: line %d has seq %d, want at least 1", ErrMalformed, i, l.Seq)
-		case l.Seq == 0 && l.ID == "":
-			return fmt.Errorf("%w: line %d has neither a seq nor an id", ErrMalformed, i)
+		if err := l.validate(); err != nil {
+			return fmt.Errorf("line %d: %w", i, err)
 		}
 	}
 	return nil

@@ -143,8 +143,9 @@ func (r *tracked) forget(id string) {
 }
 
 // shipper reads the task log of every tracked task every interval and
-// ships new lines to the job's stream, numbered by their position in the
-// log (so followers get sequenced lines).
+// ships new lines to the job's stream with the sequence numbers
+// deployer-task gave them (the same identity the Lambda logshipper ships
+// them with), until the log's end record.
 type shipper struct {
 	logs  tasklog.Source
 	reg   *tracked
@@ -220,10 +221,21 @@ func (s *shipper) shipTask(ctx context.Context, st shipState, budget int) (int, 
 		}); err != nil {
 			return reads, err
 		}
-		st.shipped = lines[len(lines)-1].Seq
+		// A read may end inside a line split into parts: the next one
+		// starts again at that line (the follower drops the parts it has).
+		tail := lines[len(lines)-1]
+		st.shipped = tail.Seq
+		if tail.More {
+			st.shipped--
+		}
 		last := st.shipped
 		s.reg.update(st.task.ID, func(x *shipState) { x.shipped, x.quiet = last, time.Time{} })
 		shipped = true
+		if tail.End != nil {
+			// The log is closed: nothing more will come.
+			s.reg.forget(st.task.ID)
+			return reads, nil
+		}
 		if len(lines) < readBatch {
 			break
 		}

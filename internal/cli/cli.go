@@ -96,6 +96,7 @@ as an isolated task, and its output streams back live.`,
 		logs.NewCmdLogs(f, nil),
 		configcmd.NewCmdConfig(f),
 		supervise.NewCmdSupervise(),
+		supervise.NewCmdTask(),
 		dlq.NewCmdDLQ(f),
 		cancel.NewCmdCancel(f, nil),
 	)

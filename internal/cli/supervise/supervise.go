@@ -1,6 +1,7 @@
-// Package supervise implements the hidden command the local runner
+// Package supervise implements the hidden commands the local runner
 // re-executes the deployer binary with: one supervisor process per task,
-// which outlives the worker that started it.
+// which outlives the worker that started it, and the task's entrypoint the
+// supervisor runs (the same code as deployer-task in a task image).
 package supervise
 
 import (
@@ -8,6 +9,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/runner/local"
+	"github.com/deployerhq/deployer/internal/task"
 )
 
 // NewCmdSupervise builds the hidden command.
@@ -18,6 +20,22 @@ func NewCmdSupervise() *cobra.Command {
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if code := local.Supervise(cmd.Context(), args); code != 0 {
+				return factory.Exit(code)
+			}
+			return nil
+		},
+	}
+}
+
+// NewCmdTask builds the hidden command that runs a task's script as
+// deployer-task does.
+func NewCmdTask() *cobra.Command {
+	return &cobra.Command{
+		Use:                local.TaskCommand,
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if code := task.Main(cmd.Context(), args); code != 0 {
 				return factory.Exit(code)
 			}
 			return nil

@@ -28,8 +28,11 @@
 //     a StopTask of a task ECS does not know is runner.ErrNotFound.
 //   - Secrets stay references. ECS container overrides cannot carry
 //     "secrets", so each secret reference travels as the variable
-//     DEPLOYER_SECRET_<NAME>=<reference> and the task's entrypoint
-//     resolves it; no value ever passes through the runner.
+//     DEPLOYER_SECRET_<NAME>=<reference> and deployer-task, the
+//     entrypoint of every task image, resolves it; no value ever passes
+//     through the runner. deployer-task exits 125 when the script could
+//     not start (refused, a secret not resolved): such a task is
+//     runner.StopFailedToStart, its log saying why.
 //   - The task knows who it is: DEPLOYER_JOB_ID and DEPLOYER_ATTEMPT are
 //     set in its environment, as the local runner sets them.
 //

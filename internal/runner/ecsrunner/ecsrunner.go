@@ -18,19 +18,21 @@ import (
 
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/task"
 )
 
 // Names the runner gives tasks: tags, and variables set in the task.
 const (
 	TagJobID   = "deployer:job_id"
 	TagAttempt = "deployer:attempt"
-	// EnvJobID and EnvAttempt are set in every task's environment.
-	EnvJobID   = "DEPLOYER_JOB_ID"
-	EnvAttempt = "DEPLOYER_ATTEMPT"
+	// EnvJobID and EnvAttempt are set in every task's environment, for
+	// deployer-task, the entrypoint of every task image.
+	EnvJobID   = task.EnvJobID
+	EnvAttempt = task.EnvAttempt
 	// SecretEnvPrefix prefixes the variable carrying a secret's reference:
-	// the secret NAME travels as DEPLOYER_SECRET_NAME=<reference>, for the
-	// task's entrypoint to resolve into NAME.
-	SecretEnvPrefix = "DEPLOYER_SECRET_"
+	// the secret NAME travels as DEPLOYER_SECRET_NAME=<reference>, for
+	// deployer-task to resolve into NAME.
+	SecretEnvPrefix = task.EnvSecretPrefix
 )
 
 // ECS limits the runner respects.

@@ -1,6 +1,7 @@
 package ecsrunner
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/task"
 )
 
 // TaskID returns the ECS task id of a task ARN
@@ -78,10 +80,7 @@ func convert(t types.Task, container string) runner.Task {
 	}
 	out.StopReason = aws.ToString(t.StoppedReason)
 	if c != nil && aws.ToString(c.Reason) != "" && aws.ToString(c.Reason) != out.StopReason {
-		if out.StopReason != "" {
-			out.StopReason += "; "
-		}
-		out.StopReason += "container " + container + ": " + aws.ToString(c.Reason)
+		out.StopReason = joinReason(out.StopReason, "container "+container+": "+aws.ToString(c.Reason))
 	}
 	switch {
 	case t.StopCode == types.TaskStopCodeTaskFailedToStart:
@@ -92,6 +91,11 @@ func convert(t types.Task, container string) runner.Task {
 		// The container never ran (image pull failure, a secret the agent
 		// could not fetch, ...): could not start, never exit 0.
 		out.StopCode = runner.StopFailedToStart
+	case t.StopCode == types.TaskStopCodeEssentialContainerExited && out.ExitCode != nil && *out.ExitCode == task.ExitCouldNotStart:
+		// deployer-task refused the script or could not resolve a
+		// secret; the task's log says why.
+		out.StopCode, out.ExitCode = runner.StopFailedToStart, nil
+		out.StopReason = joinReason(out.StopReason, fmt.Sprintf("deployer-task could not start the script (exit code %d); the task's log says why", task.ExitCouldNotStart))
 	case t.StopCode == types.TaskStopCodeEssentialContainerExited && out.ExitCode != nil:
 		out.StopCode = runner.StopExited
 	default:
@@ -117,4 +121,12 @@ func overrideEnv(o *types.TaskOverride, container string) map[string]string {
 		}
 	}
 	return env
+}
+
+// joinReason appends more to a reason.
+func joinReason(reason, more string) string {
+	if reason == "" {
+		return more
+	}
+	return reason + "; " + more
 }

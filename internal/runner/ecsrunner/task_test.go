@@ -28,6 +28,8 @@ func TestConvertStopCodes(t *testing.T) {
 	}{
 		{name: "exited", stopCode: types.TaskStopCodeEssentialContainerExited, started: true, exit: code(3), wantCode: runner.StopExited, wantExit: ptr(3)},
 		{name: "exited zero", stopCode: types.TaskStopCodeEssentialContainerExited, started: true, exit: code(0), wantCode: runner.StopExited, wantExit: ptr(0)},
+		{name: "deployer-task could not start the script", stopCode: types.TaskStopCodeEssentialContainerExited, started: true, exit: code(125),
+			wantCode: runner.StopFailedToStart, wantReason: "deployer-task could not start the script"},
 		{name: "stopped by request", stopCode: types.TaskStopCodeUserInitiated, started: true, exit: code(143), wantCode: runner.StopRequested, wantExit: ptr(143)},
 		{name: "stopped before it ran", stopCode: types.TaskStopCodeUserInitiated, wantCode: runner.StopRequested},
 		{name: "failed to start", stopCode: types.TaskStopCodeTaskFailedToStart, reason: "CannotPullContainerError: not found",

@@ -18,31 +18,39 @@
 //     (its starter died before spawning the supervisor) is spawned again
 //     by the next Start for the same job and attempt.
 //   - Refused before recorded. A spec that can never run (script not a
-//     plain file name, missing, not a regular file or not executable; a
-//     relative scripts directory; a bad variable name or secret
-//     reference) is refused by Start with runner.ErrInvalidSpec.
-//   - No shell. The script ScriptsDir/Script is executed directly with
-//     Argv as given; no argument is ever interpreted.
+//     plain file name, missing, a link out of the scripts directory, not
+//     a regular file or not executable; a relative scripts directory; a
+//     bad variable name or secret reference) is refused by Start with
+//     runner.ErrInvalidSpec.
+//   - One way to run a script. The supervisor runs the task's entrypoint,
+//     this binary's hidden TaskCommand: the same code (package task) as
+//     deployer-task, the entrypoint of every ECS task image. It runs
+//     ScriptsDir/Script (a plain file name, never a link out of the
+//     directory) directly with Argv as given; no shell ever interprets an
+//     argument.
 //   - A fresh, private working directory and a minimal environment:
 //     PATH (Options.Path), HOME (WorkDir/home, also the working
 //     directory), TMPDIR (WorkDir/tmp), the spec's Env,
-//     DEPLOYER_JOB_ID, DEPLOYER_ATTEMPT, and the spec's Secrets resolved
-//     by the supervisor (see SecretEnvPrefix). Nothing else of the
-//     worker's environment reaches the script. Secret values are never
-//     stored or logged; a reference that cannot be resolved fails the
-//     task with runner.StopFailedToStart and a reason naming the variable
-//     and the reference.
-//   - Output in order and complete. Stdout and stderr are one pipe, so
-//     lines keep the order the script wrote them in. Each line gets a
-//     timestamp and a dense 1-based seq and is appended to the task log
-//     (sqlitelog) in batches of at most FlushLines lines or FlushInterval.
-//     The exit status is recorded only after the last line is stored, so
-//     Task.LogEvents of a stopped task is exactly the number of lines in
-//     the task log.
+//     DEPLOYER_JOB_ID, DEPLOYER_ATTEMPT, and the spec's Secrets, which the
+//     entrypoint resolves (package secret: env:NAME reads the supervisor's
+//     environment, file:/path, Secrets Manager and SSM references).
+//     Nothing else of the worker's environment reaches the script. Secret
+//     values are never stored or logged; a reference that cannot be
+//     resolved fails the task with runner.StopFailedToStart, the reason
+//     naming the variable and the reference, and the task's one line of
+//     output saying why.
+//   - Output in order and complete. The entrypoint frames the script's
+//     output (stdout and stderr one pipe, so lines keep their order) as
+//     task records with a dense 1-based seq and a last end record; the
+//     supervisor joins the parts of long lines and appends the lines and
+//     the end record to the task log (sqlitelog) in batches of at most
+//     FlushLines lines or FlushInterval. The exit status is recorded only
+//     after the end record is stored, so Task.LogEvents of a stopped task
+//     is exactly the number of lines in the task log.
 //   - Stops reach everything. The script runs in its own process group.
-//     Stop has the supervisor send SIGTERM to the group and SIGKILL after
-//     Options.Grace; when the script exits, whatever it left running in
-//     its group is killed.
+//     Stop has the supervisor send SIGTERM to the entrypoint, which sends
+//     it to the group and SIGKILL after Options.Grace; when the script
+//     exits, whatever it left running in its group is killed.
 //   - Lost tasks are noticed. A supervisor heartbeats every
 //     Options.Heartbeat; a running task whose supervisor missed 5
 //     heartbeats and whose process is gone (pid reuse is detected through

@@ -7,5 +7,5 @@ func WaitSupervisors(r *Runner) { r.live.Wait() }
 // Alive reports whether pid is a live (not zombie) process.
 func Alive(pid int) bool { return ours(pid, "") }
 
-// ReadLines is readLines.
-var ReadLines = readLines
+// ReadRecords is readRecords.
+var ReadRecords = readRecords

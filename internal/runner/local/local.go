@@ -19,6 +19,8 @@ import (
 
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/internal/task/secret"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -265,7 +267,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // reservedEnv are the variables a spec may not set.
-var reservedEnv = map[string]bool{"DEPLOYER_JOB_ID": true, "DEPLOYER_ATTEMPT": true}
+var reservedEnv = map[string]bool{task.EnvJobID: true, task.EnvAttempt: true, task.EnvScriptsDir: true, task.EnvStopGrace: true}
 
 // validate refuses a spec that can never run, saying why.
 func validate(s runner.Spec) error {
@@ -279,32 +281,8 @@ func validate(s runner.Spec) error {
 	if s.Attempt < 1 || s.Attempt > 999_999_999 {
 		bad("attempt %d is out of range (1 to 999999999)", s.Attempt)
 	}
-	scriptOK := true
-	switch {
-	case s.Script == "":
-		bad("no script given")
-		scriptOK = false
-	case s.Script == "." || s.Script == ".." || strings.ContainsAny(s.Script, "/\x00"):
-		bad("script %q is not a plain file name", s.Script)
-		scriptOK = false
-	}
-	if !filepath.IsAbs(s.ScriptsDir) {
-		bad("scripts directory %q is not an absolute path", s.ScriptsDir)
-		scriptOK = false
-	}
-	if scriptOK {
-		path := filepath.Join(s.ScriptsDir, s.Script)
-		fi, err := os.Stat(path)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			bad("script %s does not exist", path)
-		case err != nil:
-			bad("script %s: %v", path, err)
-		case !fi.Mode().IsRegular():
-			bad("script %s is not a regular file", path)
-		case fi.Mode().Perm()&0o111 == 0:
-			bad("script %s is not executable", path)
-		}
+	if _, err := task.ResolveScript(s.ScriptsDir, s.Script); err != nil {
+		bad("%v", err)
 	}
 	for i, a := range s.Argv {
 		if strings.ContainsRune(a, 0) {
@@ -315,7 +293,7 @@ func validate(s runner.Spec) error {
 		switch {
 		case !envName.MatchString(k):
 			bad("environment variable name %q is not valid", k)
-		case reservedEnv[k]:
+		case reservedEnv[k] || strings.HasPrefix(k, task.EnvSecretPrefix):
 			bad("environment variable %s is set by the runner", k)
 		case strings.ContainsRune(v, 0):
 			bad("environment variable %s contains a NUL byte", k)
@@ -331,8 +309,8 @@ func validate(s runner.Spec) error {
 			if _, dup := s.Env[k]; dup {
 				bad("variable %s is both an environment variable and a secret", k)
 			}
-			if err := checkSecretRef(ref); err != nil {
-				bad("secret %s (%s): %v", k, ref, err)
+			if err := secret.Check(ref); err != nil {
+				bad("secret %s: %v", k, err)
 			}
 		}
 	}

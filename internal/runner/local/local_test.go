@@ -18,6 +18,7 @@ import (
 	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/runner/runnertest"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/schemas"
 )
 
 func TestArgumentsReachScriptVerbatim(t *testing.T) {
@@ -124,8 +125,11 @@ func TestUnresolvableSecretFailsToStart(t *testing.T) {
 			t.Errorf("reason %q does not name %s", task.StopReason, s)
 		}
 	}
-	if lines := e.lines(task.ID); len(lines) != 0 || task.LogEvents != 0 {
-		t.Errorf("the script ran: %q", lines)
+	// The log holds deployer-task's one line saying why, for whoever
+	// follows the job, and nothing of the script.
+	lines := e.lines(task.ID)
+	if len(lines) != 1 || task.LogEvents != 1 || !strings.Contains(lines[0], "could not start") || !strings.Contains(lines[0], "API_TOKEN") {
+		t.Errorf("log %q (%d lines); want only why the script could not start", lines, task.LogEvents)
 	}
 }
 
@@ -465,13 +469,13 @@ func TestInvalidSpecs(t *testing.T) {
 		edit func(*runner.Spec)
 		want string
 	}{
-		{"empty script", func(s *runner.Spec) { s.Script = "" }, "no script"},
-		{"dot dot", func(s *runner.Spec) { s.Script = ".." }, "plain file name"},
+		{"empty script", func(s *runner.Spec) { s.Script = "" }, "script name is empty"},
+		{"dot dot", func(s *runner.Spec) { s.Script = ".." }, "not a file name"},
 		{"path", func(s *runner.Spec) { s.Script = "../ok" }, "plain file name"},
 		{"slash", func(s *runner.Spec) { s.Script = "sub/ok" }, "plain file name"},
 		{"nul", func(s *runner.Spec) { s.Script = "ok\x00" }, "plain file name"},
 		{"relative dir", func(s *runner.Spec) { s.ScriptsDir = "scripts" }, "not an absolute path"},
-		{"missing", func(s *runner.Spec) { s.Script = "missing" }, "does not exist"},
+		{"missing", func(s *runner.Spec) { s.Script = "missing" }, "no such file"},
 		{"not executable", func(s *runner.Spec) { s.Script = "plain" }, "not executable"},
 		{"directory", func(s *runner.Spec) { s.Script = "dir" }, "not a regular file"},
 		{"bad job id", func(s *runner.Spec) { s.JobID = "../../etc" }, "not a valid job id"},
@@ -479,7 +483,7 @@ func TestInvalidSpecs(t *testing.T) {
 		{"nul arg", func(s *runner.Spec) { s.Argv = []string{"a\x00b"} }, "NUL"},
 		{"bad env name", func(s *runner.Spec) { s.Env = map[string]string{"A-B": "x"} }, "not valid"},
 		{"reserved env", func(s *runner.Spec) { s.Env = map[string]string{"DEPLOYER_JOB_ID": "x"} }, "set by the runner"},
-		{"secret scheme", func(s *runner.Spec) { s.Secrets = map[string]string{"T": "arn:aws:secretsmanager:x"} }, "env:NAME"},
+		{"secret scheme", func(s *runner.Spec) { s.Secrets = map[string]string{"T": "arn:aws:secretsmanager:x"} }, "not a valid Secrets Manager ARN"},
 		{"relative secret file", func(s *runner.Spec) { s.Secrets = map[string]string{"T": "file:token"} }, "absolute"},
 		{"env and secret", func(s *runner.Spec) {
 			s.Env = map[string]string{"T": "x"}
@@ -522,37 +526,43 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-func TestReadLines(t *testing.T) {
+func TestReadRecordsJoinsParts(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("x", local.MaxLineBytes)
-	tests := []struct {
-		name string
-		in   string
-		want []string
-	}{
-		{"empty", "", nil},
-		{"one", "a\n", []string{"a"}},
-		{"no final newline", "a\nb", []string{"a", "b"}},
-		{"empty lines", "\n\na\n\n", []string{"", "", "a", ""}},
-		{"crlf", "a\r\nb\r\n", []string{"a", "b"}},
-		{"carriage returns kept", "50%\r100%\rdone\n\r\n", []string{"50%\r100%\rdone", ""}},
-		{"lone cr kept", "a\r", []string{"a\r"}},
-		{"exactly max", long + "\n", []string{long}},
-		{"exactly max crlf", long + "\r\n", []string{long}},
-		{"split", long + "yz\n", []string{long, "yz"}},
-		{"split twice", long + long + "z", []string{long, long, "z"}},
-		{"invalid utf8 kept", "\xff\xfe\n", []string{"\xff\xfe"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var got []string
-			if err := local.ReadLines(strings.NewReader(tc.in), func(s string) { got = append(got, s) }); err != nil {
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"
+	enc := func(recs ...schemas.TaskRecord) string {
+		var b strings.Builder
+		for _, r := range recs {
+			r.JobID, r.Attempt = job, 1
+			raw, err := r.Encode()
+			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got %d lines %.40q, want %d lines %.40q", len(got), got, len(tc.want), tc.want)
-			}
-		})
+			b.Write(raw)
+			b.WriteByte('\n')
+		}
+		return b.String()
+	}
+	in := enc(
+		schemas.TaskRecord{Seq: 1, Text: "one"},
+		schemas.TaskRecord{Seq: 2, Part: 1, More: true, Text: "tw"},
+		schemas.TaskRecord{Seq: 2, Part: 2, Text: "o"},
+		schemas.TaskRecord{Seq: 3, End: &schemas.LogEnd{Lines: 2, ExitCode: new(int)}},
+	)
+	var got []schemas.LogLine
+	if err := local.ReadRecords(strings.NewReader(in), job, 1, func(l schemas.LogLine) { got = append(got, l) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Text != "one" || got[1].Text != "two" || got[1].Part != 0 || got[2].End == nil || got[2].Seq != 3 {
+		t.Fatalf("lines %+v", got)
+	}
+	for name, bad := range map[string]string{
+		"gap":         enc(schemas.TaskRecord{Seq: 2, Text: "x"}),
+		"not json":    "hello\n",
+		"another job": strings.Replace(enc(schemas.TaskRecord{Seq: 1}), job, "01JD3Q8Z5W6X7Y8Z9A0B1C2D3F", 1),
+	} {
+		if err := local.ReadRecords(strings.NewReader(bad), job, 1, func(schemas.LogLine) {}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/runner/runnertest"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/task"
 	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
 )
 
@@ -37,6 +38,8 @@ func TestMain(m *testing.M) {
 		switch os.Args[1] {
 		case superviseArg:
 			os.Exit(local.Supervise(context.Background(), os.Args[2:]))
+		case local.TaskCommand:
+			os.Exit(task.Main(context.Background(), os.Args[2:]))
 		case startArg:
 			os.Exit(startAndExit(os.Args[2:]))
 		}
@@ -177,6 +180,12 @@ func (e *env) lines(id string) []string {
 			return out
 		}
 		for _, l := range ls {
+			if l.End != nil {
+				if l.End.Lines != int64(len(out)) {
+					e.t.Fatalf("the end record counts %d lines, the log has %d", l.End.Lines, len(out))
+				}
+				return out
+			}
 			if l.Seq != int64(len(out)+1) {
 				e.t.Fatalf("line %d has seq %d", len(out)+1, l.Seq)
 			}

@@ -3,85 +3,75 @@ package local
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
-	"os"
-	"sync/atomic"
+	"strings"
 	"time"
+
+	"github.com/deployerhq/deployer/schemas"
 )
+
+// TaskCommand is the hidden command of the binary the supervisor runs as
+// the task's entrypoint: "<binary> __task SCRIPT ARGS...", the same code
+// as deployer-task in a task image (package task).
+const TaskCommand = "__task"
 
 // Output handling.
 const (
-	// MaxLineBytes is the longest line kept whole; a longer one is split
-	// into lines of this many bytes (CloudWatch Logs splits events at
-	// 256 KiB likewise).
-	MaxLineBytes = 256 * 1024
 	// FlushLines and FlushInterval bound a batch of lines: it is written
 	// to the task log when it holds FlushLines lines or its first line
 	// has waited FlushInterval, whichever comes first.
 	FlushLines    = 1000
 	FlushInterval = 50 * time.Millisecond
-	// drainIdle is how long, after the script's process group is gone,
-	// the output pipe may stay silent before it is abandoned: only a
-	// process that left the group can still hold it open.
-	drainIdle = time.Second
 )
 
-// readLines calls emit with each line read from r, in order, until EOF
-// (nil) or a read error (returned). A line is given without its "\n" or
-// "\r\n"; other '\r' stay as written. A line longer than MaxLineBytes
-// is split; a last line without a newline is kept.
-func readLines(r io.Reader, emit func(text string)) error {
-	br := bufio.NewReaderSize(r, MaxLineBytes)
-	split := false // the previous chunk was a split piece of a longer line
+// readRecords reads the task records deployer-task writes, one per line,
+// and calls line with each whole line (the parts of a split line joined)
+// and the end record, in order, until EOF (nil) or an error. Records of
+// another job or attempt, or out of sequence, are errors: the entrypoint
+// is this binary, so they mean a bug, not hostile input.
+func readRecords(r io.Reader, jobID string, attempt int, line func(schemas.LogLine)) error {
+	br := bufio.NewReaderSize(r, 2*schemas.MaxRecordBytes)
+	var (
+		cur  strings.Builder
+		head schemas.LogLine // the first part of the line being joined
+		seq  int64
+	)
 	for {
-		chunk, err := br.ReadSlice('\n')
-		full := errors.Is(err, bufio.ErrBufferFull)
-		// A line that ended right at a split leaves only its newline:
-		// that is not another line.
-		endOfSplit := split && (string(chunk) == "\n" || string(chunk) == "\r\n")
-		if len(chunk) > 0 && !endOfSplit {
-			if !full && chunk[len(chunk)-1] == '\n' {
-				chunk = chunk[:len(chunk)-1]
-				if n := len(chunk); n > 0 && chunk[n-1] == '\r' {
-					chunk = chunk[:n-1]
-				}
-			}
-			emit(string(chunk))
-		}
-		split = full
+		raw, err := br.ReadSlice('\n')
 		switch {
-		case err == nil || full:
-		case errors.Is(err, io.EOF):
+		case errors.Is(err, io.EOF) && len(raw) == 0:
 			return nil
-		default:
+		case errors.Is(err, bufio.ErrBufferFull):
+			return fmt.Errorf("a task record after line %d is longer than %d bytes", seq, schemas.MaxRecordBytes)
+		case err != nil && !errors.Is(err, io.EOF):
 			return err
 		}
+		rec, derr := schemas.DecodeTaskRecord(raw)
+		switch {
+		case derr != nil:
+			return fmt.Errorf("the record after line %d: %w", seq, derr)
+		case rec.JobID != jobID || rec.Attempt != attempt:
+			return fmt.Errorf("a record of job %s attempt %d in the log of job %s attempt %d", rec.JobID, rec.Attempt, jobID, attempt)
+		case rec.Seq != seq+1:
+			return fmt.Errorf("record %d follows line %d", rec.Seq, seq)
+		}
+		l := rec.Line()
+		if l.Part > 1 {
+			cur.WriteString(l.Text)
+		} else {
+			head = l
+			cur.Reset()
+			cur.WriteString(l.Text)
+		}
+		if l.More {
+			continue
+		}
+		head.Text, head.Part, head.More = cur.String(), 0, false
+		line(head)
+		seq = rec.Seq
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 	}
 }
-
-// watchedPipe is the read end of the task's output pipe. It tells how
-// long a read has been waiting, so that the supervisor can abandon a
-// pipe that an escaped process keeps open after the script is gone.
-type watchedPipe struct {
-	f       *os.File
-	waiting atomic.Int64 // unix nanoseconds since a Read has been blocked; 0 when none is
-}
-
-func (p *watchedPipe) Read(b []byte) (int, error) {
-	p.waiting.Store(time.Now().UnixNano())
-	n, err := p.f.Read(b)
-	p.waiting.Store(0)
-	return n, err
-}
-
-// idle is how long the current read has been waiting for data.
-func (p *watchedPipe) idle() time.Duration {
-	since := p.waiting.Load()
-	if since == 0 {
-		return 0
-	}
-	return time.Since(time.Unix(0, since))
-}
-
-// abandon makes the blocked read, and every later one, fail.
-func (p *watchedPipe) abandon() { _ = p.f.SetReadDeadline(time.Now()) }

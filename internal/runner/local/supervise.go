@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -13,12 +14,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/internal/task/secret"
 	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -114,8 +118,9 @@ type supervisor struct {
 	beat  time.Duration
 	path  string
 
-	stored atomic.Int64 // lines safely in the task log
-	broken error        // why output stopped being stored; pump's own
+	stored    atomic.Int64    // lines safely in the task log
+	broken    error           // why output stopped being stored; pump's own
+	endRecord *schemas.LogEnd // the log's end record, once read; pump's own until it returns
 }
 
 func (s *supervisor) run() int {
@@ -135,44 +140,41 @@ func (s *supervisor) run() int {
 		return s.end(nil, runner.StopFailedToStart, err.Error())
 	}
 	err = cmd.Start()
-	// Only the script holds the write end now, so the read end sees EOF
-	// when the script's processes are gone.
+	// Only the entrypoint holds the write end now, so the read end sees
+	// EOF when it exits.
 	_ = cmd.Stdout.(*os.File).Close()
 	if err != nil {
 		_ = out.Close()
-		return s.end(nil, runner.StopFailedToStart, fmt.Sprintf("executing %s: %v", cmd.Path, err))
+		return s.end(nil, runner.StopFailedToStart, fmt.Sprintf("executing the task entrypoint %s: %v", cmd.Path, err))
 	}
 	defer func() { _ = out.Close() }()
-	pgid := cmd.Process.Pid
-	s.log.Info("script started", "pid", pgid, "script", cmd.Path)
+	s.log.Info("task entrypoint started", "pid", cmd.Process.Pid, "script", s.spec.Script)
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	pipe := &watchedPipe{f: out}
 	pumped := make(chan struct{})
-	go func() { defer close(pumped); s.pump(pipe) }()
+	go func() { defer close(pumped); s.pump(out) }()
 
 	tick := time.NewTicker(s.beat)
 	defer tick.Stop()
 	var (
-		stopReason  string
-		killTimer   *time.Timer
-		killC       <-chan time.Time
-		drainC      <-chan time.Time
-		scriptDone  bool
-		outputDone  bool
-		waitErr     error
-		drainTicker *time.Ticker
+		stopReason string
+		killC      <-chan time.Time
+		taskDone   bool
+		outputDone bool
+		waitErr    error
 	)
 	stop := func(reason string) {
-		if stopReason != "" || scriptDone {
+		if stopReason != "" || taskDone {
 			return
 		}
 		stopReason = reason
-		s.log.Info("stopping script", "reason", reason, "grace", s.grace)
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		killTimer = time.NewTimer(s.grace)
-		killC = killTimer.C
+		s.log.Info("stopping the task", "reason", reason, "grace", s.grace)
+		// deployer-task forwards it to the script's process group and
+		// kills the group after the grace period; it is killed itself
+		// only if it does not end by then.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		killC = time.After(s.grace + entrypointPatience)
 	}
 	check := func() {
 		requested, reason, err := s.heartbeat()
@@ -184,14 +186,10 @@ func (s *supervisor) run() int {
 			stop(reason)
 		}
 	}
-	for !scriptDone || !outputDone {
+	for !taskDone || !outputDone {
 		select {
 		case waitErr = <-exited:
-			scriptDone = true
-			// Whatever the script left running in its group goes with it.
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			drainTicker = time.NewTicker(drainIdle / 10)
-			drainC = drainTicker.C
+			taskDone = true
 		case <-pumped:
 			outputDone = true
 		case <-tick.C:
@@ -201,33 +199,30 @@ func (s *supervisor) run() int {
 		case sig := <-s.term:
 			stop(fmt.Sprintf("the supervisor received %v", sig))
 		case <-killC:
-			s.log.Info("grace period over; killing the script's process group")
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			s.log.Warn("the task entrypoint outlived the grace period; killing it")
+			_ = cmd.Process.Kill()
 			killC = nil
-		case <-drainC:
-			if pipe.idle() > drainIdle {
-				s.log.Warn("a process outside the script's group holds its output open; abandoning it")
-				pipe.abandon()
-				drainC = nil
-			}
 		}
 	}
-	if killTimer != nil {
-		killTimer.Stop()
+	end := s.endRecord
+	switch {
+	case end == nil:
+		return s.end(nil, runner.StopLost, fmt.Sprintf("the task entrypoint ended without closing the log: %v", waitErr))
+	case end.ExitCode == nil:
+		return s.end(nil, runner.StopFailedToStart, end.Reason)
 	}
-	if drainTicker != nil {
-		drainTicker.Stop()
-	}
-	code, ok := exitCode(cmd)
-	if !ok {
-		return s.end(nil, runner.StopLost, fmt.Sprintf("waiting for the script: %v", waitErr))
-	}
+	code := *end.ExitCode
 	s.log.Info("script ended", "exit_code", code, "lines", s.stored.Load())
 	if stopReason != "" {
 		return s.end(&code, runner.StopRequested, stopReason)
 	}
 	return s.end(&code, runner.StopExited, "")
 }
+
+// entrypointPatience is how long after the grace period the supervisor
+// waits for deployer-task to write the end record and exit before it kills
+// it.
+const entrypointPatience = 10 * time.Second
 
 // claim takes the task (pending → running) and loads its spec; false when
 // it is not pending. An error with true means the task is claimed but
@@ -257,11 +252,12 @@ func (s *supervisor) claim() (bool, error) {
 	return true, nil
 }
 
-// prepare builds the script's command: a fresh home and tmp directory,
-// the minimal environment, its own process group, stdout and stderr on
-// one pipe. It returns the read end of the pipe; the write end is the
-// command's Stdout and Stderr.
-func (s *supervisor) prepare() (*exec.Cmd, *os.File, error) {
+// prepare builds the task's command: the task entrypoint (this binary's
+// TaskCommand, the body of deployer-task) in a fresh home and tmp
+// directory, with the minimal environment, in its own process group. It
+// returns the read end of the entrypoint's stdout, where the framed log
+// comes.
+func (s *supervisor) prepare() (*exec.Cmd, io.ReadCloser, error) {
 	sp := s.spec
 	home, tmp := filepath.Join(s.dir, "home"), filepath.Join(s.dir, "tmp")
 	for _, d := range []string{home, tmp} {
@@ -272,25 +268,30 @@ func (s *supervisor) prepare() (*exec.Cmd, *os.File, error) {
 			return nil, nil, fmt.Errorf("creating work directory %s: %w", d, err)
 		}
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("finding the task entrypoint: %w", err)
+	}
 	env := map[string]string{"PATH": s.path, "HOME": home, "TMPDIR": tmp}
 	for k, v := range sp.Env {
 		env[k] = v
 	}
-	env["DEPLOYER_JOB_ID"] = sp.JobID
-	env["DEPLOYER_ATTEMPT"] = strconv.Itoa(sp.Attempt)
-	names := make([]string, 0, len(sp.Secrets))
-	for k := range sp.Secrets {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		v, err := resolveSecret(sp.Secrets[k])
-		if err != nil {
-			return nil, nil, fmt.Errorf("resolving secret %s (%s): %w", k, sp.Secrets[k], err)
+	env[task.EnvJobID] = sp.JobID
+	env[task.EnvAttempt] = strconv.Itoa(sp.Attempt)
+	env[task.EnvScriptsDir] = sp.ScriptsDir
+	env[task.EnvStopGrace] = s.grace.String()
+	for k, ref := range sp.Secrets {
+		env[task.EnvSecretPrefix+k] = ref
+		// An env: reference reads the supervisor's environment, which
+		// the entrypoint does not otherwise inherit; deployer-task keeps
+		// the variable from the script.
+		if name, ok := strings.CutPrefix(ref, secret.EnvPrefix); ok {
+			if v, set := os.LookupEnv(name); set {
+				env[name] = v
+			}
 		}
-		env[k] = v
 	}
-	cmd := exec.Command(filepath.Join(sp.ScriptsDir, sp.Script), sp.Argv...) //nolint:gosec,noctx // an allow-listed script, run without a shell; stopped by signals
+	cmd := exec.Command(self, append([]string{TaskCommand, sp.Script}, sp.Argv...)...) //nolint:gosec,noctx // this binary, running an allow-listed script without a shell; stopped by signals
 	cmd.Dir = home
 	cmd.Env = make([]string, 0, len(env))
 	for k, v := range env {
@@ -298,14 +299,17 @@ func (s *supervisor) prepare() (*exec.Cmd, *os.File, error) {
 	}
 	slices.Sort(cmd.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdin = nil // /dev/null
+	// deployer-task writes to stderr only when it is called wrongly;
+	// that goes to the supervisor's log.
+	cmd.Stderr = os.Stderr
+	// A pipe of our own, not StdoutPipe: Wait would close that while the
+	// log is still being read.
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the output pipe: %w", err)
 	}
-	cmd.Stdin = nil // /dev/null
-	// One *os.File for both: the script's stdout and stderr are one pipe,
-	// so lines stay in the order they were written.
-	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdout = w
 	return cmd, r, nil
 }
 
@@ -327,18 +331,15 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 	return requested != 0, reason, nil
 }
 
-// pump reads the script's output line by line and appends it to the task
-// log in batches, until the pipe reports EOF or an error.
-func (s *supervisor) pump(pipe *watchedPipe) {
+// pump reads the task's framed log, joins the parts of long lines and
+// appends the lines and the end record to the task log in batches, until
+// the entrypoint's stdout ends.
+func (s *supervisor) pump(out io.Reader) {
 	lines := make(chan schemas.LogLine, 4*FlushLines)
 	var readErr error
 	go func() {
 		defer close(lines)
-		var seq int64
-		readErr = readLines(pipe, func(text string) {
-			seq++
-			lines <- schemas.LogLine{Seq: seq, Time: time.Now().UTC(), Text: text}
-		})
+		readErr = readRecords(out, s.spec.JobID, s.spec.Attempt, func(l schemas.LogLine) { lines <- l })
 	}()
 	batch := make([]schemas.LogLine, 0, FlushLines)
 	timer := time.NewTimer(FlushInterval)
@@ -357,16 +358,20 @@ func (s *supervisor) pump(pipe *watchedPipe) {
 			if !ok {
 				flush()
 				if readErr != nil {
-					s.log.Warn("reading the script's output", "err", readErr)
+					s.log.Warn("reading the task's log", "err", readErr)
 				}
 				return
+			}
+			if l.End != nil {
+				end := *l.End
+				s.endRecord = &end
 			}
 			if len(batch) == 0 {
 				timer.Reset(FlushInterval)
 				timerC = timer.C
 			}
 			batch = append(batch, l)
-			if len(batch) >= FlushLines {
+			if len(batch) >= FlushLines || l.End != nil {
 				flush()
 			}
 		case <-timerC:
@@ -390,7 +395,11 @@ func (s *supervisor) flush(batch []schemas.LogLine) {
 		s.log.Error("storing output; dropping the rest", "after_line", s.stored.Load(), "err", err)
 		return
 	}
-	n := batch[len(batch)-1].Seq
+	last := batch[len(batch)-1]
+	n := last.Seq
+	if last.End != nil {
+		n = last.End.Lines
+	}
 	s.stored.Store(n)
 	if _, err := s.db.ExecContext(s.ctx, `UPDATE local_tasks SET log_events = ? WHERE id = ? AND log_events < ?`,
 		n, s.id, n); err != nil {
@@ -432,19 +441,6 @@ func (s *supervisor) end(code *int, stopCode, reason string) int {
 		return SuperviseFailed
 	}
 	return SuperviseOK
-}
-
-// exitCode is the script's exit code, 128+n when signal n killed it;
-// false when it has no exit status.
-func exitCode(cmd *exec.Cmd) (int, bool) {
-	ps := cmd.ProcessState
-	if ps == nil {
-		return 0, false
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal()), true
-	}
-	return ps.ExitCode(), true
 }
 
 // retry calls fn until it succeeds or patience runs out, backing off from

@@ -250,8 +250,17 @@ func (s *suite) checkLogs(task runner.Task, want []string) {
 		if len(lines) == 0 {
 			break
 		}
-		got = append(got, lines...)
 		after = lines[len(lines)-1].Seq
+		for _, l := range lines {
+			if l.End == nil {
+				got = append(got, l)
+				continue
+			}
+			// The end record closes the log: it counts the lines before it.
+			if l.End.Lines != int64(len(got)) {
+				s.t.Errorf("task %s: the log's end record counts %d lines, the log has %d", task.ID, l.End.Lines, len(got))
+			}
+		}
 	}
 	texts := make([]string, len(got))
 	for i, l := range got {

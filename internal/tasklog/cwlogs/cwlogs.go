@@ -59,9 +59,11 @@ type Source struct {
 
 var _ tasklog.Source = (*Source)(nil)
 
-// checkpoint is a forward token and the number of events before it.
+// checkpoint is a forward token that sits at a line boundary: pos events
+// and every line up to seq precede it.
 type checkpoint struct {
 	stream string
+	pos    int64
 	seq    int64
 	token  string
 	at     time.Time
@@ -96,6 +98,11 @@ func (s *Source) StreamName(taskID string) string {
 // Read returns up to limit lines of the task's log with Seq greater than
 // afterSeq, in order; tasklog.ErrNotFound when the task's stream does not
 // exist or holds no events. A limit below 1 means DefaultLimit.
+//
+// Events that are task records (written by deployer-task) give the line,
+// part or end record they hold, with its own sequence number. A stream of
+// an image whose entrypoint is not deployer-task has none: its events are
+// numbered by their position in the stream instead.
 func (s *Source) Read(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
 	if limit < 1 {
 		limit = DefaultLimit
@@ -112,19 +119,21 @@ func (s *Source) Read(ctx context.Context, taskID string, afterSeq int64, limit 
 func (s *Source) read(ctx context.Context, taskID, stream string, afterSeq int64, limit int, useCache bool) ([]schemas.LogLine, error) {
 	var (
 		pos   int64   // events before token
+		seq   int64   // every line up to seq is before token
 		token *string // nil: the head
 	)
 	resumed := false
 	if useCache {
 		if cp, ok := s.get(stream); ok && cp.seq <= afterSeq {
-			pos, token, resumed = cp.seq, aws.String(cp.token), true
+			pos, seq, token, resumed = cp.pos, cp.seq, aws.String(cp.token), true
 		}
 	}
 	var lines []schemas.LogLine
 	for len(lines) < limit {
-		// Ask for exactly what is still to skip and to return, so that the
-		// token after the page sits right after the last line returned.
-		want := (afterSeq - min(pos, afterSeq)) + int64(limit-len(lines))
+		// Ask for at least what is still to skip and to return, so that
+		// the token after the page sits close after the last line
+		// returned.
+		want := max(afterSeq-seq, 0) + int64(limit-len(lines))
 		out, err := s.client.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{
 			LogGroupName:  aws.String(s.opts.LogGroup),
 			LogStreamName: aws.String(stream),
@@ -141,34 +150,50 @@ func (s *Source) read(ctx context.Context, taskID, stream string, afterSeq int64
 			}
 			return nil, mapErr(err)
 		}
+		boundary := true // the page's last event ends a line
 		for _, ev := range out.Events {
 			pos++
-			if pos <= afterSeq || len(lines) >= limit {
+			l := eventLine(taskID, pos, ev.Timestamp, aws.ToString(ev.Message))
+			boundary = !l.More
+			if !l.More {
+				seq = l.Seq
+			}
+			if l.Seq <= afterSeq || len(lines) >= limit {
 				continue
 			}
-			lines = append(lines, schemas.LogLine{
-				Seq:  pos,
-				ID:   taskID + ":" + strconv.FormatInt(pos, 10),
-				Time: time.UnixMilli(aws.ToInt64(ev.Timestamp)).UTC(),
-				Text: strings.TrimSuffix(aws.ToString(ev.Message), "\n"),
-			})
+			lines = append(lines, l)
 		}
 		next := aws.ToString(out.NextForwardToken)
 		end := next == "" || (token != nil && next == *token)
 		if next != "" {
 			token = aws.String(next)
+			if boundary {
+				s.put(stream, pos, seq, next)
+			}
 		}
 		if end {
 			break
 		}
 	}
-	if token != nil {
-		s.put(stream, pos, *token)
-	}
 	if pos == 0 {
 		return nil, tasklog.ErrNotFound
 	}
 	return lines, nil
+}
+
+// eventLine reads one log event: the line a task record holds, or the
+// event as a line numbered by its position.
+func eventLine(taskID string, pos int64, ts *int64, msg string) schemas.LogLine {
+	msg = strings.TrimSuffix(msg, "\n")
+	id := taskID + ":" + strconv.FormatInt(pos, 10)
+	if schemas.IsTaskRecord([]byte(msg)) {
+		if r, err := schemas.DecodeTaskRecord([]byte(msg)); err == nil {
+			l := r.Line()
+			l.ID = id
+			return l
+		}
+	}
+	return schemas.LogLine{Seq: pos, ID: id, Time: time.UnixMilli(aws.ToInt64(ts)).UTC(), Text: msg}
 }
 
 func mapErr(err error) error {
@@ -201,19 +226,19 @@ func (s *Source) get(stream string) (checkpoint, bool) {
 
 // put remembers a checkpoint unless one further into the stream is
 // already known, and evicts the least recently used beyond CacheTasks.
-func (s *Source) put(stream string, seq int64, token string) {
+func (s *Source) put(stream string, pos, seq int64, token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
 	if el := s.index[stream]; el != nil {
 		cp := el.Value.(*checkpoint)
-		if seq >= cp.seq || now.Sub(cp.at) > tokenTTL {
-			cp.seq, cp.token, cp.at = seq, token, now
+		if pos >= cp.pos || now.Sub(cp.at) > tokenTTL {
+			cp.pos, cp.seq, cp.token, cp.at = pos, seq, token, now
 		}
 		s.lru.MoveToFront(el)
 		return
 	}
-	s.index[stream] = s.lru.PushFront(&checkpoint{stream: stream, seq: seq, token: token, at: now})
+	s.index[stream] = s.lru.PushFront(&checkpoint{stream: stream, pos: pos, seq: seq, token: token, at: now})
 	for s.lru.Len() > s.opts.CacheTasks {
 		el := s.lru.Back()
 		s.lru.Remove(el)

@@ -3,6 +3,7 @@ package sqlitelog
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,6 +24,9 @@ var schema = []string{
 		event_id TEXT,
 		time_ms  INTEGER NOT NULL,
 		text     TEXT NOT NULL,
+		-- end_record is the JSON of the schemas.LogEnd of the log's end
+		-- record; NULL on lines.
+		end_record TEXT,
 		UNIQUE (task_id, seq)
 	)`,
 	`CREATE TABLE IF NOT EXISTS task_log_cursors (
@@ -63,14 +67,41 @@ func New(db *sql.DB, _ Options) (*Log, error) {
 	if err := sqlitedb.Migrate(context.Background(), db, schema...); err != nil {
 		return nil, fmt.Errorf("sqlitelog: %w", err)
 	}
+	if err := addEndColumn(context.Background(), db); err != nil {
+		return nil, fmt.Errorf("sqlitelog: %w", err)
+	}
 	return &Log{db: db}, nil
+}
+
+// addEndColumn adds the column of end records to a task log table made
+// before they existed. Two processes may race to add it: the loser finds
+// it there.
+func addEndColumn(ctx context.Context, db *sql.DB) error {
+	has := func() (bool, error) {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('task_log') WHERE name = 'end_record'`).Scan(&n)
+		return n > 0, err
+	}
+	ok, err := has()
+	if err != nil || ok {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE task_log ADD COLUMN end_record TEXT`); err != nil {
+		if ok, herr := has(); herr == nil && ok {
+			return nil
+		}
+		return fmt.Errorf("adding the end record column: %w", err)
+	}
+	return nil
 }
 
 // defaultID is the ID of a line stored without one.
 func defaultID(taskID string, seq int64) string { return taskID + ":" + strconv.FormatInt(seq, 10) }
 
 // Append stores lines of the task in one transaction. Each line carries
-// its Seq (1-based); a line whose seq the task already has is skipped, so
+// its Seq (1-based) and is whole (Part 0): the follower and the shippers
+// split what is too large for them. The end record (End set) is stored
+// like a line. A line whose seq the task already has is skipped, so
 // Append is idempotent. An empty ID is stored as "<taskID>:<seq>". Times
 // are kept to the millisecond.
 func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.LogLine) error {
@@ -86,10 +117,13 @@ func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.
 		if ln.Seq < 1 {
 			return fmt.Errorf("appending task log lines of task %s: line %d has seq %d, want at least 1", taskID, i, ln.Seq)
 		}
+		if ln.Part != 0 {
+			return fmt.Errorf("appending task log lines of task %s: line %d is part %d of seq %d; store whole lines", taskID, i, ln.Part, ln.Seq)
+		}
 	}
 	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO task_log (task_id, job_id, seq, event_id, time_ms, text)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO task_log (task_id, job_id, seq, event_id, time_ms, text, end_record)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING`)
 		if err != nil {
 			return err
 		}
@@ -99,7 +133,15 @@ func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.
 			if ln.ID != "" && ln.ID != defaultID(taskID, ln.Seq) {
 				id = ln.ID
 			}
-			if _, err := stmt.ExecContext(ctx, taskID, jobID, ln.Seq, id, ln.Time.UnixMilli(), ln.Text); err != nil {
+			var end any
+			if ln.End != nil {
+				b, err := json.Marshal(ln.End)
+				if err != nil {
+					return err
+				}
+				end = string(b)
+			}
+			if _, err := stmt.ExecContext(ctx, taskID, jobID, ln.Seq, id, ln.Time.UnixMilli(), ln.Text, end); err != nil {
 				return err
 			}
 		}
@@ -118,7 +160,7 @@ func (l *Log) Read(ctx context.Context, taskID string, afterSeq int64, limit int
 	if limit < 1 {
 		limit = DefaultLimit
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT seq, event_id, time_ms, text FROM task_log
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, event_id, time_ms, text, end_record FROM task_log
 		WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`, taskID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
@@ -128,14 +170,19 @@ func (l *Log) Read(ctx context.Context, taskID string, afterSeq int64, limit int
 		var (
 			ln     schemas.LogLine
 			id     sql.NullString
+			end    sql.NullString
 			timeMS int64
 		)
-		if err := rows.Scan(&ln.Seq, &id, &timeMS, &ln.Text); err != nil {
+		if err := rows.Scan(&ln.Seq, &id, &timeMS, &ln.Text, &end); err != nil {
 			_ = rows.Close()
 			return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
 		}
 		ln.ID = lineID(taskID, ln.Seq, id)
 		ln.Time = time.UnixMilli(timeMS).UTC()
+		if ln.End, err = decodeEnd(end); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("reading task log of task %s: line %d: %w", taskID, ln.Seq, err)
+		}
 		lines = append(lines, ln)
 	}
 	if err := closeRows(rows); err != nil {
@@ -161,7 +208,7 @@ func (l *Log) Tail(ctx context.Context, afterCursor int64, limit int) ([]Entry, 
 	if limit < 1 {
 		limit = DefaultLimit
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT id, task_id, job_id, seq, event_id, time_ms, text FROM task_log
+	rows, err := l.db.QueryContext(ctx, `SELECT id, task_id, job_id, seq, event_id, time_ms, text, end_record FROM task_log
 		WHERE id > ? ORDER BY id LIMIT ?`, afterCursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("tailing task logs: %w", err)
@@ -171,11 +218,16 @@ func (l *Log) Tail(ctx context.Context, afterCursor int64, limit int) ([]Entry, 
 		var (
 			e      Entry
 			id     sql.NullString
+			end    sql.NullString
 			timeMS int64
 		)
-		if err := rows.Scan(&e.Cursor, &e.TaskID, &e.JobID, &e.Line.Seq, &id, &timeMS, &e.Line.Text); err != nil {
+		if err := rows.Scan(&e.Cursor, &e.TaskID, &e.JobID, &e.Line.Seq, &id, &timeMS, &e.Line.Text, &end); err != nil {
 			_ = rows.Close()
 			return nil, fmt.Errorf("tailing task logs: %w", err)
+		}
+		if e.Line.End, err = decodeEnd(end); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("tailing task logs: task %s line %d: %w", e.TaskID, e.Line.Seq, err)
 		}
 		e.Line.ID = lineID(e.TaskID, e.Line.Seq, id)
 		e.Line.Time = time.UnixMilli(timeMS).UTC()
@@ -187,11 +239,23 @@ func (l *Log) Tail(ctx context.Context, afterCursor int64, limit int) ([]Entry, 
 	return entries, nil
 }
 
-// Count returns how many lines the task has stored (0 for an unknown
-// task).
+// decodeEnd decodes a stored end record; nil for a line.
+func decodeEnd(s sql.NullString) (*schemas.LogEnd, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	var end schemas.LogEnd
+	if err := json.Unmarshal([]byte(s.String), &end); err != nil {
+		return nil, fmt.Errorf("decoding the end record: %w", err)
+	}
+	return &end, nil
+}
+
+// Count returns how many lines the task has stored, its end record left
+// out (0 for an unknown task).
 func (l *Log) Count(ctx context.Context, taskID string) (int64, error) {
 	var n int64
-	if err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM task_log WHERE task_id = ?`, taskID).Scan(&n); err != nil {
+	if err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM task_log WHERE task_id = ? AND end_record IS NULL`, taskID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting task log lines of task %s: %w", taskID, err)
 	}
 	return n, nil

@@ -268,3 +268,35 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "lines/s")
 }
+
+// TestEndRecordInATableMadeBeforeEndRecords: a state directory made by an
+// earlier version gains the end record column, whoever opens it first,
+// and keeps its lines.
+func TestEndRecordInATableMadeBeforeEndRecords(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "deployer.db"))
+	if _, err := db.ExecContext(t.Context(), `CREATE TABLE task_log (
+		id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, job_id TEXT NOT NULL,
+		seq INTEGER NOT NULL, event_id TEXT, time_ms INTEGER NOT NULL, text TEXT NOT NULL,
+		UNIQUE (task_id, seq))`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), `INSERT INTO task_log (task_id, job_id, seq, time_ms, text) VALUES ('t', 'j', 1, 0, 'old')`); err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t, db)
+	newLog(t, db) // a second opener finds the column there
+	code := 4
+	if err := l.Append(t.Context(), "t", "j", []schemas.LogLine{{Seq: 2, End: &schemas.LogEnd{Lines: 1, ExitCode: &code}}}); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := l.Read(t.Context(), "t", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 2 || lines[0].Text != "old" || lines[0].End != nil || lines[1].End == nil || *lines[1].End.ExitCode != 4 {
+		t.Fatalf("lines %+v", lines)
+	}
+	if n, err := l.Count(t.Context(), "t"); err != nil || n != 1 {
+		t.Errorf("Count = %d, %v; want 1 (the end record is not a line)", n, err)
+	}
+}

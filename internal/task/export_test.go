@@ -1,0 +1,4 @@
+package task
+
+// ReadLines is readLines.
+var ReadLines = readLines

@@ -1,0 +1,191 @@
+package task
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// drainIdle is how long, after the script's process group is gone, its
+// output pipe may stay silent before it is abandoned: only a process that
+// left the group can still hold it open.
+const drainIdle = time.Second
+
+// Framer writes a task's log: each line of output as one or more
+// schemas.TaskRecord lines, then the end record. It is safe for concurrent
+// use. Write errors are remembered (Err) and later writes dropped: the
+// script keeps running whatever happens to the log.
+type Framer struct {
+	mu      sync.Mutex
+	w       *bufio.Writer
+	jobID   string
+	attempt int
+	now     func() time.Time
+	seq     int64
+	err     error
+}
+
+// NewFramer returns a Framer writing records of jobID's attempt to w.
+func NewFramer(w io.Writer, jobID string, attempt int) *Framer {
+	return &Framer{w: bufio.NewWriterSize(w, 64*1024), jobID: jobID, attempt: attempt, now: time.Now}
+}
+
+// Line writes one line of output (without its newline), split into parts
+// when its record would be too large for one log event.
+func (f *Framer) Line(text string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	r := schemas.TaskRecord{JobID: f.jobID, Attempt: f.attempt, Seq: f.seq, Time: f.now().UTC()}
+	parts := schemas.SplitText(text, schemas.MaxPartBytes)
+	for i, p := range parts {
+		r.Text = p
+		if len(parts) > 1 {
+			r.Part, r.More = i+1, i < len(parts)-1
+		}
+		f.write(r)
+	}
+}
+
+// End writes the end record and flushes: code is the script's exit code,
+// nil when it never started; reason says why it did not start or was
+// stopped.
+func (f *Framer) End(code *int, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.write(schemas.TaskRecord{
+		JobID: f.jobID, Attempt: f.attempt, Seq: f.seq + 1, Time: f.now().UTC(),
+		End: &schemas.LogEnd{Lines: f.seq, ExitCode: code, Reason: reason},
+	})
+	f.flushLocked()
+	return f.err
+}
+
+// Lines is how many lines were written so far.
+func (f *Framer) Lines() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seq
+}
+
+// Flush writes out buffered records.
+func (f *Framer) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushLocked()
+}
+
+// Err is the first write error, if any.
+func (f *Framer) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *Framer) write(r schemas.TaskRecord) {
+	if f.err != nil {
+		return
+	}
+	b, err := r.Encode()
+	if err == nil {
+		_, err = f.w.Write(append(b, '\n'))
+	}
+	f.err = err
+}
+
+func (f *Framer) flushLocked() {
+	if f.err == nil {
+		f.err = f.w.Flush()
+	}
+}
+
+// readLines calls line with each line read from r, in order, until EOF
+// (nil) or a read error (returned), and flush whenever r has nothing more
+// buffered. A line is given without its "\n" or "\r\n"; other '\r' stay as
+// written. A line longer than schemas.MaxLineBytes continues as the next
+// line; a last line without a newline is kept.
+func readLines(r io.Reader, line func(text string), flush func()) error {
+	br := bufio.NewReaderSize(r, 64*1024)
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		full := errors.Is(err, bufio.ErrBufferFull)
+		for len(buf)+len(chunk) > schemas.MaxLineBytes {
+			n := schemas.MaxLineBytes - len(buf)
+			line(string(append(buf, chunk[:n]...)))
+			buf, chunk = buf[:0], chunk[n:]
+			// A line that ended right at the cut leaves only its
+			// newline: that is not another line.
+			if !full && (string(chunk) == "\n" || string(chunk) == "\r\n") {
+				chunk = nil
+			}
+		}
+		switch {
+		case full:
+			buf = append(buf, chunk...)
+			continue
+		case len(chunk) > 0 && chunk[len(chunk)-1] == '\n':
+			chunk = chunk[:len(chunk)-1]
+			if len(buf) == 0 {
+				if n := len(chunk); n > 0 && chunk[n-1] == '\r' {
+					chunk = chunk[:n-1]
+				}
+				line(string(chunk))
+			} else {
+				buf = append(buf, chunk...)
+				if n := len(buf); n > 0 && buf[n-1] == '\r' {
+					buf = buf[:n-1]
+				}
+				line(string(buf))
+				buf = buf[:0]
+			}
+		case len(chunk) > 0 || len(buf) > 0:
+			// The last line, without a newline.
+			line(string(append(buf, chunk...)))
+			buf = buf[:0]
+		}
+		if br.Buffered() == 0 {
+			flush()
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+// watchedPipe is the read end of the script's output pipe. It tells how
+// long a read has been waiting, so that a pipe an escaped process keeps
+// open after the script is gone can be abandoned.
+type watchedPipe struct {
+	f       *os.File
+	waiting atomic.Int64 // unix nanoseconds since a Read has been blocked; 0 when none is
+}
+
+func (p *watchedPipe) Read(b []byte) (int, error) {
+	p.waiting.Store(time.Now().UnixNano())
+	n, err := p.f.Read(b)
+	p.waiting.Store(0)
+	return n, err
+}
+
+// idle is how long the current read has been waiting for data.
+func (p *watchedPipe) idle() time.Duration {
+	since := p.waiting.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
+
+// abandon makes the blocked read, and every later one, fail.
+func (p *watchedPipe) abandon() { _ = p.f.SetReadDeadline(time.Now()) }

@@ -1,0 +1,273 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// Environment variables deployer-task reads. They are not passed on to the
+// script, but for EnvJobID and EnvAttempt.
+const (
+	EnvJobID        = "DEPLOYER_JOB_ID"
+	EnvAttempt      = "DEPLOYER_ATTEMPT"
+	EnvScriptsDir   = "DEPLOYER_SCRIPTS_DIR"
+	EnvStopGrace    = "DEPLOYER_STOP_GRACE"
+	EnvSecretPrefix = "DEPLOYER_SECRET_"
+)
+
+// Exit codes of deployer-task itself, when the script did not decide.
+const (
+	// ExitCouldNotStart: the script never started (refused, a secret
+	// could not be resolved, exec failed). The runners report it as
+	// "could not start"; a script that exits 125 itself is reported so
+	// too.
+	ExitCouldNotStart = 125
+	// ExitUsage: deployer-task was called without a script or without a
+	// job id; nothing was written to the log.
+	ExitUsage = 64
+)
+
+// DefaultStopGrace is the time between forwarding SIGTERM and sending
+// SIGKILL when DEPLOYER_STOP_GRACE is unset: below ECS's default
+// stopTimeout of 30 seconds, so the end record is written before ECS
+// kills the container.
+const DefaultStopGrace = 25 * time.Second
+
+// Secrets resolves the DEPLOYER_SECRET_* variables of an environment
+// (*secret.Resolver).
+type Secrets interface {
+	Environ(ctx context.Context, environ []string) ([]string, error)
+}
+
+// Options are one run of a script.
+type Options struct {
+	JobID   string
+	Attempt int
+	// ScriptsDir holds the scripts; Script names one, Args follow it.
+	ScriptsDir string
+	Script     string
+	Args       []string
+	// Environ is the environment the script's is made from: the
+	// DEPLOYER_SECRET_* variables are resolved, deployer-task's own
+	// variables removed.
+	Environ []string
+	// Dir is the script's working directory. Defaults to deployer-task's.
+	Dir string
+	// Secrets resolves secret references. Required when Environ holds
+	// any.
+	Secrets Secrets
+	// Grace is the time between SIGTERM and SIGKILL. Defaults to
+	// DefaultStopGrace.
+	Grace time.Duration
+	// Out receives the framed log.
+	Out io.Writer
+	// Signals delivers the stop requests (SIGTERM, SIGINT) to forward.
+	Signals <-chan os.Signal
+}
+
+// Main is deployer-task: args are the script and its arguments, the rest
+// comes from the environment. It returns the process's exit code.
+func Main(ctx context.Context, args []string) int {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	// SIGHUP and SIGPIPE must not kill the entrypoint before it has
+	// written the end record.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+
+	o := Options{
+		JobID: os.Getenv(EnvJobID), ScriptsDir: os.Getenv(EnvScriptsDir),
+		Environ: os.Environ(), Secrets: &secret.Resolver{}, Out: os.Stdout, Signals: sigs,
+	}
+	if len(args) == 0 || !schemas.ValidJobID(o.JobID) {
+		fmt.Fprintf(os.Stderr, "usage: deployer-task SCRIPT [ARGS...], with %s (a job id), %s and %s set\n", EnvJobID, EnvAttempt, EnvScriptsDir)
+		return ExitUsage
+	}
+	o.Script, o.Args = args[0], args[1:]
+	var problems []string
+	o.Attempt, problems = 1, nil
+	if v := os.Getenv(EnvAttempt); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			problems = append(problems, fmt.Sprintf("%s=%q is not a positive number", EnvAttempt, v))
+		} else {
+			o.Attempt = n
+		}
+	}
+	if v := os.Getenv(EnvStopGrace); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			problems = append(problems, fmt.Sprintf("%s=%q is not a duration such as 25s", EnvStopGrace, v))
+		} else {
+			o.Grace = d
+		}
+	}
+	if len(problems) > 0 {
+		f := NewFramer(o.Out, o.JobID, o.Attempt)
+		return couldNotStart(f, strings.Join(problems, "; "))
+	}
+	return Run(ctx, o)
+}
+
+// Run runs the script to its end, writing the framed log to o.Out, and
+// returns deployer-task's exit code. Cancelling ctx stops the script as
+// SIGTERM would.
+func Run(ctx context.Context, o Options) int {
+	f := NewFramer(o.Out, o.JobID, o.Attempt)
+	if o.Grace <= 0 {
+		o.Grace = DefaultStopGrace
+	}
+	path, err := ResolveScript(o.ScriptsDir, o.Script)
+	if err != nil {
+		return couldNotStart(f, err.Error())
+	}
+	env, err := scriptEnv(ctx, o)
+	if err != nil {
+		return couldNotStart(f, err.Error())
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return couldNotStart(f, fmt.Sprintf("creating the output pipe: %v", err))
+	}
+	cmd := exec.Command(path, o.Args...) //nolint:gosec,noctx // an allow-listed script, run without a shell; stopped by signals
+	cmd.Args[0] = o.Script
+	cmd.Env, cmd.Dir = env, o.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdin = nil // /dev/null
+	// One *os.File for both: the script's stdout and stderr are one pipe,
+	// so lines stay in the order they were written.
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Start()
+	// Only the script holds the write end now, so the read end sees EOF
+	// when the script's processes are gone.
+	_ = w.Close()
+	if err != nil {
+		_ = r.Close()
+		return couldNotStart(f, fmt.Sprintf("executing %s: %v", o.Script, unwrapPath(err)))
+	}
+	defer func() { _ = r.Close() }()
+	return supervise(ctx, o, f, cmd, &watchedPipe{f: r})
+}
+
+// supervise pumps the script's output into the log, forwards stops and
+// waits for the script and its output to end.
+func supervise(ctx context.Context, o Options, f *Framer, cmd *exec.Cmd, pipe *watchedPipe) int {
+	pgid := cmd.Process.Pid
+	// Wait's error says no more than the exit status read below.
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	pumped := make(chan error, 1)
+	go func() { pumped <- readLines(pipe, f.Line, f.Flush) }()
+
+	var (
+		stopReason            string
+		killC, drainC         <-chan time.Time
+		scriptDone, outputEnd bool
+		readErr               error
+	)
+	drain := time.NewTicker(drainIdle / 10)
+	defer drain.Stop()
+	stop := func(reason string) {
+		if stopReason != "" || scriptDone {
+			return
+		}
+		stopReason = reason
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		killC = time.After(o.Grace)
+	}
+	done := ctx.Done()
+	for !scriptDone || !outputEnd {
+		select {
+		case <-exited:
+			scriptDone = true
+			// Whatever the script left running in its group goes with it.
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			drainC = drain.C
+		case readErr = <-pumped:
+			outputEnd = true
+		case sig := <-o.Signals:
+			stop(fmt.Sprintf("stopped: deployer-task received %v", sig))
+		case <-done:
+			done = nil
+			stop("stopped: " + context.Cause(ctx).Error())
+		case <-killC:
+			killC = nil
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		case <-drainC:
+			if pipe.idle() > drainIdle {
+				pipe.abandon()
+				drainC = nil
+			}
+		}
+	}
+	if readErr != nil && !errors.Is(readErr, os.ErrDeadlineExceeded) {
+		f.Line(fmt.Sprintf("deployer-task: reading the script's output: %v", readErr))
+	}
+	code := exitCode(cmd.ProcessState)
+	_ = f.End(&code, stopReason)
+	return code
+}
+
+// couldNotStart writes why the script did not start as the log's one line,
+// closes the log and returns ExitCouldNotStart.
+func couldNotStart(f *Framer, reason string) int {
+	f.Line("deployer-task: the script could not start: " + reason)
+	_ = f.End(nil, reason)
+	return ExitCouldNotStart
+}
+
+// scriptEnv is the script's environment: o.Environ without deployer-task's
+// own variables, with the secrets resolved.
+func scriptEnv(ctx context.Context, o Options) ([]string, error) {
+	env := slices.DeleteFunc(slices.Clone(o.Environ), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == EnvScriptsDir || k == EnvStopGrace
+	})
+	// An env:NAME reference reads NAME of deployer-task's environment: the
+	// script gets the secret under its own name, not NAME as well.
+	var secrets, read []string
+	for _, kv := range env {
+		k, ref, _ := strings.Cut(kv, "=")
+		if name, ok := strings.CutPrefix(k, EnvSecretPrefix); ok {
+			secrets = append(secrets, name)
+			if v, ok := strings.CutPrefix(ref, secret.EnvPrefix); ok {
+				read = append(read, v)
+			}
+		}
+	}
+	if len(secrets) == 0 {
+		return env, nil
+	}
+	if o.Secrets == nil {
+		return nil, errors.New("the environment holds secret references and nothing resolves them")
+	}
+	env, err := o.Secrets.Environ(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(env, func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(read, k) && !slices.Contains(secrets, k)
+	}), nil
+}
+
+// exitCode is the script's exit code, 128+n when signal n killed it.
+func exitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
