@@ -37,6 +37,7 @@ var codecs = []codec{
 	codecOf("cancel_request", schemas.DecodeCancelRequest, (*schemas.CancelRequest).Validate, schemas.CancelRequest.Encode),
 	codecOf("cancel_order", schemas.DecodeCancelOrder, (*schemas.CancelOrder).Validate, schemas.CancelOrder.Encode),
 	codecOf("describe_request", schemas.DecodeDescribeRequest, (*schemas.DescribeRequest).Validate, schemas.DescribeRequest.Encode),
+	codecOf("task_record", schemas.DecodeTaskRecord, (*schemas.TaskRecord).Validate, schemas.TaskRecord.Encode),
 }
 
 // FuzzDecodeMessages feeds every input to every decoder of a message that
@@ -64,6 +65,8 @@ func FuzzDecodeMessages(f *testing.F) {
 		schemas.CancelRequest{JobID: jobID, RequestID: "01HZX3K8Q9M2N4P5R6S7T8V9W1", ReplyStream: req.Stream, Reason: "wrong ref", SubmittedAt: when},
 		schemas.CancelOrder{JobID: jobID, Reason: "cancelled by user:alice", Caller: schemas.Identity{Principal: "user:alice", Source: "os_user"}},
 		schemas.DescribeRequest{RequestID: jobID, ReplyStream: req.Stream, SubmittedAt: when},
+		schemas.TaskRecord{JobID: jobID, Attempt: 1, Seq: 7, Part: 2, More: true, Time: when, Text: "<b>\x01\"é"},
+		schemas.TaskRecord{JobID: jobID, Attempt: 1, Seq: 8, Time: when, End: &schemas.LogEnd{Lines: 7, ExitCode: &exit}},
 	}
 	for _, s := range seeds {
 		b, err := s.Encode()
@@ -75,6 +78,7 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add([]byte(`{"schema":"job_event/v1","job_id":"x","lines":[{"seq":-1}]}`))
 	f.Add([]byte(`{"schema":"run_order/v1","argv":[null],"timeout":"-1s"}`))
 	f.Add([]byte(`{"schema":"dead_letter/v1","failure":{"reason_code":"x","time":"not a time"}}`))
+	f.Add([]byte(`{"schema":"task_record/v1","job_id":"01JD3Q8Z5W6X7Y8Z9A0B1C2D3E","attempt":1,"seq":3,"end":{"lines":1}}`))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, c := range codecs {

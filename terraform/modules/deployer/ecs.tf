@@ -14,14 +14,23 @@ resource "aws_ecs_task_definition" "containers" {
     operating_system_family = "LINUX"
     cpu_architecture        = each.value.cpu_arch
   }
-  # The worker overrides this container's command with [SCRIPT, ARGV...];
-  # its output must reach the task log group under the stream prefix the
-  # logshippers read (<prefix>/<container>/<task id>).
+  # The worker overrides this container's command with [SCRIPT, ARGV...],
+  # which deployer-task runs from the image's scripts directory; its
+  # framed output must reach the task log group under the stream prefix
+  # the logshippers read (<prefix>/<container>/<task id>). An init process
+  # reaps what the script leaves behind and passes ECS's SIGTERM on.
   container_definitions = jsonencode([{
     name                   = var.container_name
     image                  = each.value.image
     essential              = true
+    entryPoint             = ["deployer-task"]
     readonlyRootFilesystem = each.value.readonly_rootfs
+    stopTimeout            = each.value.stop_timeout
+    linuxParameters        = { initProcessEnabled = true }
+    environment = [
+      { name = "DEPLOYER_SCRIPTS_DIR", value = each.value.scripts_dir },
+      { name = "DEPLOYER_STOP_GRACE", value = "${each.value.stop_timeout - 5}s" },
+    ]
     logConfiguration = {
       logDriver = "awslogs"
       options = {

@@ -102,7 +102,7 @@ variable "task_role_arns" {
 }
 
 variable "task_definitions" {
-  description = "Task definitions to create for the containers of the allow-list (their task_definition is the key), logging to the task log group as the worker and logshippers expect. Leave empty to bring your own."
+  description = "Task definitions to create for the containers of the allow-list (their task_definition is the key), logging to the task log group as the worker and logshippers expect, with deployer-task (on the image's PATH) as the entrypoint. scripts_dir is where the image keeps its scripts; stop_timeout is ECS's stopTimeout, and deployer-task kills the script 5 seconds before it. Leave empty to bring your own."
   type = map(object({
     image           = string
     cpu             = optional(number, 1024)
@@ -111,8 +111,14 @@ variable "task_definitions" {
     cpu_arch        = optional(string, "X86_64")
     launch_types    = optional(list(string), ["FARGATE"])
     readonly_rootfs = optional(bool, false)
+    scripts_dir     = optional(string, "/deployer/scripts")
+    stop_timeout    = optional(number, 30)
   }))
   default = {}
+  validation {
+    condition     = alltrue([for td in values(var.task_definitions) : td.stop_timeout >= 10 && td.stop_timeout <= 120 && startswith(td.scripts_dir, "/")])
+    error_message = "Each task definition needs stop_timeout between 10 and 120 seconds (Fargate's limit; deployer-task needs 5 of them to close the log) and an absolute scripts_dir."
+  }
 }
 
 variable "worker_image" {
