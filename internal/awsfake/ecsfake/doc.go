@@ -18,9 +18,9 @@
 //     one step each time a DescribeTasks names it, never with wall-clock
 //     time: PROVISIONING, then RUNNING (its lines are handed to
 //     Options.OnLog and it counts as having run), then STOPPED (unless it
-//     sleeps). A task planned to fail to start goes from PROVISIONING
-//     straight to STOPPED with stop code TaskFailedToStart and no exit
-//     code.
+//     sleeps, or its plan holds it). A task planned to fail to start goes
+//     from PROVISIONING straight to STOPPED with stop code
+//     TaskFailedToStart and no exit code.
 //   - StopTask moves a task to STOPPING (desired status STOPPED) and the
 //     next DescribeTasks to STOPPED with stop code UserInitiated, the
 //     stop's reason as stoppedReason, and exit code 143 (SIGTERM) when the
@@ -37,6 +37,10 @@
 //     100) and nextToken. DescribeTasks takes at most 100 tasks and answers
 //     unknown ones as failures with reason MISSING; tags only with include
 //     TAGS.
+//
+// With Options.Framed a task's output is what deployer-task writes: task
+// records and an end record (see internal/task), as the task image of a
+// real deployment would log.
 //
 // Fault injection: FailRunTask makes the next RunTask calls answer
 // placement failures (RESOURCE:MEMORY, ...), FailNext answers any

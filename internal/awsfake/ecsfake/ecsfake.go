@@ -1,6 +1,7 @@
 package ecsfake
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/deployerhq/deployer/internal/awsfake"
+	entrypoint "github.com/deployerhq/deployer/internal/task"
 )
 
 // TargetPrefix is ECS's X-Amz-Target prefix.
@@ -31,6 +33,11 @@ type Plan struct {
 	ExitCode int
 	// Sleep keeps the task RUNNING until StopTask.
 	Sleep bool
+	// Hold, when set, keeps a task that would exit RUNNING for as long as
+	// it reports true, as if its container were still at work: a test
+	// acts while the task runs, then lets it end. It is called under the
+	// fake's lock, from DescribeTasks, so it must be quick.
+	Hold func() bool
 	// FailToStart, when set, makes the task stop before its container
 	// starts (stop code TaskFailedToStart, no exit code), with this as the
 	// stopped reason and the container's reason
@@ -53,6 +60,12 @@ type Options struct {
 	// OnLog, when set, receives a task's lines (by task id) when it starts
 	// running, outside the fake's lock.
 	OnLog func(taskID string, lines []string)
+	// Framed makes tasks behave as images whose entrypoint is
+	// deployer-task: OnLog receives their lines as task records (job and
+	// attempt from the DEPLOYER_JOB_ID and DEPLOYER_ATTEMPT overrides,
+	// long lines in parts) and the end record with the exit code, when
+	// the task runs, or, for a sleeping task, when StopTask ends it.
+	Framed bool
 }
 
 // TaskInfo is a snapshot of one task the fake holds.
@@ -105,6 +118,7 @@ type task struct {
 	containerReason                                             string
 	ran                                                         bool
 	version                                                     int64
+	framed                                                      int64 // lines framed so far (Options.Framed)
 }
 
 // New returns a Fake.
@@ -502,12 +516,20 @@ func (f *Fake) advance(t *task) func() {
 			return nil
 		}
 		t.lastStatus, t.started, t.ran = "RUNNING", now, true
-		if f.opts.OnLog != nil && len(t.plan.Lines) > 0 {
-			id, lines, onLog := t.id, slices.Clone(t.plan.Lines), f.opts.OnLog
+		lines := slices.Clone(t.plan.Lines)
+		if f.opts.Framed {
+			var end *int
+			if !t.plan.Sleep {
+				end = &t.plan.ExitCode
+			}
+			lines = frame(t, lines, end)
+		}
+		if f.opts.OnLog != nil && len(lines) > 0 {
+			id, onLog := t.id, f.opts.OnLog
 			return func() { onLog(id, lines) }
 		}
 	case "RUNNING":
-		if !t.plan.Sleep {
+		if !t.plan.Sleep && (t.plan.Hold == nil || !t.plan.Hold()) {
 			code := t.plan.ExitCode
 			t.exitCode = &code
 			t.lastStatus, t.desiredStatus = "STOPPED", "STOPPED"
@@ -517,8 +539,31 @@ func (f *Fake) advance(t *task) func() {
 		}
 	case "STOPPING":
 		f.stop(t, now)
+		if f.opts.Framed && f.opts.OnLog != nil && t.ran && t.plan.Sleep {
+			id, onLog, lines := t.id, f.opts.OnLog, frame(t, nil, t.exitCode)
+			return func() { onLog(id, lines) }
+		}
 	}
 	return nil
+}
+
+// frame writes lines as deployer-task would, after the task's lines so
+// far, and the end record when exit is set.
+func frame(t *task, lines []string, exit *int) []string {
+	attempt, _ := strconv.Atoi(t.env[entrypoint.EnvAttempt])
+	var buf bytes.Buffer
+	fr := entrypoint.NewFramerAt(&buf, t.env[entrypoint.EnvJobID], max(attempt, 1), t.framed)
+	for _, l := range lines {
+		fr.Line(l)
+	}
+	if exit != nil {
+		code := *exit
+		_ = fr.End(&code, "")
+	} else {
+		fr.Flush()
+	}
+	t.framed = fr.Lines()
+	return strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 }
 
 // stop ends a task StopTask asked to stop.

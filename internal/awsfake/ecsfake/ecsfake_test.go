@@ -2,7 +2,9 @@ package ecsfake_test
 
 import (
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +14,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/schemas"
 )
 
 type logs struct {
@@ -23,6 +26,12 @@ func (l *logs) add(id string, lines []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lines[id] = append(l.lines[id], lines...)
+}
+
+func (l *logs) get(id string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines[id])
 }
 
 func setup(t *testing.T) (*ecsfake.Fake, *ecs.Client, *logs) {
@@ -192,5 +201,101 @@ func TestFailToStartAndInjectedFailures(t *testing.T) {
 	out, err = c.RunTask(t.Context(), &ecs.RunTaskInput{Cluster: aws.String("c1"), TaskDefinition: aws.String("app")})
 	if err != nil || len(out.Tasks) != 0 || len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != "RESOURCE:MEMORY" {
 		t.Errorf("injected failure: %+v, %v", out, err)
+	}
+}
+
+// A held task stays RUNNING however often it is described, and stops at
+// the next look once its hold is released.
+func TestHoldKeepsATaskRunningUntilReleased(t *testing.T) {
+	var held atomic.Bool
+	held.Store(true)
+	f := ecsfake.New(ecsfake.Options{
+		TaskDefinitions: map[string][]string{"app": {"main"}},
+		Behave: func(string, []string, map[string]string) ecsfake.Plan {
+			return ecsfake.Plan{Lines: []string{"working"}, ExitCode: 3, Hold: held.Load}
+		},
+	})
+	c := ecs.NewFromConfig(awstest.Config(t, f.Serve(t), nil))
+	arn := aws.ToString(run(t, c, "", "job-h", "go").TaskArn)
+	for i := range 3 {
+		if got := describe(t, c, arn); aws.ToString(got.LastStatus) != "RUNNING" || got.Containers[0].ExitCode != nil {
+			t.Fatalf("look %d while held: %s, exit code %v", i+1, aws.ToString(got.LastStatus), got.Containers[0].ExitCode)
+		}
+	}
+	held.Store(false)
+	got := describe(t, c, arn)
+	if aws.ToString(got.LastStatus) != "STOPPED" || got.Containers[0].ExitCode == nil || *got.Containers[0].ExitCode != 3 {
+		t.Fatalf("after the release: %s, exit code %v", aws.ToString(got.LastStatus), got.Containers[0].ExitCode)
+	}
+}
+
+// TestFramedTasksWriteTaskRecords: with Framed, a task's output is what
+// deployer-task writes: records of the job and attempt named in the
+// overrides, closed by an end record with the exit code, when it runs, or
+// when StopTask ends a sleeping one.
+func TestFramedTasksWriteTaskRecords(t *testing.T) {
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"
+	lg := &logs{lines: map[string][]string{}}
+	f := ecsfake.New(ecsfake.Options{
+		TaskDefinitions: map[string][]string{"app": {"main"}},
+		Framed:          true,
+		Behave: func(_ string, command []string, _ map[string]string) ecsfake.Plan {
+			if slices.Contains(command, "sleep") {
+				return ecsfake.Plan{Lines: []string{"zzz"}, Sleep: true}
+			}
+			return ecsfake.Plan{Lines: []string{"hello", strings.Repeat("x", 40000)}, ExitCode: 7}
+		},
+		OnLog: lg.add,
+	})
+	c := ecs.NewFromConfig(awstest.Config(t, f.Serve(t), nil))
+	start := func(command string) types.Task {
+		out, err := c.RunTask(t.Context(), &ecs.RunTaskInput{
+			Cluster: aws.String("c1"), TaskDefinition: aws.String("app"),
+			Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: aws.String("main"), Command: []string{command},
+				Environment: []types.KeyValuePair{{Name: aws.String("DEPLOYER_JOB_ID"), Value: aws.String(job)}, {Name: aws.String("DEPLOYER_ATTEMPT"), Value: aws.String("2")}}}}},
+		})
+		if err != nil || len(out.Tasks) != 1 {
+			t.Fatalf("RunTask: %v", err)
+		}
+		return out.Tasks[0]
+	}
+	records := func(id string) (texts []string, end *schemas.LogEnd) {
+		var cur strings.Builder
+		for _, raw := range lg.get(id) {
+			r, err := schemas.DecodeTaskRecord([]byte(raw))
+			if err != nil || r.JobID != job || r.Attempt != 2 {
+				t.Fatalf("record %q: %v", raw, err)
+			}
+			if r.End != nil {
+				end = r.End
+				continue
+			}
+			cur.WriteString(r.Text)
+			if !r.More {
+				texts = append(texts, cur.String())
+				cur.Reset()
+			}
+		}
+		return texts, end
+	}
+
+	done := start("go")
+	describe(t, c, aws.ToString(done.TaskArn)) // RUNNING: the output is written
+	id := aws.ToString(done.TaskArn)[strings.LastIndexByte(aws.ToString(done.TaskArn), '/')+1:]
+	texts, end := records(id)
+	if len(texts) != 2 || texts[0] != "hello" || len(texts[1]) != 40000 || end == nil || end.Lines != 2 || *end.ExitCode != 7 {
+		t.Fatalf("lines %.30q, end %+v", texts, end)
+	}
+
+	sleeper := start("sleep")
+	arn := aws.ToString(sleeper.TaskArn)
+	describe(t, c, arn)
+	if _, err := c.StopTask(t.Context(), &ecs.StopTaskInput{Cluster: aws.String("c1"), Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	describe(t, c, arn) // STOPPED: deployer-task closes the log
+	texts, end = records(arn[strings.LastIndexByte(arn, '/')+1:])
+	if len(texts) != 1 || end == nil || end.Lines != 1 || *end.ExitCode != 143 {
+		t.Fatalf("sleeper: lines %q, end %+v", texts, end)
 	}
 }
