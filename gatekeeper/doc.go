@@ -9,4 +9,13 @@
 // calls it for each record of an SQS batch. A message that cannot be
 // decoded is dead-lettered with its reason; a rejected request is answered
 // and never retried; only transient failures are retried.
+//
+// Every request ends once. Answers go to the job's own stream
+// (Gatekeeper.StreamAddress), never to one a request names: a request
+// naming another stream is rejected as malformed. A run order is measured
+// as the queue adapters measure it before it is forwarded, and one too
+// large is rejected with the sizes. A refusal no retry mends (an event or
+// message refused as malformed, too large or invalid) ends the request:
+// rejected and journaled, or dead-lettered with its reason when even the
+// rejection cannot be recorded.
 package gatekeeper

@@ -26,11 +26,17 @@ const (
 // LaneQueue is the name of the run queue of a lane.
 func LaneQueue(lane string) string { return LaneQueuePrefix + lane }
 
-// Reason codes of requests the gatekeeper cannot even evaluate.
+// Reason codes of requests the gatekeeper cannot even evaluate, or cannot
+// forward.
 const (
+	// ReasonMalformed: the request cannot be read, breaks its own
+	// contract, or names a stream that is not its own job's.
 	ReasonMalformed         = "malformed_request"
 	ReasonUnsupportedSchema = "unsupported_schema"
 	ReasonNoIdentity        = "caller_unknown"
+	// ReasonTooLarge: the run order the request resolves to is larger
+	// than the run queue takes.
+	ReasonTooLarge = "request_too_large"
 )
 
 // Policy resolves requests into run orders. *policy.Policy implements it;
@@ -50,7 +56,12 @@ type Gatekeeper struct {
 	// DeadLetters is the request dead-letter queue.
 	DeadLetters queue.Queue
 	Streams     stream.Streams
-	Journal     journal.Journal
+	// StreamAddress returns the address of a job's own stream on this
+	// backend (sqlitestream.Address, sqsstream.Address). Required: a
+	// request naming any other stream is rejected as malformed, and every
+	// answer goes to the job's own stream, never to one a request names.
+	StreamAddress func(jobID string) string
+	Journal       journal.Journal
 	// Identify turns a message's verified sender id into the caller's
 	// identity. Defaults to using the sender id as the principal.
 	Identify func(ctx context.Context, senderID string) (schemas.Identity, error)
@@ -60,8 +71,12 @@ type Gatekeeper struct {
 
 // Handle decides the fate of one request message. It returns nil when the
 // message is done with and may be deleted: forwarded, rejected and
-// answered, or dead-lettered. An error means a transient failure; the
-// message should be retried.
+// answered, or dead-lettered. An error means a transient failure (a
+// service unreachable or throttling, the context ending); the message
+// should be retried. A failure no retry can mend (an event or run order
+// refused as malformed or too large) ends the request instead: rejected
+// on its job's own stream and journaled, or dead-lettered with its
+// reason when even that cannot be recorded.
 //
 // The request queue carries job, cancel and describe requests; Handle
 // dispatches on the message's schema name. Anything that is not a cancel
@@ -74,10 +89,18 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 	case schemas.DescribeRequestName:
 		return g.handleDescribe(ctx, msg)
 	}
+	if g.StreamAddress == nil {
+		return errors.New("handling request: the gatekeeper has no StreamAddress, so it cannot tell a job's own stream")
+	}
 	req, err := schemas.DecodeJobRequest(msg.Body)
 	if err != nil {
 		return g.undecodable(ctx, msg, err)
 	}
+	return g.handleJob(ctx, msg, req)
+}
+
+// handleJob decides the fate of a decoded job request, as Handle does.
+func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schemas.JobRequest) error {
 	log := g.logger().With("job_id", req.JobID, "container", req.Container, "script", req.Script)
 
 	caller, err := g.identify(ctx, msg.SenderID)
@@ -95,7 +118,7 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 			return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s is another caller's; the sender could not be identified: %w", req.JobID, err))
 		}
 		rej := &policy.Rejection{Code: ReasonNoIdentity, Message: fmt.Sprintf("caller identity could not be verified: %v", err)}
-		return g.reject(ctx, req, rej, log)
+		return g.end(ctx, msg, req, rej, "", log)
 	}
 	// A job id belongs to whoever used it first: a request reusing another
 	// caller's job id could otherwise end that caller's follower with a
@@ -108,37 +131,57 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 		log.Warn("request reuses another caller's job id", "caller", caller.Principal, "owner", owner)
 		return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s was already used by another caller", req.JobID))
 	}
+	log = log.With("caller", caller.Principal)
+	if own := g.StreamAddress(req.JobID); req.Stream != own {
+		return g.end(ctx, msg, req, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
+			"the request names stream %q, but job %s's stream is %q: a request may only name its own job's stream",
+			req.Stream, req.JobID, own)}, caller.Principal, log)
+	}
 	order, err := g.Policy.Resolve(req, caller, g.now())
 	if err != nil {
 		var rej *policy.Rejection
 		if errors.As(err, &rej) {
-			return g.rejectAs(ctx, req, rej, caller.Principal, log.With("caller", caller.Principal))
+			return g.end(ctx, msg, req, rej, caller.Principal, log)
 		}
 		return fmt.Errorf("resolving request of job %s: %w", req.JobID, err)
 	}
-	return g.accept(ctx, order, log.With("caller", caller.Principal))
+	return g.accept(ctx, msg, order, log)
 }
 
-func (g *Gatekeeper) accept(ctx context.Context, order schemas.RunOrder, log *slog.Logger) error {
-	accepted := g.event(order.Request, schemas.EventAccepted)
-	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
-	accepted.Lane, accepted.Principal = order.Lane, order.Caller.Principal
-	if err := g.publish(ctx, order.Request, accepted); err != nil {
+// accept forwards a resolved request to its lane's run queue, telling its
+// stream. A run order the queue cannot take (measured as the queue
+// adapters measure it, before anything is published, or refused by the
+// queue for good) rejects the request.
+func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schemas.RunOrder, log *slog.Logger) error {
+	principal := order.Caller.Principal
+	out, rej, err := runOrderMessage(order)
+	if err != nil {
 		return err
 	}
-	body, err := order.Encode()
-	if err != nil {
-		return fmt.Errorf("encoding run order of job %s: %w", order.JobID, err)
+	if rej != nil {
+		return g.end(ctx, msg, order.Request, rej, principal, log)
+	}
+	accepted := g.event(order.Request, schemas.EventAccepted)
+	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
+	accepted.Lane, accepted.Principal = order.Lane, principal
+	if err := g.publish(ctx, order.Request, accepted); err != nil {
+		if !permanent(err) {
+			return err
+		}
+		return g.end(ctx, msg, order.Request, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
+			"the request was accepted, but its accepted event could not be recorded: %v", err)}, principal, log)
 	}
 	q, err := g.RunQueue(ctx, order.Lane)
 	if err != nil {
-		return fmt.Errorf("opening run queue of lane %s: %w", order.Lane, err)
+		err = fmt.Errorf("opening run queue of lane %s: %w", order.Lane, err)
+	} else if _, err = q.Send(ctx, out); err != nil {
+		err = fmt.Errorf("forwarding run order of job %s: %w", order.JobID, err)
 	}
-	if _, err := q.Send(ctx, queue.Outgoing{
-		Body:       body,
-		Attributes: map[string]string{"job_id": order.JobID, "schema": schemas.RunOrderV1},
-	}); err != nil {
-		return fmt.Errorf("forwarding run order of job %s: %w", order.JobID, err)
+	if err != nil {
+		if !permanent(err) {
+			return err
+		}
+		return g.end(ctx, msg, order.Request, refusedOrder(out, err), principal, log)
 	}
 	queued := g.event(order.Request, schemas.EventQueued)
 	queued.Reason = "waiting for a worker in lane " + order.Lane
@@ -150,8 +193,17 @@ func (g *Gatekeeper) accept(ctx context.Context, order schemas.RunOrder, log *sl
 	return nil
 }
 
-func (g *Gatekeeper) reject(ctx context.Context, req schemas.JobRequest, rej *policy.Rejection, log *slog.Logger) error {
-	return g.rejectAs(ctx, req, rej, "", log)
+// end rejects a request of principal (empty when unknown) for good. When
+// the rejection cannot be recorded for a reason no retry mends, the
+// request is dead-lettered with the rejection's reason instead. Only a
+// transient failure returns an error.
+func (g *Gatekeeper) end(ctx context.Context, msg queue.Message, req schemas.JobRequest, rej *policy.Rejection, principal string, log *slog.Logger) error {
+	err := g.rejectAs(ctx, req, rej, principal, log)
+	if err == nil || !permanent(err) {
+		return err
+	}
+	log.Warn("rejection could not be recorded; dead-lettering the request", "reason_code", rej.Code, "err", err)
+	return g.deadLetterRaw(ctx, msg, req.JobID, rej.Code, fmt.Errorf("%s (the rejection could not be recorded: %w)", rej.Message, err))
 }
 
 // rejectAs rejects a request of principal (empty when unknown), recording
@@ -184,7 +236,8 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 		Attempt int    `json:"attempt"`
 	}
 	// Answer only for a job id nobody has used yet: an unreadable message
-	// must not end the follower of someone else's job.
+	// must not end the follower of someone else's job. The answer goes to
+	// the job's own stream, whatever stream the message names.
 	fresh := false
 	if json.Unmarshal(msg.Body, &head) == nil && schemas.ValidJobID(head.JobID) && head.Stream != "" {
 		owner, err := g.owner(ctx, head.JobID)
@@ -194,10 +247,12 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 		fresh = owner == ""
 	}
 	if fresh {
-		req := schemas.JobRequest{JobID: head.JobID, Stream: head.Stream, Attempt: max(head.Attempt, 1)}
+		req := schemas.JobRequest{JobID: head.JobID, Attempt: max(head.Attempt, 1)}
 		ev := g.event(req, schemas.EventRejected)
 		ev.Outcome, ev.Reason, ev.ReasonCode = schemas.OutcomeRejected, "request could not be read: "+cause.Error(), code
 		if err := g.publish(ctx, req, ev); err != nil {
+			// Not retried: a retry would find the job id used and not
+			// answer. The dead letter below keeps the request and why.
 			log.Warn("answering undecodable request", "job_id", head.JobID, "err", err)
 		}
 	}
@@ -267,20 +322,33 @@ func (g *Gatekeeper) deadLetterRaw(ctx context.Context, msg queue.Message, jobID
 	return nil
 }
 
-// publish sends an event to the request's stream and records it in the
-// journal. A stream that is gone is not an error: its caller stopped
-// waiting, and the journal still records what happened.
+// publish records an event in the job's journal, then sends it to the
+// job's own stream (never to one a request names): a follower that sees
+// it, and exits, finds it in the journal. A stream that is gone is not
+// an error: its caller stopped waiting, and the journal records what
+// happened. An event the journal refuses for good still goes to the
+// stream, so that the caller learns what happened; the failures are
+// returned. Doing it all again is harmless: the journal and followers
+// drop an event id they already hold.
 func (g *Gatekeeper) publish(ctx context.Context, req schemas.JobRequest, ev schemas.JobEvent) error {
-	if err := g.Streams.Publish(ctx, req.Stream, ev); err != nil &&
-		!errors.Is(err, stream.ErrNotFound) && !errors.Is(err, stream.ErrInvalidAddress) {
-		return fmt.Errorf("publishing %s event of job %s: %w", ev.Type, req.JobID, err)
-	}
+	var refused error
 	if g.Journal != nil {
 		if err := g.Journal.Append(ctx, req.JobID, ev); err != nil {
-			return fmt.Errorf("journaling %s event of job %s: %w", ev.Type, req.JobID, err)
+			refused = fmt.Errorf("journaling %s event of job %s: %w", ev.Type, req.JobID, err)
+			if !permanent(err) {
+				return refused
+			}
 		}
 	}
-	return nil
+	if err := g.Streams.Publish(ctx, g.StreamAddress(req.JobID), ev); err != nil &&
+		!errors.Is(err, stream.ErrNotFound) && !errors.Is(err, stream.ErrInvalidAddress) {
+		err = fmt.Errorf("publishing %s event of job %s: %w", ev.Type, req.JobID, err)
+		if !permanent(err) {
+			return err
+		}
+		return errors.Join(refused, err)
+	}
+	return refused
 }
 
 func (g *Gatekeeper) event(req schemas.JobRequest, t schemas.EventType) schemas.JobEvent {

@@ -86,11 +86,12 @@ func newHarness(t *testing.T, failStream string) *harness {
 		s = failing{Streams: streams, address: failStream}
 	}
 	h.g = &gatekeeper.Gatekeeper{
-		Policy:      pol,
-		RunQueue:    func(context.Context, string) (queue.Queue, error) { return h.runs, nil },
-		DeadLetters: h.dlq,
-		Streams:     s,
-		Journal:     journal,
+		Policy:        pol,
+		RunQueue:      func(context.Context, string) (queue.Queue, error) { return h.runs, nil },
+		DeadLetters:   h.dlq,
+		Streams:       s,
+		StreamAddress: sqlitestream.Address,
+		Journal:       journal,
 		Identify: func(_ context.Context, sender string) (schemas.Identity, error) {
 			id, _, _ := strings.Cut(sender, ":")
 			arn, ok := principals[id]
@@ -103,14 +104,20 @@ func newHarness(t *testing.T, failStream string) *harness {
 	return h
 }
 
-// failing is a stream whose publishes to one address fail transiently.
+// failing is a stream whose publishes to one address (to every address
+// when address is empty) fail with err (transiently, with
+// stream.ErrThrottled, when err is nil).
 type failing struct {
 	stream.Streams
 	address string
+	err     error
 }
 
 func (f failing) Publish(ctx context.Context, address string, evs ...schemas.JobEvent) error {
-	if address == f.address {
+	if f.address == "" || address == f.address {
+		if f.err != nil {
+			return f.err
+		}
 		return stream.ErrThrottled
 	}
 	return f.Streams.Publish(ctx, address, evs...)
@@ -132,7 +139,13 @@ func loadEvent(t *testing.T) events.SQSEvent {
 // events returns what the job's stream holds.
 func (h *harness) events(t *testing.T, jobID string) []schemas.JobEvent {
 	t.Helper()
-	sub, err := h.streams.Subscribe(context.Background(), sqlitestream.Address(jobID))
+	return streamEvents(t, h.streams, sqlitestream.Address(jobID))
+}
+
+// streamEvents returns the events waiting on the stream at address.
+func streamEvents(t *testing.T, s stream.Streams, address string) []schemas.JobEvent {
+	t.Helper()
+	sub, err := s.Subscribe(context.Background(), address)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,9 @@ func (c *Client) now() time.Time {
 }
 
 // Submit creates the job's stream, then enqueues its request. The stream
-// exists before anyone can publish to it.
+// exists before anyone can publish to it. A request larger than the
+// request queue takes is refused before anything is enqueued (its stream
+// is deleted again), with schemas.ErrTooLarge.
 func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
 	id := r.JobID
 	if id == "" {
@@ -118,28 +120,54 @@ func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
 	if err := req.Validate(); err != nil {
 		return Job{}, fmt.Errorf("building request for job %s: %w", id, err)
 	}
-	if err := c.Enqueue(ctx, req); err != nil {
+	msg, err := requestMessage(req)
+	if err != nil {
+		// Nobody will publish to the stream: do not leave it to expire.
+		if derr := c.Streams.Delete(ctx, addr); derr != nil && !errors.Is(derr, stream.ErrNotFound) {
+			err = errors.Join(err, fmt.Errorf("deleting stream of job %s: %w", id, derr))
+		}
+		return Job{}, err
+	}
+	if err := c.send(ctx, req.JobID, msg); err != nil {
 		return Job{}, err
 	}
 	return Job{ID: id, Stream: addr}, nil
 }
 
-// Enqueue sends an already built request to the request queue.
+// Enqueue sends an already built request to the request queue. A request
+// larger than the queue takes is refused with schemas.ErrTooLarge before
+// anything is sent.
 func (c *Client) Enqueue(ctx context.Context, req schemas.JobRequest) error {
+	msg, err := requestMessage(req)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, req.JobID, msg)
+}
+
+// requestMessage encodes req as the message that carries it, checked
+// against the request queue's size limit as the queue adapters count it
+// (body and attributes).
+func requestMessage(req schemas.JobRequest) (queue.Outgoing, error) {
 	body, err := req.Encode()
 	if err != nil {
-		return fmt.Errorf("encoding request for job %s: %w", req.JobID, err)
+		return queue.Outgoing{}, fmt.Errorf("encoding request for job %s: %w", req.JobID, err)
 	}
-	if len(body) > schemas.MaxMessageSize {
-		return fmt.Errorf("request for job %s is %d bytes, more than the %d-byte limit: %w",
-			req.JobID, len(body), schemas.MaxMessageSize, schemas.ErrTooLarge)
-	}
-	_, err = c.Requests.Send(ctx, queue.Outgoing{
+	msg := queue.Outgoing{
 		Body:       body,
 		Attributes: map[string]string{"job_id": req.JobID, "schema": schemas.JobRequestV1},
-	})
-	if err != nil {
-		return fmt.Errorf("enqueueing request for job %s: %w", req.JobID, err)
+	}
+	if size := queue.Size(msg); size > queue.MaxBodySize {
+		return queue.Outgoing{}, fmt.Errorf(
+			"request for job %s would be %d bytes; the request queue takes at most %d bytes: shorten the arguments: %w",
+			req.JobID, size, queue.MaxBodySize, schemas.ErrTooLarge)
+	}
+	return msg, nil
+}
+
+func (c *Client) send(ctx context.Context, jobID string, msg queue.Outgoing) error {
+	if _, err := c.Requests.Send(ctx, msg); err != nil {
+		return fmt.Errorf("enqueueing request for job %s: %w", jobID, err)
 	}
 	return nil
 }

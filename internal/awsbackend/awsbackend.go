@@ -209,13 +209,14 @@ func (b *Backend) RunQueue(ctx context.Context, lane string) (queue.Queue, error
 // Gatekeeper returns the gatekeeper on this backend with policy pol.
 func (b *Backend) Gatekeeper(pol gatekeeper.Policy) *gatekeeper.Gatekeeper {
 	return &gatekeeper.Gatekeeper{
-		Policy:      pol,
-		RunQueue:    b.RunQueue,
-		DeadLetters: b.requestDLQ,
-		Streams:     b.Streams,
-		Journal:     b.Journal,
-		Identify:    b.Options.Identify,
-		Logger:      b.Options.Logger,
+		Policy:        pol,
+		RunQueue:      b.RunQueue,
+		DeadLetters:   b.requestDLQ,
+		Streams:       b.Streams,
+		StreamAddress: sqsstream.Address,
+		Journal:       b.Journal,
+		Identify:      b.Options.Identify,
+		Logger:        b.Options.Logger,
 	}
 }
 

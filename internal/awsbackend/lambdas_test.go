@@ -39,6 +39,13 @@ func lambdaEnv(tb testing.TB, config string) func(string) string {
 			tb.Fatal(err)
 		}
 	}
+	return lambdaEnvAt(tb, url, config)
+}
+
+// lambdaEnvAt is a Lambda's environment against the fakes at url, with
+// the CI role's principal id known to the gatekeeper.
+func lambdaEnvAt(tb testing.TB, url, config string) func(string) string {
+	tb.Helper()
 	env := map[string]string{
 		"DEPLOYER_CONFIG":       config,
 		"DEPLOYER_AWS_REGION":   "us-east-1",

@@ -26,6 +26,21 @@ import (
 // are chosen the way a user chooses them: AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_ECS.
 func TestPipelineOnMoto(t *testing.T) {
+	b := motoBackend(t)
+	lines, term := runJob(t, b, "lines", "40")
+	if producer.ExitCode(term) != 0 || len(lines) != 40 || lines[0] != "line 1" || lines[39] != "line 40" {
+		t.Fatalf("exit %d, %d lines (%q…); terminal %+v", producer.ExitCode(term), len(lines), first(lines), term)
+	}
+	if _, term := runJob(t, b, "fail"); producer.ExitCode(term) != 3 {
+		t.Fatalf("terminal %+v, want exit 3", term)
+	}
+}
+
+// motoBackend returns a caller's backend on the emulator, with a
+// pipeline serving it in this process until the test ends. It skips the
+// test when no emulator is configured.
+func motoBackend(t *testing.T) *awsbackend.Backend {
+	t.Helper()
 	ep := awstest.Endpoint(t, "sqs")
 	awstest.Endpoint(t, "logs")
 	awstest.Endpoint(t, "dynamodb")
@@ -70,14 +85,7 @@ func TestPipelineOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve(t, pipeline, worker.Options{Poll: 200 * time.Millisecond, Discover: 500 * time.Millisecond, ReceiveWait: time.Second})
-
-	lines, term := runJob(t, b, "lines", "40")
-	if producer.ExitCode(term) != 0 || len(lines) != 40 || lines[0] != "line 1" || lines[39] != "line 40" {
-		t.Fatalf("exit %d, %d lines (%q…); terminal %+v", producer.ExitCode(term), len(lines), first(lines), term)
-	}
-	if _, term := runJob(t, b, "fail"); producer.ExitCode(term) != 3 {
-		t.Fatalf("terminal %+v, want exit 3", term)
-	}
+	return b
 }
 
 func first(ls []string) []string { return ls[:min(3, len(ls))] }

@@ -154,11 +154,12 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		}
 	}
 	g := &gatekeeper.Gatekeeper{
-		Policy:      pol,
-		RunQueue:    b.RunQueue,
-		DeadLetters: b.requestDLQ,
-		Streams:     b.Streams,
-		Journal:     b.Journal,
+		Policy:        pol,
+		RunQueue:      b.RunQueue,
+		DeadLetters:   b.requestDLQ,
+		Streams:       b.Streams,
+		StreamAddress: sqlitestream.Address,
+		Journal:       b.Journal,
 		Identify: func(_ context.Context, sender string) (schemas.Identity, error) {
 			if sender == "" {
 				return schemas.Identity{}, errors.New("the queue recorded no sender")

@@ -62,7 +62,6 @@ func CheckMessage(m Outgoing) (int, error) {
 	if len(m.Attributes) > MaxAttributes {
 		return 0, fmt.Errorf("%w: %d attributes, limit %d", ErrInvalid, len(m.Attributes), MaxAttributes)
 	}
-	size := len(m.Body)
 	for k, v := range m.Attributes {
 		if !validAttrName(k) {
 			return 0, fmt.Errorf("%w: attribute name %q (1-256 of A-Z a-z 0-9 _ - ., no leading, trailing or double '.', no AWS. or Amazon. prefix)", ErrInvalid, k)
@@ -73,12 +72,22 @@ func CheckMessage(m Outgoing) (int, error) {
 		if i := invalidChar([]byte(v)); i >= 0 {
 			return 0, fmt.Errorf("%w: attribute %s has a character SQS refuses at byte %d", ErrInvalid, k, i)
 		}
-		size += len(k) + len(AttrType) + len(v)
 	}
+	size := Size(m)
 	if size > MaxBodySize {
 		return 0, fmt.Errorf("%w: %d bytes with attributes, limit %d", ErrTooLarge, size, MaxBodySize)
 	}
 	return size, nil
+}
+
+// Size returns m's size as SQS counts it against MaxBodySize: the body
+// plus each attribute's name, type and value.
+func Size(m Outgoing) int {
+	size := len(m.Body)
+	for k, v := range m.Attributes {
+		size += len(k) + len(AttrType) + len(v)
+	}
+	return size
 }
 
 // invalidChar returns the offset of the first byte of b that is not part

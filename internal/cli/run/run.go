@@ -14,6 +14,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
 	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // Options are the parsed command line of "deployer run".
@@ -43,8 +44,9 @@ deployer's status lines to stderr, and exits with the task's exit code.
 
 Other outcomes exit with: 77 rejected by policy, 124 timed out, 130
 cancelled, 69 could not start, 75 gave up waiting (--max-wait-time elapsed;
-the job keeps running: "deployer wait JOB_ID" re-attaches), 64 usage error,
-78 configuration error.
+the job keeps running: "deployer wait JOB_ID" re-attaches), 64 usage error
+(a request larger than the request queue takes, too), 78 configuration
+error.
 
 With no "deployer up" serving the state directory, run serves the pipeline
 itself until its job ends.`,
@@ -118,6 +120,9 @@ func runRun(ctx context.Context, opts *Options) error {
 		Caller:     producer.CallerFromEnv(f.Getenv),
 		MaxWait:    opts.MaxWait,
 	})
+	if errors.Is(err, schemas.ErrTooLarge) {
+		return factory.Usage(err)
+	}
 	if err != nil {
 		return err
 	}
