@@ -2,6 +2,7 @@ package task
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -29,6 +30,7 @@ type Framer struct {
 	now     func() time.Time
 	seq     int64
 	err     error
+	buf     bytes.Buffer // one record, reused
 }
 
 // NewFramer returns a Framer writing records of jobID's attempt to w.
@@ -98,9 +100,10 @@ func (f *Framer) write(r schemas.TaskRecord) {
 	if f.err != nil {
 		return
 	}
-	b, err := r.Encode()
+	f.buf.Reset()
+	err := r.EncodeTo(&f.buf)
 	if err == nil {
-		_, err = f.w.Write(append(b, '\n'))
+		_, err = f.w.Write(f.buf.Bytes())
 	}
 	f.err = err
 }
