@@ -19,6 +19,21 @@
 // of another loopback endpoint (an emulator such as moto serving the rest
 // of a deployment, in us-east-1) instead of the fakes' own.
 //
+// -task-entrypoint BIN runs every task as an image whose entrypoint is
+// BIN (deployer-task): "BIN SCRIPT ARGS..." with the container override's
+// command as the arguments, DEPLOYER_SCRIPTS_DIR set to -scripts and the
+// override's environment (DEPLOYER_JOB_ID, DEPLOYER_ATTEMPT,
+// DEPLOYER_SECRET_*). Its stdout and stderr become the task's log events
+// as the awslogs driver writes them: one event per line, a line longer
+// than 16 KiB split into events of 16 KiB, empty lines left out. Without
+// it, a task runs the named script of -scripts itself and each line of
+// its output is one event.
+//
+// -task-release-dir DIR holds every task RUNNING, once it has written its
+// output, until a file named after its job id ($DEPLOYER_JOB_ID) exists in
+// DIR: a test acts while the task runs (delivers its log), then lets it
+// end.
+//
 // It prints "listening on URL" once it serves, and stops on SIGTERM. It
 // prints "faults: total=N kind=N..." on stdout when it stops and on
 // SIGUSR1.
@@ -34,6 +49,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -65,19 +81,22 @@ func main() {
 	noResetAfter := flag.String("no-reset-after", "", "comma-separated X-Amz-Target operations never reset after being served; TARGET/TEXT: only requests whose body holds TEXT")
 	seed := flag.Uint64("seed", 0, "seed of the faults (0: from the clock)")
 	logsAt := flag.String("task-logs-endpoint", "", "loopback URL of the CloudWatch Logs (us-east-1) the tasks' output goes to, instead of the fakes' own")
+	entrypoint := flag.String("task-entrypoint", "", "entrypoint of the tasks' image (deployer-task): a task runs BIN SCRIPT ARGS...")
+	release := flag.String("task-release-dir", "", "hold each task RUNNING until DIR/<its job id> exists")
 	flag.Parse()
 	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *noResetAfter, *seed)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(2)
 	}
-	if err := serve(*addr, *scripts, *group, *prefix, *families, *logsAt, f); err != nil {
+	tasks := taskRunner{scripts: *scripts, entrypoint: *entrypoint, release: *release}
+	if err := serve(*addr, tasks, *group, *prefix, *families, *logsAt, f); err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func serve(addr, scripts, group, prefix, families, logsAt string, f *faults) error {
+func serve(addr string, tasks taskRunner, group, prefix, families, logsAt string, f *faults) error {
 	if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
 		return fmt.Errorf("-addr %q: must be a loopback address", addr)
 	}
@@ -112,7 +131,7 @@ func serve(addr, scripts, group, prefix, families, logsAt string, f *faults) err
 	ecs := ecsfake.New(ecsfake.Options{
 		TaskDefinitions: defs,
 		Behave: func(_ string, command []string, env map[string]string) ecsfake.Plan {
-			return run(scripts, command, env)
+			return tasks.run(command, env)
 		},
 		OnLog: onLog,
 	})
@@ -155,6 +174,96 @@ func serve(addr, scripts, group, prefix, families, logsAt string, f *faults) err
 
 // taskTimeout bounds a task's run: RunTask waits for it.
 const taskTimeout = 2 * time.Minute
+
+// awslogsEventBytes is where the awslogs driver splits a line: Docker
+// reads a container's output in lines of at most 16 KiB, and each piece
+// becomes one log event.
+const awslogsEventBytes = 16 * 1024
+
+// taskRunner runs the tasks' commands.
+type taskRunner struct {
+	// scripts is the scripts directory; entrypoint, when set, the image's
+	// entrypoint; release, when set, the directory of release files.
+	scripts, entrypoint, release string
+}
+
+// run executes a task's command, as the task's container would, and
+// returns its output lines (log events) and exit code.
+func (r taskRunner) run(command []string, env map[string]string) ecsfake.Plan {
+	var p ecsfake.Plan
+	if r.entrypoint != "" {
+		p = runEntrypoint(r.entrypoint, r.scripts, command, env)
+	} else {
+		p = run(r.scripts, command, env)
+	}
+	if r.release != "" && p.FailToStart == "" {
+		file := filepath.Join(r.release, env["DEPLOYER_JOB_ID"])
+		p.Hold = func() bool {
+			_, err := os.Stat(file)
+			return err != nil
+		}
+	}
+	return p
+}
+
+// runEntrypoint runs "entrypoint command..." with the scripts directory and
+// the task's environment, and returns its output as the awslogs driver
+// would write it: one event per line, a line longer than
+// awslogsEventBytes in several, and empty lines left out (CloudWatch Logs
+// takes no empty event).
+func runEntrypoint(entrypoint, scripts string, command []string, env map[string]string) ecsfake.Plan {
+	ctx, cancel := context.WithTimeout(context.Background(), taskTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, entrypoint, command...) //nolint:gosec // the test's own entrypoint
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "DEPLOYER_SCRIPTS_DIR=" + scripts}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
+	}
+	// The container's stdout and stderr are one stream of the log.
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
+	}
+	lines, readErr := awslogsEvents(out)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case readErr != nil:
+		return ecsfake.Plan{FailToStart: "CannotStartContainerError: reading the output: " + readErr.Error()}
+	case err == nil:
+		return ecsfake.Plan{Lines: lines}
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ecsfake.Plan{Lines: lines, ExitCode: ee.ExitCode()}
+	default:
+		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
+	}
+}
+
+// awslogsEvents reads output to its end and cuts it into log events as
+// the awslogs driver does.
+func awslogsEvents(output io.Reader) ([]string, error) {
+	br := bufio.NewReaderSize(output, awslogsEventBytes)
+	var events []string
+	for {
+		chunk, err := br.ReadSlice('\n')
+		// A full buffer without a newline is one event; the line goes on
+		// in the next.
+		if msg := string(bytes.TrimSuffix(chunk, []byte("\n"))); msg != "" {
+			events = append(events, msg)
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			return events, nil
+		default:
+			return events, err
+		}
+	}
+}
 
 // run executes a task's command from the scripts directory, as the task's
 // container would, and returns its output lines and exit code. A script
