@@ -8,15 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"regexp"
-	"strconv"
+	"slices"
+	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,82 +28,6 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// runtimeAPI is a loopback Lambda Runtime API: the protocol a provided.al2023
-// function speaks with the Lambda service. Tests hand it events and read
-// back the function's answers, as the service would for an event source
-// mapping.
-type runtimeAPI struct {
-	url     string
-	events  chan []byte
-	answers chan runtimeAnswer
-	ids     atomic.Int64
-}
-
-type runtimeAnswer struct {
-	body  []byte
-	error bool
-}
-
-func startRuntimeAPI(t *testing.T) *runtimeAPI {
-	t.Helper()
-	r := &runtimeAPI{events: make(chan []byte), answers: make(chan runtimeAnswer, 1)}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		path := strings.TrimPrefix(req.URL.Path, "/2018-06-01/runtime/invocation/")
-		switch {
-		case req.Method == http.MethodGet && path == "next":
-			select {
-			case ev := <-r.events:
-				w.Header().Set("Lambda-Runtime-Aws-Request-Id", strconv.FormatInt(r.ids.Add(1), 10))
-				w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
-				w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:deployer-gatekeeper")
-				_, _ = w.Write(ev)
-			case <-req.Context().Done():
-			}
-		case req.Method == http.MethodPost && (strings.HasSuffix(path, "/response") || strings.HasSuffix(path, "/error")):
-			body, _ := io.ReadAll(req.Body)
-			r.answers <- runtimeAnswer{body: body, error: strings.HasSuffix(path, "/error")}
-			w.WriteHeader(http.StatusAccepted)
-		default:
-			http.Error(w, "not part of the runtime API", http.StatusNotFound)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	r.url = srv.URL
-	return r
-}
-
-// invoke hands the function one event and returns its answer.
-func (r *runtimeAPI) invoke(t *testing.T, event any) runtimeAnswer {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	a, err := r.send(ctx, event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// send hands the function one event and waits for its answer until ctx
-// ends.
-func (r *runtimeAPI) send(ctx context.Context, event any) (runtimeAnswer, error) {
-	b, err := json.Marshal(event)
-	if err != nil {
-		return runtimeAnswer{}, err
-	}
-	select {
-	case r.events <- b:
-	case <-ctx.Done():
-		return runtimeAnswer{}, fmt.Errorf("the function never asked for an event: %w", ctx.Err())
-	}
-	select {
-	case a := <-r.answers:
-		return a, nil
-	case <-ctx.Done():
-		return runtimeAnswer{}, fmt.Errorf("the function never answered: %w", ctx.Err())
-	}
-}
-
 // envValue returns the value of key in the setup's extra environment.
 func (e *env) envValue(key string) string {
 	// The last setting wins, as in the commands' environment.
@@ -118,9 +39,15 @@ func (e *env) envValue(key string) string {
 	return ""
 }
 
-// TestGatekeeperLambdaBinary runs the gatekeeper Lambda binary as Lambda
-// would — through the Runtime API — fed by the request queue as an event
-// source mapping would feed it: a request queued by "deployer run" is
+// environ is the environment of the setup's processes other than deployer
+// (Lambdas, workers): the test's own plus the setup's.
+func (e *env) environ(extra ...string) []string {
+	return append(append(append(os.Environ(), "DEPLOYER_CONFIG=", "DEPLOYER_STATE_DIR="), e.extraEnv...), extra...)
+}
+
+// TestGatekeeperLambdaBinary runs the gatekeeper's Lambda package under
+// the Lambda Runtime Interface Emulator, fed by the request queue as an
+// event source mapping feeds it: a request queued by "deployer run" is
 // accepted and forwarded, a garbage record is dead-lettered, and neither
 // is reported as a batch item failure.
 func TestGatekeeperLambdaBinary(t *testing.T) {
@@ -131,16 +58,7 @@ func TestGatekeeperLambdaBinary(t *testing.T) {
 	_ = up.cmd.Process.Signal(os.Interrupt)
 	up.wait(t, time.Minute)
 
-	rt := startRuntimeAPI(t)
-	fn := exec.Command(gatekeeperBin)
-	fn.Env = append(append(os.Environ(), e.extraEnv...),
-		"DEPLOYER_CONFIG="+e.config, "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt.url, "http://"))
-	var fnErr bytes.Buffer
-	fn.Stderr = &fnErr
-	if err := fn.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fn.Process.Kill(); _ = fn.Wait() })
+	fn := startLambda(t, "deployer-gatekeeper", gatekeeperPkg, e.environ("DEPLOYER_CONFIG="+e.config))
 
 	r := e.run("run", "--no-wait", "--", "infra", "hello", "lambda")
 	if r.code != 0 {
@@ -157,25 +75,19 @@ func TestGatekeeperLambdaBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: url.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-		MessageAttributeNames:       []string{"All"},
-	})
+	out, err := client.ReceiveMessage(ctx, receiveBatch(url.QueueUrl, 5))
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("received %d requests (%v), want 1", len(out.Messages), err)
 	}
-	m := out.Messages[0]
 	ev := events.SQSEvent{Records: []events.SQSMessage{
-		{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-			Attributes: m.Attributes, EventSource: "aws:sqs", AWSRegion: "us-east-1"},
-		{MessageId: "garbage-1", ReceiptHandle: "r", Body: "{not json", EventSource: "aws:sqs",
+		sqsRecord(out.Messages[0], "deployer-requests"),
+		{MessageId: "garbage-1", ReceiptHandle: "r", Body: "{not json", EventSource: "aws:sqs", AWSRegion: "us-east-1",
 			Attributes: map[string]string{"SenderId": "AROACIROLE:ci", "ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"}},
 	}}
-	a := rt.invoke(t, ev)
+	body, err := fn.invoke(ctx, ev)
 	var resp events.SQSEventResponse
-	if a.error || json.Unmarshal(a.body, &resp) != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("answer %s (error %v), want no batch item failures; the function said:\n%s", a.body, a.error, fnErr.String())
+	if err != nil || json.Unmarshal(body, &resp) != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("answer %s (%v), want no batch item failures; the function said:\n%s", body, err, fn.output())
 	}
 
 	if r := e.run("status", jobID); !strings.Contains(r.stdout, "queued") || !strings.Contains(r.stdout, "ci-deployer") {
@@ -186,17 +98,20 @@ func TestGatekeeperLambdaBinary(t *testing.T) {
 	}
 }
 
-// A broken allow-list fails the Lambda's init, naming the problem, before
-// it takes any event.
+// A broken allow-list fails the Lambda's init, naming the problem, and
+// the invocation with it: the emulator answers 502, as Lambda answers
+// Runtime.ExitError, and the event is not handled.
 func TestGatekeeperLambdaBinaryRefusesABrokenConfiguration(t *testing.T) {
 	e := newEnv(t, "containers:\n  x:\n    task_definition: d\n    script_config:\n      s:\n        restricted_options_regex: {--a: \"(\"}\n", nil)
 	startAWSFakes(t, e)
-	fn := exec.Command(gatekeeperBin)
-	fn.Env = append(append(os.Environ(), e.extraEnv...), "DEPLOYER_CONFIG="+e.config, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:1")
-	out, err := fn.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "restricted_options_regex") {
-		t.Fatalf("exit %v, output:\n%s", err, out)
+	fn := startLambda(t, "deployer-gatekeeper", gatekeeperPkg, e.environ("DEPLOYER_CONFIG="+e.config))
+	_, err := fn.invoke(t.Context(), events.SQSEvent{})
+	var le *lambdaError
+	if !errors.As(err, &le) || le.Status != http.StatusBadGateway {
+		t.Fatalf("invocation: %v, want a failed init (HTTP 502); the function said:\n%s", err, fn.output())
+	}
+	if out := fn.output(); !strings.Contains(out, "gatekeeper: init: ") || !strings.Contains(out, "restricted_options_regex") {
+		t.Fatalf("the function's output does not name the problem:\n%s", out)
 	}
 }
 
@@ -253,36 +168,133 @@ func readStream(t *testing.T, client *sqs.Client, prefix, jobID string, until fu
 	}
 }
 
-// subscriptionEvent is a CloudWatch Logs subscription delivery as Lambda
-// receives it: awslogs.data, base64 of gzip of the JSON batch.
-func subscriptionEvent(t *testing.T, stream string, lines ...string) events.CloudwatchLogsEvent {
-	t.Helper()
-	data := events.CloudwatchLogsData{
-		Owner: "123456789012", LogGroup: "/deployer-tasks", LogStream: stream, MessageType: "DATA_MESSAGE",
-		SubscriptionFilters: []string{"deployer-logshipper"},
+// receiveBatch is the ReceiveMessage of an SQS event source mapping: up
+// to 10 messages, with every system attribute (SenderId among them) and
+// message attribute.
+func receiveBatch(queueURL *string, wait int32) *sqs.ReceiveMessageInput {
+	return &sqs.ReceiveMessageInput{
+		QueueUrl: queueURL, MaxNumberOfMessages: 10, WaitTimeSeconds: wait,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
 	}
-	for i, l := range lines {
-		data.LogEvents = append(data.LogEvents, events.CloudwatchLogsLogEvent{
-			ID: fmt.Sprintf("3729%030d", i+1), Timestamp: time.Now().UnixMilli(), Message: l + "\n",
-		})
+}
+
+// sqsRecord is a received message as an SQS event source mapping hands
+// it to Lambda.
+func sqsRecord(m sqstypes.Message, queue string) events.SQSMessage {
+	r := events.SQSMessage{
+		MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
+		Md5OfBody: aws.ToString(m.MD5OfBody), Md5OfMessageAttributes: aws.ToString(m.MD5OfMessageAttributes),
+		Attributes: m.Attributes, MessageAttributes: map[string]events.SQSMessageAttribute{},
+		EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:" + queue, AWSRegion: "us-east-1",
 	}
-	raw, err := json.Marshal(data)
+	for k, v := range m.MessageAttributes {
+		r.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, BinaryValue: v.BinaryValue,
+			StringListValues: v.StringListValues, BinaryListValues: v.BinaryListValues, DataType: aws.ToString(v.DataType)}
+	}
+	return r
+}
+
+// eventSourceMapping does what Lambda's SQS event source mapping with
+// ReportBatchItemFailures does for the gatekeeper: it long-polls the
+// request queue, hands each batch to the function and deletes the
+// messages the function did not report as failed. A failed invocation is
+// an error: the gatekeeper reports what it retries, it never fails a
+// batch.
+func eventSourceMapping(ctx context.Context, client *sqs.Client, queue string, fn *lambdaFunction) error {
+	u, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	for ctx.Err() == nil {
+		out, err := client.ReceiveMessage(ctx, receiveBatch(u.QueueUrl, 1))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if len(out.Messages) == 0 {
+			continue
+		}
+		var ev events.SQSEvent
+		for _, m := range out.Messages {
+			ev.Records = append(ev.Records, sqsRecord(m, queue))
+		}
+		body, err := fn.invoke(ctx, ev)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var resp events.SQSEventResponse
+		if err != nil || json.Unmarshal(body, &resp) != nil {
+			return fmt.Errorf("the function failed the batch: %s (%w)", body, err)
+		}
+		for _, m := range out.Messages {
+			if slices.ContainsFunc(resp.BatchItemFailures, func(f events.SQSBatchItemFailure) bool { return f.ItemIdentifier == aws.ToString(m.MessageId) }) {
+				continue
+			}
+			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: u.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// subscriptionEvent is a CloudWatch Logs subscription delivery as Lambda
+// receives it: awslogs.data, base64 of gzip of the JSON document.
+func subscriptionEvent(data events.CloudwatchLogsData) events.CloudwatchLogsEvent {
+	raw, _ := json.Marshal(data) // a struct of strings and numbers
 	var gz bytes.Buffer
 	w := gzip.NewWriter(&gz)
-	_, _ = w.Write(raw)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	_, _ = w.Write(raw) // writes to memory do not fail
+	_ = w.Close()
 	return events.CloudwatchLogsEvent{AWSLogs: events.CloudwatchLogsRawData{Data: base64.StdEncoding.EncodeToString(gz.Bytes())}}
 }
 
-// TestLogshipperLambdaBinary runs the logshipper Lambda binary through the
-// Runtime API with a subscription delivery for a task that ran: its lines
-// reach the owning job's stream as log events carrying the CloudWatch
-// event ids, found through the task's tags.
+// dataMessage is the DATA_MESSAGE a subscription filter delivers for
+// events of one log stream.
+func dataMessage(group, stream string, evs ...events.CloudwatchLogsLogEvent) events.CloudwatchLogsData {
+	return events.CloudwatchLogsData{
+		Owner: "123456789012", LogGroup: group, LogStream: stream, MessageType: "DATA_MESSAGE",
+		SubscriptionFilters: []string{"deployer-logshipper"}, LogEvents: evs,
+	}
+}
+
+// controlMessage is the CONTROL_MESSAGE CloudWatch Logs sends to check
+// that a subscription's destination is reachable.
+func controlMessage(at time.Time) events.CloudwatchLogsData {
+	return events.CloudwatchLogsData{
+		Owner: "CloudwatchLogs", MessageType: "CONTROL_MESSAGE", SubscriptionFilters: []string{},
+		LogEvents: []events.CloudwatchLogsLogEvent{{ID: "", Timestamp: at.UnixMilli(), Message: "CWL CONTROL MESSAGE: Checking health of destination Lambda function."}},
+	}
+}
+
+// cloudWatchEventID is an id of the shape CloudWatch Logs gives events (56
+// digits) for the n-th event of a stream, at ts.
+func cloudWatchEventID(ts int64, n int) string { return fmt.Sprintf("%020d%036d", ts, n) }
+
+// lineString shows a shipped line, for comparisons.
+func lineString(l schemas.LogLine) string {
+	s := fmt.Sprintf("seq=%d part=%d more=%v id=%s time=%s text=%q", l.Seq, l.Part, l.More, l.ID, l.Time.UTC().Format(time.RFC3339Nano), l.Text)
+	if l.End != nil {
+		code := "none"
+		if l.End.ExitCode != nil {
+			code = fmt.Sprint(*l.End.ExitCode)
+		}
+		s += fmt.Sprintf(" end={lines=%d exit_code=%s reason=%q}", l.End.Lines, code, l.End.Reason)
+	}
+	return s
+}
+
+// TestLogshipperLambdaBinary runs the logshipper's Lambda package under
+// the Lambda Runtime Interface Emulator with subscription deliveries for
+// a task that ran: a CONTROL_MESSAGE is answered and ships nothing; a
+// DATA_MESSAGE's task records (a line, a line in two parts, the end
+// record), in any order, reach the owning job's stream — found through
+// the task's tags — as lines with the records' sequence numbers, parts
+// and texts and the CloudWatch event ids; an event that is not a record
+// ships as an unsequenced line identified by its event id.
 func TestLogshipperLambdaBinary(t *testing.T) {
 	e := newEnv(t, awsConfig, awsScripts)
 	startAWSFakes(t, e)
@@ -305,29 +317,75 @@ func TestLogshipperLambdaBinary(t *testing.T) {
 	if taskID == "" {
 		t.Fatal("no event named the job's task")
 	}
+	// From here on only the Lambda ships lines.
+	_ = up.cmd.Process.Signal(os.Interrupt)
+	up.wait(t, time.Minute)
 
-	rt := startRuntimeAPI(t)
-	fn := exec.Command(logshipperBin)
-	fn.Env = append(append(os.Environ(), e.extraEnv...), "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt.url, "http://"))
-	var fnErr bytes.Buffer
-	fn.Stderr = &fnErr
-	if err := fn.Start(); err != nil {
-		t.Fatal(err)
+	fn := startLambda(t, "deployer-logshipper", logshipperPkg, e.environ())
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if _, err := fn.invoke(t.Context(), subscriptionEvent(controlMessage(now))); err != nil {
+		t.Fatalf("the logshipper failed a control message: %v\n%s", err, fn.output())
 	}
-	t.Cleanup(func() { _ = fn.Process.Kill(); _ = fn.Wait() })
 
-	a := rt.invoke(t, subscriptionEvent(t, "deployer/deployer/"+taskID, "hello lambda", "second line"))
-	if a.error {
-		t.Fatalf("the logshipper failed: %s\n%s", a.body, fnErr.String())
+	zero := 0
+	records := []schemas.TaskRecord{
+		{Seq: 3, Time: now, End: &schemas.LogEnd{Lines: 2, ExitCode: &zero}},
+		{Seq: 2, Part: 2, Time: now, Text: "in two parts"},
+		{Seq: 1, Time: now, Text: "hello lambda"},
+		{Seq: 2, Part: 1, More: true, Time: now, Text: "a \"long\" line, ünïcode, "},
 	}
-	var got []schemas.LogLine
+	var evs []events.CloudwatchLogsLogEvent
+	var want []string
+	for i, rec := range records {
+		rec.JobID, rec.Attempt = jobID, 1
+		b, err := rec.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := cloudWatchEventID(now.UnixMilli(), i)
+		evs = append(evs, events.CloudwatchLogsLogEvent{ID: id, Timestamp: now.UnixMilli(), Message: string(b)})
+		l := rec.Line()
+		l.ID = id
+		want = append(want, lineString(l))
+	}
+	plain := events.CloudwatchLogsLogEvent{ID: cloudWatchEventID(now.UnixMilli(), 9), Timestamp: now.UnixMilli(), Message: "not a record"}
+	evs = append(evs, plain)
+	want = append(want, lineString(schemas.LogLine{ID: plain.ID, Time: now, Text: "not a record"}))
+	sort.Strings(want)
+
+	if _, err := fn.invoke(t.Context(), subscriptionEvent(dataMessage("/deployer-tasks", "deployer/deployer/"+taskID, evs...))); err != nil {
+		t.Fatalf("the logshipper failed: %v\n%s", err, fn.output())
+	}
+	var got []string
 	readStream(t, client, "deployer-", jobID, func(ev schemas.JobEvent) bool {
 		if ev.Type == schemas.EventLog && ev.Source == "logshipper" {
-			got = append(got, ev.Lines...)
+			for _, l := range ev.Lines {
+				got = append(got, lineString(l))
+			}
 		}
-		return len(got) >= 2
+		return len(got) >= len(want)
 	})
-	if got[0].Text != "hello lambda" || got[1].Text != "second line" || got[0].ID == "" || got[0].Seq != 0 {
-		t.Fatalf("shipped lines %+v", got)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("shipped lines:\n%s\nwant:\n%s\nthe function said:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), fn.output())
+	}
+}
+
+// A look-up a retry can fix (the task's owner, from ECS) fails the
+// invocation, so that Lambda retries it: the emulator answers the
+// handler's error as the body of a 200.
+func TestLogshipperLambdaBinaryFailsWhatARetryCanFix(t *testing.T) {
+	e := newEnv(t, awsConfig, awsScripts)
+	startAWSFakes(t, e)
+	closed, err := freeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := startLambda(t, "deployer-logshipper", logshipperPkg, e.environ("AWS_ENDPOINT_URL_ECS=http://"+closed, "AWS_MAX_ATTEMPTS=1"))
+	ev := events.CloudwatchLogsLogEvent{ID: cloudWatchEventID(1, 1), Timestamp: time.Now().UnixMilli(), Message: "a line"}
+	_, err = fn.invoke(t.Context(), subscriptionEvent(dataMessage("/deployer-tasks", "deployer/deployer/0123456789abcdef0123456789abcdef", ev)))
+	var le *lambdaError
+	if !errors.As(err, &le) || le.Status != http.StatusOK || !strings.Contains(le.Message, "0123456789abcdef0123456789abcdef") {
+		t.Fatalf("invocation: %v, want the handler's error naming the task; the function said:\n%s", err, fn.output())
 	}
 }

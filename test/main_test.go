@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,10 +20,21 @@ import (
 )
 
 // deployerBin is the binary under test, awsfakesBin the AWS fakes' server
-// the --backend aws tests run it against, gatekeeperBin and logshipperBin
-// the Lambdas and workerBin the AWS worker daemon built for this host, all
-// built once by TestMain.
-var deployerBin, awsfakesBin, gatekeeperBin, logshipperBin, workerBin string
+// the --backend aws tests run it against, workerBin the AWS worker daemon,
+// deployerTaskBin the tasks' entrypoint and lambdazipBin the Lambda
+// packager, all built for this host; gatekeeperPkg and logshipperPkg are
+// the Lambda packages as "make lambda" builds them (for Linux on this
+// machine's architecture), unpacked as Lambda unpacks them, and
+// gatekeeperBin and logshipperBin their bootstraps. TestMain builds them
+// all once.
+var (
+	deployerBin, awsfakesBin, workerBin, deployerTaskBin, lambdazipBin string
+	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin         string
+)
+
+// buildDir holds what TestMain built (and the emulator, when it is
+// installed for the tests).
+var buildDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "deployer-e2e-")
@@ -30,21 +42,54 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	buildDir = dir
 	deployerBin = filepath.Join(dir, "deployer")
 	awsfakesBin = filepath.Join(dir, "awsfakes")
-	gatekeeperBin = filepath.Join(dir, "gatekeeper")
-	logshipperBin = filepath.Join(dir, "logshipper")
 	workerBin = filepath.Join(dir, "worker")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", dir,
-		"../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/gatekeeper", "../cmd/logshipper", "../cmd/worker")
+	deployerTaskBin = filepath.Join(dir, "deployer-task")
+	lambdazipBin = filepath.Join(dir, "lambdazip")
+	build := exec.Command("go", "build", "-o", dir,
+		"../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)
 		os.Exit(1)
 	}
+	if err := buildLambdas(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "building the Lambda packages:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildLambdas builds the gatekeeper and logshipper packages as "make
+// lambda" does (a static Linux binary with -tags lambda.norpc, stripped,
+// packed by lambdazip as the zip's bootstrap), for this machine's
+// architecture, and unpacks each into dir/<function>, so that what the
+// tests run is what ships.
+func buildLambdas(dir string) error {
+	bin := filepath.Join(dir, "linux_"+runtime.GOARCH)
+	build := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags=-s -w",
+		"-o", bin+string(filepath.Separator), "../cmd/gatekeeper", "../cmd/logshipper")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return err
+	}
+	for _, fn := range []string{"gatekeeper", "logshipper"} {
+		zip := filepath.Join(dir, fn+".zip")
+		if out, err := exec.Command(lambdazipBin, "-o", zip, filepath.Join(bin, fn)).CombinedOutput(); err != nil {
+			return fmt.Errorf("packing %s: %w\n%s", fn, err, out)
+		}
+		if err := unpack(zip, filepath.Join(dir, fn)); err != nil {
+			return fmt.Errorf("unpacking %s: %w", zip, err)
+		}
+	}
+	gatekeeperPkg, logshipperPkg = filepath.Join(dir, "gatekeeper"), filepath.Join(dir, "logshipper")
+	gatekeeperBin, logshipperBin = filepath.Join(gatekeeperPkg, "bootstrap"), filepath.Join(logshipperPkg, "bootstrap")
+	return nil
 }
 
 // env is one user's setup: a state directory and a configuration with

@@ -1,17 +1,14 @@
 package test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -251,26 +248,25 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 
-	var workerErr, gatekeeperErr bytes.Buffer
+	// A Lambda's environment: the emulator hands its own to the function.
+	lambdaEnv := func(key string) []string {
+		return append(append(os.Environ(), e.extraEnv...), "AWS_ACCESS_KEY_ID="+key, "DEPLOYER_CONFIG=")
+	}
+	var workerErr bytes.Buffer
 	worker := exec.CommandContext(ctx, workerBin, "--poll", "500ms")
 	as("worker", worker, &workerErr)
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = worker.Wait() }()
 
 	// The gatekeeper's package, unpacked as Lambda unpacks it, its
-	// allow-list found where the package put it.
-	task := unzip(t, filepath.Join(dist, "gatekeeper.zip"))
-	rt := startRuntimeAPI(t)
-	gk := exec.CommandContext(ctx, filepath.Join(task, "bootstrap"))
-	as("gatekeeper", gk, &gatekeeperErr, "LAMBDA_TASK_ROOT="+task, "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt.url, "http://"))
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = gk.Wait() }()
+	// allow-list found where the package put it, under the emulator.
+	gk := startLambda(t, "gatekeeper", unzip(t, filepath.Join(dist, "gatekeeper.zip")), lambdaEnv("gatekeeper"))
 	// The event source mapping, with the function's role.
 	esm := sqsClientAt(t, moto.url, "gatekeeper")
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := eventSourceMapping(ctx, esm, e.envValue("DEPLOYER_PREFIX")+"requests", rt); err != nil && ctx.Err() == nil {
+		if err := eventSourceMapping(ctx, esm, e.envValue("DEPLOYER_PREFIX")+"requests", gk); err != nil && ctx.Err() == nil {
 			t.Errorf("event source mapping: %v", err)
 		}
 	}()
@@ -278,7 +274,7 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 	e.extraEnv = append(e.extraEnv, "AWS_ACCESS_KEY_ID=caller")
 	r := e.run("run", "--", "infra", "hello", "least", "privilege")
 	if r.code != 0 || !strings.Contains(r.stdout, "hello least\nhello privilege\n") {
-		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s\ngatekeeper:\n%s\nworker:\n%s", r.code, r.stdout, r.stderr, gatekeeperErr.String(), workerErr.String())
+		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s\ngatekeeper:\n%s\nworker:\n%s", r.code, r.stdout, r.stderr, gk.output(), workerErr.String())
 	}
 	id := jobSubmitted.FindStringSubmatch(r.stderr)
 	if id == nil {
@@ -308,14 +304,10 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 		}
 		return ev.Type.Terminal()
 	})
-	rt2 := startRuntimeAPI(t)
-	var shipperErr bytes.Buffer
-	shipper := exec.CommandContext(ctx, filepath.Join(unzip(t, filepath.Join(dist, "logshipper.zip")), "bootstrap"))
-	as("logshipper", shipper, &shipperErr, "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(rt2.url, "http://"))
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = shipper.Wait() }()
-	if a := rt2.invoke(t, subscriptionEvent(t, "deployer/deployer/"+taskID, "shipped line")); a.error {
-		t.Fatalf("the logshipper failed: %s\n%s", a.body, shipperErr.String())
+	shipper := startLambda(t, "logshipper", unzip(t, filepath.Join(dist, "logshipper.zip")), lambdaEnv("logshipper"))
+	line := events.CloudwatchLogsLogEvent{ID: cloudWatchEventID(time.Now().UnixMilli(), 1), Timestamp: time.Now().UnixMilli(), Message: "shipped line"}
+	if _, err := shipper.invoke(ctx, subscriptionEvent(dataMessage("/deployer-tasks", "deployer/deployer/"+taskID, line))); err != nil {
+		t.Fatalf("the logshipper failed: %v\n%s", err, shipper.output())
 	}
 	readStream(t, reader, prefix, jobID, func(ev schemas.JobEvent) bool {
 		return ev.Type == schemas.EventLog && ev.Source == "logshipper" && len(ev.Lines) == 1 && ev.Lines[0].Text == "shipped line"
@@ -329,77 +321,6 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 		t.Errorf("unreadable call: %s", b)
 	}
 	checkCallsAllowed(t, append(calls, ecsCalls...), policies)
-}
-
-// eventSourceMapping does what Lambda's SQS event source mapping does for
-// the gatekeeper: it long-polls the request queue, hands each batch to the
-// function and deletes what the function did not report as failed.
-func eventSourceMapping(ctx context.Context, client *sqs.Client, queue string, rt *runtimeAPI) error {
-	u, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
-	if err != nil {
-		return err
-	}
-	for ctx.Err() == nil {
-		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: u.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"},
-		})
-		if err != nil {
-			return err
-		}
-		if len(out.Messages) == 0 {
-			continue
-		}
-		var ev events.SQSEvent
-		for _, m := range out.Messages {
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-				Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs", AWSRegion: iamRegion})
-		}
-		a, err := rt.send(ctx, ev)
-		if err != nil {
-			return err
-		}
-		var resp events.SQSEventResponse
-		if a.error || json.Unmarshal(a.body, &resp) != nil {
-			return fmt.Errorf("the function failed the batch: %s", a.body)
-		}
-		for _, m := range out.Messages {
-			if slices.ContainsFunc(resp.BatchItemFailures, func(f events.SQSBatchItemFailure) bool { return f.ItemIdentifier == aws.ToString(m.MessageId) }) {
-				continue
-			}
-			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: u.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// unzip extracts a Lambda package into a new directory, modes kept.
-func unzip(t *testing.T, path string) string {
-	t.Helper()
-	zr, err := zip.OpenReader(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = zr.Close() }()
-	dir := t.TempDir()
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		_ = rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Name)), b, f.Mode().Perm()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // motoSenderID sends a message to a queue of the prefix's and returns the
