@@ -206,16 +206,14 @@ func startLambdaDeployment(t *testing.T, scripts map[string]string) *lambdaDeplo
 	d.logs = cloudwatchlogs.NewFromConfig(awstest.Config(t, endpoint, nil))
 	d.ecs = ecs.NewFromConfig(awstest.Config(t, fakes.url, nil))
 
-	// up provisions, then opens the lanes' run queues (creating them)
-	// before it serves them.
+	// up provisions and opens the lanes' run queues (creating them) before
+	// it says it serves.
 	up := e.start("up", "--provision")
 	up.stderr.waitFor(t, regexp.MustCompile(`serving AWS deployment`), time.Minute)
 	lane := d.prefix + "runs-lane-default"
-	sqsc := e.sqsClient(t)
-	poll(t, time.Minute, func() (bool, string) {
-		_, err := sqsc.GetQueueUrl(t.Context(), &sqs.GetQueueUrlInput{QueueName: aws.String(lane)})
-		return err == nil, fmt.Sprintf("no queue %s: %v", lane, err)
-	})
+	if _, err := e.sqsClient(t).GetQueueUrl(t.Context(), &sqs.GetQueueUrlInput{QueueName: aws.String(lane)}); err != nil {
+		t.Fatalf("up --provision said it serves before its run queue %s exists: %v", lane, err)
+	}
 	_ = up.cmd.Process.Signal(os.Interrupt)
 	if code := up.wait(t, time.Minute); code != 0 {
 		t.Fatalf("up --provision exited %d:\n%s", code, up.stderr.text())

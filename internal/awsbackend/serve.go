@@ -31,6 +31,9 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
 		for _, name := range backend.Lanes(lp.Config()) {
 			if _, err := b.RunQueue(ctx, name); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped while setting up: nothing was served
+				}
 				return fmt.Errorf("opening run queue of lane %s: %w", name, err)
 			}
 		}

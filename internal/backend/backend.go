@@ -52,6 +52,9 @@ type ServeOptions struct {
 	// Abort, when closed, makes a draining worker hand its jobs back at
 	// once.
 	Abort <-chan struct{}
+	// Ready, when set, is called once the pipeline is set up (its queues
+	// opened) and about to serve.
+	Ready func()
 }
 
 // Loop is a named long-running part of a served pipeline (the logshipper,
@@ -80,6 +83,9 @@ func Serve(ctx context.Context, g *gatekeeper.Gatekeeper, requests queue.Queue, 
 	vis := opts.Visibility
 	if vis <= 0 {
 		vis = 30 * time.Second
+	}
+	if opts.Ready != nil {
+		opts.Ready()
 	}
 	run("gatekeeper", func() error {
 		return g.Serve(ctx, requests, gatekeeper.ServeOptions{Visibility: vis})

@@ -123,12 +123,14 @@ func runUp(ctx context.Context, opts *Options) error {
 		close(abort)
 	}()
 
-	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
 	err = b.Serve(sctx, pol, backend.ServeOptions{
 		Worker:     worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Logger: logger},
 		Visibility: opts.Visibility,
 		Logger:     logger,
 		Abort:      abort,
+		Ready: func() {
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
+		},
 	})
 	_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopped")
 	return err
