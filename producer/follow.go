@@ -53,25 +53,31 @@ type FollowResult struct {
 	Missing int64
 }
 
-// ErrStreamGone reports that the job's stream disappeared while it was
-// being followed (deleted, or expired).
+// ErrStreamGone reports that the job's stream is gone (deleted, or
+// expired) and the job's journal does not hold its end.
 var ErrStreamGone = errors.New("job stream is gone")
 
 // Follow reads the job's stream until its terminal event and the lines it
-// promised, delivering each line once and in order. It returns ctx's error
-// when ctx ends first; the job itself keeps running.
+// promised, delivering each line once and in order. When the stream goes
+// away meanwhile (a second follower of the job read its end and deleted
+// it), Follow finishes from the job's journal and task log, after the
+// lines it delivered. It returns ctx's error when ctx ends first; the job
+// itself keeps running.
 func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (FollowResult, error) {
 	opts.defaults()
+	f := &follower{c: c, opts: opts, job: job, seen: map[string]struct{}{}, attempts: map[int]*attemptState{}}
 	sub, err := c.Streams.Subscribe(ctx, job.Stream)
 	if err != nil {
 		if errors.Is(err, stream.ErrNotFound) {
+			if res, ok, herr := f.finishFromHistory(ctx); herr != nil || ok {
+				return res, herr
+			}
 			return FollowResult{}, fmt.Errorf("following job %s: %w", job.ID, ErrStreamGone)
 		}
 		return FollowResult{}, fmt.Errorf("following job %s: %w", job.ID, err)
 	}
 	defer func() { _ = sub.Close() }()
 
-	f := &follower{c: c, opts: opts, job: job, seen: map[string]struct{}{}, attempts: map[int]*attemptState{}}
 	retry := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0), backoff.WithMaxInterval(10*time.Second))
 	for {
 		if err := ctx.Err(); err != nil {
@@ -83,6 +89,12 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 				return FollowResult{}, ctx.Err()
 			}
 			if errors.Is(err, stream.ErrNotFound) {
+				// Another follower of the job read its end and deleted
+				// the stream (or it expired): the journal and the task
+				// log have the rest.
+				if res, ok, herr := f.finishFromHistory(ctx); herr != nil || ok {
+					return res, herr
+				}
 				return FollowResult{}, fmt.Errorf("following job %s: %w", job.ID, ErrStreamGone)
 			}
 			// Transient (throttling, network): back off and try again.
@@ -116,15 +128,51 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 			}
 		}
 		if f.done() || time.Since(f.terminalAt) >= opts.DrainWait {
-			f.emit(*f.terminal)
 			if c.DeleteStreams {
 				delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				_ = c.Streams.Delete(delCtx, job.Stream)
 				cancel()
 			}
-			return FollowResult{Terminal: *f.terminal, Missing: f.missing()}, nil
+			return f.end(), nil
 		}
 	}
+}
+
+// end delivers the terminal event and returns the result.
+func (f *follower) end() FollowResult {
+	f.emit(*f.terminal)
+	return FollowResult{Terminal: *f.terminal, Missing: f.missing()}
+}
+
+// finishFromHistory ends a follow whose stream is gone from the job's
+// journal and task log: the events not seen yet, the lines after those
+// delivered (by sequence number, so nothing prints twice), and the
+// terminal event. It reports false when the journal does not hold the
+// job's end.
+func (f *follower) finishFromHistory(ctx context.Context) (FollowResult, bool, error) {
+	if f.c.Journal == nil {
+		return FollowResult{}, false, nil
+	}
+	history, err := f.c.Journal.Read(ctx, f.job.ID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return FollowResult{}, false, ctx.Err()
+		}
+		return FollowResult{}, false, nil
+	}
+	for _, ev := range history {
+		f.handle(ev)
+	}
+	if f.terminal == nil {
+		return FollowResult{}, false, nil
+	}
+	f.terminalAt = time.Now()
+	if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
+		return FollowResult{}, false, ctx.Err()
+	}
+	f.flush()
+	f.opts.OnBatch()
+	return f.end(), true, nil
 }
 
 func (o *FollowOptions) defaults() {

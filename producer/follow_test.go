@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/tasklog"
 	"github.com/deployerhq/deployer/schemas"
@@ -410,4 +412,64 @@ func TestFollowPrintsUnsequencedLinesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectLines(t, got, 6)
+}
+
+// gone is a stream that delivers its batches, then is deleted (another
+// follower read the job's end).
+type gone struct{ scripted }
+
+func (g *gone) Subscribe(context.Context, string) (stream.Subscription, error) { return g, nil }
+func (g *gone) Next(ctx context.Context, wait time.Duration) ([]schemas.JobEvent, error) {
+	g.mu.Lock()
+	empty := len(g.batches) == 0
+	g.mu.Unlock()
+	if empty {
+		return nil, stream.ErrNotFound
+	}
+	return g.scripted.Next(ctx, wait)
+}
+
+// history is a journal holding one job's events.
+type history []schemas.JobEvent
+
+func (h history) Append(context.Context, string, ...schemas.JobEvent) error { return nil }
+func (h history) Read(_ context.Context, id string) ([]schemas.JobEvent, error) {
+	if id != jobID {
+		return nil, journal.ErrNotFound
+	}
+	return h, nil
+}
+
+// TestFollowFinishesFromHistoryWhenTheStreamGoes: a second follower of a
+// job whose first follower read the end and deleted the stream finishes
+// from the journal and the task log, each line once.
+func TestFollowFinishesFromHistoryWhenTheStreamGoes(t *testing.T) {
+	all := append(lines(30), endRecord(30, 4))
+	started := ev("worker:1:started", schemas.EventStarted)
+	term := ecsFinished()
+	exit := 4
+	term.ExitCode, term.Outcome = &exit, schemas.OutcomeFailed
+	st := &gone{scripted{batches: [][]schemas.JobEvent{{started, logEvent(all[:12]...)}}}}
+	c := &Client{Streams: st, Logs: &source{taskID: "task-1", lines: all}, Journal: history{started, term}}
+	var got []string
+	var types []schemas.EventType
+	res, err := c.Follow(t.Context(), Job{ID: jobID, Stream: "s"}, FollowOptions{
+		OnLine:   func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+		OnEvent:  func(e schemas.JobEvent) { types = append(types, e.Type) },
+		PollWait: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectLines(t, got, 30)
+	if ExitCode(res.Terminal) != 4 || fmt.Sprint(types) != fmt.Sprint([]schemas.EventType{schemas.EventStarted, schemas.EventFinished}) {
+		t.Errorf("exit %d, events %v", ExitCode(res.Terminal), types)
+	}
+
+	// Without the end in the journal, the stream is reported gone.
+	st = &gone{scripted{batches: [][]schemas.JobEvent{{started}}}}
+	c = &Client{Streams: st, Logs: &source{taskID: "task-1"}, Journal: history{started}}
+	if _, err := c.Follow(t.Context(), Job{ID: jobID, Stream: "s"}, FollowOptions{PollWait: time.Millisecond}); !errors.Is(err, ErrStreamGone) {
+		t.Errorf("err = %v, want ErrStreamGone", err)
+	}
 }
