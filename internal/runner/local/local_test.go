@@ -454,6 +454,26 @@ func TestStopPendingTask(t *testing.T) {
 	}
 }
 
+// TestStopAsTheTaskStarts: a stop that reaches the task's entrypoint
+// before it catches signals (it has not started the script) is a stop,
+// never a task lost.
+func TestStopAsTheTaskStarts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("sleep", "#!/bin/sh\necho sleeping\nwhile :; do sleep 0.1; done\n")
+	spec := e.spec("sleep")
+	spec.Env = map[string]string{stallEntrypoint: "1"}
+	task := e.start(spec)
+	runnertest.WaitFor(t, e.r, task.ID, waitTimeout, "running", func(t runner.Task) bool { return t.Status == runner.StatusRunning })
+	if err := e.r.Stop(t.Context(), task.ID, "cancel: at once"); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitStopped(task.ID)
+	if got.StopCode != runner.StopRequested || got.ExitCode != nil {
+		t.Fatalf("stop code %q (%s), exit %s; want %q and none", got.StopCode, got.StopReason, exitOf(got), runner.StopRequested)
+	}
+}
+
 func TestInvalidSpecs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

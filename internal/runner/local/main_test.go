@@ -29,7 +29,10 @@ import (
 // a task and exits at once): the runner re-executes it with these first
 // arguments.
 const (
-	superviseArg = "__supervise"
+	// stallEntrypoint set in a task's environment makes its entrypoint
+	// stall before it handles signals.
+	stallEntrypoint = "DEPLOYER_TEST_STALL_ENTRYPOINT"
+	superviseArg    = "__supervise"
 	startArg     = "__start"
 )
 
@@ -39,6 +42,9 @@ func TestMain(m *testing.M) {
 		case superviseArg:
 			os.Exit(local.Supervise(context.Background(), os.Args[2:]))
 		case local.TaskCommand:
+			if os.Getenv(stallEntrypoint) != "" {
+				select {} // an entrypoint that never gets to catch SIGTERM
+			}
 			os.Exit(task.Main(context.Background(), os.Args[2:]))
 		case startArg:
 			os.Exit(startAndExit(os.Args[2:]))

@@ -206,6 +206,10 @@ func (s *supervisor) run() int {
 	}
 	end := s.endRecord
 	switch {
+	case end == nil && stopReason != "":
+		// Stopped before the entrypoint could catch the signal: the
+		// script had not started.
+		return s.end(nil, runner.StopRequested, stopReason)
 	case end == nil:
 		return s.end(nil, runner.StopLost, fmt.Sprintf("the task entrypoint ended without closing the log: %v", waitErr))
 	case end.ExitCode == nil:
