@@ -33,7 +33,7 @@ const (
 	// stall before it handles signals.
 	stallEntrypoint = "DEPLOYER_TEST_STALL_ENTRYPOINT"
 	superviseArg    = "__supervise"
-	startArg     = "__start"
+	startArg        = "__start"
 )
 
 func TestMain(m *testing.M) {
