@@ -1,9 +1,24 @@
 // Command awsfakes serves the HTTP-level AWS fakes (SQS, CloudWatch Logs,
 // ECS, DynamoDB) at one loopback endpoint, for end-to-end tests that run
 // the real deployer binaries with --backend aws and AWS_ENDPOINT_URL
-// pointing here. ECS tasks run the named script from -scripts locally
-// when RunTask is called, and their output lines become the task's
-// CloudWatch log stream, as the awslogs driver would write it.
+// pointing here.
+//
+// ECS tasks run as ECS runs them (see ecsfake): PROVISIONING, PENDING,
+// then RUNNING while their container runs as a local process started
+// then, whose stdout and stderr become the task's CloudWatch log events as
+// the awslogs driver writes them, while it runs: one event per line, a
+// line longer than 16 KiB split into events of 16 KiB, empty lines left
+// out. StopTask sends the process SIGTERM, and SIGKILL to its process
+// group after -task-stop-timeout (30s, as on ECS). -task-entrypoint BIN
+// runs every task as an image whose entrypoint is BIN (deployer-task):
+// "BIN SCRIPT ARGS..." with the container override's command as the
+// arguments, DEPLOYER_SCRIPTS_DIR set to -scripts, DEPLOYER_STOP_GRACE 5
+// seconds below the stop timeout (as the Terraform module's task
+// definitions set it; half of a timeout under 10s) and the override's
+// environment (DEPLOYER_JOB_ID, DEPLOYER_ATTEMPT, DEPLOYER_SECRET_*).
+// Without it, a task runs the script of -scripts its command names. A
+// script that is not there fails the task's start
+// (CannotStartContainerError).
 //
 // Server-side faults: -throttle, -server-errors and -reset-after are
 // probabilities per request, applied to every service, and -latency
@@ -19,20 +34,10 @@
 // of another loopback endpoint (an emulator such as moto serving the rest
 // of a deployment, in us-east-1) instead of the fakes' own.
 //
-// -task-entrypoint BIN runs every task as an image whose entrypoint is
-// BIN (deployer-task): "BIN SCRIPT ARGS..." with the container override's
-// command as the arguments, DEPLOYER_SCRIPTS_DIR set to -scripts and the
-// override's environment (DEPLOYER_JOB_ID, DEPLOYER_ATTEMPT,
-// DEPLOYER_SECRET_*). Its stdout and stderr become the task's log events
-// as the awslogs driver writes them: one event per line, a line longer
-// than 16 KiB split into events of 16 KiB, empty lines left out. Without
-// it, a task runs the named script of -scripts itself and each line of
-// its output is one event.
-//
-// -task-release-dir DIR holds every task RUNNING, once it has written its
-// output, until a file named after its job id ($DEPLOYER_JOB_ID) exists in
-// DIR: a test acts while the task runs (delivers its log), then lets it
-// end.
+// -task-release-dir DIR holds every task RUNNING, once its container has
+// exited and written its output, until a file named after its job id
+// ($DEPLOYER_JOB_ID) exists in DIR: a test acts while the task runs
+// (delivers its log), then lets it end.
 //
 // It prints "listening on URL" once it serves, and stops on SIGTERM. It
 // prints "faults: total=N kind=N..." on stdout when it stops and on
@@ -43,17 +48,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -83,13 +84,14 @@ func main() {
 	logsAt := flag.String("task-logs-endpoint", "", "loopback URL of the CloudWatch Logs (us-east-1) the tasks' output goes to, instead of the fakes' own")
 	entrypoint := flag.String("task-entrypoint", "", "entrypoint of the tasks' image (deployer-task): a task runs BIN SCRIPT ARGS...")
 	release := flag.String("task-release-dir", "", "hold each task RUNNING until DIR/<its job id> exists")
+	stopTimeout := flag.Duration("task-stop-timeout", ecsfake.DefaultStopTimeout, "the task definitions' stopTimeout: SIGKILL follows SIGTERM after it")
 	flag.Parse()
 	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *noResetAfter, *seed)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(2)
 	}
-	tasks := taskRunner{scripts: *scripts, entrypoint: *entrypoint, release: *release}
+	tasks := taskRunner{scripts: *scripts, entrypoint: *entrypoint, release: *release, stopTimeout: *stopTimeout}
 	if err := serve(*addr, tasks, *group, *prefix, *families, *logsAt, f); err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(1)
@@ -130,11 +132,11 @@ func serve(addr string, tasks taskRunner, group, prefix, families, logsAt string
 	}
 	ecs := ecsfake.New(ecsfake.Options{
 		TaskDefinitions: defs,
-		Behave: func(_ string, command []string, env map[string]string) ecsfake.Plan {
-			return tasks.run(command, env)
-		},
-		OnLog: onLog,
+		Run:             tasks.runFunc(),
+		OnLog:           onLog,
+		StopTimeout:     tasks.stopTimeout,
 	})
+	defer ecs.Close()
 	srv.Add(ecs.Service())
 	srv.Add(ddbfake.New(ddbfake.Options{}).Service())
 
@@ -172,131 +174,70 @@ func serve(addr string, tasks taskRunner, group, prefix, families, logsAt string
 	return nil
 }
 
-// taskTimeout bounds a task's run: RunTask waits for it.
-const taskTimeout = 2 * time.Minute
-
-// awslogsEventBytes is where the awslogs driver splits a line: Docker
-// reads a container's output in lines of at most 16 KiB, and each piece
-// becomes one log event.
-const awslogsEventBytes = 16 * 1024
-
-// taskRunner runs the tasks' commands.
+// taskRunner runs the tasks' containers as local processes.
 type taskRunner struct {
 	// scripts is the scripts directory; entrypoint, when set, the image's
 	// entrypoint; release, when set, the directory of release files.
 	scripts, entrypoint, release string
+	// stopTimeout is the task definition's stopTimeout.
+	stopTimeout time.Duration
 }
 
-// run executes a task's command, as the task's container would, and
-// returns its output lines (log events) and exit code.
-func (r taskRunner) run(command []string, env map[string]string) ecsfake.Plan {
-	var p ecsfake.Plan
+// entrypointStopGrace is deployer-task's grace period variable.
+const entrypointStopGrace = "DEPLOYER_STOP_GRACE"
+
+// stopGrace is the DEPLOYER_STOP_GRACE the task definitions of the
+// Terraform module give deployer-task: 5 seconds below the stopTimeout,
+// or half of a stopTimeout shorter than 10 seconds.
+func stopGrace(stopTimeout time.Duration) time.Duration {
+	if stopTimeout < 10*time.Second {
+		return stopTimeout / 2
+	}
+	return stopTimeout - 5*time.Second
+}
+
+// runFunc returns the ECS fake's RunFunc for these tasks.
+func (r taskRunner) runFunc() ecsfake.RunFunc {
+	env := map[string]string{}
 	if r.entrypoint != "" {
-		p = runEntrypoint(r.entrypoint, r.scripts, command, env)
-	} else {
-		p = run(r.scripts, command, env)
+		env[entrypointStopGrace] = stopGrace(r.stopTimeout).String()
 	}
-	if r.release != "" && p.FailToStart == "" {
-		file := filepath.Join(r.release, env["DEPLOYER_JOB_ID"])
-		p.Hold = func() bool {
-			_, err := os.Stat(file)
-			return err != nil
-		}
+	run := ecsfake.Exec(ecsfake.ScriptsCommand(r.entrypoint, r.scripts, env))
+	if r.release == "" {
+		return run
 	}
-	return p
+	return holdUntilReleased(r.release, run)
 }
 
-// runEntrypoint runs "entrypoint command..." with the scripts directory and
-// the task's environment, and returns its output as the awslogs driver
-// would write it: one event per line, a line longer than
-// awslogsEventBytes in several, and empty lines left out (CloudWatch Logs
-// takes no empty event).
-func runEntrypoint(entrypoint, scripts string, command []string, env map[string]string) ecsfake.Plan {
-	ctx, cancel := context.WithTimeout(context.Background(), taskTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, entrypoint, command...) //nolint:gosec // the test's own entrypoint
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "DEPLOYER_SCRIPTS_DIR=" + scripts}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
-	}
-	// The container's stdout and stderr are one stream of the log.
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
-	}
-	lines, readErr := awslogsEvents(out)
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	switch {
-	case readErr != nil:
-		return ecsfake.Plan{FailToStart: "CannotStartContainerError: reading the output: " + readErr.Error()}
-	case err == nil:
-		return ecsfake.Plan{Lines: lines}
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		return ecsfake.Plan{Lines: lines, ExitCode: ee.ExitCode()}
-	default:
-		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
-	}
-}
+// releasePoll is how often a held task looks for its release file.
+const releasePoll = 20 * time.Millisecond
 
-// awslogsEvents reads output to its end and cuts it into log events as
-// the awslogs driver does.
-func awslogsEvents(output io.Reader) ([]string, error) {
-	br := bufio.NewReaderSize(output, awslogsEventBytes)
-	var events []string
-	for {
-		chunk, err := br.ReadSlice('\n')
-		// A full buffer without a newline is one event; the line goes on
-		// in the next.
-		if msg := string(bytes.TrimSuffix(chunk, []byte("\n"))); msg != "" {
-			events = append(events, msg)
+// holdUntilReleased keeps each task RUNNING after its container exited
+// (its whole output written) until a file named after its job id
+// ($DEPLOYER_JOB_ID) exists in dir, or the task is stopped.
+func holdUntilReleased(dir string, run ecsfake.RunFunc) ecsfake.RunFunc {
+	return func(ctx context.Context, c ecsfake.Container) (func() int, error) {
+		wait, err := run(ctx, c)
+		if err != nil {
+			return nil, err
 		}
-		switch {
-		case err == nil, errors.Is(err, bufio.ErrBufferFull):
-		case errors.Is(err, io.EOF):
-			return events, nil
-		default:
-			return events, err
-		}
-	}
-}
-
-// run executes a task's command from the scripts directory, as the task's
-// container would, and returns its output lines and exit code. A script
-// that is not there fails to start, as a container whose image lacks it.
-func run(scripts string, command []string, env map[string]string) ecsfake.Plan {
-	if scripts == "" || len(command) == 0 || strings.ContainsAny(command[0], "/\\") {
-		return ecsfake.Plan{FailToStart: "CannotStartContainerError: no such script"}
-	}
-	path := filepath.Join(scripts, command[0])
-	if _, err := os.Stat(path); err != nil {
-		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), taskTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, command[1:]...) //nolint:gosec // the test's own scripts
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.CombinedOutput()
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return ecsfake.Plan{Lines: lines}
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		return ecsfake.Plan{Lines: lines, ExitCode: ee.ExitCode()}
-	default:
-		return ecsfake.Plan{FailToStart: "CannotStartContainerError: " + err.Error()}
+		file := filepath.Join(dir, c.Task.Env["DEPLOYER_JOB_ID"])
+		return func() int {
+			code := wait()
+			tick := time.NewTicker(releasePoll)
+			defer tick.Stop()
+			for {
+				if _, err := os.Stat(file); err == nil {
+					return code
+				}
+				select {
+				case <-tick.C:
+				case <-c.Signals:
+					return code
+				case <-ctx.Done():
+					return code
+				}
+			}
+		}, nil
 	}
 }

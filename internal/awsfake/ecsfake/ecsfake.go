@@ -1,8 +1,9 @@
 package ecsfake
 
 import (
-	"bytes"
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,36 +14,103 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/deployerhq/deployer/internal/awsfake"
-	entrypoint "github.com/deployerhq/deployer/internal/task"
 )
 
 // TargetPrefix is ECS's X-Amz-Target prefix.
 const TargetPrefix = "AmazonEC2ContainerServiceV20141113"
 
-// Plan is how one task behaves once it runs.
+// Defaults of Options.
+const (
+	// DefaultDelay is the time a task spends in each state before RUNNING
+	// and after its container exited, unless Options.Delays says
+	// otherwise.
+	DefaultDelay = 10 * time.Millisecond
+	// DefaultStopTimeout is the time between SIGTERM and SIGKILL when a
+	// running task is stopped: ECS's default stopTimeout.
+	DefaultStopTimeout = 30 * time.Second
+)
+
+// Reasons ECS reports, as the ECS developer guide spells them.
+const (
+	// ReasonEssentialExited is the stoppedReason of a task whose
+	// container exited by itself.
+	ReasonEssentialExited = "Essential container in task exited"
+	// ReasonOutOfMemory is the container reason of a container killed
+	// for using more memory than its limit (exit code 137).
+	ReasonOutOfMemory = "OutOfMemoryError: Container killed due to memory usage"
+	// ReasonStoppedByUser is the stoppedReason of a StopTask without a
+	// reason.
+	ReasonStoppedByUser = "Task stopped by user"
+)
+
+// Plan is how one task behaves when its container runs without
+// Options.Run.
 type Plan struct {
-	// Lines are written by the task when it starts running (handed to
-	// Options.OnLog).
+	// Lines are written by the task when its container starts (handed to
+	// Options.OnLog in one call).
 	Lines []string
 	// ExitCode is the container's exit code when it exits by itself.
 	ExitCode int
-	// Sleep keeps the task RUNNING until StopTask.
+	// Sleep keeps the container running until the task is stopped: it
+	// exits 143 on SIGTERM.
 	Sleep bool
-	// Hold, when set, keeps a task that would exit RUNNING for as long as
-	// it reports true, as if its container were still at work: a test
-	// acts while the task runs, then lets it end. It is called under the
-	// fake's lock, from DescribeTasks, so it must be quick.
-	Hold func() bool
-	// FailToStart, when set, makes the task stop before its container
-	// starts (stop code TaskFailedToStart, no exit code), with this as the
-	// stopped reason and the container's reason
-	// ("CannotPullContainerError: ...").
+	// IgnoreSIGTERM makes a sleeping container ignore SIGTERM, so that
+	// StopTask ends it with SIGKILL after the stop timeout (exit code
+	// 137).
+	IgnoreSIGTERM bool
+	// Hold, when set, keeps a container that would exit running until
+	// Hold is closed (or the task is stopped): a test acts while the task
+	// runs, then lets it end.
+	Hold <-chan struct{}
+	// OutOfMemory kills the container for its memory once it has written
+	// its lines: exit code 137, container reason ReasonOutOfMemory.
+	OutOfMemory bool
+	// FailToStart, when set, makes the task stop at the end of PENDING,
+	// before its container starts (stop code TaskFailedToStart, no exit
+	// code), with this as the stopped reason: "CannotPullContainerError:
+	// ...", "ResourceInitializationError: ...". A reason naming a
+	// container error ("Cannot...") is the container's reason too.
 	FailToStart string
+}
+
+// Delays are how long a task stays in the states ECS passes through on
+// its own, on the wall clock. Zero is DefaultDelay; negative is none.
+type Delays struct {
+	// Provisioning is PROVISIONING → PENDING (the task's network
+	// interface attached).
+	Provisioning time.Duration
+	// Pending is PENDING → RUNNING (the image pulled, secrets fetched).
+	Pending time.Duration
+	// Deprovisioning is the time from the container's exit to STOPPED.
+	Deprovisioning time.Duration
+}
+
+func (d Delays) withDefaults() Delays {
+	fix := func(v time.Duration) time.Duration {
+		switch {
+		case v == 0:
+			return DefaultDelay
+		case v < 0:
+			return 0
+		}
+		return v
+	}
+	return Delays{fix(d.Provisioning), fix(d.Pending), fix(d.Deprovisioning)}
+}
+
+// Capacity is the one container instance of each cluster (launch type
+// EC2): RunTask places a task only when its cpu and memory fit beside the
+// tasks not yet stopped, and otherwise answers a failure RESOURCE:MEMORY
+// or RESOURCE:CPU naming the container instance, as ECS does. A task's
+// cpu and memory are those of the RunTask overrides (none: 0).
+type Capacity struct {
+	CPU, Memory int
 }
 
 // Options configure a Fake. The zero value knows no task definitions.
@@ -55,17 +123,35 @@ type Options struct {
 	TaskDefinitions map[string][]string
 	// Behave plans a task from its task definition (as given to RunTask),
 	// its first container's effective command and environment (the
-	// overrides). Nil plans every task to exit 0 at once.
+	// overrides). It is called from RunTask, under the fake's lock, so it
+	// must be quick. Nil plans every task to exit 0 at once.
 	Behave func(taskDefinition string, command []string, env map[string]string) Plan
-	// OnLog, when set, receives a task's lines (by task id) when it starts
-	// running, outside the fake's lock.
+	// Run, when set, runs every task's container (see RunFunc and Exec)
+	// instead of playing its Plan; Behave still decides whether a task
+	// fails to start.
+	Run RunFunc
+	// OnLog, when set, receives a task's log events (by task id) as its
+	// container writes them, outside the fake's lock: a Plan's lines in
+	// one call when the container starts; with Run, the events each Write
+	// of the container's output completes.
 	OnLog func(taskID string, lines []string)
-	// Framed makes tasks behave as images whose entrypoint is
+	// Framed makes planned tasks behave as images whose entrypoint is
 	// deployer-task: OnLog receives their lines as task records (job and
 	// attempt from the DEPLOYER_JOB_ID and DEPLOYER_ATTEMPT overrides,
-	// long lines in parts) and the end record with the exit code, when
-	// the task runs, or, for a sleeping task, when StopTask ends it.
+	// long lines in parts) and, when the container exits other than by
+	// SIGKILL, the end record with its exit code. (With Run, the
+	// container's own output is what it is.)
 	Framed bool
+	// Delays are the times tasks spend starting and stopping. Defaults to
+	// DefaultDelay each.
+	Delays Delays
+	// StopTimeout is the task definitions' stopTimeout: the time between
+	// SIGTERM and SIGKILL when a running task is stopped. Defaults to
+	// DefaultStopTimeout.
+	StopTimeout time.Duration
+	// Capacity, when set, is each cluster's one container instance;
+	// nil places every task (Fargate).
+	Capacity *Capacity
 }
 
 // TaskInfo is a snapshot of one task the fake holds.
@@ -77,15 +163,27 @@ type TaskInfo struct {
 	// Command and Env are the overridden container's.
 	Command []string
 	Env     map[string]string
-	// LastStatus is the task's current status; Ran says whether its
-	// container started.
-	LastStatus string
-	Ran        bool
+	// LastStatus and DesiredStatus are the task's current statuses; Ran
+	// says whether its container started.
+	LastStatus, DesiredStatus string
+	Ran                       bool
+	// StopCode, StoppedReason, ExitCode and ContainerReason are what
+	// DescribeTasks reports of a stopping or stopped task.
+	StopCode, StoppedReason string
+	ExitCode                *int
+	ContainerReason         string
+	// History is the task's statuses so far, in order.
+	History []string
 }
 
-// Fake is the in-memory ECS. It is safe for concurrent use.
+// Fake is the in-memory ECS. It is safe for concurrent use. Its tasks run
+// on goroutines of their own: Close stops them.
 type Fake struct {
-	opts Options
+	opts   Options
+	delays Delays
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu        sync.Mutex
 	tasks     map[string]*task // by task id
@@ -94,6 +192,8 @@ type Fake struct {
 	runFails  []failure
 	failNext  map[string][]*awsfake.Error
 	callCount map[string]int
+	changed   chan struct{} // closed and replaced on every change
+	closed    bool
 }
 
 type tokenEntry struct {
@@ -101,27 +201,7 @@ type tokenEntry struct {
 	answer runTaskOutput
 }
 
-type task struct {
-	id, arn, cluster, clusterARN, startedBy, family, taskDefARN string
-	group, launchType, cpu, memory                              string
-	created, started, stopping, stopped                         time.Time
-	lastStatus, desiredStatus                                   string
-	stopCode, stoppedReason                                     string
-	tags, runTags                                               []tag
-	overrides                                                   *taskOverride
-	container                                                   string // the overridden (first) container
-	containers                                                  []string
-	command                                                     []string
-	env                                                         map[string]string
-	plan                                                        Plan
-	exitCode                                                    *int
-	containerReason                                             string
-	ran                                                         bool
-	version                                                     int64
-	framed                                                      int64 // lines framed so far (Options.Framed)
-}
-
-// New returns a Fake.
+// New returns a Fake. Call Close when done with it (Serve does).
 func New(opts Options) *Fake {
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
@@ -129,13 +209,37 @@ func New(opts Options) *Fake {
 	if opts.AccountID == "" {
 		opts.AccountID = "123456789012"
 	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = DefaultStopTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Fake{
 		opts:      opts,
+		delays:    opts.Delays.withDefaults(),
+		ctx:       ctx,
+		cancel:    cancel,
 		tasks:     map[string]*task{},
 		tokens:    map[string]tokenEntry{},
 		failNext:  map[string][]*awsfake.Error{},
 		callCount: map[string]int{},
+		changed:   make(chan struct{}),
 	}
+}
+
+// Close kills every container still running (as if the cluster went
+// away: the tasks stay as they were) and waits for the tasks' goroutines.
+// RunTask fails after it. It is idempotent.
+func (f *Fake) Close() {
+	f.mu.Lock()
+	f.closed = true
+	for _, t := range f.order {
+		if t.killTimer != nil {
+			t.killTimer.Stop()
+		}
+	}
+	f.mu.Unlock()
+	f.cancel()
+	f.wg.Wait()
 }
 
 // Service returns the ECS service to add to an awsfake.Server.
@@ -152,10 +256,11 @@ func (f *Fake) Service() *awsfake.Service {
 	}
 }
 
-// Serve serves f alone on a loopback server closed when t ends, and
-// returns its URL.
+// Serve serves f alone on a loopback server closed when t ends, then
+// closes f, and returns its URL.
 func (f *Fake) Serve(t testing.TB) string {
 	t.Helper()
+	t.Cleanup(f.Close)
 	var srv awsfake.Server
 	srv.Add(f.Service())
 	return srv.Start(t)
@@ -194,36 +299,73 @@ func (f *Fake) Calls(op string) int {
 func (f *Fake) Tasks() []TaskInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.snapshot()
+}
+
+func (f *Fake) snapshot() []TaskInfo {
 	out := make([]TaskInfo, 0, len(f.order))
 	for _, t := range f.order {
-		tags := map[string]string{}
-		for _, tg := range t.runTags {
-			tags[tg.Key] = tg.Value
-		}
-		out = append(out, TaskInfo{
-			ID: t.id, ARN: t.arn, Cluster: t.cluster, StartedBy: t.startedBy, TaskDefinition: t.family,
-			Tags: tags, Command: slices.Clone(t.command), Env: maps.Clone(t.env),
-			LastStatus: t.lastStatus, Ran: t.ran,
-		})
+		out = append(out, t.info())
 	}
 	return out
 }
 
-func (f *Fake) op(name string, fn func(body []byte) (any, []func(), error)) awsfake.Operation {
+// Task returns a snapshot of the task with this id (or ARN).
+func (f *Fake) Task(ref string) (TaskInfo, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tasks[idOf(ref)]
+	if t == nil {
+		return TaskInfo{}, false
+	}
+	return t.info(), true
+}
+
+// WaitFor waits until cond holds for the snapshot of every task (in
+// creation order), checking at every change of any task, and returns
+// ctx's error if it ends first.
+func (f *Fake) WaitFor(ctx context.Context, cond func([]TaskInfo) bool) error {
+	for {
+		f.mu.Lock()
+		tasks, ch := f.snapshot(), f.changed
+		f.mu.Unlock()
+		if cond(tasks) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// KillOutOfMemory kills the container of a running task for using more
+// memory than its limit: SIGKILL at once, and the container's reason
+// ReasonOutOfMemory. It reports false when the task's container is not
+// running.
+func (f *Fake) KillOutOfMemory(ref string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tasks[idOf(ref)]
+	if t == nil || t.containerStatus != "RUNNING" {
+		return false
+	}
+	t.oom = true
+	t.signal(syscall.SIGKILL)
+	return true
+}
+
+func (f *Fake) op(name string, fn func(body []byte) (any, error)) awsfake.Operation {
 	return func(_ *http.Request, body []byte) (any, error) {
 		f.mu.Lock()
+		defer f.mu.Unlock()
 		f.callCount[name]++
 		if q := f.failNext[name]; len(q) > 0 {
 			f.failNext[name] = q[1:]
-			f.mu.Unlock()
 			return nil, q[0]
 		}
-		out, after, err := fn(body)
-		f.mu.Unlock()
-		for _, a := range after {
-			a()
-		}
-		return out, err
+		return fn(body)
 	}
 }
 
@@ -288,26 +430,30 @@ type containerOut struct {
 }
 
 type taskOut struct {
-	TaskArn           string         `json:"taskArn"`
-	ClusterArn        string         `json:"clusterArn"`
-	TaskDefinitionArn string         `json:"taskDefinitionArn"`
-	LastStatus        string         `json:"lastStatus"`
-	DesiredStatus     string         `json:"desiredStatus"`
-	StartedBy         string         `json:"startedBy,omitempty"`
-	Group             string         `json:"group,omitempty"`
-	LaunchType        string         `json:"launchType,omitempty"`
-	CPU               string         `json:"cpu,omitempty"`
-	Memory            string         `json:"memory,omitempty"`
-	CreatedAt         *epoch         `json:"createdAt,omitempty"`
-	StartedAt         *epoch         `json:"startedAt,omitempty"`
-	StoppingAt        *epoch         `json:"stoppingAt,omitempty"`
-	StoppedAt         *epoch         `json:"stoppedAt,omitempty"`
-	StopCode          string         `json:"stopCode,omitempty"`
-	StoppedReason     string         `json:"stoppedReason,omitempty"`
-	Containers        []containerOut `json:"containers"`
-	Overrides         *taskOverride  `json:"overrides,omitempty"`
-	Tags              []tag          `json:"tags,omitempty"`
-	Version           int64          `json:"version"`
+	TaskArn            string         `json:"taskArn"`
+	ClusterArn         string         `json:"clusterArn"`
+	TaskDefinitionArn  string         `json:"taskDefinitionArn"`
+	ContainerInstArn   string         `json:"containerInstanceArn,omitempty"`
+	LastStatus         string         `json:"lastStatus"`
+	DesiredStatus      string         `json:"desiredStatus"`
+	StartedBy          string         `json:"startedBy,omitempty"`
+	Group              string         `json:"group,omitempty"`
+	LaunchType         string         `json:"launchType,omitempty"`
+	CPU                string         `json:"cpu,omitempty"`
+	Memory             string         `json:"memory,omitempty"`
+	CreatedAt          *epoch         `json:"createdAt,omitempty"`
+	PullStartedAt      *epoch         `json:"pullStartedAt,omitempty"`
+	PullStoppedAt      *epoch         `json:"pullStoppedAt,omitempty"`
+	StartedAt          *epoch         `json:"startedAt,omitempty"`
+	StoppingAt         *epoch         `json:"stoppingAt,omitempty"`
+	ExecutionStoppedAt *epoch         `json:"executionStoppedAt,omitempty"`
+	StoppedAt          *epoch         `json:"stoppedAt,omitempty"`
+	StopCode           string         `json:"stopCode,omitempty"`
+	StoppedReason      string         `json:"stoppedReason,omitempty"`
+	Containers         []containerOut `json:"containers"`
+	Overrides          *taskOverride  `json:"overrides,omitempty"`
+	Tags               []tag          `json:"tags,omitempty"`
+	Version            int64          `json:"version"`
 }
 
 type runTaskOutput struct {
@@ -358,10 +504,25 @@ func (f *Fake) arn(resource string) string {
 	return fmt.Sprintf("arn:aws:ecs:%s:%s:%s", f.opts.Region, f.opts.AccountID, resource)
 }
 
+// instanceARN is the ARN of a cluster's one container instance
+// (Options.Capacity).
+func (f *Fake) instanceARN(cluster string) string {
+	sum := sha256.Sum256([]byte(cluster))
+	return f.arn("container-instance/" + cluster + "/" + hex.EncodeToString(sum[:16]))
+}
+
 func newTaskID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// idOf returns the task id of a task id or ARN.
+func idOf(ref string) string {
+	if strings.HasPrefix(ref, "arn:") {
+		return ref[strings.LastIndex(ref, "/")+1:]
+	}
+	return ref
 }
 
 // startedByPattern is what ECS admits in startedBy.
@@ -371,39 +532,48 @@ func invalid(format string, args ...any) error {
 	return awsfake.ClientError("InvalidParameterException", format, args...)
 }
 
-func (f *Fake) runTask(body []byte) (any, []func(), error) {
+// size parses a cpu or memory override ("256"); anything else is 0.
+func size(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+func (f *Fake) runTask(body []byte) (any, error) {
 	var in runTaskInput
 	if err := awsfake.Decode(body, &in); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if in.TaskDefinition == "" {
-		return nil, nil, invalid("TaskDefinition cannot be empty.")
+		return nil, invalid("TaskDefinition cannot be empty.")
 	}
 	if len(in.ClientToken) > 64 {
-		return nil, nil, invalid("clientToken must be at most 64 characters.")
+		return nil, invalid("clientToken must be at most 64 characters.")
 	}
 	for _, c := range in.ClientToken {
 		if c < 33 || c > 126 {
-			return nil, nil, invalid("clientToken contains characters outside 33-126.")
+			return nil, invalid("clientToken contains characters outside 33-126.")
 		}
 	}
 	if in.StartedBy != "" && !startedByPattern.MatchString(in.StartedBy) {
-		return nil, nil, invalid("startedBy may contain up to 128 letters, numbers, hyphens, forward slashes and underscores.")
+		return nil, invalid("startedBy may contain up to 128 letters, numbers, hyphens, forward slashes and underscores.")
 	}
 	if len(in.Tags) > 50 {
-		return nil, nil, invalid("Tags cannot be more than 50.")
+		return nil, invalid("Tags cannot be more than 50.")
 	}
 	for _, tg := range in.Tags {
 		if tg.Key == "" || len([]rune(tg.Key)) > 128 || len([]rune(tg.Value)) > 256 {
-			return nil, nil, invalid("Tag keys must be 1 to 128 characters and values at most 256.")
+			return nil, invalid("Tag keys must be 1 to 128 characters and values at most 256.")
 		}
 		if strings.HasPrefix(strings.ToLower(tg.Key), "aws:") {
-			return nil, nil, invalid("Tag keys beginning with aws: are reserved.")
+			return nil, invalid("Tag keys beginning with aws: are reserved.")
 		}
 	}
 	if in.Overrides != nil {
 		if raw, _ := json.Marshal(in.Overrides); len(raw) > 8192 {
-			return nil, nil, invalid("Container Overrides length must be at most 8192")
+			return nil, invalid("Container Overrides length must be at most 8192")
 		}
 	}
 	count := 1
@@ -412,13 +582,13 @@ func (f *Fake) runTask(body []byte) (any, []func(), error) {
 	}
 	if count != 1 {
 		// The fake runs one task per call; deployer never asks for more.
-		return nil, nil, invalid("this fake runs one task per RunTask call")
+		return nil, invalid("this fake runs one task per RunTask call")
 	}
 	cluster := clusterName(in.Cluster)
 	fam := family(in.TaskDefinition)
 	containers, ok := f.opts.TaskDefinitions[fam]
 	if !ok {
-		return nil, nil, awsfake.ClientError("ClientException", "Unable to find task definition.")
+		return nil, awsfake.ClientError("ClientException", "Unable to find task definition.")
 	}
 	if len(containers) == 0 {
 		containers = []string{"app"}
@@ -432,25 +602,32 @@ func (f *Fake) runTask(body []byte) (any, []func(), error) {
 		params = string(raw)
 		if e, ok := f.tokens[cluster+"\x00"+in.ClientToken]; ok {
 			if e.params != params {
-				return nil, nil, awsfake.ClientError("ConflictException",
+				return nil, awsfake.ClientError("ConflictException",
 					"The specified client token has already been used in a RunTask request with different parameters.")
 			}
-			return e.answer, nil, nil
+			return e.answer, nil
 		}
+	}
+	if f.closed {
+		return nil, &awsfake.Error{Status: http.StatusServiceUnavailable, Code: "ServerException", Message: "the fake is closed"}
 	}
 	if len(f.runFails) > 0 {
 		fl := f.runFails[0]
 		f.runFails = f.runFails[1:]
-		return runTaskOutput{Tasks: []taskOut{}, Failures: []failure{fl}}, nil, nil
+		if strings.HasPrefix(fl.Reason, "RESOURCE:") && fl.Arn == "" {
+			fl.Arn = f.instanceARN(cluster)
+		}
+		return runTaskOutput{Tasks: []taskOut{}, Failures: []failure{fl}}, nil
 	}
 
 	t := &task{
 		id: newTaskID(), cluster: cluster, clusterARN: f.arn("cluster/" + cluster),
 		startedBy: in.StartedBy, family: fam, taskDefARN: f.arn("task-definition/" + fam + ":1"),
 		group: in.Group, launchType: in.LaunchType,
-		created: time.Now(), lastStatus: "PROVISIONING", desiredStatus: "RUNNING",
+		created: time.Now(), lastStatus: "PROVISIONING", desiredStatus: "RUNNING", containerStatus: "PENDING",
 		tags: slices.Clone(in.Tags), runTags: slices.Clone(in.Tags), overrides: in.Overrides,
 		containers: containers, container: containers[0], env: map[string]string{}, version: 1,
+		stopReq: make(chan struct{}), signals: make(chan syscall.Signal, 4),
 	}
 	if t.group == "" {
 		t.group = "family:" + fam
@@ -472,7 +649,7 @@ func (f *Fake) runTask(body []byte) (any, []func(), error) {
 				if co.Name != nil {
 					name = *co.Name
 				}
-				return nil, nil, invalid("Override for container named %s is not a container in the TaskDefinition.", name)
+				return nil, invalid("Override for container named %s is not a container in the TaskDefinition.", name)
 			}
 			if i == 0 {
 				t.container = *co.Name
@@ -482,6 +659,26 @@ func (f *Fake) runTask(body []byte) (any, []func(), error) {
 				}
 			}
 		}
+	}
+	if c := f.opts.Capacity; c != nil {
+		usedCPU, usedMem := 0, 0
+		for _, o := range f.order {
+			if o.cluster == cluster && o.lastStatus != "STOPPED" {
+				usedCPU += size(o.cpu)
+				usedMem += size(o.memory)
+			}
+		}
+		reason := ""
+		switch {
+		case usedMem+size(t.memory) > c.Memory:
+			reason = "RESOURCE:MEMORY"
+		case usedCPU+size(t.cpu) > c.CPU:
+			reason = "RESOURCE:CPU"
+		}
+		if reason != "" {
+			return runTaskOutput{Tasks: []taskOut{}, Failures: []failure{{Arn: f.instanceARN(cluster), Reason: reason}}}, nil
+		}
+		t.instanceARN = f.instanceARN(cluster)
 	}
 	t.plan = Plan{}
 	if f.opts.Behave != nil {
@@ -493,112 +690,27 @@ func (f *Fake) runTask(body []byte) (any, []func(), error) {
 	if in.ClientToken != "" {
 		f.tokens[cluster+"\x00"+in.ClientToken] = tokenEntry{params: params, answer: out}
 	}
-	return out, nil, nil
-}
-
-// advance moves t one step along its life, returning what to do outside
-// the lock.
-func (f *Fake) advance(t *task) func() {
-	now := time.Now()
-	t.version++
-	switch t.lastStatus {
-	case "PROVISIONING":
-		if t.desiredStatus == "STOPPED" {
-			f.stop(t, now)
-			return nil
-		}
-		if t.plan.FailToStart != "" {
-			t.lastStatus, t.desiredStatus = "STOPPED", "STOPPED"
-			t.stopCode = "TaskFailedToStart"
-			t.stoppedReason = t.plan.FailToStart
-			t.containerReason = t.plan.FailToStart
-			t.stopping, t.stopped = now, now
-			return nil
-		}
-		t.lastStatus, t.started, t.ran = "RUNNING", now, true
-		lines := slices.Clone(t.plan.Lines)
-		if f.opts.Framed {
-			var end *int
-			if !t.plan.Sleep {
-				end = &t.plan.ExitCode
-			}
-			lines = frame(t, lines, end)
-		}
-		if f.opts.OnLog != nil && len(lines) > 0 {
-			id, onLog := t.id, f.opts.OnLog
-			return func() { onLog(id, lines) }
-		}
-	case "RUNNING":
-		if !t.plan.Sleep && (t.plan.Hold == nil || !t.plan.Hold()) {
-			code := t.plan.ExitCode
-			t.exitCode = &code
-			t.lastStatus, t.desiredStatus = "STOPPED", "STOPPED"
-			t.stopCode = "EssentialContainerExited"
-			t.stoppedReason = "Essential container in task exited"
-			t.stopping, t.stopped = now, now
-		}
-	case "STOPPING":
-		f.stop(t, now)
-		if f.opts.Framed && f.opts.OnLog != nil && t.ran && t.plan.Sleep {
-			id, onLog, lines := t.id, f.opts.OnLog, frame(t, nil, t.exitCode)
-			return func() { onLog(id, lines) }
-		}
-	}
-	return nil
-}
-
-// frame writes lines as deployer-task would, after the task's lines so
-// far, and the end record when exit is set.
-func frame(t *task, lines []string, exit *int) []string {
-	attempt, _ := strconv.Atoi(t.env[entrypoint.EnvAttempt])
-	var buf bytes.Buffer
-	fr := entrypoint.NewFramerAt(&buf, t.env[entrypoint.EnvJobID], max(attempt, 1), t.framed)
-	for _, l := range lines {
-		fr.Line(l)
-	}
-	if exit != nil {
-		code := *exit
-		_ = fr.End(&code, "")
-	} else {
-		fr.Flush()
-	}
-	t.framed = fr.Lines()
-	return strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-}
-
-// stop ends a task StopTask asked to stop.
-func (f *Fake) stop(t *task, now time.Time) {
-	if t.ran {
-		code := 143 // SIGTERM
-		t.exitCode = &code
-	}
-	t.lastStatus = "STOPPED"
-	t.stopped = now
-	t.tags = nil // "Any tags associated with the task will be deleted."
+	f.touch(t)
+	f.wg.Add(1)
+	go f.life(t)
+	return out, nil
 }
 
 func (f *Fake) render(t *task, withTags bool) taskOut {
 	c := containerOut{
 		ContainerArn: f.arn("container/" + t.cluster + "/" + t.id + "/" + t.container),
-		TaskArn:      t.arn, Name: t.container, ExitCode: t.exitCode,
-	}
-	switch t.lastStatus {
-	case "PROVISIONING":
-		c.LastStatus = "PENDING"
-	case "STOPPING":
-		c.LastStatus = "RUNNING"
-	default:
-		c.LastStatus = t.lastStatus
+		TaskArn:      t.arn, Name: t.container, ExitCode: t.exitCode, LastStatus: t.containerStatus,
 	}
 	if t.containerReason != "" {
 		r := t.containerReason
 		c.Reason = &r
 	}
 	out := taskOut{
-		TaskArn: t.arn, ClusterArn: t.clusterARN, TaskDefinitionArn: t.taskDefARN,
+		TaskArn: t.arn, ClusterArn: t.clusterARN, TaskDefinitionArn: t.taskDefARN, ContainerInstArn: t.instanceARN,
 		LastStatus: t.lastStatus, DesiredStatus: t.desiredStatus, StartedBy: t.startedBy,
 		Group: t.group, LaunchType: t.launchType, CPU: t.cpu, Memory: t.memory,
-		CreatedAt: at(t.created), StartedAt: at(t.started), StoppingAt: at(t.stopping), StoppedAt: at(t.stopped),
+		CreatedAt: at(t.created), PullStartedAt: at(t.pullStarted), PullStoppedAt: at(t.pullStopped),
+		StartedAt: at(t.started), StoppingAt: at(t.stopping), ExecutionStoppedAt: at(t.executionStopped), StoppedAt: at(t.stopped),
 		StopCode: t.stopCode, StoppedReason: t.stoppedReason,
 		Containers: []containerOut{c}, Overrides: t.overrides, Version: t.version,
 	}
@@ -610,32 +722,27 @@ func (f *Fake) render(t *task, withTags bool) taskOut {
 
 // lookup finds a task by id or ARN in a cluster.
 func (f *Fake) lookup(cluster, ref string) *task {
-	id := ref
-	if strings.HasPrefix(ref, "arn:") {
-		i := strings.LastIndex(ref, "/")
-		id = ref[i+1:]
-	}
-	t := f.tasks[id]
+	t := f.tasks[idOf(ref)]
 	if t == nil || t.cluster != cluster {
 		return nil
 	}
 	return t
 }
 
-func (f *Fake) describeTasks(body []byte) (any, []func(), error) {
+func (f *Fake) describeTasks(body []byte) (any, error) {
 	var in struct {
 		Cluster string   `json:"cluster"`
 		Tasks   []string `json:"tasks"`
 		Include []string `json:"include"`
 	}
 	if err := awsfake.Decode(body, &in); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(in.Tasks) == 0 {
-		return nil, nil, invalid("Tasks cannot be empty.")
+		return nil, invalid("Tasks cannot be empty.")
 	}
 	if len(in.Tasks) > 100 {
-		return nil, nil, invalid("Tasks cannot have more than 100 elements")
+		return nil, invalid("Tasks cannot have more than 100 elements")
 	}
 	cluster := clusterName(in.Cluster)
 	withTags := slices.Contains(in.Include, "TAGS")
@@ -643,7 +750,6 @@ func (f *Fake) describeTasks(body []byte) (any, []func(), error) {
 		Tasks    []taskOut `json:"tasks"`
 		Failures []failure `json:"failures"`
 	}{Tasks: []taskOut{}, Failures: []failure{}}
-	var after []func()
 	seen := map[string]bool{}
 	for _, ref := range in.Tasks {
 		t := f.lookup(cluster, ref)
@@ -659,15 +765,12 @@ func (f *Fake) describeTasks(body []byte) (any, []func(), error) {
 			continue
 		}
 		seen[t.id] = true
-		if fn := f.advance(t); fn != nil {
-			after = append(after, fn)
-		}
 		out.Tasks = append(out.Tasks, f.render(t, withTags))
 	}
-	return out, after, nil
+	return out, nil
 }
 
-func (f *Fake) listTasks(body []byte) (any, []func(), error) {
+func (f *Fake) listTasks(body []byte) (any, error) {
 	var in struct {
 		Cluster       string `json:"cluster"`
 		StartedBy     string `json:"startedBy"`
@@ -677,12 +780,12 @@ func (f *Fake) listTasks(body []byte) (any, []func(), error) {
 		NextToken     string `json:"nextToken"`
 	}
 	if err := awsfake.Decode(body, &in); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	limit := 100
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return nil, nil, invalid("maxResults must be between 1 and 100.")
+			return nil, invalid("maxResults must be between 1 and 100.")
 		}
 		limit = *in.MaxResults
 	}
@@ -693,7 +796,7 @@ func (f *Fake) listTasks(body []byte) (any, []func(), error) {
 	if in.NextToken != "" {
 		n, err := strconv.Atoi(in.NextToken)
 		if err != nil || n < 0 {
-			return nil, nil, invalid("Invalid nextToken.")
+			return nil, invalid("Invalid nextToken.")
 		}
 		start = n
 	}
@@ -717,39 +820,41 @@ func (f *Fake) listTasks(body []byte) (any, []func(), error) {
 			out.NextToken = strconv.Itoa(end)
 		}
 	}
-	return out, nil, nil
+	return out, nil
 }
 
-func (f *Fake) stopTask(body []byte) (any, []func(), error) {
+func (f *Fake) stopTask(body []byte) (any, error) {
 	var in struct {
 		Cluster string `json:"cluster"`
 		Task    string `json:"task"`
 		Reason  string `json:"reason"`
 	}
 	if err := awsfake.Decode(body, &in); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if utf8.RuneCountInString(in.Reason) > 255 {
-		return nil, nil, invalid("Reason must be at most 255 characters.")
+		return nil, invalid("Reason must be at most 255 characters.")
 	}
 	t := f.lookup(clusterName(in.Cluster), in.Task)
 	if t == nil {
-		return nil, nil, invalid("The referenced task was not found.")
+		return nil, invalid("The referenced task was not found.")
 	}
 	if t.desiredStatus != "STOPPED" {
 		t.desiredStatus = "STOPPED"
 		t.stopCode = "UserInitiated"
 		t.stoppedReason = in.Reason
 		if t.stoppedReason == "" {
-			t.stoppedReason = "Task stopped by user"
+			t.stoppedReason = ReasonStoppedByUser
 		}
 		t.stopping = time.Now()
-		if t.lastStatus == "RUNNING" {
-			t.lastStatus = "STOPPING"
+		t.userStop = true
+		close(t.stopReq)
+		if t.containerStatus == "RUNNING" {
+			f.stopContainer(t)
 		}
-		t.version++
+		f.touch(t)
 	}
 	return struct {
 		Task taskOut `json:"task"`
-	}{f.render(t, true)}, nil, nil
+	}{f.render(t, true)}, nil
 }

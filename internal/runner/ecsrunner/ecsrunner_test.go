@@ -6,23 +6,45 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/oklog/ulid/v2"
+	"go.uber.org/goleak"
 
 	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
+	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/runner/ecsrunner"
 	"github.com/deployerhq/deployer/internal/runner/runnertest"
+	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/internal/tasklog/cwlogs"
 )
+
+// TestMain lets this test binary be deployer-task, the entrypoint of the
+// running tasks' image, and checks that no task of the ECS fake outlives
+// the tests. Idle keep-alive connections to closed test servers go away
+// on their own.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == taskArg {
+		os.Exit(task.Main(context.Background(), os.Args[2:]))
+	}
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+}
 
 const (
 	taskDef   = "deployer-test"
@@ -105,13 +127,162 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestExternalEndpoint documents why the suite does not run against
-// DEPLOYER_TEST_AWS_ENDPOINT: the emulators at hand cannot run a task.
-func TestExternalEndpoint(t *testing.T) {
-	awstest.Endpoint(t, "ecs")
-	t.Skip("ECS is tested against ecsfake only: moto 5.2.1 answers RunTask with HTTP 500 " +
-		"(\"Cluster ... has no registered tasks\" for FARGATE, \"No instances found\" for EC2), StopTask of an unknown " +
-		"task with HTTP 500 (a TypeError), and its tasks never run, so nothing here can be checked against it")
+// TestConformanceRunningTasks runs the suite against ECS tasks that run
+// for real: the fake starts each task's container when it reaches
+// RUNNING, as a process whose entrypoint is deployer-task (this test
+// binary, see TestMain) running the "behave" script; its output goes to
+// the CloudWatch Logs fake as the awslogs driver writes it, and the suite
+// reads it back through the CloudWatch task log source. StopTask sends
+// the process SIGTERM. ECS is tested here and not against moto: moto 5
+// answers RunTask with HTTP 500 ("No instances found", "Cluster ... has
+// no registered tasks") and never runs a task.
+func TestConformanceRunningTasks(t *testing.T) {
+	runnertest.Run(t, runnertest.Features{Tags: true, Timeout: 30 * time.Second}, func(t *testing.T) runnertest.Harness {
+		h := runningTasks(t)
+		return runnertest.Harness{Runner: h.runner, Spec: h.spec, Runs: h.runs, Logs: h.logs}
+	})
+}
+
+// running is an ECS fake whose tasks run the behave script through
+// deployer-task, with their logs in a CloudWatch Logs fake.
+type running struct {
+	fake    *ecsfake.Fake
+	runner  *ecsrunner.Runner
+	logs    *cwlogs.Source
+	scripts string
+	runsDir string
+
+	mu      sync.Mutex
+	written chan struct{} // closed and replaced when a task writes
+}
+
+// logged returns a channel closed when a task next writes to its log.
+func (h *running) logged() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.written
+}
+
+// taskArg makes this test binary deployer-task.
+const taskArg = "__deployer_task"
+
+// behaveScript implements runnertest.Behaviour: behave <exit code>
+// <sleep 0|1> [lines...]. It counts its runs in $RUNS_DIR.
+const behaveScript = `#!/bin/sh
+code=$1; sleep=$2; shift 2
+echo run >> "$RUNS_DIR/$DEPLOYER_JOB_ID-$DEPLOYER_ATTEMPT"
+if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
+if [ "$sleep" = 1 ]; then exec sleep 1000; fi
+exit "$code"
+`
+
+func runningTasks(t *testing.T) *running {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &running{scripts: t.TempDir(), runsDir: t.TempDir(), written: make(chan struct{})}
+	if err := os.WriteFile(filepath.Join(h.scripts, "behave"), []byte(behaveScript), 0o755); err != nil { //nolint:gosec // a test script
+		t.Fatal(err)
+	}
+	const group, prefix = "/deployer-tasks", "deployer/" + container + "/"
+	logs, logsURL := logsfake.Start(t)
+	h.fake = ecsfake.New(ecsfake.Options{
+		TaskDefinitions: map[string][]string{taskDef: {container}},
+		Run: ecsfake.Exec(func(ti ecsfake.TaskInfo) (*exec.Cmd, error) {
+			cmd := exec.Command(exe, append([]string{taskArg}, ti.Command...)...) //nolint:gosec,noctx // this test binary; the fake kills it
+			cmd.Env = []string{"PATH=/usr/bin:/bin", task.EnvScriptsDir + "=" + h.scripts, task.EnvStopGrace + "=5s"}
+			for k, v := range ti.Env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			return cmd, nil
+		}),
+		OnLog: func(taskID string, lines []string) {
+			evs := make([]logsfake.Event, len(lines))
+			for i, l := range lines {
+				evs[i] = logsfake.Event{Time: time.Now(), Message: l}
+			}
+			logs.Append(group, prefix+taskID, evs...)
+			h.mu.Lock()
+			close(h.written)
+			h.written = make(chan struct{})
+			h.mu.Unlock()
+		},
+	})
+	e := newEnv(t, h.fake)
+	h.runner = e.runner
+	h.logs, err = cwlogs.New(cloudwatchlogs.NewFromConfig(awstest.Config(t, logsURL, nil)), cwlogs.Options{LogGroup: group, StreamPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *running) spec(b runnertest.Behaviour) runner.Spec {
+	sleep := "0"
+	if b.Sleep {
+		sleep = "1"
+	}
+	td := taskDef
+	if b.NoSuchScript {
+		td = "no-such-task-definition"
+	}
+	return runner.Spec{
+		Container: "test", Script: "behave", TaskDefinition: td, CPU: 256, Memory: 512,
+		Argv: append([]string{strconv.Itoa(b.ExitCode), sleep}, b.Lines...),
+		Env:  map[string]string{"RUNS_DIR": h.runsDir},
+	}
+}
+
+// runs counts the runs the script recorded.
+func (h *running) runs(jobID string, attempt int) int {
+	b, err := os.ReadFile(filepath.Join(h.runsDir, fmt.Sprintf("%s-%d", jobID, attempt)))
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "run\n")
+}
+
+// A task stopped while its script runs: SIGTERM reaches the script
+// through deployer-task, which closes the log with the exit code; the
+// runner reports the stop as requested, with the container's exit code.
+func TestStopWhileTheScriptRuns(t *testing.T) {
+	h := runningTasks(t)
+	sp := h.spec(runnertest.Behaviour{Lines: []string{"working"}, Sleep: true})
+	sp.JobID, sp.Attempt = newJob(), 1
+	started, err := h.runner.Start(t.Context(), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script has written its line: it runs.
+	deadline := time.After(30 * time.Second)
+	for {
+		written := h.logged()
+		lines, err := h.logs.Read(t.Context(), started.ID, 0, 10)
+		if err == nil && len(lines) > 0 {
+			break
+		}
+		select {
+		case <-written:
+		case <-deadline:
+			t.Fatalf("the script wrote nothing: %v", err)
+		}
+	}
+	if err := h.runner.Stop(t.Context(), started.ID, "cancelled: wrong ref"); err != nil {
+		t.Fatal(err)
+	}
+	got := runnertest.WaitStopped(t, h.runner, started.ID, 30*time.Second)
+	if got.StopCode != runner.StopRequested || got.ExitCode == nil || *got.ExitCode != 143 || !strings.Contains(got.StopReason, "wrong ref") {
+		t.Errorf("stopped task %+v; want stop_requested, exit code 143, the reason", got)
+	}
+	lines, err := h.logs.Read(t.Context(), started.ID, 0, 100)
+	if err != nil || len(lines) == 0 {
+		t.Fatalf("log: %v", err)
+	}
+	if end := lines[len(lines)-1].End; end == nil || end.ExitCode == nil || *end.ExitCode != 143 {
+		t.Errorf("the log ends %+v, want deployer-task's end record with exit code 143", lines[len(lines)-1])
+	}
 }
 
 func newJob() string { return ulid.Make().String() }

@@ -277,6 +277,30 @@ func (s *suite) checkLogs(task runner.Task, want []string) {
 	}
 }
 
+// waitLogged waits until the task's log (Harness.Logs, when set) holds n
+// lines.
+func (s *suite) waitLogged(id string, n int) {
+	s.t.Helper()
+	if s.h.Logs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx(), s.f.Timeout)
+	defer cancel()
+	poll := 5 * time.Millisecond
+	for {
+		lines, err := s.h.Logs.Read(ctx, id, 0, n)
+		if err == nil && len(lines) >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("task %s: its log never held %d lines (last read: %d lines, %v)", id, n, len(lines), err)
+		case <-time.After(poll):
+		}
+		poll = min(2*poll, 100*time.Millisecond)
+	}
+}
+
 func newJobID() string { return ulid.Make().String() }
 
 func testRunsToExit(t *testing.T, s *suite) {
@@ -438,6 +462,9 @@ func testStopSleeping(t *testing.T, s *suite) {
 	if running.StartedAt.IsZero() {
 		t.Errorf("a running task has no StartedAt")
 	}
+	// Running is not written: a task stopped before its script wrote has
+	// nothing to show. Wait for the lines in its log.
+	s.waitLogged(task.ID, len(lines))
 	const reason = "runnertest: stop requested"
 	if err := s.h.Runner.Stop(s.ctx(), task.ID, reason); err != nil {
 		t.Fatalf("Stop: %v", err)
