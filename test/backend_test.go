@@ -1,0 +1,46 @@
+package test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deployerhq/deployer/internal/backend/backendtest"
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/embedded"
+)
+
+// The Backend conformance suite against both backends, each deployment's
+// pipelines being "deployer up" processes that the suite may SIGKILL.
+
+// upPipeline is a "deployer up" process.
+type upPipeline struct{ p *proc }
+
+func (u upPipeline) Kill() {
+	_ = u.p.cmd.Process.Kill()
+	<-u.p.done
+}
+
+func startUp(t *testing.T, e *env, args ...string) backendtest.Pipeline {
+	t.Helper()
+	p := e.start(append([]string{"up"}, args...)...)
+	p.stderr.waitFor(t, regexp.MustCompile(`deployer: serving`), time.Minute)
+	return upPipeline{p}
+}
+
+func suiteConfig(container string) string {
+	return strings.ReplaceAll(backendtest.Config, "CONTAINER", container)
+}
+
+func TestBackendSuiteEmbedded(t *testing.T) {
+	backendtest.Run(t, backendtest.Features{}, func(t *testing.T) backendtest.Harness {
+		e := newEnv(t, suiteConfig("local: {scripts_dir: SCRIPTS}"), backendtest.Scripts)
+		b, err := embedded.Open(t.Context(), e.state, embedded.Options{Sender: factory.CurrentUser()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline { return startUp(t, e) }}
+	})
+}
