@@ -1,11 +1,17 @@
 package test
 
 import (
+	"context"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/deployerhq/deployer/internal/awsbackend"
+	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/backend/backendtest"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/embedded"
@@ -42,5 +48,37 @@ func TestBackendSuiteEmbedded(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = b.Close() })
 		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline { return startUp(t, e) }}
+	})
+}
+
+// TestBackendSuiteAWS: the deployment is the AWS fakes, whose ECS tasks run
+// the suite's scripts through deployer-task; its pipelines are "deployer up
+// --provision" (gatekeeper, worker and in-process logshipper); the caller
+// signs as the CI role the pipeline knows.
+func TestBackendSuiteAWS(t *testing.T) {
+	backendtest.Run(t, backendtest.Features{}, func(t *testing.T) backendtest.Harness {
+		e := newEnv(t, suiteConfig("task_definition: deployer"), backendtest.Scripts)
+		f := launchAWSFakes(t, e.scripts, "-task-entrypoint", deployerTaskBin)
+		e.extraEnv = append(e.extraEnv, awsEnv(f.url)...)
+		cfg, err := awsx.Load(t.Context(), awsx.Options{
+			Region:            "us-east-1",
+			HTTPClient:        &http.Client{Timeout: time.Minute},
+			StaticCredentials: &awsx.Credentials{AccessKeyID: "AROACIROLE", SecretAccessKey: "test"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.BaseEndpoint = aws.String(f.url)
+		b, err := awsbackend.NewWithConfig(cfg, awsbackend.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if err := b.Provision(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline { return startUp(t, e, "--provision") }}
 	})
 }
