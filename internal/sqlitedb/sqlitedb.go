@@ -2,7 +2,9 @@
 // several processes (CLIs, "deployer up", supervisors) can share one state
 // directory safely: WAL journaling, a generous busy timeout, and write
 // transactions that take the write lock up front (BEGIN IMMEDIATE), so two
-// writers never deadlock upgrading read locks.
+// writers never deadlock upgrading read locks. Any number of processes may
+// open one new state directory at once: the switch to WAL, which SQLite
+// cannot make wait on the busy timeout, is retried (see OpenFile).
 //
 // The driver is modernc.org/sqlite: pure Go, so every binary cross-compiles
 // without cgo.
@@ -16,9 +18,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // FileName is the database file inside a state directory.
@@ -39,11 +43,12 @@ func Open(dir string) (*sql.DB, error) {
 	return OpenFile(filepath.Join(dir, FileName))
 }
 
-// OpenFile opens (creating if needed) the database file path.
+// OpenFile opens (creating if needed) the database file path and switches
+// it to WAL journaling. Several processes may open one new file at once:
+// none fails with SQLITE_BUSY while another switches it.
 func OpenFile(path string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
@@ -58,11 +63,48 @@ func OpenFile(path string) (*sql.DB, error) {
 	db.SetConnMaxIdleTime(time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), BusyTimeout)
 	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
+	if err := useWAL(ctx, db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening state database %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// useWAL switches the database to WAL journaling, a mode kept in the file
+// that every connection then follows, so it is done here once rather than
+// by each connection of the pool. On a new file the switch writes the
+// header from inside a read transaction; when two openers race, SQLite
+// answers the one that cannot upgrade its read lock SQLITE_BUSY at once,
+// without waiting for the busy timeout (waiting could deadlock). That
+// answer is retried until ctx ends; the winner's switch is then seen.
+func useWAL(ctx context.Context, db *sql.DB) error {
+	delay := time.Millisecond
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("switching to WAL journaling: the journal mode stayed %q", mode)
+		case !busy(err):
+			return fmt.Errorf("switching to WAL journaling: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("switching to WAL journaling: %w", err)
+		case <-t.C:
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func busy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // Migrate runs each statement of schema (CREATE ... IF NOT EXISTS) in one

@@ -1,0 +1,126 @@
+package sqlitedb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/deployerhq/deployer/internal/sqlitedb"
+)
+
+// openEnv, when set, makes the test binary a process that opens the state
+// directory it names, migrates a table and exits: 0 when that worked, 1
+// with the error on stderr otherwise.
+const openEnv = "SQLITEDB_TEST_OPEN_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(openEnv); dir != "" {
+		if err := openAndMigrate(context.Background(), dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// openAndMigrate is what every process does first with a state directory:
+// open it and create its tables.
+func openAndMigrate(ctx context.Context, dir string) error {
+	db, err := sqlitedb.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	return sqlitedb.Migrate(ctx, db, `CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)`)
+}
+
+// openers is how many open one new state directory at once: as many as
+// the parallel "deployer run"s that used to fail.
+const openers = 12
+
+// TestConcurrentFirstOpens opens new state directories from many
+// goroutines at once, each with a database handle of its own as a process
+// has. Before the WAL switch was retried, about 1 open in 250 failed with
+// SQLITE_BUSY.
+func TestConcurrentFirstOpens(t *testing.T) {
+	const rounds = 150
+	for round := range rounds {
+		dir := filepath.Join(t.TempDir(), "state")
+		errs := make(chan error, openers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range openers {
+			wg.Go(func() {
+				<-start
+				errs <- openAndMigrate(t.Context(), dir)
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d of %d: %v", round, rounds, err)
+			}
+		}
+	}
+}
+
+// TestConcurrentFirstOpensAcrossProcesses does the same with processes,
+// as parallel "deployer run"s on a new state directory do.
+func TestConcurrentFirstOpensAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hundreds of processes; skipped with -short")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 25
+	for round := range rounds {
+		dir := filepath.Join(t.TempDir(), "state")
+		cmds := make([]*exec.Cmd, openers)
+		outs := make([][]byte, openers)
+		errs := make([]error, openers)
+		var wg sync.WaitGroup
+		for i := range cmds {
+			c := exec.CommandContext(t.Context(), exe, "-test.run=^$")
+			c.Env = append(os.Environ(), openEnv+"="+dir)
+			cmds[i] = c
+			wg.Go(func() { outs[i], errs[i] = c.CombinedOutput() })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				t.Fatalf("round %d of %d, process %d: %s", round, rounds, i, outs[i])
+			case err != nil:
+				t.Fatalf("round %d of %d, process %d: %v", round, rounds, i, err)
+			}
+		}
+	}
+}
+
+func TestOpenUsesWAL(t *testing.T) {
+	db, err := sqlitedb.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	var mode string
+	if err := db.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Fatalf("journal mode %q, want wal", mode)
+	}
+}
