@@ -23,4 +23,20 @@ type Limiter interface {
 	Renew(ctx context.Context, lane, holder string, ttl time.Duration) error
 	// Release gives the slot back; releasing a lease not held is a no-op.
 	Release(ctx context.Context, lane, holder string) error
+	// Transfer hands from's live lease to holder to, for ttl, without the
+	// lane's count changing at any moment: a slot reserved before its job
+	// was known becomes the job's. When to holds a live lease already,
+	// from's is released and to's renewed instead. ErrNotHeld when from
+	// holds no live lease.
+	Transfer(ctx context.Context, lane, from, to string, ttl time.Duration) error
+	// Leases lists the lane's live leases, so that a lease whose holder
+	// went quiet can be judged by what it stands for.
+	Leases(ctx context.Context, lane string) ([]Lease, error)
+}
+
+// Lease is a live lease of a lane.
+type Lease struct {
+	Holder string
+	// Expires is when the lease lapses unless renewed.
+	Expires time.Time
 }

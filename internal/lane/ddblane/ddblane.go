@@ -389,6 +389,98 @@ func (l *Limiter) Release(ctx context.Context, ln, holder string) error {
 	return nil
 }
 
+// Transfer hands from's live lease to holder to until now+ttl: one
+// UpdateItem rewrites the holder of from's slot, conditioned on from still
+// holding it live, so the lane's count never changes. When to holds a live
+// lease already, that is renewed and from's released instead.
+// lane.ErrNotHeld when from holds no live lease. Two Transfers to one
+// holder at the same moment may leave it two slots: the lane then counts
+// one more than runs, never one less, until Release (which frees every
+// slot of a holder) or expiry.
+func (l *Limiter) Transfer(ctx context.Context, ln, from, to string, ttl time.Duration) error {
+	if err := errors.Join(check(ln, from, ttl), check(ln, to, ttl)); err != nil {
+		return fmt.Errorf("transferring lane %q lease: %w", ln, err)
+	}
+	all, err := l.leases(ctx, ln)
+	if err != nil {
+		return l.wrap(err, "transferring lane %q lease of %s to %s", ln, from, to)
+	}
+	now := l.now()
+	nowMs, expires := now.UnixMilli(), now.Add(ttl).UnixMilli()
+	fromSlot, toSlot := -1, -1
+	for _, ls := range all {
+		switch {
+		case ls.expiresAt <= nowMs:
+		case ls.holder == from && fromSlot < 0:
+			fromSlot = ls.slot
+		case ls.holder == to && toSlot < 0:
+			toSlot = ls.slot
+		}
+	}
+	if fromSlot < 0 {
+		return fmt.Errorf("transferring lane %q lease of %s to %s: %w", ln, from, to, lane.ErrNotHeld)
+	}
+	if toSlot >= 0 && from != to {
+		ok, err := l.extend(ctx, ln, toSlot, to, expires, nowMs, true)
+		if err != nil {
+			return l.wrap(err, "renewing lane %q lease of %s", ln, to)
+		}
+		if ok {
+			l.remember(ln, to, toSlot)
+			if err := l.Release(ctx, ln, from); err != nil {
+				return fmt.Errorf("transferring lane %q lease of %s to %s: %w", ln, from, to, err)
+			}
+			return nil
+		}
+		// to lost its lease since the Query: take from's slot instead.
+	}
+	_, err = l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(l.table),
+		Key:              key(ln, fromSlot),
+		UpdateExpression: aws.String("SET #holder = :to, #exp = :exp"),
+		// to passes too, so that the SDK retrying an UpdateItem whose
+		// answer was lost does not fail on its own first attempt.
+		ConditionExpression:      aws.String("(#holder = :from OR #holder = :to) AND #exp > :now"),
+		ExpressionAttributeNames: map[string]string{"#holder": AttrHolder, "#exp": AttrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":from": &types.AttributeValueMemberS{Value: from},
+			":to":   &types.AttributeValueMemberS{Value: to},
+			":exp":  num(expires),
+			":now":  num(nowMs),
+		},
+	})
+	if conditionFailed(err) {
+		l.forget(ln, from)
+		return fmt.Errorf("transferring lane %q lease of %s to %s: %w", ln, from, to, lane.ErrNotHeld)
+	}
+	if err != nil {
+		return l.wrap(err, "transferring lane %q slot %d of %s to %s", ln, fromSlot, from, to)
+	}
+	l.forget(ln, from)
+	l.remember(ln, to, fromSlot)
+	return nil
+}
+
+// Leases lists the lane's live leases (one strongly consistent Query),
+// by slot.
+func (l *Limiter) Leases(ctx context.Context, ln string) ([]lane.Lease, error) {
+	if ln == "" {
+		return nil, errors.New("listing lane leases: no lane")
+	}
+	all, err := l.leases(ctx, ln)
+	if err != nil {
+		return nil, l.wrap(err, "listing lane %q leases", ln)
+	}
+	nowMs := l.now().UnixMilli()
+	var out []lane.Lease
+	for _, ls := range all {
+		if ls.expiresAt > nowMs && ls.holder != "" {
+			out = append(out, lane.Lease{Holder: ls.holder, Expires: time.UnixMilli(ls.expiresAt)})
+		}
+	}
+	return out, nil
+}
+
 // EnsureTable creates the lease table (on-demand billing, key lane/slot)
 // if it is missing, and waits, polling DescribeTable, until it is ACTIVE
 // or Options.EnsureTimeout passes. An existing table with another key

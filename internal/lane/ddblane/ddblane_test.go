@@ -143,6 +143,14 @@ func (a *alternate) Release(ctx context.Context, ln, holder string) error {
 	return a.next().Release(ctx, ln, holder)
 }
 
+func (a *alternate) Transfer(ctx context.Context, ln, from, to string, ttl time.Duration) error {
+	return a.next().Transfer(ctx, ln, from, to, ttl)
+}
+
+func (a *alternate) Leases(ctx context.Context, ln string) ([]lane.Lease, error) {
+	return a.next().Leases(ctx, ln)
+}
+
 func mustAcquire(t *testing.T, l lane.Limiter, ln string, limit int, holder string, want bool) {
 	t.Helper()
 	ok, err := l.Acquire(t.Context(), ln, limit, holder, time.Minute)

@@ -17,8 +17,11 @@
 // slots at or above the new limit are ignored, so no new holder gets in
 // until the live ones fall below it. Renew and Release are conditioned on
 // the holder, so nobody extends or frees a lease that passed to another.
+// Transfer rewrites the holder of a slot with one UpdateItem conditioned
+// on the old holder still holding it, so the lane's count never moves.
 // A typical Acquire costs one Query and one PutItem; Renew one UpdateItem
-// (the slot is remembered per Limiter, and verified by the condition).
+// (the slot is remembered per Limiter, and verified by the condition);
+// Transfer one Query and one UpdateItem; Leases one Query.
 //
 // Clocks: a lease is judged live or expired by the clock of the caller
 // making the call (Options.Now), not by DynamoDB. Workers whose clocks

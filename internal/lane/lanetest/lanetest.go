@@ -41,6 +41,10 @@ func Run(t *testing.T, newLimiter func(t *testing.T) lane.Limiter) {
 		{"RenewNotHeld", testRenewNotHeld},
 		{"LanesIsolated", testIsolated},
 		{"Concurrent", testConcurrent},
+		{"TransferKeepsTheCount", testTransfer},
+		{"TransferToAHolderMerges", testTransferMerges},
+		{"TransferNotHeld", testTransferNotHeld},
+		{"LeasesListsLiveLeases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newLimiter(t)) })
@@ -112,11 +116,7 @@ func eventuallyAcquire(t *testing.T, l lane.Limiter, ln string, limit int, holde
 		if time.Now().After(deadline) {
 			t.Fatalf("Acquire(%s, %d, %s) still false after %s", ln, limit, holder, Timeout)
 		}
-		select {
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+		pause(t, 20*time.Millisecond)
 	}
 }
 
@@ -295,5 +295,136 @@ func testConcurrent(t *testing.T, l lane.Limiter) {
 				t.Fatalf("Release: %v", err)
 			}
 		}
+	}
+}
+
+// mustTransfer transfers from's lease to to and checks that to holds one
+// and from none.
+func mustTransfer(t *testing.T, l lane.Limiter, ln, from, to string) {
+	t.Helper()
+	if err := l.Transfer(t.Context(), ln, from, to, time.Hour); err != nil {
+		t.Fatalf("Transfer(%s, %s, %s): %v", ln, from, to, err)
+	}
+	mustNotHold(t, l, ln, from)
+	mustHold(t, l, ln, to)
+}
+
+func mustHold(t *testing.T, l lane.Limiter, ln, holder string) {
+	t.Helper()
+	if err := l.Renew(t.Context(), ln, holder, time.Hour); err != nil {
+		t.Fatalf("Renew(%s, %s): %v, want it held", ln, holder, err)
+	}
+}
+
+func mustNotHold(t *testing.T, l lane.Limiter, ln, holder string) {
+	t.Helper()
+	if err := l.Renew(t.Context(), ln, holder, time.Hour); !errors.Is(err, lane.ErrNotHeld) {
+		t.Fatalf("Renew(%s, %s): %v, want lane.ErrNotHeld", ln, holder, err)
+	}
+}
+
+// testTransfer: a reservation handed to its job keeps the lane full
+// throughout, and the job's lease then frees the slot.
+func testTransfer(t *testing.T, l lane.Limiter) {
+	ln := newLane()
+	h := newHolders(t, l, ln)
+	reserved, other, job := h.new("reservation"), h.new("other"), h.new("job")
+	mustAcquire(t, l, ln, 2, reserved, time.Hour)
+	mustAcquire(t, l, ln, 2, other, time.Hour)
+	mustTransfer(t, l, ln, reserved, job)
+	mustNotAcquire(t, l, ln, 2, h.new("late"), time.Hour)
+	if err := l.Release(t.Context(), ln, job); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	mustAcquire(t, l, ln, 2, h.new("next"), time.Hour)
+}
+
+// testTransferMerges: a reservation handed to a job that holds a lease
+// already (a run order delivered again) frees the reservation's slot.
+func testTransferMerges(t *testing.T, l lane.Limiter) {
+	ln := newLane()
+	h := newHolders(t, l, ln)
+	job, reserved := h.new("job"), h.new("reservation")
+	mustAcquire(t, l, ln, 2, job, time.Hour)
+	mustAcquire(t, l, ln, 2, reserved, time.Hour)
+	mustTransfer(t, l, ln, reserved, job)
+	mustAcquire(t, l, ln, 2, h.new("next"), time.Hour)
+	mustNotAcquire(t, l, ln, 2, h.new("late"), time.Hour)
+}
+
+func testTransferNotHeld(t *testing.T, l lane.Limiter) {
+	ln := newLane()
+	h := newHolders(t, l, ln)
+	never, job := h.new("never"), h.new("job")
+	if err := l.Transfer(t.Context(), ln, never, job, time.Hour); !errors.Is(err, lane.ErrNotHeld) {
+		t.Fatalf("Transfer of a lease never held: %v, want lane.ErrNotHeld", err)
+	}
+	mustNotHold(t, l, ln, job)
+	// An expired lease is not held either: once another holder got the
+	// lane of limit 1, the lapsed lease is gone.
+	lapsed := h.new("lapsed")
+	mustAcquire(t, l, ln, 1, lapsed, ShortTTL)
+	eventuallyAcquire(t, l, ln, 1, h.new("probe"), time.Hour)
+	if err := l.Transfer(t.Context(), ln, lapsed, job, time.Hour); !errors.Is(err, lane.ErrNotHeld) {
+		t.Fatalf("Transfer of an expired lease: %v, want lane.ErrNotHeld", err)
+	}
+	mustNotHold(t, l, ln, job)
+}
+
+func testLeases(t *testing.T, l lane.Limiter) {
+	ln := newLane()
+	h := newHolders(t, l, ln)
+	a, b, short := h.new("a"), h.new("b"), h.new("short")
+	before := time.Now()
+	mustAcquire(t, l, ln, 3, a, time.Hour)
+	mustAcquire(t, l, ln, 3, b, 2*time.Hour)
+	mustAcquire(t, l, ln, 3, short, ShortTTL)
+	got, err := l.Leases(t.Context(), ln)
+	if err != nil {
+		t.Fatalf("Leases: %v", err)
+	}
+	want := map[string]time.Duration{a: time.Hour, b: 2 * time.Hour, short: ShortTTL}
+	if time.Since(before) < ShortTTL/2 && len(got) != 3 {
+		t.Fatalf("Leases = %v, want 3 leases", got)
+	}
+	for _, ls := range got {
+		ttl, ok := want[ls.Holder]
+		if !ok {
+			t.Fatalf("Leases lists %s, never acquired in this lane", ls.Holder)
+		}
+		// Allow for a clock in milliseconds and a slow call.
+		if lo, hi := before.Add(ttl-time.Second), time.Now().Add(ttl+time.Second); ls.Expires.Before(lo) || ls.Expires.After(hi) {
+			t.Errorf("lease of %s expires at %s, want about %s from acquiring", ls.Holder, ls.Expires, ttl)
+		}
+	}
+	if err := l.Release(t.Context(), ln, a); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	deadline := time.Now().Add(Timeout)
+	for {
+		got, err := l.Leases(t.Context(), ln)
+		if err != nil {
+			t.Fatalf("Leases: %v", err)
+		}
+		if len(got) == 1 && got[0].Holder == b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Leases = %v %s after a release and a lapse, want only %s", got, Timeout, b)
+		}
+		pause(t, 20*time.Millisecond)
+	}
+	if got, err := l.Leases(t.Context(), newLane()); err != nil || len(got) != 0 {
+		t.Fatalf("Leases of an unused lane = %v, %v; want none", got, err)
+	}
+}
+
+// pause waits d, failing the test if it ends first.
+func pause(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-t.Context().Done():
+		t.Fatal(t.Context().Err())
+	case <-time.After(d):
 	}
 }

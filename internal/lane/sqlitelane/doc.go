@@ -6,6 +6,7 @@
 // transaction (BEGIN IMMEDIATE), so concurrent acquirers, in this process
 // or another, never exceed the limit. An expired lease frees its slot
 // without anyone removing it; Acquire sweeps the lane's expired leases as
-// it goes. Expiry is judged by the local clock, which every process on the
-// host shares.
+// it goes. Transfer renames a lease (or merges it into the new holder's)
+// in one transaction, so the lane's count never moves. Expiry is judged by
+// the local clock, which every process on the host shares.
 package sqlitelane

@@ -138,3 +138,76 @@ func (l *Limiter) Release(ctx context.Context, ln, holder string) error {
 	}
 	return nil
 }
+
+// Transfer hands from's live lease to holder to until now+ttl, in one
+// write transaction, so the lane's count never changes; when to holds a
+// live lease already, from's is deleted and to's renewed.
+// lane.ErrNotHeld when from holds no live lease.
+func (l *Limiter) Transfer(ctx context.Context, ln, from, to string, ttl time.Duration) error {
+	if err := errors.Join(check(ln, from, ttl), check(ln, to, ttl)); err != nil {
+		return fmt.Errorf("transferring lane %q lease: %w", ln, err)
+	}
+	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
+		now := l.now()
+		nowMs, expires := now.UnixMilli(), now.Add(ttl).UnixMilli()
+		var held bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM lane_leases
+			WHERE lane = ? AND holder = ? AND expires_ms > ?)`, ln, from, nowMs).Scan(&held); err != nil {
+			return err
+		}
+		if !held {
+			return lane.ErrNotHeld
+		}
+		// An expired lease of to is no lease: clear it so that the
+		// rename below cannot collide with it.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ? AND expires_ms <= ?`,
+			ln, to, nowMs); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ? WHERE lane = ? AND holder = ?`,
+			expires, ln, to)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			if from == to {
+				return nil
+			}
+			_, err := tx.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ?`, ln, from)
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE lane_leases SET holder = ?, expires_ms = ? WHERE lane = ? AND holder = ?`,
+			to, expires, ln, from)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("transferring lane %q lease of %s to %s: %w", ln, from, to, err)
+	}
+	return nil
+}
+
+// Leases lists the lane's live leases, by holder.
+func (l *Limiter) Leases(ctx context.Context, ln string) ([]lane.Lease, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT holder, expires_ms FROM lane_leases
+		WHERE lane = ? AND expires_ms > ? ORDER BY holder`, ln, l.now().UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("listing lane %q leases: %w", ln, err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []lane.Lease
+	for rows.Next() {
+		var ls lane.Lease
+		var ms int64
+		if err := rows.Scan(&ls.Holder, &ms); err != nil {
+			return nil, fmt.Errorf("listing lane %q leases: %w", ln, err)
+		}
+		ls.Expires = time.UnixMilli(ms)
+		out = append(out, ls)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing lane %q leases: %w", ln, err)
+	}
+	return out, nil
+}

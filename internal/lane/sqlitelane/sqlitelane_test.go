@@ -71,6 +71,14 @@ func (a *alternate) Release(ctx context.Context, ln, holder string) error {
 	return a.next().Release(ctx, ln, holder)
 }
 
+func (a *alternate) Transfer(ctx context.Context, ln, from, to string, ttl time.Duration) error {
+	return a.next().Transfer(ctx, ln, from, to, ttl)
+}
+
+func (a *alternate) Leases(ctx context.Context, ln string) ([]lane.Lease, error) {
+	return a.next().Leases(ctx, ln)
+}
+
 func TestExpiryByClock(t *testing.T) {
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := newLimiter(t, openDB(t, filepath.Join(t.TempDir(), "deployer.db")),
