@@ -22,7 +22,9 @@ const CancelQueue = LaneQueuePrefix + "_cancel"
 // and no lane lease: a cancel order runs no task.
 func (w *Worker) receiveCancels(ctx context.Context, q queue.Queue) {
 	for ctx.Err() == nil {
-		msgs, err := q.Receive(ctx, queue.ReceiveOptions{Max: queue.MaxBatch, Wait: w.ReceiveWait, Visibility: w.Visibility})
+		rctx, cancel := context.WithTimeout(ctx, w.ReceiveWait+w.CallTimeout)
+		msgs, err := q.Receive(rctx, queue.ReceiveOptions{Max: queue.MaxBatch, Wait: w.ReceiveWait, Visibility: w.Visibility})
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				w.Logger.Warn("receiving cancel orders", "err", err)
@@ -54,7 +56,7 @@ func (w *Worker) cancel(ctx context.Context, q queue.Queue, msg queue.Message) {
 	}
 	log := w.Logger.With("job_id", co.JobID, "cancel_request", co.RequestID, "caller", co.Caller.Principal)
 	done, err := w.applyCancel(ctx, co)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sctx, cancel := w.call(context.WithoutCancel(ctx))
 	defer cancel()
 	if done {
 		if err := q.Delete(sctx, msg.Receipt); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
@@ -98,7 +100,9 @@ func (w *Worker) giveUpCancel(ctx context.Context, q queue.Queue, msg queue.Mess
 		w.Logger.Error("dead-lettering cancel order; it will be retried", "job_id", co.JobID, "err", err)
 		return
 	}
-	if err := q.Delete(context.WithoutCancel(ctx), msg.Receipt); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
+	dctx, cancel := w.call(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := q.Delete(dctx, msg.Receipt); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
 		w.Logger.Warn("deleting dead-lettered cancel order", "job_id", co.JobID, "err", err)
 	}
 	w.Logger.Warn("cancel order dead-lettered", "job_id", co.JobID, "reason", reason)
@@ -107,6 +111,8 @@ func (w *Worker) giveUpCancel(ctx context.Context, q queue.Queue, msg queue.Mess
 // applyCancel reports whether the cancel order is done with: the job's
 // task has been asked to stop, or the job has ended.
 func (w *Worker) applyCancel(ctx context.Context, co schemas.CancelOrder) (bool, error) {
+	ctx, cancel := w.call(ctx)
+	defer cancel()
 	attempt := 1
 	var history []schemas.JobEvent
 	if w.Journal != nil {
@@ -176,7 +182,9 @@ func (w *Worker) cancelRequested(ctx context.Context, o schemas.RunOrder) (strin
 	if w.Journal == nil {
 		return "", false
 	}
-	history, err := w.Journal.Read(ctx, o.JobID)
+	rctx, cancel := w.call(ctx)
+	defer cancel()
+	history, err := w.Journal.Read(rctx, o.JobID)
 	if err != nil {
 		if !errors.Is(err, journal.ErrNotFound) {
 			w.Logger.Warn("reading journal before start", "job_id", o.JobID, "err", err)
@@ -197,7 +205,9 @@ func (w *Worker) cancelRequested(ctx context.Context, o schemas.RunOrder) (strin
 func (w *Worker) startCancelled(ctx context.Context, j *job, reason string) {
 	o := j.order
 	log := w.Logger.With("job_id", o.JobID, "attempt", o.Attempt)
-	t, err := w.Runner.Find(ctx, o.JobID, o.Attempt)
+	fctx, cancel := w.call(ctx)
+	t, err := w.Runner.Find(fctx, o.JobID, o.Attempt)
+	cancel()
 	switch {
 	case errors.Is(err, runner.ErrNotFound):
 		log.Info("job cancelled before its task started", "reason", reason)
@@ -211,13 +221,17 @@ func (w *Worker) startCancelled(ctx context.Context, j *job, reason string) {
 		return
 	}
 	if t.Status != runner.StatusStopped {
-		if err := w.Runner.Stop(ctx, t.ID, reason); err != nil {
+		sctx, cancel := w.call(ctx)
+		err := w.Runner.Stop(sctx, t.ID, reason)
+		cancel()
+		if err != nil {
 			log.Warn("stopping task of cancelled job; the cancel order will retry", "task_id", t.ID, "err", err)
 		}
 	}
 	w.mu.Lock()
 	j.task = t
 	j.started = true
+	j.mayRun = true
 	w.mu.Unlock()
 }
 

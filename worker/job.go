@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/stream"
@@ -53,9 +55,17 @@ func (w *Worker) start(ctx context.Context, j *job) {
 		backoff.WithMaxInterval(30*time.Second),
 		backoff.WithMaxElapsedTime(w.StartTimeout),
 	), ctx)
+	if ctx.Err() != nil {
+		return // shutting down before asking for a task
+	}
+	w.mu.Lock()
+	j.mayRun = true
+	w.mu.Unlock()
 	var task runner.Task
 	err := backoff.Retry(func() error {
-		t, err := w.Runner.Start(ctx, spec)
+		cctx, cancel := w.call(ctx)
+		defer cancel()
+		t, err := w.Runner.Start(cctx, spec)
 		if errors.Is(err, runner.ErrInvalidSpec) {
 			return backoff.Permanent(err)
 		}
@@ -83,36 +93,139 @@ func (w *Worker) start(ctx context.Context, j *job) {
 	log.Info("task started", "task_id", task.ID)
 }
 
-// track inspects tracked tasks, ends finished jobs, stops jobs past their
-// timeout, and keeps run orders invisible and lane leases alive.
-func (w *Worker) track(ctx context.Context) {
-	poll := time.NewTicker(w.Poll)
-	defer poll.Stop()
-	beat := time.NewTicker(w.Visibility / 3)
-	defer beat.Stop()
+// heartbeats keeps tracked run orders invisible and their lane leases
+// alive, every Visibility/3 until ctx ends, on a goroutine of its own:
+// nothing else the worker waits for can delay them.
+func (w *Worker) heartbeats(ctx context.Context) { every(ctx, w.beatEvery(), w.heartbeat) }
+
+// inspections inspects tracked tasks every Poll until ctx ends.
+func (w *Worker) inspections(ctx context.Context) { every(ctx, w.Poll, w.inspect) }
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-beat.C:
-			w.heartbeat(ctx)
-		case <-poll.C:
-			w.inspect(ctx)
+		case <-t.C:
+			fn(ctx)
 		}
 	}
 }
 
+func (w *Worker) beatEvery() time.Duration { return w.Visibility / 3 }
+
+// heartbeat beats for every tracked job at once, each call bounded by the
+// beat interval, and looks after the lane leases nobody tracks.
 func (w *Worker) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, min(w.CallTimeout, w.beatEvery()))
+	defer cancel()
+	var wg sync.WaitGroup
 	for _, j := range w.snapshot(false) {
-		if err := j.q.ChangeVisibility(ctx, j.msg.Receipt, w.Visibility); err != nil {
-			w.Logger.Warn("extending run order visibility", "job_id", j.order.JobID, "err", err)
+		wg.Go(func() { w.beat(ctx, j) })
+	}
+	wg.Go(func() { w.keepOrphans(ctx) })
+	wg.Wait()
+}
+
+// beat extends the visibility of every receipt held for the job's run
+// order and renews its lane lease.
+func (w *Worker) beat(ctx context.Context, j *job) {
+	log := w.Logger.With("job_id", j.order.JobID, "attempt", j.order.Attempt)
+	held := 0
+	for _, d := range w.deliveriesOf(j) {
+		err := d.q.ChangeVisibility(ctx, d.receipt, w.Visibility)
+		switch {
+		case err == nil:
+			held++
+		case errors.Is(err, queue.ErrInvalidReceipt):
+			w.dropDelivery(j, d)
+		default:
+			held++ // unknown: try again next beat
+			log.Warn("extending run order visibility", "err", err)
 		}
-		if err := w.Lanes.Renew(ctx, j.order.Lane, j.holder, w.leaseTTL()); err != nil {
-			w.Logger.Warn("renewing lane lease", "job_id", j.order.JobID, "err", err)
+	}
+	if held == 0 {
+		// Every receipt is stale: the order was received by another
+		// worker (whose delivery now counts, and which takes over the
+		// job's lane lease) or deleted. Stop tracking it here, unless a
+		// delivery to this worker came meanwhile.
+		if w.letGo(j) {
+			log.Warn("run order received elsewhere or gone; no longer tracking it here")
+		}
+		return
+	}
+	err := w.Lanes.Renew(ctx, j.order.Lane, j.lease, w.leaseTTL())
+	if errors.Is(err, lane.ErrNotHeld) && w.tracking(j) {
+		// The lease lapsed (heartbeats came too late): take it again.
+		// (A job that ended meanwhile released it: leave it so.)
+		var ok bool
+		if ok, err = w.Lanes.Acquire(ctx, j.order.Lane, j.order.LaneLimit, j.lease, w.leaseTTL()); err == nil && !ok {
+			log.Error("the job's lane lease lapsed and the lane filled meanwhile: the lane may run one job over its limit until this one ends")
+			return
+		}
+	}
+	if err != nil && !errors.Is(err, lane.ErrNotHeld) && ctx.Err() == nil {
+		log.Warn("renewing lane lease", "err", err)
+	}
+}
+
+// keepOrphans looks after the lane leases of jobs no worker tracks: their
+// worker died, or stopped and handed them back, while their task ran. A
+// lane must count such a task until it ends, or a new job would take its
+// slot while it still runs; and its lease must not outlive it, or the lane
+// would shrink. So a job's lease whose holder has gone quiet (less than
+// Visibility left, where a tracking worker keeps 2×Visibility) is renewed
+// for Visibility while the runner reports its task running, released once
+// the task has stopped, and left to lapse when there is no task. An
+// adopter of the job takes the lease over (see lease).
+func (w *Worker) keepOrphans(ctx context.Context) {
+	for _, ln := range w.knownLanes() {
+		leases, err := w.Lanes.Leases(ctx, ln)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.Logger.Warn("listing lane leases", "lane", ln, "err", err)
+			}
+			continue
+		}
+		for _, ls := range leases {
+			jobID, attempt, ok := parseLeaseHolder(ls.Holder)
+			if !ok || time.Until(ls.Expires) >= w.Visibility || w.tracks(jobID, attempt) {
+				continue
+			}
+			w.keepOrphan(ctx, ln, ls.Holder, jobID, attempt)
 		}
 	}
 }
 
+func (w *Worker) keepOrphan(ctx context.Context, ln, holder, jobID string, attempt int) {
+	log := w.Logger.With("lane", ln, "job_id", jobID, "attempt", attempt)
+	t, err := w.Runner.Find(ctx, jobID, attempt)
+	switch {
+	case errors.Is(err, runner.ErrNotFound):
+		// No task: the job's worker left before starting one. The lease
+		// lapses by itself; its adopter acquires one.
+	case err == nil && t.Status == runner.StatusStopped:
+		if err := w.Lanes.Release(ctx, ln, holder); err != nil {
+			log.Warn("releasing the lane lease of a stopped task nobody tracks", "err", err)
+			return
+		}
+		log.Info("released the lane lease of a stopped task nobody tracks", "task_id", t.ID)
+		w.signal()
+	default:
+		// Running, or unknown: keep counting it.
+		if err != nil && ctx.Err() == nil {
+			log.Warn("finding the task of a lane lease nobody renews; keeping the lease", "err", err)
+		}
+		if err := w.Lanes.Renew(ctx, ln, holder, w.Visibility); err != nil && !errors.Is(err, lane.ErrNotHeld) && ctx.Err() == nil {
+			log.Warn("renewing the lane lease of a task nobody tracks", "err", err)
+		}
+	}
+}
+
+// inspect ends finished jobs and stops jobs past their timeout.
 func (w *Worker) inspect(ctx context.Context) {
 	jobs := w.snapshot(true)
 	if len(jobs) == 0 {
@@ -120,13 +233,19 @@ func (w *Worker) inspect(ctx context.Context) {
 	}
 	ids := make([]string, 0, len(jobs))
 	byID := map[string]*job{}
+	w.mu.Lock()
 	for _, j := range jobs {
 		ids = append(ids, j.task.ID)
 		byID[j.task.ID] = j
 	}
-	tasks, err := w.Runner.Inspect(ctx, ids...)
+	w.mu.Unlock()
+	ictx, cancel := w.call(ctx)
+	tasks, err := w.Runner.Inspect(ictx, ids...)
+	cancel()
 	if err != nil {
-		w.Logger.Warn("inspecting tasks", "count", len(ids), "err", err)
+		if ctx.Err() == nil {
+			w.Logger.Warn("inspecting tasks", "count", len(ids), "err", err)
+		}
 		return
 	}
 	now := time.Now()
@@ -145,7 +264,10 @@ func (w *Worker) inspect(ctx context.Context) {
 		if j.stopping == "" && !t.StartedAt.IsZero() && now.Sub(t.StartedAt) > j.order.Timeout.D() {
 			j.stopping = stopTimeout
 			reason := fmt.Sprintf("%s: the job ran longer than its %s timeout", stopTimeout, j.order.Timeout)
-			if err := w.Runner.Stop(ctx, t.ID, reason); err != nil {
+			sctx, cancel := w.call(ctx)
+			err := w.Runner.Stop(sctx, t.ID, reason)
+			cancel()
+			if err != nil {
 				j.stopping = ""
 				w.Logger.Warn("stopping timed-out task", "task_id", t.ID, "err", err)
 			}
@@ -232,7 +354,9 @@ func (w *Worker) deadLettered(ctx context.Context, o schemas.RunOrder) bool {
 	if w.Journal == nil {
 		return false
 	}
-	history, err := w.Journal.Read(ctx, o.JobID)
+	rctx, cancel := w.call(ctx)
+	defer cancel()
+	history, err := w.Journal.Read(rctx, o.JobID)
 	if err != nil {
 		return false // unknown: dead-letter; a duplicate beats a loss
 	}
@@ -257,7 +381,9 @@ func (w *Worker) retry(ctx context.Context, j *job, outcome schemas.Outcome, exi
 	next.Request.Attempt = next.Attempt
 	body, err := next.Encode()
 	if err == nil {
-		_, err = j.q.Send(ctx, queue.Outgoing{Body: body, Attributes: map[string]string{"job_id": o.JobID, "schema": schemas.RunOrderV1}})
+		sctx, cancel := w.call(ctx)
+		_, err = j.q.Send(sctx, queue.Outgoing{Body: body, Attributes: map[string]string{"job_id": o.JobID, "schema": schemas.RunOrderV1}})
+		cancel()
 	}
 	if err != nil {
 		w.Logger.Error("re-enqueueing job for retry; the run order will be retried", "job_id", o.JobID, "err", err)
@@ -270,8 +396,9 @@ func (w *Worker) retry(ctx context.Context, j *job, outcome schemas.Outcome, exi
 	return true
 }
 
-// forget stops tracking the job; with ack its run order is deleted,
-// otherwise it is handed back for another worker.
+// forget stops tracking the job; with ack its run order is deleted and
+// its lane lease released, otherwise the order is handed back for another
+// worker (see handBack).
 func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 	// A job is forgotten once: the tracker and a draining Run may both
 	// try.
@@ -282,25 +409,96 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 		return
 	}
 	delete(w.jobs, k)
+	deliveries := slices.Clone(j.deliveries)
+	mayRun, stopped := j.mayRun, j.task.Status == runner.StatusStopped
 	w.mu.Unlock()
+	j.stopStart()
 
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	actx, cancel := w.call(context.WithoutCancel(ctx))
 	defer cancel()
-	var err error
-	if ack {
-		err = j.q.Delete(actx, j.msg.Receipt)
+	for _, d := range deliveries {
+		var err error
+		if ack {
+			err = d.q.Delete(actx, d.receipt)
+		} else {
+			err = d.q.ChangeVisibility(actx, d.receipt, 0)
+		}
+		if err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
+			w.Logger.Warn("settling run order", "job_id", j.order.JobID, "ack", ack, "err", err)
+		}
+	}
+	if ack || !mayRun || stopped {
+		w.release(ctx, j.order.Lane, j.lease)
 	} else {
-		err = j.q.ChangeVisibility(actx, j.msg.Receipt, 0)
+		w.handBackLease(actx, j)
 	}
-	if err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
-		w.Logger.Warn("settling run order", "job_id", j.order.JobID, "ack", ack, "err", err)
-	}
-	w.release(ctx, j.order.Lane, j.holder)
 	<-w.slots
 }
 
+// handBackLease leaves the lane lease of a job handed back while its task
+// may run: released, the slot would go to a new job while the task still
+// runs. It is cut to Visibility, so that the workers left see it as
+// nobody's and keep it while the task runs (keepOrphans) until an adopter
+// takes it over, and it lapses soon when no worker is left.
+func (w *Worker) handBackLease(ctx context.Context, j *job) {
+	if err := w.Lanes.Renew(ctx, j.order.Lane, j.lease, w.Visibility); err != nil && !errors.Is(err, lane.ErrNotHeld) {
+		w.Logger.Warn("handing back lane lease", "job_id", j.order.JobID, "err", err)
+	}
+	w.signal()
+}
+
+// letGo stops tracking a job whose run order another delivery took over,
+// settling nothing and keeping the job's lane lease, which the other
+// delivery's worker shares. It reports whether it did: not when the job
+// is no longer tracked, nor when it holds a receipt again.
+func (w *Worker) letGo(j *job) bool {
+	w.mu.Lock()
+	k := key(j.order.JobID, j.order.Attempt)
+	if w.jobs[k] != j || len(j.deliveries) > 0 {
+		w.mu.Unlock()
+		return false
+	}
+	delete(w.jobs, k)
+	w.mu.Unlock()
+	j.stopStart()
+	<-w.slots
+	w.signal()
+	return true
+}
+
+// deliveriesOf returns the job's receipts, oldest first.
+func (w *Worker) deliveriesOf(j *job) []delivery {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(j.deliveries)
+}
+
+// dropDelivery forgets a receipt the queue called stale.
+func (w *Worker) dropDelivery(j *job, d delivery) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j.deliveries = slices.DeleteFunc(j.deliveries, func(x delivery) bool { return x == d })
+}
+
+// tracking reports whether the worker still tracks j.
+func (w *Worker) tracking(j *job) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.jobs[key(j.order.JobID, j.order.Attempt)] == j
+}
+
+// tracks reports whether the worker tracks the job attempt.
+func (w *Worker) tracks(jobID string, attempt int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.jobs[key(jobID, attempt)]
+	return ok
+}
+
 // drain waits for tracked jobs to end for up to DrainTimeout (or until
-// Abort), then hands the rest back.
+// Abort), then hands the rest back. Starts still under way are stopped
+// and waited for first, so that each job handed back is known to have a
+// task that may run, or none.
 func (w *Worker) drain(ctx context.Context) {
 	deadline := time.NewTimer(w.DrainTimeout)
 	defer deadline.Stop()
@@ -313,7 +511,12 @@ func (w *Worker) drain(ctx context.Context) {
 		}
 		break
 	}
-	for _, j := range w.snapshot(false) {
+	left := w.snapshot(false)
+	for _, j := range left {
+		j.stopStart()
+	}
+	w.starts.Wait()
+	for _, j := range left {
 		w.forget(ctx, j, false)
 		w.Logger.Info("handed job back", "job_id", j.order.JobID, "attempt", j.order.Attempt)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/deployerhq/deployer/internal/journal/sqlitejournal"
 	"github.com/deployerhq/deployer/internal/lane/sqlitelane"
 	"github.com/deployerhq/deployer/internal/queue"
@@ -18,6 +20,8 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeRunner runs nothing: tasks stay running until the test ends them or
 // the worker stops them. Start is idempotent per job and attempt, as the
@@ -30,6 +34,13 @@ type fakeRunner struct {
 	finds  int            // calls of Find
 	// started receives the id of every task started.
 	started chan string
+	// inspects counts calls of Inspect; when gate is set, Inspect
+	// reports on inspecting and blocks until gate closes (or, with
+	// honourCtx, until its context ends).
+	inspects   int
+	gate       chan struct{}
+	honourCtx  bool
+	inspecting chan struct{}
 }
 
 func newFakeRunner() *fakeRunner {
@@ -65,7 +76,26 @@ func (f *fakeRunner) Find(_ context.Context, job string, attempt int) (runner.Ta
 	return runner.Task{}, runner.ErrNotFound
 }
 
-func (f *fakeRunner) Inspect(_ context.Context, ids ...string) ([]runner.Task, error) {
+func (f *fakeRunner) Inspect(ctx context.Context, ids ...string) ([]runner.Task, error) {
+	f.mu.Lock()
+	f.inspects++
+	gate, honourCtx := f.gate, f.honourCtx
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case f.inspecting <- struct{}{}:
+		default:
+		}
+		var done <-chan struct{}
+		if honourCtx {
+			done = ctx.Done()
+		}
+		select {
+		case <-gate:
+		case <-done:
+			return nil, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []runner.Task
@@ -75,6 +105,33 @@ func (f *fakeRunner) Inspect(_ context.Context, ids ...string) ([]runner.Task, e
 		}
 	}
 	return out, nil
+}
+
+// blockInspect makes every Inspect block (see gate) until the returned
+// release is called; the test's cleanup calls it too.
+func (f *fakeRunner) blockInspect(t *testing.T, honourCtx bool) (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gate, f.honourCtx, f.inspecting = make(chan struct{}), honourCtx, make(chan struct{}, 1)
+	var once sync.Once
+	release = func() { once.Do(func() { close(f.gate) }) }
+	t.Cleanup(release)
+	return release
+}
+
+func (f *fakeRunner) inspectCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inspects
+}
+
+// exit ends a running task as if its script exited with code.
+func (f *fakeRunner) exit(id string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t, ok := f.tasks[id]; ok && t.Status != runner.StatusStopped {
+		t.Status, t.ExitCode, t.StopCode, t.StoppedAt = runner.StatusStopped, &code, runner.StopExited, time.Now()
+	}
 }
 
 func (f *fakeRunner) Stop(_ context.Context, id, reason string) error {
@@ -98,7 +155,17 @@ type rig struct {
 	streams *sqlitestream.Streams
 	journal *sqlitejournal.Journal
 	runner  *fakeRunner
-	stop    func()
+	// broker and lanes are the worker's, spied on.
+	broker *spyBroker
+	lanes  *spyLanes
+	// stop stops the worker (handing its jobs back) and waits for Run to
+	// return; later calls do nothing.
+	stop func()
+}
+
+// testOptions are the rig's worker options: quick polls, short waits.
+func testOptions() worker.Options {
+	return worker.Options{Poll: 10 * time.Millisecond, ReceiveWait: 100 * time.Millisecond, Visibility: 3 * time.Second, Discover: time.Hour}
 }
 
 func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
@@ -107,12 +174,17 @@ func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = db.Close() })
 	ctx := context.Background()
-	broker, _ := sqlitequeue.New(db, sqlitequeue.Options{SenderID: "test"})
+	broker, err := sqlitequeue.New(db, sqlitequeue.Options{SenderID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	streams, _ := sqlitestream.New(db, sqlitestream.Options{})
 	journal, _ := sqlitejournal.New(db, sqlitejournal.Options{})
 	lanes, _ := sqlitelane.New(db, sqlitelane.Options{})
-	r := &rig{streams: streams, journal: journal, runner: newFakeRunner()}
+	r := &rig{streams: streams, journal: journal, runner: newFakeRunner(),
+		broker: &spyBroker{Broker: broker}, lanes: &spyLanes{Limiter: lanes}}
 	if r.dlq, err = broker.Create(ctx, worker.RunDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,22 +194,43 @@ func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 	if r.cancels, err = broker.Create(ctx, worker.CancelQueue, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	w := &worker.Worker{
-		Broker: broker, DeadLetters: r.dlq, Runner: r.runner, Streams: streams, Journal: journal, Lanes: lanes,
-		Options: worker.Options{Poll: 10 * time.Millisecond, ReceiveWait: 100 * time.Millisecond, Visibility: 3 * time.Second, Discover: time.Hour},
-	}
-	for _, f := range tweak {
-		f(&w.Options)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(wctx) }()
-	r.stop = func() { cancel(); <-done; _ = db.Close() }
-	t.Cleanup(r.stop)
+	r.stop = r.start(t, tweak...)
 	return r
 }
 
+// ports are the rig's adapters, as a worker gets them.
+func (r *rig) ports() worker.Ports {
+	return worker.Ports{Broker: r.broker, DeadLetters: r.dlq, Runner: r.runner, Streams: r.streams, Journal: r.journal, Lanes: r.lanes}
+}
+
+// start runs another worker on the rig's state (as another process
+// would) and returns its stop.
+func (r *rig) start(t *testing.T, tweak ...func(*worker.Options)) (stop func()) {
+	t.Helper()
+	o := testOptions()
+	for _, f := range tweak {
+		f(&o)
+	}
+	w, err := worker.New(r.ports(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
 func (r *rig) send(t *testing.T, o schemas.RunOrder) {
+	t.Helper()
+	r.sendID(t, o)
+}
+
+// sendID sends the run order and returns its message id.
+func (r *rig) sendID(t *testing.T, o schemas.RunOrder) string {
 	t.Helper()
 	if _, err := r.streams.Create(context.Background(), o.JobID, time.Hour); err != nil {
 		t.Fatal(err)
@@ -146,9 +239,11 @@ func (r *rig) send(t *testing.T, o schemas.RunOrder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.lane.Send(context.Background(), queue.Outgoing{Body: body}); err != nil {
+	ids, err := r.lane.Send(context.Background(), queue.Outgoing{Body: body})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return ids[0]
 }
 
 // terminal follows the job's stream to its terminal event.
@@ -175,6 +270,23 @@ func (r *rig) terminal(t *testing.T, job string) (schemas.JobEvent, []schemas.Jo
 	}
 	t.Fatalf("no terminal event for job %s; got %d events", job, len(all))
 	return schemas.JobEvent{}, nil
+}
+
+// waitFor polls cond every 10ms until it holds, failing the test after
+// 20s with what.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
 }
 
 func order(job string) schemas.RunOrder {

@@ -19,6 +19,7 @@ import (
 	"github.com/deployerhq/deployer/internal/lane/ddblane"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
+	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/runner/ecsrunner"
 	"github.com/deployerhq/deployer/internal/stream/sqsstream"
 	"github.com/deployerhq/deployer/internal/tasklog/cwlogs"
@@ -220,13 +221,17 @@ func (b *Backend) Gatekeeper(pol gatekeeper.Policy) *gatekeeper.Gatekeeper {
 	}
 }
 
-// Worker returns a worker on this backend.
-func (b *Backend) Worker(o worker.Options) *worker.Worker {
+// Worker returns a worker on this backend; run is its runner (nil: the
+// backend's ECS runner).
+func (b *Backend) Worker(o worker.Options, run runner.Runner) (*worker.Worker, error) {
 	if o.Logger == nil {
 		o.Logger = b.Options.Logger
 	}
-	return &worker.Worker{
-		Broker: b.Broker, DeadLetters: b.runDLQ, Runner: b.Runner,
-		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes, Options: o,
+	if run == nil {
+		run = b.Runner
 	}
+	return worker.New(worker.Ports{
+		Broker: b.Broker, DeadLetters: b.runDLQ, Runner: run,
+		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes,
+	}, o)
 }

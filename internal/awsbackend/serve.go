@@ -48,8 +48,10 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	if wo.Logger == nil {
 		wo.Logger = log
 	}
-	w := b.Worker(wo)
-	w.Runner = reg
+	w, err := b.Worker(wo, reg)
+	if err != nil {
+		return err
+	}
 	s := &shipper{logs: b.Logs, reg: reg, ship: &logshipper.Shipper{Streams: b.Streams}, log: log, every: time.Second}
 	return backend.Serve(ctx, g, b.requests, w, opts,
 		backend.Loop{Name: "logshipper", Run: s.run},

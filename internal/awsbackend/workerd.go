@@ -42,8 +42,8 @@ func WorkerMain(args []string, getenv func(string) string, stderr io.Writer) int
 	fs.StringVar(&subnets, "subnets", strings.Join(o.Subnets, ","), "comma-separated subnets of awsvpc tasks ($DEPLOYER_ECS_SUBNETS)")
 	fs.StringVar(&groups, "security-groups", strings.Join(o.SecurityGroups, ","), "comma-separated security groups ($DEPLOYER_ECS_SECURITY_GROUPS)")
 	fs.BoolVar(&o.AssignPublicIP, "public-ip", o.AssignPublicIP, "give awsvpc tasks a public IP ($DEPLOYER_ECS_PUBLIC_IP)")
-	fs.IntVar(&wo.Capacity, "capacity", 32, "most jobs tracked at once")
-	fs.DurationVar(&wo.Visibility, "visibility", time.Minute, "how long a job taken by a worker that dies stays hidden before another adopts it")
+	fs.IntVar(&wo.Capacity, "capacity", worker.DefaultCapacity, "most jobs tracked at once")
+	fs.DurationVar(&wo.Visibility, "visibility", worker.DefaultVisibility, "how long a job taken by a worker that dies stays hidden before another adopts it")
 	fs.DurationVar(&wo.Poll, "poll", 5*time.Second, "how often tracked tasks are described (one DescribeTasks per 100 tasks)")
 	fs.DurationVar(&wo.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to keep tracking running jobs after a stop signal")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
@@ -80,7 +80,11 @@ func WorkerMain(args []string, getenv func(string) string, stderr io.Writer) int
 		log.Error("opening the AWS backend", "err", err)
 		return 78
 	}
-	w := b.Worker(wo)
+	w, err := b.Worker(wo, nil)
+	if err != nil {
+		log.Error("building the worker", "err", err)
+		return 64
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

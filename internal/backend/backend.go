@@ -46,7 +46,7 @@ type Backend interface {
 type ServeOptions struct {
 	Worker worker.Options
 	// Visibility hides a request while the gatekeeper handles it. Defaults
-	// to 30s.
+	// to worker.DefaultVisibility.
 	Visibility time.Duration
 	Logger     *slog.Logger
 	// Abort, when closed, makes a draining worker hand its jobs back at
@@ -82,7 +82,7 @@ func Serve(ctx context.Context, g *gatekeeper.Gatekeeper, requests queue.Queue, 
 	}
 	vis := opts.Visibility
 	if vis <= 0 {
-		vis = 30 * time.Second
+		vis = worker.DefaultVisibility
 	}
 	if opts.Ready != nil {
 		opts.Ready()

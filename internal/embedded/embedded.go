@@ -175,15 +175,15 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	if wo.Discover == 0 {
 		wo.Discover = 2 * time.Second
 	}
-	if wo.Visibility == 0 {
-		wo.Visibility = 30 * time.Second
-	}
 	if wo.Logger == nil {
 		wo.Logger = log
 	}
-	w := &worker.Worker{
+	w, err := worker.New(worker.Ports{
 		Broker: b.Broker, DeadLetters: b.runDLQ, Runner: b.Runner,
-		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes, Options: wo,
+		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes,
+	}, wo)
+	if err != nil {
+		return err
 	}
 
 	return backend.Serve(ctx, g, b.requests, w, opts,

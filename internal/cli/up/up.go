@@ -59,8 +59,8 @@ logs are read from CloudWatch Logs for the tasks this process tracks.`,
 		},
 	}
 	cmd.Flags().DurationVar(&opts.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to keep tracking running jobs after a stop signal")
-	cmd.Flags().IntVar(&opts.Capacity, "capacity", 32, "most jobs this process tracks at once")
-	cmd.Flags().DurationVar(&opts.Visibility, "visibility", 30*time.Second, "how long a job taken by a pipeline that dies stays hidden before another adopts it")
+	cmd.Flags().IntVar(&opts.Capacity, "capacity", worker.DefaultCapacity, "most jobs this process tracks at once")
+	cmd.Flags().DurationVar(&opts.Visibility, "visibility", worker.DefaultVisibility, "how long a job taken by a pipeline that dies stays hidden before another adopts it")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
 	cmd.Flags().BoolVar(&opts.Provision, "provision", false, "with --backend aws: create missing queues, log groups and the lease table first")
 	return cmd
