@@ -206,14 +206,6 @@ func (f *awsFakes) checkQueuesDrained(t *testing.T) {
 	}
 }
 
-// awsRecordArgs are the arguments of record job i on --backend aws: as
-// recordArgs, but short, as the ECS fake runs one task at a time.
-func awsRecordArgs(record string, i int) []string {
-	args := recordArgs(record, i)
-	args[len(args)-1] = "0.02"
-	return args
-}
-
 // runAll runs n record jobs with "deployer run", par at a time and one at
 // most every pace, and returns each run's result and job id by index;
 // done is closed when all have ended.
@@ -227,7 +219,7 @@ func (e *env) runAll(record string, n, par int, pace time.Duration) (ids []strin
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i], errs[i] = e.exec(3*time.Minute, append([]string{"run", "--"}, awsRecordArgs(record, i)...)...)
+				results[i], errs[i] = e.exec(3*time.Minute, append([]string{"run", "--"}, recordArgs(record, i)...)...)
 				if m := jobSubmitted.FindStringSubmatch(results[i].stderr); m != nil {
 					ids[i] = m[1]
 				} else if errs[i] == nil {
@@ -327,12 +319,21 @@ func TestAWSFaultKillPipelinesAtRandom(t *testing.T) {
 		if pool.kills >= minKills && time.Since(begin) > window {
 			continue
 		}
+		// Kill while a script runs: its task is RUNNING on ECS and the
+		// up tracking it dies under it.
+		scriptRunning(t, record, 2*time.Second)
 		pool.killOne(t, rng, record)
 		killed = time.Since(begin)
 	}
 	total := time.Since(begin)
 	if pool.kills < minKills {
 		t.Errorf("only %d kills before every run ended, want at least %d: the runs were too quick to test anything", pool.kills, minKills)
+	}
+	// ECS tasks run on their own (the fake runs them as ECS does, not
+	// inside RunTask): most kills must find scripts running, tracked by
+	// the pipelines, or the test tests nothing.
+	if pool.midTask < pool.kills/2 {
+		t.Errorf("only %d of %d kills found scripts running, want at least half", pool.midTask, pool.kills)
 	}
 	if testing.Verbose() {
 		t.Logf("kills:\n%s", strings.Join(pool.log, "\n"))
@@ -355,12 +356,30 @@ func TestAWSFaultKillPipelinesAtRandom(t *testing.T) {
 		n, pool.kills, pool.midTask, faults, killed.Seconds(), total.Seconds(), adopted, len(finishedTwice), failed)
 }
 
+// scriptRunning waits until the record file shows a script started and
+// not ended, or for at most d (then the kill finds none running, and is
+// counted so).
+func scriptRunning(t *testing.T, record string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		starts, ends, _ := recordCounts(t, record)
+		for tok, n := range starts {
+			if ends[tok] < n {
+				return
+			}
+		}
+		// The scripts write to a file: nothing to wait on but its content.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestAWSFaultSIGTERMDrainsOrHandsOver is TestSIGTERMDrainsOrHandsOver on
-// --backend aws with server-side faults on. The ECS fake runs a task's
-// script inside RunTask, so the "gated" job's start is what is under way
-// when the signal comes: the stopping up must either see it through
-// (drain) or leave it for another up, which finds the task by startedBy
-// instead of starting it again.
+// --backend aws with server-side faults on. The "gated" job's ECS task is
+// RUNNING, its script waiting for the gate, when the signal comes: the
+// stopping up must either track it to its end (drain) or hand it back to
+// another up, which adopts the running task (found by startedBy) instead
+// of starting it again.
 func TestAWSFaultSIGTERMDrainsOrHandsOver(t *testing.T) {
 	t.Parallel()
 	stopping := regexp.MustCompile(`deployer: stopping`)
@@ -412,8 +431,8 @@ func TestAWSFaultSIGTERMDrainsOrHandsOver(t *testing.T) {
 				}
 			}
 			if !c.drains {
-				// The task is still running (its RunTask has not
-				// returned): start another up, then let the task end.
+				// The task is still running: start another up, then
+				// let the task end.
 				if b, _ := os.ReadFile(runs); string(b) != "run\n" {
 					t.Fatalf("runs file %q before another up started", b)
 				}

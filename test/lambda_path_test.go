@@ -359,7 +359,9 @@ func (d *lambdaDeployment) flow(ctx context.Context, c lambdaPathCase, o deliver
 			}
 		}
 	}
-	// The task ends: the worker sees it stopped at its next look.
+	// The task ends (its container exited already: the fake held it
+	// RUNNING until now), and the worker sees it stopped when it next
+	// describes it.
 	if err := os.WriteFile(filepath.Join(d.release, res.jobID), nil, 0o644); err != nil {
 		return finish(err)
 	}

@@ -93,7 +93,7 @@ func startFakes(t testing.TB, o awsbackend.Options) *fakes {
 	f := &fakes{logs: logsfake.New(), count: &awsx.CountingTransport{}}
 	f.logs.Register(srv)
 	group, prefix := "/deployer-tasks", "deployer/deployer/"
-	srv.Add(ecsfake.New(ecsfake.Options{
+	ecs := ecsfake.New(ecsfake.Options{
 		TaskDefinitions: map[string][]string{"deployer": {"deployer"}},
 		Behave:          plan,
 		OnLog: func(taskID string, lines []string) {
@@ -103,7 +103,9 @@ func startFakes(t testing.TB, o awsbackend.Options) *fakes {
 			}
 			f.logs.Append(group, prefix+taskID, evs...)
 		},
-	}).Service())
+	})
+	t.Cleanup(ecs.Close)
+	srv.Add(ecs.Service())
 	srv.Add(ddbfake.New(ddbfake.Options{}).Service())
 	f.url = ddbfake.Serve(t, srv)
 	return f

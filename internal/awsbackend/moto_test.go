@@ -49,13 +49,15 @@ func motoBackend(t *testing.T) *awsbackend.Backend {
 	group, streamPrefix := "/"+prefix+"tasks", "deployer/deployer/"
 	logs := cloudwatchlogs.NewFromConfig(awstest.Config(t, ep, nil))
 	srv := &awsfake.Server{}
-	srv.Add(ecsfake.New(ecsfake.Options{
+	ecs := ecsfake.New(ecsfake.Options{
 		TaskDefinitions: map[string][]string{"deployer": {"deployer"}},
 		Behave:          plan,
 		OnLog: ecsfake.LogsTo(logs, group, streamPrefix, func(_ string, err error) {
 			t.Errorf("writing the task's log to the emulator: %v", err)
 		}),
-	}).Service())
+	})
+	t.Cleanup(ecs.Close)
+	srv.Add(ecs.Service())
 	ecsURL := srv.Start(t)
 
 	t.Setenv("AWS_ENDPOINT_URL", ep)

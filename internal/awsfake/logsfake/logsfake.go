@@ -1,8 +1,10 @@
 package logsfake
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"slices"
@@ -63,6 +65,7 @@ type Fake struct {
 	groups map[string]*group
 	hook   func(op string) error
 	ingest uint64 // ingestion counter: ties and event ids
+	sub    deliveries
 }
 
 type group struct {
@@ -70,6 +73,7 @@ type group struct {
 	created   int64
 	retention *int32
 	streams   map[string]*stream
+	subs      []*subscription
 }
 
 type stream struct {
@@ -87,14 +91,26 @@ type stored struct {
 
 func (e stored) id() string { return fmt.Sprintf("%020d%036d", e.ts, e.seq) }
 
-// New returns an empty fake.
-func New() *Fake { return &Fake{groups: map[string]*group{}} }
+// New returns an empty fake. Once a subscription filter is put, it
+// delivers on a goroutine of its own: Close stops it.
+func New() *Fake {
+	f := &Fake{groups: map[string]*group{}}
+	f.sub.ctx, f.sub.cancel = context.WithCancel(context.Background())
+	f.sub.dests = map[string]Destination{}
+	f.sub.open = map[string]*batch{}
+	f.sub.wake = make(chan struct{}, 1)
+	f.sub.idle = make(chan struct{})
+	f.sub.opts = Delivery{}.withDefaults()
+	f.sub.rng = rand.New(rand.NewPCG(f.sub.opts.Seed, 1)) //nolint:gosec // fault injection needs no cryptographic randomness
+	return f
+}
 
-// Start serves a new fake on a loopback server closed when t ends and
-// returns it with its endpoint URL.
+// Start serves a new fake on a loopback server closed when t ends (then
+// closes the fake) and returns it with its endpoint URL.
 func Start(t testing.TB) (*Fake, string) {
 	t.Helper()
 	f := New()
+	t.Cleanup(f.Close)
 	var s awsfake.Server
 	f.Register(&s)
 	return f, s.Start(t)
@@ -116,6 +132,10 @@ func (f *Fake) Service() *awsfake.Service {
 		"GetLogEvents":       f.getLogEvents,
 		"FilterLogEvents":    f.filterLogEvents,
 		"PutRetentionPolicy": f.putRetentionPolicy,
+
+		"PutSubscriptionFilter":       f.putSubscriptionFilter,
+		"DescribeSubscriptionFilters": f.describeSubscriptionFilters,
+		"DeleteSubscriptionFilter":    f.deleteSubscriptionFilter,
 	}
 	svc := &awsfake.Service{
 		TargetPrefix: "Logs_20140328",
@@ -171,7 +191,7 @@ func (f *Fake) Append(groupName, streamName string, events ...Event) {
 		g.streams[streamName] = s
 	}
 	for _, e := range events {
-		f.store(s, e.Time.UnixMilli(), e.Message, now)
+		f.store(g, s, e.Time.UnixMilli(), e.Message, now)
 	}
 }
 
@@ -199,13 +219,14 @@ func (f *Fake) now() int64 {
 }
 
 // store inserts one event after every event whose timestamp is not
-// later. f.mu is held.
-func (f *Fake) store(s *stream, ts int64, msg string, now int64) {
+// later, and hands it to the group's subscription filters. f.mu is held.
+func (f *Fake) store(g *group, s *stream, ts int64, msg string, now int64) {
 	f.ingest++
 	e := stored{ts: ts, ingested: now, seq: f.ingest, msg: msg}
 	i := sort.Search(len(s.events), func(i int) bool { return s.events[i].ts > ts })
 	s.events = slices.Insert(s.events, i, e)
 	s.lastIn = now
+	f.route(g, s, e)
 }
 
 // Errors as CloudWatch Logs answers them.
@@ -652,7 +673,7 @@ func (f *Fake) putLogEvents(body []byte) (any, error) {
 		return nil, invalid("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
 	}
 	for _, e := range in.LogEvents[lo:max(lo, hi)] {
-		f.store(s, *e.Timestamp, *e.Message, now)
+		f.store(g, s, *e.Timestamp, *e.Message, now)
 	}
 	out := struct {
 		NextSequenceToken     string        `json:"nextSequenceToken"`
