@@ -62,6 +62,53 @@ func TestConformanceCrossHandle(t *testing.T) {
 	queuetest.Run(t, queuetest.Features{SenderID: sender}, func(*testing.T) queue.Broker { return s })
 }
 
+// TestConformanceOnASlowMachine runs the suite with every Receive
+// reaching the backend 300ms late, as on a machine too loaded to keep the
+// suite's first windows (250ms visibility timeouts and delays): the
+// timing checks must widen their windows and pass, not skip.
+func TestConformanceOnASlowMachine(t *testing.T) {
+	b := &slowBroker{Broker: newBroker(t, tempDB(t), sqlitequeue.Options{SenderID: sender}), lag: 300 * time.Millisecond}
+	queuetest.Run(t, queuetest.Features{SenderID: sender}, func(*testing.T) queue.Broker { return b })
+}
+
+// slowBroker's queues call the backend's Receive lag late.
+type slowBroker struct {
+	*sqlitequeue.Broker
+	lag time.Duration
+}
+
+type slowQueue struct {
+	queue.Queue
+	lag time.Duration
+}
+
+func (s *slowBroker) Create(ctx context.Context, name string, cfg queue.Config) (queue.Queue, error) {
+	q, err := s.Broker.Create(ctx, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &slowQueue{Queue: q, lag: s.lag}, nil
+}
+
+func (s *slowBroker) Open(ctx context.Context, name string) (queue.Queue, error) {
+	q, err := s.Broker.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &slowQueue{Queue: q, lag: s.lag}, nil
+}
+
+func (q *slowQueue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue.Message, error) {
+	lag := time.NewTimer(q.lag) // the machine's slowness, not a wait for something
+	defer lag.Stop()
+	select {
+	case <-lag.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return q.Queue.Receive(ctx, opts)
+}
+
 // splitBroker creates queues through tx and manages them through rx; its
 // queues send through tx and receive, delete and change visibility
 // through rx.
