@@ -539,7 +539,12 @@ func TestFailedToStartIsNotExitZero(t *testing.T) {
 }
 
 func TestStopBeforeRunningHasNoExitCode(t *testing.T) {
-	e := newEnv(t, newFake())
+	// The task provisions for an hour: the stop comes before it runs.
+	e := newEnv(t, ecsfake.New(ecsfake.Options{
+		TaskDefinitions: map[string][]string{taskDef: {container, "sidecar"}},
+		Behave:          behave,
+		Delays:          ecsfake.Delays{Provisioning: time.Hour},
+	}))
 	_, task := start(t, e.runner, runnertest.Behaviour{Sleep: true})
 	if err := e.runner.Stop(t.Context(), task.ID, "cancelled: by a person"); err != nil {
 		t.Fatalf("Stop: %v", err)
