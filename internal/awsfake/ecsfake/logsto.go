@@ -2,6 +2,7 @@ package ecsfake
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,17 +22,21 @@ const (
 // LogsTo is an Options.OnLog that writes each task's output lines to the
 // log stream prefix+taskID of group through client, as the awslogs
 // driver would: for a fake ECS beside another implementation of
-// CloudWatch Logs (an emulator). Lines go in as many PutLogEvents calls
-// as CloudWatch's batch limits ask for, in order. A write that fails is
-// passed to onErr, and the lines after it are not written.
+// CloudWatch Logs (an emulator). The stream is created with a task's
+// first lines; lines go in as many PutLogEvents calls as CloudWatch's
+// batch limits ask for, in order. A write that fails is passed to onErr,
+// and the lines after it are not written.
 func LogsTo(client *cloudwatchlogs.Client, group, prefix string, onErr func(taskID string, err error)) func(taskID string, lines []string) {
+	var created sync.Map // stream names
 	return func(taskID string, lines []string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		stream := aws.String(prefix + taskID)
 		// A task's lines arrive in several calls: the stream exists after
 		// the first, and a failed create shows in the put below.
-		_, _ = client.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: stream})
+		if _, done := created.LoadOrStore(*stream, true); !done {
+			_, _ = client.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: stream})
+		}
 		now := time.Now().UnixMilli()
 		for len(lines) > 0 {
 			n, size := 0, 0
