@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/awsfake"
@@ -236,10 +235,7 @@ func startLambdaDeployment(t *testing.T, delivery logsfake.Delivery, streamOnly 
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests, err := b.Broker.Open(ctx, gatekeeper.RequestQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
+	requests := b.Client().Requests
 	for _, lane := range backend.Lanes(pol.Config()) {
 		if _, err := b.RunQueue(ctx, lane); err != nil {
 			t.Fatal(err)
