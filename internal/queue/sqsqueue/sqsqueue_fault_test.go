@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/queuetest"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
@@ -31,7 +34,12 @@ func TestConformanceUnderFaults(t *testing.T) {
 	after := &awsx.FaultTransport{ResetAfter: 0.05, Only: idempotentOps}
 	ft := &awsx.FaultTransport{Next: after, Throttle: 0.03, ServerError: 0.03, ResetBefore: 0.03, Latency: 20 * time.Millisecond}
 	_, endpoint := startFake(t, &awsfake.Server{})
-	b := sqsqueue.New(client(t, endpoint, &http.Client{Transport: ft, Timeout: time.Minute}), sqsqueue.Options{Prefix: prefix})
+	// Eight attempts, not the test config's five: a call meets 9% of
+	// faults, and five in a row (6e-6) happened over the suite's thousands
+	// of calls; eight in a row is about 4e-9.
+	c := sqs.NewFromConfig(awstest.Config(t, endpoint, &http.Client{Transport: ft, Timeout: time.Minute}),
+		func(o *sqs.Options) { o.RetryMaxAttempts = 8 })
+	b := sqsqueue.New(c, sqsqueue.Options{Prefix: prefix})
 	t.Run("suite", func(t *testing.T) {
 		queuetest.Run(t, queuetest.Features{
 			SenderID:    testSender,
