@@ -11,17 +11,9 @@ import (
 	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 )
-
-// CancelLane names the queue cancel orders go to: LaneQueue(CancelLane).
-// It is not a lane any configuration can define (lane names start with a
-// letter or digit), so workers always find it among the lane queues. It
-// is a queue of its own rather than the job's lane queue because workers
-// receive from a lane queue only while they have room for a job and hold
-// a lease of the lane: a cancel order for a job of a full lane would wait
-// there until that job ended by itself.
-const CancelLane = "_cancel"
 
 // Reason codes of rejected cancel requests (beside ReasonMalformed,
 // ReasonUnsupportedSchema and ReasonNoIdentity).
@@ -122,7 +114,7 @@ func (g *Gatekeeper) handleCancel(ctx context.Context, msg queue.Message) error 
 	if err != nil {
 		return fmt.Errorf("encoding cancel order of job %s: %w", req.JobID, err)
 	}
-	q, err := g.RunQueue(ctx, CancelLane)
+	q, err := g.RunQueue(ctx, topology.CancelLane)
 	if err != nil {
 		return fmt.Errorf("opening the cancel queue: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -157,8 +158,8 @@ func TestCancelByAnAllowedCallerIsJournaledAndForwarded(t *testing.T) {
 		orders[0].Lane != "default" || orders[0].Reason != "wrong ref" {
 		t.Fatalf("cancel orders %+v", orders)
 	}
-	if len(lanes) != 1 || lanes[0] != gatekeeper.CancelLane {
-		t.Errorf("cancel order went to lanes %v, want the cancel queue %q", lanes, gatekeeper.CancelLane)
+	if len(lanes) != 1 || lanes[0] != topology.CancelLane {
+		t.Errorf("cancel order went to lanes %v, want the cancel queue %q", lanes, topology.CancelLane)
 	}
 	// Nothing terminal reached the job's own stream: only the worker ends it.
 	for _, e := range h.events(t, cancelJob) {

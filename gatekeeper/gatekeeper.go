@@ -15,17 +15,6 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// Queue names shared by every backend (adapters may add a prefix).
-const (
-	RequestQueue    = "requests"
-	RequestDLQ      = "requests-dlq"
-	RunDLQ          = "runs-dlq"
-	LaneQueuePrefix = "runs-lane-"
-)
-
-// LaneQueue is the name of the run queue of a lane.
-func LaneQueue(lane string) string { return LaneQueuePrefix + lane }
-
 // Reason codes of requests the gatekeeper cannot even evaluate, or cannot
 // forward.
 const (

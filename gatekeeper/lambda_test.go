@@ -20,6 +20,7 @@ import (
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -70,10 +71,10 @@ func newHarness(t *testing.T, failStream string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{streams: streams}
-	if h.dlq, err = broker.Create(ctx, gatekeeper.RequestDLQ, queue.Config{}); err != nil {
+	if h.dlq, err = broker.Create(ctx, topology.RequestDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	if h.runs, err = broker.Create(ctx, gatekeeper.LaneQueue("default"), queue.Config{}); err != nil {
+	if h.runs, err = broker.Create(ctx, topology.LaneQueue("default"), queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"01JD3Q8Z5W6X7Y8Z9A0B1C2D3E", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3F", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3G", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3H", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3J"} {

@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/topology"
 )
 
 // awsFaultConfig is faultConfig on --backend aws: the scripts run as ECS
@@ -195,12 +195,12 @@ func (f *awsFakes) queueDepths(t *testing.T) map[string]int {
 func (f *awsFakes) checkQueuesDrained(t *testing.T) {
 	t.Helper()
 	depths := f.queueDepths(t)
-	if _, ok := depths["deployer-"+gatekeeper.RequestQueue]; !ok {
+	if _, ok := depths["deployer-"+topology.RequestQueue]; !ok {
 		t.Errorf("no request queue among %v", depths)
 	}
 	for name, n := range depths {
 		base := strings.TrimPrefix(name, "deployer-")
-		if (base == gatekeeper.RequestQueue || strings.HasPrefix(base, gatekeeper.LaneQueuePrefix)) && n != 0 {
+		if (base == topology.RequestQueue || strings.HasPrefix(base, topology.LaneQueuePrefix)) && n != 0 {
 			t.Errorf("queue %s still holds %d messages", name, n)
 		}
 	}

@@ -9,11 +9,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -158,7 +158,7 @@ func TestRequestsEndOnceOnTheAWSBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := b.Client()
-	if c.Requests, err = b.Broker.Open(context.Background(), gatekeeper.RequestQueue); err != nil {
+	if c.Requests, err = b.Broker.Open(context.Background(), topology.RequestQueue); err != nil {
 		t.Fatal(err)
 	}
 	checkForeignStreamRejected(t, e, c, "infra", "hello")

@@ -13,13 +13,10 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// CancelQueue is the queue the gatekeeper sends cancel orders to (the
-// gatekeeper's LaneQueue(CancelLane)). Workers receive from it whatever
-// room they have, so a cancel reaches a job of a full lane.
-const CancelQueue = LaneQueuePrefix + "_cancel"
-
-// receiveCancels handles cancel orders until ctx ends. It takes no slot
-// and no lane lease: a cancel order runs no task.
+// receiveCancels handles the cancel orders of topology.CancelQueue, where
+// the gatekeeper sends them, until ctx ends. Workers receive from it
+// whatever room they have, so a cancel reaches a job of a full lane; it
+// takes no slot and no lane lease: a cancel order runs no task.
 func (w *Worker) receiveCancels(ctx context.Context, q queue.Queue) {
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, w.ReceiveWait+w.CallTimeout)
@@ -78,9 +75,9 @@ func (w *Worker) cancel(ctx context.Context, q queue.Queue, msg queue.Message) {
 
 // CancelMaxReceives bounds how often a cancel order is received while
 // its job has no task: then it goes to the run dead-letter queue with its
-// reason. It stays below the run queues' redrive limit (10 on the
-// embedded backend), so the order is dead-lettered readably rather than
-// moved there raw. With the growing delay it spans about 1+2+4+…+Visibility
+// reason. It stays below the run queues' redrive limit
+// (topology.RunMaxReceives), so the order is dead-lettered readably
+// rather than moved there raw. With the growing delay it spans about 1+2+4+…+Visibility
 // seconds: minutes, longer than any start takes.
 const CancelMaxReceives = 8
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/runner"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -196,8 +197,12 @@ func TestUnreadableCancelOrdersAreDeadLettered(t *testing.T) {
 }
 
 // A cancel order whose job never gets a task is dead-lettered with its
-// reason after CancelMaxReceives tries, not moved there raw by the redrive.
+// reason after CancelMaxReceives tries, not moved there raw by the
+// redrive (topology.RunMaxReceives), which the rig's cancel queue has.
 func TestCancelOrderWithoutATaskIsDeadLetteredInTheEnd(t *testing.T) {
+	if worker.CancelMaxReceives >= topology.RunMaxReceives {
+		t.Fatalf("CancelMaxReceives %d: the run queues' redrive (%d receives) would move the order raw first", worker.CancelMaxReceives, topology.RunMaxReceives)
+	}
 	r := newRig(t, func(o *worker.Options) { o.Visibility = 300 * time.Millisecond })
 	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3J"
 	r.sendCancel(t, job)

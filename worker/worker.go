@@ -16,13 +16,8 @@ import (
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
-)
-
-// Names shared with the gatekeeper (adapters may add a prefix).
-const (
-	LaneQueuePrefix = "runs-lane-"
-	RunDLQ          = "runs-dlq"
 )
 
 // Defaults of Options, each defined here only: the commands and backends
@@ -144,7 +139,7 @@ func (o Options) withDefaults() Options {
 // Ports are the adapters a worker runs on. Journal is optional; the
 // others are required.
 type Ports struct {
-	// Broker finds the lane run queues (names starting LaneQueuePrefix).
+	// Broker finds the lane run queues (names starting topology.LaneQueuePrefix).
 	Broker queue.Broker
 	// DeadLetters is the run dead-letter queue.
 	DeadLetters queue.Queue
@@ -295,13 +290,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer discover.Stop()
 	for {
 		lctx, cancel := w.call(ctx)
-		names, err := w.Broker.List(lctx, LaneQueuePrefix)
+		names, err := w.Broker.List(lctx, topology.LaneQueuePrefix)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Warn("listing lane queues", "err", err)
 		}
 		for _, name := range names {
-			if running[name] || name == RunDLQ {
+			if running[name] || name == topology.RunDLQ {
 				continue
 			}
 			octx, cancel := w.call(ctx)
@@ -312,11 +307,11 @@ func (w *Worker) Run(ctx context.Context) error {
 				continue
 			}
 			running[name] = true
-			if name == CancelQueue {
+			if name == topology.CancelQueue {
 				receivers.Go(func() { w.receiveCancels(ctx, q) })
 				continue
 			}
-			receivers.Go(func() { w.receive(ctx, trackCtx, strings.TrimPrefix(name, LaneQueuePrefix), q) })
+			receivers.Go(func() { w.receive(ctx, trackCtx, strings.TrimPrefix(name, topology.LaneQueuePrefix), q) })
 		}
 		select {
 		case <-ctx.Done():

@@ -17,6 +17,7 @@ import (
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -185,13 +186,15 @@ func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 	lanes, _ := sqlitelane.New(db, sqlitelane.Options{})
 	r := &rig{streams: streams, journal: journal, runner: newFakeRunner(),
 		broker: &spyBroker{Broker: broker}, lanes: &spyLanes{Limiter: lanes}}
-	if r.dlq, err = broker.Create(ctx, worker.RunDLQ, queue.Config{}); err != nil {
+	if r.dlq, err = broker.Create(ctx, topology.RunDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	if r.lane, err = broker.Create(ctx, worker.LaneQueuePrefix+"default", queue.Config{}); err != nil {
+	if r.lane, err = broker.Create(ctx, topology.LaneQueue("default"), queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	if r.cancels, err = broker.Create(ctx, worker.CancelQueue, queue.Config{}); err != nil {
+	// The cancel queue redrives as the backends create it, so a cancel
+	// order the worker kept too long would reach the dead-letter queue raw.
+	if r.cancels, err = broker.Create(ctx, topology.CancelQueue, topology.RunQueueConfig()); err != nil {
 		t.Fatal(err)
 	}
 	r.stop = r.start(t, tweak...)

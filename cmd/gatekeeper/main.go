@@ -5,19 +5,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/deployerhq/deployer/internal/awsbackend"
 )
 
-func main() {
-	h, err := awsbackend.GatekeeperHandler(context.Background(), os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gatekeeper: init: %v\n", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { os.Exit(run(context.Background(), os.Getenv, os.Stderr, lambda.Start)) }

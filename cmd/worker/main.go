@@ -2,10 +2,6 @@
 // jobs of the lane run queues as ECS tasks. See "worker -h".
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/deployerhq/deployer/internal/awsbackend"
-)
-
-func main() { os.Exit(awsbackend.WorkerMain(os.Args[1:], os.Getenv, os.Stderr)) }
+func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stderr)) }

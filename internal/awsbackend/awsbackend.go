@@ -23,14 +23,10 @@ import (
 	"github.com/deployerhq/deployer/internal/runner/ecsrunner"
 	"github.com/deployerhq/deployer/internal/stream/sqsstream"
 	"github.com/deployerhq/deployer/internal/tasklog/cwlogs"
+	"github.com/deployerhq/deployer/internal/topology"
+	"github.com/deployerhq/deployer/logshipper"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/worker"
-)
-
-// Redrive limits of the queues Provision creates (Terraform uses the same).
-const (
-	requestMaxReceives = 5
-	runMaxReceives     = 10
 )
 
 // Backend is the AWS backend: every port's AWS adapter, on one
@@ -125,23 +121,23 @@ func (b *Backend) openQueues(ctx context.Context) error {
 		return q, err
 	}
 	var err error
-	if b.requests, err = open(gatekeeper.RequestQueue); err != nil {
+	if b.requests, err = open(topology.RequestQueue); err != nil {
 		return err
 	}
 	// A caller may run jobs without being allowed to read the dead-letter
 	// queues: their failures surface when a dlq command uses them.
-	if b.requestDLQ, err = open(gatekeeper.RequestDLQ); err != nil {
-		b.requestDLQ = unavailable{name: gatekeeper.RequestDLQ, err: err}
+	if b.requestDLQ, err = open(topology.RequestDLQ); err != nil {
+		b.requestDLQ = unavailable{name: topology.RequestDLQ, err: err}
 	}
-	if b.runDLQ, err = open(gatekeeper.RunDLQ); err != nil {
-		b.runDLQ = unavailable{name: gatekeeper.RunDLQ, err: err}
+	if b.runDLQ, err = open(topology.RunDLQ); err != nil {
+		b.runDLQ = unavailable{name: topology.RunDLQ, err: err}
 	}
 	return nil
 }
 
-// requireDeadLetters fails when a dead-letter queue could not be opened:
+// RequireDeadLetters fails when a dead-letter queue could not be opened:
 // the gatekeeper and the worker cannot do without theirs.
-func (b *Backend) requireDeadLetters() error {
+func (b *Backend) RequireDeadLetters() error {
 	for _, q := range []queue.Queue{b.requestDLQ, b.runDLQ} {
 		if u, ok := q.(unavailable); ok {
 			return fmt.Errorf("opening dead-letter queue %s: %w", u.name, u.err)
@@ -198,13 +194,10 @@ func (b *Backend) Close() error { return nil }
 // RunQueue opens the run queue of a lane, creating it when needed (the
 // gatekeeper creates lanes as configurations name them).
 func (b *Backend) RunQueue(ctx context.Context, lane string) (queue.Queue, error) {
-	if q, err := b.Broker.Open(ctx, gatekeeper.LaneQueue(lane)); err == nil || !errors.Is(err, queue.ErrNotFound) {
+	if q, err := b.Broker.Open(ctx, topology.LaneQueue(lane)); err == nil || !errors.Is(err, queue.ErrNotFound) {
 		return q, err
 	}
-	return b.Broker.Create(ctx, gatekeeper.LaneQueue(lane), queue.Config{
-		VisibilityTimeout: time.Minute,
-		DeadLetter:        &queue.Redrive{Queue: gatekeeper.RunDLQ, MaxReceiveCount: runMaxReceives},
-	})
+	return b.Broker.Create(ctx, topology.LaneQueue(lane), topology.RunQueueConfig())
 }
 
 // Gatekeeper returns the gatekeeper on this backend with policy pol.
@@ -217,6 +210,18 @@ func (b *Backend) Gatekeeper(pol gatekeeper.Policy) *gatekeeper.Gatekeeper {
 		StreamAddress: sqsstream.Address,
 		Journal:       b.Journal,
 		Identify:      b.Options.Identify,
+		Logger:        b.Options.Logger,
+	}
+}
+
+// Logshipper returns the logshipper Lambda's handler on this backend: it
+// ships the task log lines of CloudWatch Logs subscription batches to the
+// jobs' streams, finding each stream's job with the ECS runner.
+func (b *Backend) Logshipper() *logshipper.Lambda {
+	return &logshipper.Lambda{
+		Shipper:       &logshipper.Shipper{Streams: b.Streams},
+		Tasks:         b.Runner,
+		StreamAddress: sqsstream.Address,
 		Logger:        b.Options.Logger,
 	}
 }

@@ -215,13 +215,6 @@ func TestPipelineOnAWSFakes(t *testing.T) {
 	})
 }
 
-func writeFile(t *testing.T, path, data string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A cancel goes through the gatekeeper and the cancel queue to the worker
 // tracking the ECS task, which stops it: the follower sees the job end
 // cancelled (exit 130).

@@ -2,7 +2,6 @@ package awsbackend_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/deployerhq/deployer/gatekeeper"
+	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
@@ -112,17 +112,16 @@ func TestRequestsEndOnceOnMoto(t *testing.T) {
 	requestsEndOnce(t, motoBackend(t))
 }
 
-// The gatekeeper Lambda, from its init and fed an SQS batch as the event
-// source mapping delivers it, rejects both requests and reports no
-// failure for the batch: nothing is retried.
+// The gatekeeper Lambda's handler (what cmd/gatekeeper's init returns),
+// fed an SQS batch as the event source mapping delivers it, rejects both
+// requests and reports no failure for the batch: nothing is retried.
 func TestGatekeeperLambdaEndsRequestsItCannotForward(t *testing.T) {
-	b, f := open(t)
-	cfg := filepath.Join(t.TempDir(), "deployer.yaml")
-	writeFile(t, cfg, config)
-	h, err := awsbackend.GatekeeperHandler(context.Background(), lambdaEnvAt(t, f.url, cfg))
+	b, _ := open(t)
+	pol, err := policy.Parse([]byte(config), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := b.Gatekeeper(pol).HandleSQSEvent
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := b.Client()
@@ -143,7 +142,7 @@ func TestGatekeeperLambdaEndsRequestsItCannotForward(t *testing.T) {
 		}
 		batch.Records = append(batch.Records, events.SQSMessage{
 			MessageId: "m-" + req.JobID, ReceiptHandle: "r-" + req.JobID, Body: string(body), EventSource: "aws:sqs",
-			Attributes: map[string]string{"SenderId": "AROAEXAMPLE:ci", "ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+			Attributes: map[string]string{"SenderId": callerKey, "ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
 		})
 	}
 	resp, err := h(ctx, batch)

@@ -75,8 +75,8 @@ func FromEnv(getenv func(string) string) (Options, error) {
 		Cluster:          getenv("DEPLOYER_ECS_CLUSTER"),
 		ContainerName:    getenv("DEPLOYER_ECS_CONTAINER"),
 		LaunchType:       getenv("DEPLOYER_ECS_LAUNCH_TYPE"),
-		Subnets:          list(getenv("DEPLOYER_ECS_SUBNETS")),
-		SecurityGroups:   list(getenv("DEPLOYER_ECS_SECURITY_GROUPS")),
+		Subnets:          SplitList(getenv("DEPLOYER_ECS_SUBNETS")),
+		SecurityGroups:   SplitList(getenv("DEPLOYER_ECS_SECURITY_GROUPS")),
 		TaskLogGroup:     getenv("DEPLOYER_TASK_LOG_GROUP"),
 		TaskStreamPrefix: getenv("DEPLOYER_TASK_STREAM_PREFIX"),
 		JournalLogGroup:  getenv("DEPLOYER_JOURNAL_LOG_GROUP"),
@@ -98,7 +98,9 @@ func FromEnv(getenv func(string) string) (Options, error) {
 	return o, errors.Join(errs...)
 }
 
-func list(s string) []string {
+// SplitList splits a comma-separated list of the environment or of a flag
+// (subnets, security groups), trimming spaces and dropping empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {

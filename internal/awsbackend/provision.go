@@ -3,14 +3,13 @@ package awsbackend
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/topology"
 )
 
 // Provision creates what a deployment needs that it can create itself —
@@ -24,9 +23,9 @@ func (b *Backend) Provision(ctx context.Context) error {
 		name string
 		cfg  queue.Config
 	}{
-		{gatekeeper.RequestDLQ, queue.Config{Retention: 14 * 24 * time.Hour}},
-		{gatekeeper.RunDLQ, queue.Config{Retention: 14 * 24 * time.Hour}},
-		{gatekeeper.RequestQueue, queue.Config{DeadLetter: &queue.Redrive{Queue: gatekeeper.RequestDLQ, MaxReceiveCount: requestMaxReceives}}},
+		{topology.RequestDLQ, topology.DeadLetterConfig()},
+		{topology.RunDLQ, topology.DeadLetterConfig()},
+		{topology.RequestQueue, topology.RequestQueueConfig()},
 	} {
 		if _, err := b.Broker.Create(ctx, c.name, c.cfg); err != nil {
 			return fmt.Errorf("provisioning queue %s: %w", c.name, err)
@@ -38,7 +37,7 @@ func (b *Backend) Provision(ctx context.Context) error {
 			return fmt.Errorf("provisioning log group %s: %w", g, err)
 		}
 	}
-	if _, err := b.RunQueue(ctx, gatekeeper.CancelLane); err != nil {
+	if _, err := b.RunQueue(ctx, topology.CancelLane); err != nil {
 		return fmt.Errorf("provisioning the cancel queue: %w", err)
 	}
 	if err := b.Lanes.EnsureTable(ctx); err != nil {

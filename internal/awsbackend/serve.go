@@ -38,7 +38,7 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 			}
 		}
 	}
-	if err := b.requireDeadLetters(); err != nil {
+	if err := b.RequireDeadLetters(); err != nil {
 		return err
 	}
 	g := b.Gatekeeper(pol)
@@ -55,15 +55,17 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	s := &shipper{logs: b.Logs, reg: reg, ship: &logshipper.Shipper{Streams: b.Streams}, log: log, every: time.Second}
 	return backend.Serve(ctx, g, b.requests, w, opts,
 		backend.Loop{Name: "logshipper", Run: s.run},
-		backend.Loop{Name: "janitor", Run: func(ctx context.Context) error { janitor(ctx, b, log); return nil }},
+		backend.Loop{Name: "janitor", Run: func(ctx context.Context) error { b.Janitor(ctx, log); return nil }},
 	)
 }
 
 // janitorEvery is how often expired job streams are deleted.
 const janitorEvery = 10 * time.Minute
 
-// janitor deletes expired job streams at start and every janitorEvery.
-func janitor(ctx context.Context, b *Backend, log *slog.Logger) {
+// Janitor deletes expired job streams at start and every janitorEvery
+// until ctx ends: what Serve and every worker daemon run beside the
+// worker.
+func (b *Backend) Janitor(ctx context.Context, log *slog.Logger) {
 	backend.Janitor(ctx, log, janitorEvery, backend.Chore{What: "expired job streams", Run: func(ctx context.Context) (int, error) {
 		return b.Streams.DeleteExpired(ctx, time.Now())
 	}})

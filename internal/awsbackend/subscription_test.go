@@ -36,8 +36,8 @@ const logshipperARN = "arn:aws:lambda:us-east-1:123456789012:function:deployer-l
 // deployment runs it: the gatekeeper and the worker, and no in-process
 // shipper; a task's output reaches the job's stream only through the
 // CloudWatch Logs subscription filter on the task log group, which
-// delivers it to the logshipper Lambda's handler (built by its init,
-// LogshipperHandler, from its environment) as AWS builds the event:
+// delivers it to the logshipper Lambda's handler (the backend's
+// Logshipper, which cmd/logshipper's init serves) as AWS builds the event:
 // base64 of gzip of the JSON payload, a CONTROL_MESSAGE when the filter
 // is put. The tasks run deployer-task (their output is task records).
 // Whether the deliveries come in order, twice, overtaking each other, or
@@ -206,13 +206,9 @@ func startLambdaDeployment(t *testing.T, delivery logsfake.Delivery, streamOnly 
 		t.Fatal(err)
 	}
 
-	// The logshipper Lambda, initialised from its environment, is the
-	// destination of the task log group's subscription filter.
-	handle, err := awsbackend.LogshipperHandler(ctx, lambdaEnvAt(t, url, "testdata/deployer.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.logs.SetDestination(logshipperARN, handle)
+	// The logshipper Lambda's handler is the destination of the task log
+	// group's subscription filter.
+	d.logs.SetDestination(logshipperARN, b.Logshipper().Handle)
 	logs := cloudwatchlogs.NewFromConfig(awstest.Config(t, url, nil))
 	if _, err := logs.PutSubscriptionFilter(ctx, &cloudwatchlogs.PutSubscriptionFilterInput{
 		LogGroupName: aws.String(group), FilterName: aws.String("deployer-logshipper"),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
@@ -135,7 +136,7 @@ func Lanes(c schemas.Config) []string {
 	for _, ct := range c.Containers {
 		add(ct.Lane)
 	}
-	add(gatekeeper.CancelLane)
+	add(topology.CancelLane)
 	return out
 }
 

@@ -18,15 +18,10 @@ import (
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
 	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
-)
-
-// Redrive limits of the embedded queues.
-const (
-	requestMaxReceives = 5
-	runMaxReceives     = 10
 )
 
 // Options configure the embedded backend.
@@ -96,15 +91,13 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
-	if b.requestDLQ, err = b.Broker.Create(ctx, gatekeeper.RequestDLQ, queue.Config{Retention: 14 * 24 * time.Hour}); err != nil {
+	if b.requestDLQ, err = b.Broker.Create(ctx, topology.RequestDLQ, topology.DeadLetterConfig()); err != nil {
 		return err
 	}
-	if b.requests, err = b.Broker.Create(ctx, gatekeeper.RequestQueue, queue.Config{
-		DeadLetter: &queue.Redrive{Queue: gatekeeper.RequestDLQ, MaxReceiveCount: requestMaxReceives},
-	}); err != nil {
+	if b.requests, err = b.Broker.Create(ctx, topology.RequestQueue, topology.RequestQueueConfig()); err != nil {
 		return err
 	}
-	if b.runDLQ, err = b.Broker.Create(ctx, gatekeeper.RunDLQ, queue.Config{Retention: 14 * 24 * time.Hour}); err != nil {
+	if b.runDLQ, err = b.Broker.Create(ctx, topology.RunDLQ, topology.DeadLetterConfig()); err != nil {
 		return err
 	}
 	return nil
@@ -128,10 +121,7 @@ func (b *Backend) StreamAddress(jobID string) string { return sqlitestream.Addre
 
 // RunQueue opens the run queue of a lane, creating it when needed.
 func (b *Backend) RunQueue(ctx context.Context, lane string) (queue.Queue, error) {
-	return b.Broker.Create(ctx, gatekeeper.LaneQueue(lane), queue.Config{
-		VisibilityTimeout: time.Minute,
-		DeadLetter:        &queue.Redrive{Queue: gatekeeper.RunDLQ, MaxReceiveCount: runMaxReceives},
-	})
+	return b.Broker.Create(ctx, topology.LaneQueue(lane), topology.RunQueueConfig())
 }
 
 // DeadLetterQueues returns the request and run dead-letter queues.

@@ -12,12 +12,14 @@ import (
 
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// AddressPrefix starts every address this adapter makes; it is also the
-// start of the name of every queue it creates.
-const AddressPrefix = "job-"
+// AddressPrefix starts every address this adapter makes; an address is
+// the name of the stream's queue, so it is the deployment's
+// topology.StreamQueuePrefix (callers' IAM policies grant "job-*").
+const AddressPrefix = topology.StreamQueuePrefix
 
 // Tag keys set on every stream's queue.
 const (

@@ -1,6 +1,8 @@
 # The resources every component opens by name. The names are the ones the
 # code derives from the prefix (internal/awsbackend, docs/aws.md): change
-# them here and nothing finds them.
+# them here and nothing finds them. The queues' names, redrive limits,
+# visibility timeouts and retention are internal/topology's, whose tests
+# read this module and fail when the two differ.
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
@@ -56,7 +58,7 @@ resource "aws_sqs_queue" "requests" {
   sqs_managed_sse_enabled    = true
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.request_dlq.arn
-    maxReceiveCount     = 5 # requestMaxReceives in internal/awsbackend
+    maxReceiveCount     = 5 # topology.RequestMaxReceives
   })
   tags = var.tags
 }
@@ -77,7 +79,7 @@ resource "aws_sqs_queue" "lanes" {
   sqs_managed_sse_enabled    = true
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.run_dlq.arn
-    maxReceiveCount     = 10 # runMaxReceives in internal/awsbackend
+    maxReceiveCount     = 10 # topology.RunMaxReceives
   })
   tags = var.tags
 }
