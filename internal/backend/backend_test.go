@@ -1,0 +1,93 @@
+package backend_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestJanitorRunsAtOnceThenOnTheTicker: every chore runs at start and
+// again each interval, its removals and failures are logged, and the
+// janitor returns when its context ends.
+func TestJanitorRunsAtOnceThenOnTheTicker(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	runs := make(chan int, 16)
+	n := 0
+	removes := backend.Chore{What: "old things", Run: func(context.Context) (int, error) {
+		n++
+		runs <- n
+		return 2, nil
+	}}
+	fails := backend.Chore{What: "broken things", Run: func(context.Context) (int, error) { return 0, errors.New("no access") }}
+	done := make(chan struct{})
+	go func() { defer close(done); backend.Janitor(ctx, log, 10*time.Millisecond, removes, fails) }()
+	for want := 1; want <= 3; want++ {
+		select {
+		case got := <-runs:
+			if got != want {
+				t.Fatalf("run %d, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the chore ran %d times", want-1)
+		}
+	}
+	cancel()
+	<-done
+	for _, want := range []string{`msg="janitor: removed old things" count=2`, `msg="janitor: removing broken things" err="no access"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestLanesListsEveryLaneOnce(t *testing.T) {
+	c := schemas.Config{
+		Lanes:      map[string]schemas.Lane{"amis": {Concurrency: 3}},
+		Containers: map[string]schemas.Container{"a": {Lane: "amis"}, "b": {}, "c": {Lane: "deploys"}},
+	}
+	got := backend.Lanes(c)
+	want := map[string]bool{"amis": true, schemas.DefaultLane: true, "deploys": true}
+	seen := map[string]bool{}
+	for _, l := range got {
+		if seen[l] {
+			t.Errorf("lane %s listed twice in %v", l, got)
+		}
+		seen[l] = true
+	}
+	for l := range want {
+		if !seen[l] {
+			t.Errorf("lane %s missing from %v", l, got)
+		}
+	}
+}
