@@ -32,7 +32,10 @@
 //
 // -task-logs-endpoint URL sends the tasks' output to the CloudWatch Logs
 // of another loopback endpoint (an emulator such as moto serving the rest
-// of a deployment, in us-east-1) instead of the fakes' own.
+// of a deployment, in us-east-1) instead of the fakes' own, in batches
+// collected for -task-log-interval (250ms by default then; without it,
+// each write of a container's output is written at once), as the awslogs
+// driver batches them.
 //
 // -task-release-dir DIR holds every task RUNNING, once its container has
 // exited and written its output, until a file named after its job id
@@ -85,13 +88,20 @@ func main() {
 	entrypoint := flag.String("task-entrypoint", "", "entrypoint of the tasks' image (deployer-task): a task runs BIN SCRIPT ARGS...")
 	release := flag.String("task-release-dir", "", "hold each task RUNNING until DIR/<its job id> exists")
 	stopTimeout := flag.Duration("task-stop-timeout", ecsfake.DefaultStopTimeout, "the task definitions' stopTimeout: SIGKILL follows SIGTERM after it")
+	logInterval := flag.Duration("task-log-interval", -1, "how long a task's log events are collected before they are written (default: 250ms with -task-logs-endpoint, else none)")
 	flag.Parse()
 	f, err := newFaults(*throttle, *serverErrors, *resetAfter, *latency, *except, *noResetAfter, *seed)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(2)
 	}
-	tasks := taskRunner{scripts: *scripts, entrypoint: *entrypoint, release: *release, stopTimeout: *stopTimeout}
+	if *logInterval < 0 {
+		*logInterval = 0
+		if *logsAt != "" {
+			*logInterval = remoteLogInterval
+		}
+	}
+	tasks := taskRunner{scripts: *scripts, entrypoint: *entrypoint, release: *release, stopTimeout: *stopTimeout, logInterval: *logInterval}
 	if err := serve(*addr, tasks, *group, *prefix, *families, *logsAt, f); err != nil {
 		fmt.Fprintf(os.Stderr, "awsfakes: %v\n", err)
 		os.Exit(1)
@@ -134,6 +144,7 @@ func serve(addr string, tasks taskRunner, group, prefix, families, logsAt string
 		TaskDefinitions: defs,
 		Run:             tasks.runFunc(),
 		OnLog:           onLog,
+		LogInterval:     tasks.logInterval,
 		StopTimeout:     tasks.stopTimeout,
 	})
 	defer ecs.Close()
@@ -179,9 +190,16 @@ type taskRunner struct {
 	// scripts is the scripts directory; entrypoint, when set, the image's
 	// entrypoint; release, when set, the directory of release files.
 	scripts, entrypoint, release string
-	// stopTimeout is the task definition's stopTimeout.
-	stopTimeout time.Duration
+	// stopTimeout is the task definition's stopTimeout; logInterval how
+	// long a task's events are collected before they are written.
+	stopTimeout, logInterval time.Duration
 }
+
+// remoteLogInterval is -task-log-interval's default with
+// -task-logs-endpoint: the awslogs driver batches a container's events
+// (every 5 seconds by default), and a call per write of the container's
+// output would swamp an emulator.
+const remoteLogInterval = 250 * time.Millisecond
 
 // entrypointStopGrace is deployer-task's grace period variable.
 const entrypointStopGrace = "DEPLOYER_STOP_GRACE"

@@ -193,16 +193,22 @@ func records(buf *bytes.Buffer, fr *entrypoint.Framer, lines []string, end *int)
 
 // eventWriter cuts a container's output into log events as the awslogs
 // driver does. Events are held until open: a process may write before
-// the task is reported RUNNING.
+// the task is reported RUNNING. With every set, events are collected for
+// that long (or until a PutLogEvents batch is full) before they are
+// emitted, as the driver batches them.
 type eventWriter struct {
-	mu      sync.Mutex
-	pending []byte
-	emit    func(events []string)
-	opened  bool
-	held    []string
+	mu        sync.Mutex
+	pending   []byte
+	emit      func(events []string)
+	every     time.Duration
+	opened    bool
+	final     bool
+	held      []string
+	heldBytes int
+	timer     *time.Timer
 }
 
-// open delivers the events held so far and every later one at once.
+// open delivers the events held so far and every later one.
 func (w *eventWriter) open() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -212,17 +218,41 @@ func (w *eventWriter) open() {
 
 // send delivers evs, after any held ones, or holds them. w.mu is held.
 func (w *eventWriter) send(evs []string) {
+	w.held = append(w.held, evs...)
+	for _, e := range evs {
+		w.heldBytes += len(e) + putEventOverhead
+	}
 	if !w.opened {
-		w.held = append(w.held, evs...)
 		return
 	}
-	if len(w.held) > 0 {
-		evs = append(w.held, evs...)
-		w.held = nil
+	if w.every > 0 && !w.final && len(w.held) < putMaxEvents && w.heldBytes < putMaxBytes {
+		if w.timer == nil && len(w.held) > 0 {
+			w.timer = time.AfterFunc(w.every, w.tick)
+		}
+		return
 	}
-	if len(evs) > 0 {
+	w.emitHeld()
+}
+
+// emitHeld emits the held events. w.mu is held.
+func (w *eventWriter) emitHeld() {
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if len(w.held) > 0 {
+		evs := w.held
+		w.held, w.heldBytes = nil, 0
 		w.emit(evs)
 	}
+}
+
+// tick emits what was collected for w.every.
+func (w *eventWriter) tick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = nil
+	w.emitHeld()
 }
 
 func (w *eventWriter) Write(p []byte) (int, error) {
@@ -259,11 +289,12 @@ func (w *eventWriter) cut(evs []string) []string {
 	return evs
 }
 
-// flush makes the output's unterminated last line an event.
+// flush makes the output's unterminated last line an event and emits
+// every event held.
 func (w *eventWriter) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.opened = true
+	w.opened, w.final = true, true
 	w.send(w.cut(nil))
 }
 

@@ -25,7 +25,8 @@
 // RUNNING, its stdout and stderr cut into log events as the awslogs
 // driver does (one per line, a line over 16 KiB in pieces of 16 KiB, no
 // empty event) and handed to Options.OnLog as it writes them, while the
-// task runs.
+// task runs (or in batches collected for Options.LogInterval, as the
+// driver batches them, for a sink that costs a call per batch).
 //
 // # As ECS reports it
 //

@@ -133,8 +133,14 @@ type Options struct {
 	// OnLog, when set, receives a task's log events (by task id) as its
 	// container writes them, outside the fake's lock: a Plan's lines in
 	// one call when the container starts; with Run, the events each Write
-	// of the container's output completes.
+	// of the container's output completes (see LogInterval).
 	OnLog func(taskID string, lines []string)
+	// LogInterval, with Run, collects a container's events for this long
+	// (or until they fill a PutLogEvents batch) before handing them to
+	// OnLog, as the awslogs driver sends a batch every 5 seconds by
+	// default: for a sink that costs a call per batch. Zero hands over
+	// each Write's events at once.
+	LogInterval time.Duration
 	// Framed makes planned tasks behave as images whose entrypoint is
 	// deployer-task: OnLog receives their lines as task records (job and
 	// attempt from the DEPLOYER_JOB_ID and DEPLOYER_ATTEMPT overrides,

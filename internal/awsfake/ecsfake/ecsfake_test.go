@@ -38,15 +38,19 @@ const waitTimeout = 30 * time.Second
 type logs struct {
 	mu      sync.Mutex
 	lines   map[string][]string
+	calls   map[string]int
 	changed chan struct{}
 }
 
-func newLogs() *logs { return &logs{lines: map[string][]string{}, changed: make(chan struct{})} }
+func newLogs() *logs {
+	return &logs{lines: map[string][]string{}, calls: map[string]int{}, changed: make(chan struct{})}
+}
 
 func (l *logs) add(id string, lines []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lines[id] = append(l.lines[id], lines...)
+	l.calls[id]++
 	close(l.changed)
 	l.changed = make(chan struct{})
 }
@@ -570,6 +574,23 @@ func TestProcessOutputWhileRunning(t *testing.T) {
 	}
 	if l := lg.get(id); len(l) != 6 || l[5] != "last, unterminated" {
 		t.Errorf("events after the exit %.40q, want the unterminated line last", l)
+	}
+}
+
+// With LogInterval, a container's events are handed over in batches, as
+// the awslogs driver sends them: here, all at its exit.
+func TestProcessOutputBatchedByLogInterval(t *testing.T) {
+	f, c, lg, _ := processFake(t, map[string]string{
+		"many": "#!/bin/sh\nseq 1 3000\necho last\n",
+	}, func(o *ecsfake.Options) { o.LogInterval = time.Hour })
+	arn := aws.ToString(run(t, c, "", "job", "many").TaskArn)
+	waitStatus(t, f, c, arn, "STOPPED")
+	got := lg.get(taskID(arn))
+	lg.mu.Lock()
+	calls := lg.calls[taskID(arn)]
+	lg.mu.Unlock()
+	if len(got) != 3001 || got[0] != "1" || got[3000] != "last" || calls != 1 {
+		t.Errorf("%d events in %d calls, want 3001 in one", len(got), calls)
 	}
 }
 

@@ -134,7 +134,7 @@ func (f *Fake) life(t *task) {
 	f.mu.Lock()
 	info := t.info()
 	f.mu.Unlock()
-	out := &eventWriter{emit: func(lines []string) { f.log(t.id, lines) }}
+	out := &eventWriter{emit: func(lines []string) { f.log(t.id, lines) }, every: f.opts.LogInterval}
 	run := f.opts.Run
 	if run == nil {
 		run = f.playPlan(t)
