@@ -30,7 +30,11 @@ func faultClient(t *testing.T, endpoint string, next *awsx.FaultTransport) *dyna
 		last = last.Next.(*awsx.FaultTransport)
 	}
 	last.Next = tr
-	return dynamodb.NewFromConfig(awstest.Config(t, endpoint, &http.Client{Transport: crcTransport{next}, Timeout: time.Minute}))
+	// Eight attempts, not the test config's five: a call meets up to 14%
+	// of faults, and five in a row (5e-5) happened over the suite's
+	// thousands of calls; eight in a row is about 1.5e-7.
+	return dynamodb.NewFromConfig(awstest.Config(t, endpoint, &http.Client{Transport: crcTransport{next}, Timeout: time.Minute}),
+		func(o *dynamodb.Options) { o.RetryMaxAttempts = 8 })
 }
 
 // crcTransport stamps the error answers FaultTransport makes up with the
