@@ -126,6 +126,12 @@ func (s *Streams) Publish(ctx context.Context, address string, events ...schemas
 	}
 	payloads := make([][]byte, len(events))
 	for i, ev := range events {
+		switch err := ev.Validate(); {
+		case err != nil:
+			return fmt.Errorf("publishing to stream of job %s: event %q: %w", jobID, ev.ID, err)
+		case ev.JobID != jobID:
+			return fmt.Errorf("publishing to stream of job %s: event %s is of job %s: %w", jobID, ev.ID, ev.JobID, schemas.ErrMalformed)
+		}
 		b, err := ev.Encode()
 		if err != nil {
 			return fmt.Errorf("publishing to stream of job %s: encoding event %s: %w", jobID, ev.ID, err)

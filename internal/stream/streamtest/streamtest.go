@@ -88,6 +88,7 @@ func Run(t *testing.T, f Features, newStreams func(t *testing.T) stream.Streams)
 		{"CreateRejectsInvalidJobID", testCreateInvalid},
 		{"RoundTrip", testRoundTrip},
 		{"PublishNothing", testPublishNothing},
+		{"PublishRefusesForeignAndInvalidEvents", testPublishRefuses},
 		{"NextWaitsForPublish", testNextWaits},
 		{"NextReturnsEmptyAfterWait", testNextEmpty},
 		{"Ordered", testOrdered},
@@ -320,6 +321,30 @@ func testPublishNothing(t *testing.T, _ Features, s stream.Streams) {
 	_, address := create(t, s, TTL)
 	if err := s.Publish(ctx(t), address); err != nil {
 		t.Fatalf("Publish with no events: %v", err)
+	}
+}
+
+// testPublishRefuses: a stream takes only valid events of its own job; a
+// call holding one that is not is refused whole, with schemas.ErrMalformed,
+// and publishes nothing.
+func testPublishRefuses(t *testing.T, f Features, s stream.Streams) {
+	jobID, address := create(t, s, TTL)
+	foreign := event(newJob(), 1)
+	invalid := event(jobID, 2)
+	invalid.ID = ""
+	for name, evs := range map[string][]schemas.JobEvent{
+		"another job's": {event(jobID, 3), foreign},
+		"invalid":       {event(jobID, 4), invalid},
+	} {
+		if err := s.Publish(ctx(t), address, evs...); !errors.Is(err, schemas.ErrMalformed) {
+			t.Errorf("Publish of %s event: %v, want schemas.ErrMalformed", name, err)
+		}
+	}
+	ok := event(jobID, 5)
+	publish(t, s, address, ok)
+	got := collect(t, f, subscribe(t, s, address), []string{ok.ID})
+	if len(got) != 1 || got[0].ID != ok.ID {
+		t.Errorf("the stream holds %v, want only %s: a refused call published something", ids(got), ok.ID)
 	}
 }
 
