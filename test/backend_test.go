@@ -2,7 +2,9 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -54,12 +56,29 @@ func TestBackendSuiteEmbedded(t *testing.T) {
 // TestBackendSuiteAWS: the deployment is the AWS fakes, whose ECS tasks run
 // the suite's scripts through deployer-task; its pipelines are "deployer up
 // --provision" (gatekeeper, worker and in-process logshipper); the caller
-// signs as the CI role the pipeline knows.
+// signs as the CI role the pipeline knows. With DEPLOYER_TEST_AWS_ENDPOINT
+// set (CI's moto), SQS, CloudWatch Logs and DynamoDB are the emulator's and
+// only ECS is the fakes'.
 func TestBackendSuiteAWS(t *testing.T) {
 	backendtest.Run(t, backendtest.Features{}, func(t *testing.T) backendtest.Harness {
 		e := newEnv(t, suiteConfig("task_definition: deployer"), backendtest.Scripts)
-		f := launchAWSFakes(t, e.scripts, "-task-entrypoint", deployerTaskBin)
-		e.extraEnv = append(e.extraEnv, awsEnv(f.url)...)
+		prefix := fmt.Sprintf("bs%d-", time.Now().UnixNano()%1_000_000_000)
+		flags := []string{"-task-entrypoint", deployerTaskBin, "-task-log-group", "/" + prefix + "tasks"}
+		moto := os.Getenv("DEPLOYER_TEST_AWS_ENDPOINT")
+		if moto != "" {
+			flags = append(flags, "-task-logs-endpoint", moto)
+		}
+		f := launchAWSFakes(t, e.scripts, flags...)
+		endpoint := f.url
+		if moto != "" {
+			endpoint = moto
+		}
+		e.extraEnv = append(e.extraEnv, awsEnv(endpoint)...)
+		e.extraEnv = append(e.extraEnv, "AWS_ENDPOINT_URL_ECS="+f.url, "DEPLOYER_PREFIX="+prefix)
+		if moto != "" {
+			// moto reports one SenderId for every caller: map it to the CI role.
+			e.extraEnv = append(e.extraEnv, fmt.Sprintf(`DEPLOYER_PRINCIPALS={%q: "arn:aws:iam::123456789012:role/ci-deployer"}`, motoSenderID(t, e, prefix)))
+		}
 		cfg, err := awsx.Load(t.Context(), awsx.Options{
 			Region:            "us-east-1",
 			HTTPClient:        &http.Client{Timeout: time.Minute},
@@ -68,8 +87,8 @@ func TestBackendSuiteAWS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.BaseEndpoint = aws.String(f.url)
-		b, err := awsbackend.NewWithConfig(cfg, awsbackend.Options{})
+		cfg.BaseEndpoint = aws.String(endpoint)
+		b, err := awsbackend.NewWithConfig(cfg, awsbackend.Options{Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
