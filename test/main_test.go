@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 	deployerTaskBin = filepath.Join(dir, "deployer-task")
 	lambdazipBin = filepath.Join(dir, "lambdazip")
 	build := exec.Command("go", "build", "-o", dir,
-		"../cmd/deployer", "../internal/awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip")
+		"../cmd/deployer", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)

@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/deployerhq/deployer/internal/awsbackend"
-	"github.com/deployerhq/deployer/internal/awsfake/sqsfake"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/topology"
+	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
 )
 
 // sqsFake starts an SQS fake and returns its URL and a backend on it.

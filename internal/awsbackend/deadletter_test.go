@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/deployerhq/deployer/internal/awsbackend"
-	"github.com/deployerhq/deployer/internal/awsfake/sqsfake"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/topology"
+	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
 )
 
 // A caller may run jobs without being allowed to read the dead-letter

@@ -16,15 +16,15 @@ import (
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
-	"github.com/deployerhq/deployer/internal/awsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/ddbfake"
-	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/sqsfake"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/task"
 	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/test/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake/ddbfake"
+	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
+	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
 	"github.com/deployerhq/deployer/worker"
 )
 

@@ -10,12 +10,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/journal/cwjournal"
 	"github.com/deployerhq/deployer/internal/journal/journaltest"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
 // TestConformanceUnderFaults runs the journal suite against the fake over

@@ -11,12 +11,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/deployerhq/deployer/internal/awsfake/ddbfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/lane/ddblane"
 	"github.com/deployerhq/deployer/internal/lane/lanetest"
+	"github.com/deployerhq/deployer/test/awsfake/ddbfake"
 )
 
 // faultClient is a DynamoDB client for endpoint whose calls go through

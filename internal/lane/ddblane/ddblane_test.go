@@ -17,13 +17,13 @@ import (
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/goleak"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/ddbfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/lane/ddblane"
 	"github.com/deployerhq/deployer/internal/lane/lanetest"
+	"github.com/deployerhq/deployer/test/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake/ddbfake"
 )
 
 func TestMain(m *testing.M) {

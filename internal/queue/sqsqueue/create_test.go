@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // attributes reads the queue's attributes straight from SQS.

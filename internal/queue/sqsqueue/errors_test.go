@@ -17,10 +17,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // canned is an SQS endpoint that answers each operation with a fixed

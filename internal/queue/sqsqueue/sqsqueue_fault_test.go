@@ -10,12 +10,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/queuetest"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // idempotentOps are the SQS calls whose repetition changes nothing: a

@@ -20,9 +20,6 @@ import (
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/goleak"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/runner"
@@ -30,6 +27,9 @@ import (
 	"github.com/deployerhq/deployer/internal/runner/runnertest"
 	"github.com/deployerhq/deployer/internal/task"
 	"github.com/deployerhq/deployer/internal/tasklog/cwlogs"
+	"github.com/deployerhq/deployer/test/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
 // TestMain lets this test binary be deployer-task, the entrypoint of the

@@ -9,8 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/sqsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
@@ -18,6 +16,8 @@ import (
 	"github.com/deployerhq/deployer/internal/stream/sqsstream"
 	"github.com/deployerhq/deployer/internal/stream/streamtest"
 	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/test/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
 )
 
 // prefix is the deployment prefix of the tests' SQS brokers: the suite's

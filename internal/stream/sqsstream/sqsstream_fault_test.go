@@ -7,14 +7,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/sqsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/stream/sqsstream"
 	"github.com/deployerhq/deployer/internal/stream/streamtest"
+	"github.com/deployerhq/deployer/test/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
 )
 
 // TestConformanceUnderFaults runs the stream suite through sqsqueue against

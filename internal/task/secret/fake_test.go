@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // fake is an in-memory Secrets Manager and SSM Parameter Store serving

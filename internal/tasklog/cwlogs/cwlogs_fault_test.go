@@ -10,10 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/tasklog/tasklogtest"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
 // TestConformanceUnderFaults runs the task log suite against the fake over

@@ -14,13 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/tasklog"
 	"github.com/deployerhq/deployer/internal/tasklog/cwlogs"
 	"github.com/deployerhq/deployer/internal/tasklog/tasklogtest"
 	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
 const prefix = "deployer/deployer/"

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // faults injects server-side failures into every service the fakes host:

@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/sqlitequeue"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // Defaults of Options.

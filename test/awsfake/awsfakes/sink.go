@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
 )
 
 // cloudWatchSink writes the tasks' output to the CloudWatch Logs at

@@ -8,9 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
 // LogsTo writes more lines than one PutLogEvents call takes (by count and

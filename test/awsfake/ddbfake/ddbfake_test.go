@@ -15,10 +15,10 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/ddbfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/test/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake/ddbfake"
 )
 
 // backends runs fn against the fake and, when DEPLOYER_TEST_AWS_ENDPOINT

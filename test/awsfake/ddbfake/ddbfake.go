@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // TargetPrefix is DynamoDB's X-Amz-Target prefix.

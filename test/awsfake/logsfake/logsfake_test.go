@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
 // Where moto 5.2.1 differs from AWS (checked by these tests with

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // Limits of CloudWatch Logs, as the API reference documents them.

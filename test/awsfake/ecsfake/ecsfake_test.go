@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"go.uber.org/goleak"
 
-	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
 )
 
 // TestMain checks that no task goroutine, container process watcher or

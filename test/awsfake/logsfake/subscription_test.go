@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"go.uber.org/goleak"
 
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/logshipper"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
 // TestMain checks that the subscriptions' delivery goroutines end with

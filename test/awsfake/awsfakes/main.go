@@ -64,11 +64,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/ddbfake"
-	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/logsfake"
-	"github.com/deployerhq/deployer/internal/awsfake/sqsfake"
+	"github.com/deployerhq/deployer/test/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake/ddbfake"
+	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
+	"github.com/deployerhq/deployer/test/awsfake/logsfake"
+	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
 )
 
 func main() {

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"go.uber.org/goleak"
 
-	"github.com/deployerhq/deployer/internal/awsfake/ecsfake"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
 )
 
 func TestMain(m *testing.M) {

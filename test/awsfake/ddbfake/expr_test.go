@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 func boolVal(b bool) Value { return Value{BOOL: &b} }

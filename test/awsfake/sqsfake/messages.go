@@ -14,8 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
 	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // Message limits SQS checks.

@@ -19,7 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/deployerhq/deployer/internal/awsfake"
+	"github.com/deployerhq/deployer/test/awsfake"
 )
 
 // TargetPrefix is ECS's X-Amz-Target prefix.
