@@ -153,7 +153,10 @@ func (s *Source) read(ctx context.Context, taskID, stream string, afterSeq int64
 		boundary := true // the page's last event ends a line
 		for _, ev := range out.Events {
 			pos++
-			l := eventLine(taskID, pos, ev.Timestamp, aws.ToString(ev.Message))
+			l, ok := eventLine(taskID, pos, ev.Timestamp, aws.ToString(ev.Message))
+			if !ok {
+				continue
+			}
 			boundary = !l.More
 			if !l.More {
 				seq = l.Seq
@@ -182,18 +185,22 @@ func (s *Source) read(ctx context.Context, taskID, stream string, afterSeq int64
 }
 
 // eventLine reads one log event: the line a task record holds, or the
-// event as a line numbered by its position.
-func eventLine(taskID string, pos int64, ts *int64, msg string) schemas.LogLine {
+// event as a line numbered by its position. A damaged task record is
+// left out (false): numbered by position, it would take the sequence
+// number of another line; the reader finds its line missing instead.
+func eventLine(taskID string, pos int64, ts *int64, msg string) (schemas.LogLine, bool) {
 	msg = strings.TrimSuffix(msg, "\n")
 	id := taskID + ":" + strconv.FormatInt(pos, 10)
-	if schemas.IsTaskRecord([]byte(msg)) {
-		if r, err := schemas.DecodeTaskRecord([]byte(msg)); err == nil {
-			l := r.Line()
-			l.ID = id
-			return l
-		}
+	if !schemas.IsTaskRecord([]byte(msg)) {
+		return schemas.LogLine{Seq: pos, ID: id, Time: time.UnixMilli(aws.ToInt64(ts)).UTC(), Text: msg}, true
 	}
-	return schemas.LogLine{Seq: pos, ID: id, Time: time.UnixMilli(aws.ToInt64(ts)).UTC(), Text: msg}
+	r, err := schemas.DecodeTaskRecord([]byte(msg))
+	if err != nil {
+		return schemas.LogLine{}, false
+	}
+	l := r.Line()
+	l.ID = id
+	return l, true
 }
 
 func mapErr(err error) error {

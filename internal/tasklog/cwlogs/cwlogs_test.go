@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -311,6 +312,52 @@ func TestTrailingNewline(t *testing.T) {
 		if l.Text != want[i] {
 			t.Errorf("line %d: %q, want %q", l.Seq, l.Text, want[i])
 		}
+	}
+}
+
+// TestTaskRecords: a stream written by deployer-task gives each record's
+// own sequence number and part, the end record last; a damaged record is
+// left out rather than numbered by its position; a read after a seq
+// starts at the next line whatever its parts.
+func TestTaskRecords(t *testing.T) {
+	b := fakeBackend(t)
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"
+	now := time.Now()
+	var evs []logsfake.Event
+	for _, r := range []schemas.TaskRecord{
+		{Seq: 1, Text: "one"},
+		{Seq: 2, Part: 1, More: true, Text: "t"},
+		{Seq: 2, Part: 2, Text: "wo"},
+		{Seq: 3, Text: "three"},
+		{Seq: 4, End: &schemas.LogEnd{Lines: 3, ExitCode: new(int)}},
+	} {
+		r.JobID, r.Attempt, r.Time = job, 1, now
+		raw, err := r.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, logsfake.Event{Time: now, Message: string(raw) + "\n"})
+		if r.Seq == 3 { // a damaged record before the third line's
+			evs = append(evs[:len(evs)-1], logsfake.Event{Time: now, Message: `{"schema":"task_record/v1","seq":`}, evs[len(evs)-1])
+		}
+	}
+	b.fake.Append(b.group, prefix+"framed", evs...)
+	src := b.source(t)
+	got, err := src.Read(t.Context(), "framed", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, l := range got {
+		keys = append(keys, fmt.Sprintf("%d.%d:%q:%v", l.Seq, l.Part, l.Text, l.End != nil))
+	}
+	want := []string{`1.0:"one":false`, `2.1:"t":false`, `2.2:"wo":false`, `3.0:"three":false`, `4.0:"":true`}
+	if strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Fatalf("read %v, want %v", keys, want)
+	}
+	got, err = src.Read(t.Context(), "framed", 1, 10)
+	if err != nil || len(got) != 4 || got[0].Seq != 2 || got[0].Part != 1 {
+		t.Fatalf("read after seq 1: %+v, %v; want from line 2's first part", got, err)
 	}
 }
 
