@@ -35,13 +35,7 @@ type Framer struct {
 
 // NewFramer returns a Framer writing records of jobID's attempt to w.
 func NewFramer(w io.Writer, jobID string, attempt int) *Framer {
-	return NewFramerAt(w, jobID, attempt, 0)
-}
-
-// NewFramerAt returns a Framer that continues a log already holding lines
-// lines.
-func NewFramerAt(w io.Writer, jobID string, attempt int, lines int64) *Framer {
-	return &Framer{w: bufio.NewWriterSize(w, 64*1024), jobID: jobID, attempt: attempt, now: time.Now, seq: lines}
+	return &Framer{w: bufio.NewWriterSize(w, 64*1024), jobID: jobID, attempt: attempt, now: time.Now}
 }
 
 // Line writes one line of output (without its newline), split into parts

@@ -96,9 +96,8 @@ func Main(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "usage: deployer-task SCRIPT [ARGS...], with %s (a job id), %s and %s set\n", EnvJobID, EnvAttempt, EnvScriptsDir)
 		return ExitUsage
 	}
-	o.Script, o.Args = args[0], args[1:]
+	o.Script, o.Args, o.Attempt = args[0], args[1:], 1
 	var problems []string
-	o.Attempt, problems = 1, nil
 	if v := os.Getenv(EnvAttempt); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
