@@ -164,13 +164,30 @@ func (f followed) types() []schemas.EventType {
 // follow follows a job to its end; onLine, when set, also sees each line.
 func (s *suite) follow(t *testing.T, job producer.Job, onLine func(string)) followed {
 	t.Helper()
-	return followWith(t, s.client(), job, onLine)
+	f, err := s.followJob(t, job, onLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
-func followWith(t *testing.T, c *producer.Client, job producer.Job, onLine func(string)) followed {
-	t.Helper()
+// followAsync follows a job in a goroutine of its own, which must not
+// end the test (t.Fatal): a failure is reported and the result is empty.
+func (s *suite) followAsync(t *testing.T, job producer.Job, onLine func(string)) <-chan followed {
+	out := make(chan followed, 1)
+	go func() {
+		f, err := s.followJob(t, job, onLine)
+		if err != nil {
+			t.Error(err)
+		}
+		out <- f
+	}()
+	return out
+}
+
+func (s *suite) followJob(t *testing.T, job producer.Job, onLine func(string)) (followed, error) {
 	var f followed
-	res, err := c.Follow(ctx(t), job, producer.FollowOptions{
+	res, err := s.client().Follow(ctx(t), job, producer.FollowOptions{
 		OnLine: func(_ int, l schemas.LogLine) {
 			f.lines = append(f.lines, l.Text)
 			if onLine != nil {
@@ -180,10 +197,10 @@ func followWith(t *testing.T, c *producer.Client, job producer.Job, onLine func(
 		OnEvent: func(ev schemas.JobEvent) { f.events = append(f.events, ev) },
 	})
 	if err != nil {
-		t.Fatalf("following job %s: %v", job.ID, err)
+		return f, fmt.Errorf("following job %s: %w", job.ID, err)
 	}
 	f.terminal, f.missing = res.Terminal, res.Missing
-	return f
+	return f, nil
 }
 
 func numbered(n int) []string {
@@ -250,8 +267,7 @@ func (s *suite) followUntilLine(t *testing.T, job producer.Job) (done <-chan fol
 	t.Helper()
 	first := make(chan struct{})
 	var once sync.Once
-	out := make(chan followed, 1)
-	go func() { out <- s.follow(t, job, func(string) { once.Do(func() { close(first) }) }) }()
+	out := s.followAsync(t, job, func(string) { once.Do(func() { close(first) }) })
 	select {
 	case <-first:
 	case f := <-out:
@@ -377,9 +393,7 @@ func (s *suite) laneLimit(t *testing.T) {
 	for range n {
 		job := s.submit(t, "pair", "sleep")
 		jobs = append(jobs, job)
-		out := make(chan followed, 1)
-		go func() { out <- s.follow(t, job, nil) }()
-		dones = append(dones, out)
+		dones = append(dones, s.followAsync(t, job, nil))
 	}
 	// Cancel the jobs as they start, one at a time: each cancel frees the
 	// slot for the next.
@@ -455,17 +469,8 @@ func (s *suite) eventually(t *testing.T, cond func() bool) {
 
 func (s *suite) twoFollowers(t *testing.T) {
 	job := s.submit(t, "infra", "lines", "3000")
-	var wg sync.WaitGroup
-	var got [2]followed
-	for i := range got {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i] = s.follow(t, job, nil)
-		}()
-	}
-	wg.Wait()
-	for i, f := range got {
+	first, second := s.followAsync(t, job, nil), s.followAsync(t, job, nil)
+	for i, f := range []followed{<-first, <-second} {
 		expectLines(t, fmt.Sprintf("follower %d", i+1), f.lines, numbered(3000))
 		if producer.ExitCode(f.terminal) != 0 {
 			t.Errorf("follower %d: exit %d", i+1, producer.ExitCode(f.terminal))
