@@ -51,7 +51,9 @@ type Request struct {
 	LaunchType string
 	Timeout    time.Duration
 	Caller     schemas.CallerMetadata
-	BatchID    string
+	// BatchID and Batch put the job in a batch (see schemas.BatchSpec).
+	BatchID string
+	Batch   *schemas.BatchSpec
 	// MaxWait is how long the caller may follow the job; the job's stream
 	// is kept at least this long. Defaults to DefaultMaxWait.
 	MaxWait time.Duration
@@ -113,6 +115,7 @@ func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
 		Stream:      addr,
 		Caller:      r.Caller,
 		BatchID:     r.BatchID,
+		Batch:       r.Batch,
 		ReplayOf:    r.ReplayOf,
 		Attempt:     attempt,
 		SubmittedAt: c.now().UTC(),

@@ -160,7 +160,8 @@ func sampleRequest() schemas.JobRequest {
 		Args: schemas.ArgList("--path", "live/prod", "--ref=main"), TaskCPU: 2048, TaskMemory: 4096,
 		LaunchType: "FARGATE", Timeout: schemas.Duration(90 * time.Minute), Stream: "sqs:https://q/jobs-" + jobID,
 		Caller:  schemas.CallerMetadata{CIProvider: "github", Repo: "acme/live", Ref: "refs/heads/main", SHA: strings.Repeat("a", 40), RunURL: "https://ci/run/1", User: "alice"},
-		BatchID: "b1", Attempt: 1, TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", SubmittedAt: when,
+		BatchID: "batch-01HZX3K8Q9M2N4P5R6S7T8V9W1", Batch: &schemas.BatchSpec{Name: "nightly-amis", Size: 4, Index: 2, Key: "os=al2023", MaxInFlight: 2, FailFast: true},
+		Attempt: 1, TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", SubmittedAt: when,
 	}
 }
 
@@ -319,4 +320,36 @@ func FuzzDecodeJobRequest(f *testing.F) {
 			t.Fatalf("round trip changed the request:\n%s\n%s", b1, b2)
 		}
 	})
+}
+
+func TestBatchRequestShape(t *testing.T) {
+	good := func() schemas.JobRequest {
+		return schemas.JobRequest{
+			JobID: "01HZX3K8Q9M2N4P5R6S7T8V9W0", Container: "c", Script: "s", Stream: "x", Attempt: 1,
+			BatchID: "batch-01HZX3K8Q9M2N4P5R6S7T8V9W1",
+			Batch:   &schemas.BatchSpec{Name: "nightly", Size: 3, Index: 3},
+		}
+	}
+	if r := good(); r.Validate() != nil {
+		t.Fatalf("a good batch request is refused: %v", r.Validate())
+	}
+	for name, change := range map[string]func(*schemas.JobRequest){
+		"job id as batch id": func(r *schemas.JobRequest) { r.BatchID = "01HZX3K8Q9M2N4P5R6S7T8V9W1" },
+		"batch without id":   func(r *schemas.JobRequest) { r.BatchID = "" },
+		"id without batch":   func(r *schemas.JobRequest) { r.Batch = nil },
+		"index over size":    func(r *schemas.JobRequest) { r.Batch.Index = 4 },
+		"index zero":         func(r *schemas.JobRequest) { r.Batch.Index = 0 },
+		"too many jobs":      func(r *schemas.JobRequest) { r.Batch.Size, r.Batch.Index = schemas.MaxBatchJobs+1, 1 },
+		"negative in flight": func(r *schemas.JobRequest) { r.Batch.MaxInFlight = -1 },
+		"escape in name":     func(r *schemas.JobRequest) { r.Batch.Name = "a\x1b[2Jb" },
+		"newline in key":     func(r *schemas.JobRequest) { r.Batch.Key = "os=a\nb" },
+		"name too long":      func(r *schemas.JobRequest) { r.Batch.Name = strings.Repeat("n", schemas.MaxBatchNameBytes+1) },
+		"invalid utf-8 name": func(r *schemas.JobRequest) { r.Batch.Name = "\xff" },
+	} {
+		r := good()
+		change(&r)
+		if err := r.Validate(); !errors.Is(err, schemas.ErrMalformed) {
+			t.Errorf("%s: Validate = %v, want ErrMalformed", name, err)
+		}
+	}
 }

@@ -133,6 +133,11 @@ type JobEvent struct {
 	Argv      []string `json:"argv,omitempty"`
 	// Lane is the job's concurrency lane, on accepted events.
 	Lane string `json:"lane,omitempty"`
+	// BatchID and Batch name the job's batch, on the accepted and
+	// rejected events of a batch's jobs; BatchID is on every event of
+	// theirs that a batch's journal holds.
+	BatchID string     `json:"batch_id,omitempty"`
+	Batch   *BatchSpec `json:"batch,omitempty"`
 	// Principal is the verified caller: who asked for the job on accepted
 	// events, who asked to cancel it on cancel_requested events.
 	Principal string `json:"principal,omitempty"`

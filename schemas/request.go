@@ -32,8 +32,11 @@ type JobRequest struct {
 	// is informational: authorization uses the identity the queue verified.
 	Caller CallerMetadata `json:"caller,omitzero"`
 
-	BatchID  string `json:"batch_id,omitempty"`
-	ReplayOf string `json:"replay_of,omitempty"`
+	// BatchID and Batch are set, together, on the jobs of a batch
+	// ("deployer batch run").
+	BatchID  string     `json:"batch_id,omitempty"`
+	Batch    *BatchSpec `json:"batch,omitempty"`
+	ReplayOf string     `json:"replay_of,omitempty"`
 	// Attempt counts submissions of the same logical job; 1 for the first.
 	Attempt int `json:"attempt"`
 	// TraceParent is a W3C trace context header value, passed through.
@@ -73,6 +76,13 @@ func (r *JobRequest) Validate() error {
 		return fmt.Errorf("%w: attempt must be at least 1, got %d", ErrMalformed, r.Attempt)
 	case r.TaskCPU < 0 || r.TaskMemory < 0:
 		return fmt.Errorf("%w: task_cpu and task_memory must not be negative", ErrMalformed)
+	case r.BatchID != "" && !ValidBatchID(r.BatchID):
+		return fmt.Errorf("%w: batch_id %q is not a valid batch id", ErrMalformed, r.BatchID)
+	case (r.BatchID == "") != (r.Batch == nil):
+		return fmt.Errorf("%w: batch_id and batch go together", ErrMalformed)
+	}
+	if r.Batch != nil {
+		return r.Batch.validate()
 	}
 	return nil
 }
