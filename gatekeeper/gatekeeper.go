@@ -107,7 +107,7 @@ func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schem
 			return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s is another caller's; the sender could not be identified: %w", req.JobID, err))
 		}
 		rej := &policy.Rejection{Code: ReasonNoIdentity, Message: fmt.Sprintf("caller identity could not be verified: %v", err)}
-		return g.end(ctx, msg, req, rej, "", log)
+		return g.end(ctx, msg, outOfBatch(req), rej, "", log)
 	}
 	// A job id belongs to whoever used it first: a request reusing another
 	// caller's job id could otherwise end that caller's follower with a
@@ -121,6 +121,20 @@ func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schem
 		return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s was already used by another caller", req.JobID))
 	}
 	log = log.With("caller", caller.Principal)
+	// A batch, too, belongs to whoever first put a job in it: a job of
+	// someone else's batch could otherwise end it (fail_fast) or pose as
+	// its part. Such a job is rejected outside the batch.
+	if req.BatchID != "" {
+		owner, err := g.owner(ctx, req.BatchID)
+		if err != nil {
+			return err
+		}
+		if owner != "" && owner != caller.Principal {
+			log.Warn("request joins another caller's batch", "batch_id", req.BatchID, "caller", caller.Principal, "owner", owner)
+			return g.end(ctx, msg, outOfBatch(req), &policy.Rejection{Code: ReasonBatchIDTaken, Message: fmt.Sprintf(
+				"batch %s belongs to another caller: a job may only join its own caller's batch", req.BatchID)}, caller.Principal, log)
+		}
+	}
 	if own := g.StreamAddress(req.JobID); req.Stream != own {
 		return g.end(ctx, msg, req, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
 			"the request names stream %q, but job %s's stream is %q: a request may only name its own job's stream",
@@ -152,7 +166,8 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 	}
 	accepted := g.event(order.Request, schemas.EventAccepted)
 	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
-	accepted.Lane, accepted.Principal = order.Lane, principal
+	accepted.Lane, accepted.LaneLimit, accepted.Principal = order.Lane, order.LaneLimit, principal
+	accepted.Batch = order.Request.Batch
 	if err := g.publish(ctx, order.Request, accepted); err != nil {
 		if !permanent(err) {
 			return err
@@ -200,6 +215,7 @@ func (g *Gatekeeper) end(ctx context.Context, msg queue.Message, req schemas.Job
 func (g *Gatekeeper) rejectAs(ctx context.Context, req schemas.JobRequest, rej *policy.Rejection, principal string, log *slog.Logger) error {
 	ev := g.event(req, schemas.EventRejected)
 	ev.Container, ev.Script, ev.Principal = req.Container, req.Script, principal
+	ev.Batch = req.Batch
 	ev.Outcome = schemas.OutcomeRejected
 	ev.Reason = rej.Message
 	ev.ReasonCode = rej.Code
@@ -252,8 +268,12 @@ func (g *Gatekeeper) undecodable(ctx context.Context, msg queue.Message, cause e
 }
 
 // ReasonJobIDTaken is the reason code of a request that names a job id
-// another caller already used.
-const ReasonJobIDTaken = "job_id_taken"
+// another caller already used; ReasonBatchIDTaken of one that names
+// another caller's batch.
+const (
+	ReasonJobIDTaken   = "job_id_taken"
+	ReasonBatchIDTaken = "batch_id_taken"
+)
 
 // owner returns who first used jobID, from the job's journal: the
 // principal of its accepted or rejected event, "?" when the journal has
@@ -322,7 +342,7 @@ func (g *Gatekeeper) deadLetterRaw(ctx context.Context, msg queue.Message, jobID
 func (g *Gatekeeper) publish(ctx context.Context, req schemas.JobRequest, ev schemas.JobEvent) error {
 	var refused error
 	if g.Journal != nil {
-		if err := g.Journal.Append(ctx, req.JobID, ev); err != nil {
+		if err := journal.Record(ctx, g.Journal, req.JobID, req.BatchID, ev); err != nil {
 			refused = fmt.Errorf("journaling %s event of job %s: %w", ev.Type, req.JobID, err)
 			if !permanent(err) {
 				return refused
@@ -349,7 +369,15 @@ func (g *Gatekeeper) event(req schemas.JobRequest, t schemas.EventType) schemas.
 		Type:    t,
 		Source:  "gatekeeper",
 		Attempt: max(req.Attempt, 1),
+		BatchID: req.BatchID,
 	}
+}
+
+// outOfBatch returns req without its batch, to be rejected without a word
+// in a batch it may not join.
+func outOfBatch(req schemas.JobRequest) schemas.JobRequest {
+	req.BatchID, req.Batch = "", nil
+	return req
 }
 
 func (g *Gatekeeper) identify(ctx context.Context, senderID string) (schemas.Identity, error) {

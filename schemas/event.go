@@ -131,8 +131,10 @@ type JobEvent struct {
 	Container string   `json:"container,omitempty"`
 	Script    string   `json:"script,omitempty"`
 	Argv      []string `json:"argv,omitempty"`
-	// Lane is the job's concurrency lane, on accepted events.
-	Lane string `json:"lane,omitempty"`
+	// Lane is the job's concurrency lane and LaneLimit how many of its
+	// jobs run at once, on accepted events.
+	Lane      string `json:"lane,omitempty"`
+	LaneLimit int    `json:"lane_limit,omitempty"`
 	// BatchID and Batch name the job's batch, on the accepted and
 	// rejected events of a batch's jobs; BatchID is on every event of
 	// theirs that a batch's journal holds.

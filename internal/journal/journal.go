@@ -8,6 +8,7 @@ package journal
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -24,3 +25,37 @@ type Journal interface {
 	// ErrNotFound when there are none.
 	Read(ctx context.Context, jobID string) ([]schemas.JobEvent, error)
 }
+
+// Record appends a job's events to its journal and, for a job of a batch
+// (batchID set), its state events to the batch's journal too, keyed by the
+// batch id: the batch's journal is how its jobs are followed with one
+// read. Log lines and heartbeats stay in the job's journal only. A batch's
+// journal holds events of many jobs, whose ids are unique only within a
+// job, so each is copied with its job id before its own (see BatchEventID).
+func Record(ctx context.Context, j Journal, jobID, batchID string, events ...schemas.JobEvent) error {
+	if err := j.Append(ctx, jobID, events...); err != nil {
+		return err
+	}
+	if batchID == "" {
+		return nil
+	}
+	var copies []schemas.JobEvent
+	for _, ev := range events {
+		if ev.Type == schemas.EventLog || ev.Type == schemas.EventHeartbeat {
+			continue
+		}
+		ev.ID = BatchEventID(jobID, ev.ID)
+		ev.BatchID = batchID
+		copies = append(copies, ev)
+	}
+	if len(copies) == 0 {
+		return nil
+	}
+	if err := j.Append(ctx, batchID, copies...); err != nil {
+		return fmt.Errorf("journaling events of job %s in its batch %s: %w", jobID, batchID, err)
+	}
+	return nil
+}
+
+// BatchEventID is the id of a job's event in its batch's journal.
+func BatchEventID(jobID, eventID string) string { return jobID + "/" + eventID }
