@@ -75,6 +75,9 @@ func NewJobID() string {
 	return ulid.MustNew(ulid.Now(), rand.Reader).String()
 }
 
+// NewBatchID returns a fresh batch id: schemas.BatchIDPrefix and a ULID.
+func NewBatchID() string { return schemas.BatchIDPrefix + NewJobID() }
+
 func (c *Client) now() time.Time {
 	if c.Now != nil {
 		return c.Now()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/runner"
@@ -39,6 +40,10 @@ func (w *Worker) start(ctx context.Context, j *job) {
 	// cancel order and stops it.
 	if reason, ok := w.cancelRequested(ctx, o); ok {
 		w.startCancelled(ctx, j, reason)
+		return
+	}
+	if failed, ok := w.batchFailure(ctx, o); ok {
+		w.startCancelled(ctx, j, failFastReason(o, failed))
 		return
 	}
 
@@ -99,7 +104,13 @@ func (w *Worker) start(ctx context.Context, j *job) {
 func (w *Worker) heartbeats(ctx context.Context) { every(ctx, w.beatEvery(), w.heartbeat) }
 
 // inspections inspects tracked tasks every Poll until ctx ends.
-func (w *Worker) inspections(ctx context.Context) { every(ctx, w.Poll, w.inspect) }
+// Jobs of fail_fast batches are checked for a failure elsewhere too.
+func (w *Worker) inspections(ctx context.Context) {
+	every(ctx, w.Poll, func(ctx context.Context) {
+		w.inspect(ctx)
+		w.checkBatches(ctx)
+	})
+}
 
 // every calls fn every d until ctx ends.
 func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
@@ -127,6 +138,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		wg.Go(func() { w.beat(ctx, j) })
 	}
 	wg.Go(func() { w.keepOrphans(ctx) })
+	wg.Go(func() { w.beatParked(ctx) })
 	wg.Wait()
 }
 
@@ -170,6 +182,7 @@ func (w *Worker) beat(ctx context.Context, j *job) {
 	if err != nil && !errors.Is(err, lane.ErrNotHeld) && ctx.Err() == nil {
 		log.Warn("renewing lane lease", "err", err)
 	}
+	w.renewBatch(ctx, j)
 }
 
 // keepOrphans looks after the lane leases of jobs no worker tracks: their
@@ -189,6 +202,9 @@ func (w *Worker) keepOrphans(ctx context.Context) {
 				w.Logger.Warn("listing lane leases", "lane", ln, "err", err)
 			}
 			continue
+		}
+		if len(leases) == 0 {
+			w.forgetBatchLane(ln)
 		}
 		for _, ls := range leases {
 			jobID, attempt, ok := parseLeaseHolder(ls.Holder)
@@ -344,6 +360,9 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 	w.publish(ctx, o, ev)
 	log.Info("job finished", "exit_code", exit, "reason", reason)
 	w.forget(ctx, j, true)
+	if b := o.Request.Batch; b != nil && b.FailFast && schemas.BatchFailed(ev) {
+		w.failFast(ctx, o.Request.BatchID, ev)
+	}
 }
 
 // deadLettered reports whether the journal records that this attempt was
@@ -428,6 +447,7 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 		}
 	}
 	if ack || !mayRun || stopped {
+		w.releaseBatch(ctx, j.order, j.lease)
 		w.release(ctx, j.order.Lane, j.lease)
 	} else {
 		w.handBackLease(actx, j)
@@ -443,6 +463,11 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 func (w *Worker) handBackLease(ctx context.Context, j *job) {
 	if err := w.Lanes.Renew(ctx, j.order.Lane, j.lease, w.Visibility); err != nil && !errors.Is(err, lane.ErrNotHeld) {
 		w.Logger.Warn("handing back lane lease", "job_id", j.order.JobID, "err", err)
+	}
+	if bl, _, ok := batchLane(j.order); ok {
+		if err := w.Lanes.Renew(ctx, bl, j.lease, w.Visibility); err != nil && !errors.Is(err, lane.ErrNotHeld) {
+			w.Logger.Warn("handing back batch lease", "job_id", j.order.JobID, "err", err)
+		}
 	}
 	w.signal()
 }
@@ -544,6 +569,7 @@ func (w *Worker) event(o schemas.RunOrder, t schemas.EventType) schemas.JobEvent
 		Type:    t,
 		Source:  "worker",
 		Attempt: o.Attempt,
+		BatchID: o.Request.BatchID,
 	}
 }
 
@@ -557,7 +583,7 @@ func (w *Worker) publish(ctx context.Context, o schemas.RunOrder, ev schemas.Job
 		w.Logger.Warn("publishing job event", "job_id", o.JobID, "type", ev.Type, "err", err)
 	}
 	if w.Journal != nil {
-		if err := w.Journal.Append(pctx, o.JobID, ev); err != nil {
+		if err := journal.Record(pctx, w.Journal, o.JobID, o.Request.BatchID, ev); err != nil {
 			w.Logger.Warn("journaling job event", "job_id", o.JobID, "type", ev.Type, "err", err)
 		}
 	}

@@ -178,6 +178,13 @@ type Worker struct {
 	mu        sync.Mutex
 	jobs      map[string]*job // by job id + attempt
 	limits    map[string]int  // lane → limit, learned from orders
+	// batchLanes maps the lanes of bounded batches to their limits,
+	// learned from orders; parked holds the orders received while their
+	// batch was full (see batch.go), batchChecked when each fail_fast
+	// batch's journal was last read.
+	batchLanes   map[string]int
+	parked       map[string]*parkedOrder
+	batchChecked map[string]time.Time
 	slots     chan struct{}   // capacity semaphore
 	changed   chan struct{}   // a job ended or a lease was released
 	abort     chan struct{}
@@ -204,6 +211,9 @@ func (w *Worker) setup() {
 		w.Options = w.withDefaults()
 		w.jobs = map[string]*job{}
 		w.limits = map[string]int{}
+		w.batchLanes = map[string]int{}
+		w.parked = map[string]*parkedOrder{}
+		w.batchChecked = map[string]time.Time{}
 		w.slots = make(chan struct{}, w.Capacity)
 		w.changed = make(chan struct{}, 1)
 		w.abort = make(chan struct{})
@@ -321,6 +331,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		break
 	}
 	receivers.Wait()
+	w.handBackParked(trackCtx)
 	w.drain(trackCtx)
 	stopTracking()
 	w.starts.Wait()
@@ -348,6 +359,11 @@ func (w *Worker) receive(ctx, trackCtx context.Context, laneName string, q queue
 		case <-ctx.Done():
 			return
 		}
+		if w.parkedCount() >= w.maxParked() {
+			<-w.slots
+			w.waitForChange(ctx)
+			continue
+		}
 		var reservation string
 		if limit := w.laneLimit(laneName); limit > 0 {
 			reservation = fmt.Sprintf("%s/%s", w.ID, newToken())
@@ -363,8 +379,24 @@ func (w *Worker) receive(ctx, trackCtx context.Context, laneName string, q queue
 				continue
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, w.ReceiveWait+w.CallTimeout)
-		msgs, err := q.Receive(rctx, queue.ReceiveOptions{Max: 1, Wait: w.ReceiveWait, Visibility: w.Visibility})
+		// Orders parked while their batch was full go before new ones;
+		// while some wait, receives are short so that they are looked
+		// at again soon.
+		took, spent := w.unpark(trackCtx, laneName, reservation)
+		if took {
+			continue
+		}
+		if spent {
+			<-w.slots
+			w.waitForChange(ctx)
+			continue
+		}
+		wait := w.ReceiveWait
+		if len(w.parkedIn(laneName)) > 0 {
+			wait = min(wait, w.Poll)
+		}
+		rctx, cancel := context.WithTimeout(ctx, wait+w.CallTimeout)
+		msgs, err := q.Receive(rctx, queue.ReceiveOptions{Max: 1, Wait: wait, Visibility: w.Visibility})
 		cancel()
 		if err != nil || len(msgs) == 0 {
 			w.release(ctx, laneName, reservation)
@@ -414,7 +446,19 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 	}
 	k := key(order.JobID, order.Attempt)
 	w.mu.Lock()
-	if j, dup := w.jobs[k]; dup {
+	j, dup := w.jobs[k]
+	w.mu.Unlock()
+	if !dup && !w.batchLease(ctx, order, holder) {
+		// Its batch is full: park it, without the lane's slot.
+		w.release(ctx, order.Lane, holder)
+		w.park(ctx, q, msg, order, laneName)
+		return false
+	}
+	w.mu.Lock()
+	if !dup {
+		j, dup = w.jobs[k]
+	}
+	if dup {
 		// The same job delivered again while this worker tracks it. Its
 		// lane lease is the job's, so the lane still counts it once (the
 		// reservation merged into it), and nothing is deleted: the
@@ -431,8 +475,9 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 			"job_id", order.JobID, "attempt", order.Attempt, "receives", msg.ReceiveCount)
 		return false
 	}
+	delete(w.parked, k) // delivered again while parked: this delivery counts
 	sctx, stopStart := context.WithCancel(ctx)
-	j := &job{order: order, lease: holder, q: q, deliveries: []delivery{{q: q, receipt: msg.Receipt}}, stopStart: stopStart}
+	j = &job{order: order, lease: holder, q: q, deliveries: []delivery{{q: q, receipt: msg.Receipt}}, stopStart: stopStart}
 	w.jobs[k] = j
 	w.mu.Unlock()
 	w.starts.Go(func() {
@@ -477,15 +522,40 @@ func (w *Worker) laneLimit(name string) int {
 	return w.limits[name]
 }
 
-// knownLanes lists the lanes whose limit the worker has learned.
+// knownLanes lists the lanes whose limit the worker has learned, the
+// lanes of bounded batches included.
 func (w *Worker) knownLanes() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.limits))
+	out := make([]string, 0, len(w.limits)+len(w.batchLanes))
 	for name := range w.limits {
 		out = append(out, name)
 	}
+	for name := range w.batchLanes {
+		out = append(out, name)
+	}
 	return out
+}
+
+// forgetBatchLane forgets a batch's lane that has no live lease and no
+// job here, so that finished batches do not pile up.
+func (w *Worker) forgetBatchLane(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.batchLanes[name]; !ok {
+		return
+	}
+	for _, j := range w.jobs {
+		if bl, _, ok := batchLane(j.order); ok && bl == name {
+			return
+		}
+	}
+	for _, p := range w.parked {
+		if bl, _, ok := batchLane(p.order); ok && bl == name {
+			return
+		}
+	}
+	delete(w.batchLanes, name)
 }
 
 // leaseTTL is how long a job's lane lease lasts between heartbeats.

@@ -150,7 +150,8 @@ func TestResolveAccepts(t *testing.T) {
 func TestResolveFillsTheOrder(t *testing.T) {
 	p := testPolicy(t)
 	req := request("terraform-planner", "plan", "--path", "live/prod")
-	req.BatchID, req.TraceParent = "batch-1", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	req.BatchID, req.TraceParent = "batch-01HZX3K8Q9M2N4P5R6S7T8V9W1", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	req.Batch = &schemas.BatchSpec{Name: "nightly", Size: 2, Index: 1, MaxInFlight: 1, FailFast: true}
 	o, err := p.Resolve(req, ciRole, testNow)
 	if err != nil {
 		t.Fatal(err)

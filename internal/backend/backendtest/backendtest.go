@@ -47,6 +47,9 @@ containers:
       until:
         allow_positional_args: true
         allowed_options: []
+      await:
+        allow_positional_args: true
+        allowed_options: []
   pair:
     CONTAINER
     lane: pair
@@ -77,6 +80,8 @@ var Scripts = map[string]string{
 	// until FILE prints "waiting", waits for FILE to exist, prints "done"
 	// and exits 5.
 	"until": "#!/bin/sh\necho waiting\nwhile [ ! -e \"$1\" ]; do sleep 0.05; done\necho done\nexit 5\n",
+	// await FILE is until, succeeding.
+	"await": "#!/bin/sh\necho waiting\nwhile [ ! -e \"$1\" ]; do sleep 0.05; done\necho done\n",
 }
 
 // Harness is one deployment of a backend, serving Config.
@@ -117,6 +122,9 @@ func Run(t *testing.T, _ Features, newHarness func(t *testing.T) Harness) {
 		{"TwoFollowersOfOneJob", s.twoFollowers},
 		{"DuplicateLogDelivery", s.duplicateLogDelivery},
 		{"WorkerKilledMidTask", s.workerKilled},
+		{"BatchMaxInFlightHolds", s.batchMaxInFlight},
+		{"BatchFailFastCancelsWaitingJobs", s.batchFailFastWaiting},
+		{"BatchFailFastStopsRunningJobs", s.batchFailFastRunning},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
