@@ -263,6 +263,10 @@ func (p *parser) job(i int, n *yaml.Node) *jobSpec {
 			if name, ok := p.str(v, j.where+": name"); ok {
 				if name == "" {
 					p.add(v, "%s: name is empty; leave it out instead", j.where)
+				} else if !printable(name) {
+					// The length that counts is the key's, after
+					// substitution.
+					p.add(v, "%s: name %s has a character that is not printable (it must be one line)", j.where, show(name))
 				}
 				j.nameNode = v
 			}
@@ -431,15 +435,24 @@ func checkLabel(s string) string {
 	if len(s) > schemas.MaxBatchNameBytes {
 		return fmt.Sprintf("is %d bytes, at most %d", len(s), schemas.MaxBatchNameBytes)
 	}
+	if !printable(s) {
+		return fmt.Sprintf("%s has a character that is not printable (it must be one line)", show(s))
+	}
+	return ""
+}
+
+// printable reports whether s is UTF-8 made of printable characters only
+// (unicode.IsPrint: no control characters, no line breaks).
+func printable(s string) bool {
 	if !utf8.ValidString(s) {
-		return "is not UTF-8"
+		return false
 	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
-			return fmt.Sprintf("%s has a character that is not printable (it must be one line)", show(s))
+			return false
 		}
 	}
-	return ""
+	return true
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
