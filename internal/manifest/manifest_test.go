@@ -257,7 +257,7 @@ g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
 jobs: *g
 `, want: "YAML anchors (&a) are not allowed"},
 	{name: "merge key", yaml: "name: x\njobs:\n  - {<<: {container: c}, script: s}\n", want: "YAML merge keys (<<) are not allowed"},
-	{name: "unknown field", yaml: "name: n\nnmae: x\njobs: [{container: c, script: s}]\n", want: `unknown field "nmae"`, line: 2, schema: true},
+	{name: "unknown field", yaml: "name: n\nlabels: x\njobs: [{container: c, script: s}]\n", want: `unknown field "labels"`, line: 2, schema: true},
 	{name: "duplicate field", yaml: "name: n\nname: m\njobs: [{container: c, script: s}]\n", want: "name is given twice (first at line 1)", line: 2},
 	{name: "non-string key", yaml: "name: n\n1: x\njobs: [{container: c, script: s}]\n", want: `key the number "1" is not a string`},
 	{name: "missing name", yaml: "jobs: [{container: c, script: s}]\n", want: "name is required", schema: true},
