@@ -15,3 +15,10 @@ var Files embed.FS
 //
 //go:embed config.schema.json
 var ConfigSchema []byte
+
+// BatchSchema is the JSON Schema (draft 2020-12) of a batch manifest, the
+// file "deployer batch run -f" reads. internal/manifest parses manifests
+// and its tests keep the two in step; docs/batches.md describes it.
+//
+//go:embed batch.schema.json
+var BatchSchema []byte
