@@ -27,6 +27,8 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 	if err := EnsureServed(ctx, f, b, pol); err != nil {
 		return err
 	}
+	stopServing := keepServed(ctx, f, b, reserveEvery)
+	defer stopServing()
 
 	fctx := ctx
 	if maxWait > 0 {
@@ -120,6 +122,38 @@ func EnsureServed(ctx context.Context, f *factory.Factory, b backend.Backend, po
 		return f.StartServer(ctx)
 	}
 	return detached.Start(f, eb)
+}
+
+// reserveEvery is how often a follower makes sure its job is still
+// served, so that a server that died is replaced while it follows.
+const reserveEvery = 2 * time.Second
+
+// keepServed calls EnsureServed every d until stopped, reporting the
+// first failure on f.IO.ErrOut. The returned stop waits for it to end.
+func keepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d time.Duration) (stop func()) {
+	if _, ok := b.(*embedded.Backend); !ok {
+		return func() {}
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		warned := false
+		for {
+			select {
+			case <-kctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := EnsureServed(kctx, f, b, nil); err != nil && !warned && kctx.Err() == nil {
+				warned = true
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: the pipeline serving the %s stopped, and no other could be started: %v\n", b.Where(), err)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // EnsureServedOrWarn is EnsureServed for commands that only look at a job
