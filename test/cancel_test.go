@@ -90,7 +90,7 @@ func TestCancelRunningJobExits130AndKillsTheTask(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, cancelConfig, cancelScripts)
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	// No "deployer up": run serves the pipeline itself, and cancel, from
+	// No "deployer up": run starts a detached server, and cancel, from
 	// another process, talks to it through the state directory.
 	run := e.start("run", "--", "ops", "sleepy", pidFile)
 	id := run.stderr.waitFor(t, jobSubmitted, 30*time.Second)[1]

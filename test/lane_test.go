@@ -50,9 +50,8 @@ func laneTrials(t *testing.T) int {
 }
 
 // TestLaneLimitHoldsUnderParallelRuns starts 12 "deployer run"s at once on
-// a fresh state directory with no "deployer up": each serves the pipeline
-// itself, and each stops serving (handing back what it tracks) when its
-// own job ends, while the scripts of the others still run. The lane's
+// a fresh state directory with no "deployer up": the first to find it
+// unserved starts a detached server, which the others share. The lane's
 // limit of 3 must hold throughout, measured from the scripts' own start
 // and end times, and every run must exit 0.
 func TestLaneLimitHoldsUnderParallelRuns(t *testing.T) {

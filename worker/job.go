@@ -520,6 +520,16 @@ func (w *Worker) tracks(jobID string, attempt int) bool {
 	return ok
 }
 
+// Jobs reports how many jobs the worker tracks now: taken and not yet
+// finished or handed back, started or not. A server that stops when idle
+// asks it before stopping, so that it never leaves a job it took.
+func (w *Worker) Jobs() int {
+	w.setup()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.jobs)
+}
+
 // drain waits for tracked jobs to end for up to DrainTimeout (or until
 // Abort), then hands the rest back. Starts still under way are stopped
 // and waited for first, so that each job handed back is known to have a

@@ -162,6 +162,8 @@ type rig struct {
 	// stop stops the worker (handing its jobs back) and waits for Run to
 	// return; later calls do nothing.
 	stop func()
+	// w is the first worker started on the rig.
+	w *worker.Worker
 }
 
 // testOptions are the rig's worker options: quick polls, short waits.
@@ -217,6 +219,9 @@ func (r *rig) start(t *testing.T, tweak ...func(*worker.Options)) (stop func()) 
 	w, err := worker.New(r.ports(), o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.w == nil {
+		r.w = w
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -363,6 +368,39 @@ func TestDuplicateDeliveryStartsOneTask(t *testing.T) {
 	defer r.runner.mu.Unlock()
 	if len(r.runner.tasks) != 1 {
 		t.Fatalf("%d tasks for one job and attempt", len(r.runner.tasks))
+	}
+}
+
+// TestJobsCountsTrackedJobs: Jobs counts a job from its take to its end,
+// so that a server stopping when idle never leaves one behind.
+func TestJobsCountsTrackedJobs(t *testing.T) {
+	r := newRig(t)
+	if n := r.w.Jobs(); n != 0 {
+		t.Fatalf("Jobs() = %d before any job", n)
+	}
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3J"
+	r.send(t, order(job))
+	select {
+	case <-r.runner.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no task started")
+	}
+	if n := r.w.Jobs(); n != 1 {
+		t.Fatalf("Jobs() = %d while its task runs, want 1", n)
+	}
+	if err := r.runner.Stop(context.Background(), taskID(job, 1), "ended by the test"); err != nil {
+		t.Fatal(err)
+	}
+	r.terminal(t, job)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for r.w.Jobs() != 0 {
+		select {
+		case <-deadline:
+			t.Fatalf("Jobs() = %d long after the job ended", r.w.Jobs())
+		case <-tick.C:
+		}
 	}
 }
 

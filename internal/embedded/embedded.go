@@ -130,6 +130,12 @@ func (b *Backend) DeadLetterQueues() (requests, runs queue.Queue) { return b.req
 // Serve runs the gatekeeper, a worker and the logshipper on this backend
 // until ctx ends, then drains (see worker.Options.DrainTimeout).
 func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend.ServeOptions) error {
+	return b.serve(ctx, pol, opts, nil)
+}
+
+// serve is Serve, with a loop built on the pipeline's worker served
+// beside the others when watch is set.
+func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend.ServeOptions, watch func(*worker.Worker) backend.Loop) error {
 	log := opts.Logger
 	if log == nil {
 		log = b.logger
@@ -176,10 +182,14 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		return err
 	}
 
-	return backend.Serve(ctx, g, b.requests, w, opts,
-		backend.Loop{Name: "logshipper", Run: func(ctx context.Context) error { return b.shipLogs(ctx, log) }},
-		backend.Loop{Name: "janitor", Run: func(ctx context.Context) error { b.janitor(ctx, log); return nil }},
-	)
+	loops := []backend.Loop{
+		{Name: "logshipper", Run: func(ctx context.Context) error { return b.shipLogs(ctx, log) }},
+		{Name: "janitor", Run: func(ctx context.Context) error { b.janitor(ctx, log); return nil }},
+	}
+	if watch != nil {
+		loops = append(loops, watch(w))
+	}
+	return backend.Serve(ctx, g, b.requests, w, opts, loops...)
 }
 
 // Janitor settings: expired job streams go, and the work directories of

@@ -101,10 +101,8 @@ func runCancel(ctx context.Context, opts *Options) error {
 	}
 	defer func() { _ = b.Close() }()
 
-	// With no "deployer up", this process runs the pipeline while it
-	// waits, so that the gatekeeper answers.
-	stop, err := jobview.ServeIfIdle(ctx, f, b, nil)
-	if err != nil {
+	// With no "deployer up", a detached server answers.
+	if err := jobview.EnsureServed(ctx, f, b, nil); err != nil {
 		return err
 	}
 	actx, cancel := context.WithTimeout(ctx, opts.AnswerWait)
@@ -112,7 +110,6 @@ func runCancel(ctx context.Context, opts *Options) error {
 		Reason: opts.Reason, Caller: producer.CallerFromEnv(f.Getenv),
 	})
 	cancel()
-	stop()
 	switch {
 	case err == nil:
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:

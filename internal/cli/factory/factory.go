@@ -41,8 +41,14 @@ type Factory struct {
 	Region      string
 	Prefix      string
 	// Executable is the path of the running binary, re-executed as the
-	// task supervisor.
+	// task supervisor and as a detached server.
 	Executable func() (string, error)
+	// StartServer, when set, replaces starting a detached server when a
+	// command finds no pipeline serving the embedded state directory (see
+	// jobview.EnsureServed): it returns once one serves. In-process tests
+	// serve in a goroutine with it instead of spawning the test binary.
+	// Nil (the default) starts "deployer up" detached.
+	StartServer func(ctx context.Context) error
 }
 
 // New returns a Factory on the process's streams and environment.

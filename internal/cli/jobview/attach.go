@@ -5,28 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
 // Attach follows a job to its end, printing it, and returns the error that
-// carries the job's exit code (nil for 0). When no "deployer up" serves the
-// state directory, it runs the pipeline in this process meanwhile, so one
-// command is enough; pol is the policy that pipeline uses (nil: load it).
+// carries the job's exit code (nil for 0). When no pipeline serves the
+// state directory, it starts a detached server first (see EnsureServed),
+// so one command is enough and the job ends even if this one is killed;
+// pol is the policy already loaded (nil: load it when a server starts).
 func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy,
 	job producer.Job, p *Printer, maxWait time.Duration) error {
-	stop, err := ServeIfIdle(ctx, f, b, pol)
-	if err != nil {
+	if err := EnsureServed(ctx, f, b, pol); err != nil {
 		return err
 	}
-	defer stop()
+	stopServing := keepServed(ctx, f, b, reserveEvery)
+	defer stopServing()
 
 	fctx := ctx
 	if maxWait > 0 {
@@ -91,30 +93,74 @@ func hintIfSilent(errOut io.Writer, p *Printer, heard *atomic.Bool, d time.Durat
 	return func() { t.Stop() }
 }
 
-// ServeIfIdle runs the embedded pipeline in this process when no "deployer
-// up" serves the state directory. The returned stop ends it, handing back
-// any job it took that has not ended.
-func ServeIfIdle(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy) (stop func(), err error) {
-	serving, err := b.Served()
-	if err != nil {
-		return nil, err
+// EnsureServed makes sure a pipeline serves b before a command waits on
+// it: when no "deployer up" and no detached server serves the embedded
+// backend's state directory, it starts a detached server ("deployer up"
+// in a session of its own, which stops once idle; f.StartServer replaces
+// that in tests) and returns once it serves. A job whose server died is
+// adopted by the new one. Call it after sending a request: a server about
+// to stop idle either sees the request or has already given up serving.
+//
+// The configuration is loaded first (pol, when not nil, is the policy
+// already loaded), so that a broken one fails here with exit 78 instead of
+// in the server. On the AWS backend, which the deployment serves, it does
+// nothing.
+func EnsureServed(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy) error {
+	eb, ok := b.(*embedded.Backend)
+	if !ok {
+		return nil
 	}
-	if serving {
-		return func() {}, nil
+	if served, err := eb.Served(); err != nil || served {
+		return err
 	}
 	if pol == nil {
-		if pol, err = f.Policy(); err != nil {
-			return nil, err
+		if _, err := f.Policy(); err != nil {
+			return err
 		}
 	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
+	if f.StartServer != nil {
+		return f.StartServer(ctx)
+	}
+	return detached.Start(f, eb)
+}
+
+// reserveEvery is how often a follower makes sure its job is still
+// served, so that a server that died is replaced while it follows.
+const reserveEvery = 2 * time.Second
+
+// keepServed calls EnsureServed every d until stopped, reporting the
+// first failure on f.IO.ErrOut. The returned stop waits for it to end.
+func keepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d time.Duration) (stop func()) {
+	if _, ok := b.(*embedded.Backend); !ok {
+		return func() {}
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		if err := b.Serve(sctx, pol, backend.ServeOptions{}); err != nil {
-			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: pipeline: %v\n", err)
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		warned := false
+		for {
+			select {
+			case <-kctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := EnsureServed(kctx, f, b, nil); err != nil && !warned && kctx.Err() == nil {
+				warned = true
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: the pipeline serving the %s stopped, and no other could be started: %v\n", b.Where(), err)
+			}
 		}
 	}()
-	return func() { cancel(); wg.Wait() }, nil
+	return func() { cancel(); <-done }
+}
+
+// EnsureServedOrWarn is EnsureServed for commands that only look at a job
+// (status, logs): a failure is reported on f.IO.ErrOut, not returned, so
+// that what they print and how they exit stay the same.
+func EnsureServedOrWarn(ctx context.Context, f *factory.Factory, b backend.Backend) {
+	if err := EnsureServed(ctx, f, b, nil); err != nil {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no pipeline serves the %s, and none could be started: %v\n", b.Where(), err)
+	}
 }

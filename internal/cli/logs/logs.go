@@ -67,8 +67,12 @@ func runLogs(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	_, err = b.Client().Replay(ctx, opts.JobID, func(a int, l schemas.LogLine) { p.Line(opts.JobID, a, l) })
+	history, err := b.Client().Replay(ctx, opts.JobID, func(a int, l schemas.LogLine) { p.Line(opts.JobID, a, l) })
 	p.Flush()
+	if _, ended := producer.Terminal(history); !ended && (err == nil || errors.Is(err, journal.ErrNotFound)) {
+		// A job (or request) whose server died is adopted by a new one.
+		jobview.EnsureServedOrWarn(ctx, f, b)
+	}
 	if errors.Is(err, journal.ErrNotFound) {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s\n", opts.JobID)
 		return factory.Exit(1)

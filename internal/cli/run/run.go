@@ -48,8 +48,11 @@ the job keeps running: "deployer wait JOB_ID" re-attaches), 64 usage error
 (a request larger than the request queue takes, too), 78 configuration
 error.
 
-With no "deployer up" serving the state directory, run serves the pipeline
-itself until its job ends.`,
+With no "deployer up" serving the state directory, run (with or without
+--no-wait) starts a detached server for it: "deployer up" in the
+background, logging to serve.log in the state directory, which stops by
+itself once idle for 30s ($DEPLOYER_IDLE_EXIT). The job runs to its end
+even if run is killed.`,
 		Example: `  deployer run -- demo plan --path modules/vpc --ref main
   deployer run --no-wait -- demo hello world`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -94,19 +97,17 @@ func runRun(ctx context.Context, opts *Options) error {
 	}
 	defer func() { _ = b.Close() }()
 
-	// Load the policy before enqueueing when this process will serve the
-	// pipeline itself, so that a broken configuration fails fast (78)
-	// instead of after the request is queued.
+	// Load the policy before enqueueing when a server is to be started
+	// for the job, so that a broken configuration fails fast (78) instead
+	// of after the request is queued.
 	var pol *policy.Policy
-	if !opts.NoWait {
-		served, err := b.Served()
-		if err != nil {
+	served, err := b.Served()
+	if err != nil {
+		return err
+	}
+	if !served {
+		if pol, err = f.Policy(); err != nil {
 			return err
-		}
-		if !served {
-			if pol, err = f.Policy(); err != nil {
-				return err
-			}
 		}
 	}
 
@@ -128,7 +129,8 @@ func runRun(ctx context.Context, opts *Options) error {
 	}
 	if opts.NoWait {
 		_, _ = fmt.Fprintln(f.IO.Out, job.ID)
-		return nil
+		// After the request is sent: see EnsureServed.
+		return jobview.EnsureServed(ctx, f, b, pol)
 	}
 	p := jobview.New(f.IO.Out, f.IO.ErrOut)
 	p.JSON = opts.Output == "json"

@@ -61,6 +61,10 @@ func runStatus(ctx context.Context, opts *Options) error {
 	}
 	defer func() { _ = b.Close() }()
 	history, err := b.Client().Status(ctx, opts.JobID)
+	if _, ended := producer.Terminal(history); !ended && (err == nil || errors.Is(err, journal.ErrNotFound)) {
+		// A job (or request) whose server died is adopted by a new one.
+		jobview.EnsureServedOrWarn(ctx, f, b)
+	}
 	if errors.Is(err, journal.ErrNotFound) {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s: unknown, or not yet seen by the gatekeeper (is a pipeline serving the %s?)\n", opts.JobID, b.Where())
 		return factory.Exit(1)

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -28,6 +30,13 @@ type Options struct {
 	// Provision creates the AWS backend's missing queues, log groups and
 	// lease table first (emulators, small installations).
 	Provision bool
+	// IdleExit, when positive, makes up a detached server of the embedded
+	// backend: it stops by itself once idle that long (hidden flag; see
+	// package detached).
+	IdleExit time.Duration
+	// ReadyFD, when positive, is a descriptor up writes to once it serves
+	// (hidden flag; see detached.Ready).
+	ReadyFD int
 }
 
 // NewCmdUp builds the command; runF replaces the action in tests.
@@ -49,6 +58,9 @@ gatekeeper long-polls the request queue, the worker runs ECS tasks, and task
 logs are read from CloudWatch Logs for the tasks this process tracks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.IdleExit < 0 || opts.ReadyFD < 0 {
+				return factory.Usage(fmt.Errorf("--idle-exit and --ready-fd must not be negative"))
+			}
 			if opts.DrainTimeout < 0 || opts.Capacity < 1 || opts.Visibility < 3*time.Second {
 				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative, --capacity at least 1 and --visibility at least 3s"))
 			}
@@ -63,6 +75,10 @@ logs are read from CloudWatch Logs for the tasks this process tracks.`,
 	cmd.Flags().DurationVar(&opts.Visibility, "visibility", worker.DefaultVisibility, "how long a job taken by a pipeline that dies stays hidden before another adopts it")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
 	cmd.Flags().BoolVar(&opts.Provision, "provision", false, "with --backend aws: create missing queues, log groups and the lease table first")
+	cmd.Flags().DurationVar(&opts.IdleExit, "idle-exit", 0, "stop once idle this long (detached servers)")
+	cmd.Flags().IntVar(&opts.ReadyFD, "ready-fd", 0, "descriptor to write to once serving (detached servers)")
+	_ = cmd.Flags().MarkHidden("idle-exit")
+	_ = cmd.Flags().MarkHidden("ready-fd")
 	return cmd
 }
 
@@ -89,10 +105,15 @@ func runUp(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer func() { _ = b.Close() }()
+	eb, embeddedBackend := b.(*embedded.Backend)
+	if opts.IdleExit > 0 && !embeddedBackend {
+		return factory.Usage(fmt.Errorf("--idle-exit applies to the embedded backend only"))
+	}
 	// The embedded backend records that a pipeline serves its state
-	// directory, so that "run" does not serve one of its own.
-	if l, ok := b.(interface{ ServeLock() (func(), error) }); ok {
-		release, err := l.ServeLock()
+	// directory, so that commands do not start a server of their own.
+	// (ServeUntilIdle marks it itself.)
+	if embeddedBackend && opts.IdleExit == 0 {
+		release, err := eb.ServeLock()
 		if err != nil {
 			return err
 		}
@@ -123,15 +144,27 @@ func runUp(ctx context.Context, opts *Options) error {
 		close(abort)
 	}()
 
-	err = b.Serve(sctx, pol, backend.ServeOptions{
+	so := backend.ServeOptions{
 		Worker:     worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Logger: logger},
 		Visibility: opts.Visibility,
 		Logger:     logger,
 		Abort:      abort,
 		Ready: func() {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
+			if opts.ReadyFD > 0 {
+				if err := detached.Ready(opts.ReadyFD); err != nil {
+					_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: telling the starter this server is ready: %v\n", err)
+				}
+			}
 		},
-	})
+	}
+	if opts.IdleExit > 0 {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s: detached server (pid %d), stopping once idle for %s\n",
+			time.Now().Format(time.RFC3339), os.Getpid(), opts.IdleExit)
+		err = eb.ServeUntilIdle(sctx, pol, so, opts.IdleExit)
+	} else {
+		err = b.Serve(sctx, pol, so)
+	}
 	_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopped")
 	return err
 }

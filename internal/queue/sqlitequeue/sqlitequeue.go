@@ -222,6 +222,30 @@ func (b *Broker) List(ctx context.Context, prefix string) ([]string, error) {
 	return names, nil
 }
 
+// Count returns how many messages the named queues hold that have not
+// expired: visible, delayed or in flight alike. Queues that do not exist
+// count none. The embedded backend's detached server asks it to know
+// whether any work is left (an SQS queue's counts are approximate, so
+// this is not part of the queue port).
+func (b *Broker) Count(ctx context.Context, names ...string) (int, error) {
+	if len(names) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, len(names)+1)
+	args = append(args, b.now())
+	for _, n := range names {
+		args = append(args, n)
+	}
+	var n int
+	err := b.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM queue_messages m
+		JOIN queue_queues q ON q.name = m.queue
+		WHERE m.sent_at + q.retention_ms > ? AND m.queue IN (?`+strings.Repeat(", ?", len(names)-1)+`)`, args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting messages: %w", err)
+	}
+	return n, nil
+}
+
 // Name is the queue's name.
 func (q *Queue) Name() string { return q.name }
 

@@ -520,3 +520,45 @@ func TestTags(t *testing.T) {
 		t.Fatalf("Tags(missing) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestCountSeesVisibleDelayedAndInFlight: Count counts every message of
+// the named queues that has not expired, whatever its visibility, and
+// nothing of other queues or of queues that do not exist.
+func TestCountSeesVisibleDelayedAndInFlight(t *testing.T) {
+	f := newFixture(t)
+	q := f.create("q", queue.Config{VisibilityTimeout: time.Minute, Retention: 10 * time.Minute})
+	other := f.create("other", queue.Config{})
+	count := func() int {
+		t.Helper()
+		n, err := f.b.Count(t.Context(), "q", "missing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("empty queue counts %d", n)
+	}
+	f.send(other, queue.Outgoing{Body: []byte("elsewhere")})
+	f.send(q, queue.Outgoing{Body: []byte("now")}, queue.Outgoing{Body: []byte("later"), Delay: 5 * time.Minute})
+	if n := count(); n != 2 {
+		t.Fatalf("a visible and a delayed message count %d, want 2", n)
+	}
+	msgs := f.receive(q, 0)
+	if n := count(); n != 2 || len(msgs) != 1 {
+		t.Fatalf("with one in flight: count %d (received %d), want 2", n, len(msgs))
+	}
+	if err := q.Delete(t.Context(), msgs[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("after a delete: count %d, want 1", n)
+	}
+	f.clock.Advance(10 * time.Minute)
+	if n := count(); n != 0 {
+		t.Fatalf("past retention: count %d, want 0", n)
+	}
+	if n, err := f.b.Count(t.Context()); err != nil || n != 0 {
+		t.Fatalf("no queues: %d, %v", n, err)
+	}
+}

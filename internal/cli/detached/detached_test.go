@@ -1,0 +1,109 @@
+package detached
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/embedded"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestAwaitReady(t *testing.T) {
+	pipe := func(t *testing.T) (r, w *os.File) {
+		t.Helper()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close(); _ = w.Close() })
+		return r, w
+	}
+	t.Run("ready", func(t *testing.T) {
+		r, w := pipe(t)
+		fd, err := syscallDup(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Ready(fd); err != nil {
+			t.Fatal(err)
+		}
+		if err := awaitReady(r, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("exited first", func(t *testing.T) {
+		r, w := pipe(t)
+		_ = w.Close()
+		if err := awaitReady(r, 10*time.Second); err == nil || !strings.Contains(err.Error(), "stopped before it served") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("silent", func(t *testing.T) {
+		r, _ := pipe(t)
+		if err := awaitReady(r, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "did not serve within") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestTuningFromTheEnvironment(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	idle, vis, err := tuning(getenv)
+	if err != nil || idle != embedded.DefaultIdleExit || vis != 0 {
+		t.Fatalf("defaults: %s, %s, %v", idle, vis, err)
+	}
+	env[IdleExitEnv], env[VisibilityEnv] = "2s", "5s"
+	if idle, vis, err = tuning(getenv); err != nil || idle != 2*time.Second || vis != 5*time.Second {
+		t.Fatalf("set: %s, %s, %v", idle, vis, err)
+	}
+	env[IdleExitEnv], env[VisibilityEnv] = "soon", "1s"
+	_, _, err = tuning(getenv)
+	if factory.Code(err) != 78 || !strings.Contains(err.Error(), IdleExitEnv) || !strings.Contains(err.Error(), VisibilityEnv) {
+		t.Fatalf("bad values: %v (exit %d), want both named, exit 78", err, factory.Code(err))
+	}
+}
+
+func TestArgsNameEverythingExplicitly(t *testing.T) {
+	got := Args("/s", "/c.yaml", time.Second, 0)
+	want := []string{"--backend", "embedded", "--state-dir", "/s", "--config", "/c.yaml", "up", "--idle-exit", "1s", "--ready-fd", "3"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := Args("/s", "/c.yaml", time.Second, 3*time.Second); !slices.Equal(got[len(got)-2:], []string{"--visibility", "3s"}) {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestLogRotationAndTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LogName)
+	if err := os.WriteFile(path, make([]byte, MaxLog+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotate(path)
+	if _, err := os.Stat(path + ".1"); err != nil {
+		t.Fatalf("not rotated: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("old\nnew failure\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotate(path)
+	if got := tail(path, 4); got != "new failure\n" {
+		t.Fatalf("tail %q", got)
+	}
+	if got := tail(path, 16); got != "(nothing)" {
+		t.Fatalf("tail of nothing new %q", got)
+	}
+}
+
+// syscallDup duplicates f's descriptor, as a server inherits it.
+func syscallDup(f *os.File) (int, error) { return syscall.Dup(int(f.Fd())) }
