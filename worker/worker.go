@@ -185,11 +185,11 @@ type Worker struct {
 	batchLanes   map[string]int
 	parked       map[string]*parkedOrder
 	batchChecked map[string]time.Time
-	slots     chan struct{}   // capacity semaphore
-	changed   chan struct{}   // a job ended or a lease was released
-	abort     chan struct{}
-	abortOne  sync.Once
-	starts    sync.WaitGroup // start goroutines
+	slots        chan struct{} // capacity semaphore
+	changed      chan struct{} // a job ended or a lease was released
+	abort        chan struct{}
+	abortOne     sync.Once
+	starts       sync.WaitGroup // start goroutines
 }
 
 // New returns a worker on p, or every problem with p and o at once.
