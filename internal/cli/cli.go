@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/internal/cli/batch"
 	"github.com/deployerhq/deployer/internal/cli/cancel"
 	"github.com/deployerhq/deployer/internal/cli/configcmd"
 	"github.com/deployerhq/deployer/internal/cli/describe"
@@ -99,11 +100,19 @@ as an isolated task, and its output streams back live.`,
 		supervise.NewCmdTask(),
 		dlq.NewCmdDLQ(f),
 		cancel.NewCmdCancel(f, nil),
+		batch.NewCmdBatch(f),
 	)
 	// Unknown commands and bad arguments are usage errors.
-	for _, c := range root.Commands() {
+	var usage func(c *cobra.Command)
+	usage = func(c *cobra.Command) {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return factory.Usage(err) })
 		wrapArgs(c)
+		for _, sub := range c.Commands() {
+			usage(sub)
+		}
+	}
+	for _, c := range root.Commands() {
+		usage(c)
 	}
 	wrapArgs(root)
 	return root

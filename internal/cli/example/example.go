@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 )
 
-//go:embed deployer.yaml scripts
+//go:embed deployer.yaml batch.yaml scripts
 var files embed.FS
 
 // ConfigFile is the configuration's name inside the directory Install

@@ -27,7 +27,7 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 	if err := EnsureServed(ctx, f, b, pol); err != nil {
 		return err
 	}
-	stopServing := keepServed(ctx, f, b, reserveEvery)
+	stopServing := KeepServed(ctx, f, b, reserveEvery)
 	defer stopServing()
 
 	fctx := ctx
@@ -128,9 +128,9 @@ func EnsureServed(ctx context.Context, f *factory.Factory, b backend.Backend, po
 // served, so that a server that died is replaced while it follows.
 const reserveEvery = 2 * time.Second
 
-// keepServed calls EnsureServed every d until stopped, reporting the
+// KeepServed calls EnsureServed every d until stopped, reporting the
 // first failure on f.IO.ErrOut. The returned stop waits for it to end.
-func keepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d time.Duration) (stop func()) {
+func KeepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d time.Duration) (stop func()) {
 	if _, ok := b.(*embedded.Backend); !ok {
 		return func() {}
 	}
