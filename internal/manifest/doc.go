@@ -9,7 +9,7 @@
 // that names it within the batch.
 //
 // Guarantees of an accepted manifest: it has 1 to schemas.MaxBatchJobs
-// jobs; every Key is unique in the batch and passes the label rules of
+// jobs; every Key but the empty one is unique in the batch and passes the label rules of
 // schemas.BatchSpec, as does the batch's name; no "${{" is left in any
 // argument. Parsing is bounded for hostile input: the file is at most
 // MaxBytes, YAML anchors and aliases are refused before anything is

@@ -102,7 +102,7 @@ func (p *parser) expand(s *spec) *Manifest {
 				continue
 			}
 			index := len(m.Jobs) + 1
-			if prev, dup := seen[job.Key]; dup {
+			if prev, dup := seen[job.Key]; dup && job.Key != "" {
 				p.add(j.node, "%s: batch job %d has the key %q, the same as batch job %d from %s; give the jobs distinct names",
 					j.where, index, job.Key, prev.index, prev.where)
 				continue

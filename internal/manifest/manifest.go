@@ -37,7 +37,8 @@ type Job struct {
 	// Key names the job within the batch: its matrix values in the
 	// matrix's key order ("os=al2023 region=eu-west-1"), its name when set
 	// ("one-off", or "one-off os=al2023 ..." with a matrix), else "".
-	// Keys are unique within the batch.
+	// Keys other than "" are unique within the batch; a job without one
+	// is named by its position.
 	Key string
 	// Timeout overrides the script's timeout; 0 means the policy's default.
 	Timeout time.Duration

@@ -324,7 +324,6 @@ jobs: *g
 	{name: "key missing in a combination", yaml: job("{container: c, script: s, args: [\"${{ matrix.extra }}\"], matrix: {os: [a, b], include: [{os: a, extra: x}]}}"), want: `args[0] uses matrix.extra, but the combination "os=b" has no value for it`},
 	{name: "expression made by substitution", yaml: job("{container: c, script: s, args: [\"$${{ matrix.os }}\"], matrix: {os: [\"{{ x }}\"]}}"), want: "which contains ${{"},
 	{name: "second job named", yaml: "name: n\njobs:\n  - {container: c, script: s}\n  - {container: d, script: t, args: [\"${{ matrix.os }}\"]}\n", want: "job 2 (d/t): args[0] uses", line: 4},
-	{name: "duplicate plain jobs", yaml: "name: n\njobs:\n  - {container: c, script: s}\n  - {container: d, script: t}\n", want: `job 2 (d/t): batch job 2 has the key "", the same as batch job 1 from job 1 (c/s); give the jobs distinct names`},
 	{name: "duplicate matrices", yaml: "name: n\njobs:\n  - {container: c, script: s, matrix: {os: [a, b]}}\n  - {container: c, script: s, matrix: {os: [b]}}\n", want: `batch job 3 has the key "os=b", the same as batch job 2 from job 1 (c/s)`},
 	{name: "duplicate names", yaml: "name: n\njobs:\n  - {container: c, script: s, name: x}\n  - {container: c, script: t, name: x}\n", want: `the key "x", the same as batch job 1`},
 	{name: "long key", yaml: job("{container: c, script: s, name: " + strings.Repeat("k", 120) + ", matrix: {os: [abcdefgh]}}"), want: "the job's key is 132 bytes, at most 128"},
@@ -452,5 +451,17 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err = manifest.Load(path); err == nil || !strings.Contains(err.Error(), path+": manifest is larger than") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// A plain list of jobs needs no names: a job without a key is named by its
+// position.
+func TestPlainJobsNeedNoNames(t *testing.T) {
+	m, err := manifest.Parse([]byte("name: n\njobs:\n  - {container: c, script: s}\n  - {container: c, script: s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Jobs) != 2 || m.Jobs[0].Key != "" || m.Jobs[1].Key != "" {
+		t.Fatalf("jobs %+v, want two without a key", m.Jobs)
 	}
 }
