@@ -86,7 +86,6 @@ func (v *view) update(b producer.Batch, evs []schemas.JobEvent, now time.Time) {
 	}
 }
 
-
 // stateLine is one job's state as one line: position, state, key, job id
 // and, for a queued or ended job, why.
 func stateLine(b producer.Batch, j producer.BatchJob) string {
