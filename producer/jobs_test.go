@@ -164,7 +164,7 @@ func TestJobsFilters(t *testing.T) {
 	run := step{typ: schemas.EventStarted}
 	ok := step{typ: schemas.EventFinished, outcome: schemas.OutcomeSucceeded}
 	bad := step{typ: schemas.EventFinished, outcome: schemas.OutcomeFailed}
-	a := f.job("infra", "ami", q)           // queued
+	a := f.job("infra", "ami", q)          // queued
 	b := f.job("infra", "default", q, run) // running
 	c := f.job("web", "default", q, run, ok)
 	d := f.job("web", "ami", q, run, bad)
