@@ -86,6 +86,7 @@ module "ci" {
   prefix                 = module.deployer.prefix
   request_queue_arn      = module.deployer.request_queue_arn
   log_group_arns         = module.deployer.log_group_arns
+  lease_table_arn        = module.deployer.lease_table_arn
   dead_letter_queue_arns = module.deployer.dead_letter_queue_arns
   operator               = true
   role_names             = [aws_iam_role.ci.name]
