@@ -284,7 +284,7 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 	if r := e.run("run", "--", "infra", "fail"); r.code != 42 {
 		t.Fatalf("run fail: exit %d, want 42\nstderr:\n%s", r.code, r.stderr)
 	}
-	for _, args := range [][]string{{"status", id[1]}, {"logs", id[1]}, {"dlq", "list"}, {"describe"}} {
+	for _, args := range [][]string{{"status", id[1]}, {"logs", id[1]}, {"jobs"}, {"dlq", "list"}, {"describe"}} {
 		if r := e.run(args...); r.code != 0 {
 			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", args[0], r.code, r.stdout, r.stderr)
 		}
