@@ -1,12 +1,10 @@
 package producer
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -137,32 +135,14 @@ type Batch struct {
 
 // BatchJob is one job of a batch, as its batch's journal tells it.
 type BatchJob struct {
-	Index     int
-	Key       string
-	JobID     string
-	Container string
-	Script    string
-	Argv      []string
-	Lane      string
-	// State is what the job does now.
-	State JobState
-	// Reason says why a queued job waits, or how an ended job ended.
-	Reason   string
-	Started  time.Time
-	Ended    time.Time
+	// Index is the job's 1-based position in the batch, Key its name in
+	// it (its matrix values; may be empty).
+	Index int
+	Key   string
+	JobSummary
+	// Terminal is the job's terminal event, once it ended.
 	Terminal *schemas.JobEvent
 }
-
-// JobState is what a job does now, from its events.
-type JobState string
-
-// Job states: Unknown before the gatekeeper decided, Queued until a
-// worker starts it, Running until it ends, then its outcome.
-const (
-	StateUnknown JobState = "unknown"
-	StateQueued  JobState = "queued"
-	StateRunning JobState = "running"
-)
 
 // Ended reports whether every job of the batch has ended.
 func (b Batch) Ended() bool {
@@ -270,10 +250,10 @@ func BatchFromEvents(batchID string, evs []schemas.JobEvent) Batch {
 	size = min(size, schemas.MaxBatchJobs)
 	b.Jobs = make([]BatchJob, size)
 	for i := range b.Jobs {
-		b.Jobs[i] = BatchJob{Index: i + 1, State: StateUnknown}
+		b.Jobs[i] = BatchJob{Index: i + 1, JobSummary: JobSummary{State: StateUnknown}}
 	}
 	for _, id := range order {
-		j := batchJob(id, byJob[id])
+		j := batchJob(byJob[id])
 		if j.Index < 1 || j.Index > size {
 			continue
 		}
@@ -286,32 +266,16 @@ func BatchFromEvents(batchID string, evs []schemas.JobEvent) Batch {
 }
 
 // batchJob makes one job of its events in a batch's journal.
-func batchJob(jobID string, evs []schemas.JobEvent) BatchJob {
-	j := BatchJob{JobID: jobID, State: StateUnknown}
-	slices.SortStableFunc(evs, func(a, b schemas.JobEvent) int { return cmp.Compare(a.Attempt, b.Attempt) })
+func batchJob(evs []schemas.JobEvent) BatchJob {
+	j := BatchJob{JobSummary: Summarize(evs)}
 	for _, ev := range evs {
-		if s := ev.Batch; s != nil && j.Index == 0 {
+		if s := ev.Batch; s != nil {
 			j.Index, j.Key = s.Index, s.Key
+			break
 		}
-		switch ev.Type {
-		case schemas.EventAccepted:
-			j.Container, j.Script, j.Argv, j.Lane = ev.Container, ev.Script, ev.Argv, ev.Lane
-			j.State = StateQueued
-		case schemas.EventQueued:
-			j.State, j.Reason = StateQueued, ev.Reason
-		case schemas.EventStarting, schemas.EventStarted:
-			j.State, j.Reason = StateRunning, ""
-			if ev.Type == schemas.EventStarted {
-				j.Started = ev.Time
-			}
-		case schemas.EventRejected, schemas.EventFinished, schemas.EventFailed, schemas.EventCancelled:
-			if j.Container == "" {
-				j.Container, j.Script = ev.Container, ev.Script
-			}
-			t := ev
-			j.Terminal, j.Ended = &t, ev.Time
-			j.State, j.Reason = JobState(ev.Outcome), ev.Reason
-		}
+	}
+	if t, ok := Terminal(evs); ok && j.State.Ended() {
+		j.Terminal = &t
 	}
 	return j
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/deployerhq/deployer/internal/journal"
+	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/tasklog"
@@ -29,8 +30,11 @@ type Client struct {
 	Streams stream.Streams
 	// Logs is the task log source gaps are filled from.
 	Logs tasklog.Source
-	// Journal holds job histories, for Status and History.
+	// Journal holds job histories, for Status, Jobs and History.
 	Journal journal.Journal
+	// Lanes are the lane leases, for WaitReason to count what runs in a
+	// queued job's lane. Optional: without it WaitReason cannot count.
+	Lanes lane.Limiter
 	// DeleteStreams deletes a job's stream once its terminal event has
 	// been read. Set it for backends whose streams are not replayable
 	// (SQS); replayable streams are kept until they expire so that

@@ -86,6 +86,7 @@ module "ci" {
   prefix                 = module.deployer.prefix
   request_queue_arn      = module.deployer.request_queue_arn
   log_group_arns         = module.deployer.log_group_arns
+  lease_table_arn        = module.deployer.lease_table_arn
   dead_letter_queue_arns = module.deployer.dead_letter_queue_arns
   operator               = true
   role_names             = [aws_iam_role.ci.name]
@@ -283,7 +284,7 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 	if r := e.run("run", "--", "infra", "fail"); r.code != 42 {
 		t.Fatalf("run fail: exit %d, want 42\nstderr:\n%s", r.code, r.stderr)
 	}
-	for _, args := range [][]string{{"status", id[1]}, {"logs", id[1]}, {"dlq", "list"}, {"describe"}} {
+	for _, args := range [][]string{{"status", id[1]}, {"logs", id[1]}, {"jobs"}, {"dlq", "list"}, {"describe"}} {
 		if r := e.run(args...); r.code != 0 {
 			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", args[0], r.code, r.stdout, r.stderr)
 		}

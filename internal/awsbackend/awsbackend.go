@@ -169,7 +169,7 @@ func (u unavailable) ChangeVisibility(context.Context, string, time.Duration) er
 // as they are read, so the client deletes a job's stream once it has read
 // the terminal event; history comes from the journal and the task log.
 func (b *Backend) Client() *producer.Client {
-	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal, DeleteStreams: true}
+	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal, Lanes: b.Lanes, DeleteStreams: true}
 }
 
 // StreamAddress is the address of a job's stream.

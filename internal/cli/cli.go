@@ -20,6 +20,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/describe"
 	"github.com/deployerhq/deployer/internal/cli/dlq"
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/jobs"
 	"github.com/deployerhq/deployer/internal/cli/logs"
 	"github.com/deployerhq/deployer/internal/cli/run"
 	"github.com/deployerhq/deployer/internal/cli/status"
@@ -93,6 +94,7 @@ as an isolated task, and its output streams back live.`,
 		describe.NewCmdDescribe(f, nil),
 		up.NewCmdUp(f, nil),
 		status.NewCmdStatus(f, nil),
+		jobs.NewCmdJobs(f, nil),
 		wait.NewCmdWait(f, nil),
 		logs.NewCmdLogs(f, nil),
 		configcmd.NewCmdConfig(f),

@@ -113,7 +113,7 @@ var _ backend.Backend = (*Backend)(nil)
 
 // Client returns a producer client on this backend.
 func (b *Backend) Client() *producer.Client {
-	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal}
+	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal, Lanes: b.Lanes}
 }
 
 // StreamAddress is the address of a job's stream.

@@ -1,7 +1,8 @@
 // Package journal is the port for each job's durable history: the status
 // events (not the log lines) of every stage, kept after the job's stream
 // is gone, for "deployer status", "deployer logs" and audit. Adapters:
-// sqlitejournal, cwjournal (one CloudWatch Logs stream per job).
+// sqlitejournal, cwjournal (one CloudWatch Logs stream per job). Keys are
+// job ids and batch ids; List walks them newest first, for "deployer jobs".
 // journaltest is the conformance suite.
 package journal
 
@@ -24,6 +25,47 @@ type Journal interface {
 	// Read returns the job's events in the order they were appended;
 	// ErrNotFound when there are none.
 	Read(ctx context.Context, jobID string) ([]schemas.JobEvent, error)
+	// List returns the keys (job ids, batch ids) the journal holds events
+	// of that start with opts.Prefix and sort strictly before opts.Before
+	// when it is set, in descending byte order (newest first for ULIDs),
+	// at most opts.Limit of them. A key appended to is listed once its
+	// events can be read.
+	List(ctx context.Context, opts ListOptions) ([]string, error)
+}
+
+// Limits of one List call.
+const (
+	// DefaultListLimit is how many keys List returns when ListOptions.Limit
+	// is not set.
+	DefaultListLimit = 100
+	// MaxListLimit is the most keys one List call returns.
+	MaxListLimit = 1000
+)
+
+// ListOptions select the keys List returns.
+type ListOptions struct {
+	// Prefix keeps the keys that start with it ("batch-" for batches, a
+	// ULID's leading characters for jobs of a time range). Defaults to
+	// every key.
+	Prefix string
+	// Before keeps the keys that sort strictly before it; a page ends
+	// at its last key, which is the next page's Before. Defaults to no
+	// bound.
+	Before string
+	// Limit is the most keys returned. Defaults to DefaultListLimit; more
+	// than MaxListLimit is MaxListLimit.
+	Limit int
+}
+
+// MaxKeys is the number of keys a List call with o returns at most.
+func (o ListOptions) MaxKeys() int {
+	switch {
+	case o.Limit <= 0:
+		return DefaultListLimit
+	case o.Limit > MaxListLimit:
+		return MaxListLimit
+	}
+	return o.Limit
 }
 
 // Record appends a job's events to its journal and, for a job of a batch

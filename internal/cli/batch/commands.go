@@ -121,8 +121,8 @@ func runStatus(ctx context.Context, opts *Options) error {
 	if opts.Output == "json" {
 		return json.NewEncoder(f.IO.Out).Encode(statusJSON(batch))
 	}
-	_, _ = fmt.Fprintf(f.IO.Out, "batch %s (%s), submitted %s by %s\n", printable(batch.Name), batch.ID,
-		batch.Since.UTC().Format(time.RFC3339), printable(batch.Principal))
+	_, _ = fmt.Fprintf(f.IO.Out, "batch %s (%s), submitted %s by %s\n", jobview.Printable(batch.Name), batch.ID,
+		batch.Since.UTC().Format(time.RFC3339), jobview.Printable(batch.Principal))
 	if batch.MaxInFlight > 0 || batch.FailFast {
 		_, _ = fmt.Fprintf(f.IO.Out, "max_in_flight %d, fail_fast %t\n", batch.MaxInFlight, batch.FailFast)
 	}
@@ -218,7 +218,7 @@ func runCancel(ctx context.Context, opts *Options) error {
 		wg.Go(func() {
 			a, err := client.Cancel(ctx, j.JobID, producer.CancelOptions{Reason: opts.Reason, Caller: producer.CallerFromEnv(f.Getenv)})
 			if err == nil && !a.Accepted && a.ReasonCode != "already_finished" {
-				err = fmt.Errorf("%s: %s", a.ReasonCode, printable(a.Reason))
+				err = fmt.Errorf("%s: %s", a.ReasonCode, jobview.Printable(a.Reason))
 			}
 			if err != nil {
 				mu.Lock()

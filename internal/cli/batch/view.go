@@ -10,11 +10,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/jobview"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -103,7 +103,7 @@ func stateLine(b producer.Batch, j producer.BatchJob) string {
 		}
 	}
 	if j.Reason != "" && j.State != producer.JobState(schemas.OutcomeSucceeded) {
-		fmt.Fprintf(&s, ": %s", printable(j.Reason))
+		fmt.Fprintf(&s, ": %s", jobview.Printable(j.Reason))
 	}
 	return s.String()
 }
@@ -111,10 +111,10 @@ func stateLine(b producer.Batch, j producer.BatchJob) string {
 // label names a job for people: its key, else its command.
 func label(j producer.BatchJob) string {
 	if j.Key != "" {
-		return printable(j.Key)
+		return jobview.Printable(j.Key)
 	}
 	if j.Container != "" {
-		return printable(j.Container + " " + j.Script)
+		return jobview.Printable(j.Container + " " + j.Script)
 	}
 	return "-"
 }
@@ -143,7 +143,7 @@ func renderTable(b producer.Batch, now time.Time) string {
 		switch {
 		case j.State == producer.StateQueued:
 			position++
-			queue = ordinal(position)
+			queue = producer.Ordinal(position)
 		case !j.Started.IsZero() && j.Terminal == nil:
 			elapsed = roundDur(now.Sub(j.Started)).String()
 		case !j.Started.IsZero():
@@ -152,7 +152,7 @@ func renderTable(b producer.Batch, now time.Time) string {
 		if t := j.Terminal; t != nil && t.ExitCode != nil {
 			exit = strconv.Itoa(*t.ExitCode)
 		}
-		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Index, label(j), clip(printable(strings.Join(j.Argv, " ")), 40),
+		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Index, label(j), clip(jobview.Printable(strings.Join(j.Argv, " ")), 40),
 			j.State, queue, elapsed, exit)
 	}
 	_ = tw.Flush()
@@ -176,7 +176,7 @@ func (v *view) summary(b producer.Batch) {
 		}
 		return
 	}
-	_, _ = fmt.Fprintf(v.errOut, "deployer: batch %s (%s): %s in %s\n", printable(b.Name), b.ID, countLine(b), roundDur(v.now().Sub(b.Since)))
+	_, _ = fmt.Fprintf(v.errOut, "deployer: batch %s (%s): %s in %s\n", jobview.Printable(b.Name), b.ID, countLine(b), roundDur(v.now().Sub(b.Since)))
 	if j, ok := b.FirstFailed(); ok {
 		_, _ = fmt.Fprintf(v.errOut, "deployer: first failure: %s; its output: deployer logs %s\n", stateLine(b, j), j.JobID)
 	}
@@ -202,35 +202,11 @@ func countLine(b producer.Batch) string {
 	return fmt.Sprintf("%d jobs: %s", len(b.Jobs), strings.Join(parts, ", "))
 }
 
-// printable escapes what a terminal or CI log would act on (control
-// characters, escapes), so that a key or reason prints as text.
-func printable(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
-}
-
 func clip(s string, n int) string {
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}
 	return s
-}
-
-func ordinal(n int) string {
-	suffix := "th"
-	switch {
-	case n%100 >= 11 && n%100 <= 13:
-	case n%10 == 1:
-		suffix = "st"
-	case n%10 == 2:
-		suffix = "nd"
-	case n%10 == 3:
-		suffix = "rd"
-	}
-	return strconv.Itoa(n) + suffix
 }
 
 func roundDur(d time.Duration) time.Duration {

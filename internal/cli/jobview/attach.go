@@ -39,10 +39,13 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 	client := b.Client()
 	var heard atomic.Bool
 	stopHint := hintIfSilent(f.IO.ErrOut, p, &heard, silentHint, b.Where())
+	onEvent, stopWaiting := waitingHint(fctx, f.IO.ErrOut, p, client, job.ID, silentHint)
+	defer stopWaiting()
 	res, err := client.Follow(fctx, job, producer.FollowOptions{
 		OnLine: func(attempt int, l schemas.LogLine) { heard.Store(true); p.Line(job.ID, attempt, l) },
 		OnEvent: func(ev schemas.JobEvent) {
 			heard.Store(true)
+			onEvent(ev)
 			p.Event(ev)
 		},
 		OnBatch: p.Flush,

@@ -81,11 +81,23 @@ func runStatus(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	return Summarize(f.IO.Out, opts.JobID, history)
+	client := b.Client()
+	wait, err := client.WaitReason(ctx, producer.Summarize(history))
+	if err != nil {
+		// The state stands without the reason.
+		wait = "unknown: " + err.Error()
+	}
+	return summarize(f.IO.Out, opts.JobID, history, wait)
 }
 
 // Summarize prints a job's history as a short table.
 func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
+	return summarize(w, jobID, history, "")
+}
+
+// summarize prints a job's history as a short table, with why it waits
+// (see producer.Client.WaitReason) when wait is set.
+func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait string) error {
 	var s struct {
 		container, command, task, state, reason, requester, cancel string
 		attempt                                                    int
@@ -120,7 +132,7 @@ func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
-			_, _ = fmt.Fprintf(tw, "%s\t%s\n", k, v)
+			_, _ = fmt.Fprintf(tw, "%s\t%s\n", k, jobview.Printable(v))
 		}
 	}
 	row("job", jobID)
@@ -128,6 +140,7 @@ func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
 	row("command", s.command)
 	row("requester", s.requester)
 	row("state", s.state)
+	row("waiting", wait)
 	row("cancel", s.cancel)
 	if s.exit != nil {
 		row("exit code", fmt.Sprint(*s.exit))

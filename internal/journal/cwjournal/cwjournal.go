@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,4 +231,48 @@ func (j *Journal) Read(ctx context.Context, jobID string) ([]schemas.JobEvent, e
 		return nil, fmt.Errorf("reading the journal of job %s: %w", jobID, journal.ErrNotFound)
 	}
 	return events, nil
+}
+
+// describePage is the most streams one DescribeLogStreams call returns.
+const describePage = 50
+
+// List returns the keys with streams that opts selects, newest first: it
+// pages through DescribeLogStreams of the streams named StreamPrefix +
+// opts.Prefix, by name, descending, skipping those at or after
+// opts.Before (CloudWatch cannot start a listing at a name, so a listing
+// with Before reads the names after it too, 50 a call).
+func (j *Journal) List(ctx context.Context, opts journal.ListOptions) ([]string, error) {
+	limit := opts.MaxKeys()
+	var (
+		keys  []string
+		token *string
+	)
+	for {
+		out, err := j.client.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{
+			LogGroupName:        aws.String(j.opts.LogGroup),
+			LogStreamNamePrefix: aws.String(j.opts.StreamPrefix + opts.Prefix),
+			OrderBy:             types.OrderByLogStreamName,
+			Descending:          aws.Bool(true),
+			Limit:               aws.Int32(describePage),
+			NextToken:           token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing the journal's streams in %s: %w", j.opts.LogGroup, err)
+		}
+		for _, s := range out.LogStreams {
+			key, ok := strings.CutPrefix(aws.ToString(s.LogStreamName), j.opts.StreamPrefix)
+			if !ok || !strings.HasPrefix(key, opts.Prefix) || (opts.Before != "" && key >= opts.Before) {
+				continue
+			}
+			keys = append(keys, key)
+			if len(keys) == limit {
+				return keys, nil
+			}
+		}
+		next := aws.ToString(out.NextToken)
+		if next == "" || (token != nil && next == *token) {
+			return keys, nil
+		}
+		token = aws.String(next)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,10 @@ func Run(t *testing.T, newJournal func(t *testing.T) journal.Journal) {
 		{"JobsIsolated", testIsolated},
 		{"AppendNothing", testAppendNothing},
 		{"ConcurrentAppends", testConcurrent},
+		{"ListOrderAndPrefix", testListOrder},
+		{"ListBeforeAndLimit", testListPages},
+		{"ListDefaultLimit", testListDefaultLimit},
+		{"ListBatchKeys", testListBatchKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newJournal(t)) })
@@ -266,5 +271,131 @@ func testConcurrent(t *testing.T, j journal.Journal) {
 			t.Fatalf("writer %d's event %d was recorded after its event %d", n/each, n, prev)
 		}
 		last[n/each] = n
+	}
+}
+
+// listEq lists with opts until the answer is want (or Timeout passes), so
+// that keys of eventually consistent backends have time to show.
+func listEq(t *testing.T, j journal.Journal, opts journal.ListOptions, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(Timeout)
+	for {
+		got, err := j.List(t.Context(), opts)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", opts, err)
+		}
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("List(%+v) = %q, want %q", opts, got, want)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// listKeys appends to keys ns+"a".. ns+"e" (ns+"b" with many events, the
+// others with one or two), in no order, and returns them descending.
+func listKeys(t *testing.T, j journal.Journal, ns string) []string {
+	t.Helper()
+	for _, s := range []string{"c", "a", "e", "b", "d"} {
+		n := 1 + len(s)%2
+		if s == "b" {
+			n = 120
+		}
+		appendEvents(t, j, ns+s, events(ns+s, 0, n)...)
+	}
+	return []string{ns + "e", ns + "d", ns + "c", ns + "b", ns + "a"}
+}
+
+func testListOrder(t *testing.T, j journal.Journal) {
+	ns := newJob() + "-"
+	keys := listKeys(t, j, ns)
+	// A key outside the prefix, on either side of it, and one appended
+	// nothing.
+	appendEvents(t, j, ns[:len(ns)-1]+"+x", event(ns[:len(ns)-1]+"+x", 0))
+	appendEvents(t, j, ns[:len(ns)-1]+".x", event(ns[:len(ns)-1]+".x", 0))
+	if err := j.Append(t.Context(), ns+"z"); err != nil {
+		t.Fatal(err)
+	}
+	listEq(t, j, journal.ListOptions{Prefix: ns}, keys...)
+	listEq(t, j, journal.ListOptions{Prefix: ns + "c"}, ns+"c")
+	listEq(t, j, journal.ListOptions{Prefix: ns + "cc"})
+	listEq(t, j, journal.ListOptions{Prefix: newJob()})
+	// Without a prefix, everything between ns+"a" and ns+"f" has the
+	// prefix ns, whatever else the backend holds.
+	listEq(t, j, journal.ListOptions{Before: ns + "f", Limit: 5}, keys...)
+	// Each key once, however many events it has.
+	listEq(t, j, journal.ListOptions{Prefix: ns, Before: ns + "c", Limit: 1}, ns+"b")
+}
+
+func testListPages(t *testing.T, j journal.Journal) {
+	ns := newJob() + "-"
+	keys := listKeys(t, j, ns)
+	listEq(t, j, journal.ListOptions{Prefix: ns}, keys...)
+	// Page by two: each page's last key is the next page's Before.
+	var (
+		before string
+		all    []string
+	)
+	for range 3 {
+		page, err := j.List(t.Context(), journal.ListOptions{Prefix: ns, Before: before, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 2 {
+			break
+		}
+		before = page[len(page)-1]
+	}
+	if !slices.Equal(all, keys) {
+		t.Fatalf("pages of two: %q, want %q", all, keys)
+	}
+	listEq(t, j, journal.ListOptions{Prefix: ns, Before: ns + "c"}, ns+"b", ns+"a")
+	listEq(t, j, journal.ListOptions{Prefix: ns, Before: ns + "bb"}, ns+"b", ns+"a")
+	listEq(t, j, journal.ListOptions{Prefix: ns, Before: ns + "a"})
+	listEq(t, j, journal.ListOptions{Prefix: ns, Before: ns})
+	listEq(t, j, journal.ListOptions{Prefix: ns, Before: ns + "zz", Limit: 3}, keys[:3]...)
+	// Before past the prefix's range bounds nothing.
+	listEq(t, j, journal.ListOptions{Prefix: ns + "d", Before: ns + "z"}, ns+"d")
+}
+
+func testListDefaultLimit(t *testing.T, j journal.Journal) {
+	ns := newJob() + "-"
+	var want []string
+	for i := range journal.DefaultListLimit + 1 {
+		k := fmt.Sprintf("%s%03d", ns, i)
+		appendEvents(t, j, k, event(k, 0))
+		want = append(want, k)
+	}
+	slices.Reverse(want)
+	listEq(t, j, journal.ListOptions{Prefix: ns}, want[:journal.DefaultListLimit]...)
+	listEq(t, j, journal.ListOptions{Prefix: ns, Limit: -1}, want[:journal.DefaultListLimit]...)
+	listEq(t, j, journal.ListOptions{Prefix: ns, Limit: journal.MaxListLimit + 1}, want...)
+	// Before a key deep in the listing (more than a page of names after it).
+	listEq(t, j, journal.ListOptions{Prefix: ns, Before: want[97], Limit: 2}, want[98], want[99])
+}
+
+// testListBatchKeys checks a batch's journal (journal.Record) is listed
+// under its batch id, apart from its jobs.
+func testListBatchKeys(t *testing.T, j journal.Journal) {
+	batch := schemas.BatchIDPrefix + newJob()
+	a, b := newJob(), newJob()
+	for _, job := range []string{a, b} {
+		if err := journal.Record(t.Context(), j, job, batch, events(job, 2, 5)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listEq(t, j, journal.ListOptions{Prefix: batch}, batch)
+	listEq(t, j, journal.ListOptions{Prefix: a}, a)
+	listEq(t, j, journal.ListOptions{Prefix: b}, b)
+	got := readN(t, j, batch, 4) // starting and started of each; the heartbeats stay out
+	if len(got) != 4 {
+		t.Fatalf("the batch's journal holds %d events, want 4", len(got))
 	}
 }

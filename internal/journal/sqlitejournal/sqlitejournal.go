@@ -140,3 +140,60 @@ func (j *Journal) Read(ctx context.Context, jobID string) ([]schemas.JobEvent, e
 	}
 	return evs, nil
 }
+
+// List returns the keys with events that opts selects, newest first. It
+// walks the primary key's index one key at a time (each step the largest
+// key below the last), so it reads O(limit) index entries however many
+// events each key has and however many keys sort after opts.Before.
+func (j *Journal) List(ctx context.Context, opts journal.ListOptions) ([]string, error) {
+	upper, bounded := prefixEnd(opts.Prefix)
+	if opts.Before != "" && (!bounded || opts.Before < upper) {
+		upper, bounded = opts.Before, true
+	}
+	limit := opts.MaxKeys()
+	args := []any{sql.Named("lo", opts.Prefix), sql.Named("n", limit+1)}
+	first := `SELECT MAX(job_id) FROM journal_events WHERE job_id >= :lo`
+	if bounded {
+		first += ` AND job_id < :hi`
+		args = append(args, sql.Named("hi", upper))
+	}
+	q := `WITH RECURSIVE k(id) AS (
+		SELECT (` + first + `)
+		UNION ALL
+		SELECT (SELECT MAX(job_id) FROM journal_events WHERE job_id >= :lo AND job_id < k.id)
+		FROM k WHERE k.id IS NOT NULL
+		LIMIT :n
+	)
+	SELECT id FROM k WHERE id IS NOT NULL`
+	rows, err := j.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing the journal: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	keys := make([]string, 0, min(limit, 64))
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("listing the journal: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing the journal: %w", err)
+	}
+	return keys[:min(len(keys), limit)], nil
+}
+
+// prefixEnd returns the least string greater than every string with the
+// given prefix; false when there is none (an empty prefix, or one of only
+// 0xff bytes).
+func prefixEnd(prefix string) (string, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}

@@ -102,3 +102,7 @@ func TestReadSkipsUndecodableEntries(t *testing.T) {
 		t.Fatalf("no skip logged:\n%s", logs.String())
 	}
 }
+
+func (s split) List(ctx context.Context, opts journal.ListOptions) ([]string, error) {
+	return s.r.List(ctx, opts)
+}

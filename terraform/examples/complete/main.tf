@@ -87,6 +87,7 @@ module "ci" {
   prefix            = module.deployer.prefix
   request_queue_arn = module.deployer.request_queue_arn
   log_group_arns    = module.deployer.log_group_arns
+  lease_table_arn   = module.deployer.lease_table_arn
   role_names        = [aws_iam_role.ci.name]
 }
 

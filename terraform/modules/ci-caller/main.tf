@@ -1,6 +1,7 @@
 # What a caller of deployer needs, and nothing else: send requests, make,
-# read and delete the streams of its own jobs, read job history. No ECS,
-# no run queues, no secrets: whatever the job does, the task does.
+# read and delete the streams of its own jobs, read and list job history,
+# read lane leases. No ECS, no run queues, no secrets: whatever the job
+# does, the task does.
 
 locals {
   # arn:PARTITION:sqs:REGION:ACCOUNT:NAME → the ARN pattern of job streams.
@@ -22,10 +23,22 @@ data "aws_iam_policy_document" "caller" {
     resources = [local.job_queues]
   }
   statement {
-    sid     = "JobHistory"
-    actions = ["logs:GetLogEvents"]
+    sid = "JobHistory"
+    # status, logs and wait read a job's journal; jobs lists the journal's
+    # streams.
+    actions = ["logs:GetLogEvents", "logs:DescribeLogStreams"]
     # Authorized on the group's ARN or the stream's: the group and all under it.
     resources = flatten([for g in var.log_group_arns : [trimsuffix(g, ":*"), "${trimsuffix(g, ":*")}:*"]])
+  }
+  dynamic "statement" {
+    for_each = var.lease_table_arn == null ? [] : [1]
+    content {
+      sid = "LaneLeases"
+      # status counts what runs in a queued job's lane (a consistent Query
+      # of the lane's leases).
+      actions   = ["dynamodb:Query"]
+      resources = [var.lease_table_arn]
+    }
   }
   dynamic "statement" {
     for_each = var.operator ? [1] : []

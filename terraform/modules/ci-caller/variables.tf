@@ -13,6 +13,12 @@ variable "log_group_arns" {
   type        = list(string)
 }
 
+variable "lease_table_arn" {
+  description = "The deployment's lane lease table (the deployer module's lease_table_arn output), read by \"deployer status\" to say why a queued job waits. Without it, status cannot count a lane's running jobs."
+  type        = string
+  default     = null
+}
+
 variable "dead_letter_queue_arns" {
   description = "The deployment's dead-letter queues (the deployer module's dead_letter_queue_arns output). Given only with operator = true."
   type        = list(string)

@@ -28,6 +28,11 @@ output "log_group_arns" {
   value       = [aws_cloudwatch_log_group.tasks.arn, aws_cloudwatch_log_group.journal.arn]
 }
 
+output "lease_table_arn" {
+  description = "ARN of the lane lease table (the ci-caller module's lease_table_arn: callers read a lane's leases to say why a job waits)."
+  value       = aws_dynamodb_table.leases.arn
+}
+
 output "cluster_arn" {
   description = "The ECS cluster the tasks run on."
   value       = aws_ecs_cluster.tasks.arn

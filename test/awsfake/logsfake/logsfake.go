@@ -512,10 +512,19 @@ func (f *Fake) describeLogStreams(body []byte) (any, error) {
 		}
 		return streams[i].name < streams[j].name
 	})
-	if in.Descending != nil && *in.Descending {
+	desc := in.Descending != nil && *in.Descending
+	if desc {
 		slices.Reverse(streams)
 	}
-	page, next, err := pageOf(streams, in.NextToken, limit)
+	var (
+		page []*stream
+		next *string
+	)
+	if byTime {
+		page, next, err = pageOf(streams, in.NextToken, limit)
+	} else {
+		page, next, err = pageAfter(streams, in.NextToken, limit, desc)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -999,6 +1008,34 @@ func pageOf[T any](all []T, tok *string, limit int) ([]T, *string, error) {
 	var next *string
 	if end < len(all) {
 		t := base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+		next = &t
+	}
+	return all[start:end], next, nil
+}
+
+// pageAfter pages streams listed by name with a token naming the last
+// stream of the previous page, as CloudWatch's (and moto's) tokens do: a
+// stream created or deleted between pages neither repeats nor hides the
+// others.
+func pageAfter(all []*stream, tok *string, limit int, desc bool) ([]*stream, *string, error) {
+	start := 0
+	if tok != nil {
+		raw, err := base64.RawURLEncoding.DecodeString(*tok)
+		last, ok := strings.CutPrefix(string(raw), "after:")
+		if err != nil || !ok {
+			return nil, nil, invalid("The specified nextToken is invalid.")
+		}
+		start = sort.Search(len(all), func(i int) bool {
+			if desc {
+				return all[i].name < last
+			}
+			return all[i].name > last
+		})
+	}
+	end := min(start+limit, len(all))
+	var next *string
+	if end < len(all) {
+		t := base64.RawURLEncoding.EncodeToString([]byte("after:" + all[end-1].name))
 		next = &t
 	}
 	return all[start:end], next, nil

@@ -161,6 +161,85 @@ func TestGroupsAndStreams(t *testing.T) {
 	})
 }
 
+// TestDescribeLogStreamsListing checks what cwjournal's List relies on:
+// a prefix, name order both ways, paging (with streams created between
+// pages), and the refusal of a prefix with orderBy LastEventTime.
+func TestDescribeLogStreamsListing(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		var names []string
+		for i := range 7 {
+			names = append(names, fmt.Sprintf("jobs/%02d", i))
+		}
+		for _, n := range append(slices.Clone(names), "jobz", "job", "other/01") {
+			if _, err := e.client.CreateLogStream(t.Context(), &cloudwatchlogs.CreateLogStreamInput{
+				LogGroupName: aws.String(e.group), LogStreamName: aws.String(n),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list := func(desc bool, limit int32, between func()) []string {
+			var (
+				got []string
+				tok *string
+			)
+			for {
+				out, err := e.client.DescribeLogStreams(t.Context(), &cloudwatchlogs.DescribeLogStreamsInput{
+					LogGroupName: aws.String(e.group), LogStreamNamePrefix: aws.String("jobs/"),
+					OrderBy: types.OrderByLogStreamName, Descending: aws.Bool(desc), Limit: aws.Int32(limit), NextToken: tok,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out.LogStreams) > int(limit) {
+					t.Fatalf("%d streams on a page of %d", len(out.LogStreams), limit)
+				}
+				for _, s := range out.LogStreams {
+					got = append(got, aws.ToString(s.LogStreamName))
+				}
+				if out.NextToken == nil {
+					return got
+				}
+				tok = out.NextToken
+				if between != nil {
+					between()
+					between = nil
+				}
+			}
+		}
+		if got := list(false, 3, nil); !slices.Equal(got, names) {
+			t.Fatalf("ascending: %q, want %q", got, names)
+		}
+		want := slices.Clone(names)
+		slices.Reverse(want)
+		if got := list(true, 50, nil); !slices.Equal(got, want) {
+			t.Fatalf("descending: %q, want %q", got, want)
+		}
+		// A stream created before the next page, after the first page's
+		// names (in descending order), turns up once; none repeats.
+		got := list(true, 2, func() {
+			if _, err := e.client.CreateLogStream(t.Context(), &cloudwatchlogs.CreateLogStreamInput{
+				LogGroupName: aws.String(e.group), LogStreamName: aws.String("jobs/00a"),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		want = append(want[:len(want)-1], "jobs/00a", "jobs/00")
+		if !slices.Equal(got, want) {
+			t.Fatalf("descending by two, a stream created between pages: %q, want %q", got, want)
+		}
+		_, err := e.client.DescribeLogStreams(t.Context(), &cloudwatchlogs.DescribeLogStreamsInput{
+			LogGroupName: aws.String(e.group), LogStreamNamePrefix: aws.String("jobs/"), OrderBy: types.OrderByLastEventTime,
+		})
+		wantCode(t, err, "InvalidParameterException")
+		_, err = e.client.DescribeLogStreams(t.Context(), &cloudwatchlogs.DescribeLogStreamsInput{
+			LogGroupName: aws.String(e.group), Limit: aws.Int32(51),
+		})
+		if err == nil {
+			t.Fatal("DescribeLogStreams with limit 51: no error")
+		}
+	})
+}
+
 func TestPutValidation(t *testing.T) {
 	both(t, func(t *testing.T, e *env) {
 		s := e.stream(t)
