@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -278,4 +280,33 @@ func batchJob(evs []schemas.JobEvent) BatchJob {
 		j.Terminal = &t
 	}
 	return j
+}
+
+// Batches returns the most recent batches the journal holds, newest
+// first, at most limit (journal.DefaultListLimit when 0): one listing,
+// then one read per batch.
+func (c *Client) Batches(ctx context.Context, limit int) ([]Batch, error) {
+	ids, err := c.Journal.List(ctx, journal.ListOptions{Prefix: schemas.BatchIDPrefix, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("listing batches: %w", err)
+	}
+	out := make([]Batch, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, readers)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		if !schemas.ValidBatchID(id) {
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i], _, errs[i] = c.ReadBatch(ctx, id)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(b Batch) bool { return b.ID == "" }), nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -285,29 +284,15 @@ func (c *Client) Jobs(ctx context.Context, f JobFilter) ([]JobSummary, error) {
 // batchJobs summarizes every job of a batch from the batch's journal,
 // newest first.
 func (c *Client) batchJobs(ctx context.Context, batchID string) ([]JobSummary, error) {
-	evs, err := c.Journal.Read(ctx, batchID)
+	b, _, err := c.ReadBatch(ctx, batchID)
 	if err != nil {
-		if errors.Is(err, journal.ErrNotFound) {
-			return nil, fmt.Errorf("batch %s: %w", batchID, err)
-		}
-		return nil, fmt.Errorf("reading the journal of batch %s: %w", batchID, err)
+		return nil, err
 	}
-	byJob := map[string][]schemas.JobEvent{}
-	var ids []string
-	for _, ev := range evs {
-		if _, ok := byJob[ev.JobID]; !ok {
-			ids = append(ids, ev.JobID)
+	out := make([]JobSummary, 0, len(b.Jobs))
+	for _, j := range slices.Backward(b.Jobs) {
+		if j.JobID != "" {
+			out = append(out, j.JobSummary)
 		}
-		ev.ID = strings.TrimPrefix(ev.ID, journal.BatchEventID(ev.JobID, ""))
-		byJob[ev.JobID] = append(byJob[ev.JobID], ev)
-	}
-	slices.Sort(ids)
-	slices.Reverse(ids)
-	out := make([]JobSummary, 0, len(ids))
-	for _, id := range ids {
-		s := Summarize(byJob[id])
-		s.BatchID = batchID
-		out = append(out, s)
 	}
 	return out, nil
 }

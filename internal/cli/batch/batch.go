@@ -38,6 +38,7 @@ from any machine that reaches the backend.`,
 		NewCmdStatus(f, nil),
 		NewCmdCancel(f, nil),
 		NewCmdLogs(f, nil),
+		NewCmdList(f, nil),
 	)
 	return cmd
 }
