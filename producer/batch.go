@@ -310,3 +310,45 @@ func (c *Client) Batches(ctx context.Context, limit int) ([]Batch, error) {
 	}
 	return slices.DeleteFunc(out, func(b Batch) bool { return b.ID == "" }), nil
 }
+
+// How often "deployer batch" reads a batch's journal while it follows
+// it: often on the embedded backend, where a read is a query; every few
+// seconds on AWS, where a read is one or two GetLogEvents calls, which
+// cost and are throttled: following a batch of any size then costs no
+// more than following 5 single jobs (see BenchmarkFollowBatchCalls).
+const (
+	BatchPollEmbedded = 250 * time.Millisecond
+	BatchPollAWS      = 10 * time.Second
+)
+
+// FollowBatch reads the batch's journal every interval, calling onUpdate
+// with what it reads, until every job of the batch has ended (it returns
+// the ended batch) or ctx ends (ctx's error). One read per interval
+// follows the whole batch, however many jobs it has; their output is read
+// on demand (Replay). A batch the journal has no word of yet is waited
+// for; other read errors go to onError and are retried.
+func (c *Client) FollowBatch(ctx context.Context, batchID string, every time.Duration,
+	onUpdate func(Batch, []schemas.JobEvent), onError func(error)) (Batch, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		b, evs, err := c.ReadBatch(ctx, batchID)
+		switch {
+		case err == nil:
+			onUpdate(b, evs)
+			if b.Ended() {
+				return b, nil
+			}
+		case errors.Is(err, schemas.ErrMalformed):
+			return Batch{}, err
+		case errors.Is(err, journal.ErrNotFound):
+		case ctx.Err() == nil && onError != nil:
+			onError(err)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		}
+	}
+}

@@ -2,6 +2,7 @@ package awsbackend_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -99,4 +100,49 @@ func BenchmarkCallerWait(b *testing.B) {
 	}
 	b.ReportMetric(float64(cc.Total())*float64(time.Minute)/float64(wait), "calls/min")
 	b.Logf("caller while waiting %s: %s", wait, breakdown(cc))
+}
+
+// BenchmarkFollowBatchCalls counts the calls a caller makes per minute
+// while it follows a batch of 100 jobs (10 running at a time, the rest
+// waiting), at the interval "deployer batch" follows one on AWS: one read
+// of the batch's journal per interval, however many jobs; logs on demand.
+// Target: no more than following 5 single jobs (5 × BenchmarkCallerWait's
+// calls/min).
+func BenchmarkFollowBatchCalls(b *testing.B) {
+	_, f := open(b)
+	cb, cc := caller(b, f)
+	c := cb.Client()
+	ctx := context.Background()
+	req := producer.BatchRequest{Name: "bench", MaxInFlight: 10}
+	for range 100 {
+		req.Jobs = append(req.Jobs, producer.BatchJobRequest{Container: "infra", Script: "sleep"})
+	}
+	id, _, err := c.SubmitBatch(ctx, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Wait until the gatekeeper has decided on every job, so that what is
+	// counted is the steady state of a follower.
+	dctx, decided := context.WithTimeout(ctx, time.Minute)
+	_, err = c.FollowBatch(dctx, id, 100*time.Millisecond, func(bt producer.Batch, _ []schemas.JobEvent) {
+		if bt.Count()[producer.StateUnknown] == 0 && len(bt.Jobs) == 100 {
+			decided()
+		}
+	}, nil)
+	decided()
+	if !errors.Is(err, context.Canceled) {
+		b.Fatalf("waiting for the gatekeeper to decide on every job: %v", err)
+	}
+	const window = time.Minute
+	for b.Loop() {
+		cc.Reset()
+		wctx, cancel := context.WithTimeout(ctx, window)
+		_, err := c.FollowBatch(wctx, id, producer.BatchPollAWS, func(producer.Batch, []schemas.JobEvent) {}, nil)
+		cancel()
+		if err == nil {
+			b.Fatal("a batch of sleeping jobs ended")
+		}
+	}
+	b.ReportMetric(float64(cc.Total())*float64(time.Minute)/float64(window), "calls/min")
+	b.Logf("caller following a 100-job batch for %s: %s", window, breakdown(cc))
 }

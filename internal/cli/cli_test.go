@@ -53,6 +53,19 @@ func TestExitCodesOfBadInvocations(t *testing.T) {
 		{[]string{"--no-such-flag"}, 64},
 		{[]string{"config", "validate", "/no/such/file.yaml"}, 78},
 		{[]string{"--config", "/no/such/file.yaml", "describe"}, 78},
+		{[]string{"batch", "run"}, 64},
+		{[]string{"batch", "run", "-f", "/no/such/manifest.yaml"}, 64},
+		{[]string{"batch", "run", "-f", "testdata/not-a-manifest.yaml"}, 64},
+		{[]string{"batch", "run", "-f", "x.yaml", "--output", "yaml"}, 64},
+		{[]string{"batch", "run", "-f", "x.yaml", "--max-wait-time", "0s"}, 64},
+		{[]string{"batch", "run", "-f", "x.yaml", "--no-such-flag"}, 64},
+		{[]string{"batch", "wait"}, 64},
+		{[]string{"batch", "wait", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"}, 64}, // a job id, not a batch id
+		{[]string{"batch", "status", "batch-x"}, 64},
+		{[]string{"batch", "cancel", "batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E", "extra"}, 64},
+		{[]string{"batch", "logs"}, 64},
+		{[]string{"batch", "list", "--limit", "0"}, 64},
+		{[]string{"batch", "list", "extra"}, 64},
 	}
 	for _, c := range cases {
 		f, _, errOut := newFactory(t)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -54,18 +55,17 @@ func batchIDArg(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// pollEvery is how often a follower reads a batch's journal: often on the
-// embedded backend, where a read is a query, and every few seconds on
-// AWS, where it is a call (GetLogEvents) that costs and is throttled.
+// pollEvery is how often a follower reads a batch's journal on the
+// selected backend.
 func pollEvery(f *factory.Factory) (time.Duration, error) {
 	name, err := f.ResolveBackend()
 	if err != nil {
 		return 0, err
 	}
 	if name == factory.BackendAWS {
-		return 5 * time.Second, nil
+		return producer.BatchPollAWS, nil
 	}
-	return 250 * time.Millisecond, nil
+	return producer.BatchPollEmbedded, nil
 }
 
 // checkMaxWait refuses a --max-wait-time that is not positive.
