@@ -45,8 +45,9 @@ type parkedOrder struct {
 	receipt string
 }
 
-// maxParked bounds the run orders one worker parks; past it, the worker
-// receives no more orders until some start.
+// maxParked bounds the run orders one worker parks from one lane's queue;
+// past it, the worker receives no more orders of that lane until some
+// start (other lanes go on).
 func (w *Worker) maxParked() int { return 8 * w.Capacity }
 
 // batchLease gives the order's job a lease of its batch's lane under
@@ -111,10 +112,17 @@ func (w *Worker) parkedIn(laneName string) []*parkedOrder {
 	return out
 }
 
-func (w *Worker) parkedCount() int {
+// parkedCount is how many orders are parked from a lane's queue.
+func (w *Worker) parkedCount(laneName string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.parked)
+	n := 0
+	for _, p := range w.parked {
+		if p.lane == laneName {
+			n++
+		}
+	}
+	return n
 }
 
 // unpark starts the oldest order parked from the lane's queue whose batch

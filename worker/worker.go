@@ -359,7 +359,7 @@ func (w *Worker) receive(ctx, trackCtx context.Context, laneName string, q queue
 		case <-ctx.Done():
 			return
 		}
-		if w.parkedCount() >= w.maxParked() {
+		if w.parkedCount(laneName) >= w.maxParked() {
 			<-w.slots
 			w.waitForChange(ctx)
 			continue
@@ -392,7 +392,7 @@ func (w *Worker) receive(ctx, trackCtx context.Context, laneName string, q queue
 			continue
 		}
 		wait := w.ReceiveWait
-		if len(w.parkedIn(laneName)) > 0 {
+		if w.parkedCount(laneName) > 0 {
 			wait = min(wait, w.Poll)
 		}
 		rctx, cancel := context.WithTimeout(ctx, wait+w.CallTimeout)
