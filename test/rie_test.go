@@ -75,12 +75,47 @@ type lambdaFunction struct {
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+	// more is closed (and replaced) by each write.
+	more chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.more != nil {
+		close(s.more)
+		s.more = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitFor waits up to d for the buffer to hold every one of want, and
+// reports whether it did: a process's output may reach the buffer after
+// what it caused was seen elsewhere (the emulator copies a function's
+// output on its own).
+func (s *syncBuffer) waitFor(d time.Duration, want ...string) bool {
+	deadline := time.After(d)
+	for {
+		s.mu.Lock()
+		text := s.b.String()
+		if s.more == nil {
+			s.more = make(chan struct{})
+		}
+		more := s.more
+		s.mu.Unlock()
+		found := true
+		for _, w := range want {
+			found = found && strings.Contains(text, w)
+		}
+		if found {
+			return true
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			return false
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
