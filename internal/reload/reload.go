@@ -62,7 +62,9 @@ type Reloader struct {
 	// it is read. Defaults to DefaultDebounce.
 	Debounce time.Duration
 
-	mu sync.Mutex
+	reloading sync.Mutex // one reload at a time
+	mu        sync.Mutex // guards watcher
+	watcher *fsnotify.Watcher
 }
 
 // Reload loads the file now and, when it is valid, puts its policy in
@@ -70,8 +72,8 @@ type Reloader struct {
 // changed"). A file that cannot be loaded returns the error and leaves the
 // policy in force as it was.
 func (r *Reloader) Reload(ctx context.Context, why string) (*policy.Policy, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
 	old := r.Live.Current()
 	p, err := r.Load(r.Path)
 	if err != nil {
@@ -96,23 +98,36 @@ func (r *Reloader) Reload(ctx context.Context, why string) (*policy.Policy, erro
 	return p, nil
 }
 
-// Run reloads on every value received from hup and, when watch is set,
-// whenever the file changes, until ctx ends. It fails only when the
-// file's directory cannot be watched.
-func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal, watch bool) error {
+// Watch starts watching the file's directory; once it returns, every
+// change of the file is seen by Run. Without it, Run reloads on SIGHUP
+// only.
+func (r *Reloader) Watch() error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching configuration %s: %w", r.Path, err)
+	}
+	dir := filepath.Dir(r.Path)
+	if err := w.Add(dir); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("watching configuration %s: directory %s: %w", r.Path, dir, err)
+	}
+	r.mu.Lock()
+	r.watcher = w
+	r.mu.Unlock()
+	return nil
+}
+
+// Run reloads on every value received from hup and, after Watch,
+// whenever the file changes, until ctx ends; it then stops watching.
+func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) {
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	relevant := func(string) bool { return false }
-	if watch {
-		w, err := fsnotify.NewWatcher()
-		if err != nil {
-			return fmt.Errorf("watching configuration %s: %w", r.Path, err)
-		}
+	r.mu.Lock()
+	w := r.watcher
+	r.mu.Unlock()
+	if w != nil {
 		defer func() { _ = w.Close() }()
-		dir := filepath.Dir(r.Path)
-		if err := w.Add(dir); err != nil {
-			return fmt.Errorf("watching configuration %s: directory %s: %w", r.Path, dir, err)
-		}
 		events, errs = w.Events, w.Errors
 		relevant = r.relevant()
 	}
@@ -126,7 +141,7 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal, watch bool) er
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-hup:
 			_, _ = r.Reload(ctx, "SIGHUP")
 		case ev, ok := <-events:

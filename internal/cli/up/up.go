@@ -166,6 +166,13 @@ func runUp(ctx context.Context, opts *Options) error {
 		Path: path, Load: f.LoadPolicy, Live: live, Out: f.IO.ErrOut, Applied: publish,
 		Prepare: func(ctx context.Context, p *policy.Policy) error { return createLanes(ctx, b, p) },
 	}
+	watch := opts.WatchConfig
+	if watch {
+		if err := rl.Watch(); err != nil {
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v; SIGHUP still reloads it\n", err)
+			watch = false
+		}
+	}
 
 	level := slog.LevelInfo
 	if !opts.Verbose {
@@ -198,7 +205,7 @@ func runUp(ctx context.Context, opts *Options) error {
 		Abort:      abort,
 		Ready: func() {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
-			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s, from %s (reloaded on SIGHUP%s)\n", pol.Digest(), path, watching(opts.WatchConfig))
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s, from %s (reloaded on SIGHUP%s)\n", pol.Digest(), path, watching(watch))
 			if opts.ReadyFD > 0 {
 				if err := detached.Ready(opts.ReadyFD); err != nil {
 					_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: telling the starter this server is ready: %v\n", err)
@@ -210,10 +217,7 @@ func runUp(ctx context.Context, opts *Options) error {
 	reloaded := make(chan struct{})
 	go func() {
 		defer close(reloaded)
-		if err := rl.Run(rctx, hup, opts.WatchConfig); err != nil {
-			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v; SIGHUP still reloads it\n", err)
-			_ = rl.Run(rctx, hup, false)
-		}
+		rl.Run(rctx, hup)
 	}()
 	defer func() { stopReload(); <-reloaded }()
 	if opts.IdleExit > 0 {
