@@ -64,7 +64,7 @@ type Reloader struct {
 
 	reloading sync.Mutex // one reload at a time
 	mu        sync.Mutex // guards watcher
-	watcher *fsnotify.Watcher
+	watcher   *fsnotify.Watcher
 }
 
 // Reload loads the file now and, when it is valid, puts its policy in
