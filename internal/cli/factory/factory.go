@@ -176,25 +176,29 @@ func (f *Factory) CheckServedConfig(b backend.Backend) error {
 
 // MismatchedConfig returns the configuration error of CheckServedConfig
 // when a server in served enforces another policy than digest (of the
-// file at path), and nil otherwise.
+// file at path), and nil otherwise. It says how to fix it for each
+// server: a server of the same file has not put its current content in
+// force (refused it, or not reloaded yet: SIGHUP); a server of another
+// file must be restarted on this one, or --config dropped.
 func MismatchedConfig(path, digest, stateDir string, served []embedded.ServedConfig) error {
 	var lines []string
 	for _, s := range served {
-		if s.PolicyDigest == digest {
-			continue
+		switch {
+		case s.PolicyDigest == digest:
+		case s.Config == path:
+			lines = append(lines, fmt.Sprintf(`  deployer up (pid %d) serves this file but still enforces %s: it refused the file's current content or has not reloaded it yet.
+    Fix: see its log for why, or reload it now with SIGHUP ("kill -HUP %d").`, s.PID, s.PolicyDigest, s.PID))
+		default:
+			lines = append(lines, fmt.Sprintf(`  deployer up (pid %d) enforces %s, from %s.
+    Fix: drop --config and $DEPLOYER_CONFIG to use that configuration; or restart the server with --config %s; or edit %s and reload it with SIGHUP ("kill -HUP %d"); or use another --state-dir.`,
+				s.PID, s.PolicyDigest, s.Config, path, s.Config, s.PID))
 		}
-		lines = append(lines, fmt.Sprintf("  deployer up (pid %d) enforces %s, from %s", s.PID, s.PolicyDigest, s.Config))
 	}
 	if len(lines) == 0 {
 		return nil
 	}
-	s := served[0]
-	fix := fmt.Sprintf(`To fix it, do one of:
-  - drop --config and $DEPLOYER_CONFIG: requests are then decided by the served configuration;
-  - make the server enforce %s: restart it with --config %s, or, when it serves that file, send it SIGHUP (kill -HUP %d) to reload it (it also reloads when the file changes; a refused file is explained in its log);
-  - use another --state-dir for this configuration.`, path, path, s.PID)
-	return Config(fmt.Errorf("configuration %s (policy %s) is not the one in force on state directory %s:\n%s\nThe server decides every request with its own configuration, so this one would be ignored.\n%s",
-		path, digest, stateDir, strings.Join(lines, "\n"), fix))
+	return Config(fmt.Errorf("configuration %s (policy %s) is not the one in force on state directory %s, whose server decides every request with its own:\n%s",
+		path, digest, stateDir, strings.Join(lines, "\n")))
 }
 
 // Backend names.
