@@ -205,7 +205,7 @@ func runUp(ctx context.Context, opts *Options) error {
 		Abort:      abort,
 		Ready: func() {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
-			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s, from %s (reloaded on SIGHUP%s)\n", pol.Digest(), path, watching(watch))
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s, from %s (reloaded on SIGHUP to pid %d%s)\n", pol.Digest(), path, os.Getpid(), watching(watch))
 			if opts.ReadyFD > 0 {
 				if err := detached.Ready(opts.ReadyFD); err != nil {
 					_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: telling the starter this server is ready: %v\n", err)
