@@ -13,7 +13,8 @@ import (
 
 // handleDescribe answers a describe request with what the verified caller
 // may run under the current policy — the same answer "deployer describe"
-// computes locally on the embedded backend, so that callers on AWS need no
+// computes locally on the embedded backend, with the digest of the policy
+// in force, so that callers on AWS need no
 // copy of the policy and learn nothing about containers they may not run.
 // It returns nil when the request is answered or dead-lettered, an error
 // when it should be retried.
@@ -35,12 +36,14 @@ func (g *Gatekeeper) handleDescribe(ctx context.Context, msg queue.Message) erro
 		ev.Type, ev.Outcome, ev.ReasonCode = schemas.EventRejected, schemas.OutcomeRejected, ReasonNoIdentity
 		ev.Reason = fmt.Sprintf("caller identity could not be verified: %v", err)
 	default:
-		d, ok := g.Policy.(Describer)
+		pol, digest := g.snapshot()
+		d, ok := pol.(Describer)
 		if !ok {
 			return fmt.Errorf("answering describe request %s: the policy cannot describe itself", req.RequestID)
 		}
 		ev.Containers = d.Describe(caller)
 		ev.Principal = caller.Principal
+		ev.PolicyDigest = digest
 	}
 	if err := g.Streams.Publish(ctx, req.ReplyStream, ev); err != nil &&
 		!errors.Is(err, stream.ErrNotFound) && !errors.Is(err, stream.ErrInvalidAddress) {

@@ -30,8 +30,30 @@ const (
 
 // Policy resolves requests into run orders. *policy.Policy implements it;
 // a rejection is returned as a *policy.Rejection.
+//
+// A Policy that also has Digest() string (*policy.Policy, *policy.Live)
+// names itself: the digest goes on the accepted and rejected events of
+// the jobs it decides and on describe answers. A Policy that has
+// Current() *policy.Policy (*policy.Live) may be swapped while the
+// gatekeeper serves: each request is decided under one snapshot of it.
 type Policy interface {
 	Resolve(req schemas.JobRequest, caller schemas.Identity, now time.Time) (schemas.RunOrder, error)
+}
+
+// snapshot returns the policy to decide one request under, and its digest
+// ("" when the policy does not name itself).
+func (g *Gatekeeper) snapshot() (Policy, string) {
+	pol := g.Policy
+	if l, ok := pol.(interface{ Current() *policy.Policy }); ok {
+		if cur := l.Current(); cur != nil {
+			pol = cur
+		}
+	}
+	var digest string
+	if d, ok := pol.(interface{ Digest() string }); ok {
+		digest = d.Digest()
+	}
+	return pol, digest
 }
 
 // RunQueues opens the run queue of a lane, creating it when needed.
@@ -91,6 +113,8 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 // handleJob decides the fate of a decoded job request, as Handle does.
 func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schemas.JobRequest) error {
 	log := g.logger().With("job_id", req.JobID, "container", req.Container, "script", req.Script)
+	pol, digest := g.snapshot()
+	d := decision{digest: digest, log: log}
 
 	caller, err := g.identify(ctx, msg.SenderID)
 	if err != nil {
@@ -107,7 +131,7 @@ func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schem
 			return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s is another caller's; the sender could not be identified: %w", req.JobID, err))
 		}
 		rej := &policy.Rejection{Code: ReasonNoIdentity, Message: fmt.Sprintf("caller identity could not be verified: %v", err)}
-		return g.end(ctx, msg, outOfBatch(req), rej, "", log)
+		return g.end(ctx, msg, outOfBatch(req), rej, "", d)
 	}
 	// A job id belongs to whoever used it first: a request reusing another
 	// caller's job id could otherwise end that caller's follower with a
@@ -121,6 +145,7 @@ func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schem
 		return g.deadLetterRaw(ctx, msg, req.JobID, ReasonJobIDTaken, fmt.Errorf("job id %s was already used by another caller", req.JobID))
 	}
 	log = log.With("caller", caller.Principal)
+	d.log = log
 	// A batch, too, belongs to whoever first put a job in it: a job of
 	// someone else's batch could otherwise end it (fail_fast) or pose as
 	// its part. Such a job is rejected outside the batch.
@@ -132,39 +157,48 @@ func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schem
 		if owner != "" && owner != caller.Principal {
 			log.Warn("request joins another caller's batch", "batch_id", req.BatchID, "caller", caller.Principal, "owner", owner)
 			return g.end(ctx, msg, outOfBatch(req), &policy.Rejection{Code: ReasonBatchIDTaken, Message: fmt.Sprintf(
-				"batch %s belongs to another caller: a job may only join its own caller's batch", req.BatchID)}, caller.Principal, log)
+				"batch %s belongs to another caller: a job may only join its own caller's batch", req.BatchID)}, caller.Principal, d)
 		}
 	}
 	if own := g.StreamAddress(req.JobID); req.Stream != own {
 		return g.end(ctx, msg, req, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
 			"the request names stream %q, but job %s's stream is %q: a request may only name its own job's stream",
-			req.Stream, req.JobID, own)}, caller.Principal, log)
+			req.Stream, req.JobID, own)}, caller.Principal, d)
 	}
-	order, err := g.Policy.Resolve(req, caller, g.now())
+	order, err := pol.Resolve(req, caller, g.now())
 	if err != nil {
 		var rej *policy.Rejection
 		if errors.As(err, &rej) {
-			return g.end(ctx, msg, req, rej, caller.Principal, log)
+			return g.end(ctx, msg, req, rej, caller.Principal, d)
 		}
 		return fmt.Errorf("resolving request of job %s: %w", req.JobID, err)
 	}
-	return g.accept(ctx, msg, order, log)
+	return g.accept(ctx, msg, order, d)
+}
+
+// decision is what a request's answers share: the digest of the policy
+// it is decided under (see Policy) and its logger.
+type decision struct {
+	digest string
+	log    *slog.Logger
 }
 
 // accept forwards a resolved request to its lane's run queue, telling its
 // stream. A run order the queue cannot take (measured as the queue
 // adapters measure it, before anything is published, or refused by the
 // queue for good) rejects the request.
-func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schemas.RunOrder, log *slog.Logger) error {
+func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schemas.RunOrder, d decision) error {
+	log := d.log
 	principal := order.Caller.Principal
 	out, rej, err := runOrderMessage(order)
 	if err != nil {
 		return err
 	}
 	if rej != nil {
-		return g.end(ctx, msg, order.Request, rej, principal, log)
+		return g.end(ctx, msg, order.Request, rej, principal, d)
 	}
 	accepted := g.event(order.Request, schemas.EventAccepted)
+	accepted.PolicyDigest = d.digest
 	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
 	accepted.Lane, accepted.LaneLimit, accepted.Principal = order.Lane, order.LaneLimit, principal
 	accepted.Batch = order.Request.Batch
@@ -173,7 +207,7 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 			return err
 		}
 		return g.end(ctx, msg, order.Request, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
-			"the request was accepted, but its accepted event could not be recorded: %v", err)}, principal, log)
+			"the request was accepted, but its accepted event could not be recorded: %v", err)}, principal, d)
 	}
 	q, err := g.RunQueue(ctx, order.Lane)
 	if err != nil {
@@ -185,7 +219,7 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 		if !permanent(err) {
 			return err
 		}
-		return g.end(ctx, msg, order.Request, refusedOrder(out, err), principal, log)
+		return g.end(ctx, msg, order.Request, refusedOrder(out, err), principal, d)
 	}
 	queued := g.event(order.Request, schemas.EventQueued)
 	queued.Reason = "waiting for a worker in lane " + order.Lane
@@ -193,7 +227,7 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 		// The order is on its way; the worker's events will follow.
 		log.Warn("publishing queued event", "err", err)
 	}
-	log.Info("request accepted", "lane", order.Lane, "argv", order.Argv)
+	log.Info("request accepted", "lane", order.Lane, "argv", order.Argv, "policy_digest", d.digest)
 	return nil
 }
 
@@ -201,8 +235,9 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 // the rejection cannot be recorded for a reason no retry mends, the
 // request is dead-lettered with the rejection's reason instead. Only a
 // transient failure returns an error.
-func (g *Gatekeeper) end(ctx context.Context, msg queue.Message, req schemas.JobRequest, rej *policy.Rejection, principal string, log *slog.Logger) error {
-	err := g.rejectAs(ctx, req, rej, principal, log)
+func (g *Gatekeeper) end(ctx context.Context, msg queue.Message, req schemas.JobRequest, rej *policy.Rejection, principal string, d decision) error {
+	log := d.log
+	err := g.rejectAs(ctx, req, rej, principal, d)
 	if err == nil || !permanent(err) {
 		return err
 	}
@@ -212,8 +247,10 @@ func (g *Gatekeeper) end(ctx context.Context, msg queue.Message, req schemas.Job
 
 // rejectAs rejects a request of principal (empty when unknown), recording
 // it as the job's requester.
-func (g *Gatekeeper) rejectAs(ctx context.Context, req schemas.JobRequest, rej *policy.Rejection, principal string, log *slog.Logger) error {
+func (g *Gatekeeper) rejectAs(ctx context.Context, req schemas.JobRequest, rej *policy.Rejection, principal string, d decision) error {
+	log := d.log
 	ev := g.event(req, schemas.EventRejected)
+	ev.PolicyDigest = d.digest
 	ev.Container, ev.Script, ev.Principal = req.Container, req.Script, principal
 	ev.Batch = req.Batch
 	ev.Outcome = schemas.OutcomeRejected
@@ -222,7 +259,7 @@ func (g *Gatekeeper) rejectAs(ctx context.Context, req schemas.JobRequest, rej *
 	if err := g.publish(ctx, req, ev); err != nil {
 		return err
 	}
-	log.Info("request rejected", "reason_code", rej.Code, "reason", rej.Message)
+	log.Info("request rejected", "reason_code", rej.Code, "reason", rej.Message, "policy_digest", d.digest)
 	return nil
 }
 

@@ -19,6 +19,23 @@ var ErrDescribeRejected = errors.New("describe request rejected")
 // the caller as. It is how callers on AWS learn the allow-list without
 // holding a copy of it.
 func (c *Client) Describe(ctx context.Context, caller schemas.CallerMetadata) ([]schemas.ContainerInfo, string, error) {
+	d, err := c.DescribePolicy(ctx, caller)
+	return d.Containers, d.Principal, err
+}
+
+// Description is the gatekeeper's answer to a describe request.
+type Description struct {
+	// Containers are what the verified caller may run.
+	Containers []schemas.ContainerInfo
+	// Principal is who the gatekeeper verified the caller as.
+	Principal string
+	// PolicyDigest names the policy in force ("sha256:…"); empty from a
+	// gatekeeper that predates it.
+	PolicyDigest string
+}
+
+// DescribePolicy is Describe, with the digest of the policy in force.
+func (c *Client) DescribePolicy(ctx context.Context, caller schemas.CallerMetadata) (Description, error) {
 	ev, err := c.ask(ctx, "describe request", func(requestID, replyStream string) (queue.Outgoing, error) {
 		req := schemas.DescribeRequest{RequestID: requestID, ReplyStream: replyStream, Caller: caller, SubmittedAt: c.now().UTC()}
 		if err := req.Validate(); err != nil {
@@ -28,10 +45,10 @@ func (c *Client) Describe(ctx context.Context, caller schemas.CallerMetadata) ([
 		return queue.Outgoing{Body: body, Attributes: map[string]string{"schema": schemas.DescribeRequestV1}}, err
 	}, func(t schemas.EventType) bool { return t == schemas.EventDescribed || t == schemas.EventRejected })
 	if err != nil {
-		return nil, "", err
+		return Description{}, err
 	}
 	if ev.Type == schemas.EventRejected {
-		return nil, "", fmt.Errorf("%w: %s (%s)", ErrDescribeRejected, ev.Reason, ev.ReasonCode)
+		return Description{}, fmt.Errorf("%w: %s (%s)", ErrDescribeRejected, ev.Reason, ev.ReasonCode)
 	}
-	return ev.Containers, ev.Principal, nil
+	return Description{Containers: ev.Containers, Principal: ev.Principal, PolicyDigest: ev.PolicyDigest}, nil
 }

@@ -143,6 +143,11 @@ type JobEvent struct {
 	// Principal is the verified caller: who asked for the job on accepted
 	// events, who asked to cancel it on cancel_requested events.
 	Principal string `json:"principal,omitempty"`
+	// PolicyDigest names the policy (see policy.Policy.Digest,
+	// "sha256:" and 12 hex digits) a job was decided under, on the
+	// gatekeeper's accepted and rejected events, and the policy in force
+	// on described events.
+	PolicyDigest string `json:"policy_digest,omitempty"`
 
 	// started: the task that runs the job.
 	TaskID string `json:"task_id,omitempty"`

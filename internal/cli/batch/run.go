@@ -94,6 +94,10 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		if pol, err = f.Policy(); err != nil {
 			return err
 		}
+	} else if err := f.CheckServedConfig(b); err != nil {
+		// The server decides with its own configuration: one given
+		// here that differs is an error, not silently ignored.
+		return err
 	}
 	req := producer.BatchRequest{
 		Name: m.Name, MaxInFlight: m.MaxInFlight, FailFast: m.FailFast,

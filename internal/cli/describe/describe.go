@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
+	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -53,15 +55,23 @@ const answerWait = time.Minute
 
 func runDescribe(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	infos, principal, err := describe(ctx, f)
+	a, err := describe(ctx, f)
 	if err != nil {
 		return err
 	}
-	caller := schemas.Identity{Principal: principal}
+	infos := a.Containers
+	caller := schemas.Identity{Principal: a.Principal}
 	if opts.Output == "json" {
+		// The JSON document stays the list of containers.
+		if a.InForce != "" {
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s\n", a.InForce)
+		}
 		enc := json.NewEncoder(f.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(infos)
+	}
+	if a.InForce != "" {
+		_, _ = fmt.Fprintf(f.IO.Out, "policy in force: %s\n\n", a.InForce)
 	}
 	if len(infos) == 0 {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s may run nothing under this configuration\n", caller.Principal)
@@ -71,40 +81,106 @@ func runDescribe(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// describe answers from the local configuration on the embedded backend
-// (the caller holds it), and asks the gatekeeper on AWS, where callers
-// hold no copy of the policy.
-func describe(ctx context.Context, f *factory.Factory) ([]policy.ContainerInfo, string, error) {
+// answer is what describe learned.
+type answer struct {
+	Containers []policy.ContainerInfo
+	Principal  string
+	// InForce names the policy in force and where it comes from
+	// ("sha256:… (deployer up, pid 12, from /etc/deployer.yaml)").
+	InForce string
+}
+
+// describe answers from the configuration on the embedded backend (the
+// caller holds it: the one the serving "deployer up" enforces, see
+// localPolicy), and asks the gatekeeper on AWS, where callers hold no copy
+// of the policy.
+func describe(ctx context.Context, f *factory.Factory) (answer, error) {
 	name, err := f.ResolveBackend()
 	if err != nil {
-		return nil, "", err
+		return answer{}, err
 	}
 	if name == factory.BackendEmbedded {
-		pol, err := f.Policy()
+		pol, inForce, err := localPolicy(f)
 		if err != nil {
-			return nil, "", err
+			return answer{}, err
 		}
 		caller := schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
-		return pol.Describe(caller), caller.Principal, nil
+		return answer{Containers: pol.Describe(caller), Principal: caller.Principal, InForce: inForce}, nil
 	}
 	b, err := f.Backend(ctx)
 	if err != nil {
-		return nil, "", err
+		return answer{}, err
 	}
 	defer func() { _ = b.Close() }()
 	actx, cancel := context.WithTimeout(ctx, answerWait)
 	defer cancel()
-	infos, principal, err := b.Client().Describe(actx, producer.CallerFromEnv(f.Getenv))
+	d, err := b.Client().DescribePolicy(actx, producer.CallerFromEnv(f.Getenv))
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return nil, "", &factory.ExitError{Code: producer.ExitGaveUp,
+		return answer{}, &factory.ExitError{Code: producer.ExitGaveUp,
 			Err: fmt.Errorf("no answer from the gatekeeper of the %s within %s: is it deployed and running?", b.Where(), answerWait)}
 	case errors.Is(err, producer.ErrDescribeRejected):
-		return nil, "", &factory.ExitError{Code: producer.ExitRejected, Err: err}
+		return answer{}, &factory.ExitError{Code: producer.ExitRejected, Err: err}
 	case err != nil:
+		return answer{}, err
+	}
+	a := answer{Containers: d.Containers, Principal: d.Principal, InForce: d.PolicyDigest}
+	if a.InForce != "" {
+		a.InForce += " (the gatekeeper of the " + b.Where() + ")"
+	}
+	return a, nil
+}
+
+// localPolicy loads the policy in force on the embedded state directory:
+// when "deployer up"s serve it, the configuration they enforce (an
+// explicit one that differs is a configuration error, see
+// factory.CheckServedConfig); otherwise the one this command resolves.
+// It opens no database.
+func localPolicy(f *factory.Factory) (*policy.Policy, string, error) {
+	dir, err := f.ResolveStateDir()
+	if err != nil {
 		return nil, "", err
 	}
-	return infos, principal, nil
+	served, err := embedded.ServedConfigs(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	path := f.ExplicitConfigPath()
+	explicit := path != ""
+	if len(served) > 0 && !explicit {
+		path = served[0].Config
+	}
+	if path == "" {
+		if path, err = f.ResolveConfigPath(); err != nil {
+			return nil, "", err
+		}
+	}
+	pol, err := f.LoadPolicy(path)
+	if err != nil {
+		if len(served) > 0 {
+			err = fmt.Errorf("%w\n(deployer up, pid %d, still enforces %s: it refuses a file like this one when it reloads; see its log)",
+				err, served[0].PID, served[0].PolicyDigest)
+		}
+		return nil, "", factory.Config(fmt.Errorf("configuration %s:\n%w", path, err))
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if explicit {
+		if err := factory.MismatchedConfig(path, pol.Digest(), dir, served); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(served) == 0 {
+		return pol, fmt.Sprintf("%s (from %s; no deployer up serves %s)", pol.Digest(), path, dir), nil
+	}
+	s := served[0]
+	if s.PolicyDigest != pol.Digest() {
+		// The file changed and the server has not (yet) put it in force.
+		return pol, fmt.Sprintf("%s (deployer up, pid %d, from %s), but the file now reads as %s, which is not in force yet: what follows is the file's (send SIGHUP to pid %d to reload it)",
+			s.PolicyDigest, s.PID, s.Config, pol.Digest(), s.PID), nil
+	}
+	return pol, fmt.Sprintf("%s (deployer up, pid %d, from %s)", pol.Digest(), s.PID, path), nil
 }
 
 // Print renders what a caller may run.

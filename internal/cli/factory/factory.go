@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
@@ -104,10 +105,36 @@ func (f *Factory) ResolveConfigPath() (string, error) {
 	return example.Install(filepath.Join(dir, "example"))
 }
 
+// ExplicitConfigPath returns the configuration file the command line or
+// the environment names (--config, then $DEPLOYER_CONFIG), "" when
+// neither does.
+func (f *Factory) ExplicitConfigPath() string {
+	if f.ConfigPath != "" {
+		return f.ConfigPath
+	}
+	return f.Getenv("DEPLOYER_CONFIG")
+}
+
 // Policy loads and validates the configuration for the selected backend
 // (the embedded one also needs every script on disk). Any problem is a
 // configuration error (exit 78).
 func (f *Factory) Policy() (*policy.Policy, error) {
+	path, err := f.ResolveConfigPath()
+	if err != nil {
+		return nil, err
+	}
+	p, err := f.LoadPolicy(path)
+	if err != nil {
+		return nil, Config(fmt.Errorf("configuration %s:\n%w", path, err))
+	}
+	return p, nil
+}
+
+// LoadPolicy loads and validates the configuration file at path as
+// Policy does, for the selected backend; its error lists every problem
+// (a *policy.ConfigError) or says why the file cannot be read. "deployer
+// up" reloads its configuration with it.
+func (f *Factory) LoadPolicy(path string) (*policy.Policy, error) {
 	name, err := f.ResolveBackend()
 	if err != nil {
 		return nil, err
@@ -116,15 +143,62 @@ func (f *Factory) Policy() (*policy.Policy, error) {
 	if name == BackendEmbedded {
 		opts = append(opts, policy.WithLocalBackend())
 	}
-	path, err := f.ResolveConfigPath()
-	if err != nil {
-		return nil, err
+	return policy.Load(path, opts...)
+}
+
+// CheckServedConfig makes a configuration given explicitly (see
+// ExplicitConfigPath) that differs from what the "deployer up"s serving
+// the embedded state directory enforce a configuration error (exit 78),
+// instead of silently ignored: the server decides every request with its
+// own policy. It compares policy digests (policy.Policy.Digest), so a
+// copy of the served file, or the file itself once the server has
+// reloaded it, passes. With no explicit configuration, on the AWS
+// backend, or when no server publishes what it enforces, it returns nil.
+func (f *Factory) CheckServedConfig(b backend.Backend) error {
+	path := f.ExplicitConfigPath()
+	eb, ok := b.(*embedded.Backend)
+	if path == "" || !ok {
+		return nil
 	}
-	p, err := policy.Load(path, opts...)
-	if err != nil {
-		return nil, Config(fmt.Errorf("configuration %s:\n%w", path, err))
+	served, err := embedded.ServedConfigs(eb.Dir)
+	if err != nil || len(served) == 0 {
+		return err
 	}
-	return p, nil
+	p, err := f.LoadPolicy(path)
+	if err != nil {
+		return Config(fmt.Errorf("configuration %s:\n%w", path, err))
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return MismatchedConfig(path, p.Digest(), eb.Dir, served)
+}
+
+// MismatchedConfig returns the configuration error of CheckServedConfig
+// when a server in served enforces another policy than digest (of the
+// file at path), and nil otherwise. It says how to fix it for each
+// server: a server of the same file has not put its current content in
+// force (refused it, or not reloaded yet: SIGHUP); a server of another
+// file must be restarted on this one, or --config dropped.
+func MismatchedConfig(path, digest, stateDir string, served []embedded.ServedConfig) error {
+	var lines []string
+	for _, s := range served {
+		switch {
+		case s.PolicyDigest == digest:
+		case s.Config == path:
+			lines = append(lines, fmt.Sprintf(`  deployer up (pid %d) serves this file but still enforces %s: it refused the file's current content or has not reloaded it yet.
+    Fix: see its log for why, or reload it now with SIGHUP ("kill -HUP %d").`, s.PID, s.PolicyDigest, s.PID))
+		default:
+			lines = append(lines, fmt.Sprintf(`  deployer up (pid %d) enforces %s, from %s.
+    Fix: drop --config and $DEPLOYER_CONFIG to use that configuration; or restart the server with --config %s; or edit %s and reload it with SIGHUP ("kill -HUP %d"); or use another --state-dir.`,
+				s.PID, s.PolicyDigest, s.Config, path, s.Config, s.PID))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return Config(fmt.Errorf("configuration %s (policy %s) is not the one in force on state directory %s, whose server decides every request with its own:\n%s",
+		path, digest, stateDir, strings.Join(lines, "\n")))
 }
 
 // Backend names.

@@ -109,6 +109,10 @@ func runRun(ctx context.Context, opts *Options) error {
 		if pol, err = f.Policy(); err != nil {
 			return err
 		}
+	} else if err := f.CheckServedConfig(b); err != nil {
+		// The server decides with its own configuration: one given
+		// here that differs is an error, not silently ignored.
+		return err
 	}
 
 	client := b.Client()

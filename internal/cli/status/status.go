@@ -100,12 +100,16 @@ func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
 func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait string) error {
 	var s struct {
 		container, command, task, state, reason, requester, cancel string
+		policy                                                     string
 		attempt                                                    int
 		exit                                                       *int
 	}
 	s.state = "submitted"
 	for _, ev := range history {
 		s.attempt = max(s.attempt, ev.Attempt)
+		if ev.PolicyDigest != "" && (ev.Type == schemas.EventAccepted || ev.Type == schemas.EventRejected) {
+			s.policy = ev.PolicyDigest + " (decided under)"
+		}
 		switch ev.Type {
 		case schemas.EventAccepted:
 			s.container, s.command = ev.Container, jobview.Command(ev.Script, ev.Argv)
@@ -139,6 +143,7 @@ func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait strin
 	row("container", s.container)
 	row("command", s.command)
 	row("requester", s.requester)
+	row("policy", s.policy)
 	row("state", s.state)
 	row("waiting", wait)
 	row("cancel", s.cancel)

@@ -22,6 +22,7 @@ func TestSummarizeShowsRequesterAndCancel(t *testing.T) {
 	history := []schemas.JobEvent{
 		ev(schemas.EventAccepted, func(e *schemas.JobEvent) {
 			e.Container, e.Script, e.Argv, e.Principal = "infra", "apply", []string{"--ref", "main"}, "arn:aws:iam::1:role/ci"
+			e.PolicyDigest = "sha256:0123456789ab"
 		}),
 		ev(schemas.EventStarted, func(e *schemas.JobEvent) { e.TaskID = "t-1" }),
 		ev(schemas.EventCancelRequested, func(e *schemas.JobEvent) { e.Principal, e.Reason = "user:bob", "wrong ref" }),
@@ -35,6 +36,7 @@ func TestSummarizeShowsRequesterAndCancel(t *testing.T) {
 	}
 	for _, want := range []string{
 		"requester    arn:aws:iam::1:role/ci",
+		"policy       sha256:0123456789ab (decided under)",
 		"state        cancelled (cancelled)",
 		"cancel       requested by user:bob: wrong ref",
 		"exit status  deployer run would exit 130",

@@ -8,15 +8,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/reload"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -37,6 +41,9 @@ type Options struct {
 	// ReadyFD, when positive, is a descriptor up writes to once it serves
 	// (hidden flag; see detached.Ready).
 	ReadyFD int
+	// WatchConfig reloads the configuration when its file changes
+	// (SIGHUP always reloads it). Defaults to true.
+	WatchConfig bool
 }
 
 // NewCmdUp builds the command; runF replaces the action in tests.
@@ -52,6 +59,13 @@ serve one state directory at once: every task starts exactly once.
 On SIGINT or SIGTERM it stops taking jobs and keeps tracking running ones
 for up to --drain-timeout, then hands the rest back for another pipeline to
 adopt; a second signal hands them back at once. Tasks keep running either way.
+
+On SIGHUP, and when the configuration file changes (unless
+--watch-config=false), it reloads the configuration: a valid file decides
+the very next request; a file that does not load is refused with every
+problem logged, and the policy in force stays. Each reload logs the new
+policy's digest ("configuration reloaded: sha256:…"); "deployer describe"
+shows the digest in force.
 
 With --backend aws it serves an AWS deployment without Lambdas: the
 gatekeeper long-polls the request queue, the worker runs ECS tasks, and task
@@ -74,6 +88,7 @@ logs are read from CloudWatch Logs for the tasks this process tracks.`,
 	cmd.Flags().IntVar(&opts.Capacity, "capacity", worker.DefaultCapacity, "most jobs this process tracks at once")
 	cmd.Flags().DurationVar(&opts.Visibility, "visibility", worker.DefaultVisibility, "how long a job taken by a pipeline that dies stays hidden before another adopts it")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
+	cmd.Flags().BoolVar(&opts.WatchConfig, "watch-config", true, "reload the configuration when its file changes (SIGHUP always reloads it)")
 	cmd.Flags().BoolVar(&opts.Provision, "provision", false, "with --backend aws: create missing queues, log groups and the lease table first")
 	cmd.Flags().DurationVar(&opts.IdleExit, "idle-exit", 0, "stop once idle this long (detached servers)")
 	cmd.Flags().IntVar(&opts.ReadyFD, "ready-fd", 0, "descriptor to write to once serving (detached servers)")
@@ -84,10 +99,23 @@ logs are read from CloudWatch Logs for the tasks this process tracks.`,
 
 func runUp(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	pol, err := f.Policy()
+	// SIGHUP reloads the configuration; caught from the start, so that it
+	// never kills the server.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	path, err := f.ResolveConfigPath()
 	if err != nil {
 		return err
 	}
+	if path, err = filepath.Abs(path); err != nil {
+		return factory.Config(fmt.Errorf("configuration %s: %w", path, err))
+	}
+	pol, err := f.LoadPolicy(path)
+	if err != nil {
+		return factory.Config(fmt.Errorf("configuration %s:\n%w", path, err))
+	}
+	live := policy.NewLive(pol)
 	var b backend.Backend
 	if opts.Provision {
 		name, err := f.ResolveBackend()
@@ -118,6 +146,32 @@ func runUp(ctx context.Context, opts *Options) error {
 			return err
 		}
 		defer release()
+	}
+
+	// The policy in force is published beside the serve mark, so that a
+	// command given another configuration fails instead of being ignored
+	// (see factory.CheckServedConfig).
+	publish := func(p *policy.Policy) {}
+	if embeddedBackend {
+		publish = func(p *policy.Policy) {
+			sc := embedded.ServedConfig{Config: path, PolicyDigest: p.Digest(), Since: time.Now().UTC()}
+			if err := eb.PublishServed(sc); err != nil {
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v\n", err)
+			}
+		}
+		publish(pol)
+		defer eb.UnpublishServed()
+	}
+	rl := &reload.Reloader{
+		Path: path, Load: f.LoadPolicy, Live: live, Out: f.IO.ErrOut, Applied: publish,
+		Prepare: func(ctx context.Context, p *policy.Policy) error { return createLanes(ctx, b, p) },
+	}
+	watch := opts.WatchConfig
+	if watch {
+		if err := rl.Watch(); err != nil {
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v; SIGHUP still reloads it\n", err)
+			watch = false
+		}
 	}
 
 	level := slog.LevelInfo
@@ -151,6 +205,7 @@ func runUp(ctx context.Context, opts *Options) error {
 		Abort:      abort,
 		Ready: func() {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s, from %s (reloaded on SIGHUP to pid %d%s)\n", pol.Digest(), path, os.Getpid(), watching(watch))
 			if opts.ReadyFD > 0 {
 				if err := detached.Ready(opts.ReadyFD); err != nil {
 					_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: telling the starter this server is ready: %v\n", err)
@@ -158,13 +213,45 @@ func runUp(ctx context.Context, opts *Options) error {
 			}
 		},
 	}
+	rctx, stopReload := context.WithCancel(sctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		rl.Run(rctx, hup)
+	}()
+	defer func() { stopReload(); <-reloaded }()
 	if opts.IdleExit > 0 {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s: detached server (pid %d), stopping once idle for %s\n",
 			time.Now().Format(time.RFC3339), os.Getpid(), opts.IdleExit)
-		err = eb.ServeUntilIdle(sctx, pol, so, opts.IdleExit)
+		err = eb.ServeUntilIdle(sctx, live, so, opts.IdleExit)
 	} else {
-		err = b.Serve(sctx, pol, so)
+		err = b.Serve(sctx, live, so)
 	}
 	_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopped")
 	return err
+}
+
+func watching(watch bool) string {
+	if watch {
+		return " and when the file changes"
+	}
+	return ""
+}
+
+// createLanes creates the run queues of p's lanes that are missing, as a
+// backend's Serve does at start, so that workers find a reload's new lanes
+// before its first job.
+func createLanes(ctx context.Context, b backend.Backend, p *policy.Policy) error {
+	rq, ok := b.(interface {
+		RunQueue(ctx context.Context, lane string) (queue.Queue, error)
+	})
+	if !ok {
+		return nil
+	}
+	for _, name := range backend.Lanes(p.Config()) {
+		if _, err := rq.RunQueue(ctx, name); err != nil {
+			return fmt.Errorf("creating run queue of lane %s: %w", name, err)
+		}
+	}
+	return nil
 }
