@@ -60,7 +60,6 @@ func TestReplayFlags(t *testing.T) {
 	}
 }
 
-
 func TestSince(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var got *ReplayOptions
