@@ -350,7 +350,7 @@ func (e *Engine) selectAndJudge(ctx context.Context, s *Scanner, f Filter) ([]It
 		if pending {
 			deadline = start.Add(max(lookFor, e.answerWait()))
 		}
-		if !(missing || pending) || !e.now().Before(deadline) {
+		if (!missing && !pending) || !e.now().Before(deadline) {
 			return items, nil
 		}
 		// Another command may hold the letter hidden for a moment.
