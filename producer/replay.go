@@ -62,14 +62,44 @@ func NextReplayID(original string) string {
 	return ReplayID(original, n+1)
 }
 
+// ReplayRequest returns the request a replay of the dead-lettered job's
+// original request sends: job NextReplayID(original.JobID), the given
+// attempt (1 for a first try; a try after the gatekeeper rejected the
+// replay takes the next), replay_of set, on stream. Everything the caller
+// asked for (container, script, arguments as they were sent, overrides,
+// caller metadata, batch, trace context) is kept. Judging this request is
+// judging the replay: a dry run resolves it, Resubmit sends it.
+func ReplayRequest(original schemas.JobRequest, attempt int, stream string, now time.Time) (schemas.JobRequest, error) {
+	id := NextReplayID(original.JobID)
+	if id == "" {
+		return schemas.JobRequest{}, fmt.Errorf("cannot replay %q: it is not a job id", original.JobID)
+	}
+	req := original
+	req.Schema = ""
+	req.JobID = id
+	req.ReplayOf = original.JobID
+	req.Attempt = max(attempt, 1)
+	req.Stream = stream
+	req.SubmittedAt = now.UTC()
+	if err := req.Validate(); err != nil {
+		return schemas.JobRequest{}, fmt.Errorf("building request for job %s: %w", id, err)
+	}
+	return req, nil
+}
+
 // Resubmit sends a dead-lettered job's original request through the
 // request queue again, as attempt 1 of the job NextReplayID(original.JobID)
 // with replay_of set: the gatekeeper validates it again under the current
-// policy. Everything the caller asked for (container, script, arguments as
-// they were sent, overrides, caller metadata, trace context) is kept. The
-// new job's stream is created before the request is enqueued; a nil error
-// means the request is queued.
+// policy. See ResubmitAttempt.
 func (c *Client) Resubmit(ctx context.Context, original schemas.JobRequest, maxWait time.Duration) (Job, error) {
+	return c.ResubmitAttempt(ctx, original, 1, maxWait)
+}
+
+// ResubmitAttempt sends ReplayRequest(original, attempt, …) through the
+// request queue. The new job's stream is created (or found) before the
+// request is enqueued; a nil error means the request is queued, not that
+// the gatekeeper accepted it.
+func (c *Client) ResubmitAttempt(ctx context.Context, original schemas.JobRequest, attempt int, maxWait time.Duration) (Job, error) {
 	id := NextReplayID(original.JobID)
 	if id == "" {
 		return Job{}, fmt.Errorf("cannot replay %q: it is not a job id", original.JobID)
@@ -81,15 +111,9 @@ func (c *Client) Resubmit(ctx context.Context, original schemas.JobRequest, maxW
 	if err != nil {
 		return Job{}, fmt.Errorf("creating stream for job %s: %w", id, err)
 	}
-	req := original
-	req.Schema = ""
-	req.JobID = id
-	req.ReplayOf = original.JobID
-	req.Attempt = 1
-	req.Stream = addr
-	req.SubmittedAt = c.now().UTC()
-	if err := req.Validate(); err != nil {
-		return Job{}, fmt.Errorf("building request for job %s: %w", id, err)
+	req, err := ReplayRequest(original, attempt, addr, c.now())
+	if err != nil {
+		return Job{}, err
 	}
 	if err := c.Enqueue(ctx, req); err != nil {
 		return Job{}, err

@@ -74,6 +74,11 @@ type Container struct {
 	Lane string `json:"lane,omitempty"`
 	// Retry is the default retry policy of the container's scripts.
 	Retry *RetryPolicy `json:"retry,omitempty"`
+	// DeadLetterOn lists the outcomes of the container's scripts that
+	// dead-letter the job (failed, timed_out, could_not_start, lost); an
+	// empty list dead-letters none. Defaults to DefaultDeadLetterOn (every
+	// failure).
+	DeadLetterOn []Outcome `json:"dead_letter_on,omitzero"`
 
 	// ScriptConfig lists the scripts that may run; anything else is refused.
 	ScriptConfig map[string]ScriptConfig `json:"script_config"`
@@ -120,4 +125,14 @@ type ScriptConfig struct {
 	Timeout Duration `json:"timeout,omitempty"`
 	// Retry overrides the container's retry policy for this script.
 	Retry *RetryPolicy `json:"retry,omitempty"`
+	// DeadLetterOn overrides the container's dead_letter_on for this
+	// script ([] for none). Defaults to the container's.
+	DeadLetterOn []Outcome `json:"dead_letter_on,omitzero"`
+}
+
+// DefaultDeadLetterOn returns the outcomes that dead-letter a job when the
+// configuration names none: every failure (a cancelled job is never
+// dead-lettered; a person asked for it).
+func DefaultDeadLetterOn() []Outcome {
+	return []Outcome{OutcomeFailed, OutcomeTimedOut, OutcomeCouldNotStart, OutcomeLost}
 }

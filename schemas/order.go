@@ -38,8 +38,12 @@ type RunOrder struct {
 	LaunchType string      `json:"launch_type,omitempty"`
 	Timeout    Duration    `json:"timeout"`
 	Retry      RetryPolicy `json:"retry"`
-	Lane       string      `json:"lane"`
-	LaneLimit  int         `json:"lane_limit"`
+	// DeadLetterOn lists the outcomes that dead-letter the job, as the
+	// policy resolved them; empty dead-letters none. nil (an order from a
+	// gatekeeper that predates the field) means DefaultDeadLetterOn.
+	DeadLetterOn []Outcome `json:"dead_letter_on,omitzero"`
+	Lane         string    `json:"lane"`
+	LaneLimit    int       `json:"lane_limit"`
 
 	Caller     Identity  `json:"caller"`
 	Stream     string    `json:"stream"`
@@ -55,6 +59,24 @@ type RetryPolicy struct {
 	// OnExitCodes lists the exit codes that may be retried; empty means a
 	// task that ran is never retried, whatever MaxAttempts says.
 	OnExitCodes []int `json:"on_exit_codes,omitempty"`
+}
+
+// DeadLetters reports whether the job is dead-lettered when it ends with
+// outcome. Succeeded and cancelled jobs never are.
+func (o *RunOrder) DeadLetters(outcome Outcome) bool {
+	if outcome == OutcomeSucceeded || outcome == OutcomeCancelled {
+		return false
+	}
+	on := o.DeadLetterOn
+	if on == nil {
+		on = DefaultDeadLetterOn()
+	}
+	for _, x := range on {
+		if x == outcome {
+			return true
+		}
+	}
+	return false
 }
 
 // Identity is a caller identity as verified by the queue, not as claimed.

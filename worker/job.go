@@ -325,7 +325,9 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 	if w.retry(ctx, j, outcome, exit, reason) {
 		return
 	}
-	if outcome != schemas.OutcomeSucceeded && outcome != schemas.OutcomeCancelled && !w.deadLettered(ctx, o) {
+	// The run order carries which outcomes dead-letter (dead_letter_on,
+	// resolved by the gatekeeper): the worker needs no configuration.
+	if o.DeadLetters(outcome) && !w.deadLettered(ctx, o) {
 		req := o.Request
 		order := o
 		dl := schemas.DeadLetter{JobID: o.JobID, Request: &req, Order: &order, Failure: schemas.Failure{

@@ -349,6 +349,32 @@ func TestTimeoutStopsTheTaskAndDeadLetters(t *testing.T) {
 	}
 }
 
+func TestDeadLetterOnComesFromTheOrder(t *testing.T) {
+	r := newRig(t)
+	const failing, timing = "01JD3Q8Z5W6X7Y8Z9A0B1C2D4A", "01JD3Q8Z5W6X7Y8Z9A0B1C2D4B"
+	r.runner.exits[taskID(failing, 1)] = 1
+	o := order(failing)
+	o.DeadLetterOn = []schemas.Outcome{} // e.g. a plan: its failures need no replay
+	r.send(t, o)
+	if ev, _ := r.terminal(t, failing); ev.Outcome != schemas.OutcomeFailed {
+		t.Fatalf("terminal outcome %s, want failed", ev.Outcome)
+	}
+	o = order(timing)
+	o.Timeout = schemas.Duration(50 * time.Millisecond)
+	o.DeadLetterOn = []schemas.Outcome{schemas.OutcomeTimedOut}
+	r.send(t, o)
+	if ev, _ := r.terminal(t, timing); ev.Outcome != schemas.OutcomeTimedOut {
+		t.Fatalf("terminal outcome %s, want timed_out", ev.Outcome)
+	}
+	msgs, err := r.dlq.Receive(context.Background(), queue.ReceiveOptions{Max: 10, Wait: time.Second})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("dead letters %d (%v), want 1: the timed-out job's only", len(msgs), err)
+	}
+	if dl, err := schemas.DecodeDeadLetter(msgs[0].Body); err != nil || dl.JobID != timing {
+		t.Fatalf("dead letter %+v (%v), want job %s's", dl, err, timing)
+	}
+}
+
 func TestDuplicateDeliveryStartsOneTask(t *testing.T) {
 	r := newRig(t)
 	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3G"

@@ -56,22 +56,24 @@ type script struct {
 	// an option; a caller's "--" would turn it into a positional.
 	hardcodedArgsOptionLike bool
 
-	positional  bool
-	anyOption   bool              // allowed_options is null
-	allowed     map[string]bool   // exact spellings: allowed_options ∪ allowed_options_without_args
-	allowedIDs  map[string]string // identity → a configured spelling
-	flags       map[string]bool   // identities of options that take no value
-	restricted  map[string]string // identity → configured spelling
-	valueRE     map[string]*regexp.Regexp
-	valueSrc    map[string]string
-	repeatable  map[string]bool // identities
-	refs        []*regexp.Regexp
-	refSrc      []string
-	callers     *callerSet
-	timeout     time.Duration
-	maxTimeout  time.Duration
-	retry       schemas.RetryPolicy
-	allowedText string // for messages: "allowed options: ..."
+	positional bool
+	anyOption  bool              // allowed_options is null
+	allowed    map[string]bool   // exact spellings: allowed_options ∪ allowed_options_without_args
+	allowedIDs map[string]string // identity → a configured spelling
+	flags      map[string]bool   // identities of options that take no value
+	restricted map[string]string // identity → configured spelling
+	valueRE    map[string]*regexp.Regexp
+	valueSrc   map[string]string
+	repeatable map[string]bool // identities
+	refs       []*regexp.Regexp
+	refSrc     []string
+	callers    *callerSet
+	timeout    time.Duration
+	maxTimeout time.Duration
+	retry      schemas.RetryPolicy
+	// deadLetterOn is never nil: empty means no outcome dead-letters.
+	deadLetterOn []schemas.Outcome
+	allowedText  string // for messages: "allowed options: ..."
 	// guarded are the restricted and hardcoded options, whose
 	// abbreviations are refused where any option may be passed.
 	guarded []guardedOption
@@ -225,6 +227,10 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 	if cc.Retry != nil {
 		retry = *cc.Retry
 	}
+	deadLetterOn := schemas.DefaultDeadLetterOn()
+	if cc.DeadLetterOn != nil {
+		deadLetterOn = checkDeadLetterOn(cc.DeadLetterOn, path+".dead_letter_on", ps)
+	}
 	if len(cc.ScriptConfig) == 0 {
 		ps.add(path+".script_config", "must list at least one script")
 	}
@@ -246,6 +252,10 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 		if sc.Retry != nil {
 			s.retry = *sc.Retry
 		}
+		s.deadLetterOn = deadLetterOn
+		if sc.DeadLetterOn != nil {
+			s.deadLetterOn = checkDeadLetterOn(sc.DeadLetterOn, path+".script_config."+sname+".dead_letter_on", ps)
+		}
 		s.info.Timeout, s.info.MaxTimeout = schemas.Duration(s.timeout), schemas.Duration(s.maxTimeout)
 		if o.local && c.scriptsDir != "" {
 			file := filepath.Join(c.scriptsDir, sname)
@@ -261,6 +271,23 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 		c.scriptNames = append(c.scriptNames, sname)
 	}
 	return c
+}
+
+// checkDeadLetterOn checks a dead_letter_on list and returns it, never
+// nil.
+func checkDeadLetterOn(on []schemas.Outcome, path string, ps *problems) []schemas.Outcome {
+	out := make([]schemas.Outcome, 0, len(on))
+	for i, o := range on {
+		switch {
+		case !slices.Contains(schemas.DefaultDeadLetterOn(), o):
+			ps.add(fmt.Sprintf("%s.%d", path, i), "%s is not an outcome that can dead-letter a job; use failed, timed_out, could_not_start or lost", quote(string(o)))
+		case slices.Contains(out, o):
+			ps.add(fmt.Sprintf("%s.%d", path, i), "%s is listed twice", o)
+		default:
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func compileScript(cname, sname string, sc *schemas.ScriptConfig, path string, cache *compileCache, ps *problems) *script {

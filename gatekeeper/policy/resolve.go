@@ -129,6 +129,7 @@ func (p *Policy) Resolve(req schemas.JobRequest, caller schemas.Identity, now ti
 		LaunchType:     launchType,
 		Timeout:        schemas.Duration(timeout),
 		Retry:          schemas.RetryPolicy{MaxAttempts: s.retry.MaxAttempts, OnExitCodes: slices.Clone(s.retry.OnExitCodes)},
+		DeadLetterOn:   slices.Clone(s.deadLetterOn),
 		Lane:           c.lane,
 		LaneLimit:      c.laneLimit,
 		Caller:         caller,

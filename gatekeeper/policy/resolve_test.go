@@ -166,9 +166,10 @@ func TestResolveFillsTheOrder(t *testing.T) {
 		Environment: map[string]string{"TF_IN_AUTOMATION": "1"},
 		Secrets:     map[string]string{"GITHUB_TOKEN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/github-token-AbCdEf", "SLACK_URL": "/ci/slack/url"},
 		TaskCPU:     1024, TaskMemory: 2048, LaunchType: "FARGATE",
-		Timeout: schemas.Duration(30 * time.Minute),
-		Retry:   schemas.RetryPolicy{MaxAttempts: 2, OnExitCodes: []int{75}},
-		Lane:    "deploys", LaneLimit: 2,
+		Timeout:      schemas.Duration(30 * time.Minute),
+		Retry:        schemas.RetryPolicy{MaxAttempts: 2, OnExitCodes: []int{75}},
+		DeadLetterOn: schemas.DefaultDeadLetterOn(),
+		Lane:         "deploys", LaneLimit: 2,
 		Caller: ciRole, Stream: req.Stream, AcceptedAt: testNow,
 	}
 	if !reflect.DeepEqual(o, want) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/replay"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -31,10 +32,11 @@ dead-letter queue, requests the gatekeeper could not read in the request
 queue's. Listing or showing them consumes nothing.
 
 Replay sends a job's original request through the gatekeeper again (the
-current policy applies) as a new job whose id is derived from the original
+policy in force applies) as a new job whose id is derived from the original
 ("<id>-r1", then "-r2" for a replay of that replay), so replaying the same
-dead letter twice starts one task. The dead letter is deleted once the new
-request is queued.`,
+dead letter twice starts one task. The dead letter is deleted only once the
+gatekeeper has accepted the replay; a rejected replay keeps it. Which
+outcomes dead-letter a job is set per script (dead_letter_on).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return factory.Usage(errors.New("dlq needs a subcommand: list, show, replay or purge"))
@@ -61,7 +63,7 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 
 func checkQueue(q string) error {
 	switch q {
-	case "", queueRun, queueRequest:
+	case "", replay.QueueRun, replay.QueueRequest:
 		return nil
 	}
 	return factory.Usage(fmt.Errorf("--queue must be run or request, not %q", q))
@@ -80,19 +82,19 @@ func checkJobIDs(ids []string) error {
 // and calls fn with the letters; whatever fn does not take (by returning
 // it in kept == false) is handed back when it returns.
 func withLetters(ctx context.Context, f *factory.Factory, which string,
-	fn func(b backend.Backend, s *scanner) error) (err error) {
+	fn func(b backend.Backend, s *replay.Scanner) error) (err error) {
 	b, err := f.Backend(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Close() }()
-	s := newScanner(b, which)
+	s := replay.NewScanner(b, which)
 	defer func() {
-		if rerr := release(ctx, s.letters); rerr != nil && err == nil {
+		if rerr := replay.Release(ctx, s.Letters); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
-	if err := s.scan(ctx); err != nil {
+	if err := s.Scan(ctx); err != nil {
 		return err
 	}
 	return fn(b, s)
@@ -151,15 +153,15 @@ type listEntry struct {
 	Replayable bool            `json:"replayable"`
 }
 
-func entry(g *group) listEntry {
-	l := g.newest()
+func entry(g *replay.Group) listEntry {
+	l := g.Newest()
 	e := listEntry{
-		JobID: l.dl.JobID, MessageID: l.msg.ID, Queue: l.queue,
-		Outcome: l.dl.Failure.Outcome, ReasonCode: l.dl.Failure.ReasonCode, Reason: l.dl.Failure.Reason,
-		ExitCode: l.dl.Failure.ExitCode, Attempts: l.dl.Failure.Attempts, Time: l.when().UTC(),
-		Count: len(g.letters), Replayable: l.dl.Request != nil,
+		JobID: l.DL.JobID, MessageID: l.Msg.ID, Queue: l.Queue,
+		Outcome: l.DL.Failure.Outcome, ReasonCode: l.DL.Failure.ReasonCode, Reason: l.DL.Failure.Reason,
+		ExitCode: l.DL.Failure.ExitCode, Attempts: l.DL.Failure.Attempts, Time: l.When().UTC(),
+		Count: len(g.Letters), Replayable: l.DL.Request != nil,
 	}
-	if r := l.dl.Request; r != nil {
+	if r := l.DL.Request; r != nil {
 		e.Container, e.Script = r.Container, r.Script
 	}
 	return e
@@ -167,8 +169,8 @@ func entry(g *group) listEntry {
 
 func runList(ctx context.Context, opts *ListOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *scanner) error {
-		gs := groups(s.letters)
+	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *replay.Scanner) error {
+		gs := replay.Groups(s.Letters)
 		if opts.Output == "json" {
 			enc := json.NewEncoder(f.IO.Out)
 			for _, g := range gs {
@@ -246,30 +248,21 @@ func NewCmdShow(f *factory.Factory, runF func(context.Context, *ShowOptions) err
 
 func runShow(ctx context.Context, opts *ShowOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, "", func(_ backend.Backend, s *scanner) error {
-		g := find(groups(s.letters), opts.JobID)
+	return withLetters(ctx, f, "", func(_ backend.Backend, s *replay.Scanner) error {
+		g := replay.Find(replay.Groups(s.Letters), opts.JobID)
 		if g == nil {
 			return fmt.Errorf("no dead letter for job %s (see deployer dlq list)", opts.JobID)
 		}
-		out, err := json.MarshalIndent(g.newest().dl, "", "  ")
+		out, err := json.MarshalIndent(g.Newest().DL, "", "  ")
 		if err != nil {
 			return err
 		}
 		_, _ = fmt.Fprintf(f.IO.Out, "%s\n", out)
-		if n := len(g.letters); n > 1 {
+		if n := len(g.Letters); n > 1 {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: job %s was dead-lettered %d times; this is the newest\n", opts.JobID, n)
 		}
 		return nil
 	})
-}
-
-func find(gs []*group, jobID string) *group {
-	for _, g := range gs {
-		if g.key == jobID {
-			return g
-		}
-	}
-	return nil
 }
 
 // PurgeOptions are the parsed command line of "deployer dlq purge".
@@ -312,18 +305,18 @@ func NewCmdPurge(f *factory.Factory, runF func(context.Context, *PurgeOptions) e
 
 func runPurge(ctx context.Context, opts *PurgeOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *scanner) error {
+	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *replay.Scanner) error {
 		cutoff := opts.Now().Add(-opts.OlderThan)
-		var old, kept []*letter
-		for _, l := range s.letters {
-			if l.when().Before(cutoff) || opts.OlderThan == 0 {
+		var old, kept []*replay.Letter
+		for _, l := range s.Letters {
+			if l.When().Before(cutoff) || opts.OlderThan == 0 {
 				old = append(old, l)
 			} else {
 				kept = append(kept, l)
 			}
 		}
-		s.letters = kept
-		if err := remove(ctx, old); err != nil {
+		s.Letters = kept
+		if err := replay.Remove(ctx, old); err != nil {
 			return err
 		}
 		_, _ = fmt.Fprintf(f.IO.Out, "purged %d dead letters\n", len(old))

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/queue"
-	"github.com/deployerhq/deployer/schemas"
 )
 
 const id = "01J9Z8Y7X6W5V4T3S2R1Q0P9NM"
@@ -32,6 +30,13 @@ func TestReplayFlags(t *testing.T) {
 		{[]string{"--all", "--filter", "colour=red"}, 64, ReplayOptions{}},
 		{[]string{"--all", "--filter", "script"}, 64, ReplayOptions{}},
 		{[]string{"nope"}, 64, ReplayOptions{}},
+		{[]string{"--container", "c", "--dry-run"}, 0, ReplayOptions{Container: "c", DryRun: true}},
+		{[]string{id, "--script", "s", "--yes"}, 0, ReplayOptions{JobIDs: []string{id}, Script: "s", Yes: true}},
+		{[]string{"--batch", "batch-01J9Z8Y7X6W5V4T3S2R1Q0P9NM", "--since", "24h"}, 0, ReplayOptions{Batch: "batch-01J9Z8Y7X6W5V4T3S2R1Q0P9NM"}},
+		{[]string{"--since", "2026-01-02T03:04:05Z"}, 0, ReplayOptions{}},
+		{[]string{"--batch", "nope"}, 64, ReplayOptions{}},
+		{[]string{"--since", "yesterday"}, 64, ReplayOptions{}},
+		{[]string{"--all", "--dry-run", "--wait"}, 64, ReplayOptions{}},
 	}
 	for _, c := range cases {
 		var got *ReplayOptions
@@ -48,42 +53,27 @@ func TestReplayFlags(t *testing.T) {
 			continue
 		}
 		if got.All != c.want.All || got.Container != c.want.Container || got.Script != c.want.Script ||
-			got.Wait != c.want.Wait || len(got.JobIDs) != len(c.want.JobIDs) {
+			got.Wait != c.want.Wait || len(got.JobIDs) != len(c.want.JobIDs) || got.Batch != c.want.Batch ||
+			got.DryRun != c.want.DryRun || got.Yes != c.want.Yes {
 			t.Errorf("%v: options %+v, want %+v", c.args, got, c.want)
 		}
 	}
 }
 
-func TestGroupsDedupeByJobNewestFirst(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	mk := func(msgID, jobID string, at time.Time) *letter {
-		return &letter{queue: queueRun, msg: queue.Message{ID: msgID}, dl: schemas.DeadLetter{JobID: jobID, Failure: schemas.Failure{Time: at}}}
-	}
-	old, newer, other, poison := mk("1", id, t0), mk("2", id, t0.Add(time.Minute)), mk("3", id+"-r1", t0.Add(-time.Hour)), mk("4", "", t0)
-	gs := groups([]*letter{old, other, newer, poison})
-	if len(gs) != 3 {
-		t.Fatalf("%d groups, want 3", len(gs))
-	}
-	if gs[0].key != id+"-r1" || gs[2].key != id || gs[1].key != "message:4" {
-		t.Fatalf("groups in order %s, %s, %s", gs[0].key, gs[1].key, gs[2].key)
-	}
-	if g := find(gs, id); g == nil || len(g.letters) != 2 || g.newest() != newer {
-		t.Fatalf("group of %s = %+v", id, g)
-	}
-}
-
-func TestDecodeRedrivenAndUnreadable(t *testing.T) {
-	req := schemas.JobRequest{JobID: id, Container: "c", Script: "s", Stream: "x", Attempt: 1}
-	body, err := req.Encode()
-	if err != nil {
+func TestSince(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var got *ReplayOptions
+	cmd := NewCmdReplay(testFactory(), func(_ context.Context, o *ReplayOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--all", "--since", "90m"})
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	dl := decode(queue.Message{Body: body})
-	if dl.JobID != id || dl.Request == nil || dl.Failure.ReasonCode != "max_receives_exceeded" {
-		t.Errorf("redriven request decoded as %+v", dl)
+	if d := time.Since(got.Since); d < 89*time.Minute || d > 91*time.Minute {
+		t.Errorf("--since 90m = %s, %s ago", got.Since, d)
 	}
-	dl = decode(queue.Message{Body: []byte("junk"), Attributes: map[string]string{"job_id": id}})
-	if dl.JobID != id || dl.Request != nil || dl.Raw != "junk" || dl.Failure.ReasonCode != "undecodable_dead_letter" {
-		t.Errorf("junk decoded as %+v", dl)
+	if s, err := parseSince("2026-03-01T10:00:00Z", now); err != nil || !s.Equal(now.Add(-2*time.Hour)) {
+		t.Errorf("parseSince(time) = %s, %v", s, err)
 	}
 }

@@ -1,74 +1,97 @@
 package dlq
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/deployerhq/deployer/gatekeeper/policy"
-	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/replay"
 	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
 )
-
-// lookFor is how long replay keeps looking for a dead letter it did not
-// find: another command may be looking at (or replaying) it and have it
-// hidden for a moment.
-const lookFor = 2*scanVisibility + time.Second
-
-// lookEvery is how often it looks again meanwhile.
-const lookEvery = 200 * time.Millisecond
 
 // ReplayOptions are the parsed command line of "deployer dlq replay".
 type ReplayOptions struct {
 	Factory *factory.Factory
 	JobIDs  []string
 	All     bool
-	// Filter restricts --all to jobs of this container and/or script.
+	// Container, Script, Batch and Since select dead letters; with job
+	// ids they narrow them.
 	Container string
 	Script    string
+	Batch     string
+	Since     time.Time
+	DryRun    bool
+	Yes       bool
 	Wait      bool
 	MaxWait   time.Duration
-	Output    string
+	// AnswerWait bounds the wait for the gatekeeper's answers.
+	AnswerWait time.Duration
+	Output     string
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Filter is the selection the options make.
+func (o *ReplayOptions) Filter() replay.Filter {
+	return replay.Filter{JobIDs: o.JobIDs, All: o.All, Container: o.Container, Script: o.Script, BatchID: o.Batch, Since: o.Since}
 }
 
 // NewCmdReplay builds "deployer dlq replay"; runF replaces the action in
 // tests.
 func NewCmdReplay(f *factory.Factory, runF func(context.Context, *ReplayOptions) error) *cobra.Command {
-	opts := &ReplayOptions{Factory: f}
-	var filter string
+	opts := &ReplayOptions{Factory: f, Now: time.Now}
+	var filter, since string
 	cmd := &cobra.Command{
-		Use:   "replay JOB_ID... | --all [--filter container=X,script=Y] [--wait]",
+		Use:   "replay [JOB_ID...] [--all] [--container C] [--script S] [--batch B] [--since T] [--dry-run] [--yes] [--wait]",
 		Short: "Resubmit dead-lettered jobs through the gatekeeper",
-		Long: `Replay sends each job's original request through the request queue again:
-the gatekeeper checks it under the current policy, as it would any request.
-The new job's id is derived from the original ("<id>-r1"; a replay of
-"<id>-r1" is "<id>-r2"), so replaying the same dead letter twice, even at
-the same time, starts one task. The dead letter is deleted once the new
-request is queued.
+		Long: `Replay sends the original request of each selected dead letter through the
+request queue again: the gatekeeper checks it under the policy in force, as
+it would any request. Select dead letters by job id, or by --container,
+--script, --batch and --since (which narrow job ids when both are given),
+or take them all with --all.
 
-Without --wait it prints each new job id on stdout, one per line. With
+--dry-run sends nothing: it prints how many dead letters match and, for
+each, its verdict under the policy in force (the configuration, loaded as
+the server loads it): would replay, or would be rejected and why. A real
+replay judges each one the same way first and sends only what would be
+replayed.
+
+A dead letter is deleted only once the gatekeeper has accepted its replay.
+One the policy rejects keeps its dead letter and says why; replay it again
+once the policy is fixed. The replay's job id is derived from the original
+("<id>-r1"; a replay of "<id>-r1" is "<id>-r2"), so a replay that was
+accepted runs once however often it is asked for: asking again answers
+"already replayed as <id>-r1 (state)".
+
+Replaying more than one job asks for confirmation on a terminal; --yes
+skips the question. Off a terminal (CI, scripts) more than one job needs
+--yes: without it replay refuses (exit 64) rather than guess.
+
+Without --wait it prints the replay job ids on stdout, one per line (with
+--output json: one JSON object per dead letter, with its verdict). With
 --wait it follows the new jobs one after the other, as "deployer run"
-would, and exits with the first non-zero exit code.
-
-A dead letter whose request could not be read cannot be replayed.`,
+would, and exits with the first non-zero exit code. Exit code 1 when any
+selected dead letter was not replayed.`,
 		Example: `  deployer dlq replay 01J9Z8Y7X6W5V4T3S2R1Q0P9NM --wait
-  deployer dlq replay --all --filter container=terraform-planner,script=plan`,
+  deployer dlq replay --container terraform-planner --since 24h --dry-run
+  deployer dlq replay --batch batch-01J9Z8Y7X6W5V4T3S2R1Q0P9NM --yes`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case opts.All && len(args) > 0:
 				return factory.Usage(errors.New("give job ids or --all, not both"))
-			case !opts.All && len(args) == 0:
-				return factory.Usage(errors.New("replay needs job ids or --all"))
 			case filter != "" && !opts.All:
-				return factory.Usage(errors.New("--filter goes with --all"))
+				return factory.Usage(errors.New("--filter goes with --all (or use --container and --script)"))
 			}
 			return checkJobIDs(args)
 		},
@@ -77,11 +100,27 @@ A dead letter whose request could not be read cannot be replayed.`,
 			if err := parseFilter(filter, opts); err != nil {
 				return err
 			}
+			if since != "" {
+				t, err := parseSince(since, opts.Now())
+				if err != nil {
+					return err
+				}
+				opts.Since = t
+			}
+			if opts.Batch != "" && !schemas.ValidBatchID(opts.Batch) {
+				return factory.Usage(fmt.Errorf("--batch: %q is not a batch id", opts.Batch))
+			}
+			if opts.Filter().Empty() {
+				return factory.Usage(errors.New("replay needs job ids, --all, or a filter: --container, --script, --batch or --since"))
+			}
 			if err := factory.CheckOutput(opts.Output); err != nil {
 				return err
 			}
-			if opts.MaxWait <= 0 {
-				return factory.Usage(errors.New("--max-wait-time must be positive"))
+			if opts.DryRun && opts.Wait {
+				return factory.Usage(errors.New("--dry-run replays nothing to --wait for"))
+			}
+			if opts.MaxWait <= 0 || opts.AnswerWait <= 0 {
+				return factory.Usage(errors.New("--max-wait-time and --answer-wait must be positive"))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -89,11 +128,19 @@ A dead letter whose request could not be read cannot be replayed.`,
 			return runReplay(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.All, "all", false, "replay every replayable dead letter (narrowed by --filter)")
-	cmd.Flags().StringVar(&filter, "filter", "", "with --all: only jobs matching container=NAME and/or script=NAME, comma-separated")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "every dead letter (narrowed by the filters)")
+	cmd.Flags().StringVar(&opts.Container, "container", "", "only dead letters of this container")
+	cmd.Flags().StringVar(&opts.Script, "script", "", "only dead letters of this script")
+	cmd.Flags().StringVar(&opts.Batch, "batch", "", "only dead letters of this batch")
+	cmd.Flags().StringVar(&since, "since", "", "only jobs that failed since: a duration back from now (24h) or an RFC 3339 time")
+	cmd.Flags().StringVar(&filter, "filter", "", "with --all: container=NAME and/or script=NAME, comma-separated")
+	_ = cmd.Flags().MarkDeprecated("filter", "use --container and --script")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print each match's verdict under the policy in force; send and delete nothing")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "replay more than one job without asking (required off a terminal)")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "follow the new jobs and exit with the first non-zero exit code")
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "with --wait: how long to follow each job before giving up (exit 75)")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", "with --wait: text, or json for one job event per line")
+	cmd.Flags().DurationVar(&opts.AnswerWait, "answer-wait", replay.DefaultAnswerWait, "how long to wait for the gatekeeper to accept or reject the replays")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json: one JSON object per dead letter (with --wait: per job event)")
 	return cmd
 }
 
@@ -118,12 +165,15 @@ func parseFilter(filter string, opts *ReplayOptions) error {
 	return nil
 }
 
-func (o *ReplayOptions) matches(g *group) bool {
-	r := g.newest().dl.Request
-	if r == nil {
-		return o.Container == "" && o.Script == ""
+// parseSince reads --since: a duration back from now, or a time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
 	}
-	return (o.Container == "" || r.Container == o.Container) && (o.Script == "" || r.Script == o.Script)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, factory.Usage(fmt.Errorf("--since: %q is neither a duration (24h) nor an RFC 3339 time", s))
 }
 
 func runReplay(ctx context.Context, opts *ReplayOptions) error {
@@ -133,209 +183,196 @@ func runReplay(ctx context.Context, opts *ReplayOptions) error {
 		return err
 	}
 	defer func() { _ = b.Close() }()
+	// The policy in force, loaded as the server loads it: a broken
+	// configuration fails before anything is judged.
+	pol, err := f.Policy()
+	if err != nil {
+		return err
+	}
+	e := &replay.Engine{Backend: b, Policy: pol, MaxWait: opts.MaxWait, AnswerWait: opts.AnswerWait, Now: opts.Now}
+	if _, ok := b.(*embedded.Backend); ok {
+		// The identity the gatekeeper verifies for what this process sends.
+		e.Caller = schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
+	}
+	filter := opts.Filter()
 
-	// Following the new jobs needs a pipeline; when this process is to
-	// serve it, a broken configuration fails before anything is replayed.
-	var pol *policy.Policy
-	if opts.Wait {
-		served, err := b.Served()
-		if err != nil {
-			return err
+	plan, err := e.Plan(ctx, filter)
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		return printPlan(f, plan, opts.Output)
+	}
+	n := count(plan, replay.VerdictWouldReplay)
+	if n > 1 && !opts.Yes {
+		if !f.IO.CanPrompt() {
+			return factory.Usage(fmt.Errorf("%d jobs would be replayed: pass --yes to replay more than one job when not on a terminal (see --dry-run)", n))
 		}
-		if !served {
-			if pol, err = f.Policy(); err != nil {
-				return err
-			}
+		if !confirm(f, plan, n) {
+			_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: nothing replayed")
+			return factory.Exit(1)
 		}
 	}
-
-	s := newScanner(b, "")
-	defer func() { _ = release(ctx, s.letters) }()
-	targets, already, err := selectTargets(ctx, b, s, opts)
+	if n > 0 {
+		// Something must answer the replays.
+		if err := jobview.EnsureServed(ctx, f, b, pol); err != nil {
+			return err
+		}
+	}
+	items, err := e.Replay(ctx, filter)
 	if err != nil {
 		return err
 	}
 
-	// Hold the targets while their requests are resubmitted; hand back
-	// everything else now.
-	var held, others []*letter
-	for _, l := range s.letters {
-		if slices.ContainsFunc(targets, func(g *group) bool { return slices.Contains(g.letters, l) }) {
-			held = append(held, l)
-		} else {
-			others = append(others, l)
-		}
-	}
-	s.letters = held
-	if err := release(ctx, others); err != nil {
-		return err
-	}
-	if err := hold(ctx, held, holdVisibility); err != nil {
-		return err
-	}
-
-	var failed []error
-	if opts.All {
-		for _, g := range groups(others) {
-			if g.newest().dl.Request == nil && opts.matches(g) {
-				failed = append(failed, unreplayable(g))
-			}
-		}
-	}
-	client := b.Client()
 	var jobs []producer.Job
-	jobs = append(jobs, already...)
-	for _, g := range targets {
-		l := g.newest()
-		job, err := client.Resubmit(ctx, *l.dl.Request, opts.MaxWait)
-		if err != nil {
-			// Nothing was queued: the dead letter stays.
-			if rerr := release(ctx, g.letters); rerr != nil {
-				err = errors.Join(err, rerr)
+	var failed int
+	enc := json.NewEncoder(f.IO.Out)
+	for _, it := range items {
+		if it.Verdict == replay.VerdictReplayed || it.Verdict == replay.VerdictAlready {
+			jobs = append(jobs, producer.Job{ID: it.ReplayID, Stream: b.StreamAddress(it.ReplayID)})
+		} else {
+			failed++
+		}
+		if opts.Output == "json" && !opts.Wait {
+			if err := enc.Encode(it); err != nil {
+				return err
 			}
-			failed = append(failed, fmt.Errorf("replaying job %s: %w", g.key, err))
 			continue
 		}
-		jobs = append(jobs, job)
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: job %s replayed as %s: %s %s\n", g.key, job.ID, l.dl.Request.Container, l.dl.Request.Script)
-		if err := remove(ctx, g.letters); err != nil {
-			// The request is queued; replaying the letter again derives
-			// the same job id and starts no second task.
-			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: warning: job %s is replayed as %s but its dead letter was not deleted: %v\n", g.key, job.ID, err)
-		}
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s\n", describe(it, false))
 	}
-	s.letters = nil
-	if opts.All && len(jobs) == 0 && len(failed) == 0 {
+	if len(items) == 0 {
 		_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: no dead letters to replay")
 	}
-
-	if !opts.Wait {
-		for _, j := range jobs {
-			_, _ = fmt.Fprintln(f.IO.Out, j.ID)
-		}
-		return reportFailed(f, failed)
-	}
 	var first error
+	if failed > 0 {
+		first = factory.Exit(1)
+	}
+	if !opts.Wait {
+		if opts.Output != "json" {
+			for _, j := range jobs {
+				_, _ = fmt.Fprintln(f.IO.Out, j.ID)
+			}
+		}
+		return first
+	}
+	var waitErr error
 	for _, j := range jobs {
 		p := jobview.New(f.IO.Out, f.IO.ErrOut)
 		p.JSON = opts.Output == "json"
 		err := jobview.Attach(ctx, f, b, pol, j, p, opts.MaxWait)
-		if err != nil && first == nil {
-			first = err
+		if err != nil && waitErr == nil {
+			waitErr = err
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	if err := reportFailed(f, failed); err != nil && first == nil {
-		first = err
+	if waitErr != nil {
+		return waitErr
 	}
 	return first
 }
 
-// reportFailed prints every failure and returns an exit-1 error if there
-// were any.
-func reportFailed(f *factory.Factory, failed []error) error {
-	if len(failed) == 0 {
-		return nil
+func count(items []replay.Item, v replay.Verdict) int {
+	n := 0
+	for _, it := range items {
+		if it.Verdict == v {
+			n++
+		}
 	}
-	if len(failed) == 1 {
-		return failed[0]
-	}
-	for _, err := range failed {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v\n", err)
-	}
-	return factory.Exit(1)
+	return n
 }
 
-func unreplayable(g *group) error {
-	l := g.newest()
-	return fmt.Errorf("job %s cannot be replayed: its %s dead letter holds no readable request (%s: %s); it is left in place, see deployer dlq show %s",
-		g.key, l.queue, l.dl.Failure.ReasonCode, oneLine(l.dl.Failure.Reason), g.key)
+// printPlan prints a dry run: a summary on stderr and one verdict per
+// dead letter on stdout.
+func printPlan(f *factory.Factory, plan []replay.Item, output string) error {
+	if output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		for _, it := range plan {
+			if err := enc.Encode(it); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, it := range plan {
+			_, _ = fmt.Fprintln(f.IO.Out, describe(it, true))
+		}
+	}
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s (dry run: nothing sent, nothing deleted)\n", summary(plan))
+	return nil
 }
 
-// selectTargets scans the dead-letter queues and picks the groups to
-// replay. Jobs named on the command line that have no dead letter but
-// whose replay exists already are returned as already-replayed jobs. A job
-// named that has no dead letter, or one that cannot be replayed, fails the
-// whole command before anything is replayed.
-func selectTargets(ctx context.Context, b backend.Backend, s *scanner, opts *ReplayOptions) (targets []*group, already []producer.Job, err error) {
-	if err := s.scan(ctx); err != nil {
-		return nil, nil, err
+// summary counts a plan's verdicts: "3 dead letters match: 2 would be
+// replayed, 1 would be rejected".
+func summary(plan []replay.Item) string {
+	var parts []string
+	for _, v := range []struct {
+		v    replay.Verdict
+		what string
+	}{
+		{replay.VerdictWouldReplay, "would be replayed"},
+		{replay.VerdictRejected, "would be rejected"},
+		{replay.VerdictAlready, "replayed already"},
+		{replay.VerdictUnreplayable, "cannot be replayed"},
+		{replay.VerdictNotFound, "not found"},
+		{replay.VerdictPending, "awaiting the gatekeeper"},
+	} {
+		if n := count(plan, v.v); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, v.what))
+		}
 	}
-	if opts.All {
-		for _, g := range groups(s.letters) {
-			if g.newest().dl.Request != nil && opts.matches(g) {
-				targets = append(targets, g)
-			}
-		}
-		return targets, nil, nil
+	s := fmt.Sprintf("%d dead letters match", len(plan))
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, ", ")
 	}
-	deadline := time.Now().Add(lookFor)
-	for {
-		targets, already = nil, nil
-		var missing, alreadyOf []string
-		var problems []error
-		gs := groups(s.letters)
-		for _, id := range opts.JobIDs {
-			if g := find(gs, id); g != nil {
-				if g.newest().dl.Request == nil {
-					problems = append(problems, unreplayable(g))
-				} else if !slices.Contains(targets, g) {
-					targets = append(targets, g)
-				}
-				continue
-			}
-			next := producer.NextReplayID(id)
-			ok, err := streamExists(ctx, b, next)
-			if err != nil {
-				return nil, nil, err
-			}
-			if ok {
-				already = append(already, producer.Job{ID: next, Stream: b.StreamAddress(next)})
-				alreadyOf = append(alreadyOf, id)
-				continue
-			}
-			missing = append(missing, id)
+	return s
+}
+
+// describe says what happened, or would, to one dead letter.
+func describe(it replay.Item, dry bool) string {
+	job := it.JobID
+	if it.Container != "" {
+		job += " (" + it.Container + " " + it.Script + ")"
+	}
+	switch it.Verdict {
+	case replay.VerdictWouldReplay:
+		return fmt.Sprintf("job %s would replay as %s", job, it.ReplayID)
+	case replay.VerdictReplayed:
+		return fmt.Sprintf("job %s replayed as %s (%s); its dead letter is deleted%s", job, it.ReplayID, it.State, note(it.Reason))
+	case replay.VerdictAlready:
+		return fmt.Sprintf("job %s already replayed as %s (%s)%s", job, it.ReplayID, it.State, note(it.Reason))
+	case replay.VerdictRejected:
+		if dry {
+			return fmt.Sprintf("job %s would be rejected: %s: %s", job, it.ReasonCode, it.Reason)
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
-			for _, id := range missing {
-				problems = append(problems, fmt.Errorf("no dead letter for job %s (see deployer dlq list)", id))
-			}
-			if len(problems) > 0 {
-				return nil, nil, reportFailed(opts.Factory, problems)
-			}
-			for i, j := range already {
-				_, _ = fmt.Fprintf(opts.Factory.IO.ErrOut, "deployer: job %s has no dead letter: it was replayed as %s already\n", alreadyOf[i], j.ID)
-			}
-			return targets, already, nil
-		}
-		// Another command may have the letter hidden for a moment.
-		if err := release(ctx, s.letters); err != nil {
-			return nil, nil, err
-		}
-		s.letters = nil
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(lookEvery):
-		}
-		if err := s.scan(ctx); err != nil {
-			return nil, nil, err
-		}
+		return fmt.Sprintf("job %s rejected, its dead letter is kept: %s: %s", job, it.ReasonCode, it.Reason)
+	case replay.VerdictUnreplayable:
+		return fmt.Sprintf("job %s cannot be replayed: %s", job, it.Reason)
+	case replay.VerdictNotFound:
+		return it.Reason
+	default:
+		return fmt.Sprintf("job %s %s: %s", job, strings.ReplaceAll(string(it.Verdict), "_", " "), it.Reason)
 	}
 }
 
-// streamExists reports whether the job's stream exists: a replay creates
-// it before it queues the request.
-func streamExists(ctx context.Context, b backend.Backend, jobID string) (bool, error) {
-	sub, err := b.Client().Streams.Subscribe(ctx, b.StreamAddress(jobID))
-	if errors.Is(err, stream.ErrNotFound) {
-		return false, nil
+func note(reason string) string {
+	if reason == "" {
+		return ""
 	}
-	if err != nil {
-		return false, fmt.Errorf("looking for job %s: %w", jobID, err)
+	return " (" + reason + ")"
+}
+
+// confirm shows the plan and asks whether to replay n jobs.
+func confirm(f *factory.Factory, plan []replay.Item, n int) bool {
+	for _, it := range plan {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "  %s\n", describe(it, true))
 	}
-	_ = sub.Close()
-	return true, nil
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s.\nReplay %d jobs? [y/N] ", summary(plan), n)
+	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
 }

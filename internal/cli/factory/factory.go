@@ -28,6 +28,20 @@ type IOStreams struct {
 	ErrOut io.Writer
 }
 
+// CanPrompt reports whether a command may ask a question: In and ErrOut
+// are both terminals. Commands ask this instead of testing for a TTY
+// themselves.
+func (s IOStreams) CanPrompt() bool { return isTerminal(s.In) && isTerminal(s.ErrOut) }
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 // Factory gives commands what they share. Fields are set by the root
 // command; tests replace them.
 type Factory struct {
