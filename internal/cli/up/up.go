@@ -17,6 +17,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/schedule"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -157,6 +158,18 @@ func runUp(ctx context.Context, opts *Options) error {
 				}
 			}
 		},
+	}
+	// Schedules fire from "deployer up" on the embedded backend (on AWS,
+	// EventBridge Scheduler sends them; detached servers stop when idle
+	// and so fire none).
+	if embeddedBackend && opts.IdleExit == 0 {
+		loop, _, ok, err := eb.SchedulerLoop(sctx, pol.Config().Schedules, schedule.Options{Logger: logger})
+		if err != nil {
+			return err
+		}
+		if ok {
+			so.Loops = append(so.Loops, loop)
+		}
 	}
 	if opts.IdleExit > 0 {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s: detached server (pid %d), stopping once idle for %s\n",
