@@ -14,7 +14,7 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// ReasonUnknownSchedule: a schedule request names no schedule of the
+// ReasonUnknownSchedule is the reason code of a schedule request naming no schedule of the
 // configuration.
 const ReasonUnknownSchedule = "unknown_schedule"
 

@@ -21,7 +21,7 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// SecondsEnv, set to "1", makes Parse take a sixth, leading seconds
+// SecondsEnv is the variable that, set to "1", makes Parse take a sixth, leading seconds
 // field. It exists for end-to-end tests, which cannot wait minutes for a
 // due time; it is not a supported setting.
 const SecondsEnv = "DEPLOYER_TEST_SCHEDULE_SECONDS"
