@@ -99,6 +99,8 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 		return g.handleCancel(ctx, msg)
 	case schemas.DescribeRequestName:
 		return g.handleDescribe(ctx, msg)
+	case schemas.ScheduleRequestName:
+		return g.handleSchedule(ctx, msg)
 	}
 	if g.StreamAddress == nil {
 		return errors.New("handling request: the gatekeeper has no StreamAddress, so it cannot tell a job's own stream")

@@ -12,6 +12,65 @@ type Config struct {
 	// Containers are the container names callers may use. Required; at least
 	// one.
 	Containers map[string]Container `json:"containers"`
+	// Schedules are jobs run on a schedule, by name. Defaults to none.
+	Schedules map[string]Schedule `json:"schedules,omitempty"`
+}
+
+// Schedule is a job run on a schedule: each fire sends an ordinary job
+// request, which the gatekeeper checks like any other.
+type Schedule struct {
+	// Cron is a 5-field cron expression (minute hour day-of-month month
+	// day-of-week). Required.
+	Cron string `json:"cron"`
+	// TimeZone is the IANA zone Cron is read in. Defaults to UTC.
+	TimeZone string `json:"time_zone,omitempty"`
+	// Container and Script name an allow-listed script. Required.
+	Container string `json:"container"`
+	Script    string `json:"script"`
+	// Args are the job's arguments. Defaults to none.
+	Args []string `json:"args,omitempty"`
+	// Caller is the identity the schedule runs as. The embedded scheduler
+	// sends as ScheduleCaller(name) whatever it says; on AWS it names the
+	// EventBridge Scheduler role. Defaults to ScheduleCaller(name).
+	Caller string `json:"caller,omitempty"`
+	// Overlap is what a fire does while the previous job of the schedule
+	// has not ended: OverlapSkip, OverlapAllow or OverlapCancelPrevious.
+	// Defaults to OverlapSkip.
+	Overlap string `json:"overlap,omitempty"`
+	// PauseAfterFailures pauses the schedule after that many consecutive
+	// jobs that did not succeed. Defaults to 0: never pause.
+	PauseAfterFailures int `json:"pause_after_failures,omitempty"`
+}
+
+// Overlap policies of a schedule.
+const (
+	OverlapSkip           = "skip"
+	OverlapAllow          = "allow"
+	OverlapCancelPrevious = "cancel-previous"
+)
+
+// ScheduleCallerPrefix starts the sender id of a schedule's requests on
+// the embedded backend, and the allowed_callers patterns that name it.
+const ScheduleCallerPrefix = "schedule:"
+
+// ScheduleCaller is the identity the embedded scheduler sends a
+// schedule's requests as: "schedule:NAME".
+func ScheduleCaller(name string) string { return ScheduleCallerPrefix + name }
+
+// EffectiveOverlap is s.Overlap, or OverlapSkip when it is empty.
+func (s Schedule) EffectiveOverlap() string {
+	if s.Overlap == "" {
+		return OverlapSkip
+	}
+	return s.Overlap
+}
+
+// EffectiveTimeZone is s.TimeZone, or "UTC" when it is empty.
+func (s Schedule) EffectiveTimeZone() string {
+	if s.TimeZone == "" {
+		return "UTC"
+	}
+	return s.TimeZone
 }
 
 // DefaultLane is the lane of containers that name none. Its limit is

@@ -52,6 +52,10 @@ type CallerMetadata struct {
 	SHA        string `json:"sha,omitempty"`
 	RunURL     string `json:"run_url,omitempty"`
 	User       string `json:"user,omitempty"`
+	// Schedule and ScheduledAt are set on the jobs a schedule fired: its
+	// name and the due time the job is for.
+	Schedule    string    `json:"schedule,omitempty"`
+	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
 }
 
 // jobIDPattern admits ULIDs and ids derived from them ("<ulid>-r2"); the

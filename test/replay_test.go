@@ -34,13 +34,9 @@ var replayScripts = map[string]string{
 	"gated": "#!/bin/sh\necho \"gated $3\" >> \"$1\"\n[ -e \"$2\" ] || exit 3\n",
 }
 
-func (e *env) writeConfig(t *testing.T, policy string) {
-	t.Helper()
-	cfg := strings.ReplaceAll(strings.ReplaceAll(replayConfig, "SCRIPTS", e.scripts), "POLICY", policy)
-	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+// replayPolicy is replayConfig with policy (YAML lines) for the gated
+// script.
+func replayPolicy(policy string) string { return strings.ReplaceAll(replayConfig, "POLICY", policy) }
 
 // restart stops "deployer up" (it drains) and serves again, so that the
 // edited configuration is in force.
@@ -100,7 +96,7 @@ func TestDlqReplayDryRunAgreesAtBatchScale(t *testing.T) {
 	t.Parallel()
 	const flaky, gated = 70, 30
 	e := newEnv(t, "", replayScripts)
-	e.writeConfig(t, "")
+	e.writeConfig(replayPolicy(""))
 	up := e.start("up")
 	up.stderr.waitFor(t, regexp.MustCompile(`serving`), 30*time.Second)
 
@@ -140,7 +136,7 @@ jobs:
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.writeConfig(t, "        allowed_callers: [\"user:nobody-at-all\"]\n")
+	e.writeConfig(replayPolicy("        allowed_callers: [\"user:nobody-at-all\"]\n"))
 	up = e.restart(t, up)
 
 	start = time.Now()
@@ -240,7 +236,7 @@ jobs:
 	}
 
 	// Fix the policy: the rejected now replay, once.
-	e.writeConfig(t, "")
+	e.writeConfig(replayPolicy(""))
 	e.restart(t, up)
 	fixed := e.replayItems(t, 0, "--container", "ops", "--script", "gated", "--yes")
 	if len(fixed) != gated {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,6 +44,7 @@ provider "aws" {
     ecs            = %[1]q
     iam            = %[1]q
     lambda         = %[1]q
+    scheduler      = %[1]q
     sqs            = %[1]q
     sts            = %[1]q
   }
@@ -79,6 +83,9 @@ module "deployer" {
   subnets          = [aws_subnet.a.id]
   security_groups  = [aws_security_group.tasks.id]
   alarm_actions    = ["arn:aws:sns:us-east-1:123456789012:oncall"]
+  schedules = {
+    nightly = { cron = "0 2 * * MON-FRI", time_zone = "Europe/Berlin", container = "demo", script = "plan" }
+  }
 }
 
 module "ci" {
@@ -95,6 +102,7 @@ module "ci" {
 output "environment" { value = module.deployer.environment }
 output "principals" { value = module.deployer.principals }
 output "alarms" { value = module.deployer.alarm_names }
+output "scheduler_role" { value = module.deployer.scheduler_role_arn }
 output "ci_role" { value = { arn = aws_iam_role.ci.arn, unique_id = aws_iam_role.ci.unique_id } }
 output "policies" {
   value = {
@@ -178,16 +186,19 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 				UniqueID string `json:"unique_id"`
 			}
 		} `json:"ci_role"`
-		Policies struct{ Value map[string]string }
-		Alarms   struct{ Value []string }
+		Policies      struct{ Value map[string]string }
+		Alarms        struct{ Value []string }
+		SchedulerRole struct{ Value string } `json:"scheduler_role"`
 	}
 	if err := json.Unmarshal(terraform(time.Minute, "output", "-json"), &out); err != nil {
 		t.Fatal(err)
 	}
 	role := out.CIRole.Value
-	if len(out.Principals.Value) != 1 || out.Principals.Value[role.UniqueID] != role.ARN {
-		t.Fatalf("principals %v, want the CI role's unique id → ARN (%s → %s)", out.Principals.Value, role.UniqueID, role.ARN)
+	if len(out.Principals.Value) != 2 || out.Principals.Value[role.UniqueID] != role.ARN || !slices.Contains(slices.Collect(maps.Values(out.Principals.Value)), out.SchedulerRole.Value) {
+		t.Fatalf("principals %v, want the CI role's unique id → ARN (%s → %s) and the scheduler role's (%s)",
+			out.Principals.Value, role.UniqueID, role.ARN, out.SchedulerRole.Value)
 	}
+	checkScheduleOnMoto(t, ep, prefix+"nightly", out.SchedulerRole.Value)
 	if len(out.Alarms.Value) != 4 {
 		t.Fatalf("alarms %v, want the four of alarms.tf", out.Alarms.Value)
 	}
@@ -351,4 +362,43 @@ func motoSenderID(t *testing.T, e *env, prefix string) string {
 		t.Fatal("the emulator recorded no SenderId")
 	}
 	return id
+}
+
+// checkScheduleOnMoto reads the EventBridge Scheduler schedule the module
+// made back with the AWS CLI: its cron in EventBridge's 6-field form, its
+// zone, its target (the request queue, as the scheduler role) and the
+// schedule_request/v1 body naming it.
+func checkScheduleOnMoto(t *testing.T, endpoint, name, roleARN string) {
+	t.Helper()
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Log("the AWS CLI is not installed: the schedule was created but not read back")
+		return
+	}
+	cmd := exec.Command("aws", "scheduler", "get-schedule", "--name", name, "--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=terraform", "AWS_SECRET_ACCESS_KEY=test", "AWS_CONFIG_FILE=/dev/null")
+	b, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("aws scheduler get-schedule %s: %v\n%s", name, err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var got struct {
+		ScheduleExpression         string
+		ScheduleExpressionTimezone string
+		State                      string
+		Target                     struct{ Arn, RoleArn, Input string }
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ScheduleExpression != "cron(0 2 ? * MON-FRI *)" || got.ScheduleExpressionTimezone != "Europe/Berlin" || got.State != "ENABLED" ||
+		!strings.HasSuffix(got.Target.Arn, ":"+strings.TrimSuffix(name, "nightly")+"requests") || got.Target.RoleArn != roleARN {
+		t.Errorf("schedule %s = %+v", name, got)
+	}
+	req, err := schemas.DecodeScheduleRequest([]byte(got.Target.Input))
+	if err != nil || req.Schedule != "nightly" {
+		t.Errorf("schedule %s sends %q (%v), want a schedule_request/v1 naming nightly", name, got.Target.Input, err)
+	}
 }

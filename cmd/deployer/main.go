@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // schedules name IANA time zones; hosts may lack zoneinfo
 
 	"github.com/deployerhq/deployer/internal/cli"
 )

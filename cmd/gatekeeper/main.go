@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"os"
+	_ "time/tzdata" // schedules name IANA time zones; hosts may lack zoneinfo
 
 	"github.com/aws/aws-lambda-go/lambda"
 )

@@ -35,6 +35,11 @@ func compileCallerPattern(p string) (callerPattern, error) {
 			return callerPattern{}, fmt.Errorf("caller pattern %s names no user", quote(p))
 		}
 		return callerPattern{re: globRE(p, false)}, nil
+	case strings.HasPrefix(p, "schedule:"):
+		if len(p) == len("schedule:") {
+			return callerPattern{}, fmt.Errorf("caller pattern %s names no schedule", quote(p))
+		}
+		return callerPattern{re: globRE(p, false)}, nil
 	case strings.HasPrefix(p, "arn:"):
 		parts := strings.SplitN(p, ":", 6)
 		if len(parts) < 6 || parts[1] == "" || parts[2] == "" || parts[5] == "" {
@@ -57,7 +62,7 @@ func compileCallerPattern(p string) (callerPattern, error) {
 		}
 		return cp, nil
 	default:
-		return callerPattern{}, fmt.Errorf("caller pattern %s must be \"*\", \"user:NAME\" or an ARN (arn:aws:iam::ACCOUNT:role/NAME)", quote(p))
+		return callerPattern{}, fmt.Errorf("caller pattern %s must be \"*\", \"user:NAME\", \"schedule:NAME\" or an ARN (arn:aws:iam::ACCOUNT:role/NAME)", quote(p))
 	}
 }
 

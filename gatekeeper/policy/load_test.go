@@ -72,7 +72,7 @@ func TestParseProblems(t *testing.T) {
 		{"secret env bad", strings.Replace(base, "image: x", "image: x\n    secrets:\n      TOKEN: env:1X", 1), []Problem{{"containers.c.secrets.TOKEN", "env:NAME"}}},
 		{"secret and env var", strings.Replace(base, "image: x", "image: x\n    environment_vars:\n      TOKEN: x\n    secrets:\n      TOKEN: env:T", 1), []Problem{{"containers.c.secrets.TOKEN", "also set in environment_vars"}}},
 		{"bad env name", strings.Replace(base, "image: x", "image: x\n    environment_vars:\n      BAD-NAME: x", 1), []Problem{{"containers.c.environment_vars.BAD-NAME", "environment variable name"}}},
-		{"bad caller pattern", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [alice]", 1), []Problem{{"containers.c.allowed_callers.0", "must be \"*\", \"user:NAME\" or an ARN"}}},
+		{"bad caller pattern", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [alice]", 1), []Problem{{"containers.c.allowed_callers.0", "must be \"*\", \"user:NAME\", \"schedule:NAME\" or an ARN"}}},
 		{"short ARN pattern", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [\"arn:aws:iam::123\"]", 1), []Problem{{"containers.c.allowed_callers.0", "is not an ARN"}}},
 		{"local without scripts_dir", strings.Replace(base, "image: x", "local: {}", 1), []Problem{{"containers.c.local.scripts_dir", "required field is missing"}}},
 		{"retry out of range", strings.Replace(base, "image: x", "image: x\n    retry: {max_attempts: 99}", 1), []Problem{{"containers.c.retry.max_attempts", "maximum"}}},
@@ -280,3 +280,76 @@ func TestValidateConfig(t *testing.T) {
 }
 
 func jsonOf(cfg schemas.Config) ([]byte, error) { return jsonMarshal(cfg) }
+
+func TestSchedulesValidation(t *testing.T) {
+	base := `
+containers:
+  ami-builder:
+    image: ami-builder:1
+    allowed_callers: ["schedule:nightly-*"]
+    script_config:
+      build-packer-artifact: {allowed_options: null}
+schedules:
+`
+	tests := []struct {
+		name, schedules string
+		want            []string // substrings of the error; none: valid
+	}{
+		{"valid", `
+  nightly-amis:
+    cron: "0 2 * * *"
+    time_zone: Europe/Berlin
+    container: ami-builder
+    script: build-packer-artifact
+    args: [--build-name, al2023]
+    overlap: cancel-previous
+    pause_after_failures: 3`, nil},
+		{"bad cron and zone, unknown script", `
+  a:
+    cron: "0 2 * *"
+    container: ami-builder
+    script: nope
+  b:
+    cron: "0 2 * * *"
+    time_zone: Europe/Atlantis
+    container: other
+    script: x`, []string{
+			`schedule a: cron expression "0 2 * *" has 4 fields`,
+			`schedule a: script "nope" is not listed under containers.ami-builder.script_config`,
+			`schedule b: time zone "Europe/Atlantis" is not an IANA time zone`,
+			`schedule b: container "other" is not listed`,
+		}},
+		{"bad overlap and negative pause", `
+  a:
+    cron: "0 2 * * *"
+    container: ami-builder
+    script: build-packer-artifact
+    overlap: queue
+    pause_after_failures: -1`, []string{"schedules.a.overlap", "schedules.a.pause_after_failures"}},
+		{"caller of another schedule", `
+  a:
+    cron: "0 2 * * *"
+    container: ami-builder
+    script: build-packer-artifact
+    caller: "schedule:b"`, []string{`names another schedule`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(base+tt.schedules), t.TempDir())
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}

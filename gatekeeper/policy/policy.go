@@ -125,6 +125,7 @@ func compile(cfg schemas.Config, baseDir string, o options) (*Policy, error) {
 		p.containers[name] = c
 		p.names = append(p.names, name)
 	}
+	scheduleProblems(cfg, &ps)
 	if err := ps.err(); err != nil {
 		return nil, err
 	}

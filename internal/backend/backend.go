@@ -56,6 +56,8 @@ type ServeOptions struct {
 	// Ready, when set, is called once the pipeline is set up (its queues
 	// opened) and about to serve.
 	Ready func()
+	// Loops are served beside the pipeline's own (the scheduler).
+	Loops []Loop
 }
 
 // Loop is a named long-running part of a served pipeline (the logshipper,
@@ -92,7 +94,7 @@ func Serve(ctx context.Context, g *gatekeeper.Gatekeeper, requests queue.Queue, 
 		return g.Serve(ctx, requests, gatekeeper.ServeOptions{Visibility: vis})
 	})
 	run("worker", func() error { return w.Run(ctx) })
-	for _, l := range loops {
+	for _, l := range append(loops, opts.Loops...) {
 		run(l.Name, func() error { return l.Run(ctx) })
 	}
 	done := make(chan struct{})

@@ -23,6 +23,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/jobs"
 	"github.com/deployerhq/deployer/internal/cli/logs"
 	"github.com/deployerhq/deployer/internal/cli/run"
+	"github.com/deployerhq/deployer/internal/cli/schedules"
 	"github.com/deployerhq/deployer/internal/cli/status"
 	"github.com/deployerhq/deployer/internal/cli/supervise"
 	"github.com/deployerhq/deployer/internal/cli/up"
@@ -103,6 +104,7 @@ as an isolated task, and its output streams back live.`,
 		dlq.NewCmdDLQ(f),
 		cancel.NewCmdCancel(f, nil),
 		batch.NewCmdBatch(f),
+		schedules.NewCmdSchedules(f, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	var usage func(c *cobra.Command)

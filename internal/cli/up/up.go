@@ -21,6 +21,7 @@ import (
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/reload"
+	"github.com/deployerhq/deployer/internal/schedule"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -212,6 +213,23 @@ func runUp(ctx context.Context, opts *Options) error {
 				}
 			}
 		},
+	}
+	// Schedules fire from "deployer up" on the embedded backend (on AWS,
+	// EventBridge Scheduler sends them; detached servers stop when idle
+	// and so fire none). A reload replaces them.
+	if embeddedBackend && opts.IdleExit == 0 {
+		loop, sched, err := eb.SchedulerLoop(sctx, pol.Config().Schedules, schedule.Options{Logger: logger})
+		if err != nil {
+			return err
+		}
+		so.Loops = append(so.Loops, loop)
+		applied := rl.Applied
+		rl.Applied = func(p *policy.Policy) {
+			if err := sched.SetSchedules(p.Config().Schedules); err != nil {
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: schedules of the reloaded configuration: %v\n", err)
+			}
+			applied(p)
+		}
 	}
 	rctx, stopReload := context.WithCancel(sctx)
 	reloaded := make(chan struct{})

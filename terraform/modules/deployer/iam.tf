@@ -47,6 +47,12 @@ data "aws_iam_policy_document" "gatekeeper" {
     actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
     resources = [local.job_queues]
   }
+  statement {
+    sid = "MakeStreamsOfScheduledJobs"
+    # A schedule request carries no stream: the gatekeeper makes it.
+    actions   = ["sqs:CreateQueue", "sqs:TagQueue", "sqs:SetQueueAttributes"]
+    resources = [local.job_queues]
+  }
 }
 
 data "aws_iam_policy_document" "logshipper" {

@@ -128,5 +128,18 @@ resource "aws_ecs_cluster" "tasks" {
 locals {
   # SQS reports a sender as its unique id (AROA… for a role, AIDA… for a
   # user); the gatekeeper maps it back to the ARN allowed_callers lists.
-  principals = { for c in var.callers : c.unique_id => c.arn }
+  # The scheduler role sends schedule requests: the gatekeeper knows it too.
+  principals = merge({ for c in var.callers : c.unique_id => c.arn },
+  { for r in aws_iam_role.scheduler : r.unique_id => r.arn })
+
+  # EventBridge cron: 6 fields (a year last), and one of day-of-month and
+  # day-of-week must be "?".
+  schedule_fields = { for k, s in var.schedules : k => split(" ", trimspace(replace(s.cron, "/\\s+/", " "))) }
+  schedule_cron = { for k, f in local.schedule_fields : k => join(" ", [
+    f[0], f[1],
+    f[4] == "*" || f[4] == "?" ? f[2] : "?",
+    f[3],
+    f[4] == "*" || f[4] == "?" ? "?" : f[4],
+    "*",
+  ]) }
 }

@@ -92,3 +92,13 @@ output "alarm_names" {
   description = "The CloudWatch alarms made (none without alarm_actions)."
   value       = [for a in aws_cloudwatch_metric_alarm.this : a.alarm_name]
 }
+
+output "scheduler_role_arn" {
+  description = "The role EventBridge Scheduler sends schedule requests as (null without schedules): list it in allowed_callers of the containers schedules run."
+  value       = one(aws_iam_role.scheduler[*].arn)
+}
+
+output "schedule_arns" {
+  description = "The EventBridge Scheduler schedules, by schedule name."
+  value       = { for k, s in aws_scheduler_schedule.this : k => s.arn }
+}

@@ -178,3 +178,31 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "schedules" {
+  description = "Schedules, as the configuration's schedules (same names and shape): each becomes an EventBridge Scheduler schedule that sends a schedule_request/v1 message to the request queue as the scheduler role; the gatekeeper runs its own configuration's schedule of that name. cron has 5 fields; its day of week must be * or names (MON-FRI), since EventBridge numbers days 1-7 from Sunday. state = \"DISABLED\" pauses a schedule. overlap and pause_after_failures are enforced by the embedded backend only: EventBridge Scheduler does not see job outcomes."
+  type = map(object({
+    cron                 = string
+    time_zone            = optional(string, "UTC")
+    container            = string
+    script               = string
+    args                 = optional(list(string), [])
+    caller               = optional(string)
+    overlap              = optional(string, "skip")
+    pause_after_failures = optional(number, 0)
+    state                = optional(string, "ENABLED")
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for s in values(var.schedules) : length(split(" ", trimspace(s.cron))) == 5])
+    error_message = "Each schedule's cron has 5 fields: minute hour day-of-month month day-of-week."
+  }
+  validation {
+    condition     = alltrue([for s in values(var.schedules) : can(regex("^(\\*|\\?|[A-Za-z]{3}([-,][A-Za-z]{3})*)$", split(" ", trimspace(s.cron))[4]))])
+    error_message = "A schedule's day of week must be * or day names (MON, MON-FRI, SAT,SUN): EventBridge numbers days differently from cron."
+  }
+  validation {
+    condition     = alltrue([for s in values(var.schedules) : contains(["ENABLED", "DISABLED"], s.state)])
+    error_message = "A schedule's state is ENABLED or DISABLED."
+  }
+}
