@@ -1,0 +1,2 @@
+source "amazon-ebs" "ubuntu" {}
+build { sources = ["source.amazon-ebs.ubuntu"] }
