@@ -35,6 +35,13 @@ run: build ## Run the example job through the embedded pipeline, streaming its o
 	./$(BIN)/deployer --state-dir $(STATE_DIR) describe
 	./$(BIN)/deployer --state-dir $(STATE_DIR) run -- demo plan --path modules/vpc --ref main
 
+.PHONY: run-standard
+run-standard: build ## Run a terraform-planner plan of the standard configuration (config/standard) with stub tools, no cloud
+	@dir=$$($(GO) run ./config/standard/stubconfig -o $(STATE_DIR)/standard-config) && \
+	  ./$(BIN)/deployer --state-dir $(STATE_DIR)/standard --config "$$dir" run -- \
+	    terraform-planner infrastructure-deploy-script \
+	    --repo https://github.com/acme/infra-live --ref main --deploy-path live/prod/vpc
+
 .PHONY: test
 test: ## Run all tests, end-to-end tests included
 	$(GO) test -count=1 ./...
