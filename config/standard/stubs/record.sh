@@ -7,7 +7,10 @@
 # working directory, then each argument, every field followed by a NUL.
 stub=${0##*/}
 if [ -n "${STUB_LOG:-}" ]; then
-  { printf '%s\0' "$stub" "$PWD" "$@"; printf '\n'; } >>"$STUB_LOG"
+  {
+    printf '%s\0' "$stub" "$PWD" "$@"
+    printf '\n'
+  } >>"$STUB_LOG"
 fi
 printf '[stub %s]' "$stub"
 printf " '%s'" "$@"

@@ -26,7 +26,8 @@ check_value() {
 check_relpath() {
   case "$2" in
     '' | /* | -* | . | .. | ./* | ../* | */. | */.. | */./* | */../* | *//*)
-      die "$1 must be a relative path inside the repository, without '.' or '..' segments or a leading '/' or '-', got '$2'" ;;
+      die "$1 must be a relative path inside the repository, without '.' or '..' segments or a leading '/' or '-', got '$2'"
+      ;;
   esac
 }
 
