@@ -4,8 +4,9 @@
 # worker service and a CI role allowed to call them.
 #
 #   make images IMAGE_REPO=ACCOUNT.dkr.ecr.REGION.amazonaws.com/deployer   # and push them
-#   terraform init && terraform apply -target=module.deployer.aws_iam_role.standard -var ...
-#   terraform output -raw gatekeeper_config > deployer.yaml
+#   make lambda        # the first time: a plan reads the zips
+#   terraform init && terraform plan -out standard.plan -var ...
+#   terraform show -json standard.plan | jq -r .planned_values.outputs.gatekeeper_config.value > deployer.yaml
 #   make lambda GATEKEEPER_CONFIG=deployer.yaml
 #   terraform apply -var ...
 #
