@@ -2,7 +2,7 @@
 # worker service (optional).
 
 resource "aws_ecs_task_definition" "containers" {
-  for_each                 = var.task_definitions
+  for_each                 = local.task_definitions
   family                   = each.key
   requires_compatibilities = each.value.launch_types
   network_mode             = "awsvpc"
@@ -27,10 +27,14 @@ resource "aws_ecs_task_definition" "containers" {
     readonlyRootFilesystem = each.value.readonly_rootfs
     stopTimeout            = each.value.stop_timeout
     linuxParameters        = { initProcessEnabled = true }
-    environment = [
-      { name = "DEPLOYER_SCRIPTS_DIR", value = each.value.scripts_dir },
-      { name = "DEPLOYER_STOP_GRACE", value = "${each.value.stop_timeout - 5}s" },
-    ]
+    environment = concat(
+      [for k in sort(keys(each.value.environment)) : { name = k, value = each.value.environment[k] }],
+      [
+        { name = "DEPLOYER_SCRIPTS_DIR", value = each.value.scripts_dir },
+        { name = "DEPLOYER_STOP_GRACE", value = "${each.value.stop_timeout - 5}s" },
+      ],
+    )
+    secrets = [for k in sort(keys(each.value.secrets)) : { name = k, valueFrom = each.value.secrets[k] }]
     logConfiguration = {
       logDriver = "awslogs"
       options = {

@@ -137,7 +137,7 @@ data "aws_iam_policy_document" "worker" {
   statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = concat([aws_iam_role.task_execution.arn], var.task_role_arns, [for t in var.task_definitions : t.task_role_arn if t.task_role_arn != null])
+    resources = concat([aws_iam_role.task_execution.arn], var.task_role_arns, [for t in local.task_definitions : t.task_role_arn if t.task_role_arn != null])
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
@@ -235,6 +235,25 @@ data "aws_iam_policy_document" "task_execution" {
     sid       = "WriteTaskLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = flatten([for g in concat([aws_cloudwatch_log_group.tasks], aws_cloudwatch_log_group.worker) : [g.arn, "${g.arn}:*"]])
+  }
+  # ECS reads the task definitions' secrets with this role when it starts
+  # a task; only those, by ARN (a Secrets Manager ARN without its random
+  # suffix also matches the suffixed one).
+  dynamic "statement" {
+    for_each = length(local.secretsmanager_arns) == 0 ? [] : [1]
+    content {
+      sid       = "ReadTaskSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.secretsmanager_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.ssm_parameter_arns) == 0 ? [] : [1]
+    content {
+      sid       = "ReadTaskParameters"
+      actions   = ["ssm:GetParameters"]
+      resources = local.ssm_parameter_arns
+    }
   }
 }
 

@@ -102,3 +102,18 @@ output "schedule_arns" {
   description = "The EventBridge Scheduler schedules, by schedule name."
   value       = { for k, s in aws_scheduler_schedule.this : k => s.arn }
 }
+
+output "standard_containers" {
+  description = "The standard containers turned on (the *_config variables), as the gatekeeper configuration's containers: merge them into your configuration's containers."
+  value       = local.standard_containers
+}
+
+output "gatekeeper_config" {
+  description = "A gatekeeper configuration (YAML) holding the standard containers: write it to a file and pack it with `make lambda GATEKEEPER_CONFIG=FILE` (docs/aws.md, \"The standard deployment\"). null when no standard container is on."
+  value       = length(local.standard_containers) == 0 ? null : yamlencode({ containers = local.standard_containers })
+}
+
+output "standard_task_role_arns" {
+  description = "The task roles of the standard containers, by container."
+  value       = { for k, r in aws_iam_role.standard : k => r.arn }
+}

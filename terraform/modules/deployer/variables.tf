@@ -102,7 +102,7 @@ variable "task_role_arns" {
 }
 
 variable "task_definitions" {
-  description = "Task definitions to create for the containers of the allow-list (their task_definition is the key), logging to the task log group as the worker and logshippers expect, with deployer-task (on the image's PATH) as the entrypoint. scripts_dir is where the image keeps its scripts; stop_timeout is ECS's stopTimeout, and deployer-task kills the script 5 seconds before it. Leave empty to bring your own."
+  description = "Task definitions to create for the containers of the allow-list (their task_definition is the key), logging to the task log group as the worker and logshippers expect, with deployer-task (on the image's PATH) as the entrypoint. scripts_dir is where the image keeps its scripts; stop_timeout is ECS's stopTimeout, and deployer-task kills the script 5 seconds before it; environment is the container's environment and secrets its ECS secrets (variable name to Secrets Manager or SSM parameter ARN, injected by ECS with the execution role, which the module lets read them). Leave empty to bring your own. The standard containers' task definitions (the *_config variables) join these."
   type = map(object({
     image           = string
     cpu             = optional(number, 1024)
@@ -113,6 +113,8 @@ variable "task_definitions" {
     readonly_rootfs = optional(bool, false)
     scripts_dir     = optional(string, "/deployer/scripts")
     stop_timeout    = optional(number, 30)
+    environment     = optional(map(string), {})
+    secrets         = optional(map(string), {})
   }))
   default = {}
   validation {
@@ -204,5 +206,122 @@ variable "schedules" {
   validation {
     condition     = alltrue([for s in values(var.schedules) : contains(["ENABLED", "DISABLED"], s.state)])
     error_message = "A schedule's state is ENABLED or DISABLED."
+  }
+}
+
+# --- The standard configuration ----------------------------------------------
+# The four containers of the ECS deploy runner's standard configuration,
+# in the shape of its variables of the same names (optional() fills what
+# the ECS deploy runner required). null turns a container off. Each one on
+# gets a task definition (standard.tf) and its entry in the
+# standard_containers and gatekeeper_config outputs.
+
+variable "docker_image_builder_config" {
+  description = "The docker-image-builder container (script build-docker-image, the images/kaniko image): builds container images with Kaniko. allowed_repos and allowed_repos_regex are the git repositories it may build from (at least one); git_config names the Secrets Manager entries of the HTTPS git user (GIT_USERNAME, GIT_PASSWORD in the task); secrets_manager_env_vars become the task's secrets, environment_vars its environment; iam_policy the task role's statements (by sid). allowed_callers (deployer's own) narrows who may run it. null turns it off."
+  type = object({
+    container_image = object({ docker_image = string, docker_tag = string })
+    iam_policy = optional(map(object({
+      resources = list(string)
+      actions   = list(string)
+      effect    = optional(string, "Allow")
+    })), {})
+    allowed_repos       = optional(list(string), [])
+    allowed_repos_regex = optional(list(string), [])
+    git_config = optional(object({
+      username_secrets_manager_arn = optional(string)
+      password_secrets_manager_arn = optional(string)
+    }))
+    secrets_manager_env_vars = optional(map(string), {})
+    environment_vars         = optional(map(string), {})
+    allowed_callers          = optional(list(string))
+    cpu                      = optional(number, 2048)
+    memory                   = optional(number, 4096)
+  })
+  default = null
+  validation {
+    condition     = var.docker_image_builder_config == null || length(concat(try(var.docker_image_builder_config.allowed_repos, []), try(var.docker_image_builder_config.allowed_repos_regex, []))) > 0
+    error_message = "docker_image_builder_config needs at least one of allowed_repos and allowed_repos_regex: the repositories it may build from."
+  }
+}
+
+variable "ami_builder_config" {
+  description = "The ami-builder container (script build-packer-artifact, the images/deploy-runner image): builds AMIs with Packer. allowed_repos and allowed_repos_regex are the git repositories of the Packer templates (at least one); repo_access_ssh_key_secrets_manager_arn and repo_access_https_tokens give the task git access (see docs/aws.md); secrets_manager_env_vars become the task's secrets, environment_vars its environment; iam_policy the task role's statements (by sid). allowed_callers (deployer's own) narrows who may run it. null turns it off."
+  type = object({
+    container_image = object({ docker_image = string, docker_tag = string })
+    iam_policy = optional(map(object({
+      resources = list(string)
+      actions   = list(string)
+      effect    = optional(string, "Allow")
+    })), {})
+    allowed_repos                           = optional(list(string), [])
+    allowed_repos_regex                     = optional(list(string), [])
+    repo_access_ssh_key_secrets_manager_arn = optional(string)
+    repo_access_https_tokens                = optional(map(string), {})
+    secrets_manager_env_vars                = optional(map(string), {})
+    environment_vars                        = optional(map(string), {})
+    allowed_callers                         = optional(list(string))
+    cpu                                     = optional(number, 2048)
+    memory                                  = optional(number, 4096)
+  })
+  default = null
+  validation {
+    condition     = var.ami_builder_config == null || length(concat(try(var.ami_builder_config.allowed_repos, []), try(var.ami_builder_config.allowed_repos_regex, []))) > 0
+    error_message = "ami_builder_config needs at least one of allowed_repos and allowed_repos_regex: the repositories of the Packer templates."
+  }
+}
+
+variable "terraform_planner_config" {
+  description = "The terraform-planner container (script infrastructure-deploy-script limited to plan and validate, the images/deploy-runner image). infrastructure_live_repositories and infrastructure_live_repositories_regex are the repositories it may plan (at least one; a single repository is passed as a hardcoded --repo); the other fields as in ami_builder_config. null turns it off."
+  type = object({
+    container_image = object({ docker_image = string, docker_tag = string })
+    iam_policy = optional(map(object({
+      resources = list(string)
+      actions   = list(string)
+      effect    = optional(string, "Allow")
+    })), {})
+    infrastructure_live_repositories        = optional(list(string), [])
+    infrastructure_live_repositories_regex  = optional(list(string), [])
+    repo_access_ssh_key_secrets_manager_arn = optional(string)
+    repo_access_https_tokens                = optional(map(string), {})
+    secrets_manager_env_vars                = optional(map(string), {})
+    environment_vars                        = optional(map(string), {})
+    allowed_callers                         = optional(list(string))
+    cpu                                     = optional(number, 1024)
+    memory                                  = optional(number, 2048)
+  })
+  default = null
+  validation {
+    condition     = var.terraform_planner_config == null || length(concat(try(var.terraform_planner_config.infrastructure_live_repositories, []), try(var.terraform_planner_config.infrastructure_live_repositories_regex, []))) > 0
+    error_message = "terraform_planner_config needs at least one of infrastructure_live_repositories and infrastructure_live_repositories_regex."
+  }
+}
+
+variable "terraform_applier_config" {
+  description = "The terraform-applier container (script infrastructure-deploy-script, plan and apply, the images/deploy-runner image). As terraform_planner_config, and: allowed_apply_git_refs (the ECS deploy runner's name; allowed_apply_refs is accepted too, both are joined) are the git refs apply may run from, as the script's allowed_refs (exact names; null or absent: any ref); machine_user_git_info sets GIT_AUTHOR_*/GIT_COMMITTER_* in the task; allowed_update_variable_names is passed to the task as DEPLOYER_ALLOWED_UPDATE_VARIABLE_NAMES (comma-separated). null turns it off."
+  type = object({
+    container_image = object({ docker_image = string, docker_tag = string })
+    iam_policy = optional(map(object({
+      resources = list(string)
+      actions   = list(string)
+      effect    = optional(string, "Allow")
+    })), {})
+    infrastructure_live_repositories        = optional(list(string), [])
+    infrastructure_live_repositories_regex  = optional(list(string), [])
+    allowed_update_variable_names           = optional(list(string), [])
+    allowed_apply_git_refs                  = optional(list(string))
+    allowed_apply_refs                      = optional(list(string))
+    machine_user_git_info                   = optional(object({ name = string, email = string }))
+    repo_access_ssh_key_secrets_manager_arn = optional(string)
+    repo_access_https_tokens                = optional(map(string), {})
+    secrets_manager_env_vars                = optional(map(string), {})
+    environment_vars                        = optional(map(string), {})
+    allowed_callers                         = optional(list(string))
+    cpu                                     = optional(number, 1024)
+    memory                                  = optional(number, 2048)
+  })
+  default = null
+  validation {
+    condition     = var.terraform_applier_config == null || length(concat(try(var.terraform_applier_config.infrastructure_live_repositories, []), try(var.terraform_applier_config.infrastructure_live_repositories_regex, []))) > 0
+    error_message = "terraform_applier_config needs at least one of infrastructure_live_repositories and infrastructure_live_repositories_regex."
   }
 }
