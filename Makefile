@@ -20,8 +20,8 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the deployer CLI, the worker daemon and the deployer-task entrypoint into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/deployer ./cmd/worker ./cmd/deployer-task
+build: ## Build the deployer CLI, infrastructure-deployer (the ECS deploy runner's CLI), the worker daemon and the deployer-task entrypoint into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/deployer ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
 
 .PHONY: lambda
 lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.al2023; LAMBDA_ARCH, default arm64; GATEKEEPER_CONFIG=FILE packs the allow-list)

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/deployerhq/deployer/internal/cli/batch"
 	"github.com/deployerhq/deployer/internal/cli/cancel"
@@ -33,18 +35,53 @@ import (
 // Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
 var Version = "dev"
 
-// Main runs the command line args (without the program name) and returns
-// the exit code.
-func Main(args []string) int {
+// Mode is the command line a binary speaks.
+type Mode int
+
+const (
+	// Deployer is the deployer CLI.
+	Deployer Mode = iota
+	// InfrastructureDeployer is the ECS deploy runner's CLI, for the
+	// command lines of its users' CI scripts to work verbatim:
+	// "infrastructure-deployer --aws-region R [flags] -- CONTAINER SCRIPT
+	// [ARGS...]" and "--describe-containers", always on the AWS backend.
+	// deployer's subcommands and global flags stay available.
+	InfrastructureDeployer
+)
+
+// name is the program name of the binary speaking m.
+func (m Mode) name() string {
+	if m == InfrastructureDeployer {
+		return "infrastructure-deployer"
+	}
+	return "deployer"
+}
+
+// Main runs the deployer command line args (without the program name)
+// and returns the exit code.
+func Main(args []string) int { return MainAs(Deployer, args) }
+
+// MainAs runs args as the command line of mode and returns the exit code.
+func MainAs(mode Mode, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	f := factory.New()
-	return Execute(ctx, f, args)
+	return ExecuteAs(ctx, f, mode, args)
 }
 
-// Execute runs args against f and returns the exit code.
+// Execute runs the deployer command line args against f and returns the
+// exit code.
 func Execute(ctx context.Context, f *factory.Factory, args []string) int {
-	root := NewCmdRoot(f) //nolint:contextcheck // commands take the context from ExecuteContext
+	return ExecuteAs(ctx, f, Deployer, args)
+}
+
+// ExecuteAs runs args as the command line of mode against f and returns
+// the exit code.
+func ExecuteAs(ctx context.Context, f *factory.Factory, mode Mode, args []string) int {
+	return execute(ctx, f, newCmdRoot(f, mode, seams{}), args) //nolint:contextcheck // commands take the context from ExecuteContext
+}
+
+func execute(ctx context.Context, f *factory.Factory, root *cobra.Command, args []string) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -54,27 +91,77 @@ func Execute(ctx context.Context, f *factory.Factory, args []string) int {
 	if errors.As(err, &ee) && ee.Err == nil {
 		return ee.Code
 	}
-	_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v\n", err)
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: %v\n", root.Name(), err)
 	return factory.Code(err)
 }
 
-// NewCmdRoot builds the root command and its subcommands.
-func NewCmdRoot(f *factory.Factory) *cobra.Command {
+// seams replace the actions of the commands that tests parse command
+// lines of without running them; nil runs them.
+type seams struct {
+	run      func(context.Context, *run.Options) error
+	describe func(context.Context, *describe.Options) error
+}
+
+// NewCmdRoot builds the deployer root command and its subcommands.
+func NewCmdRoot(f *factory.Factory) *cobra.Command { return newCmdRoot(f, Deployer, seams{}) }
+
+func newCmdRoot(f *factory.Factory, mode Mode, s seams) *cobra.Command {
 	var describeContainers bool
+	// The run-less form, "deployer [run's flags] -- CONTAINER SCRIPT
+	// [ARGS...]", is the ECS deploy runner's command line: run's flags
+	// are the root's too, and run's action takes what follows "--".
+	runLess := run.NewCmdRun(f, s.run)
 	root := &cobra.Command{
-		Use:   "deployer",
+		Use:   mode.name() + " [flags] -- CONTAINER SCRIPT [ARGS...]",
 		Short: "Run allow-listed infrastructure scripts through a locked-down pipeline",
 		Long: `deployer lets CI ask for one allow-listed script (terraform plan/apply, a
 Packer build, an image build) with vetted arguments; a gatekeeper checks the
 request against the allow-list and the caller's identity, a worker runs it
-as an isolated task, and its output streams back live.`,
+as an isolated task, and its output streams back live.
+
+"` + mode.name() + ` [flags] -- CONTAINER SCRIPT [ARGS...]" is "deployer run", so the
+ECS deploy runner's command lines work as they are: --aws-region (an
+alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
+--task-memory and --no-wait are run's flags; --describe-containers is
+"deployer describe".`,
+		Example: `  ` + mode.name() + ` --aws-region us-east-1 -- terraform-planner infrastructure-deploy-script --ref main --binary terragrunt --command plan --deploy-path live/prod/vpc
+  ` + mode.name() + ` --aws-region us-east-1 --describe-containers`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { //nolint:contextcheck // the subcommand reads cmd's context itself
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch dash := cmd.ArgsLenAtDash(); {
+			case dash < 0 || dash > 0:
+				// Words before "--" (or no "--"): an unknown command.
+				return cobra.NoArgs(cmd, args)
+			case describeContainers && len(args) > 0:
+				return factory.Usage(errors.New("--describe-containers takes no CONTAINER SCRIPT: it lists them"))
+			case !describeContainers && len(args) < 2:
+				return factory.Usage(fmt.Errorf("a container and a script must follow \"--\": %s", cmd.UseLine()))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if describeContainers {
-				return describe.NewCmdDescribe(f, nil).RunE(cmd, nil) //nolint:contextcheck // the subcommand takes cmd's context itself
+				d := describe.NewCmdDescribe(f, s.describe) //nolint:contextcheck // the subcommand takes cmd's context itself
+				if o := cmd.Flags().Lookup("output"); o.Changed {
+					if err := d.Flags().Set("output", o.Value.String()); err != nil {
+						return factory.Usage(err)
+					}
+				}
+				return d.RunE(cmd, nil) //nolint:contextcheck // the subcommand takes cmd's context itself
+			}
+			if len(args) > 0 {
+				return runLess.RunE(cmd, args)
+			}
+			var set []string
+			runLess.Flags().VisitAll(func(fl *pflag.Flag) {
+				if fl.Changed {
+					set = append(set, "--"+fl.Name)
+				}
+			})
+			if len(set) > 0 {
+				return factory.Usage(fmt.Errorf("%s given without -- CONTAINER SCRIPT: %s", strings.Join(set, " "), cmd.UseLine()))
 			}
 			return cmd.Help()
 		},
@@ -84,15 +171,22 @@ as an isolated task, and its output streams back live.`,
 	root.SetErr(f.IO.ErrOut)
 	root.PersistentFlags().StringVar(&f.ConfigPath, "config", "", "allow-list configuration file (default $DEPLOYER_CONFIG, else the built-in example)")
 	root.PersistentFlags().StringVar(&f.StateDir, "state-dir", "", "state directory of the embedded backend (default $DEPLOYER_STATE_DIR, else $XDG_STATE_HOME/deployer)")
-	root.PersistentFlags().StringVar(&f.BackendName, "backend", "", "embedded or aws (default $DEPLOYER_BACKEND, else embedded)")
-	root.PersistentFlags().StringVar(&f.Region, "region", "", "AWS region of the aws backend (default $DEPLOYER_AWS_REGION, else the SDK's: $AWS_REGION, the profile)")
+	if mode == InfrastructureDeployer {
+		// The ECS deploy runner is AWS-only.
+		f.BackendName = factory.BackendAWS
+	} else {
+		root.PersistentFlags().StringVar(&f.BackendName, "backend", "", "embedded or aws (default $DEPLOYER_BACKEND, else aws when --region is given, else embedded)")
+	}
+	root.PersistentFlags().StringVar(&f.Region, "region", "", "AWS region of the aws backend; selects the aws backend when --backend is not given (default $DEPLOYER_AWS_REGION, else the SDK's: $AWS_REGION, the profile)")
+	root.PersistentFlags().StringVar(&f.Region, "aws-region", "", "same as --region (the ECS deploy runner's name)")
 	root.PersistentFlags().StringVar(&f.Prefix, "prefix", "", "name prefix of the aws backend's resources (default $DEPLOYER_PREFIX, else deployer-)")
 	root.Flags().BoolVar(&describeContainers, "describe-containers", false, "list the containers and scripts you may run (same as \"deployer describe\")")
+	root.Flags().AddFlagSet(runLess.Flags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return factory.Usage(err) })
 
 	root.AddCommand(
-		run.NewCmdRun(f, nil),
-		describe.NewCmdDescribe(f, nil),
+		run.NewCmdRun(f, s.run),
+		describe.NewCmdDescribe(f, s.describe),
 		up.NewCmdUp(f, nil),
 		status.NewCmdStatus(f, nil),
 		jobs.NewCmdJobs(f, nil),

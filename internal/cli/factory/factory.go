@@ -51,7 +51,9 @@ type Factory struct {
 	ConfigPath string
 	StateDir   string
 	// BackendName, Region and Prefix select the backend: "embedded" (the
-	// default) or "aws" in a region, with a resource-name prefix.
+	// default) or "aws" in a region, with a resource-name prefix. A
+	// Region (set only by the --region flag) selects "aws" when no
+	// BackendName is given: see ResolveBackend.
 	BackendName string
 	Region      string
 	Prefix      string
@@ -226,11 +228,25 @@ const (
 )
 
 // ResolveBackend returns the backend's name: --backend, then
-// $DEPLOYER_BACKEND, then embedded. An unknown name is a usage error.
+// $DEPLOYER_BACKEND, then aws when --region (--aws-region) is given,
+// then embedded. An unknown name, and --region with the embedded
+// backend, are usage errors.
 func (f *Factory) ResolveBackend() (string, error) {
-	name := f.BackendName
+	name, source := f.BackendName, "--backend"
 	if name == "" {
-		name = f.Getenv("DEPLOYER_BACKEND")
+		name, source = f.Getenv("DEPLOYER_BACKEND"), "$DEPLOYER_BACKEND"
+	}
+	if f.Region != "" {
+		// A region is only ever an AWS backend's: given alone it selects
+		// that backend (as the ECS deploy runner's --aws-region did);
+		// given with the embedded one it would be silently ignored while
+		// everything ran on this machine, so it is a usage error.
+		switch name {
+		case "":
+			return BackendAWS, nil
+		case BackendEmbedded:
+			return "", Usage(fmt.Errorf("--region (--aws-region) %s is a region of the aws backend, but %s selects the embedded backend, which runs everything on this machine: drop --region, or select the aws backend (--backend aws)", f.Region, source))
+		}
 	}
 	switch name {
 	case "", BackendEmbedded:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,6 +64,9 @@ even if run is killed.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Container, opts.Script, opts.Args = args[0], args[1], args[2:]
+			if err := checkNames(cmd.UseLine(), opts.Container, opts.Script); err != nil {
+				return err
+			}
 			if err := factory.CheckOutput(opts.Output); err != nil {
 				return err
 			}
@@ -141,4 +145,23 @@ func runRun(ctx context.Context, opts *Options) error {
 	p.Timestamps = opts.Timestamps
 	p.Status("job %s submitted: %s %s", job.ID, opts.Container, jobview.Command(opts.Script, opts.Args))
 	return jobview.Attach(ctx, f, b, pol, job, p, opts.MaxWait)
+}
+
+// checkNames makes an empty CONTAINER or SCRIPT argument (a shell
+// variable that was not set, as in deployer run -- "$C" plan) a usage
+// error (exit 64) that says which one, instead of a malformed request.
+// usage is the command line's form, shown with the error.
+func checkNames(usage, container, script string) error {
+	var empty string
+	switch c, s := strings.TrimSpace(container) == "", strings.TrimSpace(script) == ""; {
+	case c && s:
+		empty = "the container name and the script name are empty"
+	case c:
+		empty = "the container name is empty"
+	case s:
+		empty = "the script name is empty"
+	default:
+		return nil
+	}
+	return factory.Usage(fmt.Errorf("%s: %s", empty, usage))
 }
