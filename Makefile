@@ -90,12 +90,13 @@ verify: ## Check formatting, go vet, go mod tidy and generated files
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
-	$(GO) test -count=1 ./gatekeeper/policy/gendocs ./config/standard/gendocs  # docs/configuration.md and docs/standard.md are current
+	$(GO) test -count=1 ./gatekeeper/policy/gendocs ./config/standard/gendocs ./config/standard/genmodule  # docs/configuration.md, docs/standard.md and the module's standard.json are current
 
 .PHONY: docs
 docs: ## Regenerate docs/configuration.md (from the schema) and docs/standard.md (from config/standard)
 	$(GO) run ./gatekeeper/policy/gendocs -o docs/configuration.md
 	$(GO) run ./config/standard/gendocs -o docs/standard.md
+	$(GO) run ./config/standard/genmodule -o terraform/modules/deployer/standard.json
 
 .PHONY: clean
 clean: ## Remove build output and the local state directory

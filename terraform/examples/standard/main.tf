@@ -74,8 +74,8 @@ variable "app_repositories_regex" {
   type        = list(string)
 }
 
-variable "repo_access_ssh_key_secrets_manager_arn" {
-  description = "Secrets Manager entry holding the machine user's SSH key for the repositories."
+variable "github_token_secrets_manager_arn" {
+  description = "Secrets Manager entry holding the machine user's GitHub token (the standard scripts clone over https with it, as GITHUB_OAUTH_TOKEN)."
   type        = string
 }
 
@@ -126,9 +126,9 @@ module "deployer" {
   }
 
   ami_builder_config = {
-    container_image                         = local.deploy_runner
-    allowed_repos_regex                     = var.app_repositories_regex
-    repo_access_ssh_key_secrets_manager_arn = var.repo_access_ssh_key_secrets_manager_arn
+    container_image          = local.deploy_runner
+    allowed_repos_regex      = var.app_repositories_regex
+    repo_access_https_tokens = { github_token_secrets_manager_arn = var.github_token_secrets_manager_arn }
     iam_policy = {
       BuildAMIs = {
         actions   = ["ec2:*"]
@@ -138,9 +138,9 @@ module "deployer" {
   }
 
   terraform_planner_config = {
-    container_image                         = local.deploy_runner
-    infrastructure_live_repositories        = var.infrastructure_live_repositories
-    repo_access_ssh_key_secrets_manager_arn = var.repo_access_ssh_key_secrets_manager_arn
+    container_image                  = local.deploy_runner
+    infrastructure_live_repositories = var.infrastructure_live_repositories
+    repo_access_https_tokens         = { github_token_secrets_manager_arn = var.github_token_secrets_manager_arn }
     iam_policy = {
       ReadEverything = {
         actions   = ["*:Describe*", "*:Get*", "*:List*", "s3:*", "dynamodb:*"]
@@ -150,12 +150,12 @@ module "deployer" {
   }
 
   terraform_applier_config = {
-    container_image                         = local.deploy_runner
-    infrastructure_live_repositories        = var.infrastructure_live_repositories
-    repo_access_ssh_key_secrets_manager_arn = var.repo_access_ssh_key_secrets_manager_arn
-    allowed_apply_git_refs                  = ["main"]
-    allowed_update_variable_names           = ["tag", "docker_tag", "ami_version_tag", "ami"]
-    machine_user_git_info                   = { name = "deployer", email = "deployer@example.com" }
+    container_image                  = local.deploy_runner
+    infrastructure_live_repositories = var.infrastructure_live_repositories
+    repo_access_https_tokens         = { github_token_secrets_manager_arn = var.github_token_secrets_manager_arn }
+    allowed_apply_git_refs           = ["main"]
+    allowed_update_variable_names    = ["tag", "docker_tag", "ami_version_tag", "ami"]
+    machine_user_git_info            = { name = "deployer", email = "deployer@example.com" }
     iam_policy = {
       Deploy = {
         actions   = ["*"]

@@ -110,7 +110,7 @@ output "standard_containers" {
 
 output "gatekeeper_config" {
   description = "A gatekeeper configuration (YAML) holding the standard containers: write it to a file and pack it with `make lambda GATEKEEPER_CONFIG=FILE` (docs/aws.md, \"The standard deployment\"). null when no standard container is on."
-  value       = length(local.standard_containers) == 0 ? null : yamlencode({ containers = local.standard_containers })
+  value       = length(local.standard_containers) == 0 ? null : yamlencode({ lanes = local.standard_config.lanes, containers = local.standard_containers })
 }
 
 output "standard_task_role_arns" {

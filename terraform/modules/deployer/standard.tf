@@ -37,12 +37,9 @@ locals {
     }
   }
 
-  # One regex for --repo (repository URLs escaped into RE2 literals): the exact repositories escaped, and the regexes
-  # as given, as alternatives (the gatekeeper matches the whole value).
-  # A single exact repository and no regex is hardcoded instead, as the
-  # ECS deploy runner does: callers then pass no --repo.
+  # One regex for --repo (repository URLs escaped into RE2 literals): the
+  # exact repositories escaped, and the regexes as given, as alternatives.
   repo_policy = { for k, r in local.standard_repos : k => {
-    single = length(r.exact) == 1 && length(r.regex) == 0 ? r.exact[0] : null
     regex = "(?:${join("|", concat(
       [for u in r.exact : replace(u, "/([\\\\.+*?()|\\[\\]{}^$])/", "\\$1")],
       r.regex,
@@ -57,51 +54,24 @@ locals {
   }
   standard = { for k, c in local.standard_input : k => c if c != null }
 
-  # What each container may run: its script and the options it takes
-  # (beyond --repo and --ref).
+  # The standard configuration (config/standard/deployer.yaml, copied by
+  # "make docs" into standard.json and checked by "make verify"): every
+  # container's script_config comes from there, so the module enforces
+  # exactly what config/standard does. Only the deployment's own values
+  # replace the placeholders: the repositories (--repo), the refs apply
+  # may run from (--ref and allowed_refs), the registry images push to
+  # (--docker-image-tag), the task definitions and the secrets (ECS
+  # injects them into the task's environment).
+  standard_config = jsondecode(file("${path.module}/standard.json"))
+
   standard_scripts = {
-    docker-image-builder = {
-      script             = "build-docker-image"
-      options            = ["--context-path", "--docker-file-path", "--image-tag", "--build-arg", "--target"]
-      repeatable         = ["--image-tag", "--build-arg"]
-      flags              = []
-      regex              = {}
-      scripts_dir        = "/kaniko/scripts"
-      readonly_rootfs    = false
-      dead_letter_on     = null
-      allowed_apply_refs = null
-    }
-    ami-builder = {
-      script             = "build-packer-artifact"
-      options            = ["--template-path", "--build-name", "--var", "--var-file"]
-      repeatable         = ["--var", "--var-file"]
-      flags              = ["--idempotent"]
-      regex              = {}
-      scripts_dir        = "/scripts"
-      readonly_rootfs    = false
-      dead_letter_on     = null
-      allowed_apply_refs = null
-    }
-    terraform-planner = {
-      script             = "infrastructure-deploy-script"
-      options            = ["--binary", "--command", "--command-args", "--deploy-path"]
-      repeatable         = []
-      flags              = []
-      regex              = { "--binary" = "terraform|terragrunt", "--command" = "plan|validate|plan-all|validate-all" }
-      scripts_dir        = "/scripts"
-      readonly_rootfs    = false
-      dead_letter_on     = [] # a failed plan needs no replay
-      allowed_apply_refs = null
-    }
+    docker-image-builder = { script = "build-docker-image", scripts_dir = "/kaniko/scripts", readonly_rootfs = false, allowed_apply_refs = null }
+    ami-builder          = { script = "build-packer-artifact", scripts_dir = "/scripts", readonly_rootfs = false, allowed_apply_refs = null }
+    terraform-planner    = { script = "infrastructure-deploy-script", scripts_dir = "/scripts", readonly_rootfs = false, allowed_apply_refs = null }
     terraform-applier = {
       script          = "infrastructure-deploy-script"
-      options         = ["--binary", "--command", "--command-args", "--deploy-path"]
-      repeatable      = []
-      flags           = []
-      regex           = { "--binary" = "terraform|terragrunt", "--command" = "plan|apply|validate|plan-all|apply-all|validate-all" }
       scripts_dir     = "/scripts"
       readonly_rootfs = false
-      dead_letter_on  = null
       allowed_apply_refs = var.terraform_applier_config == null ? null : (
         var.terraform_applier_config.allowed_apply_git_refs == null && var.terraform_applier_config.allowed_apply_refs == null ? null :
         distinct(concat(coalesce(var.terraform_applier_config.allowed_apply_git_refs, []), coalesce(var.terraform_applier_config.allowed_apply_refs, [])))
@@ -109,11 +79,25 @@ locals {
     }
   }
 
+  # The deployment's own ECR registry, the only place images push to.
+  standard_image_tag_regex = "^${replace(local.account, ".", "\\.")}\\.dkr\\.ecr\\.${replace(local.region, ".", "\\.")}\\.amazonaws\\.com/[a-z0-9._/-]+:[A-Za-z0-9._-]+$"
+
+  # The regexes that replace the placeholders, by container.
+  standard_regex = { for k, c in local.standard : k => merge(
+    { "--repo" = "^${local.repo_policy[k].regex}$" },
+    k == "docker-image-builder" ? { "--docker-image-tag" = local.standard_image_tag_regex } : {},
+    local.standard_scripts[k].allowed_apply_refs == null ? {} : {
+      "--ref" = "^(?:${join("|", [for r in local.standard_scripts[k].allowed_apply_refs : replace(r, "/([\\\\.+*?()|\\[\\]{}^$])/", "\\$1")])})$"
+    },
+  ) }
+
   # Git access and the applier's extras, as the task's secrets and environment.
   standard_secrets = { for k, c in local.standard : k => merge(
     c.secrets_manager_env_vars,
     try(c.repo_access_ssh_key_secrets_manager_arn, null) == null ? {} : { GIT_SSH_PRIVATE_KEY = c.repo_access_ssh_key_secrets_manager_arn },
-    { for t, v in try(c.repo_access_https_tokens, {}) : upper(trimsuffix(t, "_secrets_manager_arn")) => v if endswith(t, "_secrets_manager_arn") },
+    # The standard scripts clone with GITHUB_OAUTH_TOKEN (as the ECS deploy
+    # runner's do); other tokens keep their names.
+    { for t, v in try(c.repo_access_https_tokens, {}) : (t == "github_token_secrets_manager_arn" ? "GITHUB_OAUTH_TOKEN" : upper(trimsuffix(t, "_secrets_manager_arn"))) => v if endswith(t, "_secrets_manager_arn") },
     try(c.git_config.username_secrets_manager_arn, null) == null ? {} : { GIT_USERNAME = c.git_config.username_secrets_manager_arn },
     try(c.git_config.password_secrets_manager_arn, null) == null ? {} : { GIT_PASSWORD = c.git_config.password_secrets_manager_arn },
   ) }
@@ -146,36 +130,21 @@ locals {
   # Every task definition the module makes: yours and the standard ones.
   task_definitions = merge(var.task_definitions, local.standard_task_definitions)
 
-  # The containers of the gatekeeper's configuration (docs/configuration.md).
+  # The containers of the gatekeeper's configuration (docs/configuration.md):
+  # the standard ones, with the deployment's values in place.
   standard_containers = { for k, c in local.standard : k => merge(
+    { for f, v in local.standard_config.containers[k] : f => v if !contains(["local", "secrets", "task_definition", "script_config"], f) },
     {
-      description     = "The standard ${k} (${local.standard_scripts[k].script})."
       task_definition = "${var.prefix}${k}"
-      launch_types    = ["FARGATE"]
       task_cpu        = c.cpu
       task_memory     = c.memory
-      timeout         = "2h"
-      script_config = {
-        (local.standard_scripts[k].script) = merge(
-          {
-            hardcoded_options = local.repo_policy[k].single == null ? {} : { "--repo" = [local.repo_policy[k].single] }
-            allowed_options = concat(
-              local.repo_policy[k].single == null ? ["--repo"] : [],
-              ["--ref"],
-              local.standard_scripts[k].options,
-            )
-            allowed_options_without_args = local.standard_scripts[k].flags
-            repeatable_options           = local.standard_scripts[k].repeatable
-            allow_positional_args        = false
-            restricted_options_regex = merge(
-              local.standard_scripts[k].regex,
-              local.repo_policy[k].single == null ? { "--repo" = local.repo_policy[k].regex } : {},
-            )
-          },
-          local.standard_scripts[k].allowed_apply_refs == null ? {} : { allowed_refs = [for r in local.standard_scripts[k].allowed_apply_refs : replace(r, "/([\\\\.+*?()|\\[\\]{}^$])/", "\\$1")] },
-          local.standard_scripts[k].dead_letter_on == null ? {} : { dead_letter_on = local.standard_scripts[k].dead_letter_on },
-        )
-      }
+      script_config = { for s, sc in local.standard_config.containers[k].script_config : s => merge(
+        sc,
+        { restricted_options_regex = merge(try(sc.restricted_options_regex, {}), local.standard_regex[k]) },
+        local.standard_scripts[k].allowed_apply_refs == null ? {} : {
+          allowed_refs = ["^(?:${join("|", [for r in local.standard_scripts[k].allowed_apply_refs : replace(r, "/([\\\\.+*?()|\\[\\]{}^$])/", "\\$1")])})$"]
+        },
+      ) }
     },
     c.allowed_callers == null ? {} : { allowed_callers = c.allowed_callers },
   ) }
