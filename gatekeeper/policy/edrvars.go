@@ -107,8 +107,8 @@ var (
 // container_images and additional_container_images maps, and the
 // module-wide task size variables. Settings with no place in a
 // configuration (IAM policies, git credentials, infrastructure settings)
-// are named in notes marked NotCarried. skipped names variables the reader
-// did not evaluate; they are noted as not carried.
+// are named in notes marked NotCarried, and so are the other variables in
+// vars and those in skipped (which the reader did not evaluate).
 //
 // The error is non-nil when a variable does not have the type EDR gives it
 // (naming its position), when none of these variables is set, or when the
@@ -128,7 +128,14 @@ func ImportEDRVariables(vars map[string]EDRVariable, skipped []string, opts EDRI
 			found = true
 		}
 	}
+	var unread []string
+	for _, name := range sortedKeys(vars) {
+		if !EDRVariableWanted(name) {
+			unread = append(unread, name)
+		}
+	}
 	if !found {
+		unread = nil
 		// A document of another shape ({"variable": ...} or the
 		// container_images map itself): today's JSON reading.
 		doc := map[string]any{}
@@ -223,7 +230,7 @@ func ImportEDRVariables(vars map[string]EDRVariable, skipped []string, opts EDRI
 			notes.add(name, false, "containers.%s: local.scripts_dir %s must hold an executable file per script (%s) for the embedded backend", name, c.Local.ScriptsDir, strings.Join(sortedKeys(c.ScriptConfig), ", "))
 		}
 	}
-	for _, s := range skipped {
+	for _, s := range slices.Concat(unread, skipped) {
 		notes.add("", true, "%s was not read: it configures the deployment (Terraform), not what may run", s)
 	}
 	imp.Notes = notes.list

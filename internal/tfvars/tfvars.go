@@ -56,12 +56,12 @@ func Read(filename string, data []byte, want func(name string) bool) (*File, err
 		want = func(string) bool { return true }
 	}
 	if strings.HasSuffix(strings.ToLower(filename), ".json") || bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
-		return readJSON(filename, data, want)
+		return readJSON(filename, data)
 	}
 	return readNative(filename, data, want)
 }
 
-func readJSON(filename string, data []byte, want func(string) bool) (*File, error) {
+func readJSON(filename string, data []byte) (*File, error) {
 	f, diags := hcljson.Parse(data, filename)
 	if diags.HasErrors() {
 		return nil, diagError(diags)
@@ -73,10 +73,6 @@ func readJSON(filename string, data []byte, want func(string) bool) (*File, erro
 	out := &File{Variables: map[string]Variable{}}
 	for _, name := range sortedAttrs(attrs) {
 		a := attrs[name]
-		if !want(name) {
-			out.Skipped = append(out.Skipped, name)
-			continue
-		}
 		// A nil context reads strings literally, as Terraform reads
 		// .tfvars.json: "${...}" is text, not a template.
 		v, diags := a.Expr.Value(nil)
