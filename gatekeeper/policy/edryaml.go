@@ -74,7 +74,9 @@ func comment(lines []string) string {
 	}
 	out := make([]string, len(lines))
 	for i, l := range lines {
-		out[i] = "# " + escapeControl(l)
+		// The YAML emitter panics on invalid UTF-8, and a file name or a
+		// key may hold any bytes.
+		out[i] = "# " + escapeControl(strings.ToValidUTF8(l, "\uFFFD"))
 	}
 	return strings.Join(out, "\n")
 }
