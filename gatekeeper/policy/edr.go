@@ -39,12 +39,48 @@ var (
 	edrScriptFields    = jsonFieldSet(edrScript{})
 )
 
+// EDRNote is one thing an EDR import changed in meaning, made explicit,
+// or could not carry.
+type EDRNote struct {
+	// Container is the container the note is about; empty for the whole
+	// configuration.
+	Container string
+	// Text is one line, starting with the path it is about.
+	Text string
+	// NotCarried is true when a setting has no place in the configuration
+	// and was left out.
+	NotCarried bool
+}
+
+// edrNotes collects an import's notes.
+type edrNotes struct{ list []EDRNote }
+
+func (n *edrNotes) add(container string, notCarried bool, format string, args ...any) {
+	n.list = append(n.list, EDRNote{Container: container, Text: escapeControl(fmt.Sprintf(format, args...)), NotCarried: notCarried})
+}
+
+// forContainer returns a note function bound to one container: it records
+// changes in meaning.
+func (n *edrNotes) forContainer(name string) func(string, ...any) {
+	return func(format string, args ...any) { n.add(name, false, format, args...) }
+}
+
+func (n *edrNotes) texts() []string {
+	out := make([]string, len(n.list))
+	for i, e := range n.list {
+		out[i] = e.Text
+	}
+	return out
+}
+
 // ImportEDR converts the ECS deploy runner's container_images variable
 // (Terraform variable JSON: {"container_images": {...}} as in a
 // .tfvars.json file, {"variable": {"container_images": {"default": {...}}}},
 // or the map itself) into a deployer configuration. The notes say what
 // changed in meaning and what to review: scripts EDR allowed implicitly,
 // options it normalized, settings that have no equivalent here.
+// ImportEDRVariables also reads the standard configuration's *_config
+// variables.
 //
 // The error is non-nil when data is not such a document, or when the
 // converted configuration does not validate: then it is a *ConfigError and
@@ -55,82 +91,98 @@ func ImportEDR(data []byte) (schemas.Config, []string, error) {
 		return schemas.Config{}, nil, err
 	}
 	cfg := schemas.Config{Containers: map[string]schemas.Container{}}
-	var notes []string
-	note := func(format string, args ...any) { notes = append(notes, escapeControl(fmt.Sprintf(format, args...))) }
+	var notes edrNotes
+	notes.add("", false, "EDR authorized callers by IAM permission to invoke its Lambda; deployer checks allowed_callers per container and script, and these are left absent (any caller that may enqueue requests): set them")
+	notes.add("", false, "EDR's container_cpu, container_memory, container_max_cpu, container_max_memory and container_default_launch_type were module-wide variables; set task_cpu, task_memory, max_task_cpu, max_task_memory and launch_types per container (left at their defaults: the task definition's size, no overrides, FARGATE)")
+	if err := importEDRImages(images, "container_images", &cfg, &notes); err != nil {
+		return schemas.Config{}, nil, err
+	}
+	if err := ValidateConfig(cfg, ""); err != nil {
+		return cfg, notes.texts(), err
+	}
+	return cfg, notes.texts(), nil
+}
 
-	note("EDR authorized callers by IAM permission to invoke its Lambda; deployer checks allowed_callers per container and script, and these are left absent (any caller that may enqueue requests): set them")
-	note("EDR's container_cpu, container_memory, container_max_cpu, container_max_memory and container_default_launch_type were module-wide variables; set task_cpu, task_memory, max_task_cpu, max_task_memory and launch_types per container (left at their defaults: the task definition's size, no overrides, FARGATE)")
-
+// importEDRImages converts a container_images map (raw JSON per container)
+// into cfg's containers.
+func importEDRImages(images map[string]json.RawMessage, variable string, cfg *schemas.Config, notes *edrNotes) error {
 	for _, name := range sortedKeys(images) {
 		raw := images[name]
 		path := "containers." + name
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &fields); err != nil {
-			return schemas.Config{}, nil, fmt.Errorf("container_images.%s: %w", escapeControl(name), err)
+			return fmt.Errorf("%s.%s: %w", variable, escapeControl(name), err)
 		}
 		for _, k := range sortedKeys(fields) {
 			if !edrContainerFields[k] {
-				note("%s: EDR field %s has no equivalent and was dropped", path, k)
+				notes.add(name, true, "%s: EDR field %s has no equivalent and was dropped", path, k)
 			}
 		}
 		var ec edrContainer
 		if err := json.Unmarshal(raw, &ec); err != nil {
-			return schemas.Config{}, nil, fmt.Errorf("container_images.%s: %w", escapeControl(name), err)
+			return fmt.Errorf("%s.%s: %w", variable, escapeControl(name), err)
 		}
-		c := schemas.Container{
-			EnvironmentVars: ec.EnvironmentVars,
-			ScriptConfig:    map[string]schemas.ScriptConfig{},
-		}
-		switch {
-		case ec.DockerImage == "":
-			note("%s: no docker_image; set image or task_definition", path)
-		case strings.HasPrefix(ec.DockerTag, "sha256:"):
-			c.Image = ec.DockerImage + "@" + ec.DockerTag
-		case ec.DockerTag == "":
-			c.Image = ec.DockerImage
-			note("%s: no docker_tag; the image %s runs whatever its default tag points to: pin a tag or digest", path, c.Image)
-		default:
-			c.Image = ec.DockerImage + ":" + ec.DockerTag
-		}
-		if len(ec.SecretsManagerEnvVars) > 0 {
-			c.Secrets = map[string]string{}
-			for _, env := range sortedKeys(ec.SecretsManagerEnvVars) {
-				ref := ec.SecretsManagerEnvVars[env]
-				c.Secrets[env] = ref
-				if err := checkSecretRef(ref); err != nil {
-					note("%s.secrets.%s: %v", path, env, err)
-				}
-			}
-			note("%s: secrets_manager_env_vars became secrets (%s): references travel in run orders and are resolved inside the task", path, strings.Join(sortedKeys(ec.SecretsManagerEnvVars), ", "))
-		}
-		if len(ec.AdditionalSecretsManagerARNs) > 0 {
-			note("%s: additional_secrets_manager_arns (%d) have no equivalent: grant the task role read access to them instead", path, len(ec.AdditionalSecretsManagerARNs))
-		}
-		if ec.Default != nil && *ec.Default {
-			note("%s: was EDR's default container; deployer has no default, so callers must name it", path)
-		}
-		note("%s: EDR ran any other script of the container's triggers directory with no arguments; deployer refuses scripts not listed in script_config: add each one you still run with allowed_options: []", path)
-		if len(ec.ScriptConfig) == 0 {
-			note("%s: has no script_config; list its scripts, or the configuration does not validate", path)
-		}
-
 		var scriptFields map[string]map[string]json.RawMessage
 		_ = json.Unmarshal(fields["script_config"], &scriptFields)
 		for _, sname := range sortedKeys(ec.ScriptConfig) {
-			spath := path + ".script_config." + sname
 			for _, k := range sortedKeys(scriptFields[sname]) {
 				if !edrScriptFields[k] {
-					note("%s: EDR field %s has no equivalent and was dropped", spath, k)
+					notes.add(name, true, "%s.script_config.%s: EDR field %s has no equivalent and was dropped", path, sname, k)
 				}
 			}
-			c.ScriptConfig[sname] = importEDRScript(ec.ScriptConfig[sname], spath, note)
 		}
-		cfg.Containers[name] = c
+		cfg.Containers[name] = importEDRContainer(name, ec, notes)
 	}
-	if err := ValidateConfig(cfg, ""); err != nil {
-		return cfg, notes, err
+	return nil
+}
+
+// importEDRContainer converts one container_images entry.
+func importEDRContainer(name string, ec edrContainer, notes *edrNotes) schemas.Container {
+	path := "containers." + name
+	note := notes.forContainer(name)
+	c := schemas.Container{
+		EnvironmentVars: ec.EnvironmentVars,
+		ScriptConfig:    map[string]schemas.ScriptConfig{},
 	}
-	return cfg, notes, nil
+	if len(c.EnvironmentVars) == 0 {
+		c.EnvironmentVars = nil
+	}
+	switch {
+	case ec.DockerImage == "":
+		note("%s: no docker_image; set image or task_definition", path)
+	case strings.HasPrefix(ec.DockerTag, "sha256:"):
+		c.Image = ec.DockerImage + "@" + ec.DockerTag
+	case ec.DockerTag == "":
+		c.Image = ec.DockerImage
+		note("%s: no docker_tag; the image %s runs whatever its default tag points to: pin a tag or digest", path, c.Image)
+	default:
+		c.Image = ec.DockerImage + ":" + ec.DockerTag
+	}
+	if len(ec.SecretsManagerEnvVars) > 0 {
+		c.Secrets = map[string]string{}
+		for _, env := range sortedKeys(ec.SecretsManagerEnvVars) {
+			ref := ec.SecretsManagerEnvVars[env]
+			c.Secrets[env] = ref
+			if err := checkSecretRef(ref); err != nil {
+				note("%s.secrets.%s: %v", path, env, err)
+			}
+		}
+		note("%s: secrets_manager_env_vars became secrets (%s): references travel in run orders and are resolved inside the task", path, strings.Join(sortedKeys(ec.SecretsManagerEnvVars), ", "))
+	}
+	if len(ec.AdditionalSecretsManagerARNs) > 0 {
+		notes.add(name, true, "%s: additional_secrets_manager_arns (%d) have no equivalent: grant the task role read access to them instead", path, len(ec.AdditionalSecretsManagerARNs))
+	}
+	if ec.Default != nil && *ec.Default {
+		note("%s: was EDR's default container; deployer has no default, so callers must name it", path)
+	}
+	note("%s: EDR ran any other script of the container's triggers directory with no arguments; deployer refuses scripts not listed in script_config: add each one you still run with allowed_options: []", path)
+	if len(ec.ScriptConfig) == 0 {
+		note("%s: has no script_config; list its scripts, or the configuration does not validate", path)
+	}
+	for _, sname := range sortedKeys(ec.ScriptConfig) {
+		c.ScriptConfig[sname] = importEDRScript(ec.ScriptConfig[sname], path+".script_config."+sname, note)
+	}
+	return c
 }
 
 func importEDRScript(es edrScript, path string, note func(string, ...any)) schemas.ScriptConfig {

@@ -357,31 +357,66 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-// FuzzImportEDR: an EDR document converts to a configuration that loads,
-// or to an error; notes are one line each; nothing panics.
+// FuzzImportEDR: a variable file in HCL native syntax (.tfvars, Terragrunt
+// .hcl) or JSON imports to YAML that loads, or to an error; the comments
+// are one line each; today's JSON entry point (ImportEDR) converts the same
+// bytes to a configuration that loads, or to an error, with one-line notes;
+// nothing panics.
 func FuzzImportEDR(f *testing.F) {
-	if data, err := os.ReadFile("testdata/edr/container_images.json"); err == nil {
-		f.Add(data)
+	for _, name := range []string{"standard.tfvars", "terragrunt.hcl", "standard.tfvars.json", "container_images.json"} {
+		if data, err := os.ReadFile("testdata/edr/" + name); err == nil {
+			f.Add(name, data)
+		}
 	}
-	f.Add([]byte(`{"variable": {"container_images": {"default": {"c": {"docker_image": "i", "docker_tag": "sha256:ab", "script_config": {"s": {"allowed_options": null}}}}}}}`))
-	f.Add([]byte(`{"c": {"docker_image": "i", "script_config": {"s": {"restricted_options_regex": {"--x": "(?i)a"}, "hardcoded_options": ["--a"]}}, "default": true}}`))
-	f.Add([]byte(`{"container_images": {"c\n": {"docker_image": "i", "script_config": {"s\r": {}}}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, notes, err := ImportEDR(data)
-		for _, n := range notes {
-			if n == "" || strings.ContainsAny(n, "\n\r") {
-				t.Fatalf("note is not one line: %q", n)
+	f.Add("a.tfvars", []byte("terraform_planner_config = {\n  container_image = { docker_image = \"i\", docker_tag = \"1\" }\n  infrastructure_live_repositories = [\"r\", \"s\"]\n}\n"))
+	f.Add("a.hcl", []byte("locals {\n  a = local.b\n  b = { docker_image = \"i\" }\n}\ninputs = {\n  terraform_applier_config = { container_image = local.a, allowed_apply_git_refs = null, allowed_update_variable_names = [\"tag\"] }\n}\n"))
+	f.Add("a.tfvars", []byte("docker_image_builder_config = { container_image = { docker_image = \"i\" }, allowed_repos_regex = [\"(?=x)\"] }\ncontainer_cpu = 256\ncontainer_memory = 512\n"))
+	f.Add("a.tfvars.json", []byte(`{"ami_builder_config": {"container_image": {"docker_image": "i", "docker_tag": "sha256:ab"}, "allowed_repos": ["${x}"]}}`))
+	f.Add("container_images.json", []byte(`{"variable": {"container_images": {"default": {"c": {"docker_image": "i", "docker_tag": "sha256:ab", "script_config": {"s": {"allowed_options": null}}}}}}}`))
+	f.Add("x.json", []byte(`{"c": {"docker_image": "i", "script_config": {"s": {"restricted_options_regex": {"--x": "(?i)a"}, "hardcoded_options": ["--a"]}}, "default": true}}`))
+	f.Add("x.json", []byte(`{"container_images": {"c\n": {"docker_image": "i", "script_config": {"s\r": {}}}}}`))
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		fuzzLegacyImportEDR(t, data)
+		imp, err := importEDRFile(name, data, EDRImportOptions{ScriptsDir: "scripts"})
+		if err != nil && !errors.As(err, new(*ConfigError)) {
+			if imp != nil {
+				t.Fatalf("a reading error came with an import: %v", err)
+			}
+			return
+		}
+		out, yerr := imp.YAML(name)
+		if yerr != nil {
+			t.Fatal(yerr)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if trimmed := strings.TrimSpace(line); strings.HasPrefix(trimmed, "#") && strings.ContainsAny(trimmed, "\r\x00") {
+				t.Fatalf("comment line carries a control character: %q", line)
 			}
 		}
 		if err != nil {
 			return
 		}
-		raw, err := json.Marshal(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Parse(raw, "/"); err != nil {
-			t.Fatalf("an import that succeeded does not load: %v\n%s", err, raw)
+		if _, err := Parse(out, "/"); err != nil {
+			t.Fatalf("an import that succeeded does not load: %v\n%s", err, out)
 		}
 	})
+}
+
+func fuzzLegacyImportEDR(t *testing.T, data []byte) {
+	cfg, notes, err := ImportEDR(data)
+	for _, n := range notes {
+		if n == "" || strings.ContainsAny(n, "\n\r") {
+			t.Fatalf("note is not one line: %q", n)
+		}
+	}
+	if err != nil {
+		return
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(raw, "/"); err != nil {
+		t.Fatalf("an import that succeeded does not load: %v\n%s", err, raw)
+	}
 }

@@ -72,8 +72,9 @@ func generate(schema []byte) ([]byte, error) {
 	p("%s\n\n", str(root["description"]))
 	p("Check a file with `deployer config validate FILE`: it reports every problem at once, each with the\n")
 	p("path of the offending value (`containers.NAME.script_config.SCRIPT.restricted_options_regex.--ref: invalid\n")
-	p("regular expression ...`). Convert an ECS deploy runner `container_images` variable with\n")
-	p("`deployer config import-edr FILE`, which also says what changed in meaning.\n\n")
+	p("regular expression ...`). Convert an ECS deploy runner's Terraform variables (`.tfvars`, Terragrunt\n")
+	p("`.hcl`, `.tfvars.json`) with `deployer config import-edr [--scripts-dir DIR] FILE`; its comments say what\n")
+	p("changed in meaning and what it could not carry ([importing from EDR](import-edr.md)).\n\n")
 	p("Editors can validate as you type with the JSON Schema (draft 2020-12) in `schemas/config.schema.json`.\n\n")
 	p("%s\n", example)
 

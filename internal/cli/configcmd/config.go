@@ -3,18 +3,21 @@
 package configcmd
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/tfvars"
 )
+
+// maxEDRFile bounds the variable file import-edr reads.
+const maxEDRFile = 4 << 20
 
 // NewCmdConfig builds "deployer config" and its subcommands.
 func NewCmdConfig(f *factory.Factory) *cobra.Command {
@@ -47,47 +50,84 @@ func NewCmdConfig(f *factory.Factory) *cobra.Command {
 	}
 	validate.Flags().BoolVar(&local, "local", false, "also check what the embedded backend needs (scripts directories and executable scripts)")
 
+	var importOpts policy.EDRImportOptions
 	importEDR := &cobra.Command{
 		Use:   "import-edr FILE",
-		Short: "Convert an ECS deploy runner container_images variable (JSON) into a configuration",
-		Long: `import-edr reads the JSON value of the ECS deploy runner's container_images
-variable (or a tfvars.json holding it) and prints the equivalent deployer
-configuration as YAML on stdout, with a note on stderr for everything it had
-to change or make explicit. Review the result before using it.`,
+		Short: "Convert an ECS deploy runner's Terraform variables (.tfvars, .hcl, .tfvars.json) into a configuration",
+		Long: `import-edr reads the ECS deploy runner's Terraform variables as you keep
+them: an HCL variable file (.tfvars), a Terragrunt configuration (.hcl: its
+inputs, which may use literal locals) or a JSON variable file (.tfvars.json).
+It converts the standard configuration's docker_image_builder_config,
+ami_builder_config, terraform_planner_config and terraform_applier_config
+(null: the container is left out), container_images and
+additional_container_images, and container_cpu, container_memory,
+container_max_cpu, container_max_memory and container_default_launch_type.
+
+Values must be literal: a reference to a variable, a resource or a function
+call is an error naming its file and line.
+
+It prints the configuration as YAML on stdout. Comments in it say what changed
+in meaning and name every setting it could not carry ("not carried:"), such as
+IAM policies and git credentials. Without --scripts-dir the configuration is
+for the AWS backend (each container's image is its container_image); with
+--scripts-dir DIR each container also gets local.scripts_dir DIR/CONTAINER for
+the embedded backend ("deployer config validate --local" checks the scripts
+are there).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(filepath.Clean(args[0]))
+			data, err := readLimited(args[0])
 			if err != nil {
 				return factory.Usage(err)
 			}
-			cfg, notes, err := policy.ImportEDR(data)
-			for _, n := range notes {
-				_, _ = fmt.Fprintf(f.IO.ErrOut, "note: %s\n", n)
+			file, err := tfvars.Read(args[0], data, policy.EDRVariableWanted)
+			if err != nil {
+				return factory.Config(fmt.Errorf("importing %s:\n%w", args[0], err))
 			}
+			vars := make(map[string]policy.EDRVariable, len(file.Variables))
+			for k, v := range file.Variables {
+				vars[k] = policy.EDRVariable(v)
+			}
+			imp, err := policy.ImportEDRVariables(vars, file.Skipped, importOpts)
 			var ce *policy.ConfigError
 			if err != nil && !errors.As(err, &ce) {
 				return factory.Config(fmt.Errorf("importing %s: %w", args[0], err))
 			}
-			// Through JSON, so the YAML uses the configuration's field names.
-			js, merr := json.Marshal(cfg)
-			if merr != nil {
-				return merr
-			}
-			var doc any
-			if merr := json.Unmarshal(js, &doc); merr != nil {
-				return merr
-			}
-			out, merr := yaml.Marshal(doc)
+			out, merr := imp.YAML(args[0])
 			if merr != nil {
 				return merr
 			}
 			_, _ = f.IO.Out.Write(out)
+			notCarried := 0
+			for _, n := range imp.Notes {
+				if n.NotCarried {
+					notCarried++
+				}
+			}
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "imported %d containers from %s: %d notes, %d of them on settings not carried; see the comments in the output\n",
+				len(imp.Config.Containers), args[0], len(imp.Notes), notCarried)
 			if ce != nil {
 				return factory.Config(fmt.Errorf("the imported configuration needs fixing:\n%w", ce))
 			}
 			return nil
 		},
 	}
+	importEDR.Flags().StringVar(&importOpts.ScriptsDir, "scripts-dir", "", "also configure the embedded backend: each container's scripts are in `DIR`/CONTAINER (relative to the configuration file)")
 	cmd.AddCommand(validate, importEDR)
 	return cmd
+}
+
+func readLimited(name string) ([]byte, error) {
+	fh, err := os.Open(filepath.Clean(name))
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxEDRFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxEDRFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxEDRFile)
+	}
+	return data, nil
 }
