@@ -352,6 +352,10 @@ func Usage(err error) error { return &ExitError{Code: producer.ExitUsage, Err: e
 // Config marks err as a configuration error (exit 78).
 func Config(err error) error { return &ExitError{Code: producer.ExitConfig, Err: err} }
 
+// NotFound marks err as naming a job, batch or dead letter the backend
+// has no record of (exit 66).
+func NotFound(err error) error { return &ExitError{Code: producer.ExitNoInput, Err: err} }
+
 // Code returns the exit code for err: its ExitError code, or 1.
 func Code(err error) int {
 	if err == nil {

@@ -167,3 +167,9 @@ func EnsureServedOrWarn(ctx context.Context, f *factory.Factory, b backend.Backe
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no pipeline serves the %s, and none could be started: %v\n", b.Where(), err)
 	}
 }
+
+// NoSuchJob is the error of a command given a job id the backend (where,
+// as backend.Backend.Where names it) has no record of: exit 66.
+func NoSuchJob(jobID, where string) error {
+	return factory.NotFound(fmt.Errorf("no job %s in the %s: unknown, or not yet seen by the gatekeeper (see deployer jobs for the jobs it knows)", jobID, where))
+}

@@ -74,8 +74,7 @@ func runLogs(ctx context.Context, opts *Options) error {
 		jobview.EnsureServedOrWarn(ctx, f, b)
 	}
 	if errors.Is(err, journal.ErrNotFound) {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s\n", opts.JobID)
-		return factory.Exit(1)
+		return jobview.NoSuchJob(opts.JobID, b.Where())
 	}
 	return err
 }

@@ -66,8 +66,7 @@ func runStatus(ctx context.Context, opts *Options) error {
 		jobview.EnsureServedOrWarn(ctx, f, b)
 	}
 	if errors.Is(err, journal.ErrNotFound) {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s: unknown, or not yet seen by the gatekeeper (is a pipeline serving the %s?)\n", opts.JobID, b.Where())
-		return factory.Exit(1)
+		return jobview.NoSuchJob(opts.JobID, b.Where())
 	}
 	if err != nil {
 		return err
