@@ -106,7 +106,7 @@ the backend has no record of the batch.`,
 
 func runStatus(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}
@@ -262,7 +262,7 @@ position (3) or its key.`,
 
 func runLogs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func runJobs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}

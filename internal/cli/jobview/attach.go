@@ -110,7 +110,9 @@ func hintIfSilent(errOut io.Writer, p *Printer, heard *atomic.Bool, d time.Durat
 // nothing.
 func EnsureServed(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy) error {
 	eb, ok := b.(*embedded.Backend)
-	if !ok {
+	if !ok || eb.ReadOnly {
+		// A state directory opened read-only is only looked at: its
+		// owner serves it, or nobody does.
 		return nil
 	}
 	if served, err := eb.Served(); err != nil || served {

@@ -52,7 +52,7 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 
 func runLogs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ known (whatever its state), and 1 when nothing has recorded it yet.`,
 
 func runStatus(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}
