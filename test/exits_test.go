@@ -165,3 +165,23 @@ func checkReadOnly(t *testing.T, e *env, job string, run func(args ...string) re
 		t.Errorf("run on a read-only state directory: exit %d, want 73 and %q; stderr:\n%s", r.code, want, r.stderr)
 	}
 }
+
+// TestWaitOfAFinishedJobNeverReportsCancelling: "wait" of a finished job
+// starts a detached server that may stop (idle) while it still starts;
+// stopping is never reported as a failure.
+func TestWaitOfAFinishedJobNeverReportsCancelling(t *testing.T) {
+	t.Parallel()
+	e := newPlatform(t)
+	e.extraEnv = []string{"DEPLOYER_IDLE_EXIT=1ms"}
+	r := e.run("run", "--", "terraform-planner", "print", "done")
+	m := jobSubmitted.FindStringSubmatch(r.stderr)
+	if r.code != 0 || m == nil {
+		t.Fatalf("run: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	for i := range 20 {
+		r := e.run("wait", m[1])
+		if r.code != 0 || strings.Contains(r.stderr, "context canceled") {
+			t.Fatalf("wait #%d: exit %d; stderr:\n%s", i+1, r.code, r.stderr)
+		}
+	}
+}

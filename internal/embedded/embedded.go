@@ -173,6 +173,10 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
 		for _, name := range backend.Lanes(lp.Config()) {
 			if _, err := b.RunQueue(ctx, name); err != nil {
+				if ctx.Err() != nil {
+					// Stopped while starting: nothing failed.
+					return nil
+				}
 				return fmt.Errorf("creating run queue of lane %s: %w", name, err)
 			}
 		}
