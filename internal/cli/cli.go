@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -30,8 +31,34 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/wait"
 )
 
-// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3"
+// ("make build" stamps git describe). Unstamped, it is the VCS revision Go
+// recorded in the binary (see version), or "dev".
 var Version = "dev"
+
+// version is Version, or, when not stamped, the revision from the build
+// information ("a1b2c3d4e5f6", "-dirty" when modified).
+func version(info *debug.BuildInfo, ok bool) string {
+	if Version != "dev" || !ok {
+		return Version
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return Version
+	}
+	return rev[:min(12, len(rev))] + dirty
+}
 
 // Main runs the command line args (without the program name) and returns
 // the exit code.
@@ -68,7 +95,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 Packer build, an image build) with vetted arguments; a gatekeeper checks the
 request against the allow-list and the caller's identity, a worker runs it
 as an isolated task, and its output streams back live.`,
-		Version:       Version,
+		Version:       version(debug.ReadBuildInfo()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,

@@ -125,7 +125,11 @@ func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait strin
 		case schemas.EventStarted:
 			s.task, s.state = ev.TaskID, "running"
 		case schemas.EventRejected, schemas.EventFinished, schemas.EventFailed, schemas.EventCancelled:
-			s.state = string(ev.Type) + " (" + string(ev.Outcome) + ")"
+			s.state = string(ev.Type)
+			if string(ev.Outcome) != s.state {
+				// "finished (succeeded)", but "cancelled", not "cancelled (cancelled)".
+				s.state += " (" + string(ev.Outcome) + ")"
+			}
 			s.exit, s.reason = ev.ExitCode, ev.Reason
 			if s.container == "" {
 				s.container, s.command = ev.Container, ev.Script
