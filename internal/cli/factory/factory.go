@@ -328,7 +328,7 @@ func (f *Factory) embedded(ctx context.Context, mayRead bool) (*embedded.Backend
 	if err := sqlitedb.CheckWritable(dir); err != nil {
 		if !mayRead {
 			return nil, &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
-				"state directory %s is not writable by %s (%v): this command must write to it; use a state directory of your own (--state-dir, $DEPLOYER_STATE_DIR) or ask its owner",
+				"state directory %s is not writable by %s (%w): this command must write to it; use a state directory of your own (--state-dir, $DEPLOYER_STATE_DIR) or ask its owner",
 				dir, userName(), err)}
 		}
 		readOnly = true
