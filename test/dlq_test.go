@@ -278,7 +278,7 @@ func TestDlqUnreadableRequestsAreListedNotReplayed(t *testing.T) {
 			t.Errorf("%v: exit code %d, want 64; stderr:\n%s", args, r.code, r.stderr)
 		}
 	}
-	if r := e.run("dlq", "show", producer.NewJobID()); r.code != 1 || !strings.Contains(r.stderr, "no dead letter") {
+	if r := e.run("dlq", "show", producer.NewJobID()); r.code != 66 || !strings.Contains(r.stderr, "no dead letter") {
 		t.Errorf("show of an unknown job: exit code %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
