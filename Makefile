@@ -2,6 +2,7 @@
 
 GO        ?= go
 BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 STATE_DIR ?= .state
 # golangci-lint, pinned and built through the module proxy: nothing to
 # install by hand. Override GOLANGCI_LINT with a prebuilt binary to save the build.
@@ -21,7 +22,7 @@ help: ## List the targets
 
 .PHONY: build
 build: ## Build the deployer CLI, infrastructure-deployer (the ECS deploy runner's CLI), the worker daemon and the deployer-task entrypoint into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/deployer ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-X github.com/deployerhq/deployer/internal/cli.Version=$(VERSION)' -o $(BIN)/ ./cmd/deployer ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
 
 .PHONY: lambda
 lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.al2023; LAMBDA_ARCH, default arm64; GATEKEEPER_CONFIG=FILE packs the allow-list)

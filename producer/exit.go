@@ -6,8 +6,10 @@ import "github.com/deployerhq/deployer/schemas"
 // exited": CI scripts branch on them. They follow sysexits(3) and the
 // timeout(1)/shell conventions.
 const (
-	ExitCouldNotStart = 69  // EX_UNAVAILABLE: the task never ran
+	ExitCouldNotStart = 69  // EX_UNAVAILABLE: the task never ran, or the backend cannot be reached
 	ExitUsage         = 64  // EX_USAGE: bad command line
+	ExitNoInput       = 66  // EX_NOINPUT: no such job, batch or dead letter
+	ExitCantCreate    = 73  // EX_CANTCREAT: the state directory cannot be written
 	ExitGaveUp        = 75  // EX_TEMPFAIL: --max-wait-time elapsed or contact lost; the job may still run
 	ExitRejected      = 77  // EX_NOPERM: refused by policy
 	ExitConfig        = 78  // EX_CONFIG: configuration error

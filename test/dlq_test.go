@@ -139,7 +139,7 @@ func TestDlqListShowReplay(t *testing.T) {
 	if l := e.dlqList(t); len(l) != 0 {
 		t.Fatalf("dead letters left after the replay: %+v", l)
 	}
-	if r := e.run("dlq", "show", id); r.code != 1 || !strings.Contains(r.stderr, "no dead letter for job "+id) {
+	if r := e.run("dlq", "show", id); r.code != 66 || !strings.Contains(r.stderr, "no dead letter for job "+id) {
 		t.Errorf("dlq show of a replayed job: exit code %d, stderr:\n%s", r.code, r.stderr)
 	}
 	// Replaying it again names the replay that exists and starts nothing.
@@ -278,7 +278,7 @@ func TestDlqUnreadableRequestsAreListedNotReplayed(t *testing.T) {
 			t.Errorf("%v: exit code %d, want 64; stderr:\n%s", args, r.code, r.stderr)
 		}
 	}
-	if r := e.run("dlq", "show", producer.NewJobID()); r.code != 1 || !strings.Contains(r.stderr, "no dead letter") {
+	if r := e.run("dlq", "show", producer.NewJobID()); r.code != 66 || !strings.Contains(r.stderr, "no dead letter") {
 		t.Errorf("show of an unknown job: exit code %d, stderr:\n%s", r.code, r.stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -32,8 +33,34 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/wait"
 )
 
-// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3"
+// ("make build" stamps git describe). Unstamped, it is the VCS revision Go
+// recorded in the binary (see version), or "dev".
 var Version = "dev"
+
+// version is Version, or, when not stamped, the revision from the build
+// information ("a1b2c3d4e5f6", "-dirty" when modified).
+func version(info *debug.BuildInfo, ok bool) string {
+	if Version != "dev" || !ok {
+		return Version
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return Version
+	}
+	return rev[:min(12, len(rev))] + dirty
+}
 
 // Mode is the command line a binary speaks.
 type Mode int
@@ -126,7 +153,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 "deployer describe".`,
 		Example: `  ` + mode.name() + ` --aws-region us-east-1 -- terraform-planner infrastructure-deploy-script --ref main --binary terragrunt --command plan --deploy-path live/prod/vpc
   ` + mode.name() + ` --aws-region us-east-1 --describe-containers`,
-		Version:       Version,
+		Version:       version(debug.ReadBuildInfo()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args: func(cmd *cobra.Command, args []string) error {

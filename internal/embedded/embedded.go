@@ -33,6 +33,10 @@ type Options struct {
 	// ("user:<name>").
 	Sender string
 	Logger *slog.Logger
+	// ReadOnly opens the existing state directory for reading only (see
+	// sqlitedb.OpenReadOnly), for a user who cannot write it: jobs,
+	// batches and dead letters can be read, nothing can be sent.
+	ReadOnly bool
 }
 
 // Backend is the embedded backend opened on a state directory.
@@ -45,6 +49,9 @@ type Backend struct {
 	Lanes   *sqlitelane.Limiter
 	Logs    *sqlitelog.Log
 	Runner  *local.Runner
+	// ReadOnly is Options.ReadOnly: nothing may be written (no server
+	// may be started for it either).
+	ReadOnly bool
 
 	requests, requestDLQ, runDLQ queue.Queue
 	logger                       *slog.Logger
@@ -52,11 +59,15 @@ type Backend struct {
 
 // Open opens (creating as needed) the embedded backend in dir.
 func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
-	db, err := sqlitedb.Open(dir) //nolint:contextcheck // opening pings with its own bounded context
+	open := sqlitedb.Open
+	if opts.ReadOnly {
+		open = sqlitedb.OpenReadOnly
+	}
+	db, err := open(dir) //nolint:contextcheck // opening pings with its own bounded context
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{Dir: dir, DB: db, logger: opts.Logger}
+	b := &Backend{Dir: dir, DB: db, logger: opts.Logger, ReadOnly: opts.ReadOnly}
 	if b.logger == nil {
 		b.logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,6 +102,9 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
+	if opts.ReadOnly {
+		return b.openQueues(ctx)
+	}
 	if b.requestDLQ, err = b.Broker.Create(ctx, topology.RequestDLQ, topology.DeadLetterConfig()); err != nil {
 		return err
 	}
@@ -101,6 +115,20 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 		return err
 	}
 	return nil
+}
+
+// openQueues opens the request queue and the dead-letter queues, which a
+// writer created, without changing them.
+func (b *Backend) openQueues(ctx context.Context) error {
+	var err error
+	if b.requestDLQ, err = b.Broker.Open(ctx, topology.RequestDLQ); err != nil {
+		return err
+	}
+	if b.requests, err = b.Broker.Open(ctx, topology.RequestQueue); err != nil {
+		return err
+	}
+	b.runDLQ, err = b.Broker.Open(ctx, topology.RunDLQ)
+	return err
 }
 
 // Close closes the database.
@@ -145,6 +173,10 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
 		for _, name := range backend.Lanes(lp.Config()) {
 			if _, err := b.RunQueue(ctx, name); err != nil {
+				if ctx.Err() != nil {
+					// Stopped while starting: nothing failed.
+					return nil
+				}
 				return fmt.Errorf("creating run queue of lane %s: %w", name, err)
 			}
 		}

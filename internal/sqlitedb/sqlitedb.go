@@ -15,12 +15,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"modernc.org/sqlite" // registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -107,9 +109,85 @@ func busy(err error) bool {
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
+// NotWritableError is CheckWritable's error: the first path this process
+// cannot write, and the system's reason (EACCES, EROFS).
+type NotWritableError struct {
+	Path string
+	Err  error
+}
+
+func (e *NotWritableError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *NotWritableError) Unwrap() error { return e.Err }
+
+// CheckWritable returns a *NotWritableError when this process cannot write the state
+// directory dir or its database files; nil when it can, or when dir does
+// not exist yet (Open then creates it, or says why it cannot).
+func CheckWritable(dir string) error {
+	db := filepath.Join(dir, FileName)
+	for _, p := range []string{dir, db, db + "-wal", db + "-shm"} {
+		err := unix.Access(p, unix.W_OK)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		return &NotWritableError{Path: p, Err: err}
+	}
+	return nil
+}
+
+// OpenReadOnly opens the existing database of the state directory dir for
+// reading only, for a process that cannot write it (see CheckWritable):
+// nothing is created, and Migrate does nothing on it. A WAL database
+// needs its -shm index, which SQLite creates beside the file; when that
+// cannot be done it is opened immutable, reading the database file alone
+// (what the last writer checkpointed into it).
+func OpenReadOnly(dir string) (*sql.DB, error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("opening state database %s for reading: %w", path, err)
+	}
+	var last error
+	for _, immutable := range []bool{false, true} {
+		q := url.Values{}
+		q.Set("mode", "ro")
+		if immutable {
+			q.Set("immutable", "1")
+		}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+		q.Add("_pragma", "query_only(1)")
+		db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("opening state database %s for reading: %w", path, err)
+		}
+		db.SetMaxOpenConns(4)
+		db.SetConnMaxIdleTime(time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), BusyTimeout)
+		var n int
+		err = db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n)
+		cancel()
+		if err == nil {
+			return db, nil
+		}
+		_ = db.Close()
+		last = err
+	}
+	return nil, fmt.Errorf("opening state database %s for reading: %w", path, last)
+}
+
+// ReadOnly reports whether db was opened by OpenReadOnly.
+func ReadOnly(ctx context.Context, db *sql.DB) bool {
+	var on int
+	return db.QueryRowContext(ctx, "PRAGMA query_only").Scan(&on) == nil && on == 1
+}
+
 // Migrate runs each statement of schema (CREATE ... IF NOT EXISTS) in one
 // transaction. Adapters call it with their own tables when they are built.
+// On a database opened read-only (OpenReadOnly) it does nothing: the
+// tables are those the writers made.
 func Migrate(ctx context.Context, db *sql.DB, stmts ...string) error {
+	if ReadOnly(ctx, db) {
+		return nil
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrating state database: %w", err)

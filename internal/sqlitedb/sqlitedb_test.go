@@ -124,3 +124,44 @@ func TestOpenUsesWAL(t *testing.T) {
 		t.Fatalf("journal mode %q, want wal", mode)
 	}
 }
+
+// TestOpenReadOnlyReadsWithoutWriting: a database opened read-only reads
+// what writers wrote, Migrate does nothing on it, and writes fail.
+func TestOpenReadOnlyReadsWithoutWriting(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlitedb.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := sqlitedb.Migrate(ctx, db, "CREATE TABLE IF NOT EXISTS t (v TEXT)", "INSERT INTO t VALUES ('x')"); err != nil {
+		t.Fatal(err)
+	}
+	if sqlitedb.ReadOnly(ctx, db) {
+		t.Error("a database opened by Open is reported read-only")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := sqlitedb.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ro.Close() }()
+	if !sqlitedb.ReadOnly(ctx, ro) {
+		t.Error("OpenReadOnly's database is not reported read-only")
+	}
+	if err := sqlitedb.Migrate(ctx, ro, "CREATE TABLE u (v TEXT)"); err != nil {
+		t.Errorf("Migrate on a read-only database: %v", err)
+	}
+	var v string
+	if err := ro.QueryRowContext(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != "x" {
+		t.Errorf("reading: %q, %v", v, err)
+	}
+	if _, err := ro.ExecContext(ctx, "INSERT INTO t VALUES ('y')"); err == nil {
+		t.Error("a write on a read-only database succeeded")
+	}
+	if _, err := sqlitedb.OpenReadOnly(t.TempDir()); err == nil {
+		t.Error("OpenReadOnly of a directory without a database succeeded")
+	}
+}

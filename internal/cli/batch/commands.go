@@ -106,7 +106,7 @@ the backend has no record of the batch.`,
 
 func runStatus(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func runStatus(ctx context.Context, opts *Options) error {
 func readBatch(ctx context.Context, c *producer.Client, id, where string) (producer.Batch, error) {
 	batch, _, err := c.ReadBatch(ctx, id)
 	if errors.Is(err, journal.ErrNotFound) {
-		return batch, fmt.Errorf("no record of batch %s in the %s (its jobs may not have reached the gatekeeper yet)", id, where)
+		return batch, factory.NotFound(fmt.Errorf("no batch %s in the %s: unknown, or its jobs have not reached the gatekeeper yet (see deployer batch list)", id, where))
 	}
 	return batch, err
 }
@@ -262,7 +262,7 @@ position (3) or its key.`,
 
 func runLogs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ gives an ended one.`,
 
 func runList(ctx context.Context, opts *ListOptions) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,7 @@ func runCancel(ctx context.Context, opts *Options) error {
 	if !errors.Is(err, producer.ErrStreamGone) {
 		return err
 	}
-	return wait.Replay(ctx, f, b.Client(), opts.JobID, p)
+	return wait.Replay(ctx, f, b.Client(), b.Where(), opts.JobID, p)
 }
 
 func printAnswer(out, errOut io.Writer, opts *Options, ans producer.CancelAnswer) error {

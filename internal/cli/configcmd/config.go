@@ -44,7 +44,7 @@ func NewCmdConfig(f *factory.Factory) *cobra.Command {
 			for _, c := range cfg.Containers {
 				n += len(c.ScriptConfig)
 			}
-			_, _ = fmt.Fprintf(f.IO.Out, "%s: valid (%d containers, %d scripts)\n", args[0], len(cfg.Containers), n)
+			_, _ = fmt.Fprintf(f.IO.Out, "%s: valid (%s, %s)\n", args[0], plural(len(cfg.Containers), "container"), plural(n, "script"))
 			return nil
 		},
 	}
@@ -130,4 +130,12 @@ func readLimited(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxEDRFile)
 	}
 	return data, nil
+}
+
+// plural is "1 container", "2 containers".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -107,7 +107,7 @@ func describe(ctx context.Context, f *factory.Factory) (answer, error) {
 		caller := schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
 		return answer{Containers: pol.Describe(caller), Principal: caller.Principal, InForce: inForce}, nil
 	}
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return answer{}, err
 	}

@@ -248,10 +248,10 @@ func NewCmdShow(f *factory.Factory, runF func(context.Context, *ShowOptions) err
 
 func runShow(ctx context.Context, opts *ShowOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, "", func(_ backend.Backend, s *replay.Scanner) error {
+	return withLetters(ctx, f, "", func(b backend.Backend, s *replay.Scanner) error {
 		g := replay.Find(replay.Groups(s.Letters), opts.JobID)
 		if g == nil {
-			return fmt.Errorf("no dead letter for job %s (see deployer dlq list)", opts.JobID)
+			return factory.NotFound(fmt.Errorf("no dead letter for job %s in the %s (see deployer dlq list)", opts.JobID, b.Where()))
 		}
 		out, err := json.MarshalIndent(g.Newest().DL, "", "  ")
 		if err != nil {

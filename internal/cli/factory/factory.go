@@ -18,6 +18,7 @@ import (
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/example"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/producer"
 )
 
@@ -269,6 +270,20 @@ func (f *Factory) Backend(ctx context.Context) (backend.Backend, error) {
 	return f.Embedded(ctx)
 }
 
+// ReadBackend is Backend for commands that only read (status, logs, jobs,
+// batch status|list|logs): a state directory this user cannot write is
+// opened read-only instead of refused.
+func (f *Factory) ReadBackend(ctx context.Context) (backend.Backend, error) {
+	name, err := f.ResolveBackend()
+	if err != nil {
+		return nil, err
+	}
+	if name == BackendAWS {
+		return f.AWS(ctx, false)
+	}
+	return f.embedded(ctx, true)
+}
+
 // AWSOptions returns the AWS backend's options: the environment (see
 // awsbackend.FromEnv), then --region and --prefix.
 func (f *Factory) AWSOptions() (awsbackend.Options, error) {
@@ -311,10 +326,28 @@ func (f *Factory) AWS(ctx context.Context, provision bool) (*awsbackend.Backend,
 }
 
 // Embedded opens the embedded backend on the state directory.
+//
+// A state directory this user cannot write is refused with exit 73
+// (EX_CANTCREAT), saying so.
 func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
+	return f.embedded(ctx, false)
+}
+
+// embedded opens the embedded backend; with mayRead, read-only when this
+// user cannot write the state directory.
+func (f *Factory) embedded(ctx context.Context, mayRead bool) (*embedded.Backend, error) {
 	dir, err := f.ResolveStateDir()
 	if err != nil {
 		return nil, err
+	}
+	readOnly := false
+	if err := sqlitedb.CheckWritable(dir); err != nil {
+		if !mayRead {
+			return nil, &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
+				"state directory %s is not writable by %s (%w): this command must write to it; use a state directory of your own (--state-dir, $DEPLOYER_STATE_DIR) or ask its owner",
+				dir, userName(), err)}
+		}
+		readOnly = true
 	}
 	exe, err := f.Executable()
 	if err != nil {
@@ -323,7 +356,12 @@ func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
 	b, err := embedded.Open(ctx, dir, embedded.Options{
 		Supervisor: []string{exe, SuperviseCommand},
 		Sender:     CurrentUser(),
+		ReadOnly:   readOnly,
 	})
+	if err != nil && readOnly {
+		return nil, &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
+			"state directory %s is not writable by %s, and reading it read-only failed: %w", dir, userName(), err)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening state directory %s: %w", dir, err)
 	}
@@ -333,6 +371,14 @@ func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
 // SuperviseCommand is the hidden command the local runner re-executes the
 // binary with to supervise one task.
 const SuperviseCommand = "__supervise"
+
+// userName names the OS user running the command, for messages.
+func userName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "user " + u.Username
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
+}
 
 // CurrentUser is the embedded backend's verified caller identity: the OS
 // user running the command.
@@ -367,6 +413,10 @@ func Usage(err error) error { return &ExitError{Code: producer.ExitUsage, Err: e
 
 // Config marks err as a configuration error (exit 78).
 func Config(err error) error { return &ExitError{Code: producer.ExitConfig, Err: err} }
+
+// NotFound marks err as naming a job, batch or dead letter the backend
+// has no record of (exit 66).
+func NotFound(err error) error { return &ExitError{Code: producer.ExitNoInput, Err: err} }
 
 // Code returns the exit code for err: its ExitError code, or 1.
 func Code(err error) int {

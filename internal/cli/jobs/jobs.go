@@ -131,7 +131,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func runJobs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}
@@ -141,8 +141,7 @@ func runJobs(ctx context.Context, opts *Options) error {
 		BatchID: opts.BatchID, Since: opts.Since, Limit: opts.Limit,
 	})
 	if errors.Is(err, journal.ErrNotFound) && opts.BatchID != "" {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of batch %s in the %s\n", opts.BatchID, b.Where())
-		return factory.Exit(1)
+		return factory.NotFound(fmt.Errorf("no batch %s in the %s: unknown, or its jobs have not reached the gatekeeper yet (see deployer batch list)", opts.BatchID, b.Where()))
 	}
 	if err != nil {
 		return err

@@ -192,7 +192,7 @@ func TestJobsOnAStateDirectory(t *testing.T) {
 	if out, _, code = run("--container", "web", "--since", "90m"); code != 0 || strings.Count(out, "\n") != 2 {
 		t.Fatalf("--container web --since 90m (exit %d):\n%s", code, out)
 	}
-	if _, errOut, code = run("--batch", "batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"); code != 1 || !strings.Contains(errOut, "no record of batch") {
+	if _, errOut, code = run("--batch", "batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"); code != 66 || !strings.Contains(errOut, "no batch") {
 		t.Fatalf("unknown batch: exit %d, %q", code, errOut)
 	}
 }

@@ -110,7 +110,9 @@ func hintIfSilent(errOut io.Writer, p *Printer, heard *atomic.Bool, d time.Durat
 // nothing.
 func EnsureServed(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy) error {
 	eb, ok := b.(*embedded.Backend)
-	if !ok {
+	if !ok || eb.ReadOnly {
+		// A state directory opened read-only is only looked at: its
+		// owner serves it, or nobody does.
 		return nil
 	}
 	if served, err := eb.Served(); err != nil || served {
@@ -166,4 +168,10 @@ func EnsureServedOrWarn(ctx context.Context, f *factory.Factory, b backend.Backe
 	if err := EnsureServed(ctx, f, b, nil); err != nil {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no pipeline serves the %s, and none could be started: %v\n", b.Where(), err)
 	}
+}
+
+// NoSuchJob is the error of a command given a job id the backend (where,
+// as backend.Backend.Where names it) has no record of: exit 66.
+func NoSuchJob(jobID, where string) error {
+	return factory.NotFound(fmt.Errorf("no job %s in the %s: unknown, or not yet seen by the gatekeeper (see deployer jobs for the jobs it knows)", jobID, where))
 }

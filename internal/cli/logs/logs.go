@@ -52,7 +52,7 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 
 func runLogs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}
@@ -74,8 +74,7 @@ func runLogs(ctx context.Context, opts *Options) error {
 		jobview.EnsureServedOrWarn(ctx, f, b)
 	}
 	if errors.Is(err, journal.ErrNotFound) {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s\n", opts.JobID)
-		return factory.Exit(1)
+		return jobview.NoSuchJob(opts.JobID, b.Where())
 	}
 	return err
 }

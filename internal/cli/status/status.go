@@ -55,7 +55,7 @@ known (whatever its state), and 1 when nothing has recorded it yet.`,
 
 func runStatus(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	b, err := f.ReadBackend(ctx)
 	if err != nil {
 		return err
 	}
@@ -66,8 +66,7 @@ func runStatus(ctx context.Context, opts *Options) error {
 		jobview.EnsureServedOrWarn(ctx, f, b)
 	}
 	if errors.Is(err, journal.ErrNotFound) {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no record of job %s: unknown, or not yet seen by the gatekeeper (is a pipeline serving the %s?)\n", opts.JobID, b.Where())
-		return factory.Exit(1)
+		return jobview.NoSuchJob(opts.JobID, b.Where())
 	}
 	if err != nil {
 		return err
@@ -126,7 +125,11 @@ func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait strin
 		case schemas.EventStarted:
 			s.task, s.state = ev.TaskID, "running"
 		case schemas.EventRejected, schemas.EventFinished, schemas.EventFailed, schemas.EventCancelled:
-			s.state = string(ev.Type) + " (" + string(ev.Outcome) + ")"
+			s.state = string(ev.Type)
+			if string(ev.Outcome) != s.state {
+				// "finished (succeeded)", but "cancelled", not "cancelled (cancelled)".
+				s.state += " (" + string(ev.Outcome) + ")"
+			}
 			s.exit, s.reason = ev.ExitCode, ev.Reason
 			if s.container == "" {
 				s.container, s.command = ev.Container, ev.Script

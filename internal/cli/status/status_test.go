@@ -37,7 +37,7 @@ func TestSummarizeShowsRequesterAndCancel(t *testing.T) {
 	for _, want := range []string{
 		"requester    arn:aws:iam::1:role/ci",
 		"policy       sha256:0123456789ab (decided under)",
-		"state        cancelled (cancelled)",
+		"state        cancelled\n",
 		"cancel       requested by user:bob: wrong ref",
 		"exit status  deployer run would exit 130",
 	} {

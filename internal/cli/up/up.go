@@ -4,6 +4,7 @@ package up
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -246,6 +247,11 @@ func runUp(ctx context.Context, opts *Options) error {
 		err = b.Serve(sctx, live, so)
 	}
 	_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopped")
+	if sctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped (a signal, or idle) while a part was still starting:
+		// stopping is not a failure.
+		return nil
+	}
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
+	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -75,13 +76,17 @@ func runWait(ctx context.Context, opts *Options) error {
 		return err
 	}
 	// The stream expired: the journal and the task log still have it all.
-	return Replay(ctx, f, b.Client(), opts.JobID, p)
+	return Replay(ctx, f, b.Client(), b.Where(), opts.JobID, p)
 }
 
 // Replay prints a job from its journal and task log and returns the error
 // carrying its exit code: the job's when it ended, 75 when it has not.
-func Replay(ctx context.Context, f *factory.Factory, c *producer.Client, jobID string, p *jobview.Printer) error {
+func Replay(ctx context.Context, f *factory.Factory, c *producer.Client, where, jobID string, p *jobview.Printer) error {
 	history, err := c.Replay(ctx, jobID, func(a int, l schemas.LogLine) { p.Line(jobID, a, l) })
+	if errors.Is(err, journal.ErrNotFound) {
+		p.Flush()
+		return jobview.NoSuchJob(jobID, where)
+	}
 	if err != nil {
 		p.Flush()
 		return fmt.Errorf("no stream and no history for job %s: %w", jobID, err)

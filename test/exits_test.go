@@ -1,0 +1,187 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUnknownIDsExitNoInput: a job, batch or dead letter the state
+// directory has no record of ends with 66 (EX_NOINPUT) and names what was
+// looked for and where, never with a bare 1.
+func TestUnknownIDsExitNoInput(t *testing.T) {
+	t.Parallel()
+	e := newPlatform(t)
+	if r := e.run("run", "--", "terraform-planner", "print", "hi"); r.code != 0 {
+		t.Fatalf("run: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"
+	const batch = "batch-" + job
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", job}, "no job " + job + " in the state directory " + e.state},
+		{[]string{"logs", job}, "no job " + job + " in the state directory " + e.state},
+		{[]string{"wait", job}, "no job " + job + " in the state directory " + e.state},
+		{[]string{"batch", "status", batch}, "no batch " + batch + " in the state directory " + e.state},
+		{[]string{"batch", "logs", batch}, "no batch " + batch + " in the state directory " + e.state},
+		{[]string{"jobs", "--batch", batch}, "no batch " + batch},
+		{[]string{"dlq", "show", job}, "no dead letter for job " + job},
+	} {
+		r := e.run(c.args...)
+		if r.code != 66 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, want 66 and %q; stderr:\n%s", c.args, r.code, c.want, r.stderr)
+		}
+	}
+}
+
+// TestReadOnlyStateDirectory: a user who cannot write a state directory
+// can still look at it (status, logs, jobs, batch list), and a command
+// that must write says so with 73 (EX_CANTCREAT). As root, which ignores
+// permissions, the commands run as nobody (uid 65534).
+func TestReadOnlyStateDirectory(t *testing.T) {
+	t.Parallel()
+	e := newPlatform(t)
+	e.extraEnv = []string{"DEPLOYER_IDLE_EXIT=50ms"}
+	r := e.run("run", "--", "terraform-planner", "print", "read-only")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	m := jobSubmitted.FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no job id in:\n%s", r.stderr)
+	}
+	job := m[1]
+	// The detached server stops once idle, checkpointing its WAL.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		locks, _ := filepath.Glob(filepath.Join(e.state, "up-*.lock"))
+		if len(locks) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the detached server still serves: %v", locks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		// nobody must reach the binary, the configuration and the state.
+		bin := filepath.Join(t.TempDir(), "deployer")
+		data, err := os.ReadFile(deployerBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{filepath.Dir(bin), e.state, e.config, e.scripts} {
+			for d := p; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+				if err := os.Chmod(d, mode(t, d)|0o055); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		_ = filepath.Walk(e.state, func(p string, fi os.FileInfo, err error) error {
+			if err == nil {
+				_ = os.Chmod(p, fi.Mode().Perm()|0o044)
+			}
+			return nil
+		})
+		asNobody := func(args ...string) result {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c := e.cmd(ctx, args...)
+			c.Path, c.Args[0] = bin, bin
+			c.Env = append(c.Env, "HOME="+os.TempDir())
+			c.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+			var out, errOut bytes.Buffer
+			c.Stdout, c.Stderr = &out, &errOut
+			err := c.Run()
+			res := result{stdout: out.String(), stderr: errOut.String()}
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				res.code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatalf("deployer %v: %v", args, err)
+			}
+			return res
+		}
+		checkReadOnly(t, e, job, asNobody)
+		return
+	}
+	var restore []func()
+	_ = filepath.Walk(e.state, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			perm := fi.Mode().Perm()
+			restore = append(restore, func() { _ = os.Chmod(p, perm) })
+			_ = os.Chmod(p, perm&^0o222)
+		}
+		return nil
+	})
+	t.Cleanup(func() {
+		for i := len(restore) - 1; i >= 0; i-- {
+			restore[i]()
+		}
+	})
+	checkReadOnly(t, e, job, e.run)
+}
+
+func mode(t *testing.T, p string) os.FileMode {
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+func checkReadOnly(t *testing.T, e *env, job string, run func(args ...string) result) {
+	t.Helper()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", job}, "succeeded"},
+		{[]string{"logs", job}, "read-only"},
+		{[]string{"jobs"}, job},
+		{[]string{"batch", "list"}, "BATCH ID"},
+	} {
+		if r := run(c.args...); r.code != 0 || !strings.Contains(r.stdout, c.want) {
+			t.Errorf("%v on a read-only state directory: exit %d, want 0 and %q on stdout:\n%s\nstderr:\n%s", c.args, r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+	r := run("run", "--", "terraform-planner", "print", "x")
+	if want := "state directory " + e.state + " is not writable by"; r.code != 73 || !strings.Contains(r.stderr, want) {
+		t.Errorf("run on a read-only state directory: exit %d, want 73 and %q; stderr:\n%s", r.code, want, r.stderr)
+	}
+}
+
+// TestWaitOfAFinishedJobNeverReportsCancelling: "wait" of a finished job
+// starts a detached server that may stop (idle) while it still starts;
+// stopping is never reported as a failure.
+func TestWaitOfAFinishedJobNeverReportsCancelling(t *testing.T) {
+	t.Parallel()
+	e := newPlatform(t)
+	e.extraEnv = []string{"DEPLOYER_IDLE_EXIT=1ms"}
+	r := e.run("run", "--", "terraform-planner", "print", "done")
+	m := jobSubmitted.FindStringSubmatch(r.stderr)
+	if r.code != 0 || m == nil {
+		t.Fatalf("run: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	for i := range 20 {
+		r := e.run("wait", m[1])
+		if r.code != 0 || strings.Contains(r.stderr, "context canceled") {
+			t.Fatalf("wait #%d: exit %d; stderr:\n%s", i+1, r.code, r.stderr)
+		}
+	}
+}
