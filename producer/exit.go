@@ -7,6 +7,7 @@ import "github.com/deployerhq/deployer/schemas"
 // timeout(1)/shell conventions.
 const (
 	ExitCouldNotStart = 69  // EX_UNAVAILABLE: the task never ran, or the backend cannot be reached
+	ExitUnavailable   = 69  // EX_UNAVAILABLE: the backend (AWS) cannot be reached at all
 	ExitUsage         = 64  // EX_USAGE: bad command line
 	ExitNoInput       = 66  // EX_NOINPUT: no such job, batch or dead letter
 	ExitCantCreate    = 73  // EX_CANTCREAT: the state directory cannot be written

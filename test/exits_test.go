@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,6 +183,33 @@ func TestWaitOfAFinishedJobNeverReportsCancelling(t *testing.T) {
 		r := e.run("wait", m[1])
 		if r.code != 0 || strings.Contains(r.stderr, "context canceled") {
 			t.Fatalf("wait #%d: exit %d; stderr:\n%s", i+1, r.code, r.stderr)
+		}
+	}
+}
+
+// TestUnreachableAWSExitsUnavailable: an AWS backend that cannot be
+// reached (here a loopback port nothing listens on) ends with 69
+// (EX_UNAVAILABLE), naming the endpoint, the network error and where to
+// look, instead of the SDK's account of its retries and a bare 1.
+func TestUnreachableAWSExitsUnavailable(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	_ = l.Close()
+	e := newEnv(t, awsConfig, awsScripts)
+	e.extraEnv = append(awsEnv(closed), "AWS_MAX_ATTEMPTS=2")
+	for _, args := range [][]string{
+		{"run", "--", "infra", "hello", "x"},
+		{"status", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"},
+		{"describe"},
+	} {
+		r := e.run(args...)
+		if r.code != 69 || !strings.Contains(r.stderr, "cannot reach AWS at "+closed) ||
+			!strings.Contains(r.stderr, "connection refused") || strings.Contains(r.stderr, "exceeded maximum number of attempts") {
+			t.Errorf("%v: exit %d, want 69 naming %s and the refused connection; stderr:\n%s", args, r.code, closed, r.stderr)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/cli/batch"
 	"github.com/deployerhq/deployer/internal/cli/cancel"
 	"github.com/deployerhq/deployer/internal/cli/configcmd"
@@ -31,6 +32,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/supervise"
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
+	"github.com/deployerhq/deployer/producer"
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3"
@@ -118,8 +120,24 @@ func execute(ctx context.Context, f *factory.Factory, root *cobra.Command, args 
 	if errors.As(err, &ee) && ee.Err == nil {
 		return ee.Code
 	}
+	if cause, ok := awsx.Unreachable(err); ok && factory.Code(err) == 1 {
+		// Not the SDK's account of its retries: what failed, and where to
+		// look.
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: cannot reach AWS%s: %v\n  (while %s)\n  Check --region/--aws-region, AWS_ENDPOINT_URL and the network.\n",
+			root.Name(), endpoint(f), cause, strings.SplitN(err.Error(), ":", 2)[0])
+		return producer.ExitUnavailable
+	}
 	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: %v\n", root.Name(), err)
 	return factory.Code(err)
+}
+
+// endpoint names where AWS calls go when the environment overrides it
+// (" at http://..."), else "".
+func endpoint(f *factory.Factory) string {
+	if u := f.Getenv("AWS_ENDPOINT_URL"); u != "" {
+		return " at " + u
+	}
+	return ""
 }
 
 // seams replace the actions of the commands that tests parse command
