@@ -213,6 +213,16 @@ func parseDocument(data []byte) (any, error) {
 		dec.UseNumber()
 		v, err := jsonValue(dec, "")
 		if err != nil {
+			skipped := int64(len(data) - len(trimmed))
+			var se *json.SyntaxError
+			switch {
+			case errors.As(err, &se):
+				line, col := position(data, skipped+se.Offset)
+				return nil, fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, err)
+			case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+				line, col := position(data, int64(len(data)))
+				return nil, fmt.Errorf("invalid JSON: the document ends at line %d, column %d, before its objects and lists are closed", line, col)
+			}
 			return nil, fmt.Errorf("invalid JSON: %w", err)
 		}
 		if _, err := dec.Token(); err != io.EOF {
@@ -222,9 +232,53 @@ func parseDocument(data []byte) (any, error) {
 	}
 	var v any
 	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, fmt.Errorf("invalid YAML: %w", yamlSyntaxError(err))
 	}
 	return yamlToJSON(v, "")
+}
+
+// position is the 1-based line and column of byte offset off of data.
+func position(data []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
+}
+
+// yamlParserProblems are the problems yaml.v3's parser (as opposed to its
+// scanner) reports. For those it names the 0-based line where the
+// construct it was parsing starts (go.yaml.in/yaml/v3, decode.go,
+// parser.fail, adds 1 for scanner errors only), one line before the one a
+// person counts.
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
+var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlSyntaxError returns err with the line a person counts: the line
+// where the construct that is not well formed starts.
+func yamlSyntaxError(err error) error {
+	m := yamlErrorLine.FindStringSubmatch(err.Error())
+	if m == nil || !yamlParserProblems[m[2]] {
+		return err
+	}
+	n, convErr := strconv.Atoi(m[1])
+	if convErr != nil {
+		return err
+	}
+	return fmt.Errorf("line %d: %s (in what starts on that line)", n+1, m[2])
 }
 
 // jsonValue decodes one JSON value, refusing duplicate keys (which

@@ -353,3 +353,24 @@ schedules:
 		})
 	}
 }
+
+// A syntax error names the line (and, in JSON, the column) a person
+// counts: yaml.v3's parser names the line before the construct that is
+// not well formed, and encoding/json only a byte offset.
+func TestSyntaxErrorsNameTheirLine(t *testing.T) {
+	for _, c := range []struct {
+		name, doc, want string
+	}{
+		{"YAML flow sequence not closed", "containers:\n  x:\n    image: a\n    script_config:\n      s:\n        allowed_options: [--a\n        foo: bar\n",
+			"line 6: did not find expected ',' or ']'"},
+		{"YAML scanner error", "containers:\n  x:\n    image: \"a\n", "line 3"},
+		{"JSON", "{\"containers\": {\"x\": {\"image\": \"a\",\n \"script_config\": {\"s\": {\"allowed_options\": [\"--a\",]}}}}}\n",
+			"invalid JSON at line 2, column 52"},
+		{"JSON cut short", "\n\n{\"containers\": {\"x\": {\"image\": \"a\"", "ends at line 3, column 35"},
+	} {
+		_, err := Parse([]byte(c.doc), t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
