@@ -210,6 +210,7 @@ func TestRegionSelectsTheAWSBackend(t *testing.T) {
 		{Deployer, nil, []string{"--aws-region", "us-east-1", "run", "--", "demo", "plan"}},
 		{Deployer, nil, []string{"--backend", "aws", "--region", "us-east-1", "--", "demo", "plan"}},
 		{Deployer, map[string]string{"DEPLOYER_BACKEND": "aws"}, []string{"--region", "us-east-1", "--", "demo", "plan"}},
+		{Deployer, nil, []string{"--prefix", "ci-", "--", "demo", "plan"}}, // a resource prefix is the aws backend's too
 		{InfrastructureDeployer, map[string]string{"DEPLOYER_BACKEND": "embedded"}, []string{"--aws-region", "us-east-1", "--", "demo", "plan"}},
 		{InfrastructureDeployer, nil, []string{"--", "demo", "plan"}}, // the region from the SDK's environment
 	}
@@ -219,14 +220,16 @@ func TestRegionSelectsTheAWSBackend(t *testing.T) {
 			t.Errorf("%s %v (env %v): exit %d, backend %q, want aws; stderr:\n%s", c.mode.name(), c.args, c.env, p.code, p.backend, p.stderr)
 		}
 	}
+	const region = "--region (--aws-region) us-east-1"
 	bad := []struct {
-		env  map[string]string
-		args []string
-		want string
+		env        map[string]string
+		args       []string
+		want, flag string
 	}{
-		{nil, []string{"--backend", "embedded", "--region", "us-east-1", "--", "demo", "plan"}, "but --backend selects the embedded backend"},
-		{map[string]string{"DEPLOYER_BACKEND": "embedded"}, []string{"--aws-region", "us-east-1", "--", "demo", "plan"}, "but $DEPLOYER_BACKEND selects the embedded backend"},
-		{nil, []string{"--backend", "embedded", "--aws-region", "us-east-1", "describe"}, "but --backend selects the embedded backend"},
+		{nil, []string{"--backend", "embedded", "--region", "us-east-1", "--", "demo", "plan"}, "but --backend selects the embedded backend", region},
+		{map[string]string{"DEPLOYER_BACKEND": "embedded"}, []string{"--aws-region", "us-east-1", "--", "demo", "plan"}, "but $DEPLOYER_BACKEND selects the embedded backend", region},
+		{nil, []string{"--backend", "embedded", "--aws-region", "us-east-1", "describe"}, "but --backend selects the embedded backend", region},
+		{nil, []string{"--backend", "embedded", "--prefix", "ci-", "status", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"}, "but --backend selects the embedded backend", "--prefix ci-"},
 	}
 	for _, c := range bad {
 		f, _, errOut := newFactory(t)
@@ -240,7 +243,7 @@ func TestRegionSelectsTheAWSBackend(t *testing.T) {
 		// Run for real: the error comes from opening the backend.
 		code := Execute(context.Background(), f, c.args)
 		msg := errOut.String()
-		if code != 64 || !strings.Contains(msg, c.want) || !strings.Contains(msg, "--region (--aws-region) us-east-1") || !strings.Contains(msg, "--backend aws") {
+		if code != 64 || !strings.Contains(msg, c.want) || !strings.Contains(msg, c.flag) || !strings.Contains(msg, "--backend aws") {
 			t.Errorf("%v (env %v): exit %d, want 64 with %q; stderr:\n%s", c.args, c.env, code, c.want, msg)
 		}
 	}

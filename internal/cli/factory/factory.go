@@ -237,16 +237,21 @@ func (f *Factory) ResolveBackend() (string, error) {
 	if name == "" {
 		name, source = f.Getenv("DEPLOYER_BACKEND"), "$DEPLOYER_BACKEND"
 	}
-	if f.Region != "" {
-		// A region is only ever an AWS backend's: given alone it selects
-		// that backend (as the ECS deploy runner's --aws-region did);
-		// given with the embedded one it would be silently ignored while
-		// everything ran on this machine, so it is a usage error.
+	// A region or a resource prefix is only ever an AWS backend's: given
+	// alone it selects that backend (as the ECS deploy runner's
+	// --aws-region did); given with the embedded one it would be silently
+	// ignored while everything ran on this machine, so it is a usage
+	// error.
+	for _, opt := range []struct{ flag, value string }{{"--region (--aws-region)", f.Region}, {"--prefix", f.Prefix}} {
+		if opt.value == "" {
+			continue
+		}
 		switch name {
 		case "":
 			return BackendAWS, nil
 		case BackendEmbedded:
-			return "", Usage(fmt.Errorf("--region (--aws-region) %s is a region of the aws backend, but %s selects the embedded backend, which runs everything on this machine: drop --region, or select the aws backend (--backend aws)", f.Region, source))
+			return "", Usage(fmt.Errorf("%s %s is a setting of the aws backend, but %s selects the embedded backend, which runs everything on this machine: drop %s, or select the aws backend (--backend aws)",
+				opt.flag, opt.value, source, strings.SplitN(opt.flag, " ", 2)[0]))
 		}
 	}
 	switch name {
