@@ -61,6 +61,13 @@ func TestReadOnlyStateDirectory(t *testing.T) {
 		t.Fatalf("no job id in:\n%s", r.stderr)
 	}
 	job := m[1]
+	// A failed job leaves a dead letter to look at.
+	failed := e.run("run", "--", "terraform-planner", "exit-with", "3")
+	fm := jobSubmitted.FindStringSubmatch(failed.stderr)
+	if failed.code != 3 || fm == nil {
+		t.Fatalf("run exit-with 3: exit %d; stderr:\n%s", failed.code, failed.stderr)
+	}
+	job = job + " " + fm[1]
 	// The detached server stops once idle, checkpointing its WAL.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -146,8 +153,9 @@ func mode(t *testing.T, p string) os.FileMode {
 	return fi.Mode().Perm()
 }
 
-func checkReadOnly(t *testing.T, e *env, job string, run func(args ...string) result) {
+func checkReadOnly(t *testing.T, e *env, jobs string, run func(args ...string) result) {
 	t.Helper()
+	job, failed, _ := strings.Cut(jobs, " ")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -156,6 +164,9 @@ func checkReadOnly(t *testing.T, e *env, job string, run func(args ...string) re
 		{[]string{"logs", job}, "read-only"},
 		{[]string{"jobs"}, job},
 		{[]string{"batch", "list"}, "BATCH ID"},
+		// Dead letters are looked at, not received (which would write).
+		{[]string{"dlq", "list"}, failed},
+		{[]string{"dlq", "show", failed}, failed},
 	} {
 		if r := run(c.args...); r.code != 0 || !strings.Contains(r.stdout, c.want) {
 			t.Errorf("%v on a read-only state directory: exit %d, want 0 and %q on stdout:\n%s\nstderr:\n%s", c.args, r.code, c.want, r.stdout, r.stderr)

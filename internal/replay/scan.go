@@ -65,7 +65,22 @@ func (g *Group) Newest() *Letter { return g.Letters[0] }
 type Scanner struct {
 	queues  map[string]queue.Queue
 	Letters []*Letter
+	// Look, when set, reads the letters of a queue that can be peeked at
+	// (the embedded backend's) without receiving them: nothing about them
+	// changes, so a state directory opened read-only can be looked at, and
+	// a replay under way elsewhere is not disturbed. Letters read so hold
+	// no receipt: they can be shown, not held, handed back or removed.
+	Look bool
 }
+
+// peeker is a queue whose messages can be read without receiving them
+// (sqlitequeue.Queue.Peek).
+type peeker interface {
+	Peek(ctx context.Context, limit int) ([]queue.Message, error)
+}
+
+// maxLook bounds how many letters a look reads from one queue.
+const maxLook = 100_000
 
 // NewScanner scans the dead-letter queues of b that which names: "" for
 // both, QueueRun or QueueRequest.
@@ -88,6 +103,16 @@ func (s *Scanner) Scan(ctx context.Context) error {
 	for _, name := range []string{QueueRun, QueueRequest} {
 		q, ok := s.queues[name]
 		if !ok {
+			continue
+		}
+		if p, ok := q.(peeker); ok && s.Look {
+			msgs, err := p.Peek(ctx, maxLook)
+			if err != nil {
+				return fmt.Errorf("reading the %s dead-letter queue: %w", name, err)
+			}
+			for _, m := range msgs {
+				s.Letters = append(s.Letters, &Letter{Queue: name, q: q, Msg: m, DL: decode(m)})
+			}
 			continue
 		}
 		seen := map[string]*Letter{}
@@ -124,6 +149,9 @@ func Release(ctx context.Context, letters []*Letter) error {
 	defer cancel()
 	var errs []error
 	for _, l := range letters {
+		if l.Msg.Receipt == "" {
+			continue // looked at, never received
+		}
 		if err := l.q.ChangeVisibility(rctx, l.Msg.Receipt, 0); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
 			errs = append(errs, fmt.Errorf("handing back dead letter %s: %w", l.Msg.ID, err))
 		}

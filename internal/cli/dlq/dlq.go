@@ -80,15 +80,23 @@ func checkJobIDs(ids []string) error {
 
 // withLetters opens the backend, scans the dead-letter queues which names
 // and calls fn with the letters; whatever fn does not take (by returning
-// it in kept == false) is handed back when it returns.
-func withLetters(ctx context.Context, f *factory.Factory, which string,
+// it in kept == false) is handed back when it returns. With look (list,
+// show), the backend is opened for reading and the letters are looked at
+// where the queue allows it, not received (replay.Scanner.Look): a state
+// directory the user cannot write can be looked at.
+func withLetters(ctx context.Context, f *factory.Factory, which string, look bool,
 	fn func(b backend.Backend, s *replay.Scanner) error) (err error) {
-	b, err := f.Backend(ctx)
+	open := f.Backend
+	if look {
+		open = f.ReadBackend
+	}
+	b, err := open(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Close() }()
 	s := replay.NewScanner(b, which)
+	s.Look = look
 	defer func() {
 		if rerr := replay.Release(ctx, s.Letters); rerr != nil && err == nil {
 			err = rerr
@@ -169,7 +177,7 @@ func entry(g *replay.Group) listEntry {
 
 func runList(ctx context.Context, opts *ListOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *replay.Scanner) error {
+	return withLetters(ctx, f, opts.Queue, true, func(_ backend.Backend, s *replay.Scanner) error {
 		gs := replay.Groups(s.Letters)
 		if opts.Output == "json" {
 			enc := json.NewEncoder(f.IO.Out)
@@ -248,7 +256,7 @@ func NewCmdShow(f *factory.Factory, runF func(context.Context, *ShowOptions) err
 
 func runShow(ctx context.Context, opts *ShowOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, "", func(b backend.Backend, s *replay.Scanner) error {
+	return withLetters(ctx, f, "", true, func(b backend.Backend, s *replay.Scanner) error {
 		g := replay.Find(replay.Groups(s.Letters), opts.JobID)
 		if g == nil {
 			return factory.NotFound(fmt.Errorf("no dead letter for job %s in the %s (see deployer dlq list)", opts.JobID, b.Where()))
@@ -305,7 +313,7 @@ func NewCmdPurge(f *factory.Factory, runF func(context.Context, *PurgeOptions) e
 
 func runPurge(ctx context.Context, opts *PurgeOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, func(_ backend.Backend, s *replay.Scanner) error {
+	return withLetters(ctx, f, opts.Queue, false, func(_ backend.Backend, s *replay.Scanner) error {
 		cutoff := opts.Now().Add(-opts.OlderThan)
 		var old, kept []*replay.Letter
 		for _, l := range s.Letters {

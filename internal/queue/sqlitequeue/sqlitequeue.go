@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -448,7 +449,13 @@ type candidate struct {
 
 // visibleMessages returns up to limit visible messages of the queue, the
 // longest visible first.
-func visibleMessages(ctx context.Context, tx *sql.Tx, name string, now int64, limit int) ([]candidate, error) {
+// rowsQuerier is what visibleMessages reads with: a transaction, or the
+// database itself for a read that changes nothing (Peek).
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func visibleMessages(ctx context.Context, tx rowsQuerier, name string, now int64, limit int) ([]candidate, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, id, body, attributes, sender, sent_at, receives
 		FROM queue_messages WHERE queue = ? AND visible_at <= ?
 		ORDER BY visible_at, seq LIMIT ?`, name, now, limit)
@@ -655,4 +662,33 @@ func (w *waiters) notify(name string) {
 		close(e.ch)
 		e.ch = make(chan struct{})
 	}
+}
+
+// Peek returns up to limit of the queue's messages that have not expired,
+// visible or not, in the order they were sent, without receiving them:
+// nothing about them changes (no receipt, no receive counted), so it
+// works on a state directory opened read-only. It is the embedded
+// queue's own (SQS has no such call): "deployer dlq list" and "dlq show"
+// use it where they cannot receive.
+func (q *Queue) Peek(ctx context.Context, limit int) ([]queue.Message, error) {
+	var retMS int64
+	err := q.b.db.QueryRowContext(ctx, `SELECT retention_ms FROM queue_queues WHERE name = ?`, q.name).Scan(&retMS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("peeking at queue %s: %w", q.name, queue.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("peeking at queue %s: %w", q.name, err)
+	}
+	cands, err := visibleMessages(ctx, q.b.db, q.name, math.MaxInt64, limit)
+	if err != nil {
+		return nil, fmt.Errorf("peeking at queue %s: %w", q.name, err)
+	}
+	expired := q.b.now() - retMS
+	out := make([]queue.Message, 0, len(cands))
+	for _, c := range cands {
+		if c.SentAt.UnixMilli() > expired {
+			out = append(out, c.Message)
+		}
+	}
+	return out, nil
 }
