@@ -34,6 +34,13 @@ type standardEnv struct {
 
 func newStandard(t *testing.T) *standardEnv {
 	t.Helper()
+	return newStandardFrom(t, "../config/standard/deployer.yaml")
+}
+
+// newStandardFrom is newStandard on the configuration at src (beside
+// which its scripts and stubs are).
+func newStandardFrom(t *testing.T, src string) *standardEnv {
+	t.Helper()
 	root := t.TempDir()
 	tree := filepath.Join(root, "tree")
 	for name, body := range map[string]string{
@@ -44,6 +51,8 @@ func newStandard(t *testing.T) *standardEnv {
 		"packer/vars/common.pkrvars.hcl": "owner = \"platform\"\n",
 		"app/Dockerfile":                 "FROM scratch\n",
 		"Dockerfile":                     "FROM scratch\n",
+		"modules/ecs-deploy-runner/docker/deploy-runner/Dockerfile": "FROM scratch\n",
+		"modules/ecs-deploy-runner/docker/kaniko/Dockerfile":        "FROM scratch\n",
 	} {
 		p := filepath.Join(tree, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -54,7 +63,7 @@ func newStandard(t *testing.T) *standardEnv {
 		}
 	}
 	log := filepath.Join(root, "stub.log")
-	config, err := standard.StubConfig("../config/standard/deployer.yaml", filepath.Join(root, "config"),
+	config, err := standard.StubConfig(src, filepath.Join(root, "config"),
 		map[string]string{"STUB_LOG": log, "STUB_GIT_TREE": tree})
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +127,10 @@ func TestStandardConfigurationRunsTheTools(t *testing.T) {
 		name string
 		args []string
 		want [][]string
+		// tokenToBuild: the request passes the git token into the build,
+		// where it is the executor's argument (Kaniko takes build
+		// arguments on its command line only; the stub prints them).
+		tokenToBuild bool
 	}{{
 		name: "plan with terraform, from a feature branch",
 		args: []string{"terraform-planner", "infrastructure-deploy-script", "--repo", live, "--ref", "feature/vpc", "--deploy-path", "live/prod/vpc"},
@@ -186,6 +199,18 @@ func TestStandardConfigurationRunsTheTools(t *testing.T) {
 				"--build-arg=VERSION=1.2.3", "--build-arg=GREETING=hello world", "--build-arg=NPM_TOKEN=stub-BUILD_SECRET_NPM_TOKEN"},
 		},
 	}, {
+		// The ECS deploy runner's form: --build-arg NAME alone passes the
+		// task's variable NAME, for the names the container lists.
+		name: "kaniko build passing the git token as the upgrade guide does",
+		args: []string{"docker-image-builder", "build-docker-image", "--repo", images, "--ref", "v2.0.0", "--context-path", "app",
+			"--docker-image-tag", tag, "--build-arg", "GITHUB_OAUTH_TOKEN"},
+		want: [][]string{
+			clone(images, "v2.0.0"),
+			{"executor", "$HOME", "--context=dir://$REPO/app", "--dockerfile=$REPO/app/Dockerfile", "--destination=" + tag,
+				"--build-arg=GITHUB_OAUTH_TOKEN=stub-GITHUB_OAUTH_TOKEN"},
+		},
+		tokenToBuild: true,
+	}, {
 		name: "kaniko build of the repository's root",
 		args: []string{"docker-image-builder", "build-docker-image", "--repo", images, "--ref", "v2.0.0", "--docker-image-tag", tag},
 		want: [][]string{
@@ -201,6 +226,13 @@ func TestStandardConfigurationRunsTheTools(t *testing.T) {
 			got := s.calls()
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("the tools were called as\n%s\nwant\n%s\nstdout:\n%s", show(got), show(tc.want), r.stdout)
+			}
+			if tc.tokenToBuild {
+				// Only as the executor's argument, never the scripts' own words.
+				if out := strings.ReplaceAll(r.stdout, "'--build-arg=GITHUB_OAUTH_TOKEN=stub-GITHUB_OAUTH_TOKEN'", ""); strings.Contains(out+r.stderr, "stub-GITHUB_OAUTH_TOKEN") {
+					t.Errorf("the git token reached the output beyond the stub executor's arguments:\n%s", r.stdout)
+				}
+				return
 			}
 			if strings.Contains(r.stdout+r.stderr, "stub-GITHUB_OAUTH_TOKEN") {
 				t.Errorf("the git token reached the output:\n%s", r.stdout)
@@ -264,6 +296,8 @@ func TestStandardConfigurationRefusesHostileRequests(t *testing.T) {
 		{"--build-arg=--foo", append(image, "--repo", live, "--ref", "main", "--build-arg=--foo", "--docker-image-tag", tag), nil, "--build-arg"},
 		{"--build-arg without a name", append(image, "--repo", live, "--ref", "main", "--build-arg", "=x", "--docker-image-tag", tag), nil, "--build-arg"},
 		{"the git token as a build secret", append(image, "--repo", live, "--ref", "main", "--env-secret", "T=GITHUB_OAUTH_TOKEN", "--docker-image-tag", tag), nil, "--env-secret"},
+		{"another task variable as a bare build arg", append(image, "--repo", live, "--ref", "main", "--build-arg", "AWS_SECRET_ACCESS_KEY", "--docker-image-tag", tag), nil, "--build-arg"},
+		{"PATH as a bare build arg", append(image, "--repo", live, "--ref", "main", "--build-arg", "PATH", "--docker-image-tag", tag), nil, "--build-arg"},
 		{"a context outside the repository", append(image, "--repo", live, "--ref", "main", "--context-path", "../..", "--docker-image-tag", tag), nil, "--context-path"},
 		{"--var-file ../../etc/passwd", append(ami, "--repo", live, "--ref", "main", "--packer-template-path", "p", "--var-file", "../../etc/passwd"), nil, "--var-file"},
 		{"--var-file /etc/passwd", append(ami, "--repo", live, "--ref", "main", "--packer-template-path", "p", "--var-file=/etc/passwd"), nil, "--var-file"},
@@ -300,5 +334,79 @@ func TestStandardConfigurationRefusesHostileRequests(t *testing.T) {
 				t.Errorf("a refused request has task output:\n%s", r.stdout)
 			}
 		})
+	}
+}
+
+// The two image builds of the ECS deploy runner's upgrade guide, verbatim
+// after "--", pass the standard configuration once its placeholders name
+// that repository and registry, and run.
+func TestStandardConfigurationRunsTheUpgradeGuideCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, sub := range []string{"scripts", "stubs"} {
+		copyTree(t, filepath.Join("../config/standard", sub), filepath.Join(dir, sub))
+	}
+	data, err := os.ReadFile("../config/standard/deployer.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(
+		`acme/(infra-live|infra-modules|packer-templates|images)`, `(acme/(infra-live|infra-modules|packer-templates|images)|gruntwork-io/terraform-aws-ci)`,
+		`\.us-east-1\.amazonaws`, `\.us-west-2\.amazonaws`,
+	).Replace(string(data))
+	if cfg == string(data) || !strings.Contains(cfg, "gruntwork-io") || !strings.Contains(cfg, "us-west-2") {
+		t.Fatal("the placeholders of config/standard/deployer.yaml moved: update this test")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "deployer.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStandardFrom(t, filepath.Join(dir, "deployer.yaml"))
+	const repo = "https://github.com/gruntwork-io/terraform-aws-ci"
+	for _, image := range []string{"deploy-runner", "kaniko"} {
+		tag := "123456789012.dkr.ecr.us-west-2.amazonaws.com/" + map[string]string{"deploy-runner": "ecs-deploy-runner", "kaniko": "kaniko"}[image] + ":v0.38.0"
+		r := s.run("--", "docker-image-builder", "build-docker-image", "--repo", repo, "--ref", "v0.38.0",
+			"--context-path", "modules/ecs-deploy-runner/docker/"+image, "--docker-image-tag", tag, "--build-arg", "GITHUB_OAUTH_TOKEN")
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", image, r.code, r.stdout, r.stderr)
+		}
+		want := [][]string{
+			clone(repo, "v0.38.0"),
+			{"executor", "$HOME", "--context=dir://$REPO/modules/ecs-deploy-runner/docker/" + image,
+				"--dockerfile=$REPO/modules/ecs-deploy-runner/docker/" + image + "/Dockerfile", "--destination=" + tag,
+				"--build-arg=GITHUB_OAUTH_TOKEN=stub-GITHUB_OAUTH_TOKEN"},
+		}
+		if got := s.calls(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: the tools were called as\n%s\nwant\n%s", image, show(got), show(want))
+		}
+	}
+}
+
+// copyTree copies the directory src to dst, modes kept.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(target, info.Mode().Perm())
+		}
+		data, err := os.ReadFile(p) //nolint:gosec // the repository's own files
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
