@@ -135,6 +135,14 @@ func TestAWSInfrastructureDeployerVerbatim(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, c.want) {
 			t.Errorf("%s: exit %d, want 0 and %q\nstdout:\n%s\nstderr:\n%s", c.line, r.code, c.want, r.stdout, r.stderr)
 		}
+		// Status lines speak as the program that was run.
+		program, _, _ := strings.Cut(c.line, " ")
+		if !strings.Contains(r.stderr, "\n"+program+": job ") && !strings.HasPrefix(r.stderr, program+": job ") {
+			t.Errorf("%s: no status line of %s:\n%s", c.line, program, r.stderr)
+		}
+		if program == "infrastructure-deployer" && regexp.MustCompile(`(?m)^deployer: `).MatchString(r.stderr) {
+			t.Errorf("%s: a status line says deployer:\n%s", c.line, r.stderr)
+		}
 	}
 	// An option the allow-list lacks is rejected as by the ECS deploy runner.
 	r = e.runVerbatim(t, "infrastructure-deployer --aws-region us-east-1 -- terraform-planner infrastructure-deploy-script --command destroy --auto-approve")

@@ -151,6 +151,7 @@ type seams struct {
 func NewCmdRoot(f *factory.Factory) *cobra.Command { return newCmdRoot(f, Deployer, seams{}) }
 
 func newCmdRoot(f *factory.Factory, mode Mode, s seams) *cobra.Command {
+	f.Name = mode.name()
 	var describeContainers bool
 	// The run-less form, "deployer [run's flags] -- CONTAINER SCRIPT
 	// [ARGS...]", is the ECS deploy runner's command line: run's flags

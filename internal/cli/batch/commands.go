@@ -283,6 +283,7 @@ func runLogs(ctx context.Context, opts *Options) error {
 			continue
 		}
 		p := jobview.New(f.IO.Out, f.IO.ErrOut)
+		p.Name = f.ProgramName()
 		if _, err := client.Replay(ctx, j.JobID, func(a int, l schemas.LogLine) { p.Line(j.JobID, a, l) }); err != nil {
 			p.Flush()
 			return fmt.Errorf("output of job %s: %w", j.JobID, err)

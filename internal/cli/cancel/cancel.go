@@ -135,6 +135,7 @@ func runCancel(ctx context.Context, opts *Options) error {
 		out = f.IO.Out
 	}
 	p := jobview.New(out, f.IO.ErrOut)
+	p.Name = f.ProgramName()
 	p.JSON = opts.Output == "json"
 	job := producer.Job{ID: opts.JobID, Stream: b.StreamAddress(opts.JobID)}
 	err = jobview.Attach(ctx, f, b, nil, job, p, opts.MaxWait)

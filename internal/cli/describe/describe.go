@@ -64,7 +64,7 @@ func runDescribe(ctx context.Context, opts *Options) error {
 	if opts.Output == "json" {
 		// The JSON document stays the list of containers.
 		if a.InForce != "" {
-			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s\n", a.InForce)
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: policy in force: %s\n", f.ProgramName(), a.InForce)
 		}
 		enc := json.NewEncoder(f.IO.Out)
 		enc.SetIndent("", "  ")
@@ -74,7 +74,7 @@ func runDescribe(ctx context.Context, opts *Options) error {
 		_, _ = fmt.Fprintf(f.IO.Out, "policy in force: %s\n\n", a.InForce)
 	}
 	if len(infos) == 0 {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %s may run nothing under this configuration\n", caller.Principal)
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: %s may run nothing under this configuration\n", f.ProgramName(), caller.Principal)
 		return nil
 	}
 	Print(f.IO.Out, infos)

@@ -259,6 +259,7 @@ func runReplay(ctx context.Context, opts *ReplayOptions) error {
 	var waitErr error
 	for _, j := range jobs {
 		p := jobview.New(f.IO.Out, f.IO.ErrOut)
+		p.Name = f.ProgramName()
 		p.JSON = opts.Output == "json"
 		err := jobview.Attach(ctx, f, b, pol, j, p, opts.MaxWait)
 		if err != nil && waitErr == nil {

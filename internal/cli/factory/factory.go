@@ -58,6 +58,10 @@ type Factory struct {
 	BackendName string
 	Region      string
 	Prefix      string
+	// Name is the program the user ran ("deployer",
+	// "infrastructure-deployer"), which speaks in status lines; see
+	// ProgramName.
+	Name string
 	// Executable is the path of the running binary, re-executed as the
 	// task supervisor and as a detached server.
 	Executable func() (string, error)
@@ -76,6 +80,14 @@ func New() *Factory {
 		Getenv:     os.Getenv,
 		Executable: os.Executable,
 	}
+}
+
+// ProgramName is the program the user ran: Name, or "deployer".
+func (f *Factory) ProgramName() string {
+	if f.Name == "" {
+		return "deployer"
+	}
+	return f.Name
 }
 
 // ResolveStateDir returns the state directory: --state-dir, then

@@ -90,7 +90,7 @@ func hintIfSilent(errOut io.Writer, p *Printer, heard *atomic.Bool, d time.Durat
 	}
 	t := time.AfterFunc(d, func() {
 		if !heard.Load() {
-			_, _ = fmt.Fprintf(errOut, "deployer: no word about the job after %s: is the pipeline serving the %s running? Still waiting.\n", d, where)
+			_, _ = fmt.Fprintf(errOut, "%s: no word about the job after %s: is the pipeline serving the %s running? Still waiting.\n", p.Name, d, where)
 		}
 	})
 	return func() { t.Stop() }
@@ -154,7 +154,7 @@ func KeepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d ti
 			}
 			if err := EnsureServed(kctx, f, b, nil); err != nil && !warned && kctx.Err() == nil {
 				warned = true
-				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: the pipeline serving the %s stopped, and no other could be started: %v\n", b.Where(), err)
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: the pipeline serving the %s stopped, and no other could be started: %v\n", f.ProgramName(), b.Where(), err)
 			}
 		}
 	}()
@@ -166,7 +166,7 @@ func KeepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d ti
 // that what they print and how they exit stay the same.
 func EnsureServedOrWarn(ctx context.Context, f *factory.Factory, b backend.Backend) {
 	if err := EnsureServed(ctx, f, b, nil); err != nil {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: no pipeline serves the %s, and none could be started: %v\n", b.Where(), err)
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: no pipeline serves the %s, and none could be started: %v\n", f.ProgramName(), b.Where(), err)
 	}
 }
 

@@ -27,11 +27,13 @@ type Printer struct {
 	Timestamps bool
 	// Quiet leaves out status lines.
 	Quiet bool
+	// Name is the program that speaks in status lines ("deployer:").
+	Name string
 }
 
 // New returns a Printer writing lines to out and status to errOut.
 func New(out, errOut io.Writer) *Printer {
-	return &Printer{out: bufio.NewWriterSize(out, 64*1024), errOut: errOut}
+	return &Printer{out: bufio.NewWriterSize(out, 64*1024), errOut: errOut, Name: "deployer"}
 }
 
 // Line prints one line of task output.
@@ -72,7 +74,7 @@ func (p *Printer) Status(format string, args ...any) {
 	if p.JSON {
 		return
 	}
-	_, _ = fmt.Fprintf(p.errOut, "deployer: "+format+"\n", args...)
+	_, _ = fmt.Fprintf(p.errOut, p.Name+": "+format+"\n", args...)
 }
 
 // Flush writes buffered output.

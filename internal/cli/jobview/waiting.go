@@ -21,13 +21,14 @@ func waitingHint(ctx context.Context, errOut io.Writer, p *Printer, client *prod
 	if p.JSON || p.Quiet {
 		return func(schemas.JobEvent) {}, func() {}
 	}
-	h := &waiting{ctx: ctx, errOut: errOut, client: client, jobID: jobID, d: d}
+	h := &waiting{ctx: ctx, errOut: errOut, name: p.Name, client: client, jobID: jobID, d: d}
 	return h.event, h.stop
 }
 
 type waiting struct {
 	ctx    context.Context
 	errOut io.Writer
+	name   string
 	client *producer.Client
 	jobID  string
 	d      time.Duration
@@ -87,7 +88,7 @@ func (h *waiting) fire() {
 	if err != nil || reason == "" {
 		return // the job moved on, or nothing can say why it waits
 	}
-	_, _ = fmt.Fprintf(h.errOut, "deployer: still queued after %s: %s\n", h.d, Printable(reason))
+	_, _ = fmt.Fprintf(h.errOut, "%s: still queued after %s: %s\n", h.name, h.d, Printable(reason))
 }
 
 func (h *waiting) stop() {

@@ -58,6 +58,7 @@ func runLogs(ctx context.Context, opts *Options) error {
 	}
 	defer func() { _ = b.Close() }()
 	p := jobview.New(f.IO.Out, f.IO.ErrOut)
+	p.Name = f.ProgramName()
 	p.Timestamps = opts.Timestamps
 	p.Quiet = true
 	if opts.Follow {

@@ -141,6 +141,7 @@ func runRun(ctx context.Context, opts *Options) error {
 		return jobview.EnsureServed(ctx, f, b, pol)
 	}
 	p := jobview.New(f.IO.Out, f.IO.ErrOut)
+	p.Name = f.ProgramName()
 	p.JSON = opts.Output == "json"
 	p.Timestamps = opts.Timestamps
 	p.Status("job %s submitted: %s %s", job.ID, opts.Container, jobview.Command(opts.Script, opts.Args))

@@ -67,6 +67,7 @@ func runWait(ctx context.Context, opts *Options) error {
 	}
 	defer func() { _ = b.Close() }()
 	p := jobview.New(f.IO.Out, f.IO.ErrOut)
+	p.Name = f.ProgramName()
 	p.JSON = opts.Output == "json"
 	p.Timestamps = opts.Timestamps
 
