@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestUnknownIDsExitNoInput: a job, batch or dead letter the state
@@ -69,17 +72,7 @@ func TestReadOnlyStateDirectory(t *testing.T) {
 	}
 	job = job + " " + fm[1]
 	// The detached server stops once idle, checkpointing its WAL.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		locks, _ := filepath.Glob(filepath.Join(e.state, "up-*.lock"))
-		if len(locks) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the detached server still serves: %v", locks)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitServersGone(t, e.state, 30*time.Second)
 
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
@@ -221,6 +214,37 @@ func TestUnreachableAWSExitsUnavailable(t *testing.T) {
 		if r.code != 69 || !strings.Contains(r.stderr, "cannot reach AWS at "+closed) ||
 			!strings.Contains(r.stderr, "connection refused") || strings.Contains(r.stderr, "exceeded maximum number of attempts") {
 			t.Errorf("%v: exit %d, want 69 naming %s and the refused connection; stderr:\n%s", args, r.code, closed, r.stderr)
+		}
+	}
+}
+
+// waitServersGone waits, up to d, for every process serving the state
+// directory (the pid in each up-<pid>.lock) to exit: a pidfd becomes
+// readable when its process exits, so this blocks instead of polling.
+func waitServersGone(t *testing.T, state string, d time.Duration) {
+	t.Helper()
+	locks, err := filepath.Glob(filepath.Join(state, "up-*.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(d)
+	for _, l := range locks {
+		pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(l), "up-"), ".lock"))
+		if err != nil {
+			t.Fatalf("lock file %s names no pid", l)
+		}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			continue // gone already
+		}
+		if err != nil {
+			t.Fatalf("watching server %d: %v", pid, err)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(time.Until(deadline).Milliseconds()))
+		_ = unix.Close(fd)
+		if err != nil || n == 0 {
+			t.Fatalf("the detached server %d still serves %s after %s (%v)", pid, state, d, err)
 		}
 	}
 }

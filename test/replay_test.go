@@ -73,6 +73,20 @@ func (e *env) replayItems(t *testing.T, wantCode int, args ...string) []replay.I
 }
 
 // countRuns counts the lines of the runs file.
+// waitReplays waits, with "deployer wait", for the job of every replay in
+// items to end, and fails the test unless each succeeded.
+func (e *env) waitReplays(t *testing.T, items []replay.Item) {
+	t.Helper()
+	for _, it := range items {
+		if it.Verdict != replay.VerdictReplayed {
+			continue
+		}
+		if r := e.run("wait", it.ReplayID); r.code != 0 {
+			t.Fatalf("wait %s: exit code %d; stderr:\n%s", it.ReplayID, r.code, r.stderr)
+		}
+	}
+}
+
 func countRuns(t *testing.T, runs string) map[string]int {
 	t.Helper()
 	b, err := os.ReadFile(runs)
@@ -195,22 +209,16 @@ jobs:
 		}
 	}
 
-	// Wait for the replays to run; then ask again, by id.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		n := 0
-		for k, c := range countRuns(t, runs) {
-			if strings.HasPrefix(k, "flaky ") {
-				n += c
-			}
+	// Wait for the replays to end; then ask again, by id.
+	e.waitReplays(t, real)
+	n := 0
+	for k, c := range countRuns(t, runs) {
+		if strings.HasPrefix(k, "flaky ") {
+			n += c
 		}
-		if n >= 2*flaky {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d flaky runs after the replay, want %d", n, 2*flaky)
-		}
-		time.Sleep(100 * time.Millisecond) //nolint:forbidigo // polling a file the scripts write
+	}
+	if n != 2*flaky {
+		t.Fatalf("%d flaky runs after the replay, want %d", n, 2*flaky)
 	}
 	var ids []string
 	for _, it := range real {
@@ -250,23 +258,12 @@ jobs:
 	if l := e.dlqList(t); len(l) != 0 {
 		t.Fatalf("dead letters left after the fix: %+v", l)
 	}
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
-		runs := countRuns(t, runs)
-		done := len(runs) == flaky+gated
-		for _, c := range runs {
-			done = done && c == 2
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("every job should have run twice (failed, then replayed once): %v", runs)
-		}
-		time.Sleep(100 * time.Millisecond) //nolint:forbidigo // polling a file the scripts write
+	// Every replay has ended: each job ran twice (failed, then replayed
+	// once), and no replay is left to run it again.
+	e.waitReplays(t, fixed)
+	if got := countRuns(t, runs); len(got) != flaky+gated {
+		t.Fatalf("every job should have run twice (failed, then replayed once): %v", got)
 	}
-	// No run beyond the second for anyone, even after a moment.
-	time.Sleep(500 * time.Millisecond) //nolint:forbidigo // giving a duplicate a chance to show
 	for k, c := range countRuns(t, runs) {
 		if c != 2 {
 			t.Errorf("%s ran %d times, want 2", k, c)
