@@ -219,9 +219,9 @@ func (w *Worker) handBackParked(ctx context.Context) {
 }
 
 // batchFailure returns, for a job of a fail_fast batch, the terminal event
-// of another job of the batch that did not succeed, from the batch's
-// journal (one read).
-func (w *Worker) batchFailure(ctx context.Context, o schemas.RunOrder) (schemas.JobEvent, bool) {
+// of a job of the batch other than except ("" for any) that did not
+// succeed, from the batch's journal (one read).
+func (w *Worker) batchFailure(ctx context.Context, o schemas.RunOrder, except string) (schemas.JobEvent, bool) {
 	if w.Journal == nil || o.Request.Batch == nil || !o.Request.Batch.FailFast {
 		return schemas.JobEvent{}, false
 	}
@@ -234,7 +234,7 @@ func (w *Worker) batchFailure(ctx context.Context, o schemas.RunOrder) (schemas.
 		}
 		return schemas.JobEvent{}, false
 	}
-	return firstFailure(history, o.JobID)
+	return firstFailure(history, except)
 }
 
 // firstFailure returns the first terminal event of a batch's journal, of
@@ -341,10 +341,9 @@ func (w *Worker) checkBatches(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	for id, o := range due {
-		// A job's own failure ends the batch too: the order is of any
-		// job of the batch, so look at every job's.
-		o.JobID = ""
-		if failed, ok := w.batchFailure(ctx, o); ok {
+		// The order is of any job of the batch: every job's failure
+		// ends it.
+		if failed, ok := w.batchFailure(ctx, o, ""); ok {
 			w.failFast(ctx, id, failed)
 		}
 	}

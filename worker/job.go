@@ -42,7 +42,7 @@ func (w *Worker) start(ctx context.Context, j *job) {
 		w.startCancelled(ctx, j, reason)
 		return
 	}
-	if failed, ok := w.batchFailure(ctx, o); ok {
+	if failed, ok := w.batchFailure(ctx, o, o.JobID); ok {
 		w.startCancelled(ctx, j, failFastReason(o, failed))
 		return
 	}
