@@ -53,6 +53,8 @@ func newStandardFrom(t *testing.T, src string) *standardEnv {
 		"Dockerfile":                     "FROM scratch\n",
 		"modules/ecs-deploy-runner/docker/deploy-runner/Dockerfile": "FROM scratch\n",
 		"modules/ecs-deploy-runner/docker/kaniko/Dockerfile":        "FROM scratch\n",
+		"images/deploy-runner/Dockerfile":                           "FROM scratch\n",
+		"images/kaniko/Dockerfile":                                  "FROM scratch\n",
 	} {
 		p := filepath.Join(tree, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -377,6 +379,43 @@ func TestStandardConfigurationRunsTheUpgradeGuideCommands(t *testing.T) {
 		}
 		if got := s.calls(); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: the tools were called as\n%s\nwant\n%s", image, show(got), show(want))
+		}
+	}
+}
+
+// TestStandardConfigurationRebuildsDeployersOwnImages runs the image
+// builds of docs/upgrading.md: deployer's own task images rebuild through
+// the standard configuration's docker-image-builder, verbatim, with the
+// whole repository as their build context. A Dockerfile path leading out
+// of the repository is refused before anything runs.
+func TestStandardConfigurationRebuildsDeployersOwnImages(t *testing.T) {
+	t.Parallel()
+	s := newStandard(t)
+	const repo = "https://github.com/deployerhq/deployer"
+	for _, image := range []string{"deploy-runner", "kaniko"} {
+		tag := "123456789012.dkr.ecr.us-east-1.amazonaws.com/deployer/" + image + ":v1.4.0"
+		r := s.run("run", "--", "docker-image-builder", "build-docker-image", "--repo", repo, "--ref", "v1.4.0",
+			"--dockerfile-path", "images/"+image+"/Dockerfile", "--build-arg", "VERSION=v1.4.0", "--docker-image-tag", tag)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", image, r.code, r.stdout, r.stderr)
+		}
+		want := [][]string{
+			clone(repo, "v1.4.0"),
+			{"executor", "$HOME", "--context=dir://$REPO", "--dockerfile=$REPO/images/" + image + "/Dockerfile",
+				"--destination=" + tag, "--build-arg=VERSION=v1.4.0"},
+		}
+		if got := s.calls(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: the tools were called as\n%s\nwant\n%s", image, show(got), show(want))
+		}
+	}
+	for _, path := range []string{"../images/kaniko/Dockerfile", "/etc/passwd", "images/../../x"} {
+		r := s.run("run", "--", "docker-image-builder", "build-docker-image", "--repo", repo, "--ref", "v1.4.0",
+			"--dockerfile-path", path, "--docker-image-tag", "123456789012.dkr.ecr.us-east-1.amazonaws.com/deployer/kaniko:v1")
+		if r.code != 77 || !strings.Contains(r.stderr, "--dockerfile-path") {
+			t.Errorf("--dockerfile-path %s: exit %d, want 77 naming the option\nstderr:\n%s", path, r.code, r.stderr)
+		}
+		if got := s.calls(); got != nil {
+			t.Errorf("--dockerfile-path %s: the tools ran: %s", path, show(got))
 		}
 	}
 }
