@@ -360,7 +360,11 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 		ev.LogEvents = &n
 	}
 	w.publish(ctx, o, ev)
-	log.Info("job finished", "exit_code", exit, "reason", reason)
+	attrs := []any{"outcome", outcome, "reason", reason}
+	if exit != nil {
+		attrs = append(attrs, "exit_code", *exit) // the code, not the pointer's address
+	}
+	log.Info("job finished", attrs...)
 	w.forget(ctx, j, true)
 	if b := o.Request.Batch; b != nil && b.FailFast && schemas.BatchFailed(ev) {
 		w.failFast(ctx, o.Request.BatchID, ev)

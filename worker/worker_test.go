@@ -1,8 +1,10 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -442,5 +444,49 @@ func TestUndecodableRunOrderIsDeadLettered(t *testing.T) {
 	dl, err := schemas.DecodeDeadLetter(msgs[0].Body)
 	if err != nil || dl.Failure.ReasonCode != "unsupported_schema" || dl.Raw == "" {
 		t.Fatalf("dead letter %+v (%v)", dl, err)
+	}
+}
+
+// syncWriter serializes writes of a logger's handler for the test to read.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// TestJobFinishedLogsTheExitCode: "deployer up -v" logs with slog's text
+// handler, which prints a pointer as its address.
+func TestJobFinishedLogsTheExitCode(t *testing.T) {
+	var logged syncWriter
+	r := newRig(t, func(o *worker.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3F"
+	r.runner.mu.Lock()
+	r.runner.exits[taskID(job, 1)] = 3
+	r.runner.mu.Unlock()
+	r.send(t, order(job))
+	r.terminal(t, job)
+	r.stop() // the record follows the terminal event; a stopped worker has written it
+	var finished string
+	for line := range strings.Lines(logged.String()) {
+		if strings.Contains(line, `msg="job finished"`) {
+			finished = line
+		}
+	}
+	if finished == "" {
+		t.Fatalf("no \"job finished\" record in the log:\n%s", logged.String())
+	}
+	if !strings.Contains(finished, " exit_code=3") {
+		t.Errorf("job finished record without exit_code=3: %s", finished)
 	}
 }
