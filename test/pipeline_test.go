@@ -148,6 +148,36 @@ func TestRejectionsNameTheFaultAndExit77(t *testing.T) {
 	}
 }
 
+// TestStatusLinesDoNotEchoHostileArguments: the arguments a status line
+// quotes are the caller's, shown before the policy judged them. Escape
+// sequences, carriage returns and newlines print as escapes, and a huge
+// argument is cut, whatever the policy then says.
+func TestStatusLinesDoNotEchoHostileArguments(t *testing.T) {
+	t.Parallel()
+	e := newPlatform(t)
+	huge := strings.Repeat("A", 100_000)
+	for _, args := range [][]string{
+		{"terraform-planner", "plan", "--ref", "\x1b]0;pwned\x07\x1b[2J\rmain\nfake: line"},
+		{"terraform-planner", "plan", "--path", huge},
+	} {
+		r := e.run(append([]string{"run", "--"}, args...)...)
+		if r.code != 77 {
+			t.Errorf("exit code %d, want 77; stderr:\n%.2000s", r.code, r.stderr)
+		}
+		if strings.ContainsAny(r.stderr, "\x1b\r\x07") {
+			t.Errorf("stderr holds a control character: %q", r.stderr)
+		}
+		if len(r.stderr) > 4096 {
+			t.Errorf("stderr is %d bytes for a %d-byte argument: it is echoed whole", len(r.stderr), len(args[3]))
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+			if !strings.HasPrefix(line, "deployer: ") {
+				t.Errorf("stderr line %q is not one of deployer's: an argument broke a line", line)
+			}
+		}
+	}
+}
+
 func TestTimeoutKillsTheProcessGroupAndExits124(t *testing.T) {
 	t.Parallel()
 	e := newPlatform(t)

@@ -68,13 +68,15 @@ func (p *Printer) Event(ev schemas.JobEvent) {
 }
 
 // Status prints a status line of deployer's own on stderr, after flushing
-// the task's output so the two stay in order on a terminal.
+// the task's output so the two stay in order on a terminal. The line is
+// made Printable: what it quotes (arguments, reasons) is other people's
+// text, and must not move the cursor or break the line.
 func (p *Printer) Status(format string, args ...any) {
 	p.Flush()
 	if p.JSON {
 		return
 	}
-	_, _ = fmt.Fprintf(p.errOut, p.Name+": "+format+"\n", args...)
+	_, _ = fmt.Fprintf(p.errOut, "%s: %s\n", p.Name, Printable(fmt.Sprintf(format, args...)))
 }
 
 // Flush writes buffered output.
@@ -122,13 +124,31 @@ func Describe(ev schemas.JobEvent) string {
 	return ""
 }
 
-// Command renders a script and its argv the way a shell user would type it.
+// maxShownArg bounds how much of one argument a status line shows: the
+// request may yet be rejected, and a 100 KB argument belongs in no
+// terminal. The whole argument is in the job's events (--output json).
+const maxShownArg = 200
+
+// Command renders a script and its argv the way a shell user would type
+// it, each part Printable and cut to maxShownArg bytes ("…[N bytes]"
+// says how long it was).
 func Command(script string, argv []string) string {
-	parts := []string{quote(script)}
+	parts := []string{shownArg(script)}
 	for _, a := range argv {
-		parts = append(parts, quote(a))
+		parts = append(parts, shownArg(a))
 	}
 	return strings.Join(parts, " ")
+}
+
+func shownArg(s string) string {
+	if len(s) <= maxShownArg {
+		return quote(Printable(s))
+	}
+	cut := maxShownArg
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return quote(Printable(s[:cut])) + fmt.Sprintf("…[%d bytes]", len(s))
 }
 
 func quote(s string) string {
