@@ -209,6 +209,7 @@ func TestUnreachableAWSExitsUnavailable(t *testing.T) {
 		{"run", "--", "infra", "hello", "x"},
 		{"status", "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"},
 		{"describe"},
+		{"rollback"},
 	} {
 		r := e.run(args...)
 		if r.code != 69 || !strings.Contains(r.stderr, "cannot reach AWS at "+closed) ||

@@ -26,6 +26,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobs"
 	"github.com/deployerhq/deployer/internal/cli/logs"
+	"github.com/deployerhq/deployer/internal/cli/rollback"
 	"github.com/deployerhq/deployer/internal/cli/run"
 	"github.com/deployerhq/deployer/internal/cli/schedules"
 	"github.com/deployerhq/deployer/internal/cli/status"
@@ -245,6 +246,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		cancel.NewCmdCancel(f, nil),
 		batch.NewCmdBatch(f),
 		schedules.NewCmdSchedules(f, nil),
+		rollback.NewCmdRollback(f, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	var usage func(c *cobra.Command)
