@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/deployerhq/deployer/internal/iamcheck"
 )
 
 // The account and region of the emulator; ARNs of the calls are built in
@@ -199,119 +201,33 @@ func describeCall(req *http.Request, body []byte) ([]awsCall, error) {
 	return calls, nil
 }
 
-// iamPolicy is an identity policy document.
-type iamPolicy struct {
-	Statement []struct {
-		Effect    string
-		Action    stringOrList
-		Resource  stringOrList
-		Condition map[string]map[string]stringOrList
-	}
-}
-
-type stringOrList []string
-
-func (s *stringOrList) UnmarshalJSON(b []byte) error {
-	var one string
-	if json.Unmarshal(b, &one) == nil {
-		*s = []string{one}
-		return nil
-	}
-	return json.Unmarshal(b, (*[]string)(s))
-}
-
-func parsePolicy(t *testing.T, doc string) iamPolicy {
-	t.Helper()
-	var p iamPolicy
-	if err := json.Unmarshal([]byte(doc), &p); err != nil || len(p.Statement) == 0 {
-		t.Fatalf("policy %s: %v", doc, err)
-	}
-	return p
-}
-
-// allows reports whether the policy allows the call on every one of its
-// resources: some Allow statement matches action, resource and every
-// condition, and no Deny statement matches. A condition this evaluator
-// does not know never matches, so an unknown one cannot grant.
-func (p iamPolicy) allows(c awsCall) bool {
+// allowed reports whether the policy allows the call on every one of its
+// resources (iamcheck's evaluator: an explicit Deny wins, and what it
+// cannot decide never allows).
+func allowed(p iamcheck.Policy, c awsCall) bool {
 	if len(c.Resources) == 0 {
 		return false
 	}
 	for _, res := range c.Resources {
-		allowed := false
-		for _, st := range p.Statement {
-			if !globAny(st.Action, c.Action, true) || !globAny(st.Resource, res, false) || !conditionsHold(st.Condition, c.Context) {
-				continue
-			}
-			if st.Effect == "Deny" {
-				return false
-			}
-			allowed = allowed || st.Effect == "Allow"
-		}
-		if !allowed {
+		if iamcheck.Evaluate(iamcheck.Request{Action: c.Action, Resource: res, Context: c.Context}, p).Decision != iamcheck.Allowed {
 			return false
 		}
 	}
 	return true
 }
 
-func conditionsHold(cond map[string]map[string]stringOrList, ctx map[string]string) bool {
-	for op, keys := range cond {
-		for key, values := range keys {
-			v, ok := ctx[key]
-			if !ok {
-				return false
-			}
-			switch op {
-			case "StringEquals", "ArnEquals":
-				if !slices.Contains(values, v) {
-					return false
-				}
-			case "StringLike", "ArnLike":
-				if !globAny(values, v, false) {
-					return false
-				}
-			default:
-				return false
-			}
-		}
+func parsePolicy(t *testing.T, doc string) iamcheck.Policy {
+	t.Helper()
+	p, err := iamcheck.Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("policy %s: %v", doc, err)
 	}
-	return true
-}
-
-// globAny reports whether s matches one of the IAM patterns (* and ?).
-func globAny(patterns []string, s string, foldCase bool) bool {
-	for _, p := range patterns {
-		if foldCase {
-			p, s = strings.ToLower(p), strings.ToLower(s)
-		}
-		if iamGlob(p, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func iamGlob(p, s string) bool {
-	var re strings.Builder
-	re.WriteString("^")
-	for _, r := range p {
-		switch r {
-		case '*':
-			re.WriteString(".*")
-		case '?':
-			re.WriteString(".")
-		default:
-			re.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	re.WriteString("$")
-	return regexp.MustCompile(re.String()).MatchString(s)
+	return p
 }
 
 // checkCallsAllowed fails for every call of key that its policy does not
 // allow, and when key made no call at all.
-func checkCallsAllowed(t *testing.T, calls []awsCall, policies map[string]iamPolicy) {
+func checkCallsAllowed(t *testing.T, calls []awsCall, policies map[string]iamcheck.Policy) {
 	t.Helper()
 	made := map[string]int{}
 	for _, c := range calls {
@@ -320,7 +236,7 @@ func checkCallsAllowed(t *testing.T, calls []awsCall, policies map[string]iamPol
 			continue
 		}
 		made[c.Key]++
-		if !p.allows(c) {
+		if !allowed(p, c) {
 			t.Errorf("denied by the module's policy: %s", c)
 		}
 	}
@@ -332,44 +248,44 @@ func checkCallsAllowed(t *testing.T, calls []awsCall, policies map[string]iamPol
 	t.Logf("AWS calls checked against the module's policies: %v", made)
 }
 
-// TestIAMEvaluator pins the evaluator the policy check relies on, so that
-// a permissive bug in it cannot pass a policy that AWS would refuse.
-func TestIAMEvaluator(t *testing.T) {
-	p := parsePolicy(t, `{"Version":"2012-10-17","Statement":[
-		{"Effect":"Allow","Action":["sqs:SendMessage","sqs:GetQueueUrl"],"Resource":"arn:aws:sqs:us-east-1:123456789012:d-job-*"},
-		{"Effect":"Allow","Action":"ecs:RunTask","Resource":"arn:aws:ecs:us-east-1:123456789012:task-definition/*",
-		 "Condition":{"ArnEquals":{"ecs:cluster":"arn:aws:ecs:us-east-1:123456789012:cluster/d-tasks"}}},
-		{"Effect":"Allow","Action":"logs:GetLogEvents","Resource":"arn:aws:logs:us-east-1:123456789012:log-group:/d-jobs:*"},
-		{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}}]}`)
-	sqsCall := func(action, queue string) awsCall {
-		return awsCall{Action: action, Resources: []string{"arn:aws:sqs:us-east-1:123456789012:" + queue}}
+// checkCallsRequired fails for every call a principal made (its key is
+// the principal's name) that iamcheck.Required does not list for it, so
+// the rights "deployer doctor" checks are the calls the code makes. It
+// logs the rights no call exercised (the janitor, timeouts, new lanes
+// and scheduled jobs do not happen in these tests).
+func checkCallsRequired(t *testing.T, calls []awsCall, d iamcheck.Deployment) {
+	t.Helper()
+	rights := map[string][]iamcheck.Right{}
+	for _, r := range iamcheck.Required(d) {
+		rights[string(r.Principal)] = append(rights[string(r.Principal)], r)
 	}
-	runTask := func(cluster string) awsCall {
-		return awsCall{Action: "ecs:RunTask", Resources: []string{"arn:aws:ecs:us-east-1:123456789012:task-definition/demo"},
-			Context: map[string]string{"ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/" + cluster}}
+	used := map[iamcheck.Principal]map[int]bool{}
+	for _, c := range calls {
+		mine, ok := rights[c.Key]
+		if !ok {
+			continue
+		}
+		if !allowed(iamcheck.MinimalPolicy(mine), c) {
+			t.Errorf("a call iamcheck.Required does not list (add it to internal/iamcheck's rights): %s", c)
+			continue
+		}
+		for i, r := range mine {
+			for _, res := range c.Resources {
+				one := iamcheck.MinimalPolicy([]iamcheck.Right{r})
+				if iamcheck.Evaluate(iamcheck.Request{Action: c.Action, Resource: res, Context: c.Context}, one).Decision == iamcheck.Allowed {
+					if used[r.Principal] == nil {
+						used[r.Principal] = map[int]bool{}
+					}
+					used[r.Principal][i] = true
+				}
+			}
+		}
 	}
-	logs := func(stream string) awsCall {
-		group := "arn:aws:logs:us-east-1:123456789012:log-group:/d-jobs"
-		return awsCall{Action: "logs:GetLogEvents", Resources: []string{group, group + ":log-stream:" + stream}}
-	}
-	for _, tt := range []struct {
-		call awsCall
-		want bool
-	}{
-		{sqsCall("sqs:SendMessage", "d-job-1"), true},
-		{sqsCall("SQS:sendmessage", "d-job-1"), true}, // actions are case-insensitive
-		{sqsCall("sqs:SendMessage", "D-job-1"), false},
-		{sqsCall("sqs:SendMessage", "d-requests"), false},
-		{sqsCall("sqs:DeleteQueue", "d-job-1"), false},
-		{awsCall{Action: "sqs:SendMessage"}, false}, // no resource: nothing to allow
-		{runTask("d-tasks"), true},
-		{runTask("other"), false},
-		{awsCall{Action: "ecs:RunTask", Resources: []string{"arn:aws:ecs:us-east-1:123456789012:task-definition/demo"}}, false},
-		{logs("jobs/x"), false}, // the group's own ARN is not under "…:/d-jobs:*"
-		{awsCall{Action: "iam:PassRole", Resources: []string{"arn:aws:iam::123456789012:role/x"}}, false},
-	} {
-		if got := p.allows(tt.call); got != tt.want {
-			t.Errorf("allows(%s) = %v, want %v", tt.call, got, tt.want)
+	for who, mine := range rights {
+		for i, r := range mine {
+			if !used[iamcheck.Principal(who)][i] {
+				t.Logf("not exercised here: %s %s on %s (%s)", who, r.Action, r.Resource, r.Why)
+			}
 		}
 	}
 }

@@ -20,9 +20,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/deployerhq/deployer/internal/awsbackend"
+	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/internal/iamcheck"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -123,8 +127,11 @@ output "policies" {
 // Then each component runs alone under its own identity — the gatekeeper
 // Lambda's package as Lambda runs it, fed as its event source mapping
 // feeds it, the worker daemon, and callers — and every AWS call each one
-// makes must be allowed by the policy the modules give that identity.
-// Then terraform destroys it all. Needs terraform with the AWS provider
+// makes must be allowed by the policy the modules give that identity, and
+// be one of the rights internal/iamcheck lists for it. Before that, the
+// static permission check "deployer doctor" runs (internal/iamcheck)
+// passes on the roles the modules made, and reports a lock-out. Then
+// terraform destroys it all. Needs terraform with the AWS provider
 // (TF_CLI_CONFIG_FILE may name a mirror) and moto: .ci/run provides both.
 func TestTerraformModulesOnMoto(t *testing.T) {
 	ep := os.Getenv("DEPLOYER_TEST_AWS_ENDPOINT")
@@ -232,19 +239,81 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 	_ = up.cmd.Process.Signal(os.Interrupt)
 	up.wait(t, time.Minute)
 
-	policies := map[string]iamPolicy{}
+	policies := map[string]iamcheck.Policy{}
 	for who, doc := range out.Policies.Value {
 		policies[who] = parsePolicy(t, doc)
 	}
-	runUnderPolicies(t, e, ep, fakes.url, root, policies)
+	opts, err := awsbackend.FromEnv(func(k string) string { return out.Environment.Value[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := iamcheck.Deployment{Options: opts, Account: "123456789012"}
+	checkModulePermissions(t, ep, d, role.ARN)
+	runUnderPolicies(t, e, ep, fakes.url, root, policies, d)
+}
+
+// checkModulePermissions runs the static permission check "deployer
+// doctor" runs on the roles the modules made, read back over the IAM API:
+// the gatekeeper's, worker's and logshipper's roles and the CI role with
+// the ci-caller policy (operator rights included) hold every right,
+// with no finding. Then a Deny added to the gatekeeper's role, which
+// takes its right to forward run orders — the lock-out the module
+// refuses — is reported as exactly that.
+func checkModulePermissions(t *testing.T, endpoint string, d iamcheck.Deployment, callerARN string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := awstest.Config(t, endpoint, nil)
+	c, err := iamcheck.New(cfg, iamcheck.Options{Deployment: d, Caller: callerARN, Operator: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings, err := c.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range findings {
+		t.Errorf("the modules' policies, checked as doctor checks them: %s", f)
+	}
+	if t.Failed() {
+		return
+	}
+
+	prefix := d.Options.Prefix
+	lanes := "arn:aws:sqs:us-east-1:123456789012:" + prefix + "runs-lane-*"
+	deny := iamcheck.Policy{Statements: []iamcheck.Statement{{Sid: "LockOut", Effect: iamcheck.Deny,
+		Actions: []string{"sqs:SendMessage"}, Resources: []string{lanes}}}}
+	client := iam.NewFromConfig(cfg)
+	if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(prefix + "gatekeeper"),
+		PolicyName: aws.String("lock-out"), PolicyDocument: aws.String(deny.String())}); err != nil {
+		t.Fatal(err)
+	}
+	// Removed at once: terraform destroy cannot delete a role with a
+	// policy it does not know.
+	defer func() {
+		if _, err := client.DeleteRolePolicy(context.WithoutCancel(ctx), &iam.DeleteRolePolicyInput{
+			RoleName: aws.String(prefix + "gatekeeper"), PolicyName: aws.String("lock-out")}); err != nil {
+			t.Errorf("removing the lock-out policy: %v", err)
+		}
+	}()
+	findings, err = c.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 1 || findings[0].Principal != iamcheck.Gatekeeper || findings[0].Action != "sqs:SendMessage" ||
+		findings[0].Resource != lanes || !findings[0].Failed() {
+		t.Fatalf("with the gatekeeper denied sqs:SendMessage on the lanes: findings %v, want exactly that one", findings)
+	}
+	t.Logf("the lock-out, as doctor reports it: %s", findings[0])
 }
 
 // runUnderPolicies runs the gatekeeper and logshipper packages (in dist,
 // as zips), a worker and callers as separate processes, each signing with
 // its own access key (the name of its policy), through recorders in front
 // of the emulator and the ECS fakes, and checks every call each made
-// against its policy.
-func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, policies map[string]iamPolicy) {
+// against its policy, and against the rights iamcheck.Required lists for
+// it (what "deployer doctor" checks).
+func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, policies map[string]iamcheck.Policy, d iamcheck.Deployment) {
 	moto, ecs := startCallRecorder(t, motoURL), startCallRecorder(t, ecsURL)
 	e.extraEnv = append(e.extraEnv, "AWS_ENDPOINT_URL="+moto.url, "AWS_ENDPOINT_URL_ECS="+ecs.url)
 	as := func(key string, c *exec.Cmd, stderr *bytes.Buffer, env ...string) {
@@ -333,6 +402,7 @@ func runUnderPolicies(t *testing.T, e *env, motoURL, ecsURL, dist string, polici
 		t.Errorf("unreadable call: %s", b)
 	}
 	checkCallsAllowed(t, append(calls, ecsCalls...), policies)
+	checkCallsRequired(t, append(calls, ecsCalls...), d)
 }
 
 // motoSenderID sends a message to a queue of the prefix's and returns the

@@ -52,7 +52,7 @@ var _ backend.Backend = (*Backend)(nil)
 
 // New builds the adapters without calling AWS: what a Lambda's init does.
 func New(ctx context.Context, o Options) (*Backend, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("AWS backend options: %w", err)
 	}
@@ -65,7 +65,7 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 
 // NewWithConfig builds the adapters on an aws.Config the caller made.
 func NewWithConfig(cfg aws.Config, o Options) (*Backend, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("AWS backend options: %w", err)
 	}

@@ -110,8 +110,9 @@ func SplitList(s string) []string {
 	return out
 }
 
-// withDefaults fills the defaults documented on Options.
-func (o Options) withDefaults() Options {
+// WithDefaults returns o with the defaults documented on Options filled
+// in: the names every component derives from the prefix.
+func (o Options) WithDefaults() Options {
 	if o.Prefix == "" {
 		o.Prefix = "deployer-"
 	}

@@ -19,7 +19,7 @@ func TestFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if o.Region != "eu-west-1" || o.Prefix != "prod-" || o.Cluster != "prod-tasks" || o.LeaseTable != "prod-leases" ||
 		o.TaskLogGroup != "/prod-tasks" || o.JournalLogGroup != "/prod-jobs" || !o.AssignPublicIP ||
 		strings.Join(o.Subnets, ",") != "subnet-1,subnet-2" || o.Principals["AROAEXAMPLE"] == "" {
@@ -43,7 +43,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("error %v does not name the %s", err, want)
 		}
 	}
-	if err := (Options{}).withDefaults().Validate(); err != nil {
+	if err := (Options{}).WithDefaults().Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
 }
