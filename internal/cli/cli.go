@@ -20,6 +20,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/cli/batch"
 	"github.com/deployerhq/deployer/internal/cli/cancel"
+	"github.com/deployerhq/deployer/internal/cli/completion"
 	"github.com/deployerhq/deployer/internal/cli/configcmd"
 	"github.com/deployerhq/deployer/internal/cli/describe"
 	"github.com/deployerhq/deployer/internal/cli/dlq"
@@ -111,7 +112,7 @@ func ExecuteAs(ctx context.Context, f *factory.Factory, mode Mode, args []string
 }
 
 func execute(ctx context.Context, f *factory.Factory, root *cobra.Command, args []string) int {
-	root.SetArgs(args)
+	root.SetArgs(completion.RunLess(root, args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -245,6 +246,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		cancel.NewCmdCancel(f, nil),
 		batch.NewCmdBatch(f),
 		schedules.NewCmdSchedules(f, nil),
+		completion.NewCmdCompletion(f),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	var usage func(c *cobra.Command)
@@ -259,6 +261,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		usage(c)
 	}
 	wrapArgs(root)
+	completion.Register(root, f)
 	return root
 }
 
