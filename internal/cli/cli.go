@@ -112,7 +112,7 @@ func ExecuteAs(ctx context.Context, f *factory.Factory, mode Mode, args []string
 }
 
 func execute(ctx context.Context, f *factory.Factory, root *cobra.Command, args []string) int {
-	root.SetArgs(completion.RunLess(root, args))
+	root.SetArgs(completion.Request(root, args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -261,6 +261,11 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		usage(c)
 	}
 	wrapArgs(root)
+	// cobra's help command, made now so that its --help has examples too.
+	root.InitDefaultHelpCmd()
+	if help, _, err := root.Find([]string{"help"}); err == nil && help != root {
+		help.Example = "  " + mode.name() + " help run\n  " + mode.name() + " help batch status"
+	}
 	completion.Register(root, f)
 	return root
 }

@@ -46,6 +46,10 @@ func TestCompleteThroughTheCommandLine(t *testing.T) {
 		{[]string{"run", "--no-wait", "--", "demo", "plan", ""}, []string{"--path", "--ref", "--refresh-only"}},
 		{[]string{"run", "--", "demo", "plan", "--ref", "main", "--"}, []string{"--path", "--refresh-only"}},
 		{[]string{"run", "--", "demo", "hello", "world", ""}, nil},
+		// A script option spelled like one of deployer's flags is the
+		// script's.
+		{[]string{"run", "--", "demo", "plan", "--output", "x", "--"}, []string{"--path", "--ref", "--refresh-only"}},
+		{[]string{"--", "demo", "plan", "--config="}, nil},
 		// The run-less form: containers, not the subcommands.
 		{[]string{"--", ""}, []string{"demo"}},
 		{[]string{"--max-wait-time", "1h", "--", "demo", "p"}, []string{"plan"}},

@@ -230,7 +230,7 @@ func writeEntry(path string, e entry) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // a directory: 0700 lets only this user in
 		return
 	}
 	tmp, err := os.CreateTemp(dir, ".describe-*")

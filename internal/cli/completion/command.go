@@ -117,10 +117,11 @@ option whose pattern allows only a few; recent job ids (newest first, with
 their container, script and state), batch ids, dead-lettered jobs and
 schedule names.
 
-Completing changes nothing and asks the backend briefly (2s at most): on
-AWS the gatekeeper's answer to describe is kept for a minute in your cache
-directory (PROG/ under $XDG_CACHE_HOME or ~/.cache), so that TAB does not
-ask it every time.
+Completing changes nothing and asks the backend briefly (2s at most;
+$DEPLOYER_COMPLETION_TIMEOUT sets another bound, up to 30s): what you may
+run is kept for a minute in your cache directory (deployer/ under
+$XDG_CACHE_HOME or ~/.cache), so that TAB does not ask the gatekeeper every
+time on AWS.
 
 Run "PROG completion SHELL --help" for how to install each one; see
 docs/completions.md.`),

@@ -70,7 +70,7 @@ func withPrefix(cands []cobra.Completion, toComplete string) []cobra.Completion 
 // describe returns what the caller may run (see containers), or nothing
 // once Timeout is up.
 func (c *completer) describe(cmd *cobra.Command) []schemas.ContainerInfo {
-	infos, err := bounded(cmd, c.containers)
+	infos, err := bounded(cmd, c.limit(), c.containers)
 	if errors.Is(err, errTimedOut) {
 		c.rememberFailure()
 	}
@@ -160,7 +160,7 @@ func (c *completer) runArgs(cmd *cobra.Command, args []string, toComplete string
 	if s == nil {
 		return nil, noFiles
 	}
-	return argCandidates(*s, args[2:], toComplete), noFiles
+	return argCandidates(*s, unmark(args[2:]), strings.TrimPrefix(toComplete, scriptWord)), noFiles
 }
 
 // containerNames completes a flag that names a container.
@@ -213,7 +213,7 @@ func (c *completer) laneNames(cmd *cobra.Command, _ []string, toComplete string)
 // and arguments, state and age.
 func (c *completer) jobIDs(states ...producer.JobState) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		sums, _ := bounded(cmd, func(ctx context.Context) ([]producer.JobSummary, error) {
+		sums, _ := bounded(cmd, c.limit(), func(ctx context.Context) ([]producer.JobSummary, error) {
 			b, err := c.f.LookBackend(ctx)
 			if err != nil {
 				return nil, err
@@ -255,7 +255,7 @@ func jobDesc(s producer.JobSummary, age string) string {
 // have not ended (batch cancel).
 func (c *completer) batchIDs(unended bool) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		batches, _ := bounded(cmd, func(ctx context.Context) ([]producer.Batch, error) {
+		batches, _ := bounded(cmd, c.limit(), func(ctx context.Context) ([]producer.Batch, error) {
 			b, err := c.f.LookBackend(ctx)
 			if err != nil {
 				return nil, err
@@ -296,7 +296,7 @@ func (c *completer) deadLetters(many bool) cobra.CompletionFunc {
 		if len(args) > 0 && !many {
 			return nil, noFiles
 		}
-		groups, _ := bounded(cmd, func(ctx context.Context) ([]*replay.Group, error) {
+		groups, _ := bounded(cmd, c.limit(), func(ctx context.Context) ([]*replay.Group, error) {
 			b, err := c.f.LookBackend(ctx)
 			if err != nil {
 				return nil, err
@@ -337,7 +337,7 @@ func (c *completer) deadLetters(many bool) cobra.CompletionFunc {
 // scheduleNames completes a schedule name with the configuration's
 // schedules.
 func (c *completer) scheduleNames(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	scheds, _ := bounded(cmd, func(context.Context) (map[string]schemas.Schedule, error) {
+	scheds, _ := bounded(cmd, c.limit(), func(context.Context) (map[string]schemas.Schedule, error) {
 		pol, err := c.f.Policy()
 		if err != nil {
 			return nil, err

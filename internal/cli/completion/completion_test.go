@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -459,14 +460,14 @@ func TestBoundedGivesUpAtTheTimeout(t *testing.T) {
 	defer running.Wait()
 	defer close(release)
 	start := time.Now()
-	_, err := bounded(nil, func(context.Context) (int, error) {
+	_, err := bounded(nil, timeout, func(context.Context) (int, error) {
 		<-release // a store that does not heed its context
 		return 1, nil
 	})
-	if err != errTimedOut || time.Since(start) > 5*time.Second {
+	if !errors.Is(err, errTimedOut) || time.Since(start) > 5*time.Second {
 		t.Fatalf("err %v after %s", err, time.Since(start))
 	}
-	if _, err := bounded(nil, func(context.Context) (int, error) { panic("boom") }); err == nil {
+	if _, err := bounded(nil, timeout, func(context.Context) (int, error) { panic("boom") }); err == nil {
 		t.Fatal("a panic is no error")
 	}
 }
@@ -493,6 +494,16 @@ func TestDescribeTimeoutIsRemembered(t *testing.T) {
 	// cache holds an entry now.
 	if _, ok := readEntry(path); !ok {
 		t.Fatal("no cache entry after a timeout")
+	}
+}
+
+func TestTimeoutFromTheEnvironment(t *testing.T) {
+	e := newEnv(t)
+	for v, want := range map[string]time.Duration{"": Timeout, "5s": 5 * time.Second, "1h": MaxTimeout, "-1s": Timeout, "soon": Timeout} {
+		e.vars["DEPLOYER_COMPLETION_TIMEOUT"] = v
+		if got := e.completer().limit(); got != want {
+			t.Errorf("DEPLOYER_COMPLETION_TIMEOUT=%q: %s, want %s", v, got, want)
+		}
 	}
 }
 
@@ -529,27 +540,42 @@ func TestRegisterKeepsACommandsOwnCompletion(t *testing.T) {
 	}
 }
 
-func TestRunLess(t *testing.T) {
+func TestRequest(t *testing.T) {
 	root := &cobra.Command{Use: "deployer"}
 	root.PersistentFlags().String("config", "", "")
 	root.Flags().String("aws-region", "", "")
 	root.Flags().Bool("no-wait", false, "")
-	root.AddCommand(&cobra.Command{Use: "run"}, &cobra.Command{Use: "wait"})
+	run := &cobra.Command{Use: "run"}
+	run.Flags().String("output", "", "")
+	run.Flags().Bool("no-wait", false, "")
+	root.AddCommand(run, &cobra.Command{Use: "wait"})
+	const m = scriptWord
 	cases := []struct{ in, want string }{
+		// The run-less form is run's.
 		{"__complete -- ", "__complete run -- "},
-		{"__complete --aws-region wait x", "__complete --aws-region wait x"}, // "wait" is the region
-		{"__complete --aws-region -- -- x", "__complete run --aws-region -- -- x"}, // so is "--", as pflag reads it
 		{"__complete --aws-region eu-west-1 --no-wait -- demo p", "__complete run --aws-region eu-west-1 --no-wait -- demo p"},
 		{"__completeNoDesc --config=x -- demo ", "__completeNoDesc run --config=x -- demo "},
-		{"__complete run -- demo ", "__complete run -- demo "},
+		{"__complete --aws-region wait x", "__complete --aws-region wait x"},       // "wait" is the region
+		{"__complete --aws-region -- -- x", "__complete run --aws-region -- -- x"}, // so is "--", as pflag reads it
+		{"__complete --aws-region ", "__complete --aws-region "},
+		// A script's arguments are not deployer's flags.
+		{"__complete run -- demo plan --output ", "__complete run -- demo plan " + m + "--output "},
+		{"__complete run --output json demo plan --config=", "__complete run --output json demo plan " + m + "--config="},
+		{"__complete --config c -- demo plan x -- --output=", "__complete run --config c -- demo plan x " + m + "-- " + m + "--output="},
+		{"__complete run -- demo --", "__complete run -- demo --"},
+		{"__complete run --output ", "__complete run --output "},
+		// Other commands are left alone.
 		{"__complete wait -- ", "__complete wait -- "},
 		{"__complete --", "__complete --"},
 		{"-- demo", "-- demo"},
 	}
 	for _, c := range cases {
 		in := strings.Split(c.in, " ")
-		if got := strings.Join(RunLess(root, in), " "); got != c.want {
-			t.Errorf("RunLess(%q) = %q, want %q", c.in, got, c.want)
+		if got := strings.Join(Request(root, in), " "); got != c.want {
+			t.Errorf("Request(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+	if got := unmark([]string{m + "--output", "x", m + "--"}); !slices.Equal(got, []string{"--output", "x", "--"}) {
+		t.Errorf("unmark: %q", got)
 	}
 }

@@ -15,8 +15,12 @@
 //     request, as "deployer describe" sends), kept for a minute in the
 //     user's cache directory so that completions do not ask on every
 //     TAB. The cache is a hint for completions, never used for a decision.
-//   - It returns within Timeout whatever the backend does, and writes
-//     nothing on stderr: a failure is just no candidates.
+//   - It returns within Timeout ($DEPLOYER_COMPLETION_TIMEOUT) whatever
+//     the backend does, and writes nothing on stderr: a failure is just no
+//     candidates.
+//   - A script's arguments are the script's: Request marks them before
+//     cobra reads the command line, so that a script option spelled like
+//     one of deployer's flags ("--output") is completed as the script's.
 //   - Every candidate and description is one printable line: a job's
 //     description holds the caller's arguments, escaped (jobview.Printable)
 //     and cut short.
