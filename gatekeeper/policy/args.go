@@ -104,6 +104,13 @@ func isDashLike(r rune) bool {
 	return false
 }
 
+// OptionID is the name the gatekeeper knows an option by, whatever its
+// spelling: "--Deploy_Path" and "--deploy-path" are both "deploy-path".
+// Restricted, hardcoded, flag, value-pattern and repeat checks compare
+// these, and so must anything that predicts them (shell completion).
+// name must be a valid option name (ASCII).
+func OptionID(name string) string { return identity(name) }
+
 // identity is the name an option is known by for restricted, hardcoded,
 // flag, value-pattern and repeat checks: without leading dashes, lower
 // case, '_' read as '-' (some parsers normalize one to the other). name

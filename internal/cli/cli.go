@@ -20,6 +20,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/cli/batch"
 	"github.com/deployerhq/deployer/internal/cli/cancel"
+	"github.com/deployerhq/deployer/internal/cli/completion"
 	"github.com/deployerhq/deployer/internal/cli/configcmd"
 	"github.com/deployerhq/deployer/internal/cli/describe"
 	"github.com/deployerhq/deployer/internal/cli/dlq"
@@ -112,7 +113,7 @@ func ExecuteAs(ctx context.Context, f *factory.Factory, mode Mode, args []string
 }
 
 func execute(ctx context.Context, f *factory.Factory, root *cobra.Command, args []string) int {
-	root.SetArgs(args)
+	root.SetArgs(completion.Request(root, args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -247,6 +248,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		batch.NewCmdBatch(f),
 		schedules.NewCmdSchedules(f, nil),
 		rollback.NewCmdRollback(f, nil),
+		completion.NewCmdCompletion(f),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	var usage func(c *cobra.Command)
@@ -261,6 +263,12 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		usage(c)
 	}
 	wrapArgs(root)
+	// cobra's help command, made now so that its --help has examples too.
+	root.InitDefaultHelpCmd()
+	if help, _, err := root.Find([]string{"help"}); err == nil && help != root {
+		help.Example = "  " + mode.name() + " help run\n  " + mode.name() + " help batch status"
+	}
+	completion.Register(root, f)
 	return root
 }
 

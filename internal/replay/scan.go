@@ -82,6 +82,19 @@ type peeker interface {
 // maxLook bounds how many letters a look reads from one queue.
 const maxLook = 100_000
 
+// CanLook reports whether every queue of the scanner can be looked at
+// without receiving its letters (see Look). A caller that must change
+// nothing (shell completion) scans only when it can: receiving hides
+// letters from a replay under way elsewhere.
+func (s *Scanner) CanLook() bool {
+	for _, q := range s.queues {
+		if _, ok := q.(peeker); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // NewScanner scans the dead-letter queues of b that which names: "" for
 // both, QueueRun or QueueRequest.
 func NewScanner(b backend.Backend, which string) *Scanner {

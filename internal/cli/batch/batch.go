@@ -30,6 +30,9 @@ may run.
 A batch lives in the backend, not in the command that submitted it: "batch
 run --no-wait" prints its id, and "batch wait|status|cancel|logs ID" work
 from any machine that reaches the backend.`,
+		Example: `  deployer batch run -f internal/cli/example/batch.yaml
+  deployer batch list
+  deployer batch status batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}

@@ -40,6 +40,8 @@ func NewCmdWait(f *factory.Factory, runF func(context.Context, *Options) error) 
 		Short: "Follow a batch to its end, from any machine",
 		Long: `Wait follows a batch submitted earlier (by "batch run", here or elsewhere) to
 its end, as "batch run" does, and exits with the same codes.`,
+		Example: `  deployer batch wait batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer batch wait --max-wait-time 2h --output json batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: batchIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.BatchID = args[0]
@@ -88,6 +90,8 @@ func NewCmdStatus(f *factory.Factory, runF func(context.Context, *Options) error
 queued job waits or how an ended job ended) and a count by state, from one
 read of the batch's journal. It exits 0 whatever the jobs' outcomes; 1 when
 the backend has no record of the batch.`,
+		Example: `  deployer batch status batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer batch status --output json batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: batchIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.BatchID = args[0]
@@ -176,6 +180,8 @@ func NewCmdCancel(f *factory.Factory, runF func(context.Context, *Options) error
 as "deployer cancel" does for one job: queued jobs never start, running
 ones are stopped. It exits 0 when every cancel was accepted (or its job
 had ended meanwhile), 1 otherwise, naming the jobs it could not cancel.`,
+		Example: `  deployer batch cancel batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer batch cancel --reason "wrong base AMI" batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: batchIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.BatchID = args[0]
@@ -247,6 +253,8 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 job in the batch's order, each under a header line, from the task logs (so
 the output of jobs that have ended is complete). --job picks one job by its
 position (3) or its key.`,
+		Example: `  deployer batch logs batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer batch logs --job 3 batch-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: batchIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.BatchID = args[0]

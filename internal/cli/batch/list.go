@@ -30,6 +30,8 @@ func NewCmdList(f *factory.Factory, runF func(context.Context, *ListOptions) err
 		Long: `List prints the most recent batches, newest first: id, name, when and by whom
 submitted, how many jobs are in each state, and the exit code "batch run"
 gives an ended one.`,
+		Example: `  deployer batch list
+  deployer batch list --limit 5 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := factory.CheckOutput(opts.Output); err != nil {

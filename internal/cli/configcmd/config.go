@@ -24,12 +24,16 @@ func NewCmdConfig(f *factory.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Validate or import allow-list configurations",
+		Example: `  deployer config validate --local deployer.yaml
+  deployer config import-edr terraform.tfvars > deployer.yaml`,
 	}
 	var local bool
 	validate := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Report every problem in a configuration (exit 78 when there are any)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  deployer config validate deployer.yaml
+  deployer config validate --local deployer.yaml`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var opts []policy.Option
 			if local {
@@ -73,6 +77,8 @@ for the AWS backend (each container's image is its container_image); with
 --scripts-dir DIR each container also gets local.scripts_dir DIR/CONTAINER for
 the embedded backend ("deployer config validate --local" checks the scripts
 are there).`,
+		Example: `  deployer config import-edr terraform.tfvars > deployer.yaml
+  deployer config import-edr --scripts-dir scripts terragrunt.hcl > deployer.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readLimited(args[0])

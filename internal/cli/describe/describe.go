@@ -35,7 +35,10 @@ func NewCmdDescribe(f *factory.Factory, runF func(context.Context, *Options) err
 	cmd := &cobra.Command{
 		Use:   "describe",
 		Short: "List the containers and scripts you may run, and their arguments",
-		Args:  cobra.NoArgs,
+		Example: `  deployer describe
+  deployer describe --output json
+  deployer --backend aws --region eu-west-1 describe`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := factory.CheckOutput(opts.Output); err != nil {
 				return err
@@ -55,7 +58,7 @@ const answerWait = time.Minute
 
 func runDescribe(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	a, err := describe(ctx, f)
+	a, err := Describe(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -81,8 +84,8 @@ func runDescribe(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// answer is what describe learned.
-type answer struct {
+// Answer is what describe learned.
+type Answer struct {
 	Containers []policy.ContainerInfo
 	Principal  string
 	// InForce names the policy in force and where it comes from
@@ -90,26 +93,28 @@ type answer struct {
 	InForce string
 }
 
-// describe answers from the configuration on the embedded backend (the
-// caller holds it: the one the serving "deployer up" enforces, see
-// localPolicy), and asks the gatekeeper on AWS, where callers hold no copy
-// of the policy.
-func describe(ctx context.Context, f *factory.Factory) (answer, error) {
+// Describe answers what the caller may run: from the configuration on
+// the embedded backend (the caller holds it: the one the serving
+// "deployer up" enforces, see localPolicy), and by asking the gatekeeper
+// on AWS, where callers hold no copy of the policy (a describe request
+// on the request queue, answered on a reply stream of its own). Shell
+// completion asks it too, through a short-lived cache.
+func Describe(ctx context.Context, f *factory.Factory) (Answer, error) {
 	name, err := f.ResolveBackend()
 	if err != nil {
-		return answer{}, err
+		return Answer{}, err
 	}
 	if name == factory.BackendEmbedded {
 		pol, inForce, err := localPolicy(f)
 		if err != nil {
-			return answer{}, err
+			return Answer{}, err
 		}
 		caller := schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
-		return answer{Containers: pol.Describe(caller), Principal: caller.Principal, InForce: inForce}, nil
+		return Answer{Containers: pol.Describe(caller), Principal: caller.Principal, InForce: inForce}, nil
 	}
 	b, err := f.ReadBackend(ctx)
 	if err != nil {
-		return answer{}, err
+		return Answer{}, err
 	}
 	defer func() { _ = b.Close() }()
 	actx, cancel := context.WithTimeout(ctx, answerWait)
@@ -117,14 +122,14 @@ func describe(ctx context.Context, f *factory.Factory) (answer, error) {
 	d, err := b.Client().DescribePolicy(actx, producer.CallerFromEnv(f.Getenv))
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return answer{}, &factory.ExitError{Code: producer.ExitGaveUp,
+		return Answer{}, &factory.ExitError{Code: producer.ExitGaveUp,
 			Err: fmt.Errorf("no answer from the gatekeeper of the %s within %s: is it deployed and running?", b.Where(), answerWait)}
 	case errors.Is(err, producer.ErrDescribeRejected):
-		return answer{}, &factory.ExitError{Code: producer.ExitRejected, Err: err}
+		return Answer{}, &factory.ExitError{Code: producer.ExitRejected, Err: err}
 	case err != nil:
-		return answer{}, err
+		return Answer{}, err
 	}
-	a := answer{Containers: d.Containers, Principal: d.Principal, InForce: d.PolicyDigest}
+	a := Answer{Containers: d.Containers, Principal: d.Principal, InForce: d.PolicyDigest}
 	if a.InForce != "" {
 		a.InForce += " (the gatekeeper of the " + b.Where() + ")"
 	}

@@ -37,6 +37,10 @@ policy in force applies) as a new job whose id is derived from the original
 dead letter twice starts one task. The dead letter is deleted only once the
 gatekeeper has accepted the replay; a rejected replay keeps it. Which
 outcomes dead-letter a job is set per script (dead_letter_on).`,
+		Example: `  deployer dlq list
+  deployer dlq show 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer dlq replay --wait 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer dlq purge --older-than 168h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return factory.Usage(errors.New("dlq needs a subcommand: list, show, replay or purge"))
@@ -125,6 +129,8 @@ func NewCmdList(f *factory.Factory, runF func(context.Context, *ListOptions) err
 script, outcome, reason code, attempts, when it failed and why. A job
 dead-lettered more than once is listed once, with the count. With --output
 json it prints one JSON object per job.`,
+		Example: `  deployer dlq list
+  deployer dlq list --queue run --output json`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkQueue(opts.Queue); err != nil {
@@ -237,9 +243,10 @@ type ShowOptions struct {
 func NewCmdShow(f *factory.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
 	opts := &ShowOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "show JOB_ID",
-		Short: "Print a job's dead letter as JSON: its request, run order and failure",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Use:     "show JOB_ID",
+		Short:   "Print a job's dead letter as JSON: its request, run order and failure",
+		Example: `  deployer dlq show 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID = args[0]
 			if err := checkJobIDs(args); err != nil {
@@ -289,7 +296,9 @@ func NewCmdPurge(f *factory.Factory, runF func(context.Context, *PurgeOptions) e
 	cmd := &cobra.Command{
 		Use:   "purge --older-than DURATION [--queue run|request]",
 		Short: "Delete dead letters that failed longer ago than a duration",
-		Args:  usageArgs(cobra.NoArgs),
+		Example: `  deployer dlq purge --older-than 168h
+  deployer dlq purge --older-than 0s --queue request`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkQueue(opts.Queue); err != nil {
 				return err

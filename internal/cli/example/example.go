@@ -4,7 +4,9 @@
 package example
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -44,6 +46,26 @@ func Install(dir string) (string, error) {
 		return "", fmt.Errorf("installing the example configuration in %s: %w", dir, err)
 	}
 	return filepath.Join(dir, ConfigFile), nil
+}
+
+// Digest names this binary's example: the sha256 of its files' names and
+// contents, so that what is keyed on the example (completions' cache)
+// changes when the example does.
+func Digest() string {
+	h := sha256.New()
+	_ = fs.WalkDir(files, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := files.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(h, "%s %d\n", path, len(data))
+		_, _ = h.Write(data)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // writeFile replaces target atomically, so a script is never seen half

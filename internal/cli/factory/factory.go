@@ -301,6 +301,37 @@ func (f *Factory) ReadBackend(ctx context.Context) (backend.Backend, error) {
 	return f.embedded(ctx, true)
 }
 
+// LookBackend opens the selected backend to look at, changing nothing:
+// the embedded state directory is always opened read-only, and one that
+// does not exist yet is an error rather than created. Shell completion
+// uses it.
+func (f *Factory) LookBackend(ctx context.Context) (backend.Backend, error) {
+	name, err := f.ResolveBackend()
+	if err != nil {
+		return nil, err
+	}
+	if name == BackendAWS {
+		return f.AWS(ctx, false)
+	}
+	dir, err := f.ResolveStateDir()
+	if err != nil {
+		return nil, err
+	}
+	exe, err := f.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating the deployer binary: %w", err)
+	}
+	b, err := embedded.Open(ctx, dir, embedded.Options{
+		Supervisor: []string{exe, SuperviseCommand},
+		Sender:     CurrentUser(),
+		ReadOnly:   true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening state directory %s for reading: %w", dir, err)
+	}
+	return b, nil
+}
+
 // AWSOptions returns the AWS backend's options: the environment (see
 // awsbackend.FromEnv), then --region and --prefix.
 func (f *Factory) AWSOptions() (awsbackend.Options, error) {

@@ -33,6 +33,8 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 		Long: `Logs prints every line a job's task wrote so far, from the task log. With
 --follow it keeps printing until the job ends, and exits with the same codes as
 "deployer wait".`,
+		Example: `  deployer logs 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer logs --follow --timestamps 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID = args[0]

@@ -82,9 +82,10 @@ schedules variable, state = "DISABLED").`,
 			short = "Resume a paused schedule and reset its failure count"
 		}
 		cmd.AddCommand(&cobra.Command{
-			Use:   action + " NAME",
-			Short: short,
-			Args:  cobra.ExactArgs(1),
+			Use:     action + " NAME",
+			Short:   short,
+			Example: "  deployer schedules " + action + " nightly-amis",
+			Args:    cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				opts.Action, opts.Name = action, args[0]
 				return run(cmd)

@@ -34,6 +34,8 @@ func NewCmdStatus(f *factory.Factory, runF func(context.Context, *Options) error
 		Short: "Show where a job is and how it ended",
 		Long: `Status prints a job's state from its journal. It exits 0 when the job is
 known (whatever its state), and 1 when nothing has recorded it yet.`,
+		Example: `  deployer status 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer status --output json 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID = args[0]

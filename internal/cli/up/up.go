@@ -72,6 +72,9 @@ shows the digest in force.
 With --backend aws it serves an AWS deployment without Lambdas: the
 gatekeeper long-polls the request queue, the worker runs ECS tasks, and task
 logs are read from CloudWatch Logs for the tasks this process tracks.`,
+		Example: `  deployer up
+  deployer --config deployer.yaml --state-dir /var/lib/deployer up --verbose
+  deployer --backend aws --region eu-west-1 up --provision`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.IdleExit < 0 || opts.ReadyFD < 0 {

@@ -35,6 +35,8 @@ func NewCmdWait(f *factory.Factory, runF func(context.Context, *Options) error) 
 		Long: `Wait follows a job submitted earlier (by "deployer run --no-wait", or by a
 "deployer run" that was stopped or gave up), printing its output from the
 start, and exits with the same codes as "deployer run".`,
+		Example: `  deployer wait 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E
+  deployer wait --max-wait-time 30m --timestamps 01JD3Q8Z5W6X7Y8Z9A0B1C2D3E`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID = args[0]
