@@ -167,13 +167,7 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 	}
 	terraform := func(d time.Duration, args ...string) []byte {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		c := exec.CommandContext(ctx, tf, args...)
-		c.Dir = root
-		c.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0",
-			"AWS_EC2_METADATA_DISABLED=true", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-		out, err := c.CombinedOutput()
+		out, err := runTerraform(tf, root, d, args...)
 		if err != nil {
 			t.Fatalf("terraform %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -213,6 +207,7 @@ func TestTerraformModulesOnMoto(t *testing.T) {
 		t.Fatalf("environment %v, want DEPLOYER_PREFIX=%s", out.Environment.Value, prefix)
 	}
 
+	disableEventSourceMappings(t, awstest.Config(t, ep, nil), fmt.Sprintf("arn:aws:sqs:%s:%s:%srequests", iamRegion, iamAccount, prefix))
 	fakes := launchAWSFakes(t, e.scripts, "-task-definitions", "demo",
 		"-task-log-group", out.Environment.Value["DEPLOYER_TASK_LOG_GROUP"], "-task-logs-endpoint", ep)
 	e.extraEnv = append(e.extraEnv, awsEnv(ep)...)
@@ -305,6 +300,19 @@ func checkModulePermissions(t *testing.T, endpoint string, d iamcheck.Deployment
 		t.Fatalf("with the gatekeeper denied sqs:SendMessage on the lanes: findings %v, want exactly that one", findings)
 	}
 	t.Logf("the lock-out, as doctor reports it: %s", findings[0])
+}
+
+// runTerraform runs terraform (the binary tf) in dir with args, offline
+// and non-interactive (TF_CLI_CONFIG_FILE, from the caller's environment,
+// may name a provider mirror), and returns its combined output.
+func runTerraform(tf, dir string, d time.Duration, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	c := exec.CommandContext(ctx, tf, args...)
+	c.Dir = dir
+	c.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	return c.CombinedOutput()
 }
 
 // runUnderPolicies runs the gatekeeper and logshipper packages (in dist,

@@ -55,4 +55,11 @@ resource "aws_iam_role_policy" "caller" {
   name     = var.policy_name
   role     = each.key
   policy   = data.aws_iam_policy_document.caller.json
+  lifecycle {
+    # CI keeps its right to enqueue (guards.tf).
+    precondition {
+      condition     = local.guard_ok
+      error_message = local.guard_message[each.key]
+    }
+  }
 }

@@ -1,5 +1,7 @@
 # Task definitions of the allow-list's containers (optional) and the
-# worker service (optional).
+# worker service (optional). Every one carries its release (release.tf)
+# and outlives it: skip_destroy leaves a replaced revision ACTIVE for
+# deployer rollback.
 
 resource "aws_ecs_task_definition" "containers" {
   for_each                 = local.task_definitions
@@ -32,6 +34,7 @@ resource "aws_ecs_task_definition" "containers" {
       [
         { name = "DEPLOYER_SCRIPTS_DIR", value = each.value.scripts_dir },
         { name = "DEPLOYER_STOP_GRACE", value = "${each.value.stop_timeout - 5}s" },
+        { name = "DEPLOYER_RELEASE", value = local.release },
       ],
     )
     secrets = [for k in sort(keys(each.value.secrets)) : { name = k, valueFrom = each.value.secrets[k] }]
@@ -44,7 +47,8 @@ resource "aws_ecs_task_definition" "containers" {
       }
     }
   }])
-  tags = var.tags
+  tags         = local.release_tags
+  skip_destroy = true
 }
 
 resource "aws_cloudwatch_log_group" "worker" {
@@ -71,7 +75,7 @@ resource "aws_ecs_task_definition" "worker" {
       "--capacity", tostring(var.worker_capacity),
       "--drain-timeout", "${var.worker_drain_timeout}s",
     ]
-    environment = [for k, v in local.environment : { name = k, value = v }]
+    environment = [for k, v in merge(local.environment, { DEPLOYER_RELEASE = local.release }) : { name = k, value = v }]
     # SIGTERM starts the drain; ECS sends SIGKILL after stopTimeout.
     stopTimeout = min(var.worker_drain_timeout + 5, 120)
     logConfiguration = {
@@ -83,13 +87,16 @@ resource "aws_ecs_task_definition" "worker" {
       }
     }
   }])
-  tags = var.tags
+  tags         = local.release_tags
+  skip_destroy = true
 }
 
 resource "aws_ecs_service" "worker" {
-  count           = var.worker_image == null ? 0 : 1
-  name            = "${var.prefix}worker"
-  cluster         = aws_ecs_cluster.tasks.id
+  count   = var.worker_image == null ? 0 : 1
+  name    = "${var.prefix}worker"
+  cluster = aws_ecs_cluster.tasks.id
+  # The revision, by ARN: this release's, until the next apply or a
+  # rollback names another.
   task_definition = aws_ecs_task_definition.worker[0].arn
   desired_count   = var.worker_count
   launch_type     = "FARGATE"

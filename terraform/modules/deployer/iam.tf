@@ -5,7 +5,7 @@
 # on the stream's (log-group:G:log-stream:S): grant a group's logs as both,
 # the group and everything under it.
 locals {
-  journal_arns = [aws_cloudwatch_log_group.journal.arn, "${aws_cloudwatch_log_group.journal.arn}:*"]
+  journal_arns = [local.journal_arn, "${local.journal_arn}:*"]
 }
 
 data "aws_iam_policy_document" "journal" {
@@ -24,17 +24,17 @@ data "aws_iam_policy_document" "gatekeeper" {
     # The event source mapping receives and deletes; the function reads
     # the queue's URL when it opens the backend.
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-    resources = [aws_sqs_queue.requests.arn]
+    resources = [local.request_queue_arn]
   }
   statement {
     sid       = "DeadLetterRequests"
     actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
-    resources = [aws_sqs_queue.request_dlq.arn]
+    resources = [local.request_dlq_arn]
   }
   statement {
     sid       = "OpenRunDeadLetters"
     actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
-    resources = [aws_sqs_queue.run_dlq.arn]
+    resources = [local.run_dlq_arn]
   }
   statement {
     sid = "WriteRunOrders"
@@ -177,7 +177,7 @@ data "aws_iam_policy_document" "lambda_logs" {
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [aws_cloudwatch_log_group.lambda[each.key].arn, "${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+    resources = [local.lambda_log_arns[each.key], "${local.lambda_log_arns[each.key]}:*"]
   }
 }
 
@@ -200,6 +200,13 @@ resource "aws_iam_role_policy" "lambda" {
   name     = "deployer-${each.key}"
   role     = aws_iam_role.lambda[each.key].id
   policy   = each.value
+  lifecycle {
+    # The gatekeeper keeps its right to forward (guards.tf).
+    precondition {
+      condition     = each.key != "gatekeeper" || length(local.gatekeeper_locked_out) == 0
+      error_message = local.gatekeeper_lockout_message
+    }
+  }
 }
 
 # The worker's role, for the module's worker service or workers you run

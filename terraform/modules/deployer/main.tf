@@ -22,7 +22,7 @@ locals {
   sqs_arn            = "arn:${local.partition}:sqs:${local.region}:${local.account}"
   job_queues         = "${local.sqs_arn}:${var.prefix}job-*"
   lane_queues        = "${local.sqs_arn}:${var.prefix}runs-lane-*"
-  dead_letters       = [aws_sqs_queue.request_dlq.arn, aws_sqs_queue.run_dlq.arn]
+  dead_letters       = [local.request_dlq_arn, local.run_dlq_arn]
   cancel_lane        = "_cancel"
   request_visibility = 6 * var.gatekeeper_timeout
 
@@ -42,6 +42,25 @@ locals {
   }
 }
 
+# The ARNs of the queues, log groups and lease table, derived from their
+# names as AWS derives them (a postcondition of each resource holds it to
+# that). The policies and outputs name these rather than the resources'
+# attributes: Terraform reads a policy document at plan time only when
+# nothing it refers to has changes pending, and the lock-out guards
+# (guards.tf) must judge the policies at plan time even when an apply also
+# changes a queue or a log group.
+locals {
+  request_queue_arn = "${local.sqs_arn}:${var.prefix}requests"
+  request_dlq_arn   = "${local.sqs_arn}:${var.prefix}requests-dlq"
+  run_dlq_arn       = "${local.sqs_arn}:${var.prefix}runs-dlq"
+  lane_queue_arns   = { for l in concat(var.lanes, [local.cancel_lane]) : l => "${local.sqs_arn}:${var.prefix}runs-lane-${l}" }
+  log_group_arn     = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:"
+  journal_arn       = "${local.log_group_arn}${local.journal_log_group}"
+  task_log_arn      = "${local.log_group_arn}${local.task_log_group}"
+  lambda_log_arns   = { for f in ["gatekeeper", "logshipper"] : f => "${local.log_group_arn}/aws/lambda/${var.prefix}${f}" }
+  lease_table_arn   = "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${local.lease_table}"
+}
+
 # --- Queues ------------------------------------------------------------------
 
 resource "aws_sqs_queue" "request_dlq" {
@@ -49,6 +68,12 @@ resource "aws_sqs_queue" "request_dlq" {
   message_retention_seconds = var.dead_letter_retention_days * 86400
   sqs_managed_sse_enabled   = true
   tags                      = var.tags
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.request_dlq_arn
+      error_message = "The request dead-letter queue's ARN is ${self.arn}, not ${local.request_dlq_arn} as the module derives it for its policies and outputs: the provider's region or account is not the request dead-letter queue's."
+    }
+  }
 }
 
 resource "aws_sqs_queue" "requests" {
@@ -61,6 +86,12 @@ resource "aws_sqs_queue" "requests" {
     maxReceiveCount     = 5 # topology.RequestMaxReceives
   })
   tags = var.tags
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.request_queue_arn
+      error_message = "The request queue's ARN is ${self.arn}, not ${local.request_queue_arn} as the module derives it for its policies and outputs: the provider's region or account is not the request queue's."
+    }
+  }
 }
 
 resource "aws_sqs_queue" "run_dlq" {
@@ -68,6 +99,12 @@ resource "aws_sqs_queue" "run_dlq" {
   message_retention_seconds = var.dead_letter_retention_days * 86400
   sqs_managed_sse_enabled   = true
   tags                      = var.tags
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.run_dlq_arn
+      error_message = "The run dead-letter queue's ARN is ${self.arn}, not ${local.run_dlq_arn} as the module derives it for its policies and outputs: the provider's region or account is not the run dead-letter queue's."
+    }
+  }
 }
 
 # One run queue per lane, and the cancel lane the workers also read.
@@ -82,6 +119,12 @@ resource "aws_sqs_queue" "lanes" {
     maxReceiveCount     = 10 # topology.RunMaxReceives
   })
   tags = var.tags
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.lane_queue_arns[each.key]
+      error_message = "The run queue's ARN is ${self.arn}, not ${local.lane_queue_arns[each.key]} as the module derives it for its policies and outputs: the provider's region or account is not the run queue's."
+    }
+  }
 }
 
 # --- Logs, leases, cluster ---------------------------------------------------
@@ -90,12 +133,24 @@ resource "aws_cloudwatch_log_group" "tasks" {
   name              = local.task_log_group
   retention_in_days = var.log_retention_days
   tags              = var.tags
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.task_log_arn
+      error_message = "The task log group's ARN is ${self.arn}, not ${local.task_log_arn} as the module derives it for its policies and outputs: the provider's region or account is not the task log group's."
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "journal" {
   name              = local.journal_log_group
   retention_in_days = var.log_retention_days
   tags              = var.tags
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.journal_arn
+      error_message = "The journal log group's ARN is ${self.arn}, not ${local.journal_arn} as the module derives it for its policies and outputs: the provider's region or account is not the journal log group's."
+    }
+  }
 }
 
 resource "aws_dynamodb_table" "leases" {
@@ -112,6 +167,12 @@ resource "aws_dynamodb_table" "leases" {
     type = "N"
   }
   tags = var.tags
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.lease_table_arn
+      error_message = "The lease table's ARN is ${self.arn}, not ${local.lease_table_arn} as the module derives it for its policies and outputs: the provider's region or account is not the lease table's."
+    }
+  }
 }
 
 resource "aws_ecs_cluster" "tasks" {

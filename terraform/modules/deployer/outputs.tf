@@ -14,8 +14,8 @@ output "environment" {
 }
 
 output "request_queue_arn" {
-  description = "ARN of the request queue callers send to (the ci-caller module's request_queue_arn)."
-  value       = aws_sqs_queue.requests.arn
+  description = "ARN of the request queue callers send to (the ci-caller module's request_queue_arn). Like the other ARN outputs, derived from the prefix, region and account: known at plan time, so the ci-caller module's lock-out guard judges its policy at plan time."
+  value       = local.request_queue_arn
 }
 
 output "dead_letter_queue_arns" {
@@ -25,12 +25,12 @@ output "dead_letter_queue_arns" {
 
 output "log_group_arns" {
   description = "ARNs of the task log group and the journal (the ci-caller module's log_group_arns)."
-  value       = [aws_cloudwatch_log_group.tasks.arn, aws_cloudwatch_log_group.journal.arn]
+  value       = [local.task_log_arn, local.journal_arn]
 }
 
 output "lease_table_arn" {
   description = "ARN of the lane lease table (the ci-caller module's lease_table_arn: callers read a lane's leases to say why a job waits)."
-  value       = aws_dynamodb_table.leases.arn
+  value       = local.lease_table_arn
 }
 
 output "cluster_arn" {
@@ -69,18 +69,46 @@ output "logshipper_policy_json" {
 }
 
 output "gatekeeper_function_arn" {
-  description = "The gatekeeper Lambda."
+  description = "The gatekeeper Lambda (unqualified: what runs is its alias, gatekeeper_alias_arn)."
   value       = aws_lambda_function.gatekeeper.arn
 }
 
 output "logshipper_function_arn" {
-  description = "The logshipper Lambda."
+  description = "The logshipper Lambda (unqualified: what runs is its alias, logshipper_alias_arn)."
   value       = aws_lambda_function.logshipper.arn
 }
 
+output "release" {
+  description = "This release's name (var.release, or the content hash): the Lambda versions' and aliases' description \"deployer release <release>\", the task definitions' DEPLOYER_RELEASE and deployer:release tag."
+  value       = local.release
+}
+
+output "gatekeeper_function_name" {
+  description = "The gatekeeper Lambda's name."
+  value       = aws_lambda_function.gatekeeper.function_name
+}
+
+output "logshipper_function_name" {
+  description = "The logshipper Lambda's name."
+  value       = aws_lambda_function.logshipper.function_name
+}
+
+output "gatekeeper_alias_arn" {
+  description = "The gatekeeper's alias live (qualified ARN), which the request queue's event source mapping feeds: the version of the release that runs."
+  value       = aws_lambda_alias.gatekeeper.arn
+}
+
+output "logshipper_alias_arn" {
+  description = "The logshipper's alias live (qualified ARN), which the task log group's subscription filter invokes."
+  value       = aws_lambda_alias.logshipper.arn
+}
+
 output "task_definition_arns" {
-  description = "Task definitions the module made, by family."
-  value       = { for k, t in aws_ecs_task_definition.containers : k => t.arn }
+  description = "The revisions of this release of every task definition the module registers, by family: the containers' and the worker's (\"<prefix>worker\", with worker_image)."
+  value = merge(
+    { for k, t in aws_ecs_task_definition.containers : k => t.arn },
+    { for t in aws_ecs_task_definition.worker : t.family => t.arn },
+  )
 }
 
 output "principals" {

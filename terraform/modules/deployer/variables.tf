@@ -65,6 +65,16 @@ variable "logshipper_zip" {
   type        = string
 }
 
+variable "release" {
+  description = "Name of this release of the deployment: the Lambdas' published versions and their live aliases are described \"deployer release <release>\", and every task definition the module registers carries it (DEPLOYER_RELEASE, tag deployer:release), so deployer rollback can find the previous one. null (the default) names it by its content: the first 12 hex digits of a sha256 over both Lambda packages, the task definitions and the worker image, so an apply that changes none of them is no new release. 1 to 64 letters, digits, dots, underscores and hyphens."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.release == null || can(regex("^[A-Za-z0-9._-]{1,64}$", var.release))
+    error_message = "A release is 1 to 64 letters, digits, dots, underscores and hyphens (it names Lambda versions and tags task definitions)."
+  }
+}
+
 variable "lambda_architecture" {
   description = "Architecture the Lambda packages were built for (LAMBDA_ARCH of `make lambda`)."
   type        = string
