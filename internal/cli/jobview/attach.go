@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync/atomic"
 	"time"
 
@@ -36,11 +35,16 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 		fctx, cancel = context.WithTimeout(ctx, maxWait)
 		defer cancel()
 	}
+	p.startLive()
 	client := b.Client()
 	var heard atomic.Bool
-	stopHint := hintIfSilent(f.IO.ErrOut, p, &heard, silentHint, b.Where())
-	onEvent, stopWaiting := waitingHint(fctx, f.IO.ErrOut, p, client, job.ID, silentHint)
+	stopHint := hintIfSilent(p, &heard, silentHint, b.Where())
+	onEvent, stopWaiting := waitingHint(fctx, p, client, job.ID, silentHint)
 	defer stopWaiting()
+	if p.Live() {
+		stopWatch := watchLane(fctx, p, client, job.ID, laneEvery(b))
+		defer stopWatch()
+	}
 	res, err := client.Follow(fctx, job, producer.FollowOptions{
 		OnLine: func(attempt int, l schemas.LogLine) { heard.Store(true); p.Line(job.ID, attempt, l) },
 		OnEvent: func(ev schemas.JobEvent) {
@@ -81,16 +85,15 @@ const silentHint = time.Minute
 
 // hintIfSilent prints, once, a status line naming the pipeline when
 // nothing was heard of the job after d (a gatekeeper that is not running
-// would otherwise look like a job that takes long). It writes to errOut
-// directly, never to the printer's buffered output, so it is safe beside
-// a running Follow. The returned stop cancels it.
-func hintIfSilent(errOut io.Writer, p *Printer, heard *atomic.Bool, d time.Duration, where string) (stop func()) {
-	if p.JSON || p.Quiet {
+// would otherwise look like a job that takes long). The returned stop
+// cancels it.
+func hintIfSilent(p *Printer, heard *atomic.Bool, d time.Duration, where string) (stop func()) {
+	if p.JSON() || p.Quiet {
 		return func() {}
 	}
 	t := time.AfterFunc(d, func() {
 		if !heard.Load() {
-			_, _ = fmt.Fprintf(errOut, "%s: no word about the job after %s: is the pipeline serving the %s running? Still waiting.\n", p.Name, d, where)
+			p.Status("no word about the job after %s: is the pipeline serving the %s running? Still waiting.", d, where)
 		}
 	})
 	return func() { t.Stop() }
