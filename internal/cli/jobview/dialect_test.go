@@ -355,3 +355,18 @@ func TestMarkdownCellRendersAsText(t *testing.T) {
 		}
 	}
 }
+
+// TestGitHubErrorRoundTrips: an annotation's title and message reach the
+// runner as written (Printable), whatever they hold.
+func TestGitHubErrorRoundTrips(t *testing.T) {
+	title, msg := "deployer: a::b, c %25 %0A", "job: x::y, 100% done\r\n##[add-mask]z"
+	line := GitHubError(title, msg)
+	r := ghrunner.New()
+	if !r.Line(strings.TrimSuffix(line, "\n")) || len(r.Annotations) != 1 {
+		t.Fatalf("%q: annotations %+v", line, r.Annotations)
+	}
+	a := r.Annotations[0]
+	if a.Level != "error" || a.Properties["title"] != title || a.Message != `job: x::y, 100% done\r\n##\x5badd-mask]z` || len(r.Masks) > 0 {
+		t.Fatalf("%q reached the runner as %+v, masks %q", line, a, r.Masks)
+	}
+}
