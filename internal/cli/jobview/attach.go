@@ -62,12 +62,15 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 		return err
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		p.Status("gave up waiting after %s; job %s keeps running. Re-attach with: deployer wait %s", maxWait, job.ID, job.ID)
+		p.Unfinished(job.ID)
 		return factory.Exit(producer.ExitGaveUp)
 	case ctx.Err() != nil:
 		p.Status("stopped following job %s; it keeps running. Re-attach with: deployer wait %s", job.ID, job.ID)
+		p.Unfinished(job.ID)
 		return factory.Exit(producer.ExitCancelled)
 	default:
 		p.Status("lost contact with job %s: %v", job.ID, err)
+		p.Unfinished(job.ID)
 		return factory.Exit(producer.ExitGaveUp)
 	}
 	if res.Missing > 0 {

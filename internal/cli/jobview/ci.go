@@ -162,6 +162,22 @@ func (p *Printer) report(ev schemas.JobEvent) {
 	}
 }
 
+// Unfinished reports, where Report would have said how the job ended,
+// that the follower stopped before it did (gave up waiting, lost
+// contact, was stopped): on GitHub Actions a row in the step summary
+// saying it has not ended and how to re-attach.
+func (p *Printer) Unfinished(jobID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.Report || p.Dialect != GitHub {
+		return
+	}
+	row := SummaryRow{JobID: jobID, Request: p.requestText()}
+	if err := AppendStepSummary(p.getenv, SummaryTable(p.Name, "", []SummaryRow{row})); err != nil {
+		p.status("warning: "+err.Error(), "")
+	}
+}
+
 // annotation is the title and message of the error annotation of a job
 // that did not succeed: the job, what it ran, how it ended, where its
 // output is.

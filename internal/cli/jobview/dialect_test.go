@@ -370,3 +370,18 @@ func TestGitHubErrorRoundTrips(t *testing.T) {
 		t.Fatalf("%q reached the runner as %+v, masks %q", line, a, r.Masks)
 	}
 }
+
+func TestGitHubSummarySaysAJobNotFollowedToItsEnd(t *testing.T) {
+	var out, errOut bytes.Buffer
+	p := New(&out, &errOut)
+	p.Dialect, p.Report = GitHub, true
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	p.getenv = func(k string) string { return map[string]string{"GITHUB_STEP_SUMMARY": summary}[k] }
+	p.SetRequest("ops", "deploy", nil)
+	p.Unfinished(testJob)
+	p.Close()
+	b, err := os.ReadFile(summary)
+	if want := "| `" + testJob + "` | ops deploy | - | ⏳ not ended | - | `deployer wait " + testJob + "` |\n"; err != nil || !strings.HasSuffix(string(b), want) {
+		t.Fatalf("step summary %q (%v), want a row %q", b, err, want)
+	}
+}

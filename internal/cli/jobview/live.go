@@ -168,7 +168,7 @@ func (l *liveLine) event(ev schemas.JobEvent, now time.Time) (shown bool) {
 			l.since = at
 		}
 		l.state = liveQueued
-		l.reason = ""
+		l.reason = Printable(ev.Reason)
 		return true
 	case schemas.EventStarting:
 		l.state, l.since, l.attempt, l.reason = liveStarting, at, max(ev.Attempt, 1), ""
