@@ -44,7 +44,9 @@ var terminalScripts = map[string]string{
 
 // pane is a tmux pane running one command.
 type pane struct {
-	t      *testing.T
+	t *testing.T
+	// socket is the tmux server's, private to the test (-S, in a
+	// directory of its own that goes with the test).
 	socket string
 }
 
@@ -55,15 +57,22 @@ func newPane(t *testing.T, command string) *pane {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed: the real-terminal tests need it")
 	}
-	p := &pane{t: t, socket: fmt.Sprintf("deployer-test-%d-%s", os.Getpid(), regexp.MustCompile(`\W`).ReplaceAllString(t.Name(), "_"))}
+	dir, err := os.MkdirTemp("", "tmux") // short: a socket's path is at most 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pane{t: t, socket: filepath.Join(dir, "s")}
+	t.Cleanup(func() {
+		_ = exec.Command("tmux", "-S", p.socket, "kill-server").Run()
+		_ = os.RemoveAll(dir)
+	})
 	p.tmux("new-session", "-d", "-x", "120", "-y", "30", "-s", "main", command)
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", p.socket, "kill-server").Run() })
 	return p
 }
 
 func (p *pane) tmux(args ...string) string {
 	p.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-L", p.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	out, err := exec.Command("tmux", append([]string{"-S", p.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
 	if err != nil {
 		p.t.Fatalf("tmux %v: %v\n%s", args, err, out)
 	}
