@@ -135,7 +135,10 @@ type result struct {
 func (e *env) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{"--state-dir", e.state, "--config", e.config}, args...)
 	c := exec.CommandContext(ctx, deployerBin, full...)
-	c.Env = append(append(os.Environ(), "DEPLOYER_CONFIG=", "DEPLOYER_STATE_DIR="), e.extraEnv...)
+	// The tests speak the plain dialect whatever CI runs them; those of
+	// the CI dialects (ci_test.go) set the variables again.
+	c.Env = append(append(os.Environ(), "DEPLOYER_CONFIG=", "DEPLOYER_STATE_DIR=",
+		"GITHUB_ACTIONS=", "GITLAB_CI=", "BUILDKITE=", "NO_COLOR="), e.extraEnv...)
 	// A command that overruns its test's deadline dumps its goroutines
 	// (SIGQUIT) so the failure says where it hung.
 	c.Cancel = func() error { return c.Process.Signal(syscall.SIGQUIT) }

@@ -228,6 +228,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 	root.PersistentFlags().StringVar(&f.Region, "region", "", "AWS region of the aws backend; selects the aws backend when --backend is not given (default $DEPLOYER_AWS_REGION, else the SDK's: $AWS_REGION, the profile)")
 	root.PersistentFlags().StringVar(&f.Region, "aws-region", "", "same as --region (the ECS deploy runner's name)")
 	root.PersistentFlags().StringVar(&f.Prefix, "prefix", "", "name prefix of the aws backend's resources (default $DEPLOYER_PREFIX, else deployer-)")
+	root.PersistentFlags().BoolVar(&f.NoColor, "no-color", false, "no colours and no terminal escape sequences: plain status lines instead of a live one (also $NO_COLOR)")
 	root.Flags().BoolVar(&describeContainers, "describe-containers", false, "list the containers and scripts you may run (same as \"deployer describe\")")
 	root.Flags().AddFlagSet(runLess.Flags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return factory.Usage(err) })

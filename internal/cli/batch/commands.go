@@ -45,7 +45,7 @@ its end, as "batch run" does, and exits with the same codes.`,
 		Args: batchIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.BatchID = args[0]
-			if err := factory.CheckOutput(opts.Output); err != nil {
+			if err := factory.CheckJobOutput(opts.Output); err != nil {
 				return err
 			}
 			if err := checkMaxWait(opts.MaxWait); err != nil {
@@ -57,7 +57,7 @@ its end, as "batch run" does, and exits with the same codes.`,
 			return runWait(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json for one job event per line")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the batch before giving up (exit 75); it keeps running")
 	return cmd
 }
@@ -76,7 +76,7 @@ func runWait(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	return follow(ctx, f, b, newView(f, opts.Output == "json"), opts.BatchID, opts.MaxWait, every)
+	return follow(ctx, f, b, newView(f, opts.Output), opts.BatchID, opts.MaxWait, every)
 }
 
 // NewCmdStatus builds "deployer batch status"; runF replaces the action
@@ -258,6 +258,9 @@ position (3) or its key.`,
 		Args: batchIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.BatchID = args[0]
+			if err := factory.CheckJobOutput(opts.Output); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -265,6 +268,7 @@ position (3) or its key.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Job, "job", "", "only the job at this position, or with this key")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
 	return cmd
 }
 
@@ -281,17 +285,17 @@ func runLogs(ctx context.Context, opts *Options) error {
 		return err
 	}
 	picked := false
+	p := jobview.NewFor(f, opts.Output)
+	defer p.Close()
 	for _, j := range batch.Jobs {
 		if opts.Job != "" && opts.Job != fmt.Sprint(j.Index) && opts.Job != j.Key {
 			continue
 		}
 		picked = true
-		_, _ = fmt.Fprintf(f.IO.Out, "==> %s <==\n", stateLine(batch, j))
+		p.Heading(stateLine(batch, j))
 		if j.JobID == "" || j.Started.IsZero() && j.State != producer.StateRunning {
 			continue
 		}
-		p := jobview.New(f.IO.Out, f.IO.ErrOut)
-		p.Name = f.ProgramName()
 		if _, err := client.Replay(ctx, j.JobID, func(a int, l schemas.LogLine) { p.Line(j.JobID, a, l) }); err != nil {
 			p.Flush()
 			return fmt.Errorf("output of job %s: %w", j.JobID, err)

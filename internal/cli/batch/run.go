@@ -53,7 +53,7 @@ batch runs to its end without anyone following it.`,
 			if opts.File == "" {
 				return factory.Usage(errors.New("batch run needs a manifest: -f FILE"))
 			}
-			if err := factory.CheckOutput(opts.Output); err != nil {
+			if err := factory.CheckJobOutput(opts.Output); err != nil {
 				return err
 			}
 			if err := checkMaxWait(opts.MaxWait); err != nil {
@@ -67,7 +67,7 @@ batch runs to its end without anyone following it.`,
 	}
 	cmd.Flags().StringVarP(&opts.File, "file", "f", "", "the batch manifest (YAML)")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "print the batch id and exit once every job is submitted")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json for one job event per line")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the batch before giving up (exit 75); it keeps running")
 	return cmd
 }
@@ -129,7 +129,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	v := newView(f, opts.Output == "json")
+	v := newView(f, opts.Output)
 	v.status("batch %s submitted: %s, %d jobs", id, m.Name, len(jobs))
 	return follow(ctx, f, b, v, id, opts.MaxWait, every)
 }

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
@@ -21,11 +18,20 @@ import (
 
 // view prints a followed batch: on a terminal a live table redrawn in
 // place; otherwise one line per change of a job's state; with JSON, each
-// event of the batch's journal as a JSON line and a summary object.
+// event of the batch's journal as a JSON line and a summary object. On
+// GitHub Actions (the github dialect) its lines hold no workflow command,
+// and its end adds an error annotation when the batch failed and a table
+// of its jobs to the step summary.
 type view struct {
 	out, errOut io.Writer
 	json        bool
 	live        bool
+	dialect     jobview.Dialect
+	name        string
+	getenv      func(string) string
+	// jsonGuard keeps "##[" out of JSON lines (GitHub Actions reads
+	// them).
+	jsonGuard bool
 	// seen holds the events printed (JSON); last each job's state line
 	// printed (text).
 	seen map[string]bool
@@ -35,28 +41,24 @@ type view struct {
 	now   func() time.Time
 }
 
-func newView(f *factory.Factory, asJSON bool) *view {
+// newView returns the view for an --output value (see jobview.Detect).
+// The live table needs a terminal on stdout that may take escape
+// sequences (not with NO_COLOR, --no-color or TERM=dumb), and no CI
+// dialect.
+func newView(f *factory.Factory, output string) *view {
+	d := jobview.Detect(f, output)
 	return &view{
-		out: f.IO.Out, errOut: f.IO.ErrOut, json: asJSON,
-		live: !asJSON && isTerminal(f.IO.Out) && f.Getenv("TERM") != "dumb",
+		out: f.IO.Out, errOut: f.IO.ErrOut, json: d == jobview.JSON, dialect: d,
+		live: (d == jobview.Terminal || d == jobview.Plain && output != "plain") && factory.IsTerminal(f.IO.Out) && f.Color(),
+		name: f.ProgramName(), getenv: f.Getenv, jsonGuard: f.Getenv("GITHUB_ACTIONS") == "true",
 		seen: map[string]bool{}, last: map[int]string{}, now: time.Now,
 	}
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	file, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(file.Fd()), unix.TCGETS)
-	return err == nil
-}
-
-// status prints a status line on stderr (nothing with JSON, whose stdout
-// is for programs and whose stderr stays quiet as "deployer run"'s does).
+// status prints a status line on stderr, made harmless for the dialect
+// (see jobview.Dialect.Harmless).
 func (v *view) status(format string, args ...any) {
-	_, _ = fmt.Fprintf(v.errOut, "deployer: "+format+"\n", args...)
+	_, _ = fmt.Fprintf(v.errOut, "deployer: %s\n", v.dialect.Harmless(fmt.Sprintf(format, args...)))
 }
 
 // update prints what changed in the batch since the last update.
@@ -69,6 +71,9 @@ func (v *view) update(b producer.Batch, evs []schemas.JobEvent, now time.Time) {
 			}
 			v.seen[ev.ID] = true
 			if data, err := ev.Encode(); err == nil {
+				if v.jsonGuard {
+					data = jobview.GitHubSafeJSON(data)
+				}
 				_, _ = fmt.Fprintf(v.out, "%s\n", data)
 			}
 		}
@@ -81,7 +86,7 @@ func (v *view) update(b producer.Batch, evs []schemas.JobEvent, now time.Time) {
 				continue
 			}
 			v.last[j.Index] = line
-			_, _ = fmt.Fprintln(v.out, line)
+			_, _ = fmt.Fprintln(v.out, v.dialect.Harmless(line))
 		}
 	}
 }
@@ -172,16 +177,22 @@ func (v *view) summary(b producer.Batch) {
 			out["first_failed"] = j.JobID
 		}
 		if data, err := json.Marshal(out); err == nil {
+			if v.jsonGuard {
+				data = jobview.GitHubSafeJSON(data)
+			}
 			_, _ = fmt.Fprintf(v.out, "%s\n", data)
 		}
 		return
 	}
-	_, _ = fmt.Fprintf(v.errOut, "deployer: batch %s (%s): %s in %s\n", jobview.Printable(b.Name), b.ID, countLine(b), roundDur(v.now().Sub(b.Since)))
+	if v.dialect == jobview.GitHub {
+		v.github(b)
+	}
+	v.status("batch %s (%s): %s in %s", b.Name, b.ID, countLine(b), roundDur(v.now().Sub(b.Since)))
 	if j, ok := b.FirstFailed(); ok {
-		_, _ = fmt.Fprintf(v.errOut, "deployer: first failure: %s; its output: deployer logs %s\n", stateLine(b, j), j.JobID)
+		v.status("first failure: %s; its output: deployer logs %s", stateLine(b, j), j.JobID)
 	}
 	if code != 0 {
-		_, _ = fmt.Fprintf(v.errOut, "deployer: exit code %d\n", code)
+		v.status("exit code %d", code)
 	}
 }
 
@@ -214,4 +225,38 @@ func roundDur(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// github ends a batch on GitHub Actions: an error annotation when it
+// failed (its counts and first failure) and its jobs in the step summary
+// (a warning when that cannot be written).
+func (v *view) github(b producer.Batch) {
+	if code := b.ExitCode(); code != 0 {
+		msg := fmt.Sprintf("batch %s (%s): %s; exit code %d", b.Name, b.ID, countLine(b), code)
+		if j, ok := b.FirstFailed(); ok {
+			msg += fmt.Sprintf(". First failure: %s; its output: %s logs %s", stateLine(b, j), v.name, j.JobID)
+		}
+		_, _ = io.WriteString(v.out, jobview.GitHubError(fmt.Sprintf("%s: batch %s failed", v.name, b.Name), msg))
+	}
+	rows := make([]jobview.SummaryRow, 0, len(b.Jobs))
+	for _, j := range b.Jobs {
+		r := jobview.SummaryRow{Label: strconv.Itoa(j.Index), JobID: j.JobID}
+		if j.Key != "" {
+			r.Label += " " + j.Key
+		}
+		if j.Container != "" {
+			r.Request = j.Container + " " + jobview.Command(j.Script, j.Argv)
+		}
+		if !j.Started.IsZero() && !j.Ended.IsZero() {
+			r.Duration = j.Ended.Sub(j.Started)
+		}
+		if t := j.Terminal; t != nil {
+			r.Outcome, r.ExitCode = t.Outcome, t.ExitCode
+		}
+		rows = append(rows, r)
+	}
+	footer := fmt.Sprintf("Batch `%s`: re-attach with `%s batch wait %s`.", b.ID, v.name, b.ID)
+	if err := jobview.AppendStepSummary(v.getenv, jobview.SummaryTable(v.name, footer, rows)); err != nil {
+		v.status("warning: %v", err)
+	}
 }

@@ -62,7 +62,7 @@ code says which), 75 no answer within --answer-wait, 64 usage error.`,
 			if !schemas.ValidJobID(opts.JobID) {
 				return factory.Usage(fmt.Errorf("%q is not a job id", opts.JobID))
 			}
-			if err := factory.CheckOutput(opts.Output); err != nil {
+			if err := factory.CheckJobOutput(opts.Output); err != nil {
 				return err
 			}
 			if len(opts.Reason) > schemas.MaxCancelReason {
@@ -81,7 +81,7 @@ code says which), 75 no answer within --answer-wait, 64 usage error.`,
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "after an accepted cancel, follow the job to its end and exit as \"deployer wait\" would (130 when cancelled)")
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "with --wait, how long to follow the job before giving up (exit 75)")
 	cmd.Flags().DurationVar(&opts.AnswerWait, "answer-wait", DefaultAnswerWait, "how long to wait for the gatekeeper's answer (exit 75)")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json for the answer (and, with --wait, the job's events) one JSON object per line")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp+"; json prints the answer (and, with --wait, the job's events) one JSON object per line")
 	return cmd
 }
 
@@ -130,13 +130,9 @@ func runCancel(ctx context.Context, opts *Options) error {
 	}
 	// The job's own output is not what a canceller asked for: text mode
 	// shows its status lines only.
-	out := io.Discard
-	if opts.Output == "json" {
-		out = f.IO.Out
-	}
-	p := jobview.New(out, f.IO.ErrOut)
-	p.Name = f.ProgramName()
-	p.JSON = opts.Output == "json"
+	p := jobview.NewFor(f, opts.Output)
+	defer p.Close()
+	p.NoLines = true
 	job := producer.Job{ID: opts.JobID, Stream: b.StreamAddress(opts.JobID)}
 	err = jobview.Attach(ctx, f, b, nil, job, p, opts.MaxWait)
 	if !errors.Is(err, producer.ErrStreamGone) {

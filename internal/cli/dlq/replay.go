@@ -258,10 +258,10 @@ func runReplay(ctx context.Context, opts *ReplayOptions) error {
 	}
 	var waitErr error
 	for _, j := range jobs {
-		p := jobview.New(f.IO.Out, f.IO.ErrOut)
-		p.Name = f.ProgramName()
-		p.JSON = opts.Output == "json"
+		p := jobview.NewFor(f, opts.Output)
+		p.Report = true
 		err := jobview.Attach(ctx, f, b, pol, j, p, opts.MaxWait)
+		p.Close()
 		if err != nil && waitErr == nil {
 			waitErr = err
 		}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/backend"
@@ -43,6 +45,28 @@ func isTerminal(v any) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// IsTerminal reports whether w is a terminal (a file that answers the
+// terminal ioctl: not /dev/null, a pipe or a regular file).
+func IsTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// TerminalWidth returns the width in columns of the terminal w is, or 80
+// when it is none or does not say.
+func TerminalWidth(w any) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	return 80
+}
+
 // Factory gives commands what they share. Fields are set by the root
 // command; tests replace them.
 type Factory struct {
@@ -65,6 +89,9 @@ type Factory struct {
 	// Executable is the path of the running binary, re-executed as the
 	// task supervisor and as a detached server.
 	Executable func() (string, error)
+	// NoColor is the --no-color flag: no colour and no terminal escape
+	// sequence at all (see Color).
+	NoColor bool
 	// StartServer, when set, replaces starting a detached server when a
 	// command finds no pipeline serving the embedded state directory (see
 	// jobview.EnsureServed): it returns once one serves. In-process tests
@@ -80,6 +107,14 @@ func New() *Factory {
 		Getenv:     os.Getenv,
 		Executable: os.Executable,
 	}
+}
+
+// Color reports whether output may carry colours and other terminal
+// escape sequences: not with --no-color, $NO_COLOR set to anything
+// (no-color.org) or TERM=dumb. Whether a stream is a terminal is asked
+// apart (IsTerminal).
+func (f *Factory) Color() bool {
+	return !f.NoColor && f.Getenv("NO_COLOR") == "" && f.Getenv("TERM") != "dumb"
 }
 
 // ProgramName is the program the user ran: Name, or "deployer".
@@ -476,6 +511,27 @@ func Code(err error) int {
 		return e.Code
 	}
 	return 1
+}
+
+// JobOutputs are the values of the --output flag of the commands that
+// print a job's output or status (run, wait, logs, cancel, batch run and
+// wait): text (the default) detects the CI or terminal it runs in; the
+// others name a dialect (see docs/ci.md).
+var JobOutputs = []string{"text", "json", "github", "gitlab", "buildkite", "plain"}
+
+// JobOutputHelp is the help text of that --output flag.
+const JobOutputHelp = "text (detects GitHub Actions, GitLab CI, Buildkite or a terminal), json (one job event per line), github, gitlab, buildkite or plain; see docs/ci.md"
+
+// CheckJobOutput validates the --output flag of a command that prints a
+// job's output or status (see JobOutputs); anything else is a usage
+// error.
+func CheckJobOutput(output string) error {
+	for _, o := range JobOutputs {
+		if output == o {
+			return nil
+		}
+	}
+	return Usage(fmt.Errorf("--output must be one of %s, not %q", strings.Join(JobOutputs, ", "), output))
 }
 
 // CheckOutput validates an --output flag's value (text or json); anything

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync/atomic"
 	"time"
 
@@ -36,11 +35,16 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 		fctx, cancel = context.WithTimeout(ctx, maxWait)
 		defer cancel()
 	}
+	p.startLive()
 	client := b.Client()
 	var heard atomic.Bool
-	stopHint := hintIfSilent(f.IO.ErrOut, p, &heard, silentHint, b.Where())
-	onEvent, stopWaiting := waitingHint(fctx, f.IO.ErrOut, p, client, job.ID, silentHint)
+	stopHint := hintIfSilent(p, &heard, silentHint, b.Where())
+	onEvent, stopWaiting := waitingHint(fctx, p, client, job.ID, silentHint)
 	defer stopWaiting()
+	if p.Live() {
+		stopWatch := watchLane(fctx, p, client, job.ID, laneEvery(b))
+		defer stopWatch()
+	}
 	res, err := client.Follow(fctx, job, producer.FollowOptions{
 		OnLine: func(attempt int, l schemas.LogLine) { heard.Store(true); p.Line(job.ID, attempt, l) },
 		OnEvent: func(ev schemas.JobEvent) {
@@ -58,12 +62,15 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 		return err
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		p.Status("gave up waiting after %s; job %s keeps running. Re-attach with: deployer wait %s", maxWait, job.ID, job.ID)
+		p.Unfinished(job.ID)
 		return factory.Exit(producer.ExitGaveUp)
 	case ctx.Err() != nil:
 		p.Status("stopped following job %s; it keeps running. Re-attach with: deployer wait %s", job.ID, job.ID)
+		p.Unfinished(job.ID)
 		return factory.Exit(producer.ExitCancelled)
 	default:
 		p.Status("lost contact with job %s: %v", job.ID, err)
+		p.Unfinished(job.ID)
 		return factory.Exit(producer.ExitGaveUp)
 	}
 	if res.Missing > 0 {
@@ -81,16 +88,15 @@ const silentHint = time.Minute
 
 // hintIfSilent prints, once, a status line naming the pipeline when
 // nothing was heard of the job after d (a gatekeeper that is not running
-// would otherwise look like a job that takes long). It writes to errOut
-// directly, never to the printer's buffered output, so it is safe beside
-// a running Follow. The returned stop cancels it.
-func hintIfSilent(errOut io.Writer, p *Printer, heard *atomic.Bool, d time.Duration, where string) (stop func()) {
-	if p.JSON || p.Quiet {
+// would otherwise look like a job that takes long). The returned stop
+// cancels it.
+func hintIfSilent(p *Printer, heard *atomic.Bool, d time.Duration, where string) (stop func()) {
+	if p.JSON() || p.Quiet {
 		return func() {}
 	}
 	t := time.AfterFunc(d, func() {
 		if !heard.Load() {
-			_, _ = fmt.Fprintf(errOut, "%s: no word about the job after %s: is the pipeline serving the %s running? Still waiting.\n", p.Name, d, where)
+			p.Status("no word about the job after %s: is the pipeline serving the %s running? Still waiting.", d, where)
 		}
 	})
 	return func() { t.Stop() }

@@ -27,7 +27,7 @@ func (w *notifyWriter) Write(b []byte) (int, error) {
 func TestHintIfSilentNamesThePipeline(t *testing.T) {
 	w := &notifyWriter{wrote: make(chan struct{})}
 	var heard atomic.Bool
-	stop := hintIfSilent(w, New(&bytes.Buffer{}, w), &heard, time.Millisecond, "AWS deployment in eu-west-1")
+	stop := hintIfSilent(New(&bytes.Buffer{}, w), &heard, time.Millisecond, "AWS deployment in eu-west-1")
 	defer stop()
 	select {
 	case <-w.wrote:

@@ -2,33 +2,32 @@ package jobview
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"sync"
 	"time"
 
+	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
 // waitingHint says, once, why a followed job waits when it stays queued
 // for d after its queued event: its lane is full (and where it is in
-// line) or a worker has yet to take it (see producer.Client.WaitReason).
-// Pass every event of the job to onEvent; stop cancels the hint and
-// waits for one being written. Like hintIfSilent it writes to errOut
-// directly, and says nothing in JSON or quiet mode.
-func waitingHint(ctx context.Context, errOut io.Writer, p *Printer, client *producer.Client, jobID string, d time.Duration) (onEvent func(schemas.JobEvent), stop func()) {
-	if p.JSON || p.Quiet {
+// line) or a worker has yet to take it (see producer.WaitReason). Pass
+// every event of the job to onEvent; stop cancels the hint and waits for
+// one being written. It says nothing in JSON or quiet mode, nor on a
+// terminal, whose live status line says it all along (watchLane).
+func waitingHint(ctx context.Context, p *Printer, client *producer.Client, jobID string, d time.Duration) (onEvent func(schemas.JobEvent), stop func()) {
+	if p.JSON() || p.Quiet || p.Live() {
 		return func(schemas.JobEvent) {}, func() {}
 	}
-	h := &waiting{ctx: ctx, errOut: errOut, name: p.Name, client: client, jobID: jobID, d: d}
+	h := &waiting{ctx: ctx, p: p, client: client, jobID: jobID, d: d}
 	return h.event, h.stop
 }
 
 type waiting struct {
 	ctx    context.Context
-	errOut io.Writer
-	name   string
+	p      *Printer
 	client *producer.Client
 	jobID  string
 	d      time.Duration
@@ -88,7 +87,7 @@ func (h *waiting) fire() {
 	if err != nil || reason == "" {
 		return // the job moved on, or nothing can say why it waits
 	}
-	_, _ = fmt.Fprintf(h.errOut, "%s: still queued after %s: %s\n", h.name, h.d, Printable(reason))
+	h.p.Status("still queued after %s: %s", h.d, reason)
 }
 
 func (h *waiting) stop() {
@@ -96,4 +95,46 @@ func (h *waiting) stop() {
 	h.disarm()
 	h.mu.Unlock()
 	h.writing.Wait()
+}
+
+// laneEvery is how often a live status line asks why its queued job
+// waits: often on the embedded backend, whose journal is a local file;
+// seldom on AWS, where the answer reads many jobs' journals from
+// CloudWatch Logs, whose reads are limited per account.
+func laneEvery(b backend.Backend) time.Duration {
+	if _, ok := b.(*embedded.Backend); ok {
+		return 2 * time.Second
+	}
+	return 30 * time.Second
+}
+
+// watchLane tells p's live status line why its queued job waits, every
+// d while the job is queued (see producer.Client.WaitReason). The returned
+// stop ends it and waits for a look under way.
+func watchLane(ctx context.Context, p *Printer, client *producer.Client, jobID string, d time.Duration) (stop func()) {
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			if !p.Queued() {
+				continue
+			}
+			s, err := client.Job(wctx, jobID)
+			if err != nil {
+				continue
+			}
+			if reason, err := client.WaitReason(wctx, s); err == nil && reason != "" {
+				p.SetWaitReason(reason)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

@@ -30,7 +30,7 @@ func TestWaitingHintSaysWhyOnce(t *testing.T) {
 	}
 
 	w := &notifyWriter{wrote: make(chan struct{})}
-	onEvent, stop := waitingHint(t.Context(), w, New(&bytes.Buffer{}, w), b.Client(), job, time.Millisecond)
+	onEvent, stop := waitingHint(t.Context(), New(&bytes.Buffer{}, w), b.Client(), job, time.Millisecond)
 	onEvent(accepted)
 	onEvent(queued)
 	select {
@@ -49,7 +49,7 @@ func TestWaitingHintSaysWhyOnce(t *testing.T) {
 
 	// A job that moves on before the hint is due gets none.
 	w = &notifyWriter{wrote: make(chan struct{})}
-	onEvent, stop = waitingHint(t.Context(), w, New(&bytes.Buffer{}, w), b.Client(), job, time.Hour)
+	onEvent, stop = waitingHint(t.Context(), New(&bytes.Buffer{}, w), b.Client(), job, time.Hour)
 	onEvent(queued)
 	started := queued
 	started.Type = schemas.EventStarted

@@ -22,6 +22,7 @@ type Options struct {
 	JobID      string
 	Follow     bool
 	Timestamps bool
+	Output     string
 }
 
 // NewCmdLogs builds the command; runF replaces the action in tests.
@@ -41,6 +42,9 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 			if !schemas.ValidJobID(opts.JobID) {
 				return factory.Usage(fmt.Errorf("%q is not a job id", opts.JobID))
 			}
+			if err := factory.CheckJobOutput(opts.Output); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -49,6 +53,7 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 	}
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "keep printing until the job ends")
 	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line with its time")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
 	return cmd
 }
 
@@ -59,8 +64,8 @@ func runLogs(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer func() { _ = b.Close() }()
-	p := jobview.New(f.IO.Out, f.IO.ErrOut)
-	p.Name = f.ProgramName()
+	p := jobview.NewFor(f, opts.Output)
+	defer p.Close()
 	p.Timestamps = opts.Timestamps
 	p.Quiet = true
 	if opts.Follow {

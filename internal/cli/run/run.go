@@ -67,7 +67,7 @@ even if run is killed.`,
 			if err := checkNames(cmd.UseLine(), opts.Container, opts.Script); err != nil {
 				return err
 			}
-			if err := factory.CheckOutput(opts.Output); err != nil {
+			if err := factory.CheckJobOutput(opts.Output); err != nil {
 				return err
 			}
 			if opts.MaxWait <= 0 {
@@ -88,7 +88,7 @@ even if run is killed.`,
 	cmd.Flags().IntVar(&opts.TaskCPU, "task-cpu", 0, "CPU units for the task, within the container's cap (default: the container's)")
 	cmd.Flags().IntVar(&opts.TaskMemory, "task-memory", 0, "memory (MiB) for the task, within the container's cap (default: the container's)")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "print the job id and exit once the request is queued")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json for one job event per line")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
 	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line of output with its time")
 	return cmd
 }
@@ -140,10 +140,11 @@ func runRun(ctx context.Context, opts *Options) error {
 		// After the request is sent: see EnsureServed.
 		return jobview.EnsureServed(ctx, f, b, pol)
 	}
-	p := jobview.New(f.IO.Out, f.IO.ErrOut)
-	p.Name = f.ProgramName()
-	p.JSON = opts.Output == "json"
+	p := jobview.NewFor(f, opts.Output)
+	defer p.Close()
 	p.Timestamps = opts.Timestamps
+	p.Report = true
+	p.SetRequest(opts.Container, opts.Script, opts.Args)
 	p.Status("job %s submitted: %s %s", job.ID, opts.Container, jobview.Command(opts.Script, opts.Args))
 	return jobview.Attach(ctx, f, b, pol, job, p, opts.MaxWait)
 }

@@ -32,6 +32,16 @@ func TestNewCmdRunParsesFlags(t *testing.T) {
 			args: []string{"--max-wait-time", "90s", "--task-cpu", "512", "--task-memory", "1024", "--no-wait", "--output", "json", "--timestamps", "--", "c", "s"},
 			want: Options{Container: "c", Script: "s", Args: []string{}, MaxWait: 90 * time.Second, TaskCPU: 512, TaskMemory: 1024, NoWait: true, Output: "json", Timestamps: true},
 		},
+		{
+			name: "a CI dialect",
+			args: []string{"--output", "github", "--", "c", "s"},
+			want: Options{Container: "c", Script: "s", Args: []string{}, MaxWait: producer.DefaultMaxWait, Output: "github"},
+		},
+		{
+			name: "plain",
+			args: []string{"--output=plain", "--", "c", "s"},
+			want: Options{Container: "c", Script: "s", Args: []string{}, MaxWait: producer.DefaultMaxWait, Output: "plain"},
+		},
 		{name: "no script", args: []string{"--", "demo"}, wantErr: producer.ExitUsage},
 		{name: "bad output", args: []string{"--output", "yaml", "--", "c", "s"}, wantErr: producer.ExitUsage},
 		{name: "negative cpu", args: []string{"--task-cpu", "-1", "--", "c", "s"}, wantErr: producer.ExitUsage},

@@ -43,7 +43,7 @@ start, and exits with the same codes as "deployer run".`,
 			if !schemas.ValidJobID(opts.JobID) {
 				return factory.Usage(fmt.Errorf("%q is not a job id", opts.JobID))
 			}
-			if err := factory.CheckOutput(opts.Output); err != nil {
+			if err := factory.CheckJobOutput(opts.Output); err != nil {
 				return err
 			}
 			if opts.MaxWait <= 0 {
@@ -56,7 +56,7 @@ start, and exits with the same codes as "deployer run".`,
 		},
 	}
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the job before giving up (exit 75)")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json for one job event per line")
+	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
 	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line of output with its time")
 	return cmd
 }
@@ -68,10 +68,10 @@ func runWait(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer func() { _ = b.Close() }()
-	p := jobview.New(f.IO.Out, f.IO.ErrOut)
-	p.Name = f.ProgramName()
-	p.JSON = opts.Output == "json"
+	p := jobview.NewFor(f, opts.Output)
+	defer p.Close()
 	p.Timestamps = opts.Timestamps
+	p.Report = true
 
 	job := producer.Job{ID: opts.JobID, Stream: b.StreamAddress(opts.JobID)}
 	err = jobview.Attach(ctx, f, b, nil, job, p, opts.MaxWait)
