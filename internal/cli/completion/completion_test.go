@@ -519,8 +519,10 @@ func TestRegisterKeepsACommandsOwnCompletion(t *testing.T) {
 	}
 	wait := &cobra.Command{Use: "wait", Run: func(*cobra.Command, []string) {}}
 	wait.Flags().String("output", "text", "")
+	jobs := &cobra.Command{Use: "jobs", Run: func(*cobra.Command, []string) {}}
+	jobs.Flags().String("output", "text", "")
 	root.PersistentFlags().String("backend", "", "")
-	root.AddCommand(run, wait)
+	root.AddCommand(run, wait, jobs)
 	Register(root, &factory.Factory{Getenv: func(string) string { return "" }})
 	check := func(c *cobra.Command, flag string, want ...string) {
 		t.Helper()
@@ -533,7 +535,8 @@ func TestRegisterKeepsACommandsOwnCompletion(t *testing.T) {
 		}
 	}
 	check(run, "output", "github")
-	check(wait, "output", "text", "json")
+	check(wait, "output", factory.JobOutputs...) // it prints a job's output: the CI dialects too
+	check(jobs, "output", "text", "json")
 	check(root, "backend", "embedded", "aws")
 	if run.ValidArgsFunction == nil || wait.ValidArgsFunction == nil {
 		t.Fatal("arguments not completed")
