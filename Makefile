@@ -9,8 +9,8 @@ STATE_DIR ?= .state
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 FUZZTIME  ?= 500000x
 LAMBDA_ARCH ?= arm64
-# Task images (make images): their repository and the version stamped into
-# deployer-task and used as the tag.
+# Images (make images): their repository and the version stamped into
+# deployer-task and the worker and used as the tag.
 IMAGE_REPO ?= deployer
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
@@ -36,12 +36,12 @@ lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.
 	done
 
 .PHONY: images
-images: ## Build the task images of images/ (deploy-runner, kaniko) with Docker, tagged IMAGE_REPO/NAME:VERSION
+images: ## Build the images of images/ with Docker, tagged IMAGE_REPO/NAME:VERSION: the task images (deploy-runner, kaniko) and the worker's (the module's worker_image)
 	@docker info >/dev/null 2>&1 || { echo "make images: Docker is not available here (docker info failed). Build the images where a Docker daemon runs; without Docker, CI checks the Dockerfiles with go test ./images/." >&2; exit 1; }
 	@test -d config/standard/scripts || { echo "make images: config/standard/scripts is missing: the images copy the standard scripts from there." >&2; exit 1; }
 	@unset=$$(grep -Hn '^ARG [A-Z0-9_]*_SHA256=$$' images/*/Dockerfile || true); \
 	  if [ -n "$$unset" ]; then echo "make images: these checksums are not pinned yet (how: the comment at the top of the Dockerfile):" >&2; echo "$$unset" >&2; exit 1; fi
-	@for img in deploy-runner kaniko; do \
+	@for img in deploy-runner kaniko worker; do \
 	  echo "== $(IMAGE_REPO)/$$img:$(VERSION)"; \
 	  DOCKER_BUILDKIT=1 docker build -f images/$$img/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE_REPO)/$$img:$(VERSION) . || exit 1; \
 	done

@@ -55,6 +55,7 @@ func newStandardFrom(t *testing.T, src string) *standardEnv {
 		"modules/ecs-deploy-runner/docker/kaniko/Dockerfile":        "FROM scratch\n",
 		"images/deploy-runner/Dockerfile":                           "FROM scratch\n",
 		"images/kaniko/Dockerfile":                                  "FROM scratch\n",
+		"images/worker/Dockerfile":                                  "FROM scratch\n",
 	} {
 		p := filepath.Join(tree, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -384,15 +385,16 @@ func TestStandardConfigurationRunsTheUpgradeGuideCommands(t *testing.T) {
 }
 
 // TestStandardConfigurationRebuildsDeployersOwnImages runs the image
-// builds of docs/upgrading.md: deployer's own task images rebuild through
-// the standard configuration's docker-image-builder, verbatim, with the
-// whole repository as their build context. A Dockerfile path leading out
-// of the repository is refused before anything runs.
+// builds of docs/upgrading.md: deployer's own images (the task images and
+// the worker's) rebuild through the standard configuration's
+// docker-image-builder, verbatim, with the whole repository as their
+// build context. A Dockerfile path leading out of the repository is
+// refused before anything runs.
 func TestStandardConfigurationRebuildsDeployersOwnImages(t *testing.T) {
 	t.Parallel()
 	s := newStandard(t)
 	const repo = "https://github.com/deployerhq/deployer"
-	for _, image := range []string{"deploy-runner", "kaniko"} {
+	for _, image := range []string{"deploy-runner", "kaniko", "worker"} {
 		tag := "123456789012.dkr.ecr.us-east-1.amazonaws.com/deployer/" + image + ":v1.4.0"
 		r := s.run("run", "--", "docker-image-builder", "build-docker-image", "--repo", repo, "--ref", "v1.4.0",
 			"--dockerfile-path", "images/"+image+"/Dockerfile", "--build-arg", "VERSION=v1.4.0", "--docker-image-tag", tag)

@@ -39,9 +39,15 @@ type options struct {
 // tracking running ones for --drain-timeout and hands the rest back for
 // another worker to adopt (a second signal hands them back at once). It
 // logs JSON to stderr and returns the exit code: 0 after a clean stop,
-// 64 for bad flags, 78 for bad configuration, 1 otherwise.
-func run(args []string, getenv func(string) string, stderr io.Writer) int {
-	o, code, ok := parse(args, getenv, stderr)
+// 64 for bad flags, 78 for bad configuration, 1 otherwise. --version
+// prints "worker VERSION" on stdout and returns 0; alone, it reads no
+// environment, so it answers in any container.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		_, _ = fmt.Fprintln(stdout, "worker", version)
+		return 0
+	}
+	o, code, ok := parse(args, getenv, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -49,9 +55,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 }
 
 // parse reads the options from the environment and the flags. When there
-// is nothing to serve (-h, or a problem it has reported on stderr) it
-// returns ok false and the exit code.
-func parse(args []string, getenv func(string) string, stderr io.Writer) (o options, code int, ok bool) {
+// is nothing to serve (-h, --version printed on stdout, or a problem it
+// has reported on stderr) it returns ok false and the exit code.
+func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) (o options, code int, ok bool) {
 	var err error
 	if o.Backend, err = awsbackend.FromEnv(getenv); err != nil {
 		_, _ = fmt.Fprintf(stderr, "worker: %v\n", err)
@@ -59,6 +65,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (o optio
 	}
 	b, wo := &o.Backend, &o.Worker
 	var subnets, groups, level string
+	var showVersion bool
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&b.Region, "region", b.Region, "AWS region ($DEPLOYER_AWS_REGION, else the SDK's)")
@@ -74,11 +81,16 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (o optio
 	fs.DurationVar(&wo.Poll, "poll", 5*time.Second, "how often tracked tasks are described (one DescribeTasks per 100 tasks)")
 	fs.DurationVar(&wo.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to keep tracking running jobs after a stop signal")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&showVersion, "version", false, "print the version stamped at build time and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, 0, false
 		}
 		return o, exitUsage, false
+	}
+	if showVersion {
+		_, _ = fmt.Fprintln(stdout, "worker", version)
+		return o, 0, false
 	}
 	if fs.NArg() > 0 {
 		_, _ = fmt.Fprintf(stderr, "worker: unexpected arguments %q\n", fs.Args())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -33,9 +34,36 @@ func TestRunRefusesBadInvocations(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(tt.args, func(k string) string { return tt.env[k] }, &stderr)
+			code := run(tt.args, func(k string) string { return tt.env[k] }, io.Discard, &stderr)
 			if code != tt.code || !strings.Contains(stderr.String(), tt.says) {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+		})
+	}
+}
+
+// --version prints the version the image build stamps (-X main.version,
+// images/worker/Dockerfile) on stdout and nothing else. Alone it reads no
+// environment, so a container whose environment is broken still says
+// what it runs; among other flags it wins over them.
+func TestVersion(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "v1.5.0"
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"alone", []string{"--version"}, nil},
+		{"single dash", []string{"-version"}, nil},
+		{"alone, in a malformed environment", []string{"--version"}, map[string]string{"DEPLOYER_PRINCIPALS": "{"}},
+		{"among flags", []string{"--capacity", "3", "--version"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
+			if code != 0 || stdout.String() != "worker v1.5.0\n" || stderr.Len() != 0 {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 0, \"worker v1.5.0\\n\", nothing", code, stdout.String(), stderr.String())
 			}
 		})
 	}
@@ -90,7 +118,7 @@ func TestParseOptions(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			got, code, ok := parse(tt.args, func(k string) string { return tt.env[k] }, &stderr)
+			got, code, ok := parse(tt.args, func(k string) string { return tt.env[k] }, io.Discard, &stderr)
 			if !ok {
 				t.Fatalf("parse: exit %d; stderr:\n%s", code, stderr.String())
 			}

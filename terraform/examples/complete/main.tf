@@ -23,7 +23,7 @@ variable "dist" {
 }
 
 variable "worker_image" {
-  description = "Image of cmd/worker; null runs no worker service."
+  description = "Image of cmd/worker (images/worker/Dockerfile, make images); null runs no worker service."
   type        = string
   default     = null
 }

@@ -42,7 +42,7 @@ variable "image_tag" {
 }
 
 variable "worker_image" {
-  description = "Image of cmd/worker; null runs no worker service."
+  description = "Image of cmd/worker (images/worker/Dockerfile, make images); null runs no worker service."
   type        = string
   default     = null
 }

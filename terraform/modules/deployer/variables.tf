@@ -134,7 +134,7 @@ variable "task_definitions" {
 }
 
 variable "worker_image" {
-  description = "Container image of the worker daemon (cmd/worker). When set, the module runs it as an ECS service on the cluster; otherwise run workers yourself with the policy in the worker_policy_json output."
+  description = "Container image of the worker daemon (cmd/worker), built from images/worker/Dockerfile (make images). When set, the module runs it as an ECS service on the cluster; otherwise run workers yourself with the policy in the worker_policy_json output."
   type        = string
   default     = null
 }
