@@ -131,6 +131,9 @@ type JobEvent struct {
 	Container string   `json:"container,omitempty"`
 	Script    string   `json:"script,omitempty"`
 	Argv      []string `json:"argv,omitempty"`
+	// Canary marks the accepted and rejected events of a canary (see
+	// JobRequest.Canary): Script is empty, the task runs CanaryCommand.
+	Canary bool `json:"canary,omitempty"`
 	// Lane is the job's concurrency lane and LaneLimit how many of its
 	// jobs run at once, on accepted events.
 	Lane      string `json:"lane,omitempty"`
