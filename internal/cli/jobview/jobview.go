@@ -95,6 +95,9 @@ func (p *Printer) json(ev schemas.JobEvent) {
 func Describe(ev schemas.JobEvent) string {
 	switch ev.Type {
 	case schemas.EventAccepted:
+		if ev.Canary {
+			return fmt.Sprintf("accepted: %s %s", ev.Container, CanaryCommand)
+		}
 		return fmt.Sprintf("accepted: %s %s", ev.Container, Command(ev.Script, ev.Argv))
 	case schemas.EventQueued:
 		return "queued: " + ev.Reason
@@ -121,6 +124,10 @@ func Describe(ev schemas.JobEvent) string {
 	}
 	return ""
 }
+
+// CanaryCommand is how a canary's command is shown where a script's
+// would be (jobs, status, the accepted line).
+const CanaryCommand = "canary (" + schemas.CanaryCommand + ")"
 
 // Command renders a script and its argv the way a shell user would type it.
 func Command(script string, argv []string) string {
