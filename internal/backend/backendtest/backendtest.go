@@ -569,7 +569,9 @@ func (s *suite) canary(t *testing.T) {
 	if f.terminal.Outcome != schemas.OutcomeSucceeded || len(f.lines) != 1 || !strings.HasPrefix(f.lines[0], schemas.CanaryVersionPrefix) {
 		t.Fatalf("canary: terminal %+v, lines %q; want succeeded with one line %q…", f.terminal, f.lines, schemas.CanaryVersionPrefix)
 	}
-	if !slices.ContainsFunc(f.events, func(ev schemas.JobEvent) bool { return ev.Type == schemas.EventAccepted && ev.Canary && ev.Container == "infra" }) {
+	if !slices.ContainsFunc(f.events, func(ev schemas.JobEvent) bool {
+		return ev.Type == schemas.EventAccepted && ev.Canary && ev.Container == "infra"
+	}) {
 		t.Errorf("events %v: no accepted event of a canary of infra", f.types())
 	}
 	f = s.follow(t, s.submitCanary(t, "nope"), nil)
