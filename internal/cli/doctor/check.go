@@ -319,7 +319,7 @@ func (r *run) gatekeeper(ctx context.Context) (Result, producer.Description, boo
 // permissions runs the permission checker.
 func (r *run) permissions(ctx context.Context) []Result {
 	if r.cfg.Permissions == nil {
-		return []Result{{Check: CheckPermissions, Status: StatusSkip, Message: "skipped: no permission check for this backend (the embedded backend has no IAM)"}}
+		return []Result{{Check: CheckPermissions, Status: StatusSkip, Message: "skipped: no IAM policy check for this backend"}}
 	}
 	res, done := r.timed(CheckPermissions, "IAM policies")
 	findings, err := r.cfg.Permissions.Check(ctx)
@@ -460,13 +460,14 @@ func (r *run) ended(res *Result, container string, term schemas.JobEvent, lines 
 				return
 			}
 		}
-		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the task exited 0 but printed no deployer-task version%s.", id, printed(lines)),
+		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the task exited 0 without printing a deployer-task version (%s).", id, printed(lines)),
 			"The image's entrypoint is not deployer-task: every task image's ENTRYPOINT must be [\"deployer-task\"] (see images/).")
 	case term.ReasonCode == gatekeeper.ReasonNotForwarded:
 		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: accepted but never queued: %s", id, term.Reason),
 			"Grant the gatekeeper's role sqs:SendMessage on the run queues (the lanes' and the cancel queue), and make sure they exist.")
 	case term.ReasonCode == worker.ReasonTaskDefinitionMissing || (term.Outcome == schemas.OutcomeCouldNotStart && missingDefinition(term.Reason)):
-		res.fail(CauseTaskDefinitionMissing, fmt.Sprintf("job %s: the task of container %s could not start: %s", id, container, term.Reason), r.d.Hints().TaskDefinition)
+		res.fail(CauseTaskDefinitionMissing, fmt.Sprintf("job %s: the task of container %s could not start: %s", id, container, strings.TrimPrefix(term.Reason, "could not start: ")),
+			r.d.Hints().TaskDefinition)
 	case term.Type == schemas.EventRejected:
 		fix := "The policy in force changed since the describe request, or the gatekeeper does not know canaries."
 		if term.ReasonCode == policyMalformed {
@@ -474,14 +475,14 @@ func (r *run) ended(res *Result, container string, term schemas.JobEvent, lines 
 		}
 		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the gatekeeper rejected the canary [%s]: %s", id, term.ReasonCode, term.Reason), fix)
 	case term.Outcome == schemas.OutcomeCouldNotStart:
-		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the task could not start: %s", id, term.Reason),
+		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the task could not start: %s", id, strings.TrimPrefix(term.Reason, "could not start: ")),
 			"Look at why: an image that cannot be pulled, a secret the task role may not read, no capacity (see deployer status "+id+").")
 	case term.Outcome == schemas.OutcomeFailed:
 		code := -1
 		if term.ExitCode != nil {
 			code = *term.ExitCode
 		}
-		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the task exited with code %d%s.", id, code, printed(lines)),
+		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the task exited with code %d (%s).", id, code, printed(lines)),
 			"deployer-task --version exits 0: the image's entrypoint is not deployer-task, or not one that knows --version (an old deployer-task: rebuild the image).")
 	default:
 		res.fail(CauseCanaryFailed, fmt.Sprintf("job %s: the canary ended %s: %s", id, term.Outcome, term.Reason),
@@ -505,7 +506,7 @@ func missingDefinition(reason string) bool {
 // printed quotes what a canary printed, briefly.
 func printed(lines []string) string {
 	if len(lines) == 0 {
-		return ", and printed nothing"
+		return "it printed nothing"
 	}
 	const most = 3
 	shown := lines[:min(len(lines), most)]
@@ -520,5 +521,5 @@ func printed(lines []string) string {
 		}
 		q[i] = fmt.Sprintf("%q", l)
 	}
-	return ", printing " + strings.Join(q, ", ") + more
+	return "it printed " + strings.Join(q, ", ") + more
 }

@@ -249,7 +249,7 @@ func TestFailuresAndTheirExitCodes(t *testing.T) {
 		}, CheckCanary, CauseCanaryFailed, []string{"exited with code 3", `"usage: packer"`}},
 		{"no version", func(f *fake, _ *Config) {
 			f.plans["packer"] = plan{lines: []string{"hello"}, terminal: &schemas.JobEvent{Type: schemas.EventFinished, Outcome: schemas.OutcomeSucceeded}}
-		}, CheckCanary, CauseCanaryFailed, []string{"printed no deployer-task version", `"hello"`}},
+		}, CheckCanary, CauseCanaryFailed, []string{"without printing a deployer-task version", `it printed "hello"`}},
 		{"not forwarded", func(f *fake, _ *Config) {
 			f.plans["packer"] = plan{terminal: &schemas.JobEvent{Type: schemas.EventFailed, Outcome: schemas.OutcomeCouldNotStart,
 				ReasonCode: gatekeeper.ReasonNotForwarded, Reason: "could not forward it: AccessDenied on runs-lane-amis"}}
@@ -405,7 +405,7 @@ func TestTextAndJSONReports(t *testing.T) {
 		"[queue_missing, exit 80]",
 		"fix: HINT-QUEUE",
 		"canary       ok    infra: deployer-task v1.2.3 (job ",
-		"permissions  skip  skipped: no permission check",
+		"permissions  skip  skipped: no IAM policy check",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())

@@ -104,9 +104,9 @@ func openAWS(ctx context.Context, f *factory.Factory) (opened, error) {
 	if err != nil {
 		return opened{}, err
 	}
-	where := fmt.Sprintf("AWS deployment in %s with prefix %q", opts.Region, opts.Prefix)
+	endpoint := "the AWS endpoint"
 	if u := f.Getenv("AWS_ENDPOINT_URL"); u != "" {
-		where += " at " + u
+		endpoint += " " + u
 	}
 	b, err := awsbackend.Open(ctx, opts)
 	var client *producer.Client
@@ -123,7 +123,11 @@ func openAWS(ctx context.Context, f *factory.Factory) (opened, error) {
 		if errors.As(err, &ee) {
 			return opened{}, err
 		}
-		reach := Result{Subject: where}
+		region := opts.Region
+		if region == "" {
+			region = "the SDK's region"
+		}
+		reach := Result{Subject: fmt.Sprintf("AWS deployment in %s with prefix %q", region, opts.Prefix)}
 		if cause, ok := awsx.Unreachable(err); ok {
 			reach.fail(CauseUnreachable, fmt.Sprintf("cannot reach AWS: %v", cause),
 				"Check --region/--aws-region, AWS_ENDPOINT_URL and the network (a proxy, a VPC endpoint, DNS).")
@@ -149,7 +153,7 @@ func openAWS(ctx context.Context, f *factory.Factory) (opened, error) {
 				"or, when an upgrade deregistered it, roll back (deployer rollback); RunTask takes the family's latest ACTIVE revision.",
 		},
 	}
-	return opened{d: d, reach: Result{Subject: where, Status: StatusOK, Message: where + ": the endpoint answered"}, release: func() { _ = b.Close() }}, nil
+	return opened{d: d, reach: Result{Subject: b.Where(), Status: StatusOK, Message: endpoint + " answered"}, release: func() { _ = b.Close() }}, nil
 }
 
 func openEmbedded(ctx context.Context, f *factory.Factory) (opened, error) {

@@ -248,6 +248,6 @@ func WriteText(w io.Writer, program string, rep Report) {
 	if failed > 1 {
 		more = fmt.Sprintf("; %d checks failed in all", failed)
 	}
-	p("%s doctor: FAIL, exit %d: %s (the first failed check: %s %s%s)\n", program, first.ExitCode, first.Cause, first.Check,
+	p("%s doctor: FAIL, exit %d: %s (first failed check: %s, %s%s)\n", program, first.ExitCode, first.Cause, first.Check,
 		jobview.Printable(first.Subject), more)
 }
