@@ -171,7 +171,15 @@ type JobEvent struct {
 
 	// Containers answers a describe request (described events).
 	Containers []ContainerInfo `json:"containers,omitempty"`
+	// Features says, on described events, what the gatekeeper that
+	// answered can do beyond running scripts (FeatureCanary), so that a
+	// caller does not send what an older one refuses.
+	Features []string `json:"features,omitempty"`
 }
+
+// FeatureCanary is the Features entry of a gatekeeper that runs canaries
+// (JobRequest.Canary).
+const FeatureCanary = "canary"
 
 // Validate checks the event's own shape.
 func (e *JobEvent) Validate() error {

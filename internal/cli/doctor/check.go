@@ -206,6 +206,11 @@ func Run(ctx context.Context, d Deployment, reach Result, cfg Config) Report {
 			Message: "skipped: the gatekeeper did not say what you may run (see above)"})
 	case len(desc.Containers) == 0:
 		rep.Results = append(rep.Results, Result{Check: CheckCanary, Status: StatusSkip, Message: "skipped: you may run nothing"})
+	case !slices.Contains(desc.Features, schemas.FeatureCanary):
+		// An older gatekeeper would refuse a canary as malformed, and
+		// dead-letter the request: none is sent.
+		rep.Results = append(rep.Results, Result{Check: CheckCanary, Status: StatusSkip,
+			Message: "skipped: the gatekeeper predates canaries (its describe answer does not offer them); upgrade it, then run doctor again"})
 	default:
 		rep.Results = append(rep.Results, r.canaries(ctx, desc)...)
 	}

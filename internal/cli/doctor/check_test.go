@@ -128,7 +128,7 @@ func (f *fake) Follow(ctx context.Context, job producer.Job, opts producer.Follo
 }
 
 func describeOf(containers ...string) producer.Description {
-	d := producer.Description{Principal: "arn:aws:iam::1:role/ci", PolicyDigest: "sha256:0123456789ab"}
+	d := producer.Description{Principal: "arn:aws:iam::1:role/ci", PolicyDigest: "sha256:0123456789ab", Features: []string{schemas.FeatureCanary}}
 	for _, c := range containers {
 		lane := "default"
 		if c == "packer" {
@@ -367,6 +367,14 @@ func TestDependentChecksAreSkipped(t *testing.T) {
 	rep = doctor(t, healthy(), Config{SkipCanary: true})
 	if c := find(rep, CheckCanary); len(c) != 1 || c[0].Status != StatusSkip || rep.ExitCode() != 0 {
 		t.Errorf("--skip-canary: %+v", c)
+	}
+	// A gatekeeper that predates canaries would dead-letter them: none
+	// is sent, and doctor says why.
+	f = healthy()
+	f.desc.Features = nil
+	rep = doctor(t, f, Config{})
+	if c := find(rep, CheckCanary); len(c) != 1 || c[0].Status != StatusSkip || !strings.Contains(c[0].Message, "predates canaries") || len(f.submitted) != 0 {
+		t.Errorf("an older gatekeeper: %+v, submitted %v", c, f.submitted)
 	}
 }
 
