@@ -148,7 +148,7 @@ func TestCanaryHoldsNoLaneLease(t *testing.T) {
 func TestCanaryFailuresAreNotDeadLettered(t *testing.T) {
 	r := newRig(t)
 	const missing, failing = "01JD3Q8Z5W6X7Y8Z9A0B1C2D7A", "01JD3Q8Z5W6X7Y8Z9A0B1C2D7B"
-	r.runner.fails[taskID(missing, 1)] = fmt.Errorf("RunTask: %w: %w: ClientException: Unable to find task definition.", runner.ErrInvalidSpec, runner.ErrMissingDefinition)
+	r.runner.fails[taskID(missing, 1)] = fmt.Errorf("RunTask: %w: %w: ClientException: unable to find task definition", runner.ErrInvalidSpec, runner.ErrMissingDefinition)
 	r.runner.exits[taskID(failing, 1)] = 3
 	r.sendTo(t, r.cancels, canaryOrder(missing, 4))
 	r.sendTo(t, r.cancels, canaryOrder(failing, 4))

@@ -259,14 +259,14 @@ func (r *run) queues(ctx context.Context, names []string) []Result {
 
 // queueRole says what a queue is for.
 func queueRole(name string) string {
-	switch {
-	case name == topology.RequestQueue:
+	switch name {
+	case topology.RequestQueue:
 		return "the request queue: callers send their requests there, the gatekeeper takes them from it"
-	case name == topology.RequestDLQ:
+	case topology.RequestDLQ:
 		return "the request dead-letter queue: requests the gatekeeper could not handle go there"
-	case name == topology.RunDLQ:
+	case topology.RunDLQ:
 		return "the run dead-letter queue: failed jobs go there for a person to replay"
-	case name == topology.CancelQueue:
+	case topology.CancelQueue:
 		return "the cancel queue: cancel orders and canaries go there, past the lanes"
 	}
 	return "the run queue of lane " + strings.TrimPrefix(name, topology.LaneQueuePrefix) + ": the gatekeeper forwards that lane's jobs there"
