@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -278,5 +279,27 @@ func TestDoctorAWSCanaryFailed(t *testing.T) {
 			r := d.e.run("doctor", "--container", "infra")
 			expectDoctor(t, r, 85, append(tc.says, "canary_failed", "entrypoint")...)
 		})
+	}
+}
+
+// An endpoint nothing listens on: reach fails, 69, the rest skipped.
+func TestDoctorAWSUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	_ = l.Close()
+	e := newEnv(t, awsConfig, awsScripts)
+	e.extraEnv = append(awsEnv(closed), "AWS_MAX_ATTEMPTS=2")
+	r := e.run("doctor", "--output", "json")
+	rep := decodeDoctor(t, r)
+	if r.code != 69 || rep.ExitCode != 69 || rep.Cause != "unreachable" || rep.Checks[0].Name != "reach" || !strings.Contains(rep.Checks[0].Message, "connection refused") {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, c := range rep.Checks[1:] {
+		if c.Status != "skip" {
+			t.Errorf("%s ran on an unreachable backend: %+v", c.Name, c)
+		}
 	}
 }
