@@ -44,15 +44,16 @@ type Options struct {
 	// Output is text or json.
 	Output string
 	// Permissions returns the permission checker of an opened backend;
-	// nil, or a nil checker, skips the permissions check (the embedded
-	// backend has no IAM). It is the seam of the static IAM policy check
-	// of the AWS backend.
+	// nil, or a nil interface returned, skips the permissions check (the
+	// embedded backend has no IAM). NewCmdDoctor sets it to
+	// permissionsFor, the seam of the AWS backend's static IAM policy
+	// check.
 	Permissions func(backend.Backend) PermissionChecker
 }
 
 // NewCmdDoctor builds the command; runF replaces the action in tests.
 func NewCmdDoctor(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Factory: f}
+	opts := &Options{Factory: f, Permissions: permissionsFor}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Prove the deployment works for you: queues, gatekeeper, permissions, a canary per container",
@@ -110,6 +111,12 @@ permission_missing, 85 canary_failed. See docs/doctor.md.`,
 	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json (one object with every check)")
 	return cmd
 }
+
+// permissionsFor returns the permission checker of an opened backend:
+// none on the embedded backend, which has no IAM. The seam of the AWS
+// backend's static IAM policy check (internal/iamcheck): return its
+// checker here for an *awsbackend.Backend.
+func permissionsFor(backend.Backend) PermissionChecker { return nil }
 
 func runDoctor(ctx context.Context, opts *Options) error {
 	f := opts.Factory

@@ -45,7 +45,10 @@ func TestNewCmdDoctorParsesFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got.Factory = nil
+			if got.Permissions == nil {
+				t.Fatal("no permission checker seam")
+			}
+			got.Factory, got.Permissions = nil, nil
 			if !reflect.DeepEqual(*got, c.want) {
 				t.Fatalf("options %+v, want %+v", *got, c.want)
 			}
