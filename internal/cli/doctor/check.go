@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/gatekeeper"
-	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/producer"
@@ -246,11 +245,10 @@ func (r *run) queues(ctx context.Context, names []string) []Result {
 			res.fail(CausePermissionMissing, fmt.Sprintf("%s on %s was denied to you: %v", r.d.QueueAction(), full, err),
 				fmt.Sprintf("Grant your role %s on %s (it reveals no message), or run doctor as a role that has it.", r.d.QueueAction(), full))
 		default:
-			cause := CauseQueueMissing
-			if _, unreachable := awsx.Unreachable(err); unreachable {
-				cause = CauseUnreachable
-			}
-			res.fail(cause, fmt.Sprintf("%s could not be looked at: %v", full, err), "")
+			// No answer that says whether it exists (the network, the
+			// service failing or throttling for longer than retries).
+			res.fail(CauseUnreachable, fmt.Sprintf("%s could not be looked up: %v", full, err),
+				"The backend did not answer this call: try again; if it persists, check the network and the service's health.")
 		}
 		out = append(out, *res)
 	}

@@ -34,7 +34,7 @@ type plan struct {
 
 // fake is a Deployment whose every answer the test sets.
 type fake struct {
-	missing, denied map[string]bool
+	missing, denied, broken map[string]bool
 	desc            producer.Description
 	descErr         error
 	silent          bool // the gatekeeper never answers
@@ -82,6 +82,8 @@ func (f *fake) OpenQueue(_ context.Context, name string) error {
 		return fmt.Errorf("opening queue %s: %w", name, queue.ErrNotFound)
 	case f.denied[name]:
 		return fmt.Errorf("opening queue %s: %w: AccessDenied", name, queue.ErrDenied)
+	case f.broken[name]:
+		return fmt.Errorf("opening queue %s: %w: ThrottlingException", name, queue.ErrThrottled)
 	}
 	return nil
 }
@@ -228,6 +230,8 @@ func TestFailuresAndTheirExitCodes(t *testing.T) {
 			CheckQueues, CauseQueueMissing, []string{"p-runs-lane-amis does not exist", "lane amis"}},
 		{"queue denied", func(f *fake, _ *Config) { f.denied = map[string]bool{topology.RunDLQ: true} },
 			CheckQueues, CausePermissionMissing, []string{"sqs:GetQueueUrl on p-runs-dlq was denied"}},
+		{"queue not answering", func(f *fake, _ *Config) { f.broken = map[string]bool{topology.RequestDLQ: true} },
+			CheckQueues, CauseUnreachable, []string{"p-requests-dlq could not be looked up", "ThrottlingException"}},
 		{"gatekeeper silent", func(f *fake, c *Config) { f.silent, c.Timeout = true, 50*time.Millisecond },
 			CheckGatekeeper, CauseGatekeeperNotAnswering, []string{"no answer within 50ms", "p-requests"}},
 		{"identity refused", func(f *fake, _ *Config) {
