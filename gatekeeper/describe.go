@@ -44,6 +44,7 @@ func (g *Gatekeeper) handleDescribe(ctx context.Context, msg queue.Message) erro
 		ev.Containers = d.Describe(caller)
 		ev.Principal = caller.Principal
 		ev.PolicyDigest = digest
+		ev.Features = []string{schemas.FeatureCanary}
 	}
 	if err := g.Streams.Publish(ctx, req.ReplyStream, ev); err != nil &&
 		!errors.Is(err, stream.ErrNotFound) && !errors.Is(err, stream.ErrInvalidAddress) {

@@ -2,6 +2,7 @@ package gatekeeper_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,9 @@ func TestDescribeAnswersWithWhatTheCallerMayRun(t *testing.T) {
 	evs := h.describe(t, ciSender, describeBody(t))
 	if len(evs) != 1 || evs[0].Type != schemas.EventDescribed || evs[0].JobID != describeRequest || len(evs[0].Containers) == 0 {
 		t.Fatalf("answer %+v", evs)
+	}
+	if !slices.Equal(evs[0].Features, []string{schemas.FeatureCanary}) {
+		t.Errorf("features %q: the answer does not offer canaries", evs[0].Features)
 	}
 	evs = h.describe(t, malloryID, describeBody(t))
 	if len(evs) != 1 || evs[0].Type != schemas.EventDescribed || len(evs[0].Containers) != 0 || evs[0].Principal == "" {

@@ -10,6 +10,14 @@
 // decoded is dead-lettered with its reason; a rejected request is answered
 // and never retried; only transient failures are retried.
 //
+// A canary request (schemas.JobRequest.Canary) is decided as any request
+// — allowed when the verified caller may run one of the container's
+// scripts — and its order runs the entrypoint's version probe; it is
+// forwarded to the lane's run queue and to the cancel queue, so that no
+// full lane holds it up, and ends at once (ReasonNotForwarded) when it
+// cannot be forwarded. Describe answers offer canaries
+// (schemas.FeatureCanary).
+//
 // Every request ends once. Answers go to the job's own stream
 // (Gatekeeper.StreamAddress), never to one a request names: a request
 // naming another stream is rejected as malformed. A run order is measured

@@ -12,6 +12,7 @@ import (
 	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -204,6 +205,7 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
 	accepted.Lane, accepted.LaneLimit, accepted.Principal = order.Lane, order.LaneLimit, principal
 	accepted.Batch = order.Request.Batch
+	accepted.Canary = order.Canary
 	if err := g.publish(ctx, order.Request, accepted); err != nil {
 		if !permanent(err) {
 			return err
@@ -211,13 +213,10 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 		return g.end(ctx, msg, order.Request, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
 			"the request was accepted, but its accepted event could not be recorded: %v", err)}, principal, d)
 	}
-	q, err := g.RunQueue(ctx, order.Lane)
-	if err != nil {
-		err = fmt.Errorf("opening run queue of lane %s: %w", order.Lane, err)
-	} else if _, err = q.Send(ctx, out); err != nil {
-		err = fmt.Errorf("forwarding run order of job %s: %w", order.JobID, err)
+	if order.Canary {
+		return g.forwardCanary(ctx, order, out, d)
 	}
-	if err != nil {
+	if err := g.forward(ctx, order.Lane, order.JobID, out); err != nil {
 		if !permanent(err) {
 			return err
 		}
@@ -230,6 +229,62 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 		log.Warn("publishing queued event", "err", err)
 	}
 	log.Info("request accepted", "lane", order.Lane, "argv", order.Argv, "policy_digest", d.digest)
+	return nil
+}
+
+// forward sends a run order's message to the run queue of lane.
+func (g *Gatekeeper) forward(ctx context.Context, lane, jobID string, out queue.Outgoing) error {
+	q, err := g.RunQueue(ctx, lane)
+	if err != nil {
+		return fmt.Errorf("opening run queue of lane %s: %w", lane, err)
+	}
+	if _, err = q.Send(ctx, out); err != nil {
+		return fmt.Errorf("forwarding run order of job %s to run queue %s: %w", jobID, q.Name(), err)
+	}
+	return nil
+}
+
+// ReasonNotForwarded is the reason code of a canary the gatekeeper
+// accepted but could not forward to a run queue: it ends, could not
+// start, at once.
+const ReasonNotForwarded = "not_forwarded"
+
+// forwardCanary forwards a canary's order twice: to the run queue of its
+// container's lane, which proves that the gatekeeper may forward there,
+// and to the cancel queue, which every worker receives from whatever room
+// its lanes have, so that a full lane (hours-long applies) never keeps
+// the canary waiting. Whichever copy a worker receives first runs the
+// canary (a task starts once per job and attempt) and the other is
+// dropped; neither takes a lane slot. A canary that cannot be forwarded
+// ends at once, could not start with ReasonNotForwarded and the error,
+// instead of being retried or dead-lettered: it exists to say what is
+// broken, now.
+func (g *Gatekeeper) forwardCanary(ctx context.Context, order schemas.RunOrder, out queue.Outgoing, d decision) error {
+	err := g.forward(ctx, order.Lane, order.JobID, out)
+	if err == nil {
+		if err = g.forward(ctx, topology.CancelLane, order.JobID, out); err != nil {
+			err = fmt.Errorf("the copy for workers whose lane is full: %w", err)
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err != nil {
+		ev := g.event(order.Request, schemas.EventFailed)
+		ev.Outcome, ev.ReasonCode = schemas.OutcomeCouldNotStart, ReasonNotForwarded
+		ev.Reason = fmt.Sprintf("the gatekeeper accepted the canary but could not forward it: %v", err)
+		if perr := g.publish(ctx, order.Request, ev); perr != nil && !permanent(perr) {
+			return perr
+		}
+		d.log.Warn("canary not forwarded", "lane", order.Lane, "err", err)
+		return nil
+	}
+	queued := g.event(order.Request, schemas.EventQueued)
+	queued.Reason = "canary: waiting for any worker (it takes no slot of lane " + order.Lane + ")"
+	if err := g.publish(ctx, order.Request, queued); err != nil {
+		d.log.Warn("publishing queued event", "err", err)
+	}
+	d.log.Info("canary accepted", "lane", order.Lane, "policy_digest", d.digest)
 	return nil
 }
 
@@ -254,7 +309,7 @@ func (g *Gatekeeper) rejectAs(ctx context.Context, req schemas.JobRequest, rej *
 	ev := g.event(req, schemas.EventRejected)
 	ev.PolicyDigest = d.digest
 	ev.Container, ev.Script, ev.Principal = req.Container, req.Script, principal
-	ev.Batch = req.Batch
+	ev.Batch, ev.Canary = req.Batch, req.Canary
 	ev.Outcome = schemas.OutcomeRejected
 	ev.Reason = rej.Message
 	ev.ReasonCode = rej.Code

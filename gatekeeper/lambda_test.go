@@ -41,6 +41,7 @@ var principals = map[string]string{"AROAIDEXAMPLE123": "arn:aws:iam::12345678901
 
 type harness struct {
 	g       *gatekeeper.Gatekeeper
+	broker  *sqlitequeue.Broker
 	streams *sqlitestream.Streams
 	runs    queue.Queue
 	dlq     queue.Queue
@@ -70,7 +71,7 @@ func newHarness(t *testing.T, failStream string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{streams: streams}
+	h := &harness{streams: streams, broker: broker}
 	if h.dlq, err = broker.Create(ctx, topology.RequestDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ type Description struct {
 	// PolicyDigest names the policy in force ("sha256:…"); empty from a
 	// gatekeeper that predates it.
 	PolicyDigest string
+	// Features lists what the gatekeeper can do beyond running scripts
+	// (schemas.FeatureCanary); empty from a gatekeeper that predates it.
+	Features []string
 }
 
 // DescribePolicy is Describe, with the digest of the policy in force.
@@ -50,5 +53,5 @@ func (c *Client) DescribePolicy(ctx context.Context, caller schemas.CallerMetada
 	if ev.Type == schemas.EventRejected {
 		return Description{}, fmt.Errorf("%w: %s (%s)", ErrDescribeRejected, ev.Reason, ev.ReasonCode)
 	}
-	return Description{Containers: ev.Containers, Principal: ev.Principal, PolicyDigest: ev.PolicyDigest}, nil
+	return Description{Containers: ev.Containers, Principal: ev.Principal, PolicyDigest: ev.PolicyDigest, Features: ev.Features}, nil
 }

@@ -56,6 +56,9 @@ type JobSummary struct {
 	Container string
 	Script    string
 	Argv      []string
+	// Canary is set for a canary (Script is empty: its task runs
+	// schemas.CanaryCommand).
+	Canary    bool
 	Lane      string
 	LaneLimit int
 	Principal string
@@ -123,7 +126,7 @@ func Summarize(history []schemas.JobEvent) JobSummary {
 		}
 		if ev.Type == schemas.EventAccepted || ev.Type == schemas.EventRejected {
 			if ev.Container != "" {
-				s.Container, s.Script = ev.Container, ev.Script
+				s.Container, s.Script, s.Canary = ev.Container, ev.Script, ev.Canary
 			}
 			if ev.Type == schemas.EventAccepted {
 				s.Argv, s.Lane, s.LaneLimit = ev.Argv, ev.Lane, ev.LaneLimit

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,10 +141,16 @@ func newFixture(t *testing.T) *fixture {
 // ln of container ct, with the given steps (accepted first).
 func (f *fixture) job(ct, ln string, steps ...step) string {
 	f.t.Helper()
+	return f.record(ct, ln, false, steps...)
+}
+
+// record records a job, a canary when canary is set.
+func (f *fixture) record(ct, ln string, canary bool, steps ...step) string {
+	f.t.Helper()
 	f.at = f.at.Add(time.Second)
 	id := jobAt(f.at)
 	evs := hist(id, append([]step{{typ: schemas.EventAccepted}}, steps...)...)
-	evs[0].Container, evs[0].Lane = ct, ln
+	evs[0].Container, evs[0].Lane, evs[0].Canary = ct, ln, canary
 	if err := f.b.Journal.Append(f.t.Context(), id, evs...); err != nil {
 		f.t.Fatal(err)
 	}
@@ -236,6 +243,8 @@ func TestWaitReason(t *testing.T) {
 			f.job("infra", "ami", done...)
 		}
 	}
+	// A queued canary takes no slot: it is not in line.
+	canary := f.record("infra", "ami", true, q)
 	ours := f.job("infra", "ami", q)
 	f.job("infra", "ami", q)
 	f.job("infra", "ami", q)
@@ -266,6 +275,14 @@ func TestWaitReason(t *testing.T) {
 	}
 	if got, want := reason(), "lane ami: 1 of 3 running; waiting for a worker to take it — is a pipeline serving?"; got != want {
 		t.Fatalf("lane with room: %q, want %q", got, want)
+	}
+	// A canary waits for a worker only, whatever its lane.
+	cs, err := f.c.Job(t.Context(), canary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.c.WaitReason(t.Context(), cs); err != nil || !strings.HasPrefix(r, "a canary takes no lane slot") {
+		t.Fatalf("canary: %q, %v", r, err)
 	}
 	// A job that is not queued waits for nothing.
 	s.State = producer.StateRunning

@@ -49,6 +49,10 @@ type Request struct {
 	Container string
 	Script    string
 	Args      []string
+	// Canary asks for a canary of Container instead of a script (see
+	// schemas.JobRequest.Canary): Script, Args and the overrides stay
+	// empty.
+	Canary bool
 	// Optional overrides; zero means the container's default.
 	TaskCPU    int
 	TaskMemory int
@@ -115,6 +119,7 @@ func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
 		Container:   r.Container,
 		Script:      r.Script,
 		Args:        schemas.ArgList(r.Args...),
+		Canary:      r.Canary,
 		TaskCPU:     r.TaskCPU,
 		TaskMemory:  r.TaskMemory,
 		LaunchType:  r.LaunchType,

@@ -17,14 +17,18 @@ const (
 // WaitReason says why a queued job has not started, in one line: its lane
 // is full ("lane ami: 3 of 3 running, 7th in line") or has room, so the
 // job waits for a worker ("lane ami: 1 of 3 running; waiting for a worker
-// to take it — is a pipeline serving?"). Its place in line is 1 + the
-// queued jobs of its lane with smaller ids (older) submitted within
+// to take it — is a pipeline serving?"); a canary, which takes no lane
+// slot, only ever waits for a worker. Its place in line is 1 + the
+// queued jobs of its lane (not canaries) with smaller ids (older) submitted within
 // PositionWindow before it; "position unknown" when more than
 // PositionScan jobs were submitted in that window. It returns "" for a
 // job that is not queued.
 func (c *Client) WaitReason(ctx context.Context, s JobSummary) (string, error) {
 	if s.State != StateQueued {
 		return "", nil
+	}
+	if s.Canary {
+		return "a canary takes no lane slot: waiting for a worker to take it — is a pipeline serving?", nil
 	}
 	if c.Lanes == nil || s.Lane == "" {
 		return "waiting for a worker to take it", nil
@@ -61,7 +65,7 @@ func (c *Client) Position(ctx context.Context, s JobSummary) (int, error) {
 	}
 	ahead := 0
 	complete, err := c.scanJobs(ctx, s.JobID, at.Add(-PositionWindow), PositionScan, func(o JobSummary) bool {
-		if o.State == StateQueued && o.Lane == s.Lane {
+		if o.State == StateQueued && o.Lane == s.Lane && !o.Canary {
 			ahead++
 		}
 		return true

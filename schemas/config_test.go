@@ -290,6 +290,9 @@ func TestDecodeRejects(t *testing.T) {
 func FuzzDecodeJobRequest(f *testing.F) {
 	good, _ := sampleRequest().Encode()
 	f.Add(good)
+	canary, _ := canaryRequest().Encode()
+	f.Add(canary)
+	f.Add([]byte(`{"schema":"job_request/v1","job_id":"` + jobID + `","container":"c","canary":true,"script":"s","args":"","stream":"s","attempt":1}`))
 	f.Add([]byte(`{"schema":"job_request/v1","job_id":"` + jobID + `","container":"c","script":"s","args":"--a 'b c'","stream":"s","attempt":1}`))
 	f.Add([]byte(`{"schema":"job_request/v2"}`))
 	f.Add([]byte(`{"schema":"job_request/v1","args":[null]}`))

@@ -131,6 +131,9 @@ type JobEvent struct {
 	Container string   `json:"container,omitempty"`
 	Script    string   `json:"script,omitempty"`
 	Argv      []string `json:"argv,omitempty"`
+	// Canary marks the accepted and rejected events of a canary (see
+	// JobRequest.Canary): Script is empty, the task runs CanaryCommand.
+	Canary bool `json:"canary,omitempty"`
 	// Lane is the job's concurrency lane and LaneLimit how many of its
 	// jobs run at once, on accepted events.
 	Lane      string `json:"lane,omitempty"`
@@ -168,7 +171,15 @@ type JobEvent struct {
 
 	// Containers answers a describe request (described events).
 	Containers []ContainerInfo `json:"containers,omitempty"`
+	// Features says, on described events, what the gatekeeper that
+	// answered can do beyond running scripts (FeatureCanary), so that a
+	// caller does not send what an older one refuses.
+	Features []string `json:"features,omitempty"`
 }
+
+// FeatureCanary is the Features entry of a gatekeeper that runs canaries
+// (JobRequest.Canary).
+const FeatureCanary = "canary"
 
 // Validate checks the event's own shape.
 func (e *JobEvent) Validate() error {

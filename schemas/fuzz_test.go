@@ -56,6 +56,7 @@ func FuzzDecodeMessages(f *testing.F) {
 	}
 	seeds := []interface{ Encode() ([]byte, error) }{
 		order,
+		canaryOrder(),
 		schemas.JobEvent{JobID: jobID, ID: "e1", Time: when, Type: schemas.EventFinished, Source: "worker", Attempt: 1,
 			Lines:   []schemas.LogLine{{Seq: 1, ID: "c1", Time: when, Text: "hello"}, {ID: "37711308226195", Time: when, Text: "late"}},
 			Outcome: schemas.OutcomeFailed, ExitCode: &exit, ReasonCode: "task_failed", LogEvents: &lines},

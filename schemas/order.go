@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// RunOrderName is the schema name of run orders (see SchemaName).
+const RunOrderName = "run_order"
+
 // RunOrder is a request the gatekeeper accepted, fully resolved by policy.
 // Workers act on run orders only; they never consult the request's
 // unvalidated fields.
@@ -20,6 +23,12 @@ type RunOrder struct {
 	// Argv is the final argument vector after the script name: hardcoded
 	// options first, then the caller's vetted arguments, hardcoded args last.
 	Argv []string `json:"argv"`
+	// Canary marks the order of a canary request (JobRequest.Canary): its
+	// task runs the entrypoint's version probe (CanaryCommand) instead of
+	// a script, so Script and Argv are empty. It never retries and never
+	// dead-letters, and a worker runs it outside the lanes' limits: it
+	// takes no lane slot (see the worker package).
+	Canary bool `json:"canary,omitempty"`
 
 	// Image and TaskDefinition select the task on container backends.
 	Image          string `json:"image,omitempty"`
@@ -62,9 +71,9 @@ type RetryPolicy struct {
 }
 
 // DeadLetters reports whether the job is dead-lettered when it ends with
-// outcome. Succeeded and cancelled jobs never are.
+// outcome. Succeeded and cancelled jobs and canaries never are.
 func (o *RunOrder) DeadLetters(outcome Outcome) bool {
-	if outcome == OutcomeSucceeded || outcome == OutcomeCancelled {
+	if o.Canary || outcome == OutcomeSucceeded || outcome == OutcomeCancelled {
 		return false
 	}
 	on := o.DeadLetterOn
@@ -95,8 +104,16 @@ func (o *RunOrder) Validate() error {
 		return fmt.Errorf("%w: job_id %q is not a valid job id", ErrMalformed, o.JobID)
 	case o.Attempt < 1:
 		return fmt.Errorf("%w: attempt must be at least 1", ErrMalformed)
-	case o.Container == "" || o.Script == "":
-		return fmt.Errorf("%w: container and script are required", ErrMalformed)
+	case o.Container == "":
+		return fmt.Errorf("%w: container is required", ErrMalformed)
+	case o.Canary != o.Request.Canary:
+		return fmt.Errorf("%w: canary is %t but the request's canary is %t", ErrMalformed, o.Canary, o.Request.Canary)
+	case o.Canary && (o.Script != "" || len(o.Argv) > 0):
+		return fmt.Errorf("%w: a canary runs no script and takes no arguments", ErrMalformed)
+	case o.Canary && (o.Retry.MaxAttempts > 1 || len(o.Retry.OnExitCodes) > 0 || len(o.DeadLetterOn) > 0):
+		return fmt.Errorf("%w: a canary is never retried nor dead-lettered", ErrMalformed)
+	case !o.Canary && o.Script == "":
+		return fmt.Errorf("%w: script is required", ErrMalformed)
 	case o.Stream == "":
 		return fmt.Errorf("%w: stream is empty", ErrMalformed)
 	case o.Timeout <= 0:

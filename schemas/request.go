@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,14 @@ type JobRequest struct {
 	Container string `json:"container"`
 	Script    string `json:"script"`
 	Args      Args   `json:"args"`
+	// Canary asks for a canary of Container instead of a script: its task
+	// runs the image's entrypoint with deployer-task's version probe
+	// (CanaryCommand) and no script, proving that the container's task
+	// starts and that its entrypoint is deployer-task. A canary request
+	// names no script, no arguments, no override, no batch and replays
+	// nothing. A gatekeeper that predates the field ignores it and refuses
+	// the request as malformed (its script is empty).
+	Canary bool `json:"canary,omitempty"`
 
 	// Optional overrides, each checked against the container's policy.
 	TaskCPU    int      `json:"task_cpu,omitempty"`
@@ -72,8 +81,14 @@ func (r *JobRequest) Validate() error {
 		return fmt.Errorf("%w: job_id %q is not a valid job id", ErrMalformed, r.JobID)
 	case r.Container == "":
 		return fmt.Errorf("%w: container is empty", ErrMalformed)
+	case r.Canary:
+		if err := r.validateCanary(); err != nil {
+			return err
+		}
 	case r.Script == "":
 		return fmt.Errorf("%w: script is empty", ErrMalformed)
+	}
+	switch {
 	case r.Stream == "":
 		return fmt.Errorf("%w: stream is empty", ErrMalformed)
 	case r.Attempt < 1:
@@ -90,6 +105,41 @@ func (r *JobRequest) Validate() error {
 	}
 	return nil
 }
+
+// validateCanary checks what a canary request must leave empty.
+func (r *JobRequest) validateCanary() error {
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"script", r.Script != ""},
+		{"args", len(r.Args.Words) > 0 || r.Args.IsLegacy},
+		{"task_cpu", r.TaskCPU != 0},
+		{"task_memory", r.TaskMemory != 0},
+		{"launch_type", r.LaunchType != ""},
+		{"timeout", r.Timeout != 0},
+		{"batch_id", r.BatchID != "" || r.Batch != nil},
+		{"replay_of", r.ReplayOf != ""},
+	} {
+		if f.set {
+			set = append(set, f.name)
+		}
+	}
+	if len(set) > 0 {
+		return fmt.Errorf("%w: a canary request runs the version probe of its container only, so it takes no %s", ErrMalformed, strings.Join(set, ", "))
+	}
+	return nil
+}
+
+// CanaryCommand is what a canary's task runs: the image's entrypoint,
+// deployer-task, with its version probe, which prints CanaryVersionPrefix
+// and the version.
+const CanaryCommand = "deployer-task --version"
+
+// CanaryVersionPrefix starts the line deployer-task's version probe
+// prints: "deployer-task v1.2.3".
+const CanaryVersionPrefix = "deployer-task "
 
 // Encode sets the schema and encodes the request.
 func (r JobRequest) Encode() ([]byte, error) {

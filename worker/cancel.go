@@ -16,7 +16,9 @@ import (
 // receiveCancels handles the cancel orders of topology.CancelQueue, where
 // the gatekeeper sends them, until ctx ends. Workers receive from it
 // whatever room they have, so a cancel reaches a job of a full lane; it
-// takes no slot and no lane lease: a cancel order runs no task.
+// takes no slot and no lane lease: a cancel order runs no task. The
+// gatekeeper also sends a copy of each canary's order there (see
+// takeCanary), so that a canary never waits for a slot of its lane.
 func (w *Worker) receiveCancels(ctx context.Context, q queue.Queue) {
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, w.ReceiveWait+w.CallTimeout)
@@ -30,6 +32,10 @@ func (w *Worker) receiveCancels(ctx context.Context, q queue.Queue) {
 			continue
 		}
 		for _, m := range msgs {
+			if schemas.SchemaName(m.Body) == schemas.RunOrderName {
+				w.canaryOfCancelQueue(ctx, q, m)
+				continue
+			}
 			w.cancel(ctx, q, m)
 		}
 	}

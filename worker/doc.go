@@ -25,6 +25,11 @@
 //     tracking its tasks for up to DrainTimeout, then hands the rest back
 //     (visibility 0) for another worker to adopt. Abort hands back at once;
 //     it may come before Run.
+//   - Canaries (schemas.RunOrder.Canary) take no lane slot and no slot of
+//     the worker's capacity, like cancel orders: they arrive through the
+//     cancel queue as well as their lane's, and whichever copy comes first
+//     runs the version probe once (see takeCanary). They are never retried
+//     nor dead-lettered.
 //   - Nothing is acknowledged before its outcome is recorded: the run order
 //     is deleted only after the terminal event, the dead letter or the
 //     retry is safely sent.

@@ -28,6 +28,17 @@ const (
 	stopCancel  = schemas.StopReasonCancelled
 )
 
+// Reason codes of jobs that could not start.
+const (
+	// ReasonCouldNotStart: the runner could not start the task, or the
+	// task stopped before its script ran.
+	ReasonCouldNotStart = "could_not_start"
+	// ReasonTaskDefinitionMissing: what defines the task is not there (an
+	// ECS task definition that does not exist or is inactive, a local
+	// scripts directory that is gone; runner.ErrMissingDefinition).
+	ReasonTaskDefinitionMissing = "task_definition_missing"
+)
+
 // start starts (or adopts) the job's task.
 func (w *Worker) start(ctx context.Context, j *job) {
 	o := j.order
@@ -49,7 +60,7 @@ func (w *Worker) start(ctx context.Context, j *job) {
 
 	spec := runner.Spec{
 		JobID: o.JobID, Attempt: o.Attempt,
-		Container: o.Container, Script: o.Script, Argv: o.Argv,
+		Container: o.Container, Script: o.Script, Argv: o.Argv, Canary: o.Canary,
 		ScriptsDir: o.ScriptsDir, Image: o.Image, TaskDefinition: o.TaskDefinition,
 		Env: o.Environment, Secrets: o.Secrets,
 		CPU: o.TaskCPU, Memory: o.TaskMemory, LaunchType: o.LaunchType,
@@ -85,7 +96,11 @@ func (w *Worker) start(ctx context.Context, j *job) {
 		if ctx.Err() != nil {
 			return // shutting down; the order reappears for another worker
 		}
-		w.finish(ctx, j, schemas.OutcomeCouldNotStart, nil, "could not start: "+err.Error(), "could_not_start", -1, 0)
+		code := ReasonCouldNotStart
+		if errors.Is(err, runner.ErrMissingDefinition) {
+			code = ReasonTaskDefinitionMissing
+		}
+		w.finish(ctx, j, schemas.OutcomeCouldNotStart, nil, "could not start: "+err.Error(), code, -1, 0)
 		return
 	}
 	w.mu.Lock()
@@ -168,6 +183,9 @@ func (w *Worker) beat(ctx context.Context, j *job) {
 			log.Warn("run order received elsewhere or gone; no longer tracking it here")
 		}
 		return
+	}
+	if j.lease == "" {
+		return // a canary holds no lane lease
 	}
 	err := w.Lanes.Renew(ctx, j.order.Lane, j.lease, w.leaseTTL())
 	if errors.Is(err, lane.ErrNotHeld) && w.tracking(j) {
@@ -300,7 +318,7 @@ func (w *Worker) ended(ctx context.Context, j *job, t runner.Task) {
 	reason := t.StopReason
 	switch {
 	case t.StopCode == runner.StopFailedToStart:
-		w.finish(ctx, j, schemas.OutcomeCouldNotStart, nil, "could not start: "+reason, "could_not_start", t.LogEvents, dur)
+		w.finish(ctx, j, schemas.OutcomeCouldNotStart, nil, "could not start: "+reason, ReasonCouldNotStart, t.LogEvents, dur)
 	case t.StopCode == runner.StopLost:
 		w.finish(ctx, j, schemas.OutcomeLost, t.ExitCode, "lost contact with the task: "+reason, "task_lost", t.LogEvents, dur)
 	case j.stopping == stopTimeout || (t.StopCode == runner.StopRequested && strings.HasPrefix(reason, stopTimeout)):
@@ -452,10 +470,15 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 			w.Logger.Warn("settling run order", "job_id", j.order.JobID, "ack", ack, "err", err)
 		}
 	}
-	if ack || !mayRun || stopped {
+	switch {
+	case j.lease == "":
+		// A canary holds no lane lease and no slot of the worker's.
+		w.signal()
+		return
+	case ack || !mayRun || stopped:
 		w.releaseBatch(ctx, j.order, j.lease)
 		w.release(ctx, j.order.Lane, j.lease)
-	} else {
+	default:
 		w.handBackLease(actx, j)
 	}
 	<-w.slots
@@ -492,7 +515,9 @@ func (w *Worker) letGo(j *job) bool {
 	delete(w.jobs, k)
 	w.mu.Unlock()
 	j.stopStart()
-	<-w.slots
+	if j.lease != "" {
+		<-w.slots // a canary holds none
+	}
 	w.signal()
 	return true
 }

@@ -434,6 +434,12 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 	w.mu.Lock()
 	w.limits[order.Lane] = order.LaneLimit
 	w.mu.Unlock()
+	if order.Canary {
+		// A canary takes no lane slot: the one reserved goes back.
+		w.release(ctx, laneName, reservation)
+		w.takeCanary(ctx, q, msg, order)
+		return false
+	}
 	holder := leaseHolder(order.JobID, order.Attempt)
 	if !w.lease(ctx, order, laneName, reservation, holder) {
 		// The lane is full: give the order back for later.

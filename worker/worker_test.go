@@ -34,7 +34,9 @@ type fakeRunner struct {
 	tasks  map[string]*runner.Task
 	starts map[string]int
 	exits  map[string]int // task id → exit code to end with at once
-	finds  int            // calls of Find
+	fails  map[string]error
+	specs  map[string]runner.Spec // by task id, as last started
+	finds  int                    // calls of Find
 	// started receives the id of every task started.
 	started chan string
 	// inspects counts calls of Inspect; when gate is set, Inspect
@@ -47,7 +49,8 @@ type fakeRunner struct {
 }
 
 func newFakeRunner() *fakeRunner {
-	return &fakeRunner{tasks: map[string]*runner.Task{}, starts: map[string]int{}, exits: map[string]int{}, started: make(chan string, 100)}
+	return &fakeRunner{tasks: map[string]*runner.Task{}, starts: map[string]int{}, exits: map[string]int{},
+		fails: map[string]error{}, specs: map[string]runner.Spec{}, started: make(chan string, 100)}
 }
 
 func taskID(job string, attempt int) string { return fmt.Sprintf("t-%s-%d", job, attempt) }
@@ -57,6 +60,10 @@ func (f *fakeRunner) Start(_ context.Context, s runner.Spec) (runner.Task, error
 	defer f.mu.Unlock()
 	id := taskID(s.JobID, s.Attempt)
 	f.starts[id]++
+	f.specs[id] = s
+	if err := f.fails[id]; err != nil {
+		return runner.Task{}, err
+	}
 	if t, ok := f.tasks[id]; ok {
 		return *t, nil
 	}

@@ -2,12 +2,13 @@
 // "deployer-task SCRIPT [ARGS...]" runs one script of the image's scripts
 // directory with its secrets resolved, frames its output as task records
 // on stdout and exits with the script's exit code (see internal/task).
-// "deployer-task --version" prints the version stamped at build time.
+// "deployer-task --version" prints the version stamped at build time
+// ("deployer-task v1.2.3"): the command of every canary's task, framed as
+// the task's log when the task has a job id (see task.PrintVersion).
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/deployerhq/deployer/internal/task"
@@ -17,9 +18,5 @@ import (
 var version = "dev"
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "--version" {
-		fmt.Println("deployer-task", version)
-		return
-	}
-	os.Exit(task.Main(context.Background(), os.Args[1:]))
+	os.Exit(task.Main(context.Background(), os.Args[1:], version))
 }

@@ -40,6 +40,7 @@ type container struct {
 	launchTypes           []string
 	lane                  string
 	laneLimit             int
+	timeout               time.Duration // the scripts' default
 	scripts               map[string]*script
 	scriptNames           []string // sorted
 }
@@ -183,6 +184,7 @@ func compileContainer(name string, cc *schemas.Container, lanes map[string]schem
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
+	c.timeout = timeout
 	if cc.MaxTimeout != 0 && cc.MaxTimeout.D() < timeout {
 		ps.add(path+".max_timeout", "max_timeout %s is below timeout %s", cc.MaxTimeout, schemas.Duration(timeout))
 	}

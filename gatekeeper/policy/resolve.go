@@ -33,6 +33,9 @@ func (p *Policy) Resolve(req schemas.JobRequest, caller schemas.Identity, now ti
 			"caller %s may not run container %s; allowed callers: %s",
 			show(caller.Principal), c.name, c.callers.describe()))
 	}
+	if req.Canary {
+		return p.resolveCanary(req, c, caller, now)
+	}
 	s := c.scripts[req.Script]
 	if s == nil {
 		return schemas.RunOrder{}, reject(CodeUnknownScript, fmt.Sprintf(
@@ -130,6 +133,49 @@ func (p *Policy) Resolve(req schemas.JobRequest, caller schemas.Identity, now ti
 		Timeout:        schemas.Duration(timeout),
 		Retry:          schemas.RetryPolicy{MaxAttempts: s.retry.MaxAttempts, OnExitCodes: slices.Clone(s.retry.OnExitCodes)},
 		DeadLetterOn:   slices.Clone(s.deadLetterOn),
+		Lane:           c.lane,
+		LaneLimit:      c.laneLimit,
+		Caller:         caller,
+		Stream:         req.Stream,
+		AcceptedAt:     now,
+	}, nil
+}
+
+// CanaryTimeout is the timeout of a canary's task, unless its container's
+// default timeout is shorter: the version probe takes a second once the
+// task runs, so this bounds how long the task may take to start.
+const CanaryTimeout = 5 * time.Minute
+
+// resolveCanary resolves the canary request of a caller allowed to run
+// container c: allowed when the caller may run at least one of c's
+// scripts. Its order runs c's task (image, task definition, scripts
+// directory, cpu, memory and launch type as c's scripts run) with the
+// entrypoint's version probe instead of a script, with no environment and
+// no secret references (the probe needs none), within CanaryTimeout, in
+// c's lane; it is never retried nor dead-lettered.
+func (p *Policy) resolveCanary(req schemas.JobRequest, c *container, caller schemas.Identity, now time.Time) (schemas.RunOrder, error) {
+	if len(c.runnable(caller)) == 0 {
+		return schemas.RunOrder{}, reject(CodeCallerNotAllowed, fmt.Sprintf(
+			"caller %s may run no script of container %s, so it may not run its canary either; containers you may run: %s",
+			show(caller.Principal), c.name, list(p.runnable(caller), "none")))
+	}
+	request := req
+	request.Args.Words = slices.Clone(req.Args.Words)
+	return schemas.RunOrder{
+		Schema:         schemas.RunOrderV1,
+		JobID:          req.JobID,
+		Attempt:        req.Attempt,
+		Request:        request,
+		Container:      c.name,
+		Canary:         true,
+		Image:          c.image,
+		TaskDefinition: c.taskDefinition,
+		ScriptsDir:     c.scriptsDir,
+		TaskCPU:        c.cpu,
+		TaskMemory:     c.memory,
+		LaunchType:     c.launchTypes[0],
+		Timeout:        schemas.Duration(min(CanaryTimeout, c.timeout)),
+		DeadLetterOn:   []schemas.Outcome{},
 		Lane:           c.lane,
 		LaneLimit:      c.laneLimit,
 		Caller:         caller,

@@ -24,6 +24,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/configcmd"
 	"github.com/deployerhq/deployer/internal/cli/describe"
 	"github.com/deployerhq/deployer/internal/cli/dlq"
+	"github.com/deployerhq/deployer/internal/cli/doctor"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobs"
 	"github.com/deployerhq/deployer/internal/cli/logs"
@@ -250,6 +251,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		schedules.NewCmdSchedules(f, nil),
 		rollback.NewCmdRollback(f, nil),
 		completion.NewCmdCompletion(f),
+		doctor.NewCmdDoctor(f, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	var usage func(c *cobra.Command)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/deployerhq/deployer/internal/cli/doctor"
 )
 
 // TestEveryExitCodeIsDocumented: every exit code a command ends with
@@ -32,6 +34,18 @@ func TestEveryExitCodeIsDocumented(t *testing.T) {
 	for name, code := range consts {
 		if !docs[code] || !readme[code] {
 			t.Errorf("producer.%s (%d) is not in docs/exit-codes.md and the README's table", name, code)
+		}
+	}
+
+	// Every cause of "deployer doctor", its code and its name.
+	table, err := os.ReadFile(filepath.Join(root, "docs", "exit-codes.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range doctor.Causes {
+		row := regexp.MustCompile(`(?m)^\|\s*` + strconv.Itoa(c.Code) + `\s*\|.*` + "`" + c.Name + "`")
+		if !docs[c.Code] || !row.Match(table) {
+			t.Errorf("doctor cause %s (%d) is not in docs/exit-codes.md's row of %d", c.Name, c.Code, c.Code)
 		}
 	}
 

@@ -40,6 +40,9 @@ var (
 	ErrInvalid = errors.New("invalid queue request")
 	// ErrThrottled means the backend asked the caller to slow down; retryable.
 	ErrThrottled = errors.New("queue throttled")
+	// ErrDenied means the backend refused the caller the call on this
+	// queue (IAM on SQS); not retryable until someone grants it.
+	ErrDenied = errors.New("queue access denied")
 )
 
 // Message is one received message.

@@ -22,6 +22,11 @@ var (
 	// ErrInvalidSpec means the task can never start as specified (missing
 	// script, unknown task definition); not retryable.
 	ErrInvalidSpec = errors.New("invalid task spec")
+	// ErrMissingDefinition means what defines the task is not there: an
+	// ECS task definition that does not exist or is inactive, a local
+	// scripts directory that does not exist. An error wrapping it also
+	// wraps ErrInvalidSpec.
+	ErrMissingDefinition = errors.New("task definition missing")
 )
 
 // Spec is everything needed to start a job's task.
@@ -32,6 +37,12 @@ type Spec struct {
 	Container string
 	Script    string
 	Argv      []string
+	// Canary runs the entrypoint's version probe ("deployer-task
+	// --version", see schemas.CanaryCommand) instead of a script: Script
+	// and Argv are empty, and the task is started as any other, through
+	// the image's entrypoint (ECS) or the local task entrypoint, so that it
+	// proves they start.
+	Canary bool
 	// ScriptsDir (local), Image and TaskDefinition (ECS) locate it.
 	ScriptsDir     string
 	Image          string

@@ -78,9 +78,18 @@ type Options struct {
 	Signals <-chan os.Signal
 }
 
+// VersionFlag is deployer-task's version probe, the command of every
+// canary's task (schemas.CanaryCommand): "deployer-task --version" prints
+// schemas.CanaryVersionPrefix and the version, and exits 0.
+const VersionFlag = "--version"
+
 // Main is deployer-task: args are the script and its arguments, the rest
-// comes from the environment. It returns the process's exit code.
-func Main(ctx context.Context, args []string) int {
+// comes from the environment; version is what the version probe prints.
+// It returns the process's exit code.
+func Main(ctx context.Context, args []string, version string) int {
+	if len(args) == 1 && args[0] == VersionFlag {
+		return PrintVersion(os.Stdout, os.Getenv, version)
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -119,6 +128,35 @@ func Main(ctx context.Context, args []string) int {
 		return couldNotStart(f, strings.Join(problems, "; "))
 	}
 	return Run(ctx, o)
+}
+
+// PrintVersion is the version probe: it writes schemas.CanaryVersionPrefix
+// and version as one line to w and returns 0. When getenv gives a job id
+// (EnvJobID; a canary's task, which the runners give one as any task),
+// the line is framed as that job's task log, with its end record, so
+// that it reaches the job's followers and the local runner's supervisor
+// as any script's output does; otherwise it is written as it is, for a
+// person.
+func PrintVersion(w io.Writer, getenv func(string) string, version string) int {
+	line := schemas.CanaryVersionPrefix + version
+	jobID := getenv(EnvJobID)
+	if !schemas.ValidJobID(jobID) {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return 1
+		}
+		return 0
+	}
+	attempt := 1
+	if n, err := strconv.Atoi(getenv(EnvAttempt)); err == nil && n > 0 {
+		attempt = n
+	}
+	f := NewFramer(w, jobID, attempt)
+	f.Line(line)
+	code := 0
+	if err := f.End(&code, ""); err != nil {
+		return 1
+	}
+	return 0
 }
 
 // Run runs the script to its end, writing the framed log to o.Out, and

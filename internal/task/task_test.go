@@ -29,7 +29,7 @@ const (
 // The test binary doubles as deployer-task when entryMain is set.
 func TestMain(m *testing.M) {
 	if os.Getenv(entryMain) == "1" {
-		os.Exit(task.Main(context.Background(), os.Args[1:]))
+		os.Exit(task.Main(context.Background(), os.Args[1:], "v9.8.7"))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -342,5 +342,37 @@ func TestMainAsAProcess(t *testing.T) {
 	err = cmd.Run()
 	if !errors.As(err, &ee) || ee.ExitCode() != task.ExitUsage || out.Len() != 0 {
 		t.Errorf("no job id: %v, stdout %q", err, out.String())
+	}
+}
+
+// TestVersionProbe: "deployer-task --version" prints its version; in a
+// task (a job id in its environment: a canary) the line is framed as the
+// task's log, with an end record saying exit 0, so that it reaches the
+// job's followers as any script's output.
+func TestVersionProbe(t *testing.T) {
+	var out bytes.Buffer
+	if code := task.PrintVersion(&out, func(string) string { return "" }, "v1.2.3"); code != 0 || out.String() != "deployer-task v1.2.3\n" {
+		t.Errorf("for a person: exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	env := map[string]string{task.EnvJobID: testJob, task.EnvAttempt: "2"}
+	code := task.PrintVersion(&out, func(k string) string { return env[k] }, "v1.2.3")
+	res := decode(t, code, out.Bytes())
+	if code != 0 || len(res.lines) != 1 || res.lines[0] != "deployer-task v1.2.3" || res.end.ExitCode == nil || *res.end.ExitCode != 0 {
+		t.Errorf("in a task: exit %d, lines %q, end %+v", code, res.lines, res.end)
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, task.VersionFlag) //nolint:gosec // the test binary
+	cmd.Env = []string{entryMain + "=1", task.EnvJobID + "=" + testJob, task.EnvAttempt + "=2"}
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := decode(t, 0, b); len(res.lines) != 1 || res.lines[0] != "deployer-task v9.8.7" {
+		t.Errorf("as a process: lines %q", res.lines)
 	}
 }

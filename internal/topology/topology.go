@@ -25,7 +25,9 @@ const (
 	// queue of its own rather than the job's lane queue because workers
 	// receive from a lane queue only while they have room for a job and
 	// hold a lease of the lane: a cancel order for a job of a full lane
-	// would wait there until that job ended by itself.
+	// would wait there until that job ended by itself. For the same
+	// reason the gatekeeper sends a copy of each canary's run order there
+	// (beside the one in its lane's queue): a canary takes no lane slot.
 	CancelLane = "_cancel"
 	// CancelQueue is the run queue of CancelLane.
 	CancelQueue = LaneQueuePrefix + CancelLane

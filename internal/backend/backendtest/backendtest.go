@@ -125,6 +125,8 @@ func Run(t *testing.T, _ Features, newHarness func(t *testing.T) Harness) {
 		{"BatchMaxInFlightHolds", s.batchMaxInFlight},
 		{"BatchFailFastCancelsWaitingJobs", s.batchFailFastWaiting},
 		{"BatchFailFastStopsRunningJobs", s.batchFailFastRunning},
+		{"CanaryReportsTheEntrypointsVersion", s.canary},
+		{"CanaryRunsWhileItsLaneIsFull", s.canaryFullLane},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -546,5 +548,53 @@ func (s *suite) workerKilled(t *testing.T) {
 	}
 	if len(tasks) != 1 || ends != 1 {
 		t.Errorf("job %s: %d tasks, %d ends in %v; want one task and one end", job.ID, len(tasks), ends, types(h))
+	}
+}
+
+func (s *suite) submitCanary(t *testing.T, container string) producer.Job {
+	t.Helper()
+	job, err := s.client().Submit(ctx(t), producer.Request{Container: container, Canary: true})
+	if err != nil {
+		t.Fatalf("submitting a canary of %s: %v", container, err)
+	}
+	return job
+}
+
+// canary: a canary of a container runs its task through the entrypoint's
+// version probe and ends succeeded with the one line "deployer-task
+// VERSION"; its accepted event says it is a canary. A canary of a
+// container that is not in the allow-list is rejected as any request.
+func (s *suite) canary(t *testing.T) {
+	f := s.follow(t, s.submitCanary(t, "infra"), nil)
+	if f.terminal.Outcome != schemas.OutcomeSucceeded || len(f.lines) != 1 || !strings.HasPrefix(f.lines[0], schemas.CanaryVersionPrefix) {
+		t.Fatalf("canary: terminal %+v, lines %q; want succeeded with one line %q…", f.terminal, f.lines, schemas.CanaryVersionPrefix)
+	}
+	if !slices.ContainsFunc(f.events, func(ev schemas.JobEvent) bool {
+		return ev.Type == schemas.EventAccepted && ev.Canary && ev.Container == "infra"
+	}) {
+		t.Errorf("events %v: no accepted event of a canary of infra", f.types())
+	}
+	f = s.follow(t, s.submitCanary(t, "nope"), nil)
+	if f.terminal.Type != schemas.EventRejected || f.terminal.ReasonCode != "unknown_container" {
+		t.Errorf("canary of an unknown container: terminal %+v, want rejected unknown_container", f.terminal)
+	}
+}
+
+// canaryFullLane: with the one slot of lane solo taken by a job that
+// runs until it is cancelled, a canary of a container of that lane runs
+// to its end: it takes no lane slot.
+func (s *suite) canaryFullLane(t *testing.T) {
+	busy := s.submit(t, "solo", "sleep")
+	running := s.followUntilLine(t, busy)
+	f := s.follow(t, s.submitCanary(t, "solo"), nil)
+	if f.terminal.Outcome != schemas.OutcomeSucceeded || len(f.lines) != 1 || !strings.HasPrefix(f.lines[0], schemas.CanaryVersionPrefix) {
+		t.Errorf("canary of a full lane: terminal %+v, lines %q; want succeeded", f.terminal, f.lines)
+	}
+	if h, err := s.client().Status(ctx(t), busy.ID); err != nil || has(h, schemas.EventFinished) {
+		t.Errorf("the lane's job ended before the canary (%v): the canary waited for its slot", err)
+	}
+	s.cancel(t, busy.ID)
+	if r := <-running; r.terminal.Outcome != schemas.OutcomeCancelled {
+		t.Errorf("the lane's job: terminal %+v, want cancelled", r.terminal)
 	}
 }

@@ -159,6 +159,7 @@ type Job struct {
 	Container string          `json:"container,omitempty"`
 	Script    string          `json:"script,omitempty"`
 	Argv      []string        `json:"argv,omitempty"`
+	Canary    bool            `json:"canary,omitempty"`
 	Lane      string          `json:"lane,omitempty"`
 	BatchID   string          `json:"batch_id,omitempty"`
 	BatchKey  string          `json:"batch_key,omitempty"`
@@ -185,7 +186,7 @@ func WriteJSON(w io.Writer, sums []producer.JobSummary) error {
 	enc := json.NewEncoder(w)
 	for _, s := range sums {
 		if err := enc.Encode(Job{
-			JobID: s.JobID, State: string(s.State), Container: s.Container, Script: s.Script, Argv: s.Argv,
+			JobID: s.JobID, State: string(s.State), Container: s.Container, Script: s.Script, Argv: s.Argv, Canary: s.Canary,
 			Lane: s.Lane, BatchID: s.BatchID, BatchKey: s.BatchKey, Principal: s.Principal, Attempt: s.Attempt,
 			Submitted: timePtr(s.Submitted), Started: timePtr(s.Started), Ended: timePtr(s.Ended),
 			ExitCode: s.ExitCode, Outcome: s.Outcome, Reason: s.Reason,
@@ -209,7 +210,10 @@ func WriteTable(w io.Writer, sums []producer.JobSummary, now time.Time) error {
 	}
 	for _, s := range sums {
 		script := ""
-		if s.Script != "" {
+		switch {
+		case s.Canary:
+			script = jobview.CanaryCommand
+		case s.Script != "":
 			script = jobview.Command(s.Script, s.Argv)
 		}
 		batch := s.BatchID

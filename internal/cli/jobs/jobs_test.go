@@ -207,3 +207,21 @@ func TestAge(t *testing.T) {
 		t.Error("Age of a zero time")
 	}
 }
+
+// A canary's line says it is one, in the table and in JSON.
+func TestJobsShowsACanary(t *testing.T) {
+	sums := []producer.JobSummary{{JobID: "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E", State: producer.StateSucceeded, Container: "infra", Canary: true, Lane: "default"}}
+	var table, js bytes.Buffer
+	if err := WriteTable(&table, sums, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "canary (deployer-task --version)") {
+		t.Errorf("table:\n%s", table.String())
+	}
+	if err := WriteJSON(&js, sums); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"canary":true`) {
+		t.Errorf("json: %s", js.String())
+	}
+}

@@ -273,6 +273,9 @@ func (p *Printer) json(ev schemas.JobEvent) {
 func Describe(ev schemas.JobEvent) string {
 	switch ev.Type {
 	case schemas.EventAccepted:
+		if ev.Canary {
+			return fmt.Sprintf("accepted: %s %s", ev.Container, CanaryCommand)
+		}
 		return fmt.Sprintf("accepted: %s %s", ev.Container, Command(ev.Script, ev.Argv))
 	case schemas.EventQueued:
 		return "queued: " + ev.Reason
@@ -299,6 +302,10 @@ func Describe(ev schemas.JobEvent) string {
 	}
 	return ""
 }
+
+// CanaryCommand is how a canary's command is shown where a script's
+// would be (jobs, status, the accepted line).
+const CanaryCommand = "canary (" + schemas.CanaryCommand + ")"
 
 // maxShownArg bounds how much of one argument a status line shows: the
 // request may yet be rejected, and a 100 KB argument belongs in no

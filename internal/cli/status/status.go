@@ -114,6 +114,9 @@ func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait strin
 		switch ev.Type {
 		case schemas.EventAccepted:
 			s.container, s.command = ev.Container, jobview.Command(ev.Script, ev.Argv)
+			if ev.Canary {
+				s.command = jobview.CanaryCommand
+			}
 			s.state, s.requester = "accepted", ev.Principal
 		case schemas.EventCancelRequested:
 			s.cancel = "requested by " + ev.Principal
@@ -135,6 +138,9 @@ func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait strin
 			s.exit, s.reason = ev.ExitCode, ev.Reason
 			if s.container == "" {
 				s.container, s.command = ev.Container, ev.Script
+				if ev.Canary {
+					s.command = jobview.CanaryCommand
+				}
 			}
 		}
 	}

@@ -46,3 +46,17 @@ func TestSummarizeShowsRequesterAndCancel(t *testing.T) {
 		}
 	}
 }
+
+// A canary shows as one: its command is the version probe.
+func TestSummarizeShowsACanary(t *testing.T) {
+	const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D3E"
+	history := []schemas.JobEvent{{Schema: schemas.JobEventV1, JobID: job, ID: "a", Type: schemas.EventAccepted, Attempt: 1,
+		Container: "infra", Canary: true}}
+	var out bytes.Buffer
+	if err := Summarize(&out, job, history); err != nil {
+		t.Fatal(err)
+	}
+	if want := "canary (deployer-task --version)"; !strings.Contains(out.String(), want) {
+		t.Errorf("missing %q in:\n%s", want, out.String())
+	}
+}

@@ -35,7 +35,9 @@ func NewCmdTask() *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if code := task.Main(cmd.Context(), args); code != 0 {
+			// The binary is the local runner's task image: its version
+			// probe (a canary's task) reports the deployer version.
+			if code := task.Main(cmd.Context(), args, cmd.Root().Version); code != 0 {
 				return factory.Exit(code)
 			}
 			return nil

@@ -34,6 +34,10 @@ var (
 		"UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation",
 	}
 	alreadyExistsCodes = []string{"QueueAlreadyExists", "QueueNameExists"}
+	// deniedCodes: IAM refused the call ("AccessDenied" as the query code
+	// SQS sends, "AccessDeniedException" as the JSON shape), or KMS
+	// refused the queue's key.
+	deniedCodes = []string{"AccessDenied", "AccessDeniedException", "KmsAccessDenied", "KMS.AccessDeniedException"}
 )
 
 // isNotFound reports whether err says the queue does not exist.
@@ -78,6 +82,8 @@ func portError(code, msg string) error {
 		return queue.ErrTooLarge
 	case in(invalidCodes):
 		return queue.ErrInvalid
+	case in(deniedCodes):
+		return queue.ErrDenied
 	}
 	return nil
 }

@@ -355,3 +355,25 @@ func TestChangeVisibilityReceiptErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessDeniedMapsToErrDenied: IAM's refusal, in the spellings SQS
+// and KMS give it, is queue.ErrDenied, with the SDK's error and the call
+// named.
+func TestAccessDeniedMapsToErrDenied(t *testing.T) {
+	for _, tc := range []struct{ name, typ, queryCode string }{
+		{"json shape with query code", "com.amazon.coral.service#AccessDeniedException", "AccessDenied"},
+		{"json shape only", "com.amazon.coral.service#AccessDeniedException", ""},
+		{"kms", "com.amazonaws.sqs#KmsAccessDenied", "KMS.AccessDeniedException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCanned(t)
+			c.sqsError("GetQueueUrl", http.StatusForbidden, tc.typ, tc.queryCode,
+				"User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized to perform: sqs:getqueueurl on resource: arn:aws:sqs:us-east-1:123456789012:"+prefix+"q")
+			b := sqsqueue.New(client(t, c.url, nil), sqsqueue.Options{Prefix: prefix})
+			_, err := b.Open(t.Context(), "q")
+			if !errors.Is(err, queue.ErrDenied) || errors.Is(err, queue.ErrNotFound) || !strings.Contains(err.Error(), "opening queue q") {
+				t.Fatalf("Open = %v, want queue.ErrDenied naming the call", err)
+			}
+		})
+	}
+}

@@ -160,7 +160,10 @@ func (r *Runner) runTaskInput(spec runner.Spec) (*ecs.RunTaskInput, error) {
 	if spec.TaskDefinition == "" {
 		bad("no task definition given")
 	}
-	if spec.Script == "" {
+	switch {
+	case spec.Canary && (spec.Script != "" || len(spec.Argv) > 0):
+		bad("a canary runs no script and takes no arguments")
+	case !spec.Canary && spec.Script == "":
 		bad("no script given")
 	}
 	if spec.CPU < 0 || spec.Memory < 0 {
@@ -228,9 +231,14 @@ func (r *Runner) runTaskInput(spec runner.Spec) (*ecs.RunTaskInput, error) {
 		ecsTags = append(ecsTags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 	}
 
+	command := append([]string{spec.Script}, spec.Argv...)
+	if spec.Canary {
+		// The image's entrypoint is deployer-task: its version probe.
+		command = []string{task.VersionFlag}
+	}
 	overrides := &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{
 		Name:        aws.String(r.opts.ContainerName),
-		Command:     append([]string{spec.Script}, spec.Argv...),
+		Command:     command,
 		Environment: kvs,
 	}}}
 	if spec.CPU > 0 {
@@ -447,6 +455,8 @@ func runTaskError(err error) error {
 	switch {
 	case awsx.Throttled(err):
 		return fmt.Errorf("%w: %w", runner.ErrThrottled, err)
+	case missingTaskDefinition(err):
+		return fmt.Errorf("%w: %w: %w", runner.ErrInvalidSpec, runner.ErrMissingDefinition, err)
 	case awsx.HasCode(err, "ClientException", "InvalidParameterException",
 		"PlatformUnknownException", "PlatformTaskDefinitionIncompatibilityException"):
 		return fmt.Errorf("%w: %w", runner.ErrInvalidSpec, err)
@@ -454,6 +464,19 @@ func runTaskError(err error) error {
 		return fmt.Errorf("%w: a task of this job and attempt was started with different parameters: %w", runner.ErrInvalidSpec, err)
 	}
 	return err
+}
+
+// missingTaskDefinition reports whether a RunTask error says the task
+// definition does not exist ("ClientException: Unable to find task
+// definition.") or is inactive ("ClientException: TaskDefinition is
+// inactive"), as ECS words them.
+func missingTaskDefinition(err error) bool {
+	if !awsx.HasCode(err, "ClientException", "InvalidParameterException") {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "unable to find task definition") || strings.Contains(msg, "taskdefinition is inactive") ||
+		strings.Contains(msg, "task definition is inactive")
 }
 
 // placementError maps RunTask failures (no task placed) to the port's

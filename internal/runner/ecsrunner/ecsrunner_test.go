@@ -38,7 +38,7 @@ import (
 // on their own.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == taskArg {
-		os.Exit(task.Main(context.Background(), os.Args[2:]))
+		os.Exit(task.Main(context.Background(), os.Args[2:], "test"))
 	}
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
@@ -389,15 +389,41 @@ func TestUnknownTaskDefinitionIsInvalidSpec(t *testing.T) {
 	sp := spec(runnertest.Behaviour{NoSuchScript: true})
 	sp.JobID, sp.Attempt = newJob(), 1
 	_, err := e.runner.Start(t.Context(), sp)
-	if !errors.Is(err, runner.ErrInvalidSpec) || awsx.Code(err) != "ClientException" {
-		t.Fatalf("Start error = %v (code %q), want ErrInvalidSpec from ClientException", err, awsx.Code(err))
+	if !errors.Is(err, runner.ErrInvalidSpec) || !errors.Is(err, runner.ErrMissingDefinition) || awsx.Code(err) != "ClientException" {
+		t.Fatalf("Start error = %v (code %q), want ErrInvalidSpec and ErrMissingDefinition from ClientException", err, awsx.Code(err))
+	}
+	// ECS's word for a deregistered revision.
+	e.fake.FailNext("RunTask", 1, &awsfake.Error{Status: 400, Code: "ClientException", Message: "TaskDefinition is inactive"})
+	sp = spec(runnertest.Behaviour{})
+	sp.JobID, sp.Attempt = newJob(), 1
+	if _, err := e.runner.Start(t.Context(), sp); !errors.Is(err, runner.ErrMissingDefinition) {
+		t.Errorf("Start of an inactive task definition: %v, want ErrMissingDefinition", err)
 	}
 	// A container override naming no container of the definition.
 	r := ecsrunner.New(ecs.NewFromConfig(awstest.Config(t, e.url, nil)), ecsrunner.Options{Cluster: cluster, ContainerName: "nope"})
 	sp = spec(runnertest.Behaviour{})
 	sp.JobID, sp.Attempt = newJob(), 1
-	if _, err := r.Start(t.Context(), sp); !errors.Is(err, runner.ErrInvalidSpec) {
-		t.Errorf("Start with an unknown container: %v, want ErrInvalidSpec", err)
+	if _, err := r.Start(t.Context(), sp); !errors.Is(err, runner.ErrInvalidSpec) || errors.Is(err, runner.ErrMissingDefinition) {
+		t.Errorf("Start with an unknown container: %v, want ErrInvalidSpec only", err)
+	}
+}
+
+// TestCanaryRunsTheVersionProbe: a canary's task is the image's
+// entrypoint with deployer-task's version probe as its command, and
+// nothing else; a canary with a script is refused before ECS.
+func TestCanaryRunsTheVersionProbe(t *testing.T) {
+	e := newEnv(t, newFake())
+	sp := runner.Spec{JobID: newJob(), Attempt: 1, Container: "test", Canary: true, TaskDefinition: taskDef}
+	if _, err := e.runner.Start(t.Context(), sp); err != nil {
+		t.Fatal(err)
+	}
+	tasks := e.fake.Tasks()
+	if len(tasks) != 1 || len(tasks[0].Command) != 1 || tasks[0].Command[0] != task.VersionFlag {
+		t.Fatalf("tasks %+v, want one whose command is [%s]", tasks, task.VersionFlag)
+	}
+	sp.JobID, sp.Script = newJob(), "behave"
+	if _, err := e.runner.Start(t.Context(), sp); !errors.Is(err, runner.ErrInvalidSpec) {
+		t.Errorf("a canary with a script: %v, want ErrInvalidSpec", err)
 	}
 }
 

@@ -28,6 +28,11 @@
 //     ScriptsDir/Script (a plain file name, never a link out of the
 //     directory) directly with Argv as given; no shell ever interprets an
 //     argument.
+//   - Canaries. A spec with Canary runs the entrypoint's version probe
+//     (TaskCommand --version, as "deployer-task --version" in an ECS
+//     task) instead of a script; a scripts directory that is gone fails
+//     its Start with runner.ErrMissingDefinition, as a missing task
+//     definition does on ECS.
 //   - A fresh, private working directory and a minimal environment:
 //     PATH (Options.Path), HOME (WorkDir/home, also the working
 //     directory), TMPDIR (WorkDir/tmp), the spec's Env,

@@ -281,8 +281,21 @@ func validate(s runner.Spec) error {
 	if s.Attempt < 1 || s.Attempt > 999_999_999 {
 		bad("attempt %d is out of range (1 to 999999999)", s.Attempt)
 	}
-	if _, err := task.ResolveScript(s.ScriptsDir, s.Script); err != nil {
-		bad("%v", err)
+	switch {
+	case s.Canary && (s.Script != "" || len(s.Argv) > 0):
+		bad("a canary runs no script and takes no arguments")
+	case s.Canary:
+		// The version probe runs no script, but the container's task is
+		// defined by its scripts directory: one that is gone fails the
+		// canary as a missing task definition does on ECS.
+		if st, err := os.Stat(s.ScriptsDir); err != nil || !st.IsDir() || !filepath.IsAbs(s.ScriptsDir) {
+			return fmt.Errorf("%w: %w: the scripts directory %q is not an existing directory (an absolute path)",
+				runner.ErrInvalidSpec, runner.ErrMissingDefinition, s.ScriptsDir)
+		}
+	default:
+		if _, err := task.ResolveScript(s.ScriptsDir, s.Script); err != nil {
+			bad("%v", err)
+		}
 	}
 	for i, a := range s.Argv {
 		if strings.ContainsRune(a, 0) {

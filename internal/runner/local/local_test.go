@@ -638,3 +638,28 @@ func BenchmarkLines(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "lines/s")
 	b.ReportMetric(float64(n*b.N)/devnull.Seconds(), "devnull-lines/s")
 }
+
+// TestCanaryRunsTheVersionProbe: a canary runs the task entrypoint's
+// version probe, not a script, and its one line is the task's log; a
+// canary of a scripts directory that is gone fails to start as a missing
+// task definition.
+func TestCanaryRunsTheVersionProbe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	spec := runner.Spec{JobID: ulid.Make().String(), Attempt: 1, Container: "test", Canary: true, ScriptsDir: e.scripts}
+	task := e.waitStopped(e.start(spec).ID)
+	if exitOf(task) != "0" || task.StopCode != runner.StopExited {
+		t.Fatalf("exit %s, stop %s (%s)", exitOf(task), task.StopCode, task.StopReason)
+	}
+	if got := e.lines(task.ID); !slices.Equal(got, []string{schemas.CanaryVersionPrefix + "test"}) {
+		t.Errorf("canary wrote %q", got)
+	}
+	spec.JobID, spec.ScriptsDir = ulid.Make().String(), filepath.Join(e.scripts, "gone")
+	if _, err := e.r.Start(t.Context(), spec); !errors.Is(err, runner.ErrMissingDefinition) || !errors.Is(err, runner.ErrInvalidSpec) {
+		t.Errorf("canary of a missing scripts directory: %v, want ErrMissingDefinition", err)
+	}
+	spec.JobID, spec.ScriptsDir, spec.Script = ulid.Make().String(), e.scripts, "args"
+	if _, err := e.r.Start(t.Context(), spec); !errors.Is(err, runner.ErrInvalidSpec) {
+		t.Errorf("canary with a script: %v, want ErrInvalidSpec", err)
+	}
+}

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 			if os.Getenv(stallEntrypoint) != "" {
 				select {} // an entrypoint that never gets to catch SIGTERM
 			}
-			os.Exit(task.Main(context.Background(), os.Args[2:]))
+			os.Exit(task.Main(context.Background(), os.Args[2:], "test"))
 		case startArg:
 			os.Exit(startAndExit(os.Args[2:]))
 		}

@@ -295,7 +295,12 @@ func (s *supervisor) prepare() (*exec.Cmd, io.ReadCloser, error) {
 			}
 		}
 	}
-	cmd := exec.Command(self, append([]string{TaskCommand, sp.Script}, sp.Argv...)...) //nolint:gosec,noctx // this binary, running an allow-listed script without a shell; stopped by signals
+	args := append([]string{TaskCommand, sp.Script}, sp.Argv...)
+	if sp.Canary {
+		// The entrypoint's version probe, as a canary runs on ECS.
+		args = []string{TaskCommand, task.VersionFlag}
+	}
+	cmd := exec.Command(self, args...) //nolint:gosec,noctx // this binary, running an allow-listed script without a shell; stopped by signals
 	cmd.Dir = home
 	cmd.Env = make([]string, 0, len(env))
 	for k, v := range env {
