@@ -69,7 +69,8 @@ type PermissionChecker interface {
 	Check(ctx context.Context) ([]Finding, error)
 }
 
-// Finding is one right a deployment role lacks.
+// Finding is one right a deployment role lacks, or one the check could
+// not judge.
 type Finding struct {
 	// Subject is who lacks it: a role, a policy.
 	Subject string
@@ -77,4 +78,8 @@ type Finding struct {
 	Message string
 	// Fix says how to grant it; optional.
 	Fix string
+	// Unchecked marks a right the check could not judge (IAM would not
+	// let it read a policy, or a condition it cannot evaluate): said,
+	// never a failure.
+	Unchecked bool
 }

@@ -112,11 +112,6 @@ permission_missing, 85 canary_failed. See docs/doctor.md.`,
 	return cmd
 }
 
-// permissionsFor returns the permission checker of an opened backend:
-// none on the embedded backend, which has no IAM. The seam of the AWS
-// backend's static IAM policy check (internal/iamcheck): return its
-// checker here for an *awsbackend.Backend.
-func permissionsFor(backend.Backend) PermissionChecker { return nil }
 
 func runDoctor(ctx context.Context, opts *Options) error {
 	f := opts.Factory
