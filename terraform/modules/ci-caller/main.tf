@@ -23,6 +23,14 @@ data "aws_iam_policy_document" "caller" {
     resources = [local.job_queues]
   }
   statement {
+    sid = "DoctorQueues"
+    # deployer doctor checks that the deployment's queues exist (the
+    # dead-letter queues, each lane's run queue, the cancel queue). Only
+    # their URLs: no message can be read or sent with it.
+    actions   = ["sqs:GetQueueUrl"]
+    resources = ["${local.sqs_arn}:${var.prefix}requests-dlq", "${local.sqs_arn}:${var.prefix}runs-*"]
+  }
+  statement {
     sid = "JobHistory"
     # status, logs and wait read a job's journal; jobs lists the journal's
     # streams.
