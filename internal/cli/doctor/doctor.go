@@ -112,7 +112,6 @@ permission_missing, 85 canary_failed. See docs/doctor.md.`,
 	return cmd
 }
 
-
 func runDoctor(ctx context.Context, opts *Options) error {
 	f := opts.Factory
 	o, err := open(ctx, f)
