@@ -201,7 +201,7 @@ func sqsRecord(m sqstypes.Message, queue string) events.SQSMessage {
 // messages the function did not report as failed. A failed invocation is
 // an error: the gatekeeper reports what it retries, it never fails a
 // batch.
-func eventSourceMapping(ctx context.Context, client *sqs.Client, queue string, fn *lambdaFunction) error {
+func eventSourceMapping(ctx context.Context, client *sqs.Client, queue string, fn lambdaInvoker) error {
 	u, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
 	if err != nil {
 		return err

@@ -376,11 +376,18 @@ func unzip(t *testing.T, path string) string {
 // unpacked package.
 func packGatekeeper(t *testing.T, config string) string {
 	t.Helper()
+	return unzip(t, packGatekeeperZip(t, config))
+}
+
+// packGatekeeperZip packs the gatekeeper with config as "make lambda"
+// does and returns the zip's path.
+func packGatekeeperZip(t *testing.T, config string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "gatekeeper.zip")
 	if b, err := exec.Command(lambdazipBin, "-o", out, "-config", config, gatekeeperBin).CombinedOutput(); err != nil {
 		t.Fatalf("packing the gatekeeper: %v\n%s", err, b)
 	}
-	return unzip(t, out)
+	return out
 }
 
 // functionError tells each answer of the emulator seen in practice (the

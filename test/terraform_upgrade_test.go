@@ -114,6 +114,8 @@ output "deployer" {
     task_definition_arns = module.deployer.task_definition_arns
     request_queue_arn    = module.deployer.request_queue_arn
     task_log_group       = module.deployer.task_log_group
+    environment          = module.deployer.environment
+    ci_role              = aws_iam_role.ci.arn
   }
 }
 `
@@ -128,6 +130,8 @@ type upgradeOutputs struct {
 	TaskDefinitionARNs map[string]string `json:"task_definition_arns"`
 	RequestQueueARN    string            `json:"request_queue_arn"`
 	TaskLogGroup       string            `json:"task_log_group"`
+	Environment        map[string]string `json:"environment"`
+	CIRole             string            `json:"ci_role"`
 }
 
 // The ci-caller module's statement that lets CI enqueue, and the deployer
@@ -385,6 +389,17 @@ func TestTerraformUpgradeOnMoto(t *testing.T) {
 		if len(svc.Services) != 1 || aws.ToString(svc.Services[0].TaskDefinition) != second.TaskDefinitionARNs[prefix+"worker"] {
 			t.Errorf("the worker service runs %v, want %s", svc.Services, second.TaskDefinitionARNs[prefix+"worker"])
 		}
+	})
+
+	t.Run("doctor and rollback", func(t *testing.T) {
+		upgradeFailingDoctorRollsBack(t, ep, prefix, func(release, zip string) upgradeOutputs {
+			terraform(5*time.Minute, "apply", "-auto-approve", "-no-color", "-var=gatekeeper_zip="+zip, "-var=release="+release)
+			out := outputs()
+			// moto would invoke what its mapping names on every send:
+			// the test plays the mapping (upgradeFailingDoctorRollsBack).
+			disableEventSourceMappings(t, cfg, out.RequestQueueARN)
+			return out
+		})
 	})
 }
 
