@@ -28,7 +28,7 @@ data "aws_iam_policy_document" "caller" {
     # dead-letter queues, each lane's run queue, the cancel queue). Only
     # their URLs: no message can be read or sent with it.
     actions   = ["sqs:GetQueueUrl"]
-    resources = ["${local.sqs_arn}:${var.prefix}requests-dlq", "${local.sqs_arn}:${var.prefix}runs-*"]
+    resources = ["${local.sqs_arn}:${var.prefix}requests-dlq", "${local.sqs_arn}:${var.prefix}runs-dlq", "${local.sqs_arn}:${var.prefix}runs-lane-*"]
   }
   statement {
     sid = "JobHistory"
