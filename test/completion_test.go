@@ -122,7 +122,8 @@ func TestCompletionOfTheBuiltBinary(t *testing.T) {
 		{[]string{"run", "--", "infra", "plan", "--command=v"}, []string{"--command=validate"}},
 		{[]string{"--", "w"}, []string{"web"}}, // the run-less form
 		{[]string{"jobs", "--container", ""}, []string{"infra", "web"}},
-		{[]string{"wait", "--output", ""}, []string{"text", "json"}},
+		{[]string{"wait", "--output", ""}, []string{"text", "json", "github", "gitlab", "buildkite", "plain"}},
+		{[]string{"jobs", "--output", ""}, []string{"text", "json"}},
 		{[]string{"wait", ""}, nil}, // no job yet
 	} {
 		got, directive := completeWith(t, deployerBin, env, c.args...)
