@@ -190,19 +190,29 @@ func loopbackHost(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Listen listens on addr and reports whether it is loopback only: a
-// loopback address or "localhost". An empty host (":8080") listens on
-// every interface.
+// Listen listens on addr and reports whether it is loopback only (see
+// Loopback).
 func Listen(addr string) (ln net.Listener, loopback bool, err error) {
-	host, _, err := net.SplitHostPort(addr)
+	loopback, err = Loopback(addr)
 	if err != nil {
-		return nil, false, fmt.Errorf("dashboard address %q: want HOST:PORT, such as 127.0.0.1:8080: %w", addr, err)
+		return nil, false, err
 	}
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		return nil, false, fmt.Errorf("listening on %s for the dashboard: %w", addr, err)
 	}
-	return ln, host != "" && loopbackHost(host), nil
+	return ln, loopback, nil
+}
+
+// Loopback reports whether a HOST:PORT to listen on is this machine's
+// loopback only: a loopback address or "localhost". An empty host
+// (":8080") is every interface.
+func Loopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("dashboard address %q: want HOST:PORT, such as 127.0.0.1:8080: %w", addr, err)
+	}
+	return host != "" && loopbackHost(host), nil
 }
 
 // ExposedWarning is what to tell the user when the dashboard listens

@@ -343,22 +343,32 @@ func TestLoopbackOnlyRefusesOtherHosts(t *testing.T) {
 	}
 }
 
-func TestListenSaysWhetherLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{"127.0.0.1:0": true, "localhost:0": true, "[::1]:0": true, ":0": false, "0.0.0.0:0": false} {
-		ln, loopback, err := Listen(addr)
-		if err != nil {
-			if strings.Contains(addr, "::1") {
-				continue // no IPv6 here
-			}
-			t.Fatal(err)
-		}
-		_ = ln.Close()
-		if loopback != want {
-			t.Errorf("Listen(%q) loopback = %v, want %v", addr, loopback, want)
+func TestLoopbackAddresses(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.1.2.3:0": true, "localhost:0": true, "LOCALHOST:1": true, "[::1]:0": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "10.1.2.3:8080": false, "example.com:80": false,
+		"localhost.example.com:80": false,
+	} {
+		got, err := Loopback(addr)
+		if err != nil || got != want {
+			t.Errorf("Loopback(%q) = %v, %v; want %v", addr, got, err, want)
 		}
 	}
-	if _, _, err := Listen("8080"); err == nil {
-		t.Error("Listen(\"8080\") succeeded")
+	for _, bad := range []string{"8080", "127.0.0.1", ""} {
+		if _, err := Loopback(bad); err == nil {
+			t.Errorf("Loopback(%q) accepted it", bad)
+		}
+	}
+	ln, loopback, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ln.Close()
+	if !loopback {
+		t.Error("Listen(127.0.0.1:0) is not loopback")
+	}
+	if msg := ExposedWarning("0.0.0.0:8080", true); !strings.Contains(msg, "no login") || !strings.Contains(msg, "replay") {
+		t.Errorf("ExposedWarning = %q", msg)
 	}
 }
 

@@ -137,9 +137,13 @@ type Config struct {
 // returns serve, which serves it until ctx ends. pol returns the policy
 // in force.
 func Listen(f *factory.Factory, b backend.Backend, pol func() (ui.Policy, error), c Config) (serve func(ctx context.Context) error, err error) {
+	if _, err := ui.Loopback(c.Addr); err != nil {
+		return nil, factory.Usage(err)
+	}
 	ln, loopback, err := ui.Listen(c.Addr)
 	if err != nil {
-		return nil, factory.Usage(err)
+		// In use, or not an address of this machine.
+		return nil, &factory.ExitError{Code: producer.ExitUnavailable, Err: err}
 	}
 	src := &ui.BackendSource{Backend: b, Policy: pol, CallerMeta: producer.CallerFromEnv(f.Getenv)}
 	opts := ui.Options{AllowActions: c.AllowActions, LoopbackOnly: loopback, LogPoll: 500 * time.Millisecond}

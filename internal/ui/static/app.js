@@ -15,6 +15,7 @@
   var exitEl = document.getElementById('exit-code');
   var reasonEl = document.getElementById('reason');
   var attemptEl = document.getElementById('attempt');
+  var cancelEl = document.getElementById('cancel-link');
 
   // Terminal escape sequences and other control characters (but tabs)
   // are dropped: a page shows text, not a terminal.
@@ -81,6 +82,7 @@
     es.close();
     showState(JSON.parse(ev.data));
     setStatus('complete');
+    if (cancelEl) { cancelEl.hidden = true; } // nothing left to cancel
     log.dataset.complete = 'true';
   });
   es.onopen = function () { setStatus('live'); };
