@@ -55,11 +55,11 @@ func (s *Server) csrf(ctx context.Context) string {
 
 // validToken reports whether r carries its session's token, in the
 // header or the form.
-func (s *Server) validToken(session string, r *http.Request) bool {
+func (s *Server) validToken(session string, w http.ResponseWriter, r *http.Request) bool {
 	got := r.Header.Get(csrfHeader)
 	if got == "" {
 		// Forms are small: a body past 64 KiB is not one of ours.
-		r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		got = r.PostFormValue(csrfField)
 	}
 	return got != "" && hmac.Equal([]byte(got), []byte(s.token(session)))

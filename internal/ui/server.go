@@ -154,8 +154,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	session, fresh := s.session(r)
 	if fresh {
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session, Path: "/", HttpOnly: true,
-			Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		// HttpOnly and SameSite=Strict always; Secure only over TLS:
+		// on plain-HTTP loopback a Secure cookie would never come back.
+		c := &http.Cookie{Name: sessionCookie, Value: session, Path: "/", HttpOnly: true, //nolint:gosec // Secure as the connection allows: see above
+			Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+		http.SetCookie(w, c)
 	}
 	r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, session))
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -167,7 +170,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusForbidden, errors.New("refused: the dashboard is read-only; start it with --allow-actions to replay, cancel and pause"))
 			return
 		}
-		if fresh || !s.validToken(session, r) {
+		if fresh || !s.validToken(session, w, r) {
 			s.fail(w, r, http.StatusForbidden, errors.New("refused: the form's security token is missing or stale; reload the page and try again"))
 			return
 		}
@@ -192,12 +195,13 @@ func loopbackHost(hostport string) bool {
 
 // Listen listens on addr and reports whether it is loopback only (see
 // Loopback).
-func Listen(addr string) (ln net.Listener, loopback bool, err error) {
+func Listen(ctx context.Context, addr string) (ln net.Listener, loopback bool, err error) {
 	loopback, err = Loopback(addr)
 	if err != nil {
 		return nil, false, err
 	}
-	ln, err = net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err = lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, fmt.Errorf("listening on %s for the dashboard: %w", addr, err)
 	}

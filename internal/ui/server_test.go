@@ -86,7 +86,7 @@ func (d *dashboard) token(path string) string {
 
 // post sends a form as a same-origin page would (Sec-Fetch-Site), with
 // extra headers.
-func (d *dashboard) post(path string, form url.Values, header map[string]string) (int, *http.Response) {
+func (d *dashboard) post(path string, form url.Values, header map[string]string) (int, http.Header) {
 	d.t.Helper()
 	req, err := http.NewRequestWithContext(d.t.Context(), http.MethodPost, d.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -108,7 +108,7 @@ func (d *dashboard) post(path string, form url.Values, header map[string]string)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
-	return resp.StatusCode, resp
+	return resp.StatusCode, resp.Header
 }
 
 // hostileFake is a backend whose every job-chosen text is hostile.
@@ -306,9 +306,9 @@ func TestActionsNeedTheirSessionsTokenAndTheSameOrigin(t *testing.T) {
 		t.Errorf("GET %s: %d, want 405", replay, code)
 	}
 	// The form's own request goes through: by field, or by header.
-	code, resp := d.post(replay, url.Values{csrfField: {tok}}, nil)
-	if code != http.StatusSeeOther || resp.Header.Get("Location") != "/jobs/"+jobID+"-r1?notice=replayed" {
-		t.Fatalf("replay: %d to %q", code, resp.Header.Get("Location"))
+	code, h := d.post(replay, url.Values{csrfField: {tok}}, nil)
+	if code != http.StatusSeeOther || h.Get("Location") != "/jobs/"+jobID+"-r1?notice=replayed" {
+		t.Fatalf("replay: %d to %q", code, h.Get("Location"))
 	}
 	if code, _ := d.post("/schedules/nightly/resume", nil, map[string]string{csrfHeader: tok}); code != http.StatusSeeOther {
 		t.Errorf("resume with the header token: %d", code)
@@ -359,7 +359,7 @@ func TestLoopbackAddresses(t *testing.T) {
 			t.Errorf("Loopback(%q) accepted it", bad)
 		}
 	}
-	ln, loopback, err := Listen("127.0.0.1:0")
+	ln, loopback, err := Listen(t.Context(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, _, err := Listen("127.0.0.1:0")
+	ln, _, err := Listen(t.Context(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func runUI(ctx context.Context, opts *Options) error {
 		}
 		return p, nil
 	}
-	serve, err := Listen(f, b, pol, Config{Addr: opts.Addr, AllowActions: opts.AllowActions})
+	serve, err := Listen(ctx, f, b, pol, Config{Addr: opts.Addr, AllowActions: opts.AllowActions})
 	if err != nil {
 		return err
 	}
@@ -136,11 +136,11 @@ type Config struct {
 // user where (and warning on f.IO.ErrOut when beyond loopback), and
 // returns serve, which serves it until ctx ends. pol returns the policy
 // in force.
-func Listen(f *factory.Factory, b backend.Backend, pol func() (ui.Policy, error), c Config) (serve func(ctx context.Context) error, err error) {
+func Listen(ctx context.Context, f *factory.Factory, b backend.Backend, pol func() (ui.Policy, error), c Config) (serve func(ctx context.Context) error, err error) {
 	if _, err := ui.Loopback(c.Addr); err != nil {
 		return nil, factory.Usage(err)
 	}
-	ln, loopback, err := ui.Listen(c.Addr)
+	ln, loopback, err := ui.Listen(ctx, c.Addr)
 	if err != nil {
 		// In use, or not an address of this machine.
 		return nil, &factory.ExitError{Code: producer.ExitUnavailable, Err: err}

@@ -261,7 +261,7 @@ func runUp(ctx context.Context, opts *Options) error {
 	}
 	// The dashboard outlives the first signal: it shows the drain.
 	if opts.UIAddr != "" {
-		serveUI, err := uicmd.Listen(f, b, func() (ui.Policy, error) { return live, nil },
+		serveUI, err := uicmd.Listen(ctx, f, b, func() (ui.Policy, error) { return live, nil },
 			uicmd.Config{Addr: opts.UIAddr, AllowActions: opts.UIAllowActions, Served: true})
 		if err != nil {
 			return err
