@@ -375,6 +375,21 @@ func TestUpServesTheDashboard(t *testing.T) {
 	run := e.start("run", "--", "ops", "talk", fifo)
 	id := run.stderr.waitFor(t, jobSubmitted, 30*time.Second)[1]
 	run.stdout.waitFor(t, regexp.MustCompile(`^first line from the task$`), 60*time.Second)
+	// While it runs, its lane and the active jobs show it.
+	for page, want := range map[string]string{
+		"lanes":             "1 running of 10, 0 queued",
+		"jobs?state=active": `<span class="state state-running">running</span>`,
+	} {
+		resp, err := c.Get(base + page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) || !strings.Contains(string(body), "/jobs/"+id) {
+			t.Errorf("GET %s while job %s runs: %d, want %q and the job:\n%s", page, id, resp.StatusCode, want, body)
+		}
+	}
 	if code := post("jobs/"+id+"/cancel", url.Values{"csrf": {dashboardToken(t, c, base+"jobs/"+id+"/cancel")}, "reason": {"from the test"}}); code != http.StatusSeeOther {
 		t.Fatalf("cancelling from the dashboard: %d", code)
 	}

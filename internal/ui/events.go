@@ -296,6 +296,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	out := sseWriter{w: w, rc: http.NewResponseController(w)}
 	// A browser that loses the stream retries after 1s.
 	if _, err := io.WriteString(w, "retry: 1000\n\n"); err != nil {
