@@ -33,6 +33,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/schedules"
 	"github.com/deployerhq/deployer/internal/cli/status"
 	"github.com/deployerhq/deployer/internal/cli/supervise"
+	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
 	"github.com/deployerhq/deployer/producer"
@@ -252,6 +253,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 		rollback.NewCmdRollback(f, nil),
 		completion.NewCmdCompletion(f),
 		doctor.NewCmdDoctor(f, nil),
+		uicmd.NewCmdUI(f, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	var usage func(c *cobra.Command)

@@ -55,6 +55,12 @@ type Engine struct {
 	MaxWait time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
+	// Look makes Plan read the dead letters of queues that can be peeked
+	// at (the embedded backend's) instead of receiving them (see
+	// Scanner.Look): a dry run then changes nothing at all, works on a
+	// state directory opened read-only, and hides no letter from a
+	// replay under way elsewhere. Replay always receives.
+	Look bool
 }
 
 // Filter selects dead letters. JobIDs names jobs; the other fields select
@@ -160,6 +166,7 @@ type Item struct {
 // letter is handed back before it returns.
 func (e *Engine) Plan(ctx context.Context, f Filter) (items []Item, err error) {
 	s := NewScanner(e.Backend, "")
+	s.Look = e.Look
 	defer func() {
 		if rerr := Release(ctx, s.Letters); rerr != nil && err == nil {
 			err = rerr

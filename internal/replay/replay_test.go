@@ -323,3 +323,27 @@ func runOrders(t *testing.T, r *rig) int {
 		n += len(msgs)
 	}
 }
+
+func TestLookingDryRunChangesNothing(t *testing.T) {
+	r := newRig(t)
+	id := r.deadLetter(t, "c", "a", "", time.Now().UTC())
+	// A state directory opened read-only: receiving (hiding) a letter is
+	// a write, so only a dry run that looks can judge it.
+	ro, err := embedded.Open(t.Context(), r.b.Dir, embedded.Options{Sender: sender, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ro.Close() })
+	e := &replay.Engine{Backend: ro, Policy: parse(t, allowsAB), Caller: schemas.Identity{Principal: sender, Source: "os_user"}}
+	if _, err := e.Plan(t.Context(), replay.Filter{JobIDs: []string{id}}); err == nil {
+		t.Fatal("a receiving dry run on a read-only state directory succeeded; the test proves nothing")
+	}
+	e.Look = true
+	items, err := e.Plan(t.Context(), replay.Filter{JobIDs: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].Verdict != replay.VerdictWouldReplay || items[0].ReplayID != id+"-r1" {
+		t.Fatalf("dry run = %+v", items)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,10 +20,12 @@ import (
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/reload"
 	"github.com/deployerhq/deployer/internal/schedule"
+	"github.com/deployerhq/deployer/internal/ui"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -46,6 +49,10 @@ type Options struct {
 	// WatchConfig reloads the configuration when its file changes
 	// (SIGHUP always reloads it). Defaults to true.
 	WatchConfig bool
+	// UIAddr, when set, serves the web dashboard there too (see
+	// "deployer ui"); UIAllowActions lets it replay, cancel and pause.
+	UIAddr         string
+	UIAllowActions bool
 }
 
 // NewCmdUp builds the command; runF replaces the action in tests.
@@ -71,14 +78,29 @@ shows the digest in force.
 
 With --backend aws it serves an AWS deployment without Lambdas: the
 gatekeeper long-polls the request queue, the worker runs ECS tasks, and task
-logs are read from CloudWatch Logs for the tasks this process tracks.`,
+logs are read from CloudWatch Logs for the tasks this process tracks.
+
+With --ui-addr it also serves the web dashboard ("deployer ui"), read-only
+unless --ui-allow-actions is given.`,
 		Example: `  deployer up
+  deployer up --ui-addr 127.0.0.1:8080
   deployer --config deployer.yaml --state-dir /var/lib/deployer up --verbose
   deployer --backend aws --region eu-west-1 up --provision`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.IdleExit < 0 || opts.ReadyFD < 0 {
 				return factory.Usage(fmt.Errorf("--idle-exit and --ready-fd must not be negative"))
+			}
+			if opts.UIAllowActions && opts.UIAddr == "" {
+				return factory.Usage(fmt.Errorf("--ui-allow-actions goes with --ui-addr"))
+			}
+			if opts.UIAddr != "" {
+				if _, _, err := net.SplitHostPort(opts.UIAddr); err != nil {
+					return factory.Usage(fmt.Errorf("--ui-addr %q: want HOST:PORT, such as %s", opts.UIAddr, uicmd.DefaultAddr))
+				}
+				if opts.IdleExit > 0 {
+					return factory.Usage(fmt.Errorf("--ui-addr does not go with --idle-exit: a detached server serves no dashboard"))
+				}
 			}
 			if opts.DrainTimeout < 0 || opts.Capacity < 1 || opts.Visibility < 3*time.Second {
 				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative, --capacity at least 1 and --visibility at least 3s"))
@@ -97,6 +119,8 @@ logs are read from CloudWatch Logs for the tasks this process tracks.`,
 	cmd.Flags().BoolVar(&opts.Provision, "provision", false, "with --backend aws: create missing queues, log groups and the lease table first")
 	cmd.Flags().DurationVar(&opts.IdleExit, "idle-exit", 0, "stop once idle this long (detached servers)")
 	cmd.Flags().IntVar(&opts.ReadyFD, "ready-fd", 0, "descriptor to write to once serving (detached servers)")
+	cmd.Flags().StringVar(&opts.UIAddr, "ui-addr", "", "also serve the web dashboard on HOST:PORT, e.g. 127.0.0.1:8080 (see deployer ui)")
+	cmd.Flags().BoolVar(&opts.UIAllowActions, "ui-allow-actions", false, "let the dashboard replay dead letters, cancel jobs and pause schedules (default read-only)")
 	_ = cmd.Flags().MarkHidden("idle-exit")
 	_ = cmd.Flags().MarkHidden("ready-fd")
 	return cmd
@@ -234,6 +258,23 @@ func runUp(ctx context.Context, opts *Options) error {
 			}
 			applied(p)
 		}
+	}
+	// The dashboard outlives the first signal: it shows the drain.
+	if opts.UIAddr != "" {
+		serveUI, err := uicmd.Listen(ctx, f, b, func() (ui.Policy, error) { return live, nil },
+			uicmd.Config{Addr: opts.UIAddr, AllowActions: opts.UIAllowActions, Served: true})
+		if err != nil {
+			return err
+		}
+		uctx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+		uiDone := make(chan struct{})
+		go func() {
+			defer close(uiDone)
+			if err := serveUI(uctx); err != nil {
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v\n", err)
+			}
+		}()
+		defer func() { stopUI(); <-uiDone }()
 	}
 	rctx, stopReload := context.WithCancel(sctx)
 	reloaded := make(chan struct{})

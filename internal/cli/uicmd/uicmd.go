@@ -1,0 +1,183 @@
+// Package uicmd implements "deployer ui": the web dashboard (package ui)
+// on the selected backend, in the foreground; and Listen, which "deployer
+// up --ui-addr" serves the same dashboard with.
+package uicmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/internal/cli/jobview"
+	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/ui"
+	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
+)
+
+// DefaultAddr is where the dashboard listens unless told: loopback.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Options are the parsed command line of "deployer ui".
+type Options struct {
+	Factory *factory.Factory
+	// Addr is HOST:PORT to listen on. Defaults to DefaultAddr.
+	Addr string
+	// AllowActions lets the dashboard replay, cancel and pause.
+	AllowActions bool
+}
+
+// NewCmdUI builds the command; runF replaces the action in tests.
+func NewCmdUI(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "ui [--addr HOST:PORT] [--allow-actions]",
+		Short: "Serve the web dashboard: jobs, live logs, batches, lanes, dead letters, schedules",
+		Long: `UI serves a web dashboard of the backend from this binary (its pages are
+embedded; nothing is loaded from elsewhere): jobs with filters, each job's
+page with its output live, batches, lanes with their running and queued
+jobs, the dead-letter queue with dry runs, and schedules.
+
+It is read-only unless started with --allow-actions, which adds replaying
+dead letters, cancelling jobs and pausing or resuming schedules. Actions go
+through the gatekeeper as this process's caller, as "deployer dlq replay"
+and "deployer cancel" do, and only from the dashboard's own pages (a
+per-session CSRF token, same-origin POSTs).
+
+It listens on 127.0.0.1:8080 by default. Any other interface must be given
+with --addr and is warned about: the dashboard has no login. "deployer up
+--ui-addr" serves it beside the pipeline. See docs/ui.md.`,
+		Example: `  deployer ui
+  deployer ui --addr 127.0.0.1:9090 --allow-actions
+  deployer --backend aws --region eu-west-1 ui`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkAddr(opts.Addr); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runUI(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Addr, "addr", DefaultAddr, "HOST:PORT to serve the dashboard on (a non-loopback address is warned about: the dashboard has no login)")
+	cmd.Flags().BoolVar(&opts.AllowActions, "allow-actions", false, "let the dashboard replay dead letters, cancel jobs and pause schedules (default read-only)")
+	return cmd
+}
+
+// checkAddr makes a malformed address a usage error.
+func checkAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return factory.Usage(fmt.Errorf("--addr %q: want HOST:PORT, such as %s", addr, DefaultAddr))
+	}
+	return nil
+}
+
+func runUI(ctx context.Context, opts *Options) error {
+	f := opts.Factory
+	open := f.ReadBackend
+	if opts.AllowActions {
+		open = f.Backend
+	}
+	b, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close() }()
+	// The configuration is loaded now, so that a broken one fails here
+	// (exit 78), and again for every page that judges or lists by it,
+	// so that the dashboard follows its edits.
+	path, err := f.ResolveConfigPath()
+	if err != nil {
+		return err
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if _, err := f.Policy(); err != nil {
+		return err
+	}
+	pol := func() (ui.Policy, error) {
+		p, err := f.LoadPolicy(path)
+		if err != nil {
+			return nil, fmt.Errorf("configuration %s:\n%w", path, err)
+		}
+		return p, nil
+	}
+	serve, err := Listen(ctx, f, b, pol, Config{Addr: opts.Addr, AllowActions: opts.AllowActions})
+	if err != nil {
+		return err
+	}
+	err = serve(ctx)
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: dashboard stopped\n", f.ProgramName())
+	return err
+}
+
+// Config is how a command serves the dashboard.
+type Config struct {
+	// Addr is HOST:PORT to listen on.
+	Addr string
+	// AllowActions lets the dashboard replay, cancel and pause.
+	AllowActions bool
+	// Served says the calling process serves the backend's pipeline
+	// itself ("deployer up"), so actions need not start one.
+	Served bool
+}
+
+// Listen listens for the dashboard of backend b as c says, telling the
+// user where (and warning on f.IO.ErrOut when beyond loopback), and
+// returns serve, which serves it until ctx ends. pol returns the policy
+// in force.
+func Listen(ctx context.Context, f *factory.Factory, b backend.Backend, pol func() (ui.Policy, error), c Config) (serve func(ctx context.Context) error, err error) {
+	if _, err := ui.Loopback(c.Addr); err != nil {
+		return nil, factory.Usage(err)
+	}
+	ln, loopback, err := ui.Listen(ctx, c.Addr)
+	if err != nil {
+		// In use, or not an address of this machine.
+		return nil, &factory.ExitError{Code: producer.ExitUnavailable, Err: err}
+	}
+	src := &ui.BackendSource{Backend: b, Policy: pol, CallerMeta: producer.CallerFromEnv(f.Getenv)}
+	opts := ui.Options{AllowActions: c.AllowActions, LoopbackOnly: loopback, LogPoll: 500 * time.Millisecond}
+	if _, ok := b.(*embedded.Backend); ok {
+		// The identity the gatekeeper verifies for what this process
+		// sends, as "deployer dlq replay" judges its replays.
+		src.Caller = schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
+	} else {
+		// Every poll of a live log reads CloudWatch Logs (the journal
+		// and the task's log), whose read rate is limited per account.
+		opts.LogPoll = 2 * time.Second
+	}
+	if !c.Served {
+		src.EnsureServed = func(ctx context.Context) error { return jobview.EnsureServed(ctx, f, b, nil) }
+	}
+	s, err := ui.New(src, opts)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	mode := "read-only: --allow-actions to replay, cancel and pause"
+	if c.AllowActions {
+		mode = "actions allowed: replay, cancel, pause"
+	}
+	name := f.ProgramName()
+	if !loopback {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", name, ui.ExposedWarning(ln.Addr().String(), c.AllowActions))
+	}
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: dashboard of the %s at http://%s/ (%s)\n", name, b.Where(), ln.Addr(), mode)
+	return func(ctx context.Context) error {
+		err := s.Serve(ctx, ln)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}, nil
+}

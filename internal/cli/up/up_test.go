@@ -1,0 +1,39 @@
+package up
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/deployerhq/deployer/internal/cli/factory"
+)
+
+func TestUIFlags(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		code  int
+		addr  string
+		allow bool
+	}{
+		{nil, 0, "", false},
+		{[]string{"--ui-addr", "127.0.0.1:8080"}, 0, "127.0.0.1:8080", false},
+		{[]string{"--ui-addr", "127.0.0.1:0", "--ui-allow-actions"}, 0, "127.0.0.1:0", true},
+		{[]string{"--ui-allow-actions"}, 64, "", false},
+		{[]string{"--ui-addr", "nowhere"}, 64, "", false},
+		{[]string{"--ui-addr", "127.0.0.1:0", "--idle-exit", "1m"}, 64, "", false},
+	} {
+		var got *Options
+		f := &factory.Factory{IO: factory.IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
+		cmd := NewCmdUp(f, func(_ context.Context, o *Options) error { got = o; return nil })
+		cmd.SetArgs(c.args)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if code := factory.Code(cmd.Execute()); code != c.code {
+			t.Errorf("%v: code %d, want %d", c.args, code, c.code)
+			continue
+		}
+		if c.code == 0 && (got.UIAddr != c.addr || got.UIAllowActions != c.allow) {
+			t.Errorf("%v: --ui-addr %q, --ui-allow-actions %v", c.args, got.UIAddr, got.UIAllowActions)
+		}
+	}
+}
