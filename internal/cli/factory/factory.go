@@ -465,12 +465,7 @@ func userName() string {
 
 // CurrentUser is the embedded backend's verified caller identity: the OS
 // user running the command.
-func CurrentUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "user:" + u.Username
-	}
-	return fmt.Sprintf("uid:%d", os.Getuid())
-}
+func CurrentUser() string { return embedded.OSUser() }
 
 // ExitError carries the exit code a command ends with. Its message, if
 // any, has been printed or is printed by the caller.
