@@ -182,6 +182,18 @@ type DeadLetterFilter struct {
 	Since time.Time
 }
 
+// Empty reports whether f selects nothing.
+func (f DeadLetterFilter) Empty() bool { return f.replay().Empty() }
+
+func (f DeadLetterFilter) replay() replay.Filter {
+	return replay.Filter{JobIDs: f.JobIDs, All: f.All, Container: f.Container, Script: f.Script, BatchID: f.BatchID, Since: f.Since}
+}
+
+// DefaultAnswerWait is how long ReplayDeadLetters waits for the
+// gatekeeper to answer the replays it sent, unless ReplayOptions says
+// otherwise.
+const DefaultAnswerWait = replay.DefaultAnswerWait
+
 // Policy judges a request as the gatekeeper will. *policy.Policy, from
 // package github.com/deployerhq/deployer/gatekeeper/policy (policy.Load
 // of the configuration in force), is one; a refusal is a
@@ -202,7 +214,7 @@ type ReplayOptions struct {
 	// Defaults to DefaultMaxWait.
 	MaxWait time.Duration
 	// AnswerWait bounds the wait for the gatekeeper to accept or reject
-	// what was sent. Defaults to a minute.
+	// what was sent. Defaults to DefaultAnswerWait (a minute).
 	AnswerWait time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
@@ -282,7 +294,7 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, o Re
 		return nil, errors.New("replaying dead letters: no policy to judge them by: set ReplayOptions.Policy (policy.Load of the configuration in force)")
 	}
 	e := &replay.Engine{Backend: c.b, Policy: o.Policy, Caller: c.caller, MaxWait: o.MaxWait, AnswerWait: o.AnswerWait, Now: o.Now}
-	rf := replay.Filter{JobIDs: f.JobIDs, All: f.All, Container: f.Container, Script: f.Script, BatchID: f.BatchID, Since: f.Since}
+	rf := f.replay()
 	run := e.Replay
 	if o.DryRun {
 		run = e.Plan
