@@ -82,6 +82,25 @@ func (c *collected) options() client.FollowOptions {
 	}
 }
 
+// journaledEnd waits for the journal to record a job's end and returns
+// its history.
+func (r *rig) journaledEnd(ctx context.Context, jobID string) []schemas.JobEvent {
+	r.t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		history, err := r.c.History(ctx, jobID)
+		if _, ended := client.Terminal(history); ended && err == nil {
+			return history
+		}
+		select {
+		case <-ctx.Done():
+			r.t.Fatalf("the journal never recorded the end of job %s: %v (last read: %v)", jobID, ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
@@ -131,11 +150,10 @@ func TestEmbeddedJobFromSubmitToLogs(t *testing.T) {
 		t.Errorf("events %v: want the terminal event last", got.events)
 	}
 
-	history, err := r.c.History(ctx, job.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if term, ok := client.Terminal(history); !ok || client.ExitCode(term) != 0 {
+	// Followers hear of the end first; the journal records it a moment
+	// later.
+	history := r.journaledEnd(ctx, job.ID)
+	if term, _ := client.Terminal(history); client.ExitCode(term) != 0 {
 		t.Errorf("history %v: want a terminal event with exit 0", history)
 	}
 	s, err := r.c.Status(ctx, job.ID)

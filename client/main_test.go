@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -25,17 +26,31 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(d)
 	}
 	if code == 0 {
-		// The pipelines stop with their tests; only the HTTP clients'
-		// idle keep-alive connections to the AWS fakes may outlive them.
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		); err != nil {
+		if err := noLeaks(10 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
 	}
 	os.Exit(code)
+}
+
+// noLeaks checks that the tests left no goroutine behind. The pipelines
+// stop with their tests; only the HTTP clients' idle keep-alive
+// connections to the AWS fakes may outlive them. The local runner reaps
+// each task's supervisor, a process that outlives the pipeline by design,
+// in a goroutine that ends when the supervisor does, a moment after its
+// job ended: that is waited for, up to wait, not ignored.
+func noLeaks(wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := goleak.Find(
+			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+	}
 }
 
 // testConfig allow-lists the container demo with the scripts of
