@@ -17,10 +17,10 @@ type DeadLetterQueue string
 const (
 	// RunDeadLetters holds the jobs whose task failed, timed out, could
 	// not start or was lost (as the script's dead_letter_on says).
-	RunDeadLetters DeadLetterQueue = replay.QueueRun
+	RunDeadLetters DeadLetterQueue = "run"
 	// RequestDeadLetters holds the requests the gatekeeper could not
 	// read or handle.
-	RequestDeadLetters DeadLetterQueue = replay.QueueRequest
+	RequestDeadLetters DeadLetterQueue = "request"
 )
 
 // DeadLetter is one dead-lettered job: the newest of its letters (a job
@@ -192,7 +192,7 @@ func (f DeadLetterFilter) replay() replay.Filter {
 // DefaultAnswerWait is how long ReplayDeadLetters waits for the
 // gatekeeper to answer the replays it sent, unless ReplayOptions says
 // otherwise.
-const DefaultAnswerWait = replay.DefaultAnswerWait
+const DefaultAnswerWait = time.Minute
 
 // Policy judges a request as the gatekeeper will. *policy.Policy, from
 // package github.com/deployerhq/deployer/gatekeeper/policy (policy.Load
@@ -227,27 +227,27 @@ type Verdict string
 // Verdicts. Only VerdictReplayed and VerdictAlready delete the letter.
 const (
 	// VerdictWouldReplay (dry run): the policy in force accepts the replay.
-	VerdictWouldReplay = Verdict(replay.VerdictWouldReplay)
+	VerdictWouldReplay Verdict = "would_replay"
 	// VerdictReplayed: the gatekeeper accepted the replay; the letter is
 	// deleted.
-	VerdictReplayed = Verdict(replay.VerdictReplayed)
+	VerdictReplayed Verdict = "replayed"
 	// VerdictRejected: the policy in force (or the gatekeeper) rejects
 	// the replay; the letter is kept. The reason says why.
-	VerdictRejected = Verdict(replay.VerdictRejected)
+	VerdictRejected Verdict = "rejected"
 	// VerdictAlready: the replay was accepted before: nothing is sent,
 	// and a letter left behind is deleted.
-	VerdictAlready = Verdict(replay.VerdictAlready)
+	VerdictAlready Verdict = "already_replayed"
 	// VerdictPending: the replay was sent and the gatekeeper had not
 	// answered within AnswerWait; the letter is kept, and replaying
 	// again answers truthfully once it has.
-	VerdictPending = Verdict(replay.VerdictPending)
+	VerdictPending Verdict = "pending"
 	// VerdictUnreplayable: the letter holds no readable request.
-	VerdictUnreplayable = Verdict(replay.VerdictUnreplayable)
+	VerdictUnreplayable Verdict = "unreplayable"
 	// VerdictNotFound: a job named by id has no dead letter and no
 	// replay.
-	VerdictNotFound = Verdict(replay.VerdictNotFound)
+	VerdictNotFound Verdict = "not_found"
 	// VerdictFailed: the replay could not be sent; the letter is kept.
-	VerdictFailed = Verdict(replay.VerdictFailed)
+	VerdictFailed Verdict = "failed"
 )
 
 // Ok reports whether v is a success: replayed, would replay or replayed

@@ -159,7 +159,7 @@ func (c *Client) Serve(ctx context.Context, o ServeOptions) error {
 // supervisor, TaskArg for its entrypoint, which runs the script.
 const (
 	SuperviseArg = "__supervise"
-	TaskArg      = local.TaskCommand
+	TaskArg      = "__task"
 )
 
 // handlesTaskProcesses is set once RunTaskProcess has been called: the
