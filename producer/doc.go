@@ -3,8 +3,11 @@
 // stream to the end, printing every line of the task's output exactly once
 // and in order, then reports how the job ended.
 //
-// The deployer CLI is a thin shell around this package; CI systems and
-// other tools can use it directly with any backend's ports.
+// It is the engine beneath package client, which opens a backend and
+// hands its ports to this package: Go programs, and the deployer CLI,
+// use client. Its Client takes ports from internal packages, so it
+// cannot be assembled outside this module, and only the names client
+// re-exports are covered by client's compatibility promise.
 //
 // Guarantees of Follow: each line is delivered once, in the task's order,
 // even when the stream delivers events twice, out of order, or late; when

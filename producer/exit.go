@@ -52,3 +52,7 @@ func clampExit(code int) int {
 	}
 	return code
 }
+
+// ExitCode is the exit code "deployer run" ends with for the followed
+// job: ExitCode of its terminal event.
+func (r FollowResult) ExitCode() int { return ExitCode(r.Terminal) }

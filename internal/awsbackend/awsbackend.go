@@ -56,7 +56,7 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("AWS backend options: %w", err)
 	}
-	cfg, err := awsx.Load(ctx, awsx.Options{Region: o.Region, HTTPClient: o.HTTPClient, StaticCredentials: o.Credentials, Retry: o.Retry})
+	cfg, err := awsx.Load(ctx, awsx.Options{Region: o.Region, BaseEndpoint: o.Endpoint, HTTPClient: o.HTTPClient, StaticCredentials: o.Credentials, Retry: o.Retry})
 	if err != nil {
 		return nil, err
 	}

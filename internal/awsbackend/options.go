@@ -55,6 +55,11 @@ type Options struct {
 	// in $DEPLOYER_PRINCIPALS (Terraform fills it from the roles'
 	// unique_id).
 	Principals map[string]string
+	// Endpoint, when set, sends every AWS call to this URL instead of
+	// AWS's (an emulator), overriding AWS_ENDPOINT_URL and the
+	// per-service variables. No environment variable: those are the
+	// SDK's.
+	Endpoint string
 	// HTTPClient replaces the SDK's HTTP client (tests, call counting).
 	HTTPClient *http.Client
 	// Credentials, when set, replaces the default credential chain (tests

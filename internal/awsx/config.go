@@ -21,6 +21,10 @@ import (
 type Options struct {
 	// Region overrides AWS_REGION and the shared config's region.
 	Region string
+	// BaseEndpoint, when set, sends every service's calls to this URL (an
+	// emulator), as AWS_ENDPOINT_URL does; it takes precedence over the
+	// endpoint variables.
+	BaseEndpoint string
 	// HTTPClient replaces the SDK's HTTP client (a counting or
 	// fault-injecting transport in tests and benchmarks). Its transport
 	// owns TLS: AWS_CA_BUNDLE is not applied to it.
@@ -75,6 +79,9 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	}
 	if o.Region != "" {
 		loaders = append(loaders, config.WithRegion(o.Region))
+	}
+	if o.BaseEndpoint != "" {
+		loaders = append(loaders, config.WithBaseEndpoint(o.BaseEndpoint))
 	}
 	if c := o.StaticCredentials; c != nil {
 		loaders = append(loaders, config.WithCredentialsProvider(

@@ -2,46 +2,51 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/client"
 )
 
 // TestCommandsStartAServerThroughTheFactory: a command that finds no
 // pipeline serving the state directory starts one with
-// Factory.StartServer (here, in a goroutine of this process instead of a
-// detached "deployer up"), once, and the job is served by it.
+// Factory.StartServer (here, the client serving it in a goroutine of this
+// process instead of a detached "deployer up"), once, and the job is
+// served by it.
 func TestCommandsStartAServerThroughTheFactory(t *testing.T) {
 	f, _, errOut := newFactory(t)
 	var starts int
 	var wg sync.WaitGroup
 	f.StartServer = func(ctx context.Context) error {
 		starts++
-		b, err := f.Embedded(ctx)
+		// Served through the client, as a Go program serves a state
+		// directory (client.Client.Serve).
+		c, err := f.Client(ctx)
 		if err != nil {
 			return err
 		}
-		pol, err := f.Policy()
-		if err != nil {
-			return err
-		}
-		release, err := b.ServeLock()
+		config, err := f.ResolveConfigPath()
 		if err != nil {
 			return err
 		}
 		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		ready := make(chan struct{})
+		ready, failed := make(chan struct{}), make(chan struct{})
 		wg.Go(func() {
-			defer func() { release(); _ = b.Close() }()
-			if err := b.Serve(sctx, pol, backend.ServeOptions{Ready: func() { close(ready) }}); err != nil {
+			defer func() { _ = c.Close() }()
+			if err := c.Serve(sctx, client.ServeOptions{Config: config, Ready: func() { close(ready) }}); err != nil {
 				t.Errorf("serving: %v", err)
+				close(failed)
 			}
 		})
 		t.Cleanup(func() { stop(); wg.Wait() })
-		<-ready
-		return nil
+		select {
+		case <-ready:
+			return nil
+		case <-failed:
+			return errors.New("the server did not start")
+		}
 	}
 	// The built-in example has no such script: the gatekeeper the
 	// server runs rejects it (77), which only a served pipeline can.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -64,19 +64,19 @@ its end, as "batch run" does, and exits with the same codes.`,
 
 func runWait(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	if err := jobview.EnsureServed(ctx, f, b, nil); err != nil {
+	defer func() { _ = c.Close() }()
+	if err := jobview.EnsureServed(ctx, f, c, nil); err != nil {
 		return err
 	}
 	every, err := pollEvery(f)
 	if err != nil {
 		return err
 	}
-	return follow(ctx, f, b, newView(f, opts.Output), opts.BatchID, opts.MaxWait, every)
+	return follow(ctx, f, c, newView(f, opts.Output), opts.BatchID, opts.MaxWait, every)
 }
 
 // NewCmdStatus builds "deployer batch status"; runF replaces the action
@@ -110,17 +110,17 @@ the backend has no record of the batch.`,
 
 func runStatus(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.ReadBackend(ctx)
+	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	batch, err := readBatch(ctx, b.Client(), opts.BatchID, b.Where())
+	defer func() { _ = c.Close() }()
+	batch, err := readBatch(ctx, c, opts.BatchID)
 	if err != nil {
 		return err
 	}
 	if !batch.Ended() {
-		jobview.EnsureServedOrWarn(ctx, f, b)
+		jobview.EnsureServedOrWarn(ctx, f, c)
 	}
 	if opts.Output == "json" {
 		return json.NewEncoder(f.IO.Out).Encode(statusJSON(batch))
@@ -139,10 +139,10 @@ func runStatus(ctx context.Context, opts *Options) error {
 
 // readBatch reads a batch, saying plainly when the backend has no record
 // of it.
-func readBatch(ctx context.Context, c *producer.Client, id, where string) (producer.Batch, error) {
-	batch, _, err := c.ReadBatch(ctx, id)
-	if errors.Is(err, journal.ErrNotFound) {
-		return batch, factory.NotFound(fmt.Errorf("no batch %s in the %s: unknown, or its jobs have not reached the gatekeeper yet (see deployer batch list)", id, where))
+func readBatch(ctx context.Context, c *client.Client, id string) (client.Batch, error) {
+	batch, err := c.Batch(ctx, id)
+	if errors.Is(err, client.ErrNotFound) {
+		return batch, factory.NotFound(fmt.Errorf("no batch %s in the %s: unknown, or its jobs have not reached the gatekeeper yet (see deployer batch list)", id, c.Where()))
 	}
 	return batch, err
 }
@@ -197,17 +197,16 @@ had ended meanwhile), 1 otherwise, naming the jobs it could not cancel.`,
 
 func runCancel(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	client := b.Client()
-	batch, err := readBatch(ctx, client, opts.BatchID, b.Where())
+	defer func() { _ = c.Close() }()
+	batch, err := readBatch(ctx, c, opts.BatchID)
 	if err != nil {
 		return err
 	}
-	if err := jobview.EnsureServed(ctx, f, b, nil); err != nil {
+	if err := jobview.EnsureServed(ctx, f, c, nil); err != nil {
 		return err
 	}
 	var (
@@ -222,7 +221,7 @@ func runCancel(ctx context.Context, opts *Options) error {
 		}
 		asked++
 		wg.Go(func() {
-			a, err := client.Cancel(ctx, j.JobID, producer.CancelOptions{Reason: opts.Reason, Caller: producer.CallerFromEnv(f.Getenv)})
+			a, err := c.Cancel(ctx, j.JobID, client.CancelOptions{Reason: opts.Reason, Caller: producer.CallerFromEnv(f.Getenv)})
 			if err == nil && !a.Accepted && a.ReasonCode != "already_finished" {
 				err = fmt.Errorf("%s: %s", a.ReasonCode, jobview.Printable(a.Reason))
 			}
@@ -274,13 +273,12 @@ position (3) or its key.`,
 
 func runLogs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.ReadBackend(ctx)
+	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	client := b.Client()
-	batch, err := readBatch(ctx, client, opts.BatchID, b.Where())
+	defer func() { _ = c.Close() }()
+	batch, err := readBatch(ctx, c, opts.BatchID)
 	if err != nil {
 		return err
 	}
@@ -296,7 +294,7 @@ func runLogs(ctx context.Context, opts *Options) error {
 		if j.JobID == "" || j.Started.IsZero() && j.State != producer.StateRunning {
 			continue
 		}
-		if _, err := client.Replay(ctx, j.JobID, func(a int, l schemas.LogLine) { p.Line(j.JobID, a, l) }); err != nil {
+		if _, err := c.Logs(ctx, j.JobID, func(a int, l schemas.LogLine) { p.Line(j.JobID, a, l) }); err != nil {
 			p.Flush()
 			return fmt.Errorf("output of job %s: %w", j.JobID, err)
 		}

@@ -5,22 +5,22 @@ import (
 	"errors"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// follow follows the batch to its end (producer.FollowBatch), printing
+// follow follows the batch to its end (client.Client.FollowBatch), printing
 // what changed, and returns the error carrying the batch's exit code; 75
 // when maxWait passed, 130 when ctx ended first.
-func follow(ctx context.Context, f *factory.Factory, b backend.Backend, v *view, id string, maxWait, every time.Duration) error {
-	stopServing := jobview.KeepServed(ctx, f, b, every*8)
+func follow(ctx context.Context, f *factory.Factory, c *client.Client, v *view, id string, maxWait, every time.Duration) error {
+	stopServing := jobview.KeepServed(ctx, f, c, every*8)
 	defer stopServing()
 	fctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
-	batch, err := b.Client().FollowBatch(fctx, id, every,
+	batch, err := c.FollowBatch(fctx, id, every,
 		func(bt producer.Batch, evs []schemas.JobEvent) { v.update(bt, evs, time.Now()) },
 		func(err error) { v.status("reading batch %s: %v (retrying)", id, err) })
 	switch {

@@ -53,12 +53,12 @@ gives an ended one.`,
 
 func runList(ctx context.Context, opts *ListOptions) error {
 	f := opts.Factory
-	b, err := f.ReadBackend(ctx)
+	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	batches, err := b.Client().Batches(ctx, opts.Limit)
+	defer func() { _ = c.Close() }()
+	batches, err := c.Batches(ctx, opts.Limit)
 	if err != nil {
 		return err
 	}

@@ -78,15 +78,15 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return factory.Usage(err)
 	}
-	b, err := f.Backend(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 	// A broken configuration fails before anything is submitted (78) when
 	// this command is to start the server.
 	var pol *policy.Policy
-	served, err := b.Served()
+	served, err := c.Served()
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		if pol, err = f.Policy(); err != nil {
 			return err
 		}
-	} else if err := f.CheckServedConfig(b); err != nil {
+	} else if err := f.CheckServedConfig(c); err != nil {
 		// The server decides with its own configuration: one given
 		// here that differs is an error, not silently ignored.
 		return err
@@ -109,8 +109,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			Timeout: j.Timeout, TaskCPU: j.TaskCPU, TaskMemory: j.TaskMemory,
 		})
 	}
-	client := b.Client()
-	id, jobs, err := client.SubmitBatch(ctx, req)
+	id, jobs, err := c.SubmitBatch(ctx, req)
 	if err != nil {
 		if errors.Is(err, schemas.ErrTooLarge) {
 			return factory.Usage(err)
@@ -118,7 +117,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	// After the requests are sent: see EnsureServed.
-	if err := jobview.EnsureServed(ctx, f, b, pol); err != nil {
+	if err := jobview.EnsureServed(ctx, f, c, pol); err != nil {
 		return err
 	}
 	if opts.NoWait {
@@ -131,5 +130,5 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	}
 	v := newView(f, opts.Output)
 	v.status("batch %s submitted: %s, %d jobs", id, m.Name, len(jobs))
-	return follow(ctx, f, b, v, id, opts.MaxWait, every)
+	return follow(ctx, f, c, v, id, opts.MaxWait, every)
 }

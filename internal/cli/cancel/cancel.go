@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
 	"github.com/deployerhq/deployer/internal/cli/wait"
@@ -95,18 +96,18 @@ type answer struct {
 
 func runCancel(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 
 	// With no "deployer up", a detached server answers.
-	if err := jobview.EnsureServed(ctx, f, b, nil); err != nil {
+	if err := jobview.EnsureServed(ctx, f, c, nil); err != nil {
 		return err
 	}
 	actx, cancel := context.WithTimeout(ctx, opts.AnswerWait)
-	ans, err := b.Client().Cancel(actx, opts.JobID, producer.CancelOptions{
+	ans, err := c.Cancel(actx, opts.JobID, client.CancelOptions{
 		Reason: opts.Reason, Caller: producer.CallerFromEnv(f.Getenv),
 	})
 	cancel()
@@ -133,12 +134,11 @@ func runCancel(ctx context.Context, opts *Options) error {
 	p := jobview.NewFor(f, opts.Output)
 	defer p.Close()
 	p.NoLines = true
-	job := producer.Job{ID: opts.JobID, Stream: b.StreamAddress(opts.JobID)}
-	err = jobview.Attach(ctx, f, b, nil, job, p, opts.MaxWait)
-	if !errors.Is(err, producer.ErrStreamGone) {
+	err = jobview.Attach(ctx, f, c, nil, client.Job{ID: opts.JobID}, p, opts.MaxWait)
+	if !errors.Is(err, client.ErrStreamGone) {
 		return err
 	}
-	return wait.Replay(ctx, f, b.Client(), b.Where(), opts.JobID, p)
+	return wait.Replay(ctx, c, opts.JobID, p)
 }
 
 func printAnswer(out, errOut io.Writer, opts *Options, ans producer.CancelAnswer) error {

@@ -16,7 +16,6 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/describe"
 	"github.com/deployerhq/deployer/internal/cli/example"
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -166,7 +165,7 @@ func (c *completer) key(h hash.Hash) error {
 		return err
 	}
 	put("embedded", dir)
-	served, err := embedded.ServedConfigs(dir)
+	served, err := f.ServedConfigs()
 	if err != nil {
 		return err
 	}

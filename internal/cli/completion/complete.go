@@ -12,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobs"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/replay"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -214,12 +214,12 @@ func (c *completer) laneNames(cmd *cobra.Command, _ []string, toComplete string)
 func (c *completer) jobIDs(states ...producer.JobState) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		sums, _ := bounded(cmd, c.limit(), func(ctx context.Context) ([]producer.JobSummary, error) {
-			b, err := c.f.LookBackend(ctx)
+			cl, err := c.f.LookClient(ctx)
 			if err != nil {
 				return nil, err
 			}
-			defer func() { _ = b.Close() }()
-			return b.Client().Jobs(ctx, producer.JobFilter{States: states, Limit: maxJobs})
+			defer func() { _ = cl.Close() }()
+			return cl.Jobs(ctx, client.JobFilter{States: states, Limit: maxJobs})
 		})
 		now := clock()
 		var out []cobra.Completion
@@ -256,12 +256,12 @@ func jobDesc(s producer.JobSummary, age string) string {
 func (c *completer) batchIDs(unended bool) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		batches, _ := bounded(cmd, c.limit(), func(ctx context.Context) ([]producer.Batch, error) {
-			b, err := c.f.LookBackend(ctx)
+			cl, err := c.f.LookClient(ctx)
 			if err != nil {
 				return nil, err
 			}
-			defer func() { _ = b.Close() }()
-			return b.Client().Batches(ctx, maxBatches)
+			defer func() { _ = cl.Close() }()
+			return cl.Batches(ctx, maxBatches)
 		})
 		now := clock()
 		var out []cobra.Completion
@@ -283,10 +283,6 @@ func (c *completer) batchIDs(unended bool) cobra.CompletionFunc {
 	}
 }
 
-// errCannotLook reports dead-letter queues that cannot be read without
-// receiving their letters (SQS): completions leave them alone.
-var errCannotLook = errors.New("completion: the dead-letter queues cannot be looked at without receiving")
-
 // deadLetters completes the job ids of dead letters: one (dlq show) or
 // any number, each once (dlq replay). It only looks where a look changes
 // nothing (the embedded backend's queues); on AWS it offers nothing, as
@@ -296,39 +292,32 @@ func (c *completer) deadLetters(many bool) cobra.CompletionFunc {
 		if len(args) > 0 && !many {
 			return nil, noFiles
 		}
-		groups, _ := bounded(cmd, c.limit(), func(ctx context.Context) ([]*replay.Group, error) {
-			b, err := c.f.LookBackend(ctx)
+		letters, _ := bounded(cmd, c.limit(), func(ctx context.Context) ([]client.DeadLetter, error) {
+			cl, err := c.f.LookClient(ctx)
 			if err != nil {
 				return nil, err
 			}
-			defer func() { _ = b.Close() }()
-			s := replay.NewScanner(b, "")
-			s.Look = true
-			if !s.CanLook() {
-				return nil, errCannotLook
-			}
-			if err := s.Scan(ctx); err != nil {
-				return nil, err
-			}
-			return replay.Groups(s.Letters), nil
+			defer func() { _ = cl.Close() }()
+			// Only where a look receives nothing (client.ErrWouldReceive
+			// on SQS).
+			return cl.DeadLetters(ctx, client.DeadLetterOptions{NoReceive: true})
 		})
 		now := clock()
 		var out []cobra.Completion
-		for _, g := range groups {
-			if !schemas.ValidJobID(g.Key) || slices.Contains(args, g.Key) || !strings.HasPrefix(g.Key, toComplete) {
+		for _, d := range letters {
+			if !schemas.ValidJobID(d.JobID) || slices.Contains(args, d.JobID) || !strings.HasPrefix(d.JobID, toComplete) {
 				continue
 			}
-			l := g.Newest()
 			var parts []string
-			if r := l.DL.Request; r != nil {
+			if r := d.Letter.Request; r != nil {
 				parts = append(parts, jobview.Printable(r.Container)+" "+jobview.Command(r.Script, r.Args.Words))
 			}
-			why := string(l.DL.Failure.Outcome)
-			if l.DL.Failure.ReasonCode != "" {
-				why += " (" + l.DL.Failure.ReasonCode + ")"
+			why := string(d.Letter.Failure.Outcome)
+			if d.Letter.Failure.ReasonCode != "" {
+				why += " (" + d.Letter.Failure.ReasonCode + ")"
 			}
-			parts = append(parts, strings.TrimSpace(why), jobs.Age(now, l.When())+" ago")
-			out = append(out, cobra.CompletionWithDesc(g.Key, oneLine(strings.Join(parts, " · "))))
+			parts = append(parts, strings.TrimSpace(why), jobs.Age(now, d.FailedAt)+" ago")
+			out = append(out, cobra.CompletionWithDesc(d.JobID, oneLine(strings.Join(parts, " · "))))
 		}
 		return out, noFiles | cobra.ShellCompDirectiveKeepOrder
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/replay"
 	"github.com/deployerhq/deployer/producer"
 )
 
@@ -91,8 +91,8 @@ func Register(root *cobra.Command, f *factory.Factory) {
 		{"dlq replay", "container", c.containerNames},
 		{"dlq replay", "script", c.scriptNames},
 		{"dlq replay", "batch", c.batchIDs(false)},
-		{"dlq list", "queue", fixed(replay.QueueRun, replay.QueueRequest)},
-		{"dlq purge", "queue", fixed(replay.QueueRun, replay.QueueRequest)},
+		{"dlq list", "queue", fixed(string(client.RunDeadLetters), string(client.RequestDeadLetters))},
+		{"dlq purge", "queue", fixed(string(client.RunDeadLetters), string(client.RequestDeadLetters))},
 		{"batch run", "file", files},
 	}
 	done := map[*pflag.Flag]bool{}

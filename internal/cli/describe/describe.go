@@ -15,10 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -112,26 +112,26 @@ func Describe(ctx context.Context, f *factory.Factory) (Answer, error) {
 		caller := schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
 		return Answer{Containers: pol.Describe(caller), Principal: caller.Principal, InForce: inForce}, nil
 	}
-	b, err := f.ReadBackend(ctx)
+	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return Answer{}, err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 	actx, cancel := context.WithTimeout(ctx, answerWait)
 	defer cancel()
-	d, err := b.Client().DescribePolicy(actx, producer.CallerFromEnv(f.Getenv))
+	d, err := c.Describe(actx, client.CallerFromEnv(f.Getenv))
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		return Answer{}, &factory.ExitError{Code: producer.ExitGaveUp,
-			Err: fmt.Errorf("no answer from the gatekeeper of the %s within %s: is it deployed and running?", b.Where(), answerWait)}
-	case errors.Is(err, producer.ErrDescribeRejected):
+			Err: fmt.Errorf("no answer from the gatekeeper of the %s within %s: is it deployed and running?", c.Where(), answerWait)}
+	case errors.Is(err, client.ErrDescribeRejected):
 		return Answer{}, &factory.ExitError{Code: producer.ExitRejected, Err: err}
 	case err != nil:
 		return Answer{}, err
 	}
 	a := Answer{Containers: d.Containers, Principal: d.Principal, InForce: d.PolicyDigest}
 	if a.InForce != "" {
-		a.InForce += " (the gatekeeper of the " + b.Where() + ")"
+		a.InForce += " (the gatekeeper of the " + c.Where() + ")"
 	}
 	return a, nil
 }
@@ -146,7 +146,7 @@ func localPolicy(f *factory.Factory) (*policy.Policy, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	served, err := embedded.ServedConfigs(dir)
+	served, err := f.ServedConfigs()
 	if err != nil {
 		return nil, "", err
 	}

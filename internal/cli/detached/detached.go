@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/embedded"
 )
@@ -49,12 +50,13 @@ const (
 	readyWord = "ready\n"
 )
 
-// Start starts a detached server for f's state directory, unless one
-// serves it by the time it holds the start lock, and returns once that
-// server serves. The server gets f's resolved configuration and state
-// directory explicitly and this process's environment. When it does not
-// come up within ReadyTimeout, the error quotes its log.
-func Start(f *factory.Factory, b *embedded.Backend) error {
+// Start starts a detached server for the state directory of c (a client
+// of the embedded backend), unless one serves it by the time it holds the
+// start lock, and returns once that server serves. The server gets f's
+// resolved configuration and the state directory explicitly and this
+// process's environment. When it does not come up within ReadyTimeout,
+// the error quotes its log.
+func Start(f *factory.Factory, c *client.Client) error {
 	idle, vis, err := tuning(f.Getenv)
 	if err != nil {
 		return err
@@ -73,50 +75,51 @@ func Start(f *factory.Factory, b *embedded.Backend) error {
 
 	// One starter at a time per state directory, so that commands that
 	// find it unserved at once start one server, not one each.
-	unlock, err := lockFile(filepath.Join(b.Dir, "serve-start.lock"))
+	dir := c.StateDir()
+	unlock, err := lockFile(filepath.Join(dir, "serve-start.lock"))
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if served, err := b.Served(); err != nil || served {
+	if served, err := c.Served(); err != nil || served {
 		return err
 	}
 
-	logPath := filepath.Join(b.Dir, LogName)
+	logPath := filepath.Join(dir, LogName)
 	rotate(logPath)
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // our state directory's log
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", b.Where(), err)
+		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	defer func() { _ = logFile.Close() }()
 	from, _ := logFile.Seek(0, io.SeekEnd)
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", b.Where(), err)
+		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	defer func() { _ = devNull.Close() }()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", b.Where(), err)
+		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	defer func() { _ = r.Close() }()
 
-	cmd := exec.Command(exe, Args(b.Dir, cfg, idle, vis)...) //nolint:gosec,noctx // our own binary; the server outlives this command on purpose
-	cmd.Dir = b.Dir
+	cmd := exec.Command(exe, Args(dir, cfg, idle, vis)...) //nolint:gosec,noctx // our own binary; the server outlives this command on purpose
+	cmd.Dir = dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logFile, logFile
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	_ = w.Close() // the server holds the only write end now
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", b.Where(), err)
+		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	// Reap it if it stops while this command still runs.
 	go func() { _ = cmd.Wait() }()
 
 	if err := awaitReady(r, ReadyTimeout); err != nil {
 		return fmt.Errorf("the server started for %s (pid %d) %w; its log %s says:\n%s",
-			b.Where(), cmd.Process.Pid, err, logPath, tail(logPath, from))
+			c.Where(), cmd.Process.Pid, err, logPath, tail(logPath, from))
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 // Package dlq implements "deployer dlq": list, show, replay and purge the
-// dead letters of the embedded backend. Looking at the dead-letter queues
-// consumes nothing: every letter a command does not replay or purge is
-// handed back at once.
+// dead letters of the backend, through the client's dead-letter methods.
+// Looking at the dead-letter queues consumes nothing: every letter a
+// command does not replay or purge is handed back at once.
 package dlq
 
 import (
@@ -15,9 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/replay"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -67,7 +66,7 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 
 func checkQueue(q string) error {
 	switch q {
-	case "", replay.QueueRun, replay.QueueRequest:
+	case "", string(client.RunDeadLetters), string(client.RequestDeadLetters):
 		return nil
 	}
 	return factory.Usage(fmt.Errorf("--queue must be run or request, not %q", q))
@@ -80,36 +79,6 @@ func checkJobIDs(ids []string) error {
 		}
 	}
 	return nil
-}
-
-// withLetters opens the backend, scans the dead-letter queues which names
-// and calls fn with the letters; whatever fn does not take (by returning
-// it in kept == false) is handed back when it returns. With look (list,
-// show), the backend is opened for reading and the letters are looked at
-// where the queue allows it, not received (replay.Scanner.Look): a state
-// directory the user cannot write can be looked at.
-func withLetters(ctx context.Context, f *factory.Factory, which string, look bool,
-	fn func(b backend.Backend, s *replay.Scanner) error) (err error) {
-	open := f.Backend
-	if look {
-		open = f.ReadBackend
-	}
-	b, err := open(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Close() }()
-	s := replay.NewScanner(b, which)
-	s.Look = look
-	defer func() {
-		if rerr := replay.Release(ctx, s.Letters); rerr != nil && err == nil {
-			err = rerr
-		}
-	}()
-	if err := s.Scan(ctx); err != nil {
-		return err
-	}
-	return fn(b, s)
 }
 
 // ListOptions are the parsed command line of "deployer dlq list".
@@ -167,15 +136,15 @@ type listEntry struct {
 	Replayable bool            `json:"replayable"`
 }
 
-func entry(g *replay.Group) listEntry {
-	l := g.Newest()
+func entry(d client.DeadLetter) listEntry {
+	f := d.Letter.Failure
 	e := listEntry{
-		JobID: l.DL.JobID, MessageID: l.Msg.ID, Queue: l.Queue,
-		Outcome: l.DL.Failure.Outcome, ReasonCode: l.DL.Failure.ReasonCode, Reason: l.DL.Failure.Reason,
-		ExitCode: l.DL.Failure.ExitCode, Attempts: l.DL.Failure.Attempts, Time: l.When().UTC(),
-		Count: len(g.Letters), Replayable: l.DL.Request != nil,
+		JobID: d.JobID, MessageID: d.MessageID, Queue: string(d.Queue),
+		Outcome: f.Outcome, ReasonCode: f.ReasonCode, Reason: f.Reason,
+		ExitCode: f.ExitCode, Attempts: f.Attempts, Time: d.FailedAt,
+		Count: d.Count, Replayable: d.Replayable(),
 	}
-	if r := l.DL.Request; r != nil {
+	if r := d.Letter.Request; r != nil {
 		e.Container, e.Script = r.Container, r.Script
 	}
 	return e
@@ -183,46 +152,52 @@ func entry(g *replay.Group) listEntry {
 
 func runList(ctx context.Context, opts *ListOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, true, func(_ backend.Backend, s *replay.Scanner) error {
-		gs := replay.Groups(s.Letters)
-		if opts.Output == "json" {
-			enc := json.NewEncoder(f.IO.Out)
-			for _, g := range gs {
-				if err := enc.Encode(entry(g)); err != nil {
-					return err
-				}
+	c, err := f.ReadClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	letters, err := c.DeadLetters(ctx, client.DeadLetterOptions{Queue: client.DeadLetterQueue(opts.Queue)})
+	if err != nil {
+		return err
+	}
+	if opts.Output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		for _, d := range letters {
+			if err := enc.Encode(entry(d)); err != nil {
+				return err
 			}
-			return nil
 		}
-		if len(gs) == 0 {
-			_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: no dead letters")
-			return nil
+		return nil
+	}
+	if len(letters) == 0 {
+		_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: no dead letters")
+		return nil
+	}
+	w := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(w, "JOB ID\tQUEUE\tJOB\tOUTCOME\tCODE\tATTEMPTS\tFAILED AT\tREASON")
+	for _, d := range letters {
+		e := entry(d)
+		id := e.JobID
+		if id == "" {
+			id = "- (message " + e.MessageID + ")"
 		}
-		w := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-		_, _ = fmt.Fprintln(w, "JOB ID\tQUEUE\tJOB\tOUTCOME\tCODE\tATTEMPTS\tFAILED AT\tREASON")
-		for _, g := range gs {
-			e := entry(g)
-			id := e.JobID
-			if id == "" {
-				id = "- (message " + e.MessageID + ")"
-			}
-			job := "(unreadable: not replayable)"
-			if e.Replayable {
-				job = e.Container + " " + e.Script
-			}
-			outcome := string(e.Outcome)
-			if outcome == "" {
-				outcome = "-"
-			}
-			reason := oneLine(e.Reason)
-			if e.Count > 1 {
-				reason += fmt.Sprintf(" [dead-lettered %d times]", e.Count)
-			}
-			_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, e.Queue, job, outcome, e.ReasonCode,
-				e.Attempts, e.Time.Format(time.RFC3339), reason)
+		job := "(unreadable: not replayable)"
+		if e.Replayable {
+			job = e.Container + " " + e.Script
 		}
-		return w.Flush()
-	})
+		outcome := string(e.Outcome)
+		if outcome == "" {
+			outcome = "-"
+		}
+		reason := oneLine(e.Reason)
+		if e.Count > 1 {
+			reason += fmt.Sprintf(" [dead-lettered %d times]", e.Count)
+		}
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, e.Queue, job, outcome, e.ReasonCode,
+			e.Attempts, e.Time.Format(time.RFC3339), reason)
+	}
+	return w.Flush()
 }
 
 func oneLine(s string) string {
@@ -263,21 +238,27 @@ func NewCmdShow(f *factory.Factory, runF func(context.Context, *ShowOptions) err
 
 func runShow(ctx context.Context, opts *ShowOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, "", true, func(b backend.Backend, s *replay.Scanner) error {
-		g := replay.Find(replay.Groups(s.Letters), opts.JobID)
-		if g == nil {
-			return factory.NotFound(fmt.Errorf("no dead letter for job %s in the %s (see deployer dlq list)", opts.JobID, b.Where()))
-		}
-		out, err := json.MarshalIndent(g.Newest().DL, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, _ = fmt.Fprintf(f.IO.Out, "%s\n", out)
-		if n := len(g.Letters); n > 1 {
-			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: job %s was dead-lettered %d times; this is the newest\n", opts.JobID, n)
-		}
-		return nil
-	})
+	c, err := f.ReadClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	d, err := c.DeadLetter(ctx, opts.JobID)
+	if errors.Is(err, client.ErrNotFound) {
+		return factory.NotFound(fmt.Errorf("no dead letter for job %s in the %s (see deployer dlq list)", opts.JobID, c.Where()))
+	}
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(d.Letter, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(f.IO.Out, "%s\n", out)
+	if d.Count > 1 {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: job %s was dead-lettered %d times; this is the newest\n", opts.JobID, d.Count)
+	}
+	return nil
 }
 
 // PurgeOptions are the parsed command line of "deployer dlq purge".
@@ -322,21 +303,19 @@ func NewCmdPurge(f *factory.Factory, runF func(context.Context, *PurgeOptions) e
 
 func runPurge(ctx context.Context, opts *PurgeOptions) error {
 	f := opts.Factory
-	return withLetters(ctx, f, opts.Queue, false, func(_ backend.Backend, s *replay.Scanner) error {
-		cutoff := opts.Now().Add(-opts.OlderThan)
-		var old, kept []*replay.Letter
-		for _, l := range s.Letters {
-			if l.When().Before(cutoff) || opts.OlderThan == 0 {
-				old = append(old, l)
-			} else {
-				kept = append(kept, l)
-			}
-		}
-		s.Letters = kept
-		if err := replay.Remove(ctx, old); err != nil {
-			return err
-		}
-		_, _ = fmt.Fprintf(f.IO.Out, "purged %d dead letters\n", len(old))
-		return nil
-	})
+	c, err := f.Client(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	po := client.PurgeOptions{Queue: client.DeadLetterQueue(opts.Queue)}
+	if opts.OlderThan > 0 {
+		po.Before = opts.Now().Add(-opts.OlderThan)
+	}
+	n, err := c.PurgeDeadLetters(ctx, po)
+	if err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(f.IO.Out, "purged %d dead letters\n", n)
+	return nil
 }

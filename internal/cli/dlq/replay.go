@@ -12,10 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/embedded"
-	"github.com/deployerhq/deployer/internal/replay"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -43,8 +42,8 @@ type ReplayOptions struct {
 }
 
 // Filter is the selection the options make.
-func (o *ReplayOptions) Filter() replay.Filter {
-	return replay.Filter{JobIDs: o.JobIDs, All: o.All, Container: o.Container, Script: o.Script, BatchID: o.Batch, Since: o.Since}
+func (o *ReplayOptions) Filter() client.DeadLetterFilter {
+	return client.DeadLetterFilter{JobIDs: o.JobIDs, All: o.All, Container: o.Container, Script: o.Script, BatchID: o.Batch, Since: o.Since}
 }
 
 // NewCmdReplay builds "deployer dlq replay"; runF replaces the action in
@@ -139,7 +138,7 @@ selected dead letter was not replayed.`,
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "replay more than one job without asking (required off a terminal)")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "follow the new jobs and exit with the first non-zero exit code")
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "with --wait: how long to follow each job before giving up (exit 75)")
-	cmd.Flags().DurationVar(&opts.AnswerWait, "answer-wait", replay.DefaultAnswerWait, "how long to wait for the gatekeeper to accept or reject the replays")
+	cmd.Flags().DurationVar(&opts.AnswerWait, "answer-wait", client.DefaultAnswerWait, "how long to wait for the gatekeeper to accept or reject the replays")
 	cmd.Flags().StringVar(&opts.Output, "output", "text", "text, or json: one JSON object per dead letter (with --wait: per job event)")
 	return cmd
 }
@@ -178,32 +177,30 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func runReplay(ctx context.Context, opts *ReplayOptions) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 	// The policy in force, loaded as the server loads it: a broken
 	// configuration fails before anything is judged.
 	pol, err := f.Policy()
 	if err != nil {
 		return err
 	}
-	e := &replay.Engine{Backend: b, Policy: pol, MaxWait: opts.MaxWait, AnswerWait: opts.AnswerWait, Now: opts.Now}
-	if _, ok := b.(*embedded.Backend); ok {
-		// The identity the gatekeeper verifies for what this process sends.
-		e.Caller = schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
-	}
+	ro := client.ReplayOptions{Policy: pol, MaxWait: opts.MaxWait, AnswerWait: opts.AnswerWait, Now: opts.Now}
 	filter := opts.Filter()
 
-	plan, err := e.Plan(ctx, filter)
+	dry := ro
+	dry.DryRun = true
+	plan, err := c.ReplayDeadLetters(ctx, filter, dry)
 	if err != nil {
 		return err
 	}
 	if opts.DryRun {
 		return printPlan(f, plan, opts.Output)
 	}
-	n := count(plan, replay.VerdictWouldReplay)
+	n := count(plan, client.VerdictWouldReplay)
 	if n > 1 && !opts.Yes {
 		if !f.IO.CanPrompt() {
 			return factory.Usage(fmt.Errorf("%d jobs would be replayed: pass --yes to replay more than one job when not on a terminal (see --dry-run)", n))
@@ -215,21 +212,21 @@ func runReplay(ctx context.Context, opts *ReplayOptions) error {
 	}
 	if n > 0 {
 		// Something must answer the replays.
-		if err := jobview.EnsureServed(ctx, f, b, pol); err != nil {
+		if err := jobview.EnsureServed(ctx, f, c, pol); err != nil {
 			return err
 		}
 	}
-	items, err := e.Replay(ctx, filter)
+	items, err := c.ReplayDeadLetters(ctx, filter, ro)
 	if err != nil {
 		return err
 	}
 
-	var jobs []producer.Job
+	var jobs []client.Job
 	var failed int
 	enc := json.NewEncoder(f.IO.Out)
 	for _, it := range items {
-		if it.Verdict == replay.VerdictReplayed || it.Verdict == replay.VerdictAlready {
-			jobs = append(jobs, producer.Job{ID: it.ReplayID, Stream: b.StreamAddress(it.ReplayID)})
+		if it.Verdict == client.VerdictReplayed || it.Verdict == client.VerdictAlready {
+			jobs = append(jobs, client.Job{ID: it.ReplayID})
 		} else {
 			failed++
 		}
@@ -260,7 +257,7 @@ func runReplay(ctx context.Context, opts *ReplayOptions) error {
 	for _, j := range jobs {
 		p := jobview.NewFor(f, opts.Output)
 		p.Report = true
-		err := jobview.Attach(ctx, f, b, pol, j, p, opts.MaxWait)
+		err := jobview.Attach(ctx, f, c, pol, j, p, opts.MaxWait)
 		p.Close()
 		if err != nil && waitErr == nil {
 			waitErr = err
@@ -275,7 +272,7 @@ func runReplay(ctx context.Context, opts *ReplayOptions) error {
 	return first
 }
 
-func count(items []replay.Item, v replay.Verdict) int {
+func count(items []client.ReplayItem, v client.Verdict) int {
 	n := 0
 	for _, it := range items {
 		if it.Verdict == v {
@@ -287,7 +284,7 @@ func count(items []replay.Item, v replay.Verdict) int {
 
 // printPlan prints a dry run: a summary on stderr and one verdict per
 // dead letter on stdout.
-func printPlan(f *factory.Factory, plan []replay.Item, output string) error {
+func printPlan(f *factory.Factory, plan []client.ReplayItem, output string) error {
 	if output == "json" {
 		enc := json.NewEncoder(f.IO.Out)
 		for _, it := range plan {
@@ -306,18 +303,18 @@ func printPlan(f *factory.Factory, plan []replay.Item, output string) error {
 
 // summary counts a plan's verdicts: "3 dead letters match: 2 would be
 // replayed, 1 would be rejected".
-func summary(plan []replay.Item) string {
+func summary(plan []client.ReplayItem) string {
 	var parts []string
 	for _, v := range []struct {
-		v    replay.Verdict
+		v    client.Verdict
 		what string
 	}{
-		{replay.VerdictWouldReplay, "would be replayed"},
-		{replay.VerdictRejected, "would be rejected"},
-		{replay.VerdictAlready, "replayed already"},
-		{replay.VerdictUnreplayable, "cannot be replayed"},
-		{replay.VerdictNotFound, "not found"},
-		{replay.VerdictPending, "awaiting the gatekeeper"},
+		{client.VerdictWouldReplay, "would be replayed"},
+		{client.VerdictRejected, "would be rejected"},
+		{client.VerdictAlready, "replayed already"},
+		{client.VerdictUnreplayable, "cannot be replayed"},
+		{client.VerdictNotFound, "not found"},
+		{client.VerdictPending, "awaiting the gatekeeper"},
 	} {
 		if n := count(plan, v.v); n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, v.what))
@@ -331,26 +328,26 @@ func summary(plan []replay.Item) string {
 }
 
 // describe says what happened, or would, to one dead letter.
-func describe(it replay.Item, dry bool) string {
+func describe(it client.ReplayItem, dry bool) string {
 	job := it.JobID
 	if it.Container != "" {
 		job += " (" + it.Container + " " + it.Script + ")"
 	}
 	switch it.Verdict {
-	case replay.VerdictWouldReplay:
+	case client.VerdictWouldReplay:
 		return fmt.Sprintf("job %s would replay as %s", job, it.ReplayID)
-	case replay.VerdictReplayed:
+	case client.VerdictReplayed:
 		return fmt.Sprintf("job %s replayed as %s (%s); its dead letter is deleted%s", job, it.ReplayID, it.State, note(it.Reason))
-	case replay.VerdictAlready:
+	case client.VerdictAlready:
 		return fmt.Sprintf("job %s already replayed as %s (%s)%s", job, it.ReplayID, it.State, note(it.Reason))
-	case replay.VerdictRejected:
+	case client.VerdictRejected:
 		if dry {
 			return fmt.Sprintf("job %s would be rejected: %s: %s", job, it.ReasonCode, it.Reason)
 		}
 		return fmt.Sprintf("job %s rejected, its dead letter is kept: %s: %s", job, it.ReasonCode, it.Reason)
-	case replay.VerdictUnreplayable:
+	case client.VerdictUnreplayable:
 		return fmt.Sprintf("job %s cannot be replayed: %s", job, it.Reason)
-	case replay.VerdictNotFound:
+	case client.VerdictNotFound:
 		return it.Reason
 	default:
 		return fmt.Sprintf("job %s %s: %s", job, strings.ReplaceAll(string(it.Verdict), "_", " "), it.Reason)
@@ -365,7 +362,7 @@ func note(reason string) string {
 }
 
 // confirm shows the plan and asks whether to replay n jobs.
-func confirm(f *factory.Factory, plan []replay.Item, n int) bool {
+func confirm(f *factory.Factory, plan []client.ReplayItem, n int) bool {
 	for _, it := range plan {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "  %s\n", describe(it, true))
 	}

@@ -167,8 +167,15 @@ func openEmbedded(ctx context.Context, f *factory.Factory) (opened, error) {
 		reach.fail(CauseUnreachable, fmt.Sprintf("the state directory could not be opened: %v", err), "")
 		return opened{reach: reach, release: func() {}}, nil
 	}
-	closeAll := func() { _ = eb.Close() }
-	if err := f.CheckServedConfig(eb); err != nil {
+	// Serving the state directory, as every command does, goes through
+	// the client; the queues and the producer are looked at below it.
+	c, err := f.Client(ctx)
+	if err != nil {
+		_ = eb.Close()
+		return opened{}, err
+	}
+	closeAll := func() { _ = c.Close(); _ = eb.Close() }
+	if err := f.CheckServedConfig(c); err != nil {
 		closeAll()
 		return opened{}, err
 	}
@@ -183,7 +190,7 @@ func openEmbedded(ctx context.Context, f *factory.Factory) (opened, error) {
 	} else {
 		// Every command serves the state directory when nothing does; so
 		// does doctor, which then proves that it can be served.
-		if err := jobview.EnsureServed(ctx, f, eb, nil); err != nil {
+		if err := jobview.EnsureServed(ctx, f, c, nil); err != nil {
 			var ee *factory.ExitError
 			if errors.As(err, &ee) {
 				closeAll()
@@ -195,7 +202,7 @@ func openEmbedded(ctx context.Context, f *factory.Factory) (opened, error) {
 		}
 		reach.Message = eb.Where() + ": no deployer up served it, so doctor started one (detached; it stops once idle)"
 	}
-	stop := jobview.KeepServed(ctx, f, eb, 2*time.Second)
+	stop := jobview.KeepServed(ctx, f, c, 2*time.Second)
 	d := &deployment{
 		b: eb, broker: eb.Broker, client: eb.Client(), action: "opening",
 		hints: Hints{

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/backend"
@@ -218,13 +219,13 @@ func (f *Factory) LoadPolicy(path string) (*policy.Policy, error) {
 // copy of the served file, or the file itself once the server has
 // reloaded it, passes. With no explicit configuration, on the AWS
 // backend, or when no server publishes what it enforces, it returns nil.
-func (f *Factory) CheckServedConfig(b backend.Backend) error {
+func (f *Factory) CheckServedConfig(c *client.Client) error {
 	path := f.ExplicitConfigPath()
-	eb, ok := b.(*embedded.Backend)
-	if path == "" || !ok {
+	dir := c.StateDir()
+	if path == "" || dir == "" {
 		return nil
 	}
-	served, err := embedded.ServedConfigs(eb.Dir)
+	served, err := embedded.ServedConfigs(dir)
 	if err != nil || len(served) == 0 {
 		return err
 	}
@@ -239,7 +240,7 @@ func (f *Factory) CheckServedConfig(b backend.Backend) error {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	return MismatchedConfig(path, p.Digest(), eb.Dir, served)
+	return MismatchedConfig(path, p.Digest(), dir, served)
 }
 
 // MismatchedConfig returns the configuration error of CheckServedConfig
@@ -267,6 +268,17 @@ func MismatchedConfig(path, digest, stateDir string, served []embedded.ServedCon
 	}
 	return Config(fmt.Errorf("configuration %s (policy %s) is not the one in force on state directory %s, whose server decides every request with its own:\n%s",
 		path, digest, stateDir, strings.Join(lines, "\n")))
+}
+
+// ServedConfigs lists what the "deployer up"s serving the embedded state
+// directory enforce, by pid (see embedded.ServedConfigs). It reads the
+// files they publish and opens no database.
+func (f *Factory) ServedConfigs() ([]embedded.ServedConfig, error) {
+	dir, err := f.ResolveStateDir()
+	if err != nil {
+		return nil, err
+	}
+	return embedded.ServedConfigs(dir)
 }
 
 // Backend names.
@@ -310,7 +322,9 @@ func (f *Factory) ResolveBackend() (string, error) {
 	return "", Usage(fmt.Errorf("unknown backend %q: want embedded or aws", name))
 }
 
-// Backend opens the backend the global flags select.
+// Backend opens the backend the global flags select, to serve it
+// ("deployer up"). Commands that submit, follow or read jobs open a
+// Client instead.
 func (f *Factory) Backend(ctx context.Context) (backend.Backend, error) {
 	name, err := f.ResolveBackend()
 	if err != nil {
@@ -322,49 +336,94 @@ func (f *Factory) Backend(ctx context.Context) (backend.Backend, error) {
 	return f.Embedded(ctx)
 }
 
-// ReadBackend is Backend for commands that only read (status, logs, jobs,
-// batch status|list|logs): a state directory this user cannot write is
-// opened read-only instead of refused.
-func (f *Factory) ReadBackend(ctx context.Context) (backend.Backend, error) {
-	name, err := f.ResolveBackend()
-	if err != nil {
-		return nil, err
-	}
-	if name == BackendAWS {
-		return f.AWS(ctx, false)
-	}
-	return f.embedded(ctx, true)
+// Client opens a client (package client) on the backend the global
+// flags select: what every command that submits, follows or reads jobs
+// works through. A state directory this user cannot write is refused
+// with exit 73 (EX_CANTCREAT), saying so.
+func (f *Factory) Client(ctx context.Context) (*client.Client, error) {
+	return f.openClient(ctx, clientWrite)
 }
 
-// LookBackend opens the selected backend to look at, changing nothing:
-// the embedded state directory is always opened read-only, and one that
-// does not exist yet is an error rather than created. Shell completion
-// uses it.
-func (f *Factory) LookBackend(ctx context.Context) (backend.Backend, error) {
+// ReadClient is Client for commands that only read (status, logs, jobs,
+// batch status|list|logs, dlq list|show): a state directory this user
+// cannot write is opened read-only instead of refused.
+func (f *Factory) ReadClient(ctx context.Context) (*client.Client, error) {
+	return f.openClient(ctx, clientRead)
+}
+
+// LookClient opens a client to look at the selected backend, changing
+// nothing: the embedded state directory is always opened read-only, and
+// one that does not exist yet is an error rather than created. Shell
+// completion uses it.
+func (f *Factory) LookClient(ctx context.Context) (*client.Client, error) {
+	return f.openClient(ctx, clientLook)
+}
+
+// How openClient opens an embedded state directory.
+const (
+	clientWrite = iota // for writing: refused when not writable
+	clientRead         // read-only when not writable
+	clientLook         // read-only always
+)
+
+func (f *Factory) openClient(ctx context.Context, mode int) (*client.Client, error) {
 	name, err := f.ResolveBackend()
 	if err != nil {
 		return nil, err
 	}
 	if name == BackendAWS {
-		return f.AWS(ctx, false)
+		o, err := f.ClientAWSOptions()
+		if err != nil {
+			return nil, err
+		}
+		return client.OpenAWS(ctx, o)
 	}
 	dir, err := f.ResolveStateDir()
 	if err != nil {
 		return nil, err
 	}
+	readOnly := mode == clientLook
+	if !readOnly {
+		if err := sqlitedb.CheckWritable(dir); err != nil {
+			if mode == clientWrite {
+				return nil, notWritable(dir, err)
+			}
+			readOnly = true
+		}
+	}
 	exe, err := f.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("locating the deployer binary: %w", err)
 	}
-	b, err := embedded.Open(ctx, dir, embedded.Options{
-		Supervisor: []string{exe, SuperviseCommand},
-		Sender:     CurrentUser(),
-		ReadOnly:   true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("opening state directory %s for reading: %w", dir, err)
+	c, err := client.OpenEmbedded(ctx, client.EmbeddedOptions{StateDir: dir, ReadOnly: readOnly, Executable: exe})
+	if err != nil && readOnly && mode == clientRead {
+		return nil, &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
+			"state directory %s is not writable by %s, and reading it failed: %w", dir, userName(), err)}
 	}
-	return b, nil
+	return c, err
+}
+
+// notWritable is the error of a command that must write a state
+// directory this user cannot write (exit 73).
+func notWritable(dir string, err error) error {
+	return &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
+		"state directory %s is not writable by %s (%w): this command must write to it; use a state directory of your own (--state-dir, $DEPLOYER_STATE_DIR) or ask its owner",
+		dir, userName(), err)}
+}
+
+// ClientAWSOptions returns the client's options for the AWS deployment
+// the environment and the flags select (see AWSOptions): its region,
+// prefix and the names it derives from them.
+func (f *Factory) ClientAWSOptions() (client.AWSOptions, error) {
+	o, err := f.AWSOptions()
+	if err != nil {
+		return client.AWSOptions{}, err
+	}
+	return client.AWSOptions{
+		Region: o.Region, Prefix: o.Prefix,
+		JournalLogGroup: o.JournalLogGroup, TaskLogGroup: o.TaskLogGroup, TaskStreamPrefix: o.TaskStreamPrefix,
+		ContainerName: o.ContainerName, LeaseTable: o.LeaseTable,
+	}, nil
 }
 
 // AWSOptions returns the AWS backend's options: the environment (see
@@ -408,29 +467,19 @@ func (f *Factory) AWS(ctx context.Context, provision bool) (*awsbackend.Backend,
 	return b, nil
 }
 
-// Embedded opens the embedded backend on the state directory.
+// Embedded opens the embedded backend on the state directory, to serve
+// it ("deployer up") or look below the client at it ("deployer doctor").
+// Commands that submit, follow or read jobs open a Client instead.
 //
 // A state directory this user cannot write is refused with exit 73
 // (EX_CANTCREAT), saying so.
 func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
-	return f.embedded(ctx, false)
-}
-
-// embedded opens the embedded backend; with mayRead, read-only when this
-// user cannot write the state directory.
-func (f *Factory) embedded(ctx context.Context, mayRead bool) (*embedded.Backend, error) {
 	dir, err := f.ResolveStateDir()
 	if err != nil {
 		return nil, err
 	}
-	readOnly := false
 	if err := sqlitedb.CheckWritable(dir); err != nil {
-		if !mayRead {
-			return nil, &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
-				"state directory %s is not writable by %s (%w): this command must write to it; use a state directory of your own (--state-dir, $DEPLOYER_STATE_DIR) or ask its owner",
-				dir, userName(), err)}
-		}
-		readOnly = true
+		return nil, notWritable(dir, err)
 	}
 	exe, err := f.Executable()
 	if err != nil {
@@ -439,12 +488,7 @@ func (f *Factory) embedded(ctx context.Context, mayRead bool) (*embedded.Backend
 	b, err := embedded.Open(ctx, dir, embedded.Options{
 		Supervisor: []string{exe, SuperviseCommand},
 		Sender:     CurrentUser(),
-		ReadOnly:   readOnly,
 	})
-	if err != nil && readOnly {
-		return nil, &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
-			"state directory %s is not writable by %s, and reading it read-only failed: %w", dir, userName(), err)}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("opening state directory %s: %w", dir, err)
 	}
@@ -453,7 +497,7 @@ func (f *Factory) embedded(ctx context.Context, mayRead bool) (*embedded.Backend
 
 // SuperviseCommand is the hidden command the local runner re-executes the
 // binary with to supervise one task.
-const SuperviseCommand = "__supervise"
+const SuperviseCommand = client.SuperviseArg
 
 // userName names the OS user running the command, for messages.
 func userName() string {
@@ -465,12 +509,7 @@ func userName() string {
 
 // CurrentUser is the embedded backend's verified caller identity: the OS
 // user running the command.
-func CurrentUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "user:" + u.Username
-	}
-	return fmt.Sprintf("uid:%d", os.Getuid())
-}
+func CurrentUser() string { return embedded.OSUser() }
 
 // ExitError carries the exit code a command ends with. Its message, if
 // any, has been printed or is printed by the caller.

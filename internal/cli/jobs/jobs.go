@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -131,17 +131,17 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func runJobs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.ReadBackend(ctx)
+	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	sums, err := b.Client().Jobs(ctx, producer.JobFilter{
+	defer func() { _ = c.Close() }()
+	sums, err := c.Jobs(ctx, client.JobFilter{
 		States: opts.States, Container: opts.Container, Lane: opts.Lane,
 		BatchID: opts.BatchID, Since: opts.Since, Limit: opts.Limit,
 	})
-	if errors.Is(err, journal.ErrNotFound) && opts.BatchID != "" {
-		return factory.NotFound(fmt.Errorf("no batch %s in the %s: unknown, or its jobs have not reached the gatekeeper yet (see deployer batch list)", opts.BatchID, b.Where()))
+	if errors.Is(err, client.ErrNotFound) && opts.BatchID != "" {
+		return factory.NotFound(fmt.Errorf("no batch %s in the %s: unknown, or its jobs have not reached the gatekeeper yet (see deployer batch list)", opts.BatchID, c.Where()))
 	}
 	if err != nil {
 		return err

@@ -7,11 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
-	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -21,12 +20,12 @@ import (
 // state directory, it starts a detached server first (see EnsureServed),
 // so one command is enough and the job ends even if this one is killed;
 // pol is the policy already loaded (nil: load it when a server starts).
-func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy,
+func Attach(ctx context.Context, f *factory.Factory, c *client.Client, pol *policy.Policy,
 	job producer.Job, p *Printer, maxWait time.Duration) error {
-	if err := EnsureServed(ctx, f, b, pol); err != nil {
+	if err := EnsureServed(ctx, f, c, pol); err != nil {
 		return err
 	}
-	stopServing := KeepServed(ctx, f, b, reserveEvery)
+	stopServing := KeepServed(ctx, f, c, reserveEvery)
 	defer stopServing()
 
 	fctx := ctx
@@ -36,16 +35,15 @@ func Attach(ctx context.Context, f *factory.Factory, b backend.Backend, pol *pol
 		defer cancel()
 	}
 	p.startLive()
-	client := b.Client()
 	var heard atomic.Bool
-	stopHint := hintIfSilent(p, &heard, silentHint, b.Where())
-	onEvent, stopWaiting := waitingHint(fctx, p, client, job.ID, silentHint)
+	stopHint := hintIfSilent(p, &heard, silentHint, c.Where())
+	onEvent, stopWaiting := waitingHint(fctx, p, c, job.ID, silentHint)
 	defer stopWaiting()
 	if p.Live() {
-		stopWatch := watchLane(fctx, p, client, job.ID, laneEvery(b))
+		stopWatch := watchLane(fctx, p, c, job.ID, laneEvery(c))
 		defer stopWatch()
 	}
-	res, err := client.Follow(fctx, job, producer.FollowOptions{
+	res, err := c.Follow(fctx, job.ID, client.FollowOptions{
 		OnLine: func(attempt int, l schemas.LogLine) { heard.Store(true); p.Line(job.ID, attempt, l) },
 		OnEvent: func(ev schemas.JobEvent) {
 			heard.Store(true)
@@ -102,7 +100,7 @@ func hintIfSilent(p *Printer, heard *atomic.Bool, d time.Duration, where string)
 	return func() { t.Stop() }
 }
 
-// EnsureServed makes sure a pipeline serves b before a command waits on
+// EnsureServed makes sure a pipeline serves c before a command waits on
 // it: when no "deployer up" and no detached server serves the embedded
 // backend's state directory, it starts a detached server ("deployer up"
 // in a session of its own, which stops once idle; f.StartServer replaces
@@ -114,14 +112,13 @@ func hintIfSilent(p *Printer, heard *atomic.Bool, d time.Duration, where string)
 // already loaded), so that a broken one fails here with exit 78 instead of
 // in the server. On the AWS backend, which the deployment serves, it does
 // nothing.
-func EnsureServed(ctx context.Context, f *factory.Factory, b backend.Backend, pol *policy.Policy) error {
-	eb, ok := b.(*embedded.Backend)
-	if !ok || eb.ReadOnly {
+func EnsureServed(ctx context.Context, f *factory.Factory, c *client.Client, pol *policy.Policy) error {
+	if c.Backend() != client.BackendEmbedded || c.ReadOnly() {
 		// A state directory opened read-only is only looked at: its
 		// owner serves it, or nobody does.
 		return nil
 	}
-	if served, err := eb.Served(); err != nil || served {
+	if served, err := c.Served(); err != nil || served {
 		return err
 	}
 	if pol == nil {
@@ -132,7 +129,7 @@ func EnsureServed(ctx context.Context, f *factory.Factory, b backend.Backend, po
 	if f.StartServer != nil {
 		return f.StartServer(ctx)
 	}
-	return detached.Start(f, eb)
+	return detached.Start(f, c)
 }
 
 // reserveEvery is how often a follower makes sure its job is still
@@ -141,8 +138,8 @@ const reserveEvery = 2 * time.Second
 
 // KeepServed calls EnsureServed every d until stopped, reporting the
 // first failure on f.IO.ErrOut. The returned stop waits for it to end.
-func KeepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d time.Duration) (stop func()) {
-	if _, ok := b.(*embedded.Backend); !ok {
+func KeepServed(ctx context.Context, f *factory.Factory, c *client.Client, d time.Duration) (stop func()) {
+	if c.Backend() != client.BackendEmbedded {
 		return func() {}
 	}
 	kctx, cancel := context.WithCancel(ctx)
@@ -158,9 +155,9 @@ func KeepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d ti
 				return
 			case <-t.C:
 			}
-			if err := EnsureServed(kctx, f, b, nil); err != nil && !warned && kctx.Err() == nil {
+			if err := EnsureServed(kctx, f, c, nil); err != nil && !warned && kctx.Err() == nil {
 				warned = true
-				_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: the pipeline serving the %s stopped, and no other could be started: %v\n", f.ProgramName(), b.Where(), err)
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: the pipeline serving the %s stopped, and no other could be started: %v\n", f.ProgramName(), c.Where(), err)
 			}
 		}
 	}()
@@ -170,14 +167,14 @@ func KeepServed(ctx context.Context, f *factory.Factory, b backend.Backend, d ti
 // EnsureServedOrWarn is EnsureServed for commands that only look at a job
 // (status, logs): a failure is reported on f.IO.ErrOut, not returned, so
 // that what they print and how they exit stay the same.
-func EnsureServedOrWarn(ctx context.Context, f *factory.Factory, b backend.Backend) {
-	if err := EnsureServed(ctx, f, b, nil); err != nil {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: no pipeline serves the %s, and none could be started: %v\n", f.ProgramName(), b.Where(), err)
+func EnsureServedOrWarn(ctx context.Context, f *factory.Factory, c *client.Client) {
+	if err := EnsureServed(ctx, f, c, nil); err != nil {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: no pipeline serves the %s, and none could be started: %v\n", f.ProgramName(), c.Where(), err)
 	}
 }
 
 // NoSuchJob is the error of a command given a job id the backend (where,
-// as backend.Backend.Where names it) has no record of: exit 66.
+// as client.Client.Where names it) has no record of: exit 66.
 func NoSuchJob(jobID, where string) error {
 	return factory.NotFound(fmt.Errorf("no job %s in the %s: unknown, or not yet seen by the gatekeeper (see deployer jobs for the jobs it knows)", jobID, where))
 }

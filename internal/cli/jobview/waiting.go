@@ -5,32 +5,30 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/backend"
-	"github.com/deployerhq/deployer/internal/embedded"
-	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/schemas"
 )
 
 // waitingHint says, once, why a followed job waits when it stays queued
 // for d after its queued event: its lane is full (and where it is in
-// line) or a worker has yet to take it (see producer.WaitReason). Pass
+// line) or a worker has yet to take it (see client.Client.WaitReason). Pass
 // every event of the job to onEvent; stop cancels the hint and waits for
 // one being written. It says nothing in JSON or quiet mode, nor on a
 // terminal, whose live status line says it all along (watchLane).
-func waitingHint(ctx context.Context, p *Printer, client *producer.Client, jobID string, d time.Duration) (onEvent func(schemas.JobEvent), stop func()) {
+func waitingHint(ctx context.Context, p *Printer, c *client.Client, jobID string, d time.Duration) (onEvent func(schemas.JobEvent), stop func()) {
 	if p.JSON() || p.Quiet || p.Live() {
 		return func(schemas.JobEvent) {}, func() {}
 	}
-	h := &waiting{ctx: ctx, p: p, client: client, jobID: jobID, d: d}
+	h := &waiting{ctx: ctx, p: p, c: c, jobID: jobID, d: d}
 	return h.event, h.stop
 }
 
 type waiting struct {
-	ctx    context.Context
-	p      *Printer
-	client *producer.Client
-	jobID  string
-	d      time.Duration
+	ctx   context.Context
+	p     *Printer
+	c     *client.Client
+	jobID string
+	d     time.Duration
 
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -79,10 +77,10 @@ func (h *waiting) fire() {
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
 	defer cancel()
-	s, err := h.client.Job(ctx, h.jobID)
+	s, err := h.c.Status(ctx, h.jobID)
 	var reason string
 	if err == nil {
-		reason, err = h.client.WaitReason(ctx, s)
+		reason, err = h.c.WaitReason(ctx, s)
 	}
 	if err != nil || reason == "" {
 		return // the job moved on, or nothing can say why it waits
@@ -101,17 +99,17 @@ func (h *waiting) stop() {
 // waits: often on the embedded backend, whose journal is a local file;
 // seldom on AWS, where the answer reads many jobs' journals from
 // CloudWatch Logs, whose reads are limited per account.
-func laneEvery(b backend.Backend) time.Duration {
-	if _, ok := b.(*embedded.Backend); ok {
+func laneEvery(c *client.Client) time.Duration {
+	if c.Backend() == client.BackendEmbedded {
 		return 2 * time.Second
 	}
 	return 30 * time.Second
 }
 
 // watchLane tells p's live status line why its queued job waits, every
-// d while the job is queued (see producer.Client.WaitReason). The returned
+// d while the job is queued (see client.Client.WaitReason). The returned
 // stop ends it and waits for a look under way.
-func watchLane(ctx context.Context, p *Printer, client *producer.Client, jobID string, d time.Duration) (stop func()) {
+func watchLane(ctx context.Context, p *Printer, c *client.Client, jobID string, d time.Duration) (stop func()) {
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -127,11 +125,11 @@ func watchLane(ctx context.Context, p *Printer, client *producer.Client, jobID s
 			if !p.Queued() {
 				continue
 			}
-			s, err := client.Job(wctx, jobID)
+			s, err := c.Status(wctx, jobID)
 			if err != nil {
 				continue
 			}
-			if reason, err := client.WaitReason(wctx, s); err == nil && reason != "" {
+			if reason, err := c.WaitReason(wctx, s); err == nil && reason != "" {
 				p.SetWaitReason(reason)
 			}
 		}

@@ -8,16 +8,23 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/schemas"
 )
 
 func TestWaitingHintSaysWhyOnce(t *testing.T) {
-	b, err := embedded.Open(t.Context(), t.TempDir(), embedded.Options{})
+	dir := t.TempDir()
+	b, err := embedded.Open(t.Context(), dir, embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = b.Close() }()
+	c, err := client.OpenEmbedded(t.Context(), client.EmbeddedOptions{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
 	job := ulid.MustNew(ulid.Now(), rand.Reader).String()
 	queued := schemas.JobEvent{Schema: schemas.JobEventV1, JobID: job, ID: "q", Time: time.Now(), Type: schemas.EventQueued, Attempt: 1}
 	accepted := queued
@@ -30,7 +37,7 @@ func TestWaitingHintSaysWhyOnce(t *testing.T) {
 	}
 
 	w := &notifyWriter{wrote: make(chan struct{})}
-	onEvent, stop := waitingHint(t.Context(), New(&bytes.Buffer{}, w), b.Client(), job, time.Millisecond)
+	onEvent, stop := waitingHint(t.Context(), New(&bytes.Buffer{}, w), c, job, time.Millisecond)
 	onEvent(accepted)
 	onEvent(queued)
 	select {
@@ -49,7 +56,7 @@ func TestWaitingHintSaysWhyOnce(t *testing.T) {
 
 	// A job that moves on before the hint is due gets none.
 	w = &notifyWriter{wrote: make(chan struct{})}
-	onEvent, stop = waitingHint(t.Context(), New(&bytes.Buffer{}, w), b.Client(), job, time.Hour)
+	onEvent, stop = waitingHint(t.Context(), New(&bytes.Buffer{}, w), c, job, time.Hour)
 	onEvent(queued)
 	started := queued
 	started.Type = schemas.EventStarted

@@ -9,10 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/journal"
-	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -59,30 +58,29 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 
 func runLogs(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.ReadBackend(ctx)
+	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 	p := jobview.NewFor(f, opts.Output)
 	defer p.Close()
 	p.Timestamps = opts.Timestamps
 	p.Quiet = true
 	if opts.Follow {
-		job := producer.Job{ID: opts.JobID, Stream: b.StreamAddress(opts.JobID)}
 		// Exits as "deployer wait" does.
-		if err := jobview.Attach(ctx, f, b, nil, job, p, 0); !errors.Is(err, producer.ErrStreamGone) {
+		if err := jobview.Attach(ctx, f, c, nil, client.Job{ID: opts.JobID}, p, 0); !errors.Is(err, client.ErrStreamGone) {
 			return err
 		}
 	}
-	history, err := b.Client().Replay(ctx, opts.JobID, func(a int, l schemas.LogLine) { p.Line(opts.JobID, a, l) })
+	history, err := c.Logs(ctx, opts.JobID, func(a int, l schemas.LogLine) { p.Line(opts.JobID, a, l) })
 	p.Flush()
-	if _, ended := producer.Terminal(history); !ended && (err == nil || errors.Is(err, journal.ErrNotFound)) {
+	if _, ended := client.Terminal(history); !ended && (err == nil || errors.Is(err, client.ErrNotFound)) {
 		// A job (or request) whose server died is adopted by a new one.
-		jobview.EnsureServedOrWarn(ctx, f, b)
+		jobview.EnsureServedOrWarn(ctx, f, c)
 	}
-	if errors.Is(err, journal.ErrNotFound) {
-		return jobview.NoSuchJob(opts.JobID, b.Where())
+	if errors.Is(err, client.ErrNotFound) {
+		return jobview.NoSuchJob(opts.JobID, c.Where())
 	}
 	return err
 }

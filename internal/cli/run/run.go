@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
@@ -95,17 +96,17 @@ even if run is killed.`,
 
 func runRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 
 	// Load the policy before enqueueing when a server is to be started
 	// for the job, so that a broken configuration fails fast (78) instead
 	// of after the request is queued.
 	var pol *policy.Policy
-	served, err := b.Served()
+	served, err := c.Served()
 	if err != nil {
 		return err
 	}
@@ -113,14 +114,13 @@ func runRun(ctx context.Context, opts *Options) error {
 		if pol, err = f.Policy(); err != nil {
 			return err
 		}
-	} else if err := f.CheckServedConfig(b); err != nil {
+	} else if err := f.CheckServedConfig(c); err != nil {
 		// The server decides with its own configuration: one given
 		// here that differs is an error, not silently ignored.
 		return err
 	}
 
-	client := b.Client()
-	job, err := client.Submit(ctx, producer.Request{
+	job, err := c.Submit(ctx, client.Request{
 		Container:  opts.Container,
 		Script:     opts.Script,
 		Args:       opts.Args,
@@ -138,7 +138,7 @@ func runRun(ctx context.Context, opts *Options) error {
 	if opts.NoWait {
 		_, _ = fmt.Fprintln(f.IO.Out, job.ID)
 		// After the request is sent: see EnsureServed.
-		return jobview.EnsureServed(ctx, f, b, pol)
+		return jobview.EnsureServed(ctx, f, c, pol)
 	}
 	p := jobview.NewFor(f, opts.Output)
 	defer p.Close()
@@ -146,7 +146,7 @@ func runRun(ctx context.Context, opts *Options) error {
 	p.Report = true
 	p.SetRequest(opts.Container, opts.Script, opts.Args)
 	p.Status("job %s submitted: %s %s", job.ID, opts.Container, jobview.Command(opts.Script, opts.Args))
-	return jobview.Attach(ctx, f, b, pol, job, p, opts.MaxWait)
+	return jobview.Attach(ctx, f, c, pol, job, p, opts.MaxWait)
 }
 
 // checkNames makes an empty CONTAINER or SCRIPT argument (a shell

@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/schedule"
 	"github.com/deployerhq/deployer/internal/schedule/cronspec"
 	"github.com/deployerhq/deployer/schemas"
@@ -183,10 +183,14 @@ func runSchedules(ctx context.Context, opts *Options) error {
 		}
 		states[n] = st
 	}
-	c := b.Client()
+	c, err := f.ReadClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
 	jobState := func(id string) string {
-		s, err := c.Job(ctx, id)
-		if errors.Is(err, journal.ErrNotFound) {
+		s, err := c.Status(ctx, id)
+		if errors.Is(err, client.ErrNotFound) {
 			return "sent"
 		}
 		if err != nil {

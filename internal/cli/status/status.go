@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -57,18 +57,18 @@ known (whatever its state), and 1 when nothing has recorded it yet.`,
 
 func runStatus(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.ReadBackend(ctx)
+	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	history, err := b.Client().Status(ctx, opts.JobID)
-	if _, ended := producer.Terminal(history); !ended && (err == nil || errors.Is(err, journal.ErrNotFound)) {
+	defer func() { _ = c.Close() }()
+	history, err := c.History(ctx, opts.JobID)
+	if _, ended := client.Terminal(history); !ended && (err == nil || errors.Is(err, client.ErrNotFound)) {
 		// A job (or request) whose server died is adopted by a new one.
-		jobview.EnsureServedOrWarn(ctx, f, b)
+		jobview.EnsureServedOrWarn(ctx, f, c)
 	}
-	if errors.Is(err, journal.ErrNotFound) {
-		return jobview.NoSuchJob(opts.JobID, b.Where())
+	if errors.Is(err, client.ErrNotFound) {
+		return jobview.NoSuchJob(opts.JobID, c.Where())
 	}
 	if err != nil {
 		return err
@@ -82,8 +82,7 @@ func runStatus(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	client := b.Client()
-	wait, err := client.WaitReason(ctx, producer.Summarize(history))
+	wait, err := c.WaitReason(ctx, client.Summarize(history))
 	if err != nil {
 		// The state stands without the reason.
 		wait = "unknown: " + err.Error()
@@ -97,7 +96,7 @@ func Summarize(w io.Writer, jobID string, history []schemas.JobEvent) error {
 }
 
 // summarize prints a job's history as a short table, with why it waits
-// (see producer.Client.WaitReason) when wait is set.
+// (see client.Client.WaitReason) when wait is set.
 func summarize(w io.Writer, jobID string, history []schemas.JobEvent, wait string) error {
 	var s struct {
 		container, command, task, state, reason, requester, cancel string

@@ -83,11 +83,7 @@ func checkAddr(addr string) error {
 
 func runUI(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	open := f.ReadBackend
-	if opts.AllowActions {
-		open = f.Backend
-	}
-	b, err := open(ctx)
+	b, err := f.Backend(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,7 +153,14 @@ func Listen(ctx context.Context, f *factory.Factory, b backend.Backend, pol func
 		opts.LogPoll = 2 * time.Second
 	}
 	if !c.Served {
-		src.EnsureServed = func(ctx context.Context) error { return jobview.EnsureServed(ctx, f, b, nil) }
+		src.EnsureServed = func(ctx context.Context) error {
+			c, err := f.Client(ctx)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = c.Close() }()
+			return jobview.EnsureServed(ctx, f, c, nil)
+		}
 	}
 	s, err := ui.New(src, opts)
 	if err != nil {

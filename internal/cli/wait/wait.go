@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -63,32 +63,31 @@ start, and exits with the same codes as "deployer run".`,
 
 func runWait(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 	p := jobview.NewFor(f, opts.Output)
 	defer p.Close()
 	p.Timestamps = opts.Timestamps
 	p.Report = true
 
-	job := producer.Job{ID: opts.JobID, Stream: b.StreamAddress(opts.JobID)}
-	err = jobview.Attach(ctx, f, b, nil, job, p, opts.MaxWait)
+	err = jobview.Attach(ctx, f, c, nil, client.Job{ID: opts.JobID}, p, opts.MaxWait)
 	if !errors.Is(err, producer.ErrStreamGone) {
 		return err
 	}
 	// The stream expired: the journal and the task log still have it all.
-	return Replay(ctx, f, b.Client(), b.Where(), opts.JobID, p)
+	return Replay(ctx, c, opts.JobID, p)
 }
 
 // Replay prints a job from its journal and task log and returns the error
 // carrying its exit code: the job's when it ended, 75 when it has not.
-func Replay(ctx context.Context, f *factory.Factory, c *producer.Client, where, jobID string, p *jobview.Printer) error {
-	history, err := c.Replay(ctx, jobID, func(a int, l schemas.LogLine) { p.Line(jobID, a, l) })
-	if errors.Is(err, journal.ErrNotFound) {
+func Replay(ctx context.Context, c *client.Client, jobID string, p *jobview.Printer) error {
+	history, err := c.Logs(ctx, jobID, func(a int, l schemas.LogLine) { p.Line(jobID, a, l) })
+	if errors.Is(err, client.ErrNotFound) {
 		p.Flush()
-		return jobview.NoSuchJob(jobID, where)
+		return jobview.NoSuchJob(jobID, c.Where())
 	}
 	if err != nil {
 		p.Flush()
