@@ -208,7 +208,9 @@ type ReplayOptions struct {
 	// is sent, so that a replay it would reject is not sent and its
 	// letter is kept. Required. The gatekeeper judges again what is sent.
 	Policy Policy
-	// DryRun judges and reports, sending and deleting nothing.
+	// DryRun judges and reports, sending and deleting nothing; on the
+	// embedded backend it reads the letters without receiving them, so
+	// it works on a state directory opened read-only.
 	DryRun bool
 	// MaxWait is how long the replays' streams are kept for followers.
 	// Defaults to DefaultMaxWait.
@@ -293,7 +295,11 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, o Re
 	if o.Policy == nil {
 		return nil, errors.New("replaying dead letters: no policy to judge them by: set ReplayOptions.Policy (policy.Load of the configuration in force)")
 	}
-	e := &replay.Engine{Backend: c.b, Policy: o.Policy, Caller: c.caller, MaxWait: o.MaxWait, AnswerWait: o.AnswerWait, Now: o.Now}
+	// A dry run looks at the letters where the queue allows it (the
+	// embedded backend's), so that it changes nothing, works on a state
+	// directory opened read-only and hides no letter from a replay under
+	// way elsewhere.
+	e := &replay.Engine{Backend: c.b, Policy: o.Policy, Caller: c.caller, MaxWait: o.MaxWait, AnswerWait: o.AnswerWait, Now: o.Now, Look: o.DryRun}
 	rf := f.replay()
 	run := e.Replay
 	if o.DryRun {

@@ -113,6 +113,10 @@ var (
 	// without receiving their letters (SQS), asked for with
 	// DeadLetterOptions.NoReceive.
 	ErrWouldReceive = errors.New("the dead-letter queues cannot be read without receiving their letters")
+	// ErrNotSupported reports what the backend cannot do through a
+	// client: on AWS, reading or changing a schedule's state, which
+	// EventBridge Scheduler keeps.
+	ErrNotSupported = errors.New("not supported by this backend")
 )
 
 // notFound marks an error of the journal's as ErrNotFound, keeping its

@@ -50,10 +50,6 @@ var mayReachBelow = map[string]struct {
 		[]string{"internal/awsbackend", "internal/backend", "internal/embedded", "internal/queue"},
 		"it probes the deployment beneath any client: whether each queue exists, what IAM lets the caller do, which server serves it",
 	},
-	"internal/cli/uicmd": {
-		[]string{"internal/backend", "internal/embedded"},
-		"not yet a client: the dashboard's source (internal/ui/backend.go) still reads the backend's ports; issue 19 stays open until it runs on package client",
-	},
 	"internal/cli/rollback": {
 		[]string{"internal/awsbackend"},
 		"it changes the AWS deployment itself (Lambda aliases, the worker service, task definitions): an operator's act on the deployment, not a job",

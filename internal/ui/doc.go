@@ -6,7 +6,8 @@
 // elsewhere.
 //
 // The dashboard reads and acts through Source, a port of its own;
-// BackendSource fits it to an opened backend, the CLI's way.
+// ClientSource fits it to package client, the Go client the CLI's
+// commands use, and nothing below it.
 //
 // Guarantees:
 //

@@ -2,17 +2,16 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
 // Source is everything the dashboard reads and does: a small port of its
-// own, so that the pages depend on no backend. BackendSource fits it to
-// an opened backend (producer.Client, the replay engine, the schedule
-// store); a Go client of deployer fits it in one file.
+// own, so that the pages depend on no backend. ClientSource fits it to
+// package client, the Go client the CLI's commands use.
 //
 // Errors the pages tell apart: ErrNotFound (404) and ErrUnsupported (the
 // backend cannot do it: 501). Anything else is shown as it says.
@@ -57,10 +56,12 @@ type Source interface {
 }
 
 var (
-	// ErrNotFound means no such job, batch, dead letter or schedule.
-	ErrNotFound = errors.New("not found")
-	// ErrUnsupported means the backend cannot do what was asked.
-	ErrUnsupported = errors.New("not supported by this backend")
+	// ErrNotFound means no such job, batch, dead letter or schedule: the
+	// client's error.
+	ErrNotFound = client.ErrNotFound
+	// ErrUnsupported means the backend cannot do what was asked: the
+	// client's ErrNotSupported.
+	ErrUnsupported = client.ErrNotSupported
 )
 
 // Lane is a concurrency lane.

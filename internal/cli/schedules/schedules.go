@@ -19,7 +19,6 @@ import (
 	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/schedule"
 	"github.com/deployerhq/deployer/internal/schedule/cronspec"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -152,42 +151,34 @@ func runSchedules(ctx context.Context, opts *Options) error {
 		}
 		return write(f.IO.Out, opts.Output, list)
 	}
-	b, err := f.Embedded(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Close() }()
-	store, err := schedule.OpenStore(ctx, b.DB, opts.Now)
-	if err != nil {
-		return err
-	}
-	switch opts.Action {
-	case "pause":
-		if err := store.Pause(ctx, opts.Name, "paused by command"); err != nil {
+	if opts.Action != "" {
+		c, err := f.Client(ctx)
+		if err != nil {
 			return err
 		}
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: schedule %s paused\n", opts.Name)
-		return nil
-	case "resume":
-		if err := store.Resume(ctx, opts.Name); err != nil {
+		defer func() { _ = c.Close() }()
+		if opts.Action == "pause" {
+			if err := c.PauseSchedule(ctx, opts.Name, "paused by command"); err != nil {
+				return err
+			}
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: schedule %s paused\n", opts.Name)
+			return nil
+		}
+		if err := c.ResumeSchedule(ctx, opts.Name); err != nil {
 			return err
 		}
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: schedule %s resumed; its next due time runs\n", opts.Name)
 		return nil
-	}
-	states := map[string]schedule.State{}
-	for n := range cfg {
-		st, err := store.State(ctx, n)
-		if err != nil {
-			return err
-		}
-		states[n] = st
 	}
 	c, err := f.ReadClient(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = c.Close() }()
+	states, err := States(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
 	jobState := func(id string) string {
 		s, err := c.Status(ctx, id)
 		if errors.Is(err, client.ErrNotFound) {
@@ -210,9 +201,27 @@ func names(cfg map[string]schemas.Schedule) []string {
 	return out
 }
 
+// States reads the state of each of cfg's schedules through c; nil, and
+// no error, where the backend keeps them beyond the client's reach (AWS:
+// EventBridge Scheduler).
+func States(ctx context.Context, c *client.Client, cfg map[string]schemas.Schedule) (map[string]client.ScheduleState, error) {
+	states := map[string]client.ScheduleState{}
+	for _, n := range names(cfg) {
+		st, err := c.ScheduleState(ctx, n)
+		if errors.Is(err, client.ErrNotSupported) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		states[n] = st
+	}
+	return states, nil
+}
+
 // List builds the listing, sorted by name. states (nil: not known) are
 // the stored states; jobState, when set, says how a job stands now.
-func List(cfg map[string]schemas.Schedule, states map[string]schedule.State, jobState func(string) string, now time.Time) []Schedule {
+func List(cfg map[string]schemas.Schedule, states map[string]client.ScheduleState, jobState func(string) string, now time.Time) []Schedule {
 	var out []Schedule
 	for _, n := range names(cfg) {
 		c := cfg[n]
@@ -232,7 +241,7 @@ func List(cfg map[string]schemas.Schedule, states map[string]schedule.State, job
 			s.Paused, s.Failures, s.PauseReason = &st.Paused, &st.Failures, st.PauseReason
 			if f := st.Last; f != nil {
 				lr := &LastRun{Due: f.Due.In(locOf(s.Next, now)), JobID: f.JobID, Status: f.Status, State: f.Outcome, Error: f.Error}
-				if lr.State == "" && f.Status == schedule.StatusSubmitted && jobState != nil {
+				if lr.State == "" && f.Status == client.FireSubmitted && jobState != nil {
 					lr.State = jobState(f.JobID)
 				}
 				s.Last = lr

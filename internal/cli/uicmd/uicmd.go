@@ -13,13 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/internal/ui"
 	"github.com/deployerhq/deployer/producer"
-	"github.com/deployerhq/deployer/schemas"
 )
 
 // DefaultAddr is where the dashboard listens unless told: loopback.
@@ -83,11 +81,17 @@ func checkAddr(addr string) error {
 
 func runUI(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	b, err := f.Backend(ctx)
+	// Read-only, a state directory this user cannot write is still shown;
+	// actions must write to it.
+	open := f.ReadClient
+	if opts.AllowActions {
+		open = f.Client
+	}
+	c, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() { _ = c.Close() }()
 	// The configuration is loaded now, so that a broken one fails here
 	// (exit 78), and again for every page that judges or lists by it,
 	// so that the dashboard follows its edits.
@@ -108,7 +112,7 @@ func runUI(ctx context.Context, opts *Options) error {
 		}
 		return p, nil
 	}
-	serve, err := Listen(ctx, f, b, pol, Config{Addr: opts.Addr, AllowActions: opts.AllowActions})
+	serve, err := Listen(ctx, f, c, pol, Config{Addr: opts.Addr, AllowActions: opts.AllowActions})
 	if err != nil {
 		return err
 	}
@@ -128,11 +132,11 @@ type Config struct {
 	Served bool
 }
 
-// Listen listens for the dashboard of backend b as c says, telling the
-// user where (and warning on f.IO.ErrOut when beyond loopback), and
-// returns serve, which serves it until ctx ends. pol returns the policy
-// in force.
-func Listen(ctx context.Context, f *factory.Factory, b backend.Backend, pol func() (ui.Policy, error), c Config) (serve func(ctx context.Context) error, err error) {
+// Listen listens for the dashboard of the deployment cl is open on as c
+// says, telling the user where (and warning on f.IO.ErrOut when beyond
+// loopback), and returns serve, which serves it until ctx ends; cl must
+// stay open until then. pol returns the policy in force.
+func Listen(ctx context.Context, f *factory.Factory, cl *client.Client, pol func() (ui.Policy, error), c Config) (serve func(ctx context.Context) error, err error) {
 	if _, err := ui.Loopback(c.Addr); err != nil {
 		return nil, factory.Usage(err)
 	}
@@ -141,26 +145,15 @@ func Listen(ctx context.Context, f *factory.Factory, b backend.Backend, pol func
 		// In use, or not an address of this machine.
 		return nil, &factory.ExitError{Code: producer.ExitUnavailable, Err: err}
 	}
-	src := &ui.BackendSource{Backend: b, Policy: pol, CallerMeta: producer.CallerFromEnv(f.Getenv)}
+	src := &ui.ClientSource{Client: cl, Policy: pol, CallerMeta: client.CallerFromEnv(f.Getenv)}
 	opts := ui.Options{AllowActions: c.AllowActions, LoopbackOnly: loopback, LogPoll: 500 * time.Millisecond}
-	if _, ok := b.(*embedded.Backend); ok {
-		// The identity the gatekeeper verifies for what this process
-		// sends, as "deployer dlq replay" judges its replays.
-		src.Caller = schemas.Identity{Principal: factory.CurrentUser(), Source: "os_user"}
-	} else {
+	if cl.Backend() == client.BackendAWS {
 		// Every poll of a live log reads CloudWatch Logs (the journal
 		// and the task's log), whose read rate is limited per account.
 		opts.LogPoll = 2 * time.Second
 	}
 	if !c.Served {
-		src.EnsureServed = func(ctx context.Context) error {
-			c, err := f.Client(ctx)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = c.Close() }()
-			return jobview.EnsureServed(ctx, f, c, nil)
-		}
+		src.EnsureServed = func(ctx context.Context) error { return jobview.EnsureServed(ctx, f, cl, nil) }
 	}
 	s, err := ui.New(src, opts)
 	if err != nil {
@@ -175,7 +168,7 @@ func Listen(ctx context.Context, f *factory.Factory, b backend.Backend, pol func
 	if !loopback {
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", name, ui.ExposedWarning(ln.Addr().String(), c.AllowActions))
 	}
-	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: dashboard of the %s at http://%s/ (%s)\n", name, b.Where(), ln.Addr(), mode)
+	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: dashboard of the %s at http://%s/ (%s)\n", name, cl.Where(), ln.Addr(), mode)
 	return func(ctx context.Context) error {
 		err := s.Serve(ctx, ln)
 		if errors.Is(err, context.Canceled) {

@@ -261,7 +261,14 @@ func runUp(ctx context.Context, opts *Options) error {
 	}
 	// The dashboard outlives the first signal: it shows the drain.
 	if opts.UIAddr != "" {
-		serveUI, err := uicmd.Listen(ctx, f, b, func() (ui.Policy, error) { return live, nil },
+		// The dashboard reads and acts through a client of the backend
+		// this process serves, as "deployer ui" does: one code path.
+		c, err := f.Client(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = c.Close() }()
+		serveUI, err := uicmd.Listen(ctx, f, c, func() (ui.Policy, error) { return live, nil },
 			uicmd.Config{Addr: opts.UIAddr, AllowActions: opts.UIAllowActions, Served: true})
 		if err != nil {
 			return err
