@@ -185,6 +185,19 @@ func TestOpenAWS(t *testing.T) {
 	if err != nil || len(letters) != 1 || letters[0].JobID != job.ID {
 		t.Errorf("DeadLetters: %+v, %v; want job %s's", letters, err, job.ID)
 	}
+	lanes, err := c.Lanes(ctx, schemas.Config{Containers: map[string]schemas.Container{"infra": {}}})
+	if err != nil || len(lanes) != 1 || lanes[0].Name != schemas.DefaultLane || lanes[0].Limit != schemas.DefaultLaneLimit || lanes[0].Running < 0 {
+		// The failed job's lease may be held a moment more: only that
+		// the lease table is counted is checked.
+		t.Errorf("Lanes: %+v, %v; want the default lane with its slots counted", lanes, err)
+	}
+	// EventBridge Scheduler keeps the schedules' state.
+	if _, err := c.ScheduleState(ctx, "nightly"); !errors.Is(err, client.ErrNotSupported) {
+		t.Errorf("ScheduleState on AWS: %v, want ErrNotSupported", err)
+	}
+	if err := c.PauseSchedule(ctx, "nightly", "x"); !errors.Is(err, client.ErrNotSupported) || !strings.Contains(err.Error(), "DISABLED") {
+		t.Errorf("PauseSchedule on AWS: %v, want ErrNotSupported saying how to pause one", err)
+	}
 	if err := c.Serve(ctx, client.ServeOptions{Config: "deployer.yaml"}); err == nil || !strings.Contains(err.Error(), "AWS") {
 		t.Errorf("Serve on AWS: %v, want a refusal", err)
 	}

@@ -20,8 +20,9 @@
 //	os.Exit(res.ExitCode())
 //
 // The deployer command line is built on this package and nothing below
-// it: "deployer run", "wait", "logs", "status", "jobs", "cancel", "batch"
-// and "dlq" call the methods you call.
+// it: "deployer run", "wait", "logs", "status", "jobs", "cancel", "batch",
+// "dlq" and "schedules", and the web dashboard ("deployer ui"), call the
+// methods you call.
 //
 // # Who runs the jobs
 //

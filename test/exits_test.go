@@ -1,10 +1,10 @@
 package test
 
 import (
-	"bytes"
-	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,26 +99,12 @@ func TestReadOnlyStateDirectory(t *testing.T) {
 			}
 			return nil
 		})
-		asNobody := func(args ...string) result {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			c := e.cmd(ctx, args...)
+		e.as = func(c *exec.Cmd) {
 			c.Path, c.Args[0] = bin, bin
 			c.Env = append(c.Env, "HOME="+os.TempDir())
 			c.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-			var out, errOut bytes.Buffer
-			c.Stdout, c.Stderr = &out, &errOut
-			err := c.Run()
-			res := result{stdout: out.String(), stderr: errOut.String()}
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				res.code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatalf("deployer %v: %v", args, err)
-			}
-			return res
 		}
-		checkReadOnly(t, e, job, asNobody)
+		checkReadOnly(t, e, job)
 		return
 	}
 	var restore []func()
@@ -135,7 +121,7 @@ func TestReadOnlyStateDirectory(t *testing.T) {
 			restore[i]()
 		}
 	})
-	checkReadOnly(t, e, job, e.run)
+	checkReadOnly(t, e, job)
 }
 
 func mode(t *testing.T, p string) os.FileMode {
@@ -146,8 +132,9 @@ func mode(t *testing.T, p string) os.FileMode {
 	return fi.Mode().Perm()
 }
 
-func checkReadOnly(t *testing.T, e *env, jobs string, run func(args ...string) result) {
+func checkReadOnly(t *testing.T, e *env, jobs string) {
 	t.Helper()
+	run := e.run
 	job, failed, _ := strings.Cut(jobs, " ")
 	for _, c := range []struct {
 		args []string
@@ -169,6 +156,42 @@ func checkReadOnly(t *testing.T, e *env, jobs string, run func(args ...string) r
 	if want := "state directory " + e.state + " is not writable by"; r.code != 73 || !strings.Contains(r.stderr, want) {
 		t.Errorf("run on a read-only state directory: exit %d, want 73 and %q; stderr:\n%s", r.code, want, r.stderr)
 	}
+
+	// The dashboard shows it read-only, the dry run of a dead letter
+	// included; with actions it must write, and says so.
+	ui := e.start("ui", "--addr", "127.0.0.1:0")
+	base := ui.stderr.waitFor(t, dashboardAt, 30*time.Second)[1]
+	for _, c := range []struct{ page, want string }{
+		{"jobs", job}, {"jobs/" + job, job}, {"dlq", failed}, {"dlq/" + failed, "Would replay as job"},
+		{"lanes", "default"}, {"batches", "Batches"}, {"schedules", "Schedules"},
+	} {
+		status, body := get(t, base+c.page)
+		if status != http.StatusOK || !strings.Contains(body, c.want) {
+			t.Errorf("dashboard of a read-only state directory, /%s: %d, want 200 and %q:\n%s\nstderr:\n%s", c.page, status, c.want, body, ui.stderr.text())
+		}
+	}
+	if r := run("ui", "--addr", "127.0.0.1:0", "--allow-actions"); r.code != 73 || !strings.Contains(r.stderr, "not writable") {
+		t.Errorf("ui --allow-actions on a read-only state directory: exit %d, want 73 saying it is not writable; stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// get fetches url and returns its status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // TestWaitOfAFinishedJobNeverReportsCancelling: "wait" of a finished job

@@ -101,6 +101,9 @@ type env struct {
 	scripts string
 	// extraEnv is added to the environment of the next command.
 	extraEnv []string
+	// as, when set, changes every command before it runs (another user,
+	// another copy of the binary).
+	as func(*exec.Cmd)
 }
 
 // newEnv writes config (YAML; "SCRIPTS" is replaced by the scripts
@@ -143,6 +146,9 @@ func (e *env) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	// (SIGQUIT) so the failure says where it hung.
 	c.Cancel = func() error { return c.Process.Signal(syscall.SIGQUIT) }
 	c.WaitDelay = 10 * time.Second
+	if e.as != nil {
+		e.as(c)
+	}
 	return c
 }
 
