@@ -136,7 +136,7 @@ func TestParseXRay(t *testing.T) {
 		{"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1", true, "5759e988bd862e3fe1be46a994272793", "53995c3f42cd8ad8", true},
 		{"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0;Lineage=a87bd80c:0", true, "5759e988bd862e3fe1be46a994272793", "53995c3f42cd8ad8", false},
 		{"Sampled=1; Parent=53995c3f42cd8ad8; Root=1-5759e988-bd862e3fe1be46a994272793", true, "5759e988bd862e3fe1be46a994272793", "53995c3f42cd8ad8", true},
-		{"Root=1-5759e988-bd862e3fe1be46a994272793", false, "", "", false},            // no parent
+		{"Root=1-5759e988-bd862e3fe1be46a994272793", false, "", "", false},                         // no parent
 		{"Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8", false, "", "", false}, // unknown version
 		{"Root=1-5759e98-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8", false, "", "", false},
 		{"Root=1-5759e988-bd862e3fe1be46a99427279z;Parent=53995c3f42cd8ad8", false, "", "", false},
