@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -132,4 +135,29 @@ func TraceID(ctx context.Context) string {
 		return sc.TraceID().String()
 	}
 	return ""
+}
+
+// shutdownTimeout bounds how long a process waits, at exit, for its last
+// spans to be exported.
+const shutdownTimeout = 5 * time.Second
+
+// Start sets up tracing for a command-line process named service: the
+// provider of Setup, made OpenTelemetry's global one (what the producer
+// starts its enqueue spans with), and ctx with the parent CI passes in
+// TRACEPARENT. A setup problem is written to stderr and the process runs
+// without tracing. The returned stop exports what is left, waiting at
+// most shutdownTimeout; call it before exiting.
+func Start(ctx context.Context, service string, getenv func(string) string, stderr io.Writer) (context.Context, func()) {
+	p, err := Setup(ctx, service, getenv)
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "%s: tracing: %v; running without it\n", service, err)
+	}
+	otel.SetTracerProvider(p.TracerProvider)
+	return FromEnv(ctx, getenv), func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := p.Shutdown(sctx); err != nil {
+			_, _ = fmt.Fprintf(stderr, "%s: tracing: exporting the last spans: %v\n", service, err)
+		}
+	}
 }
