@@ -42,7 +42,7 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		return err
 	}
 	g := b.Gatekeeper(pol)
-	g.Logger = log
+	g.Logger, g.Observer, g.Tracer = log, opts.Decisions, opts.Tracer
 	reg := &tracked{Runner: b.Runner, tasks: map[string]*shipState{}}
 	wo := opts.Worker
 	if wo.Logger == nil {
