@@ -193,7 +193,7 @@ func (s *shipper) tick(ctx context.Context) {
 		reads, err := s.shipTask(ctx, st, budget)
 		budget -= reads
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("shipping task log", "task_id", st.task.ID, "job_id", st.task.JobID, "err", err)
+			s.log.Warn("shipping task log", "task_id", st.task.ID, "job_id", st.task.JobID, "attempt", st.task.Attempt, "err", err)
 		}
 	}
 	if len(tasks) > 0 {
