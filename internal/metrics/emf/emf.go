@@ -116,18 +116,35 @@ func (d *Decisions) Flush() error {
 		Dimensions: [][]string{{DimDeployment, DimDecision, DimReason}, {DimDeployment, DimDecision}},
 		Metrics:    []metricDef{{Name: MetricDecisions, Unit: "Count"}},
 	}}}
+	head, err := json.Marshal(aws)
+	if err != nil {
+		return fmt.Errorf("encoding the decision metrics: %w", err)
+	}
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
 	for _, k := range keys {
 		reason := k.reason
 		if reason == "" {
 			reason = "none"
 		}
-		if err := enc.Encode(map[string]any{
-			"_aws": aws, DimDeployment: deployment, DimDecision: k.decision, DimReason: reason, MetricDecisions: counts[k],
-		}); err != nil {
-			return fmt.Errorf("encoding the decision metrics: %w", err)
+		// _aws first, then the dimensions and the metric, as the
+		// specification's examples write them.
+		buf.WriteString(`{"_aws":`)
+		buf.Write(head)
+		for _, m := range []struct {
+			name  string
+			value any
+		}{{DimDeployment, deployment}, {DimDecision, k.decision}, {DimReason, reason}, {MetricDecisions, counts[k]}} {
+			name, _ := json.Marshal(m.name)
+			value, err := json.Marshal(m.value)
+			if err != nil {
+				return fmt.Errorf("encoding the decision metrics: %w", err)
+			}
+			buf.WriteByte(',')
+			buf.Write(name)
+			buf.WriteByte(':')
+			buf.Write(value)
 		}
+		buf.WriteString("}\n")
 	}
 	if _, err := d.Out.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("writing the decision metrics: %w", err)

@@ -34,6 +34,9 @@ func TestFlushWritesEMF(t *testing.T) {
 		n                int64
 	}{{"accepted", "none", 1}, {"rejected", "option_restricted", 2}}
 	for i, l := range lines {
+		if !strings.HasPrefix(l, `{"_aws":{`) {
+			t.Errorf("line %d does not start with the _aws directive: %s", i, l)
+		}
 		doc, err := emftest.Parse([]byte(l))
 		if err != nil {
 			t.Fatalf("line %d is not valid EMF: %v\n%s", i, err, l)
