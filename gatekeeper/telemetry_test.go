@@ -132,7 +132,7 @@ func TestDecisionSpanContinuesTheTrace(t *testing.T) {
 
 func hasAttr(kvs []attribute.KeyValue, k, v string) bool {
 	for _, kv := range kvs {
-		if string(kv.Key) == k && kv.Value.Emit() == v {
+		if string(kv.Key) == k && kv.Value.AsString() == v {
 			return true
 		}
 	}

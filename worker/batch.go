@@ -67,7 +67,7 @@ func (w *Worker) batchLease(ctx context.Context, o schemas.RunOrder, holder stri
 	defer cancel()
 	got, err := w.Lanes.Acquire(cctx, bl, limit, holder, w.leaseTTL())
 	if err != nil {
-		w.logFor(o).Warn("acquiring the lease of a batch", "batch_id", o.Request.BatchID, "err", err)
+		w.logFor(ctx, o).Warn("acquiring the lease of a batch", "batch_id", o.Request.BatchID, "err", err)
 		return false
 	}
 	return got
@@ -85,7 +85,7 @@ func (w *Worker) park(ctx context.Context, q queue.Queue, msg queue.Message, o s
 	k := key(o.JobID, o.Attempt)
 	w.mu.Lock()
 	_, again := w.parked[k]
-	arr := arrivalOf(msg, o)
+	arr := arrivalOf(ctx, msg, o)
 	w.parked[k] = &parkedOrder{order: o, q: q, lane: laneName, receipt: msg.Receipt, arrival: arr}
 	w.mu.Unlock()
 	if again {
@@ -155,7 +155,7 @@ func (w *Worker) unpark(ctx context.Context, laneName, reservation string) (took
 		}
 		delete(w.parked, k)
 		sctx, stopStart := context.WithCancel(ctx)
-		j := w.newJob(o, p.q, p.receipt, holder, stopStart, p.arrival)
+		j := w.newJob(ctx, o, p.q, p.receipt, holder, stopStart, p.arrival)
 		w.jobs[k] = j
 		w.mu.Unlock()
 		w.starts.Go(func() {

@@ -190,7 +190,7 @@ func (w *Worker) cancelRequested(ctx context.Context, o schemas.RunOrder) (strin
 	history, err := w.Journal.Read(rctx, o.JobID)
 	if err != nil {
 		if !errors.Is(err, journal.ErrNotFound) {
-			w.logFor(o).Warn("reading journal before start", "err", err)
+			w.logFor(ctx, o).Warn("reading journal before start", "err", err)
 		}
 		return "", false
 	}

@@ -66,7 +66,7 @@ func (w *Worker) start(ctx context.Context, j *job) {
 		JobID: o.JobID, Attempt: o.Attempt,
 		Container: o.Container, Script: o.Script, Argv: o.Argv, Canary: o.Canary,
 		ScriptsDir: o.ScriptsDir, Image: o.Image, TaskDefinition: o.TaskDefinition,
-		Env: j.taskEnv(), Secrets: o.Secrets,
+		Env: j.taskEnv(ctx), Secrets: o.Secrets,
 		CPU: o.TaskCPU, Memory: o.TaskMemory, LaunchType: o.LaunchType,
 		Tags: map[string]string{"deployer:job-id": o.JobID, "deployer:lane": o.Lane, "deployer:caller": o.Caller.Principal},
 	}
@@ -644,11 +644,11 @@ func (w *Worker) publish(ctx context.Context, o schemas.RunOrder, ev schemas.Job
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := w.Streams.Publish(pctx, o.Stream, ev); err != nil && !errors.Is(err, stream.ErrNotFound) {
-		w.logFor(o).Warn("publishing job event", "type", ev.Type, "err", err)
+		w.logFor(ctx, o).Warn("publishing job event", "type", ev.Type, "err", err)
 	}
 	if w.Journal != nil {
 		if err := journal.Record(pctx, w.Journal, o.JobID, o.Request.BatchID, ev); err != nil {
-			w.logFor(o).Warn("journaling job event", "type", ev.Type, "err", err)
+			w.logFor(ctx, o).Warn("journaling job event", "type", ev.Type, "err", err)
 		}
 	}
 }

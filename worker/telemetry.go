@@ -26,9 +26,9 @@ type arrival struct {
 // arrivalOf reads a received run order's arrival: its trace context is
 // the message's traceparent attribute (the gatekeeper's decision), else
 // the request's own traceparent, else SQS's AWSTraceHeader.
-func arrivalOf(msg queue.Message, o schemas.RunOrder) arrival {
-	ctx := tracing.FromMessage(context.Background(), msg.Attributes, o.Request.TraceParent, msg.TraceHeader)
-	return arrival{parent: trace.SpanContextFromContext(ctx), sent: msg.SentAt, receives: msg.ReceiveCount}
+func arrivalOf(ctx context.Context, msg queue.Message, o schemas.RunOrder) arrival {
+	parent := tracing.MessageParent(ctx, msg.Attributes, o.Request.TraceParent, msg.TraceHeader)
+	return arrival{parent: parent, sent: msg.SentAt, receives: msg.ReceiveCount}
 }
 
 // orderLog is the worker's logger for an order's job: job_id, attempt
@@ -51,13 +51,11 @@ func jobAttrs(o schemas.RunOrder) trace.SpanStartEventOption {
 
 // newJob makes the job of a run order taken now, with its spans: the
 // order's wait in its queue (from its send to now), ended at once, and
-// the job's run span, which lasts until the worker lets the job go. It
+// the job's run span, which lasts until the worker lets the job go; both
+// children of the order's trace context only, never of one ctx holds. It
 // runs under w.mu.
-func (w *Worker) newJob(o schemas.RunOrder, q queue.Queue, receipt, holder string, stopStart context.CancelFunc, a arrival) *job {
-	parent := trace.ContextWithRemoteSpanContext(context.Background(), a.parent)
-	if !a.parent.IsValid() {
-		parent = context.Background()
-	}
+func (w *Worker) newJob(ctx context.Context, o schemas.RunOrder, q queue.Queue, receipt, holder string, stopStart context.CancelFunc, a arrival) *job {
+	parent := tracing.WithParent(ctx, a.parent)
 	now := time.Now()
 	if !a.sent.IsZero() && a.sent.Before(now) {
 		_, wait := w.Tracer.Start(parent, tracing.SpanQueueWait, jobAttrs(o), trace.WithSpanKind(trace.SpanKindConsumer),
@@ -79,9 +77,9 @@ func (j *job) spanContext(ctx context.Context) context.Context {
 // taskEnv is the task's environment: the order's, with the job's run
 // span as TRACEPARENT (and TRACESTATE) when there is a trace — unless a
 // secret of the order takes the name.
-func (j *job) taskEnv() map[string]string {
+func (j *job) taskEnv(ctx context.Context) map[string]string {
 	env := maps.Clone(j.order.Environment)
-	for k, v := range tracing.Env(j.spanContext(context.Background())) {
+	for k, v := range tracing.SpanEnv(ctx, j.span.SpanContext()) {
 		if _, secret := j.order.Secrets[k]; secret {
 			continue
 		}
@@ -136,7 +134,7 @@ func JobOfLease(holder string) (jobID string, attempt int, ok bool) {
 // logFor is the logger of the order's job: the tracked job's, else one
 // with the trace context the order was parked with or its request
 // carries.
-func (w *Worker) logFor(o schemas.RunOrder) *slog.Logger {
+func (w *Worker) logFor(ctx context.Context, o schemas.RunOrder) *slog.Logger {
 	k := key(o.JobID, o.Attempt)
 	w.mu.Lock()
 	j, p := w.jobs[k], w.parked[k]
@@ -147,8 +145,7 @@ func (w *Worker) logFor(o schemas.RunOrder) *slog.Logger {
 	case p != nil:
 		return w.orderLog(o, p.arrival.parent)
 	}
-	ctx := tracing.FromMessage(context.Background(), nil, o.Request.TraceParent, "")
-	return w.orderLog(o, trace.SpanContextFromContext(ctx))
+	return w.orderLog(o, tracing.MessageParent(ctx, nil, o.Request.TraceParent, ""))
 }
 
 // jobLog is the logger of a job known by its id only (a cancel order's):

@@ -471,7 +471,7 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 		return false
 	}
 	holder := leaseHolder(order.JobID, order.Attempt)
-	arr := arrivalOf(msg, order)
+	arr := arrivalOf(ctx, msg, order)
 	log := w.orderLog(order, arr.parent)
 	if !w.lease(ctx, order, laneName, reservation, holder, log) {
 		// The lane is full: give the order back for later.
@@ -514,7 +514,7 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 	}
 	delete(w.parked, k) // delivered again while parked: this delivery counts
 	sctx, stopStart := context.WithCancel(ctx)
-	j = w.newJob(order, q, msg.Receipt, holder, stopStart, arr)
+	j = w.newJob(ctx, order, q, msg.Receipt, holder, stopStart, arr)
 	w.jobs[k] = j
 	w.mu.Unlock()
 	w.starts.Go(func() {

@@ -140,7 +140,7 @@ func serve(o options, getenv func(string) string, stderr io.Writer) int {
 	o.Worker.Tracer = tp.Tracer()
 	var ln net.Listener
 	if o.MetricsAddr != "" {
-		if ln, err = metrics.Listen(o.MetricsAddr); err != nil {
+		if ln, err = metrics.Listen(ctx, o.MetricsAddr); err != nil {
 			log.Error("serving metrics", "err", err)
 			return exitUsage
 		}

@@ -124,8 +124,8 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Listen listens on addr (host:port; port 0 picks a free one) for Serve.
-func Listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("serving metrics on %s: %w (--metrics-addr takes host:port, such as 127.0.0.1:9464)", addr, err)
 	}

@@ -132,7 +132,7 @@ func TestServeMetrics(t *testing.T) {
 	m.Decided("accepted", "none")
 	m.Decided("rejected", "option_restricted")
 
-	ln, err := metrics.Listen("127.0.0.1:0")
+	ln, err := metrics.Listen(t.Context(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func (failingBroker) List(context.Context, string) ([]string, error) {
 }
 
 func TestListenRefusesABadAddress(t *testing.T) {
-	if _, err := metrics.Listen("nonsense"); err == nil {
+	if _, err := metrics.Listen(t.Context(), "nonsense"); err == nil {
 		t.Fatal("Listen(nonsense) succeeded")
 	}
 }

@@ -39,8 +39,13 @@ func TraceParent(ctx context.Context) string {
 // context: TRACEPARENT, and TRACESTATE when there is one; none when ctx
 // has no valid span context.
 func Env(ctx context.Context) map[string]string {
+	return SpanEnv(ctx, trace.SpanContextFromContext(ctx))
+}
+
+// SpanEnv is Env of the span context sc (ctx's own is ignored).
+func SpanEnv(ctx context.Context, sc trace.SpanContext) map[string]string {
 	c := propagation.MapCarrier{}
-	w3c.Inject(ctx, c)
+	w3c.Inject(trace.ContextWithSpanContext(ctx, sc), c)
 	env := map[string]string{}
 	if v := c[AttrTraceParent]; v != "" {
 		env[EnvTraceParent] = v
@@ -69,6 +74,13 @@ func FromEnv(ctx context.Context, getenv func(string) string) context.Context {
 // valid the returned context has no span at all, whatever ctx had, so
 // that what starts from it is a trace of its own.
 func FromMessage(ctx context.Context, attrs map[string]string, traceparent, xray string) context.Context {
+	return WithParent(ctx, MessageParent(ctx, attrs, traceparent, xray))
+}
+
+// MessageParent is the remote span context FromMessage finds, invalid
+// when the message carries none (ctx's own span context is ignored).
+func MessageParent(ctx context.Context, attrs map[string]string, traceparent, xray string) trace.SpanContext {
+	bare := trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	for _, c := range []propagation.MapCarrier{
 		{AttrTraceParent: attrs[AttrTraceParent], AttrTraceState: attrs[AttrTraceState]},
 		{AttrTraceParent: traceparent},
@@ -76,11 +88,19 @@ func FromMessage(ctx context.Context, attrs map[string]string, traceparent, xray
 		if c[AttrTraceParent] == "" {
 			continue
 		}
-		if sc := trace.SpanContextFromContext(w3c.Extract(context.Background(), c)); sc.IsValid() {
-			return trace.ContextWithRemoteSpanContext(ctx, sc)
+		if sc := trace.SpanContextFromContext(w3c.Extract(bare, c)); sc.IsValid() {
+			return sc
 		}
 	}
-	if sc, ok := ParseXRay(xray); ok {
+	sc, _ := ParseXRay(xray)
+	return sc
+}
+
+// WithParent returns ctx with sc as its remote parent when sc is valid,
+// else ctx with no span at all, so that what starts from it is a new
+// trace whatever ctx held.
+func WithParent(ctx context.Context, sc trace.SpanContext) context.Context {
+	if sc.IsValid() {
 		return trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	return trace.ContextWithSpanContext(ctx, trace.SpanContext{})

@@ -213,7 +213,7 @@ func runUp(ctx context.Context, opts *Options) error {
 	tracer := otel.Tracer(tracing.Instrumentation)
 	var m *metrics.Metrics
 	if opts.MetricsAddr != "" {
-		ln, err := metrics.Listen(opts.MetricsAddr)
+		ln, err := metrics.Listen(ctx, opts.MetricsAddr)
 		if err != nil {
 			return factory.Usage(err)
 		}
