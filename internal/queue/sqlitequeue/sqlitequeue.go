@@ -226,8 +226,9 @@ func (b *Broker) List(ctx context.Context, prefix string) ([]string, error) {
 // Count returns how many messages the named queues hold that have not
 // expired: visible, delayed or in flight alike. Queues that do not exist
 // count none. The embedded backend's detached server asks it to know
-// whether any work is left (an SQS queue's counts are approximate, so
-// this is not part of the queue port).
+// whether any work is left: it needs an exact answer for several queues
+// in one read, which the port's Stats (approximate on SQS, one queue at
+// a time) does not promise.
 func (b *Broker) Count(ctx context.Context, names ...string) (int, error) {
 	if len(names) == 0 {
 		return 0, nil
