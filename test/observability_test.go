@@ -442,8 +442,9 @@ func TestWorkerDaemonMetricsAndTrace(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- w.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = w.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = w.Process.Kill()
 		<-exited
@@ -515,10 +516,9 @@ func TestWorkerDaemonMetricsAndTrace(t *testing.T) {
 
 	_ = w.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Errorf("worker exited: %v\n%s", err, out.String())
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("worker exited: %v\n%s", waitErr, out.String())
 		}
 	case <-time.After(time.Minute):
 		t.Fatalf("the worker did not stop on SIGTERM:\n%s", out.String())
