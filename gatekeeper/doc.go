@@ -26,4 +26,10 @@
 // message refused as malformed, too large or invalid) ends the request:
 // rejected and journaled, or dead-lettered with its reason when even the
 // rejection cannot be recorded.
+//
+// Each job request is decided in a decision span (Gatekeeper.Tracer)
+// whose parent is the trace context the request carries — its traceparent
+// attribute, its TraceParent, or SQS's AWSTraceHeader — and the run order
+// forwarded carries the decision's context on to the worker. Observer
+// hears every decision with its reason, for metrics.
 package gatekeeper

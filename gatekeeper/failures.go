@@ -9,6 +9,7 @@ import (
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -42,7 +43,7 @@ func permanent(err error) bool {
 // queue and checks it as the queue adapters will, body and attributes
 // counted. A message the queue would refuse is returned with the
 // rejection of its request.
-func runOrderMessage(order schemas.RunOrder) (queue.Outgoing, *policy.Rejection, error) {
+func runOrderMessage(ctx context.Context, order schemas.RunOrder) (queue.Outgoing, *policy.Rejection, error) {
 	body, err := order.Encode()
 	if err != nil {
 		return queue.Outgoing{}, nil, fmt.Errorf("encoding run order of job %s: %w", order.JobID, err)
@@ -51,6 +52,7 @@ func runOrderMessage(order schemas.RunOrder) (queue.Outgoing, *policy.Rejection,
 		Body:       body,
 		Attributes: map[string]string{"job_id": order.JobID, "schema": schemas.RunOrderV1},
 	}
+	tracing.Inject(ctx, out.Attributes) // the decision's trace context, for the worker
 	if _, err := queue.CheckMessage(out); err != nil {
 		if errors.Is(err, queue.ErrTooLarge) {
 			return out, &policy.Rejection{Code: ReasonTooLarge, Message: fmt.Sprintf(

@@ -8,11 +8,17 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/topology"
+	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -79,6 +85,52 @@ type Gatekeeper struct {
 	Identify func(ctx context.Context, senderID string) (schemas.Identity, error)
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Tracer starts each job request's decision span, parented by the
+	// trace context the request carries (see package tracing); the run
+	// order it forwards carries the decision's. Defaults to a no-op tracer,
+	// which passes the request's context on unchanged.
+	Tracer trace.Tracer
+	// Observer is told of every decision, for metrics. Optional.
+	Observer Observer
+}
+
+// Decisions the gatekeeper makes on a request, as Observer hears them.
+const (
+	// DecisionAccepted: the request's run order was forwarded (or, for a
+	// canary, accepted).
+	DecisionAccepted = "accepted"
+	// DecisionRejected: the request was refused and answered, with a
+	// reason code.
+	DecisionRejected = "rejected"
+	// DecisionDeadLettered: the request could not be read or answered and
+	// went to the request dead-letter queue, with a reason code.
+	DecisionDeadLettered = "dead_lettered"
+)
+
+// ReasonNone is the reason Observer hears with DecisionAccepted.
+const ReasonNone = "none"
+
+// Observer is told of each decision once it is recorded: the decision
+// and its reason code (ReasonNone for an accepted request). A request
+// retried after a transient failure is told of once, when it is decided.
+// *metrics.Metrics and the Lambda's EMF counter implement it.
+type Observer interface {
+	Decided(decision, reason string)
+}
+
+// decided tells the observer and the decision span of ctx.
+func (g *Gatekeeper) decided(ctx context.Context, decision, reason string) {
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("deployer.decision", decision), attribute.String("deployer.reason", reason))
+	if g.Observer != nil {
+		g.Observer.Decided(decision, reason)
+	}
+}
+
+func (g *Gatekeeper) tracer() trace.Tracer {
+	if g.Tracer != nil {
+		return g.Tracer
+	}
+	return noop.Tracer{}
 }
 
 // Handle decides the fate of one request message. It returns nil when the
@@ -113,9 +165,22 @@ func (g *Gatekeeper) Handle(ctx context.Context, msg queue.Message) error {
 	return g.handleJob(ctx, msg, req)
 }
 
-// handleJob decides the fate of a decoded job request, as Handle does.
-func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schemas.JobRequest) error {
-	log := g.logger().With("job_id", req.JobID, "container", req.Container, "script", req.Script)
+// handleJob decides the fate of a decoded job request, as Handle does,
+// in a decision span whose parent is the trace context the request
+// carries.
+func (g *Gatekeeper) handleJob(ctx context.Context, msg queue.Message, req schemas.JobRequest) (err error) {
+	ctx, span := g.tracer().Start(tracing.FromMessage(ctx, msg.Attributes, req.TraceParent, msg.TraceHeader), tracing.SpanDecision,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("deployer.job_id", req.JobID), attribute.Int("deployer.attempt", req.Attempt),
+			attribute.String("deployer.container", req.Container), attribute.String("deployer.script", req.Script)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	log := g.logger().With(append([]any{"job_id", req.JobID, "attempt", req.Attempt, "container", req.Container, "script", req.Script},
+		tracing.LogAttrs(ctx)...)...)
 	pol, digest := g.snapshot()
 	d := decision{digest: digest, log: log}
 
@@ -193,7 +258,7 @@ type decision struct {
 func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schemas.RunOrder, d decision) error {
 	log := d.log
 	principal := order.Caller.Principal
-	out, rej, err := runOrderMessage(order)
+	out, rej, err := runOrderMessage(ctx, order)
 	if err != nil {
 		return err
 	}
@@ -228,6 +293,7 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 		// The order is on its way; the worker's events will follow.
 		log.Warn("publishing queued event", "err", err)
 	}
+	g.decided(ctx, DecisionAccepted, ReasonNone)
 	log.Info("request accepted", "lane", order.Lane, "argv", order.Argv, "policy_digest", d.digest)
 	return nil
 }
@@ -276,6 +342,7 @@ func (g *Gatekeeper) forwardCanary(ctx context.Context, order schemas.RunOrder, 
 		if perr := g.publish(ctx, order.Request, ev); perr != nil && !permanent(perr) {
 			return perr
 		}
+		g.decided(ctx, DecisionAccepted, ReasonNone)
 		d.log.Warn("canary not forwarded", "lane", order.Lane, "err", err)
 		return nil
 	}
@@ -284,6 +351,7 @@ func (g *Gatekeeper) forwardCanary(ctx context.Context, order schemas.RunOrder, 
 	if err := g.publish(ctx, order.Request, queued); err != nil {
 		d.log.Warn("publishing queued event", "err", err)
 	}
+	g.decided(ctx, DecisionAccepted, ReasonNone)
 	d.log.Info("canary accepted", "lane", order.Lane, "policy_digest", d.digest)
 	return nil
 }
@@ -316,6 +384,7 @@ func (g *Gatekeeper) rejectAs(ctx context.Context, req schemas.JobRequest, rej *
 	if err := g.publish(ctx, req, ev); err != nil {
 		return err
 	}
+	g.decided(ctx, DecisionRejected, rej.Code)
 	log.Info("request rejected", "reason_code", rej.Code, "reason", rej.Message, "policy_digest", d.digest)
 	return nil
 }
@@ -421,6 +490,7 @@ func (g *Gatekeeper) deadLetterRaw(ctx context.Context, msg queue.Message, jobID
 	}); err != nil {
 		return fmt.Errorf("dead-lettering undecodable request %s: %w", msg.ID, err)
 	}
+	g.decided(ctx, DecisionDeadLettered, code)
 	log.Warn("undecodable request dead-lettered", "err", cause)
 	return nil
 }

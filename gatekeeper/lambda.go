@@ -29,14 +29,16 @@ func (g *Gatekeeper) HandleSQSEvent(ctx context.Context, ev events.SQSEvent) (ev
 
 // MessageFromSQS converts a Lambda SQS record into a queue message. The
 // sender is the SenderId system attribute SQS sets from the caller's
-// credentials, never a message attribute the caller wrote.
+// credentials, never a message attribute the caller wrote; the trace
+// header is the AWSTraceHeader system attribute, when X-Ray set one.
 func MessageFromSQS(r events.SQSMessage) queue.Message {
 	m := queue.Message{
-		ID:         r.MessageId,
-		Body:       []byte(r.Body),
-		Receipt:    r.ReceiptHandle,
-		SenderID:   r.Attributes["SenderId"],
-		Attributes: map[string]string{},
+		ID:          r.MessageId,
+		Body:        []byte(r.Body),
+		Receipt:     r.ReceiptHandle,
+		SenderID:    r.Attributes["SenderId"],
+		TraceHeader: r.Attributes["AWSTraceHeader"],
+		Attributes:  map[string]string{},
 	}
 	for k, v := range r.MessageAttributes {
 		if v.StringValue != nil {

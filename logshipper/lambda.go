@@ -94,6 +94,7 @@ func (l *Lambda) Handle(ctx context.Context, ev events.CloudwatchLogsEvent) erro
 		log.WarnContext(ctx, "skipping log events: "+owner.reason, "task_id", taskID, "events", len(d.LogEvents))
 		return nil
 	}
+	log = log.With("job_id", owner.jobID, "attempt", owner.attempt)
 	lines, skipped, why := LinesFromEvents(owner.jobID, owner.attempt, d.LogEvents)
 	if skipped > 0 {
 		log.WarnContext(ctx, "skipping log events that are not lines of the task's job", "task_id", taskID, "events", skipped, "first", why.Error())
@@ -108,10 +109,10 @@ func (l *Lambda) Handle(ctx context.Context, ev events.CloudwatchLogsEvent) erro
 	if err := l.Shipper.Ship(ctx, b); err != nil {
 		switch {
 		case errors.Is(err, stream.ErrInvalidAddress):
-			log.ErrorContext(ctx, "skipping log events: the job's stream address is invalid", "job_id", b.JobID, "stream", b.Stream, "err", err)
+			log.ErrorContext(ctx, "skipping log events: the job's stream address is invalid", "stream", b.Stream, "err", err)
 			return nil
 		case errors.Is(err, schemas.ErrMalformed), errors.Is(err, schemas.ErrTooLarge):
-			log.ErrorContext(ctx, "skipping log events: the stream refuses them", "job_id", b.JobID, "stream", b.Stream, "err", err)
+			log.ErrorContext(ctx, "skipping log events: the stream refuses them", "stream", b.Stream, "err", err)
 			return nil
 		}
 		return err

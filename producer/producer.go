@@ -15,6 +15,7 @@ import (
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/tasklog"
+	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -135,7 +136,9 @@ func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
 	if err := req.Validate(); err != nil {
 		return Job{}, fmt.Errorf("building request for job %s: %w", id, err)
 	}
-	msg, err := requestMessage(req)
+	ctx, span := enqueueSpan(ctx, &req)
+	defer span.End()
+	msg, err := requestMessage(ctx, req)
 	if err != nil {
 		// Nobody will publish to the stream: do not leave it to expire.
 		if derr := c.Streams.Delete(ctx, addr); derr != nil && !errors.Is(derr, stream.ErrNotFound) {
@@ -153,17 +156,19 @@ func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
 // larger than the queue takes is refused with schemas.ErrTooLarge before
 // anything is sent.
 func (c *Client) Enqueue(ctx context.Context, req schemas.JobRequest) error {
-	msg, err := requestMessage(req)
+	ctx, span := enqueueSpan(ctx, &req)
+	defer span.End()
+	msg, err := requestMessage(ctx, req)
 	if err != nil {
 		return err
 	}
 	return c.send(ctx, req.JobID, msg)
 }
 
-// requestMessage encodes req as the message that carries it, checked
-// against the request queue's size limit as the queue adapters count it
-// (body and attributes).
-func requestMessage(req schemas.JobRequest) (queue.Outgoing, error) {
+// requestMessage encodes req as the message that carries it, with ctx's
+// trace context in its attributes, checked against the request queue's
+// size limit as the queue adapters count it (body and attributes).
+func requestMessage(ctx context.Context, req schemas.JobRequest) (queue.Outgoing, error) {
 	body, err := req.Encode()
 	if err != nil {
 		return queue.Outgoing{}, fmt.Errorf("encoding request for job %s: %w", req.JobID, err)
@@ -172,6 +177,7 @@ func requestMessage(req schemas.JobRequest) (queue.Outgoing, error) {
 		Body:       body,
 		Attributes: map[string]string{"job_id": req.JobID, "schema": schemas.JobRequestV1},
 	}
+	tracing.Inject(ctx, msg.Attributes)
 	if size := queue.Size(msg); size > queue.MaxBodySize {
 		return queue.Outgoing{}, fmt.Errorf(
 			"request for job %s would be %d bytes; the request queue takes at most %d bytes: shorten the arguments: %w",

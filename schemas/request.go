@@ -48,7 +48,9 @@ type JobRequest struct {
 	ReplayOf string     `json:"replay_of,omitempty"`
 	// Attempt counts submissions of the same logical job; 1 for the first.
 	Attempt int `json:"attempt"`
-	// TraceParent is a W3C trace context header value, passed through.
+	// TraceParent is a W3C trace context header value: the producer's
+	// enqueue span, under the caller's trace (CI's TRACEPARENT). The
+	// gatekeeper decides the request in a child of it.
 	TraceParent string    `json:"traceparent,omitempty"`
 	SubmittedAt time.Time `json:"submitted_at"`
 }

@@ -180,8 +180,8 @@ func checkHistories(t *testing.T, e *env, ids []string) {
 }
 
 var (
-	logTaskStarted = regexp.MustCompile(`msg="task started".* job_id=(\S+)`)
-	logJobFinished = regexp.MustCompile(`msg="job finished".* job_id=(\S+)`)
+	logTaskStarted = regexp.MustCompile(`"msg":"task started".*"job_id":"([^"]+)"`)
+	logJobFinished = regexp.MustCompile(`"msg":"job finished".*"job_id":"([^"]+)"`)
 )
 
 // upLines are the lines of the ups' logs that mention s, each prefixed
@@ -293,7 +293,7 @@ func (p *upPool) adoptions(ids []string) (adopted int, finishedTwice []string) {
 
 // problems are the warnings and errors every pipeline logged.
 func (p *upPool) problems() string {
-	return upLines(p.all, "level=WARN") + "\n" + upLines(p.all, "level=ERROR")
+	return upLines(p.all, `"level":"WARN"`) + "\n" + upLines(p.all, `"level":"ERROR"`)
 }
 
 // waitAll runs "deployer wait" for every job, par at a time, and returns

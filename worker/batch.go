@@ -43,6 +43,8 @@ type parkedOrder struct {
 	// lane is the lane of the queue it came from.
 	lane    string
 	receipt string
+	// arrival is how its message came (see newJob).
+	arrival arrival
 }
 
 // maxParked bounds the run orders one worker parks from one lane's queue;
@@ -65,7 +67,7 @@ func (w *Worker) batchLease(ctx context.Context, o schemas.RunOrder, holder stri
 	defer cancel()
 	got, err := w.Lanes.Acquire(cctx, bl, limit, holder, w.leaseTTL())
 	if err != nil {
-		w.Logger.Warn("acquiring the lease of a batch", "batch_id", o.Request.BatchID, "job_id", o.JobID, "err", err)
+		w.logFor(ctx, o).Warn("acquiring the lease of a batch", "batch_id", o.Request.BatchID, "err", err)
 		return false
 	}
 	return got
@@ -83,7 +85,8 @@ func (w *Worker) park(ctx context.Context, q queue.Queue, msg queue.Message, o s
 	k := key(o.JobID, o.Attempt)
 	w.mu.Lock()
 	_, again := w.parked[k]
-	w.parked[k] = &parkedOrder{order: o, q: q, lane: laneName, receipt: msg.Receipt}
+	arr := arrivalOf(ctx, msg, o)
+	w.parked[k] = &parkedOrder{order: o, q: q, lane: laneName, receipt: msg.Receipt, arrival: arr}
 	w.mu.Unlock()
 	if again {
 		return
@@ -93,7 +96,7 @@ func (w *Worker) park(ctx context.Context, q queue.Queue, msg queue.Message, o s
 	ev.ID = fmt.Sprintf("worker:%d:batch-full", o.Attempt)
 	ev.Reason = fmt.Sprintf("waiting for room in batch %s: %d of its jobs run at once (max_in_flight)", o.Request.Batch.Name, limit)
 	w.publish(ctx, o, ev)
-	w.Logger.Info("run order parked: its batch is full", "job_id", o.JobID, "batch_id", o.Request.BatchID)
+	w.orderLog(o, arr.parent).Info("run order parked: its batch is full", "batch_id", o.Request.BatchID)
 }
 
 // parkedIn lists the orders parked from a lane's queue, oldest job first.
@@ -136,7 +139,7 @@ func (w *Worker) unpark(ctx context.Context, laneName, reservation string) (took
 		if !w.batchLease(ctx, o, holder) {
 			continue
 		}
-		if !w.lease(ctx, o, laneName, reservation, holder) {
+		if !w.lease(ctx, o, laneName, reservation, holder, w.orderLog(o, p.arrival.parent)) {
 			w.releaseBatch(ctx, o, holder)
 			return false, true
 		}
@@ -152,7 +155,7 @@ func (w *Worker) unpark(ctx context.Context, laneName, reservation string) (took
 		}
 		delete(w.parked, k)
 		sctx, stopStart := context.WithCancel(ctx)
-		j := &job{order: o, lease: holder, q: p.q, deliveries: []delivery{{q: p.q, receipt: p.receipt}}, stopStart: stopStart}
+		j := w.newJob(ctx, o, p.q, p.receipt, holder, stopStart, p.arrival)
 		w.jobs[k] = j
 		w.mu.Unlock()
 		w.starts.Go(func() {
@@ -179,7 +182,7 @@ func (w *Worker) beatParked(ctx context.Context) {
 		case errors.Is(err, queue.ErrInvalidReceipt):
 			w.dropParked(p)
 		case err != nil && ctx.Err() == nil:
-			w.Logger.Warn("keeping a parked run order hidden", "job_id", p.order.JobID, "err", err)
+			w.orderLog(p.order, p.arrival.parent).Warn("keeping a parked run order hidden", "err", err)
 		}
 	}
 }
@@ -212,7 +215,7 @@ func (w *Worker) handBackParked(ctx context.Context) {
 		}
 		cctx, cancel := w.call(context.WithoutCancel(ctx))
 		if err := p.q.ChangeVisibility(cctx, p.receipt, 0); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
-			w.Logger.Warn("handing back a parked run order", "job_id", p.order.JobID, "err", err)
+			w.orderLog(p.order, p.arrival.parent).Warn("handing back a parked run order", "err", err)
 		}
 		cancel()
 	}
@@ -289,10 +292,10 @@ func (w *Worker) failFast(ctx context.Context, batchID string, failed schemas.Jo
 			w.mu.Lock()
 			j.stopping = ""
 			w.mu.Unlock()
-			w.Logger.Warn("stopping a job of a failed fail_fast batch; will retry", "job_id", j.order.JobID, "err", err)
+			j.log.Warn("stopping a job of a failed fail_fast batch; will retry", "err", err)
 			continue
 		}
-		w.Logger.Info("stopping a job of a failed fail_fast batch", "job_id", j.order.JobID, "batch_id", batchID, "failed_job", failed.JobID)
+		j.log.Info("stopping a job of a failed fail_fast batch", "batch_id", batchID, "failed_job", failed.JobID)
 	}
 }
 
@@ -303,12 +306,14 @@ func (w *Worker) endParked(ctx context.Context, p *parkedOrder, stopReason strin
 	ev.Outcome, ev.ReasonCode = schemas.OutcomeCancelled, "cancelled"
 	ev.Reason = cancelledReason(stopReason) + " (the task never started)"
 	w.publish(ctx, o, ev)
+	w.observe(o, schemas.OutcomeCancelled, 0)
+	log := w.orderLog(o, p.arrival.parent)
 	dctx, cancel := w.call(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := p.q.Delete(dctx, p.receipt); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
-		w.Logger.Warn("deleting the run order of a cancelled parked job", "job_id", o.JobID, "err", err)
+		log.Warn("deleting the run order of a cancelled parked job", "err", err)
 	}
-	w.Logger.Info("parked job cancelled", "job_id", o.JobID, "reason", ev.Reason)
+	log.Info("parked job cancelled", "reason", ev.Reason)
 }
 
 // checkBatches looks, at most every batchCheckEvery per batch, for a
@@ -364,12 +369,12 @@ func (w *Worker) renewBatch(ctx context.Context, j *job) {
 	if errors.Is(err, lane.ErrNotHeld) && w.tracking(j) {
 		var got bool
 		if got, err = w.Lanes.Acquire(ctx, bl, limit, j.lease, w.leaseTTL()); err == nil && !got {
-			w.Logger.Error("the job's batch lease lapsed and the batch filled meanwhile: the batch may run one job over its max_in_flight until this one ends",
-				"job_id", j.order.JobID, "batch_id", j.order.Request.BatchID)
+			j.log.Error("the job's batch lease lapsed and the batch filled meanwhile: the batch may run one job over its max_in_flight until this one ends",
+				"batch_id", j.order.Request.BatchID)
 			return
 		}
 	}
 	if err != nil && !errors.Is(err, lane.ErrNotHeld) && ctx.Err() == nil {
-		w.Logger.Warn("renewing batch lease", "job_id", j.order.JobID, "err", err)
+		j.log.Warn("renewing batch lease", "err", err)
 	}
 }

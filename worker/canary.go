@@ -20,7 +20,8 @@ import (
 // a copy received while it runs is kept beside the first delivery (and
 // deleted with it), and a copy received after its end is deleted.
 func (w *Worker) takeCanary(ctx context.Context, q queue.Queue, msg queue.Message, order schemas.RunOrder) {
-	log := w.Logger.With("job_id", order.JobID, "attempt", order.Attempt, "queue", q.Name())
+	arr := arrivalOf(ctx, msg, order)
+	log := w.orderLog(order, arr.parent).With("queue", q.Name())
 	k := key(order.JobID, order.Attempt)
 	if w.addDelivery(k, q, msg.Receipt) {
 		return
@@ -44,7 +45,7 @@ func (w *Worker) takeCanary(ctx context.Context, q queue.Queue, msg queue.Messag
 		return
 	}
 	sctx, stopStart := context.WithCancel(ctx)
-	j := &job{order: order, q: q, deliveries: []delivery{{q: q, receipt: msg.Receipt}}, stopStart: stopStart}
+	j := w.newJob(ctx, order, q, msg.Receipt, "", stopStart, arr)
 	w.jobs[k] = j
 	w.mu.Unlock()
 	log.Info("canary taken; it holds no lane slot")

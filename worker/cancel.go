@@ -57,7 +57,7 @@ func (w *Worker) cancel(ctx context.Context, q queue.Queue, msg queue.Message) {
 		w.poison(ctx, q, msg, err)
 		return
 	}
-	log := w.Logger.With("job_id", co.JobID, "cancel_request", co.RequestID, "caller", co.Caller.Principal)
+	log := w.jobLog(co.JobID).With("cancel_request", co.RequestID, "caller", co.Caller.Principal)
 	done, err := w.applyCancel(ctx, co)
 	sctx, cancel := w.call(context.WithoutCancel(ctx))
 	defer cancel()
@@ -100,15 +100,15 @@ func (w *Worker) giveUpCancel(ctx context.Context, q queue.Queue, msg queue.Mess
 		dl.Failure.LastError = last.Error()
 	}
 	if err := w.deadLetter(ctx, dl); err != nil {
-		w.Logger.Error("dead-lettering cancel order; it will be retried", "job_id", co.JobID, "err", err)
+		w.jobLog(co.JobID).Error("dead-lettering cancel order; it will be retried", "err", err)
 		return
 	}
 	dctx, cancel := w.call(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := q.Delete(dctx, msg.Receipt); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
-		w.Logger.Warn("deleting dead-lettered cancel order", "job_id", co.JobID, "err", err)
+		w.jobLog(co.JobID).Warn("deleting dead-lettered cancel order", "err", err)
 	}
-	w.Logger.Warn("cancel order dead-lettered", "job_id", co.JobID, "reason", reason)
+	w.jobLog(co.JobID).Warn("cancel order dead-lettered", "reason", reason)
 }
 
 // applyCancel reports whether the cancel order is done with: the job's
@@ -152,7 +152,7 @@ func (w *Worker) applyCancel(ctx context.Context, co schemas.CancelOrder) (bool,
 	if err := w.Runner.Stop(ctx, t.ID, reason); err != nil && !errors.Is(err, runner.ErrNotFound) {
 		return false, fmt.Errorf("stopping task %s of job %s: %w", t.ID, co.JobID, err)
 	}
-	w.Logger.Info("cancelled job's task stopping", "job_id", co.JobID, "task_id", t.ID, "reason", reason)
+	w.jobLog(co.JobID).Info("cancelled job's task stopping", "attempt", attempt, "task_id", t.ID, "reason", reason)
 	return true, nil
 }
 
@@ -190,7 +190,7 @@ func (w *Worker) cancelRequested(ctx context.Context, o schemas.RunOrder) (strin
 	history, err := w.Journal.Read(rctx, o.JobID)
 	if err != nil {
 		if !errors.Is(err, journal.ErrNotFound) {
-			w.Logger.Warn("reading journal before start", "job_id", o.JobID, "err", err)
+			w.logFor(ctx, o).Warn("reading journal before start", "err", err)
 		}
 		return "", false
 	}
@@ -207,7 +207,7 @@ func (w *Worker) cancelRequested(ctx context.Context, o schemas.RunOrder) (strin
 // adopted and stopped instead, and ends the job when it stops.
 func (w *Worker) startCancelled(ctx context.Context, j *job, reason string) {
 	o := j.order
-	log := w.Logger.With("job_id", o.JobID, "attempt", o.Attempt)
+	log := j.log
 	fctx, cancel := w.call(ctx)
 	t, err := w.Runner.Find(fctx, o.JobID, o.Attempt)
 	cancel()

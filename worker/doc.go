@@ -33,4 +33,8 @@
 //   - Nothing is acknowledged before its outcome is recorded: the run order
 //     is deleted only after the terminal event, the dead letter or the
 //     retry is safely sent.
+//   - Observable: each job's queue wait, task start and run spans
+//     continue the trace its run order carries (Options.Tracer), its task
+//     gets the run span as TRACEPARENT, its log lines name its job id,
+//     attempt and trace id, and Options.Observer hears of its end.
 package worker

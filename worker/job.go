@@ -12,12 +12,16 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -42,7 +46,7 @@ const (
 // start starts (or adopts) the job's task.
 func (w *Worker) start(ctx context.Context, j *job) {
 	o := j.order
-	log := w.Logger.With("job_id", o.JobID, "attempt", o.Attempt)
+	log := j.log
 	w.publish(ctx, o, w.event(o, schemas.EventStarting))
 	// A job cancelled while it was queued never starts: one journal read
 	// per start, after the starting event is journaled (a cancel order
@@ -62,7 +66,7 @@ func (w *Worker) start(ctx context.Context, j *job) {
 		JobID: o.JobID, Attempt: o.Attempt,
 		Container: o.Container, Script: o.Script, Argv: o.Argv, Canary: o.Canary,
 		ScriptsDir: o.ScriptsDir, Image: o.Image, TaskDefinition: o.TaskDefinition,
-		Env: o.Environment, Secrets: o.Secrets,
+		Env: j.taskEnv(ctx), Secrets: o.Secrets,
 		CPU: o.TaskCPU, Memory: o.TaskMemory, LaunchType: o.LaunchType,
 		Tags: map[string]string{"deployer:job-id": o.JobID, "deployer:lane": o.Lane, "deployer:caller": o.Caller.Principal},
 	}
@@ -77,6 +81,7 @@ func (w *Worker) start(ctx context.Context, j *job) {
 	w.mu.Lock()
 	j.mayRun = true
 	w.mu.Unlock()
+	_, startSpan := w.Tracer.Start(j.spanContext(ctx), tracing.SpanTaskStart, jobAttrs(o))
 	var task runner.Task
 	err := backoff.Retry(func() error {
 		cctx, cancel := w.call(ctx)
@@ -92,6 +97,12 @@ func (w *Worker) start(ctx context.Context, j *job) {
 		task = t
 		return nil
 	}, b)
+	if err != nil {
+		startSpan.SetStatus(codes.Error, err.Error())
+	} else {
+		startSpan.SetAttributes(attribute.String("deployer.task_id", task.ID))
+	}
+	startSpan.End()
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down; the order reappears for another worker
@@ -160,7 +171,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // beat extends the visibility of every receipt held for the job's run
 // order and renews its lane lease.
 func (w *Worker) beat(ctx context.Context, j *job) {
-	log := w.Logger.With("job_id", j.order.JobID, "attempt", j.order.Attempt)
+	log := j.log
 	held := 0
 	for _, d := range w.deliveriesOf(j) {
 		err := d.q.ChangeVisibility(ctx, d.receipt, w.Visibility)
@@ -303,7 +314,7 @@ func (w *Worker) inspect(ctx context.Context) {
 			cancel()
 			if err != nil {
 				j.stopping = ""
-				w.Logger.Warn("stopping timed-out task", "task_id", t.ID, "err", err)
+				j.log.Warn("stopping timed-out task", "task_id", t.ID, "err", err)
 			}
 		}
 	}
@@ -339,7 +350,7 @@ func (w *Worker) ended(ctx context.Context, j *job, t runner.Task) {
 // then deletes its run order and releases its lease.
 func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, exit *int, reason, code string, logEvents int64, dur time.Duration) {
 	o := j.order
-	log := w.Logger.With("job_id", o.JobID, "attempt", o.Attempt, "outcome", outcome)
+	log := j.log.With("outcome", outcome)
 	if w.retry(ctx, j, outcome, exit, reason) {
 		return
 	}
@@ -383,6 +394,8 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 		attrs = append(attrs, "exit_code", *exit) // the code, not the pointer's address
 	}
 	log.Info("job finished", attrs...)
+	w.observe(o, outcome, dur)
+	j.endSpan(outcome, reason, exit)
 	w.forget(ctx, j, true)
 	if b := o.Request.Batch; b != nil && b.FailFast && schemas.BatchFailed(ev) {
 		w.failFast(ctx, o.Request.BatchID, ev)
@@ -424,17 +437,23 @@ func (w *Worker) retry(ctx context.Context, j *job, outcome schemas.Outcome, exi
 	next.Request.Attempt = next.Attempt
 	body, err := next.Encode()
 	if err == nil {
+		// The next attempt continues the trace the order came with, beside
+		// this one.
+		attrs := map[string]string{"job_id": o.JobID, "schema": schemas.RunOrderV1}
+		tracing.Inject(trace.ContextWithRemoteSpanContext(ctx, j.parent), attrs)
 		sctx, cancel := w.call(ctx)
-		_, err = j.q.Send(sctx, queue.Outgoing{Body: body, Attributes: map[string]string{"job_id": o.JobID, "schema": schemas.RunOrderV1}})
+		_, err = j.q.Send(sctx, queue.Outgoing{Body: body, Attributes: attrs})
 		cancel()
 	}
 	if err != nil {
-		w.Logger.Error("re-enqueueing job for retry; the run order will be retried", "job_id", o.JobID, "err", err)
+		j.log.Error("re-enqueueing job for retry; the run order will be retried", "err", err)
 		return true // keep the order; it reappears and this runs again
 	}
 	ev := w.event(next, schemas.EventQueued)
 	ev.Reason = fmt.Sprintf("retrying as attempt %d of %d: %s", next.Attempt, p.MaxAttempts, reason)
 	w.publish(ctx, next, ev)
+	j.span.SetAttributes(attribute.Int("deployer.retry_attempt", next.Attempt))
+	j.endSpan(outcome, reason, exit)
 	w.forget(ctx, j, true)
 	return true
 }
@@ -456,6 +475,9 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 	mayRun, stopped := j.mayRun, j.task.Status == runner.StatusStopped
 	w.mu.Unlock()
 	j.stopStart()
+	if !ack {
+		j.endSpan("", "", nil) // handed back: another worker's run span follows
+	}
 
 	actx, cancel := w.call(context.WithoutCancel(ctx))
 	defer cancel()
@@ -467,7 +489,7 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 			err = d.q.ChangeVisibility(actx, d.receipt, 0)
 		}
 		if err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
-			w.Logger.Warn("settling run order", "job_id", j.order.JobID, "ack", ack, "err", err)
+			j.log.Warn("settling run order", "ack", ack, "err", err)
 		}
 	}
 	switch {
@@ -491,11 +513,11 @@ func (w *Worker) forget(ctx context.Context, j *job, ack bool) {
 // takes it over, and it lapses soon when no worker is left.
 func (w *Worker) handBackLease(ctx context.Context, j *job) {
 	if err := w.Lanes.Renew(ctx, j.order.Lane, j.lease, w.Visibility); err != nil && !errors.Is(err, lane.ErrNotHeld) {
-		w.Logger.Warn("handing back lane lease", "job_id", j.order.JobID, "err", err)
+		j.log.Warn("handing back lane lease", "err", err)
 	}
 	if bl, _, ok := batchLane(j.order); ok {
 		if err := w.Lanes.Renew(ctx, bl, j.lease, w.Visibility); err != nil && !errors.Is(err, lane.ErrNotHeld) {
-			w.Logger.Warn("handing back batch lease", "job_id", j.order.JobID, "err", err)
+			j.log.Warn("handing back batch lease", "err", err)
 		}
 	}
 	w.signal()
@@ -515,6 +537,7 @@ func (w *Worker) letGo(j *job) bool {
 	delete(w.jobs, k)
 	w.mu.Unlock()
 	j.stopStart()
+	j.endSpan("", "", nil)
 	if j.lease != "" {
 		<-w.slots // a canary holds none
 	}
@@ -584,7 +607,7 @@ func (w *Worker) drain(ctx context.Context) {
 	w.starts.Wait()
 	for _, j := range left {
 		w.forget(ctx, j, false)
-		w.Logger.Info("handed job back", "job_id", j.order.JobID, "attempt", j.order.Attempt)
+		j.log.Info("handed job back")
 	}
 }
 
@@ -621,11 +644,11 @@ func (w *Worker) publish(ctx context.Context, o schemas.RunOrder, ev schemas.Job
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := w.Streams.Publish(pctx, o.Stream, ev); err != nil && !errors.Is(err, stream.ErrNotFound) {
-		w.Logger.Warn("publishing job event", "job_id", o.JobID, "type", ev.Type, "err", err)
+		w.logFor(ctx, o).Warn("publishing job event", "type", ev.Type, "err", err)
 	}
 	if w.Journal != nil {
 		if err := journal.Record(pctx, w.Journal, o.JobID, o.Request.BatchID, ev); err != nil {
-			w.Logger.Warn("journaling job event", "job_id", o.JobID, "type", ev.Type, "err", err)
+			w.logFor(ctx, o).Warn("journaling job event", "type", ev.Type, "err", err)
 		}
 	}
 }

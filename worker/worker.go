@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/deployerhq/deployer/internal/journal"
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/queue"
@@ -73,8 +76,26 @@ type Options struct {
 	// call at most Visibility/3), so that no slow call holds up the rest.
 	// Defaults to DefaultCallTimeout (30s).
 	CallTimeout time.Duration
-	// Logger defaults to discarding.
+	// Logger defaults to discarding. The lines about a job carry its
+	// job_id, attempt and, when its run order carries a trace context,
+	// trace_id.
 	Logger *slog.Logger
+	// Tracer starts each job's queue wait, task start and run spans,
+	// parented by the trace context its run order carries (see package
+	// tracing); the task's TRACEPARENT names the run span. Defaults to a
+	// no-op tracer, which passes the order's context on to the task
+	// unchanged.
+	Tracer trace.Tracer
+	// Observer is told of every job that ends, for metrics. Optional.
+	Observer Observer
+}
+
+// Observer is told of each job the worker ends, once its terminal event
+// is recorded: its lane, its outcome and how long its task ran (0 when
+// no task ran). An attempt that is retried is not an end; a canary is
+// not a job anyone ran, and is not told.
+type Observer interface {
+	JobFinished(lane string, outcome schemas.Outcome, ran time.Duration)
 }
 
 // Validate reports every option out of range at once. Zero values are
@@ -132,6 +153,9 @@ func (o Options) withDefaults() Options {
 	set(&o.CallTimeout, DefaultCallTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.Tracer{}
 	}
 	return o
 }
@@ -240,6 +264,12 @@ type job struct {
 	stopping string
 	// stopStart cancels the job's start, if it is still under way.
 	stopStart context.CancelFunc
+	// parent is the trace context the run order carried; span is the
+	// job's run span, a child of it; log is the worker's logger with the
+	// job's job_id, attempt and trace_id.
+	parent trace.SpanContext
+	span   trace.Span
+	log    *slog.Logger
 }
 
 // delivery is one receipt of a run order.
@@ -441,12 +471,14 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 		return false
 	}
 	holder := leaseHolder(order.JobID, order.Attempt)
-	if !w.lease(ctx, order, laneName, reservation, holder) {
+	arr := arrivalOf(ctx, msg, order)
+	log := w.orderLog(order, arr.parent)
+	if !w.lease(ctx, order, laneName, reservation, holder, log) {
 		// The lane is full: give the order back for later.
 		cctx, cancel := w.call(ctx)
 		defer cancel()
 		if err := q.ChangeVisibility(cctx, msg.Receipt, 5*time.Second); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
-			w.Logger.Warn("deferring run order of a full lane", "job_id", order.JobID, "err", err)
+			log.Warn("deferring run order of a full lane", "err", err)
 		}
 		return false
 	}
@@ -477,13 +509,12 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 		// lose the job if this worker died before the task ended.
 		j.deliveries = append(j.deliveries, delivery{q: q, receipt: msg.Receipt})
 		w.mu.Unlock()
-		w.Logger.Info("run order delivered again while tracked; tracking it with the newest receipt",
-			"job_id", order.JobID, "attempt", order.Attempt, "receives", msg.ReceiveCount)
+		j.log.Info("run order delivered again while tracked; tracking it with the newest receipt", "receives", msg.ReceiveCount)
 		return false
 	}
 	delete(w.parked, k) // delivered again while parked: this delivery counts
 	sctx, stopStart := context.WithCancel(ctx)
-	j = &job{order: order, lease: holder, q: q, deliveries: []delivery{{q: q, receipt: msg.Receipt}}, stopStart: stopStart}
+	j = w.newJob(ctx, order, q, msg.Receipt, holder, stopStart, arr)
 	w.jobs[k] = j
 	w.mu.Unlock()
 	w.starts.Go(func() {
@@ -499,7 +530,7 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 // order delivered again, or adopted after its worker left); without a
 // reservation (the lane's limit was not known yet) one is acquired, and
 // false means the lane is full.
-func (w *Worker) lease(ctx context.Context, o schemas.RunOrder, laneName, reservation, holder string) bool {
+func (w *Worker) lease(ctx context.Context, o schemas.RunOrder, laneName, reservation, holder string, log *slog.Logger) bool {
 	cctx, cancel := w.call(ctx)
 	defer cancel()
 	if reservation != "" {
@@ -509,14 +540,14 @@ func (w *Worker) lease(ctx context.Context, o schemas.RunOrder, laneName, reserv
 				return true
 			}
 			if !errors.Is(err, lane.ErrNotHeld) {
-				w.Logger.Warn("handing a lane reservation to its job", "job_id", o.JobID, "err", err)
+				log.Warn("handing a lane reservation to its job", "err", err)
 			}
 		}
 		w.release(ctx, laneName, reservation)
 	}
 	ok, err := w.Lanes.Acquire(cctx, o.Lane, o.LaneLimit, holder, w.leaseTTL())
 	if err != nil {
-		w.Logger.Warn("acquiring lane lease", "lane", o.Lane, "job_id", o.JobID, "err", err)
+		log.Warn("acquiring lane lease", "lane", o.Lane, "err", err)
 		return false
 	}
 	return ok

@@ -11,13 +11,15 @@ import (
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
+	"github.com/deployerhq/deployer/internal/metrics/emf"
+	"github.com/deployerhq/deployer/internal/tracing"
 )
 
 // run is the Lambda's process: its init (handler), then start, which
 // serves invocations until Lambda ends the process (lambda.Start). A
 // failed init is written to stderr, which Lambda logs, and exits 1.
-func run(ctx context.Context, getenv func(string) string, stderr io.Writer, start func(handler any)) int {
-	h, err := handler(ctx, getenv, stderr)
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, start func(handler any)) int {
+	h, err := handler(ctx, getenv, stdout, stderr)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "gatekeeper: init: %v\n", err)
 		return 1
@@ -44,8 +46,12 @@ func configPath(getenv func(string) string) string {
 // that a broken configuration or deployment fails the init with a clear
 // error instead of rejecting every job. The handler it returns takes the
 // request queue's event source mapping batches and reports partial batch
-// failures. It logs JSON to stderr, which Lambda sends to CloudWatch Logs.
-func handler(ctx context.Context, getenv func(string) string, stderr io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
+// failures. It logs JSON to stderr, which Lambda sends to CloudWatch Logs,
+// and after each invocation writes its decisions' counts to stdout in
+// CloudWatch Embedded Metric Format (see package emf). Its decision spans
+// are exported, before the invocation returns, when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set (a collector extension's address).
+func handler(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
 	path := configPath(getenv)
 	pol, err := policy.Load(path)
 	if err != nil {
@@ -55,7 +61,11 @@ func handler(ctx context.Context, getenv func(string) string, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	o.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	o.Logger = tracing.JSONLogger(stderr, slog.LevelInfo)
+	tp, err := tracing.Setup(ctx, "deployer-gatekeeper", getenv)
+	if err != nil {
+		o.Logger.Error("tracing: running without it", "err", err)
+	}
 	b, err := awsbackend.Open(ctx, o)
 	if err != nil {
 		return nil, err
@@ -63,5 +73,19 @@ func handler(ctx context.Context, getenv func(string) string, stderr io.Writer) 
 	if err := b.RequireDeadLetters(); err != nil {
 		return nil, err
 	}
-	return b.Gatekeeper(pol).HandleSQSEvent, nil
+	g := b.Gatekeeper(pol)
+	decisions := &emf.Decisions{Deployment: b.Options.Prefix, Out: stdout}
+	g.Observer, g.Tracer = decisions, tp.Tracer()
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		resp, err := g.HandleSQSEvent(ctx, ev)
+		if ferr := decisions.Flush(); ferr != nil {
+			o.Logger.Warn("writing the decisions' metrics", "err", ferr)
+		}
+		// A Lambda is frozen between invocations: what is not exported
+		// now may never be.
+		if ferr := tp.Flush(ctx); ferr != nil {
+			o.Logger.Warn("tracing: exporting the invocation's spans", "err", ferr)
+		}
+		return resp, err
+	}, nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/internal/metrics/emf"
+	"github.com/deployerhq/deployer/internal/metrics/emf/emftest"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
@@ -83,11 +85,11 @@ func TestRun(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	missing := lambdaEnv(t, filepath.Join(t.TempDir(), "missing.yaml"))
-	if code := run(context.Background(), missing, &stderr, start); code != 1 || started != 0 ||
+	if code := run(context.Background(), missing, io.Discard, &stderr, start); code != 1 || started != 0 ||
 		!strings.HasPrefix(stderr.String(), "gatekeeper: init: configuration ") || !strings.Contains(stderr.String(), "missing.yaml") {
 		t.Fatalf("exit %d, %d starts; stderr:\n%s", code, started, stderr.String())
 	}
-	if code := run(context.Background(), lambdaEnv(t, "testdata/deployer.yaml"), io.Discard, start); code != 0 || started != 1 {
+	if code := run(context.Background(), lambdaEnv(t, "testdata/deployer.yaml"), io.Discard, io.Discard, start); code != 0 || started != 1 {
 		t.Fatalf("exit %d, %d starts", code, started)
 	}
 }
@@ -97,11 +99,11 @@ func TestInitFailsOnABrokenConfiguration(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("containers:\n  x:\n    task_definition: d\n    script_config:\n      s:\n        restricted_options_regex: {--a: \"(\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := handler(context.Background(), lambdaEnv(t, bad), io.Discard)
+	_, err := handler(context.Background(), lambdaEnv(t, bad), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "restricted_options_regex") {
 		t.Fatalf("init error %v, want the bad regex named", err)
 	}
-	_, err = handler(context.Background(), lambdaEnv(t, filepath.Join(t.TempDir(), "missing.yaml")), io.Discard)
+	_, err = handler(context.Background(), lambdaEnv(t, filepath.Join(t.TempDir(), "missing.yaml")), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("init error %v, want the missing file named", err)
 	}
@@ -110,7 +112,7 @@ func TestInitFailsOnABrokenConfiguration(t *testing.T) {
 // The handler answers an undecodable request through the real Lambda
 // signature: dead-lettered, not retried.
 func TestHandlerDeadLettersGarbage(t *testing.T) {
-	h, err := handler(context.Background(), lambdaEnv(t, "testdata/deployer.yaml"), io.Discard)
+	h, err := handler(context.Background(), lambdaEnv(t, "testdata/deployer.yaml"), io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +123,43 @@ func TestHandlerDeadLettersGarbage(t *testing.T) {
 	resp, err := h(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("response %+v, %v: an undecodable request is dead-lettered, not retried", resp, err)
+	}
+}
+
+// Each invocation writes its decisions to stdout as CloudWatch Embedded
+// Metric Format, one line per decision and reason, and nothing for an
+// invocation that decided nothing.
+func TestHandlerWritesEMF(t *testing.T) {
+	var stdout bytes.Buffer
+	h, err := handler(context.Background(), lambdaEnv(t, "testdata/deployer.yaml"), &stdout, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal([]byte(`{"Records":[
+		{"messageId":"m1","receiptHandle":"r1","body":"{not json","attributes":{"SenderId":"AROAEXAMPLE:ci","ApproximateReceiveCount":"1","SentTimestamp":"1700000000000"},"eventSource":"aws:sqs"},
+		{"messageId":"m2","receiptHandle":"r2","body":"[]","attributes":{"SenderId":"AROAEXAMPLE:ci","ApproximateReceiveCount":"1","SentTimestamp":"1700000000000"},"eventSource":"aws:sqs"}]}`), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("stdout has %d lines, want one (two requests, one decision and reason):\n%s", len(lines), stdout.String())
+	}
+	doc, err := emftest.Parse([]byte(lines[0]))
+	if err != nil {
+		t.Fatalf("not EMF: %v\n%s", err, lines[0])
+	}
+	n, _ := doc.Values[emf.MetricDecisions].(json.Number).Int64()
+	if doc.Namespace != emf.Namespace || doc.Values["Decision"] != "dead_lettered" || doc.Values["Reason"] != "malformed_request" || n != 2 ||
+		doc.Values["Deployment"] != "deployer-" {
+		t.Errorf("EMF document %+v", doc)
+	}
+	stdout.Reset()
+	if _, err := h(context.Background(), events.SQSEvent{}); err != nil || stdout.Len() != 0 {
+		t.Errorf("an empty invocation wrote %q (%v)", stdout.String(), err)
 	}
 }
 
@@ -135,7 +174,7 @@ func BenchmarkInit(b *testing.B) {
 	var worst time.Duration
 	for b.Loop() {
 		start := time.Now()
-		if _, err := handler(ctx, getenv, io.Discard); err != nil {
+		if _, err := handler(ctx, getenv, io.Discard, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 		worst = max(worst, time.Since(start))
@@ -157,7 +196,7 @@ func TestInitRequiresItsDeadLetterQueue(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	_, err := handler(context.Background(), func(k string) string { return env[k] }, io.Discard)
+	_, err := handler(context.Background(), func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), topology.RequestDLQ) {
 		t.Fatalf("gatekeeper init without its dead-letter queue: %v", err)
 	}

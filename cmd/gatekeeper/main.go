@@ -11,4 +11,4 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 )
 
-func main() { os.Exit(run(context.Background(), os.Getenv, os.Stderr, lambda.Start)) }
+func main() { os.Exit(run(context.Background(), os.Getenv, os.Stdout, os.Stderr, lambda.Start)) }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/deployerhq/deployer/internal/awsbackend"
+	"github.com/deployerhq/deployer/internal/tracing"
 )
 
 // run is the Lambda's process: its init (handler), then start, which
@@ -33,7 +34,7 @@ func handler(ctx context.Context, getenv func(string) string, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	o.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	o.Logger = tracing.JSONLogger(stderr, slog.LevelInfo)
 	b, err := awsbackend.New(ctx, o)
 	if err != nil {
 		return nil, err

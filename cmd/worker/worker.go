@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/internal/awsbackend"
+	"github.com/deployerhq/deployer/internal/metrics"
+	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -31,6 +34,9 @@ type options struct {
 	Backend awsbackend.Options
 	Worker  worker.Options
 	Level   slog.Level
+	// MetricsAddr, when set, is where Prometheus metrics are served
+	// (host:port, at /metrics). Off by default.
+	MetricsAddr string
 }
 
 // run is the worker daemon: it runs the jobs of every lane run queue of
@@ -38,7 +44,10 @@ type options struct {
 // job streams, until SIGTERM or SIGINT; then it stops taking jobs, keeps
 // tracking running ones for --drain-timeout and hands the rest back for
 // another worker to adopt (a second signal hands them back at once). It
-// logs JSON to stderr and returns the exit code: 0 after a clean stop,
+// logs JSON to stderr (a job's lines with its job_id, attempt and
+// trace_id), serves Prometheus metrics with --metrics-addr, exports spans
+// over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and returns the exit code: 0 after a clean stop,
 // 64 for bad flags, 78 for bad configuration, 1 otherwise. --version
 // prints "worker VERSION" on stdout and returns 0; alone, it reads no
 // environment, so it answers in any container.
@@ -51,7 +60,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if !ok {
 		return code
 	}
-	return serve(o, stderr)
+	return serve(o, getenv, stderr)
 }
 
 // parse reads the options from the environment and the flags. When there
@@ -81,6 +90,7 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	fs.DurationVar(&wo.Poll, "poll", 5*time.Second, "how often tracked tasks are described (one DescribeTasks per 100 tasks)")
 	fs.DurationVar(&wo.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to keep tracking running jobs after a stop signal")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this host:port (e.g. 127.0.0.1:9464; off when empty)")
 	fs.BoolVar(&showVersion, "version", false, "print the version stamped at build time and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -110,12 +120,33 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 
 // serve opens the deployment and runs the worker and the janitor until a
 // stop signal (see run).
-func serve(o options, stderr io.Writer) int {
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: o.Level}))
+func serve(o options, getenv func(string) string, stderr io.Writer) int {
+	log := tracing.JSONLogger(stderr, o.Level)
 	o.Backend.Logger, o.Worker.Logger = log, log
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	tp, err := tracing.Setup(ctx, "deployer-worker", getenv)
+	if err != nil {
+		log.Error("tracing: running without it", "err", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("tracing: exporting the last spans", "err", err)
+		}
+	}()
+	o.Worker.Tracer = tp.Tracer()
+	var ln net.Listener
+	if o.MetricsAddr != "" {
+		if ln, err = metrics.Listen(ctx, o.MetricsAddr); err != nil {
+			log.Error("serving metrics", "err", err)
+			return exitUsage
+		}
+		defer func() { _ = ln.Close() }()
+	}
+
 	b, err := awsbackend.Open(ctx, o.Backend)
 	if err == nil {
 		err = b.RequireDeadLetters()
@@ -124,7 +155,13 @@ func serve(o options, stderr io.Writer) int {
 		log.Error("opening the AWS backend", "err", err)
 		return exitConfig
 	}
-	w, err := b.Worker(o.Worker, nil)
+	// The lanes' limits are what the run orders received name.
+	var w *worker.Worker
+	m := metrics.New(metrics.Sources{Broker: b.Broker, Lanes: b.Lanes, LaneLimits: func() map[string]int { return w.LaneLimits() }, Logger: log})
+	if ln != nil {
+		o.Worker.Observer = m
+	}
+	w, err = b.Worker(o.Worker, nil)
 	if err != nil {
 		log.Error("building the worker", "err", err)
 		return exitUsage
@@ -145,7 +182,20 @@ func serve(o options, stderr io.Writer) int {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); b.Janitor(ctx, log) }()
+	// Metrics are served until the worker has drained.
+	mctx, stopMetrics := context.WithCancel(context.Background())
+	if ln != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Serve(mctx, ln); err != nil {
+				log.Error("serving metrics", "err", err)
+			}
+		}()
+		log.Info("serving metrics", "url", fmt.Sprintf("http://%s/metrics", ln.Addr()))
+	}
 	err = w.Run(ctx)
+	stopMetrics()
 	wg.Wait()
 	if err != nil {
 		log.Error("worker stopped", "err", err)

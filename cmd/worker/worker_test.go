@@ -104,6 +104,7 @@ func TestParseOptions(t *testing.T) {
 				"--region", "us-east-2", "--prefix", "p-", "--cluster", "k", "--container-name", "app", "--launch-type", "EC2",
 				"--subnets", "subnet-z,", "--security-groups", "", "--public-ip=false",
 				"--capacity", "3", "--visibility", "10s", "--poll", "1s", "--drain-timeout", "0s", "--log-level", "debug",
+				"--metrics-addr", "127.0.0.1:9464",
 			},
 			env: map[string]string{"DEPLOYER_AWS_REGION": "eu-west-1", "DEPLOYER_ECS_SECURITY_GROUPS": "sg-1", "DEPLOYER_ECS_PUBLIC_IP": "true"},
 			want: options{
@@ -111,8 +112,9 @@ func TestParseOptions(t *testing.T) {
 					Region: "us-east-2", Prefix: "p-", Cluster: "k", ContainerName: "app", LaunchType: "EC2",
 					Subnets: []string{"subnet-z"},
 				},
-				Worker: worker.Options{Capacity: 3, Visibility: 10 * time.Second, Poll: time.Second},
-				Level:  slog.LevelDebug,
+				Worker:      worker.Options{Capacity: 3, Visibility: 10 * time.Second, Poll: time.Second},
+				Level:       slog.LevelDebug,
+				MetricsAddr: "127.0.0.1:9464",
 			},
 		},
 	} {

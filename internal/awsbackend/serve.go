@@ -42,7 +42,7 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		return err
 	}
 	g := b.Gatekeeper(pol)
-	g.Logger = log
+	g.Logger, g.Observer, g.Tracer = log, opts.Decisions, opts.Tracer
 	reg := &tracked{Runner: b.Runner, tasks: map[string]*shipState{}}
 	wo := opts.Worker
 	if wo.Logger == nil {
@@ -193,7 +193,7 @@ func (s *shipper) tick(ctx context.Context) {
 		reads, err := s.shipTask(ctx, st, budget)
 		budget -= reads
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("shipping task log", "task_id", st.task.ID, "job_id", st.task.JobID, "err", err)
+			s.log.Warn("shipping task log", "task_id", st.task.ID, "job_id", st.task.JobID, "attempt", st.task.Attempt, "err", err)
 		}
 	}
 	if len(tasks) > 0 {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/topology"
@@ -58,6 +60,12 @@ type ServeOptions struct {
 	Ready func()
 	// Loops are served beside the pipeline's own (the scheduler).
 	Loops []Loop
+	// Decisions is told of the gatekeeper's decisions, for metrics
+	// (Worker.Observer is told of the jobs' ends). Optional.
+	Decisions gatekeeper.Observer
+	// Tracer starts the gatekeeper's decision spans (Worker.Tracer the
+	// worker's). Defaults to a no-op tracer.
+	Tracer trace.Tracer
 }
 
 // Loop is a named long-running part of a served pipeline (the logshipper,

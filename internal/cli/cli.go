@@ -36,6 +36,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
+	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/producer"
 )
 
@@ -98,6 +99,10 @@ func Main(args []string) int { return MainAs(Deployer, args) }
 func MainAs(mode Mode, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// CI's TRACEPARENT parents what this command enqueues; spans are
+	// exported when OTEL_EXPORTER_OTLP_ENDPOINT says where.
+	ctx, stopTracing := tracing.Start(ctx, mode.name(), os.Getenv, os.Stderr)
+	defer stopTracing()
 	f := factory.New()
 	return ExecuteAs(ctx, f, mode, args)
 }

@@ -35,8 +35,8 @@ var mayReachBelow = map[string]struct {
 		"it assembles: it opens the client for the commands, and the backend itself for the commands that serve it (up) or look beneath it (doctor)",
 	},
 	"internal/cli/up": {
-		[]string{"internal/backend", "internal/embedded", "internal/queue"},
-		"it is the server: it runs the gatekeeper, a worker and the logshipper on the backend's ports, answering what clients ask",
+		[]string{"internal/awsbackend", "internal/backend", "internal/embedded", "internal/queue"},
+		"it is the server: it runs the gatekeeper, a worker and the logshipper on the backend's ports, answering what clients ask, and reads those ports for its metrics",
 	},
 	"internal/cli/detached": {
 		[]string{"internal/embedded"},

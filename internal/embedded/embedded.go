@@ -194,7 +194,9 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 			}
 			return schemas.Identity{Principal: sender, Source: "os_user"}, nil
 		},
-		Logger: log,
+		Logger:   log,
+		Observer: opts.Decisions,
+		Tracer:   opts.Tracer,
 	}
 	wo := opts.Worker
 	if wo.Poll == 0 {

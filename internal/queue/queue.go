@@ -63,6 +63,12 @@ type Message struct {
 	// SenderId; the OS user on the embedded backend), never a value the
 	// sender wrote.
 	SenderID string
+	// TraceHeader is the trace header the backend keeps beside the
+	// message's own attributes, in AWS X-Ray form ("Root=1-…;Parent=…;
+	// Sampled=1"): the AWSTraceHeader system attribute SQS sets when the
+	// sender is traced by X-Ray. Empty when there is none, and always on
+	// the embedded backend.
+	TraceHeader string
 }
 
 // Outgoing is a message to send.
@@ -129,6 +135,26 @@ type Redrive struct {
 	MaxReceiveCount int
 }
 
+// Stats are a queue's message counts at one moment. On SQS they are the
+// ApproximateNumberOfMessages* attributes: approximate, and up to a minute
+// behind.
+type Stats struct {
+	// Visible is how many messages wait to be received.
+	Visible int
+	// InFlight is how many were received and are neither deleted nor
+	// visible again yet.
+	InFlight int
+	// Delayed is how many were sent with a delay that has not passed yet.
+	Delayed int
+	// OldestAge is the age of the oldest message the queue holds, in any
+	// of those states; valid only when AgeKnown.
+	OldestAge time.Duration
+	// AgeKnown is false when the queue is empty or the backend cannot tell
+	// (SQS keeps that age as a CloudWatch metric only,
+	// ApproximateAgeOfOldestMessage, not as a queue attribute).
+	AgeKnown bool
+}
+
 // Broker creates, opens and deletes queues.
 type Broker interface {
 	// Create creates the queue, or opens it when it exists.
@@ -140,6 +166,9 @@ type Broker interface {
 	Delete(ctx context.Context, name string) error
 	// List returns the names of the queues that start with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// Stats returns the named queue's message counts; ErrNotFound when
+	// there is no such queue.
+	Stats(ctx context.Context, name string) (Stats, error)
 }
 
 // BatchError reports the entries of a batch call that failed. Entries are

@@ -16,15 +16,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/metrics"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/reload"
 	"github.com/deployerhq/deployer/internal/schedule"
+	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/internal/ui"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -53,6 +58,12 @@ type Options struct {
 	// "deployer ui"); UIAllowActions lets it replay, cancel and pause.
 	UIAddr         string
 	UIAllowActions bool
+	// MetricsAddr, when set, is where Prometheus metrics are served
+	// (host:port, at /metrics; port 0 picks a free one, which up prints).
+	// Off by default.
+	MetricsAddr string
+	// LogFormat is how the pipeline logs: json (the default) or text.
+	LogFormat string
 }
 
 // NewCmdUp builds the command; runF replaces the action in tests.
@@ -80,12 +91,18 @@ With --backend aws it serves an AWS deployment without Lambdas: the
 gatekeeper long-polls the request queue, the worker runs ECS tasks, and task
 logs are read from CloudWatch Logs for the tasks this process tracks.
 
+The pipeline logs JSON lines on stderr (--log-format text for people),
+those about a job with its job_id, attempt and trace_id. --metrics-addr
+serves Prometheus metrics at /metrics; spans are exported over OTLP/HTTP
+when OTEL_EXPORTER_OTLP_ENDPOINT is set (see docs/observability.md).
+
 With --ui-addr it also serves the web dashboard ("deployer ui"), read-only
 unless --ui-allow-actions is given.`,
 		Example: `  deployer up
   deployer up --ui-addr 127.0.0.1:8080
   deployer --config deployer.yaml --state-dir /var/lib/deployer up --verbose
-  deployer --backend aws --region eu-west-1 up --provision`,
+  deployer --backend aws --region eu-west-1 up --provision
+  deployer up --metrics-addr 127.0.0.1:9464`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.IdleExit < 0 || opts.ReadyFD < 0 {
@@ -105,6 +122,9 @@ unless --ui-allow-actions is given.`,
 			if opts.DrainTimeout < 0 || opts.Capacity < 1 || opts.Visibility < 3*time.Second {
 				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative, --capacity at least 1 and --visibility at least 3s"))
 			}
+			if opts.LogFormat != "json" && opts.LogFormat != "text" {
+				return factory.Usage(fmt.Errorf("--log-format %q: want json or text", opts.LogFormat))
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -117,6 +137,8 @@ unless --ui-allow-actions is given.`,
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
 	cmd.Flags().BoolVar(&opts.WatchConfig, "watch-config", true, "reload the configuration when its file changes (SIGHUP always reloads it)")
 	cmd.Flags().BoolVar(&opts.Provision, "provision", false, "with --backend aws: create missing queues, log groups and the lease table first")
+	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this host:port (e.g. 127.0.0.1:9464; off when empty)")
+	cmd.Flags().StringVar(&opts.LogFormat, "log-format", "json", "log format: json or text")
 	cmd.Flags().DurationVar(&opts.IdleExit, "idle-exit", 0, "stop once idle this long (detached servers)")
 	cmd.Flags().IntVar(&opts.ReadyFD, "ready-fd", 0, "descriptor to write to once serving (detached servers)")
 	cmd.Flags().StringVar(&opts.UIAddr, "ui-addr", "", "also serve the web dashboard on HOST:PORT, e.g. 127.0.0.1:8080 (see deployer ui)")
@@ -207,7 +229,31 @@ func runUp(ctx context.Context, opts *Options) error {
 	if !opts.Verbose {
 		level = slog.LevelWarn
 	}
-	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	logger := tracing.JSONLogger(f.IO.ErrOut, level)
+	if opts.LogFormat == "text" {
+		logger = slog.New(tracing.LogHandler(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level})))
+	}
+	// Spans go to the process's tracer provider (see tracing.Start).
+	tracer := otel.Tracer(tracing.Instrumentation)
+	var m *metrics.Metrics
+	if opts.MetricsAddr != "" {
+		ln, err := metrics.Listen(ctx, opts.MetricsAddr)
+		if err != nil {
+			return factory.Usage(err)
+		}
+		m = metrics.New(metricSources(b, live, logger))
+		// Metrics are served until up returns, drain included.
+		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := m.Serve(mctx, ln); err != nil {
+				logger.Error("serving metrics", "err", err)
+			}
+		}()
+		defer func() { stopMetrics(); <-served }()
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: metrics on http://%s/metrics\n", ln.Addr())
+	}
 
 	// The first signal drains; the second hands running jobs back at once.
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -228,9 +274,11 @@ func runUp(ctx context.Context, opts *Options) error {
 	}()
 
 	so := backend.ServeOptions{
-		Worker:     worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Logger: logger},
+		Worker: worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Logger: logger,
+			Tracer: tracer},
 		Visibility: opts.Visibility,
 		Logger:     logger,
+		Tracer:     tracer,
 		Abort:      abort,
 		Ready: func() {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
@@ -258,6 +306,9 @@ func runUp(ctx context.Context, opts *Options) error {
 			}
 			applied(p)
 		}
+	}
+	if m != nil {
+		so.Worker.Observer, so.Decisions = m, m
 	}
 	// The dashboard outlives the first signal: it shows the drain.
 	if opts.UIAddr != "" {
@@ -304,6 +355,19 @@ func runUp(ctx context.Context, opts *Options) error {
 		return nil
 	}
 	return err
+}
+
+// metricSources are where the metrics of a pipeline served on b read its
+// queues and lanes; the lanes' limits are the policy in force's.
+func metricSources(b backend.Backend, live *policy.Live, log *slog.Logger) metrics.Sources {
+	s := metrics.Sources{Logger: log, LaneLimits: func() map[string]int { return metrics.ConfigLimits(live.Config()) }}
+	switch b := b.(type) {
+	case *embedded.Backend:
+		s.Broker, s.Lanes = b.Broker, b.Lanes
+	case *awsbackend.Backend:
+		s.Broker, s.Lanes = b.Broker, b.Lanes
+	}
+	return s
 }
 
 func watching(watch bool) string {

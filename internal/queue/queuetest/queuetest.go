@@ -66,6 +66,10 @@ type Features struct {
 	// requires every message to be delivered at least once instead of
 	// exactly once.
 	MayDuplicate bool
+	// NoOldestAge: the backend does not report the age of a queue's
+	// oldest message (SQS: Stats.AgeKnown is always false). The stats
+	// test then checks the counts only.
+	NoOldestAge bool
 }
 
 // Run runs the suite. newBroker returns the adapter to test; it is called
@@ -102,6 +106,7 @@ func Run(t *testing.T, f Features, newBroker func(t *testing.T) queue.Broker) {
 		{"DeleteQueue", testDeleteQueue},
 		{"ListByPrefix", testList},
 		{"ConcurrentConsumers", testConcurrentConsumers},
+		{"Stats", testStats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1090,5 +1095,61 @@ func testConcurrentConsumers(e *env) {
 	}
 	for id := range seen {
 		e.t.Errorf("received message %s that was not sent", id)
+	}
+}
+
+// testStats checks a queue's counts in each state a message can be in,
+// and the age of its oldest message where the backend reports it. SQS's
+// counts are approximate and lag, so the suite asks again until they
+// match, up to Timeout.
+func testStats(e *env) {
+	_, err := e.b.Stats(e.ctx(), e.name("missing"))
+	e.wantErr("Stats of a missing queue", err, queue.ErrNotFound)
+
+	q := e.create("q", queue.Config{})
+	if s := e.waitStats(q.Name(), queue.Stats{}); s.AgeKnown {
+		e.t.Fatalf("Stats of an empty queue: the oldest message is %s old, want no age", s.OldestAge)
+	}
+	sent := time.Now()
+	e.send(q, text("a"), text("b"), queue.Outgoing{Body: []byte("later"), Delay: queue.MaxDelay})
+	m := e.receiveOne(q, queue.ReceiveOptions{Visibility: 10 * time.Minute})
+	s := e.waitStats(q.Name(), queue.Stats{Visible: 1, InFlight: 1, Delayed: 1})
+	switch {
+	case e.f.NoOldestAge && s.AgeKnown:
+		e.t.Fatalf("Stats reports an oldest message %s old; the backend was said not to know it", s.OldestAge)
+	case !e.f.NoOldestAge && !s.AgeKnown:
+		e.t.Fatalf("Stats of a queue holding 3 messages reports no oldest message age")
+	case s.AgeKnown && (s.OldestAge < 0 || s.OldestAge > time.Since(sent)+clockSkew):
+		e.t.Fatalf("Stats: oldest message %s old, sent %s ago", s.OldestAge, time.Since(sent))
+	}
+	e.deleteMsgs(q, m)
+	e.waitStats(q.Name(), queue.Stats{Visible: 1, Delayed: 1})
+}
+
+// waitStats asks for the named queue's stats until its counts are
+// want's (the age is not compared), polling every tick up to Timeout,
+// and returns them.
+func (e *env) waitStats(name string, want queue.Stats) queue.Stats {
+	e.t.Helper()
+	deadline := time.Now().Add(Timeout)
+	tick := time.NewTicker(e.tick)
+	defer tick.Stop()
+	for {
+		s, err := e.b.Stats(e.ctx(), name)
+		if err != nil {
+			e.t.Fatalf("Stats(%s): %v", name, err)
+		}
+		if s.Visible == want.Visible && s.InFlight == want.InFlight && s.Delayed == want.Delayed {
+			return s
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("Stats(%s) = %d visible, %d in flight, %d delayed after %s; want %d, %d, %d",
+				name, s.Visible, s.InFlight, s.Delayed, Timeout, want.Visible, want.InFlight, want.Delayed)
+		}
+		select {
+		case <-tick.C:
+		case <-e.ctx().Done():
+			e.t.Fatalf("Stats(%s): %v", name, e.ctx().Err())
+		}
 	}
 }

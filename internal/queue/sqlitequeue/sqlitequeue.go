@@ -226,8 +226,9 @@ func (b *Broker) List(ctx context.Context, prefix string) ([]string, error) {
 // Count returns how many messages the named queues hold that have not
 // expired: visible, delayed or in flight alike. Queues that do not exist
 // count none. The embedded backend's detached server asks it to know
-// whether any work is left (an SQS queue's counts are approximate, so
-// this is not part of the queue port).
+// whether any work is left: it needs an exact answer for several queues
+// in one read, which the port's Stats (approximate on SQS, one queue at
+// a time) does not promise.
 func (b *Broker) Count(ctx context.Context, names ...string) (int, error) {
 	if len(names) == 0 {
 		return 0, nil
@@ -245,6 +246,39 @@ func (b *Broker) Count(ctx context.Context, names ...string) (int, error) {
 		return 0, fmt.Errorf("counting messages: %w", err)
 	}
 	return n, nil
+}
+
+// Stats returns the named queue's exact message counts and the age of
+// its oldest message that has not expired; queue.ErrNotFound when there
+// is no such queue. A message received and visible again counts as
+// visible; one never received and not visible yet, as delayed.
+func (b *Broker) Stats(ctx context.Context, name string) (queue.Stats, error) {
+	now := b.now()
+	var (
+		exists                     bool
+		visible, inFlight, delayed sql.NullInt64
+		oldest                     sql.NullInt64
+	)
+	err := b.db.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM queue_queues WHERE name = ?1),
+			SUM(m.visible_at <= ?2),
+			SUM(m.visible_at > ?2 AND m.receives > 0),
+			SUM(m.visible_at > ?2 AND m.receives = 0),
+			MIN(m.sent_at)
+		FROM queue_messages m JOIN queue_queues q ON q.name = m.queue
+		WHERE m.queue = ?1 AND m.sent_at + q.retention_ms > ?2`, name, now).
+		Scan(&exists, &visible, &inFlight, &delayed, &oldest)
+	if err != nil {
+		return queue.Stats{}, fmt.Errorf("reading the counts of queue %s: %w", name, err)
+	}
+	if !exists {
+		return queue.Stats{}, fmt.Errorf("reading the counts of queue %s: %w", name, queue.ErrNotFound)
+	}
+	s := queue.Stats{Visible: int(visible.Int64), InFlight: int(inFlight.Int64), Delayed: int(delayed.Int64)}
+	if oldest.Valid {
+		s.OldestAge, s.AgeKnown = time.Duration(max(now-oldest.Int64, 0))*time.Millisecond, true
+	}
+	return s, nil
 }
 
 // Name is the queue's name.

@@ -146,6 +146,10 @@ func (s *splitBroker) List(ctx context.Context, prefix string) ([]string, error)
 	return s.rx.List(ctx, prefix)
 }
 
+func (s *splitBroker) Stats(ctx context.Context, name string) (queue.Stats, error) {
+	return s.rx.Stats(ctx, name)
+}
+
 func (q *splitQueue) Name() string { return q.tx.Name() }
 
 func (q *splitQueue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, error) {

@@ -245,6 +245,46 @@ func (b *Broker) List(ctx context.Context, prefix string) ([]string, error) {
 	return slices.Compact(names), nil
 }
 
+// Stats returns the queue's ApproximateNumberOfMessages,
+// ApproximateNumberOfMessagesNotVisible and
+// ApproximateNumberOfMessagesDelayed with one GetQueueAttributes call;
+// queue.ErrNotFound when there is no such queue. SQS does not report the
+// age of the oldest message as an attribute (it is the CloudWatch metric
+// ApproximateAgeOfOldestMessage), so AgeKnown is false.
+func (b *Broker) Stats(ctx context.Context, name string) (queue.Stats, error) {
+	what := "reading the counts of queue " + name
+	if !b.validName(name) {
+		return queue.Stats{}, fmt.Errorf("%s: %w: invalid name", what, queue.ErrNotFound)
+	}
+	var attrs map[string]string
+	err := b.withURL(ctx, name, func(u *string) error {
+		out, err := b.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: u,
+			AttributeNames: []types.QueueAttributeName{
+				types.QueueAttributeNameApproximateNumberOfMessages,
+				types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+				types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+			},
+		})
+		if err == nil {
+			attrs = out.Attributes
+		}
+		return err
+	})
+	if err != nil {
+		return queue.Stats{}, mapErr(ctx, what, err)
+	}
+	count := func(a types.QueueAttributeName) int {
+		n, _ := strconv.Atoi(attrs[string(a)])
+		return n
+	}
+	return queue.Stats{
+		Visible:  count(types.QueueAttributeNameApproximateNumberOfMessages),
+		InFlight: count(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible),
+		Delayed:  count(types.QueueAttributeNameApproximateNumberOfMessagesDelayed),
+	}, nil
+}
+
 // queueName is the last path element of a queue URL.
 func queueName(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
@@ -377,11 +417,12 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 // message converts a received SQS message.
 func message(m types.Message) queue.Message {
 	out := queue.Message{
-		ID:         aws.ToString(m.MessageId),
-		Body:       []byte(aws.ToString(m.Body)),
-		Receipt:    aws.ToString(m.ReceiptHandle),
-		Attributes: make(map[string]string, len(m.MessageAttributes)),
-		SenderID:   m.Attributes[string(types.MessageSystemAttributeNameSenderId)],
+		ID:          aws.ToString(m.MessageId),
+		Body:        []byte(aws.ToString(m.Body)),
+		Receipt:     aws.ToString(m.ReceiptHandle),
+		Attributes:  make(map[string]string, len(m.MessageAttributes)),
+		SenderID:    m.Attributes[string(types.MessageSystemAttributeNameSenderId)],
+		TraceHeader: m.Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)],
 	}
 	if n, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
 		out.ReceiveCount = n

@@ -45,6 +45,7 @@ func TestConformanceUnderFaults(t *testing.T) {
 			SenderID:    testSender,
 			Granularity: time.Second,
 			LaxReceipts: true,
+			NoOldestAge: true,
 		}, func(*testing.T) queue.Broker { return b })
 	})
 	t.Logf("faults absorbed: %v, resets after an idempotent call: %v", ft.Faults(), after.Faults())

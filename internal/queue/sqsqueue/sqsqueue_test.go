@@ -49,6 +49,7 @@ func TestConformanceFake(t *testing.T) {
 		SenderID:    testSender,
 		Granularity: time.Second,
 		LaxReceipts: true,
+		NoOldestAge: true,
 	}, func(*testing.T) queue.Broker { return b })
 }
 
@@ -69,6 +70,7 @@ func TestConformanceExternal(t *testing.T) {
 		Granularity:  time.Second,
 		LaxReceipts:  true,
 		MayDuplicate: true,
+		NoOldestAge:  true,
 	}, func(t *testing.T) queue.Broker {
 		if moto && strings.HasSuffix(t.Name(), "/StaleReceipt") {
 			t.Skip("moto deletes a message given a stale receipt; SQS does not")

@@ -84,13 +84,14 @@ data "aws_iam_policy_document" "worker" {
     resources = [local.lane_queues]
   }
   statement {
-    sid       = "OpenTheDeployment"
-    actions   = ["sqs:GetQueueUrl"]
+    sid = "OpenTheDeployment"
+    # GetQueueAttributes: the queue depths of worker --metrics-addr.
+    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
     resources = [aws_sqs_queue.requests.arn, aws_sqs_queue.request_dlq.arn]
   }
   statement {
     sid       = "DeadLetterJobs"
-    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage", "sqs:GetQueueAttributes"]
     resources = [aws_sqs_queue.run_dlq.arn]
   }
   statement {
