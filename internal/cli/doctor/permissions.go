@@ -33,11 +33,39 @@ func (p *iamPermissions) Check(ctx context.Context) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	return findingsOf(found, p.b.Options.Prefix), nil
+}
+
+// findingsOf is doctor's view of what iamcheck found on the deployment
+// of prefix.
+func findingsOf(found []iamcheck.Finding, prefix string) []Finding {
+	// A deployment served by "deployer up --backend aws" runs as up's
+	// own identity: none of the module's roles exists. Then there are no
+	// deployment roles to judge, which is said, not failed; one role of
+	// three missing is a deployment that lost it.
+	noRoles := 0
+	for _, f := range found {
+		if roleMissing(f) {
+			noRoles++
+		}
+	}
 	out := make([]Finding, 0, len(found))
 	for _, f := range found {
+		if noRoles == 3 && roleMissing(f) {
+			out = append(out, Finding{Subject: string(f.Principal), Unchecked: true, Message: fmt.Sprintf(
+				"no %s role: none of the Terraform module's roles (%sgatekeeper, %sworker, %slogshipper) exists, as when deployer up serves the deployment under its own identity",
+				f.Principal, prefix, prefix, prefix)})
+			continue
+		}
 		out = append(out, findingOf(f))
 	}
-	return out, nil
+	return out
+}
+
+// roleMissing reports whether f says a deployment principal's role does
+// not exist (a missing finding about no action).
+func roleMissing(f iamcheck.Finding) bool {
+	return f.Principal != iamcheck.Caller && f.Failed() && f.Action == ""
 }
 
 // findingOf is doctor's view of an iamcheck finding: a missing right
