@@ -67,8 +67,9 @@ before and after an upgrade. In order, it checks that:
                exist;
   gatekeeper   the gatekeeper answers a describe request within --timeout,
                under which policy, and what you may run;
-  permissions  the deployment's IAM policies hold what its roles need (AWS,
-               when the check is available);
+  permissions  the IAM policies of the deployment's roles and yours hold what
+               each needs (AWS: read over the IAM API; what cannot be read
+               is said, not failed);
   canary       a canary job of each container you may run reports the
                deployer-task version of its image: the task starts through
                the image's entrypoint, as every job's does, and takes no lane
