@@ -65,7 +65,8 @@ var ErrStreamGone = errors.New("job stream is gone")
 // itself keeps running.
 func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (FollowResult, error) {
 	opts.defaults()
-	f := &follower{c: c, opts: opts, job: job, seen: map[string]struct{}{}, attempts: map[int]*attemptState{}}
+	f := &follower{c: c, opts: opts, job: job, seen: map[string]struct{}{}, attempts: map[int]*attemptState{},
+		deadLettered: map[int]bool{}}
 	sub, err := c.Streams.Subscribe(ctx, job.Stream)
 	if err != nil {
 		if errors.Is(err, stream.ErrNotFound) {
@@ -138,9 +139,19 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 	}
 }
 
-// end delivers the terminal event and returns the result.
+// end delivers the terminal event and returns the result. A terminal
+// event that says its attempt was dead-lettered brings the dead_lettered
+// event first when the stream has not (yet) delivered it: it is the one
+// that tells the reader where the job went.
 func (f *follower) end() FollowResult {
-	f.emit(*f.terminal)
+	t := *f.terminal
+	if t.DeadLettered && !f.deadLettered[t.Attempt] {
+		ev := t
+		ev.Type, ev.ID, ev.TaskID, ev.ExitCode, ev.LogEvents, ev.Duration, ev.DeadLettered =
+			schemas.EventDeadLettered, t.ID+":dead_lettered", "", nil, nil, 0, false
+		f.emit(ev)
+	}
+	f.emit(t)
 	return FollowResult{Terminal: *f.terminal, Missing: f.missing()}
 }
 
@@ -210,6 +221,8 @@ type follower struct {
 	attempts   map[int]*attemptState
 	terminal   *schemas.JobEvent
 	terminalAt time.Time
+	// deadLettered records the attempts whose dead_lettered event came.
+	deadLettered map[int]bool
 	// lastLineAt is when a line was last delivered; lastFill when the
 	// task log source was last read after the terminal event.
 	lastLineAt time.Time
@@ -299,6 +312,9 @@ func (f *follower) handle(ev schemas.JobEvent) {
 			f.terminal = &t
 		}
 	default:
+		if ev.Type == schemas.EventDeadLettered {
+			f.deadLettered[ev.Attempt] = true
+		}
 		f.emit(ev)
 	}
 }

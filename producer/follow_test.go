@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +177,40 @@ func TestFollowFillsGapsFromTheTaskLogAfterTheTerminalEvent(t *testing.T) {
 	}
 	if !st.deleted {
 		t.Error("stream not deleted after the terminal event with DeleteStreams set")
+	}
+}
+
+// TestFollowShowsTheDeadLetterEvenWhenItsEventIsLate: SQS hides a message
+// whose receive answer was lost, so the dead_lettered event may come after
+// the terminal event or never; the terminal event says it, and the
+// follower delivers one dead_lettered event before it either way.
+func TestFollowShowsTheDeadLetterEvenWhenItsEventIsLate(t *testing.T) {
+	dead := func() schemas.JobEvent {
+		e := finished(3, 0)
+		e.DeadLettered = true
+		return e
+	}
+	dl := ev("worker:1:dead_lettered", schemas.EventDeadLettered)
+	want := []schemas.EventType{schemas.EventStarted, schemas.EventDeadLettered, schemas.EventFinished}
+	for name, batches := range map[string][][]schemas.JobEvent{
+		"in order":           {{ev("worker:1:started", schemas.EventStarted)}, {dl}, {dead()}},
+		"never":              {{ev("worker:1:started", schemas.EventStarted)}, {dead()}},
+		"after the terminal": {{ev("worker:1:started", schemas.EventStarted)}, {dead()}, {dl}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, types, res := follow(t, &scripted{batches: batches}, &source{taskID: "task-1"}, false)
+			if !slices.Equal(types, want) {
+				t.Errorf("events %v, want %v", types, want)
+			}
+			if !res.Terminal.DeadLettered || ExitCode(res.Terminal) != 3 {
+				t.Errorf("terminal event %+v", res.Terminal)
+			}
+		})
+	}
+	// A terminal event that does not say so brings no dead letter.
+	_, types, _ := follow(t, &scripted{batches: [][]schemas.JobEvent{{finished(3, 0)}}}, &source{taskID: "task-1"}, false)
+	if slices.Contains(types, schemas.EventDeadLettered) {
+		t.Errorf("events %v: a dead letter the terminal event did not name", types)
 	}
 }
 

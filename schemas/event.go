@@ -168,6 +168,11 @@ type JobEvent struct {
 	LogEvents *int64 `json:"log_events,omitempty"`
 	// Duration is how long the task ran, on terminal events.
 	Duration Duration `json:"duration,omitempty"`
+	// DeadLettered is set on the terminal event of an attempt that moved
+	// the job to the dead-letter queue. The dead_lettered event comes
+	// first, but a stream need not deliver it first (SQS hides a message
+	// whose receive answer was lost), so the terminal event says it too.
+	DeadLettered bool `json:"dead_lettered,omitempty"`
 
 	// Containers answers a describe request (described events).
 	Containers []ContainerInfo `json:"containers,omitempty"`

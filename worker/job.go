@@ -356,7 +356,8 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 	}
 	// The run order carries which outcomes dead-letter (dead_letter_on,
 	// resolved by the gatekeeper): the worker needs no configuration.
-	if o.DeadLetters(outcome) && !w.deadLettered(ctx, o) {
+	deadLetters := o.DeadLetters(outcome)
+	if deadLetters && !w.deadLettered(ctx, o) {
 		req := o.Request
 		order := o
 		dl := schemas.DeadLetter{JobID: o.JobID, Request: &req, Order: &order, Failure: schemas.Failure{
@@ -384,6 +385,7 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 	ev.TaskID = j.task.ID
 	ev.Outcome, ev.ExitCode, ev.Reason, ev.ReasonCode = outcome, exit, reason, code
 	ev.Duration = schemas.Duration(dur)
+	ev.DeadLettered = deadLetters
 	if logEvents >= 0 {
 		n := logEvents
 		ev.LogEvents = &n

@@ -351,8 +351,8 @@ func types(h []schemas.JobEvent) []schemas.EventType {
 
 func (s *suite) deadLetterAndReplay(t *testing.T) {
 	job := s.submit(t, "infra", "fail")
-	if f := s.follow(t, job, nil); producer.ExitCode(f.terminal) != 3 {
-		t.Fatalf("exit %d, want 3", producer.ExitCode(f.terminal))
+	if f := s.follow(t, job, nil); producer.ExitCode(f.terminal) != 3 || !f.terminal.DeadLettered {
+		t.Fatalf("terminal event: exit %d, dead-lettered %v; want 3, true", producer.ExitCode(f.terminal), f.terminal.DeadLettered)
 	}
 	s.history(t, job.ID, func(h []schemas.JobEvent) bool { return has(h, schemas.EventDeadLettered) })
 	letter, receipt, q := s.deadLetter(t, job.ID)

@@ -256,21 +256,30 @@ func runUp(ctx context.Context, opts *Options) error {
 	}
 
 	// The first signal drains; the second hands running jobs back at once.
+	// The first ends ctx (the command's context is a signal.NotifyContext,
+	// see cli.MainAs), and only then does up listen for a second: had it
+	// listened from the start, the first signal would reach both and,
+	// as often as not, count as the second too.
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	abort := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	abort, returned := make(chan struct{}), make(chan struct{})
+	defer close(returned)
 	go func() {
 		select {
-		case <-sigs:
 		case <-ctx.Done():
+		case <-returned:
+			return
 		}
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
 		_, _ = fmt.Fprintln(f.IO.ErrOut, "deployer: stopping: no new jobs; draining running ones (signal again to hand them back now)")
 		stop()
-		<-sigs
-		close(abort)
+		select {
+		case <-sigs:
+			close(abort)
+		case <-returned:
+		}
 	}()
 
 	so := backend.ServeOptions{
