@@ -113,6 +113,13 @@ func TestDoctorEmbeddedGatekeeperNotAnswering(t *testing.T) {
 	e := newEnv(t, strings.ReplaceAll(doctorConfig, "CALLERS", `["*"]`), doctorScripts)
 	up := e.start("up")
 	up.stderr.waitFor(t, regexp.MustCompile(`deployer: serving`), time.Minute)
+	// Once its gatekeeper has answered, up is past the writes it makes as
+	// it starts: stopped now, it holds no write lock of the state
+	// database (stopped inside one, it would make the directory
+	// unreachable, which is another failure).
+	if r := e.run("describe"); r.code != 0 {
+		t.Fatalf("describe: exit %d\n%s", r.code, r.stderr)
+	}
 	if err := up.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}

@@ -132,10 +132,24 @@ func (w *Worker) heartbeats(ctx context.Context) { every(ctx, w.beatEvery(), w.h
 // inspections inspects tracked tasks every Poll until ctx ends.
 // Jobs of fail_fast batches are checked for a failure elsewhere too.
 func (w *Worker) inspections(ctx context.Context) {
-	every(ctx, w.Poll, func(ctx context.Context) {
-		w.inspect(ctx)
-		w.checkBatches(ctx)
-	})
+	t := time.NewTicker(w.Poll)
+	defer t.Stop()
+	var wake <-chan struct{}
+	if w.Wake != nil {
+		wake = w.Wake(ctx)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			// Only the tasks: batches are a journal read, kept to Poll.
+			w.inspect(ctx)
+		case <-t.C:
+			w.inspect(ctx)
+			w.checkBatches(ctx)
+		}
+	}
 }
 
 // every calls fn every d until ctx ends.

@@ -58,6 +58,12 @@ type Options struct {
 	// Poll is how often tracked tasks are inspected. Defaults to
 	// DefaultPoll (2s).
 	Poll time.Duration
+	// Wake, when set, returns a channel that receives whenever the
+	// runner's tasks may have changed, until ctx ends: tracked tasks are
+	// then inspected at once, not only every Poll. The embedded backend
+	// wakes it on every commit to its state database (a supervisor that
+	// recorded its task's end), so a job ends as soon as its task does.
+	Wake func(ctx context.Context) <-chan struct{}
 	// ReceiveWait is the long-poll wait of each receive, at most
 	// queue.MaxWait. Defaults to DefaultReceiveWait (20s).
 	ReceiveWait time.Duration

@@ -205,6 +205,11 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	if wo.Discover == 0 {
 		wo.Discover = 2 * time.Second
 	}
+	if wo.Wake == nil {
+		// A supervisor recording its task's end commits to the state
+		// database: the worker inspects at once.
+		wo.Wake = sqlitedb.ChangesOf(ctx, b.DB).Notify
+	}
 	if wo.Logger == nil {
 		wo.Logger = log
 	}

@@ -68,6 +68,8 @@ type Broker struct {
 	db      *sql.DB
 	opts    Options
 	waiters waiters
+	// changes wakes long polls when another process commits.
+	changes *sqlitedb.Changes
 }
 
 // Queue is a handle on one queue of a Broker. It is safe for concurrent
@@ -99,7 +101,7 @@ func New(db *sql.DB, opts Options) (*Broker, error) {
 	if err := sqlitedb.Migrate(ctx, db, schema...); err != nil {
 		return nil, fmt.Errorf("creating queue tables: %w", err)
 	}
-	return &Broker{db: db, opts: opts, waiters: waiters{m: map[string]*waiter{}}}, nil
+	return &Broker{db: db, opts: opts, waiters: waiters{m: map[string]*waiter{}}, changes: sqlitedb.ChangesOf(ctx, db)}, nil
 }
 
 func (b *Broker) now() int64 { return b.opts.Now().UnixMilli() }
@@ -343,15 +345,22 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 		return nil, fmt.Errorf("receiving from queue %s: %w", q.name, err)
 	}
 	deadline := time.Now().Add(opts.Wait)
-	var timer *time.Timer
+	var (
+		timer   *time.Timer
+		watcher *sqlitedb.Watcher
+	)
 	if opts.Wait > 0 {
 		q.b.waiters.add(q.name)
 		defer q.b.waiters.remove(q.name)
+		watcher = q.b.changes.Watch()
+		defer watcher.Close()
 	}
 	for {
-		var wake <-chan struct{}
+		var wake, changed <-chan struct{}
 		if opts.Wait > 0 {
-			wake = q.b.waiters.channel(q.name) // before looking, so no send is missed
+			// Both before looking, so no send is missed: one of this
+			// process, or a commit of another.
+			wake, changed = q.b.waiters.channel(q.name), watcher.Next()
 		}
 		msgs, err := q.receiveOnce(ctx, opts)
 		if err != nil || len(msgs) > 0 {
@@ -372,6 +381,7 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 		case <-ctx.Done():
 			return nil, fmt.Errorf("receiving from queue %s: %w", q.name, ctx.Err())
 		case <-wake:
+		case <-changed:
 		case <-timer.C:
 		}
 	}

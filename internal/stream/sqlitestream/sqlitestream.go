@@ -54,6 +54,8 @@ type Streams struct {
 
 	mu   sync.Mutex
 	wake chan struct{} // closed and replaced after every publish
+	// changes wakes waiting subscriptions when another process commits.
+	changes *sqlitedb.Changes
 }
 
 var _ stream.Streams = (*Streams)(nil)
@@ -75,10 +77,11 @@ func New(db *sql.DB, opts Options) (*Streams, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := sqlitedb.Migrate(context.Background(), db, schema...); err != nil {
+	ctx := context.Background()
+	if err := sqlitedb.Migrate(ctx, db, schema...); err != nil {
 		return nil, fmt.Errorf("sqlitestream: %w", err)
 	}
-	return &Streams{db: db, opts: opts, wake: make(chan struct{})}, nil
+	return &Streams{db: db, opts: opts, wake: make(chan struct{}), changes: sqlitedb.ChangesOf(ctx, db)}, nil
 }
 
 // Address returns the address of jobID's stream, whether or not it exists.
@@ -281,9 +284,20 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 	var (
 		deadline <-chan time.Time
 		ticker   *time.Ticker
+		watcher  *sqlitedb.Watcher
 	)
+	if wait > 0 {
+		watcher = sub.s.changes.Watch()
+		defer watcher.Close()
+	}
 	for {
-		wake := sub.s.waker() // before reading, so no publish is missed
+		// Both before reading, so no publish is missed: one of this
+		// process, or a commit of another.
+		wake := sub.s.waker()
+		var changed <-chan struct{}
+		if watcher != nil {
+			changed = watcher.Next()
+		}
 		evs, err := sub.poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -310,6 +324,7 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 		case <-deadline:
 			return nil, nil
 		case <-wake:
+		case <-changed:
 		case <-ticker.C:
 		}
 	}
