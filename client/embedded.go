@@ -186,7 +186,7 @@ func RunTaskProcess(ctx context.Context, args []string) (code int, ok bool) {
 	}
 	switch args[0] {
 	case SuperviseArg:
-		return local.Supervise(ctx, args[1:]), true
+		return local.Supervise(ctx, args[1:], moduleVersion()), true
 	case TaskArg:
 		return task.Main(ctx, args[1:], moduleVersion()), true
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -118,6 +119,28 @@ func DecodeTaskRecord(data []byte) (TaskRecord, error) {
 		}
 	}
 	return r, r.Validate()
+}
+
+// ValidText returns s with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as encoding/json does when it encodes s: text that
+// reaches a reader without passing through JSON reads the same as text
+// that did.
+func ValidText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && w == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+w])
+		}
+		i += w
+	}
+	return b.String()
 }
 
 // SplitText cuts a line's text into parts whose JSON-escaped size is at

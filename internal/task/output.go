@@ -24,19 +24,53 @@ const drainIdle = time.Second
 // script keeps running whatever happens to the log.
 type Framer struct {
 	mu      sync.Mutex
-	w       *bufio.Writer
+	rw      RecordWriter
 	jobID   string
 	attempt int
 	now     func() time.Time
 	seq     int64
 	err     error
-	buf     bytes.Buffer // one record, reused
 }
 
-// NewFramer returns a Framer writing records of jobID's attempt to w.
-func NewFramer(w io.Writer, jobID string, attempt int) *Framer {
-	return &Framer{w: bufio.NewWriterSize(w, 64*1024), jobID: jobID, attempt: attempt, now: time.Now}
+// RecordWriter takes a task's log records, in order. deployer-task's is
+// its stdout, one JSON record per line (what the awslogs driver carries);
+// the local runner's supervisor, which runs the same code in-process, takes
+// them as they are.
+type RecordWriter interface {
+	// WriteRecord takes the next record.
+	WriteRecord(schemas.TaskRecord) error
+	// Flush says that the script has written nothing more for now: what
+	// is buffered should go on.
+	Flush() error
 }
+
+// NewFramer returns a Framer writing records of jobID's attempt to w, one
+// JSON record per line.
+func NewFramer(w io.Writer, jobID string, attempt int) *Framer {
+	return NewRecordFramer(&jsonRecords{w: bufio.NewWriterSize(w, 64*1024)}, jobID, attempt)
+}
+
+// NewRecordFramer returns a Framer giving records of jobID's attempt to rw.
+func NewRecordFramer(rw RecordWriter, jobID string, attempt int) *Framer {
+	return &Framer{rw: rw, jobID: jobID, attempt: attempt, now: time.Now}
+}
+
+// jsonRecords writes records as lines of JSON.
+type jsonRecords struct {
+	w   *bufio.Writer
+	buf bytes.Buffer // one record, reused
+}
+
+func (j *jsonRecords) WriteRecord(r schemas.TaskRecord) error {
+	j.buf.Reset()
+	if err := r.EncodeTo(&j.buf); err != nil {
+		return err
+	}
+	_, err := j.w.Write(j.buf.Bytes())
+	return err
+}
+
+func (j *jsonRecords) Flush() error { return j.w.Flush() }
 
 // Line writes one line of output (without its newline), split into parts
 // when its record would be too large for one log event.
@@ -91,20 +125,14 @@ func (f *Framer) Err() error {
 }
 
 func (f *Framer) write(r schemas.TaskRecord) {
-	if f.err != nil {
-		return
+	if f.err == nil {
+		f.err = f.rw.WriteRecord(r)
 	}
-	f.buf.Reset()
-	err := r.EncodeTo(&f.buf)
-	if err == nil {
-		_, err = f.w.Write(f.buf.Bytes())
-	}
-	f.err = err
 }
 
 func (f *Framer) flushLocked() {
 	if f.err == nil {
-		f.err = f.w.Flush()
+		f.err = f.rw.Flush()
 	}
 }
 

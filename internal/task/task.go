@@ -72,8 +72,10 @@ type Options struct {
 	// Grace is the time between SIGTERM and SIGKILL. Defaults to
 	// DefaultStopGrace.
 	Grace time.Duration
-	// Out receives the framed log.
-	Out io.Writer
+	// Out receives the framed log, one JSON record per line, unless
+	// Records is set: then Records takes the records as they are.
+	Out     io.Writer
+	Records RecordWriter
 	// Signals delivers the stop requests (SIGTERM, SIGINT) to forward.
 	Signals <-chan os.Signal
 }
@@ -150,8 +152,14 @@ func PrintVersion(w io.Writer, getenv func(string) string, version string) int {
 	if n, err := strconv.Atoi(getenv(EnvAttempt)); err == nil && n > 0 {
 		attempt = n
 	}
-	f := NewFramer(w, jobID, attempt)
-	f.Line(line)
+	return WriteVersion(NewFramer(w, jobID, attempt), version)
+}
+
+// WriteVersion writes the version probe's line, framed, and the end
+// record to f, and returns the probe's exit code (1 when the log could not
+// be written).
+func WriteVersion(f *Framer, version string) int {
+	f.Line(schemas.CanaryVersionPrefix + version)
 	code := 0
 	if err := f.End(&code, ""); err != nil {
 		return 1
@@ -163,7 +171,10 @@ func PrintVersion(w io.Writer, getenv func(string) string, version string) int {
 // returns deployer-task's exit code. Cancelling ctx stops the script as
 // SIGTERM would.
 func Run(ctx context.Context, o Options) int {
-	f := NewFramer(o.Out, o.JobID, o.Attempt)
+	f := NewRecordFramer(o.Records, o.JobID, o.Attempt)
+	if o.Records == nil {
+		f = NewFramer(o.Out, o.JobID, o.Attempt)
+	}
 	if o.Grace <= 0 {
 		o.Grace = DefaultStopGrace
 	}

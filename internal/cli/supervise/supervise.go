@@ -19,7 +19,7 @@ func NewCmdSupervise() *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if code := local.Supervise(cmd.Context(), args); code != 0 {
+			if code := local.Supervise(cmd.Context(), args, cmd.Root().Version); code != 0 {
 				return factory.Exit(code)
 			}
 			return nil

@@ -22,17 +22,17 @@
 //     a regular file or not executable; a relative scripts directory; a
 //     bad variable name or secret reference) is refused by Start with
 //     runner.ErrInvalidSpec.
-//   - One way to run a script. The supervisor runs the task's entrypoint,
-//     this binary's hidden TaskCommand: the same code (package task) as
-//     deployer-task, the entrypoint of every ECS task image. It runs
-//     ScriptsDir/Script (a plain file name, never a link out of the
-//     directory) directly with Argv as given; no shell ever interprets an
-//     argument.
+//   - One way to run a script. The supervisor runs the task entrypoint's
+//     code (package task, the body of deployer-task, the entrypoint of
+//     every ECS task image) in-process: it runs ScriptsDir/Script (a
+//     plain file name, never a link out of the directory) directly with
+//     Argv as given; no shell ever interprets an argument. The same code
+//     runs as a process of its own as this binary's hidden TaskCommand.
 //   - Canaries. A spec with Canary runs the entrypoint's version probe
-//     (TaskCommand --version, as "deployer-task --version" in an ECS
-//     task) instead of a script; a scripts directory that is gone fails
-//     its Start with runner.ErrMissingDefinition, as a missing task
-//     definition does on ECS.
+//     (as "deployer-task --version" in an ECS task) instead of a script;
+//     a scripts directory that is gone fails its Start with
+//     runner.ErrMissingDefinition, as a missing task definition does on
+//     ECS.
 //   - A fresh, private working directory and a minimal environment:
 //     PATH (Options.Path), HOME (WorkDir/home, also the working
 //     directory), TMPDIR (WorkDir/tmp), the spec's Env,
@@ -44,18 +44,20 @@
 //     resolved fails the task with runner.StopFailedToStart, the reason
 //     naming the variable and the reference, and the task's one line of
 //     output saying why.
-//   - Output in order and complete. The entrypoint frames the script's
-//     output (stdout and stderr one pipe, so lines keep their order) as
-//     task records with a dense 1-based seq and a last end record; the
-//     supervisor joins the parts of long lines and appends the lines and
-//     the end record to the task log (sqlitelog) in batches of at most
-//     FlushLines lines or FlushInterval. The exit status is recorded only
-//     after the end record is stored, so Task.LogEvents of a stopped task
-//     is exactly the number of lines in the task log.
+//   - Output in order and complete. The entrypoint's code frames the
+//     script's output (stdout and stderr one pipe, so lines keep their
+//     order) as task records with a dense 1-based seq and a last end
+//     record; the supervisor takes them as they are (no JSON between
+//     them), joins the parts of long lines and appends the lines and the
+//     end record to the task log (sqlitelog) in batches: at most
+//     FlushLines lines, flushed as soon as the script has written nothing
+//     more for now, and at the latest after FlushInterval. The exit status
+//     is recorded only after the end record is stored, so Task.LogEvents
+//     of a stopped task is exactly the number of lines in the task log.
 //   - Stops reach everything. The script runs in its own process group.
-//     Stop has the supervisor send SIGTERM to the entrypoint, which sends
-//     it to the group and SIGKILL after Options.Grace; when the script
-//     exits, whatever it left running in its group is killed.
+//     Stop has the supervisor pass SIGTERM to the entrypoint's code, which
+//     sends it to the group and SIGKILL after Options.Grace; when the
+//     script exits, whatever it left running in its group is killed.
 //   - Lost tasks are noticed. A supervisor heartbeats every
 //     Options.Heartbeat; a running task whose supervisor missed 5
 //     heartbeats and whose process is gone (pid reuse is detected through

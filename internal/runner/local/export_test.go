@@ -1,5 +1,7 @@
 package local
 
+import "github.com/deployerhq/deployer/schemas"
+
 // WaitSupervisors waits until every supervisor r spawned has exited and
 // been reaped.
 func WaitSupervisors(r *Runner) { r.live.Wait() }
@@ -7,5 +9,28 @@ func WaitSupervisors(r *Runner) { r.live.Wait() }
 // Alive reports whether pid is a live (not zombie) process.
 func Alive(pid int) bool { return ours(pid, "") }
 
-// ReadRecords is readRecords.
-var ReadRecords = readRecords
+// SinkLines feeds recs to a record sink of job's attempt 1, as the task
+// entrypoint's code does, and returns the whole lines it gave the pump
+// and the first error.
+func SinkLines(job string, recs []schemas.TaskRecord) ([]schemas.LogLine, error) {
+	k := newRecordSink(job, 1)
+	var first error
+	go func() {
+		defer k.close()
+		for _, r := range recs {
+			if err := k.WriteRecord(r); err != nil {
+				return
+			}
+		}
+	}()
+	var lines []schemas.LogLine
+	for it := range k.items {
+		switch {
+		case it.err != nil && first == nil:
+			first = it.err
+		case it.err == nil && !it.flush:
+			lines = append(lines, it.line)
+		}
+	}
+	return lines, first
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/runner/runnertest"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
-	"github.com/deployerhq/deployer/internal/task"
 	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
 )
 
@@ -29,23 +28,15 @@ import (
 // a task and exits at once): the runner re-executes it with these first
 // arguments.
 const (
-	// stallEntrypoint set in a task's environment makes its entrypoint
-	// stall before it handles signals.
-	stallEntrypoint = "DEPLOYER_TEST_STALL_ENTRYPOINT"
-	superviseArg    = "__supervise"
-	startArg        = "__start"
+	superviseArg = "__supervise"
+	startArg     = "__start"
 )
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case superviseArg:
-			os.Exit(local.Supervise(context.Background(), os.Args[2:]))
-		case local.TaskCommand:
-			if os.Getenv(stallEntrypoint) != "" {
-				select {} // an entrypoint that never gets to catch SIGTERM
-			}
-			os.Exit(task.Main(context.Background(), os.Args[2:], "test"))
+			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test"))
 		case startArg:
 			os.Exit(startAndExit(os.Args[2:]))
 		}

@@ -1,77 +1,98 @@
 package local
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// TaskCommand is the hidden command of the binary the supervisor runs as
-// the task's entrypoint: "<binary> __task SCRIPT ARGS...", the same code
-// as deployer-task in a task image (package task).
+// TaskCommand is the hidden command of deployer's binary that runs the
+// task entrypoint's code (package task) as a process of its own, as
+// deployer-task does in a task image. The supervisor runs that code
+// in-process; the command stays for those who run it by hand.
 const TaskCommand = "__task"
 
 // Output handling.
 const (
 	// FlushLines and FlushInterval bound a batch of lines: it is written
-	// to the task log when it holds FlushLines lines or its first line
-	// has waited FlushInterval, whichever comes first.
+	// to the task log when it holds FlushLines lines, when the script has
+	// written nothing more for now, or when its first line has waited
+	// FlushInterval, whichever comes first.
 	FlushLines    = 1000
 	FlushInterval = 50 * time.Millisecond
 )
 
-// readRecords reads the task records deployer-task writes, one per line,
-// and calls line with each whole line (the parts of a split line joined)
-// and the end record, in order, until EOF (nil) or an error. Records of
-// another job or attempt, or out of sequence, are errors: the entrypoint
-// is this binary, so they mean a bug, not hostile input.
-func readRecords(r io.Reader, jobID string, attempt int, line func(schemas.LogLine)) error {
-	br := bufio.NewReaderSize(r, 2*schemas.MaxRecordBytes)
-	var (
-		cur  strings.Builder
-		head schemas.LogLine // the first part of the line being joined
-		seq  int64
-	)
-	for {
-		raw, err := br.ReadSlice('\n')
-		switch {
-		case errors.Is(err, io.EOF) && len(raw) == 0:
-			return nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			return fmt.Errorf("a task record after line %d is longer than %d bytes", seq, schemas.MaxRecordBytes)
-		case err != nil && !errors.Is(err, io.EOF):
-			return err
-		}
-		rec, derr := schemas.DecodeTaskRecord(raw)
-		switch {
-		case derr != nil:
-			return fmt.Errorf("the record after line %d: %w", seq, derr)
-		case rec.JobID != jobID || rec.Attempt != attempt:
-			return fmt.Errorf("a record of job %s attempt %d in the log of job %s attempt %d", rec.JobID, rec.Attempt, jobID, attempt)
-		case rec.Seq != seq+1:
-			return fmt.Errorf("record %d follows line %d", rec.Seq, seq)
-		}
-		l := rec.Line()
-		if l.Part > 1 {
-			cur.WriteString(l.Text)
-		} else {
-			head = l
-			cur.Reset()
-			cur.WriteString(l.Text)
-		}
-		if l.More {
-			continue
-		}
-		head.Text, head.Part, head.More = cur.String(), 0, false
-		line(head)
-		seq = rec.Seq
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-	}
+// logItem is what the entrypoint's records make for the pump: a whole
+// line (the parts of a split line joined) or the end record, a flush (the
+// script has written nothing more for now), or an error.
+type logItem struct {
+	line  schemas.LogLine
+	flush bool
+	err   error
 }
+
+// recordSink takes the task records of the entrypoint's code (its
+// task.RecordWriter) and gives the pump whole lines, in order. Records of
+// another job or attempt, or out of sequence, are errors: the entrypoint
+// is this binary's own code, so they mean a bug, not hostile input; the
+// records after one are dropped, so the lines stored stay dense.
+type recordSink struct {
+	jobID   string
+	attempt int
+	items   chan logItem
+
+	cur  strings.Builder
+	head schemas.LogLine // the first part of the line being joined
+	seq  int64           // the last whole line's
+	err  error
+}
+
+func newRecordSink(jobID string, attempt int) *recordSink {
+	return &recordSink{jobID: jobID, attempt: attempt, items: make(chan logItem, 4*FlushLines)}
+}
+
+// WriteRecord implements task.RecordWriter.
+func (k *recordSink) WriteRecord(rec schemas.TaskRecord) error {
+	if k.err != nil {
+		return k.err
+	}
+	switch {
+	case rec.JobID != k.jobID || rec.Attempt != k.attempt:
+		k.err = fmt.Errorf("a record of job %s attempt %d in the log of job %s attempt %d", rec.JobID, rec.Attempt, k.jobID, k.attempt)
+	case rec.Seq != k.seq+1:
+		k.err = fmt.Errorf("record %d follows line %d", rec.Seq, k.seq)
+	}
+	if k.err != nil {
+		k.items <- logItem{err: k.err}
+		return k.err
+	}
+	l := rec.Line()
+	if l.Part <= 1 {
+		k.head = l
+		k.cur.Reset()
+	}
+	k.cur.WriteString(l.Text)
+	if l.More {
+		return nil
+	}
+	line := k.head
+	// As the JSON records of deployer-task would carry it.
+	line.Text, line.Part, line.More = schemas.ValidText(k.cur.String()), 0, false
+	k.seq = rec.Seq
+	k.items <- logItem{line: line}
+	return nil
+}
+
+// Flush implements task.RecordWriter: the pump stores what it holds.
+func (k *recordSink) Flush() error {
+	select {
+	case k.items <- logItem{flush: true}:
+	default: // the pump is behind: it stores full batches anyway
+	}
+	return nil
+}
+
+// close ends the records.
+func (k *recordSink) close() { close(k.items) }

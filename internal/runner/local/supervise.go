@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -61,7 +59,7 @@ const (
 // secret values. The cancellation of ctx is ignored: a task runs to its
 // end whatever happens to the process that started it. SIGTERM or SIGINT
 // to the supervisor stops the task as Stop would; SIGHUP is ignored.
-func Supervise(ctx context.Context, args []string) int {
+func Supervise(ctx context.Context, args []string, version string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if len(args) != 2 {
 		log.Error("usage: <state dir> <task id>", "args", len(args))
@@ -98,7 +96,7 @@ func Supervise(ctx context.Context, args []string) int {
 	}
 	s := &supervisor{
 		ctx: context.WithoutCancel(ctx), db: db, logs: logs, log: log,
-		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term,
+		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version,
 	}
 	return s.run()
 }
@@ -112,6 +110,8 @@ type supervisor struct {
 	dir  string
 	wake <-chan os.Signal
 	term <-chan os.Signal
+	// version is what a canary's version probe reports.
+	version string
 
 	spec  runner.Spec
 	grace time.Duration
@@ -135,34 +135,40 @@ func (s *supervisor) run() int {
 		s.log.Info("task not claimed: another supervisor has it, or it is no longer pending")
 		return SuperviseOK
 	}
-	cmd, out, err := s.prepare()
+	opts, err := s.prepare()
 	if err != nil {
 		return s.end(nil, runner.StopFailedToStart, err.Error())
 	}
-	err = cmd.Start()
-	// Only the entrypoint holds the write end now, so the read end sees
-	// EOF when it exits.
-	_ = cmd.Stdout.(*os.File).Close()
-	if err != nil {
-		_ = out.Close()
-		return s.end(nil, runner.StopFailedToStart, fmt.Sprintf("executing the task entrypoint %s: %v", cmd.Path, err))
-	}
-	defer func() { _ = out.Close() }()
-	s.log.Info("task entrypoint started", "pid", cmd.Process.Pid, "script", s.spec.Script)
-
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// The task entrypoint's code (package task, the body of
+	// deployer-task) runs here, in the supervisor: one process fewer per
+	// task, and its records come as they are, not as JSON on a pipe.
+	records := newRecordSink(s.spec.JobID, s.spec.Attempt)
+	sigs := make(chan os.Signal, 2)
+	runCtx, abandon := context.WithCancelCause(s.ctx)
+	defer abandon(nil)
+	opts.Records, opts.Signals = records, sigs
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		defer records.close()
+		if s.spec.Canary {
+			// The entrypoint's version probe, as a canary runs on ECS.
+			task.WriteVersion(task.NewRecordFramer(records, s.spec.JobID, s.spec.Attempt), s.version)
+			return
+		}
+		task.Run(runCtx, opts)
+	}()
 	pumped := make(chan struct{})
-	go func() { defer close(pumped); s.pump(out) }()
+	go func() { defer close(pumped); s.pump(records.items) }()
+	s.log.Info("task started", "script", s.spec.Script)
 
 	tick := time.NewTicker(s.beat)
 	defer tick.Stop()
 	var (
 		stopReason string
-		killC      <-chan time.Time
+		abandonC   <-chan time.Time
 		taskDone   bool
 		outputDone bool
-		waitErr    error
 	)
 	stop := func(reason string) {
 		if stopReason != "" || taskDone {
@@ -170,11 +176,11 @@ func (s *supervisor) run() int {
 		}
 		stopReason = reason
 		s.log.Info("stopping the task", "reason", reason, "grace", s.grace)
-		// deployer-task forwards it to the script's process group and
-		// kills the group after the grace period; it is killed itself
-		// only if it does not end by then.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		killC = time.After(s.grace + entrypointPatience)
+		// The entrypoint's code forwards it to the script's process
+		// group and kills the group after the grace period; should it
+		// still be resolving secrets then, it is told to give up.
+		sigs <- syscall.SIGTERM
+		abandonC = time.After(s.grace + entrypointPatience)
 	}
 	check := func() {
 		requested, reason, err := s.heartbeat()
@@ -188,7 +194,7 @@ func (s *supervisor) run() int {
 	}
 	for !taskDone || !outputDone {
 		select {
-		case waitErr = <-exited:
+		case <-exited:
 			taskDone = true
 		case <-pumped:
 			outputDone = true
@@ -198,10 +204,10 @@ func (s *supervisor) run() int {
 			check()
 		case sig := <-s.term:
 			stop(fmt.Sprintf("the supervisor received %v", sig))
-		case <-killC:
-			s.log.Warn("the task entrypoint outlived the grace period; killing it")
-			_ = cmd.Process.Kill()
-			killC = nil
+		case <-abandonC:
+			s.log.Warn("the task entrypoint outlived the grace period; abandoning it")
+			abandon(errors.New(stopReason))
+			abandonC = nil
 		}
 	}
 	end := s.endRecord
@@ -211,7 +217,7 @@ func (s *supervisor) run() int {
 		// script had not started.
 		return s.end(nil, runner.StopRequested, stopReason)
 	case end == nil:
-		return s.end(nil, runner.StopLost, fmt.Sprintf("the task entrypoint ended without closing the log: %v", waitErr))
+		return s.end(nil, runner.StopLost, "the task entrypoint ended without closing the log")
 	case end.ExitCode == nil:
 		return s.end(nil, runner.StopFailedToStart, end.Reason)
 	}
@@ -256,25 +262,19 @@ func (s *supervisor) claim() (bool, error) {
 	return true, nil
 }
 
-// prepare builds the task's command: the task entrypoint (this binary's
-// TaskCommand, the body of deployer-task) in a fresh home and tmp
-// directory, with the minimal environment, in its own process group. It
-// returns the read end of the entrypoint's stdout, where the framed log
-// comes.
-func (s *supervisor) prepare() (*exec.Cmd, io.ReadCloser, error) {
+// prepare makes the task's fresh home and tmp directories and returns
+// the entrypoint's options: the script, its arguments and the minimal
+// environment the script's is made from.
+func (s *supervisor) prepare() (task.Options, error) {
 	sp := s.spec
 	home, tmp := filepath.Join(s.dir, "home"), filepath.Join(s.dir, "tmp")
 	for _, d := range []string{home, tmp} {
 		if err := os.RemoveAll(d); err != nil {
-			return nil, nil, fmt.Errorf("clearing work directory %s: %w", d, err)
+			return task.Options{}, fmt.Errorf("clearing work directory %s: %w", d, err)
 		}
 		if err := os.Mkdir(d, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("creating work directory %s: %w", d, err)
+			return task.Options{}, fmt.Errorf("creating work directory %s: %w", d, err)
 		}
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, nil, fmt.Errorf("finding the task entrypoint: %w", err)
 	}
 	env := map[string]string{"PATH": s.path, "HOME": home, "TMPDIR": tmp}
 	for k, v := range sp.Env {
@@ -282,44 +282,26 @@ func (s *supervisor) prepare() (*exec.Cmd, io.ReadCloser, error) {
 	}
 	env[task.EnvJobID] = sp.JobID
 	env[task.EnvAttempt] = strconv.Itoa(sp.Attempt)
-	env[task.EnvScriptsDir] = sp.ScriptsDir
-	env[task.EnvStopGrace] = s.grace.String()
 	for k, ref := range sp.Secrets {
 		env[task.EnvSecretPrefix+k] = ref
 		// An env: reference reads the supervisor's environment, which
-		// the entrypoint does not otherwise inherit; deployer-task keeps
-		// the variable from the script.
+		// the script does not otherwise inherit; the entrypoint's code
+		// keeps the variable from the script.
 		if name, ok := strings.CutPrefix(ref, secret.EnvPrefix); ok {
 			if v, set := os.LookupEnv(name); set {
 				env[name] = v
 			}
 		}
 	}
-	args := append([]string{TaskCommand, sp.Script}, sp.Argv...)
-	if sp.Canary {
-		// The entrypoint's version probe, as a canary runs on ECS.
-		args = []string{TaskCommand, task.VersionFlag}
-	}
-	cmd := exec.Command(self, args...) //nolint:gosec,noctx // this binary, running an allow-listed script without a shell; stopped by signals
-	cmd.Dir = home
-	cmd.Env = make([]string, 0, len(env))
+	environ := make([]string, 0, len(env))
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		environ = append(environ, k+"="+v)
 	}
-	slices.Sort(cmd.Env)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdin = nil // /dev/null
-	// deployer-task writes to stderr only when it is called wrongly;
-	// that goes to the supervisor's log.
-	cmd.Stderr = os.Stderr
-	// A pipe of our own, not StdoutPipe: Wait would close that while the
-	// log is still being read.
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating the output pipe: %w", err)
-	}
-	cmd.Stdout = w
-	return cmd, r, nil
+	slices.Sort(environ)
+	return task.Options{
+		JobID: sp.JobID, Attempt: sp.Attempt, ScriptsDir: sp.ScriptsDir, Script: sp.Script, Args: sp.Argv,
+		Environ: environ, Dir: home, Secrets: &secret.Resolver{}, Grace: s.grace,
+	}, nil
 }
 
 // heartbeat records that the supervisor is alive and returns whether a
@@ -340,16 +322,11 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 	return requested != 0, reason, nil
 }
 
-// pump reads the task's framed log, joins the parts of long lines and
-// appends the lines and the end record to the task log in batches, until
-// the entrypoint's stdout ends.
-func (s *supervisor) pump(out io.Reader) {
-	lines := make(chan schemas.LogLine, 4*FlushLines)
-	var readErr error
-	go func() {
-		defer close(lines)
-		readErr = readRecords(out, s.spec.JobID, s.spec.Attempt, func(l schemas.LogLine) { lines <- l })
-	}()
+// pump appends the task's lines and its end record to the task log in
+// batches, until the entrypoint's records end: a batch goes when it holds
+// FlushLines lines, when the script has written nothing more for now, or
+// when its first line has waited FlushInterval.
+func (s *supervisor) pump(items <-chan logItem) {
 	batch := make([]schemas.LogLine, 0, FlushLines)
 	timer := time.NewTimer(FlushInterval)
 	timer.Stop()
@@ -363,14 +340,21 @@ func (s *supervisor) pump(out io.Reader) {
 	}
 	for {
 		select {
-		case l, ok := <-lines:
-			if !ok {
+		case it, ok := <-items:
+			switch {
+			case !ok:
 				flush()
-				if readErr != nil {
-					s.log.Warn("reading the task's log", "err", readErr)
-				}
 				return
+			case it.err != nil:
+				s.log.Warn("reading the task's log", "err", it.err)
+				continue
+			case it.flush:
+				if len(batch) > 0 {
+					flush()
+				}
+				continue
 			}
+			l := it.line
 			if l.End != nil {
 				end := *l.End
 				s.endRecord = &end
