@@ -63,7 +63,21 @@ func (s *Shipper) Ship(ctx context.Context, b Batch) error {
 	return nil
 }
 
-func (s *Shipper) events(b Batch, lines []schemas.LogLine) []schemas.JobEvent {
+// ShipPosition publishes where the batch's task's lines are instead of
+// the lines (schemas.JobEvent.LogTo): its task log source holds them up to
+// seq to. b.Lines is not read. A stream that no longer exists is not an
+// error, as for Ship.
+func (s *Shipper) ShipPosition(ctx context.Context, b Batch, to int64) error {
+	ev := s.event(b)
+	ev.ID, ev.LogTo = fmt.Sprintf("log:%s:to:%d", b.TaskID, to), to
+	if err := s.Streams.Publish(ctx, b.Stream, ev); err != nil && !errors.Is(err, stream.ErrNotFound) {
+		return fmt.Errorf("shipping the position of task %s's lines (to %d) to job %s: %w", b.TaskID, to, b.JobID, err)
+	}
+	return nil
+}
+
+// event is a log event of the batch's task, without lines or id.
+func (s *Shipper) event(b Batch) schemas.JobEvent {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -72,21 +86,25 @@ func (s *Shipper) events(b Batch, lines []schemas.LogLine) []schemas.JobEvent {
 	if source == "" {
 		source = "logshipper"
 	}
+	return schemas.JobEvent{
+		Schema:  schemas.JobEventV1,
+		JobID:   b.JobID,
+		Time:    now().UTC(),
+		Type:    schemas.EventLog,
+		Source:  source,
+		Attempt: b.Attempt,
+		TaskID:  b.TaskID,
+	}
+}
+
+func (s *Shipper) events(b Batch, lines []schemas.LogLine) []schemas.JobEvent {
 	var events []schemas.JobEvent
 	start, size := 0, 0
 	cut := func(end int) {
 		chunk := lines[start:end]
-		events = append(events, schemas.JobEvent{
-			Schema:  schemas.JobEventV1,
-			JobID:   b.JobID,
-			ID:      eventID(b, chunk),
-			Time:    now().UTC(),
-			Type:    schemas.EventLog,
-			Source:  source,
-			Attempt: b.Attempt,
-			TaskID:  b.TaskID,
-			Lines:   chunk,
-		})
+		ev := s.event(b)
+		ev.ID, ev.Lines = eventID(b, chunk), chunk
+		events = append(events, ev)
 		start, size = end, 0
 	}
 	lines = splitLarge(lines)

@@ -109,6 +109,9 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 			f.handle(ev)
 		}
 		f.flush()
+		if err := f.readAvailable(ctx); err != nil && ctx.Err() != nil {
+			return FollowResult{}, ctx.Err()
+		}
 		if err := f.fillGaps(ctx, false); err != nil && ctx.Err() != nil {
 			return FollowResult{}, ctx.Err()
 		}
@@ -248,6 +251,9 @@ type attemptState struct {
 	// whose entrypoint is not deployer-task); they are delivered as they
 	// come, with no place in the order.
 	unsequenced map[string]struct{}
+	// available is the seq up to which log events said the task log
+	// source holds lines they did not carry (schemas.JobEvent.LogTo).
+	available int64
 }
 
 // pendingLine is a line not delivered yet: whole, or the parts that came.
@@ -305,6 +311,7 @@ func (f *follower) handle(ev schemas.JobEvent) {
 		for _, l := range ev.Lines {
 			f.addLine(ev.Attempt, a, l)
 		}
+		a.available = max(a.available, ev.LogTo)
 	case ev.Type.Terminal():
 		// A later attempt's terminal event supersedes an earlier one.
 		if f.terminal == nil || ev.Attempt >= f.terminal.Attempt {
@@ -420,6 +427,34 @@ func (f *follower) fillGaps(ctx context.Context, force bool) error {
 			}
 			f.flush()
 			if len(lines) < fillBatch || a.complete() || a.printed == before || (!force && !a.waiting()) {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// readAvailable reads from the task log source the lines that log events
+// said are there (schemas.JobEvent.LogTo) rather than carried. A read
+// that fails is left to the next event, or to the fill after the
+// terminal event.
+func (f *follower) readAvailable(ctx context.Context) error {
+	if f.c.Logs == nil {
+		return nil
+	}
+	for _, n := range f.attemptNumbers() {
+		a := f.attempts[n]
+		for a.taskID != "" && a.printed < a.available && !a.complete() {
+			before := a.printed
+			lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, fillBatch)
+			if err != nil {
+				return err
+			}
+			for _, l := range lines {
+				f.addLine(n, a, l)
+			}
+			f.flush()
+			if len(lines) < fillBatch || a.printed == before {
 				break
 			}
 		}

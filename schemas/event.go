@@ -157,6 +157,12 @@ type JobEvent struct {
 
 	// log: lines in task order.
 	Lines []LogLine `json:"lines,omitempty"`
+	// LogTo, on a log event without lines, says where the lines are
+	// rather than carrying them: the task log source (tasklog.Source)
+	// holds TaskID's lines up to this seq, to be read from there. The
+	// embedded backend, whose task log is on the same host, streams
+	// these; the AWS backend streams the lines themselves.
+	LogTo int64 `json:"log_to,omitempty"`
 
 	// Terminal events, rejected and dead_lettered: how and why.
 	Outcome    Outcome `json:"outcome,omitempty"`
@@ -197,6 +203,8 @@ func (e *JobEvent) Validate() error {
 		return fmt.Errorf("%w: unknown event type %q", ErrMalformed, e.Type)
 	case e.Type.Terminal() && e.Outcome == "":
 		return fmt.Errorf("%w: terminal event %s has no outcome", ErrMalformed, e.Type)
+	case e.LogTo < 0 || (e.LogTo > 0 && (e.Type != EventLog || e.TaskID == "")):
+		return fmt.Errorf("%w: log_to %d on a %s event of task %q; want a log event with a task id", ErrMalformed, e.LogTo, e.Type, e.TaskID)
 	}
 	for i, l := range e.Lines {
 		if err := l.validate(); err != nil {

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
+	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
 	"github.com/deployerhq/deployer/logshipper"
 )
 
@@ -16,9 +18,13 @@ import (
 const (
 	shipperLease  = "__logshipper"
 	shipperCursor = "logshipper"
+	marksCursor   = "logshipper-marks"
 	shipBatch     = 5000
 	shipIdle      = 20 * time.Millisecond
-	shipLeaseTTL  = 10 * time.Second
+	// shipIdleWatched is the poll when commits wake the shipper: a
+	// safety net only.
+	shipIdleWatched = time.Second
+	shipLeaseTTL    = 10 * time.Second
 )
 
 // shipLogs tails the task log table from a persisted cursor and ships new
@@ -36,15 +42,24 @@ func (b *Backend) shipLogs(ctx context.Context, log *slog.Logger) error {
 		_ = b.Lanes.Release(rctx, shipperLease, holder)
 	}()
 	attempts := map[string]int{}
+	lease := &shipLease{b: b, holder: holder}
 	idle := time.NewTimer(0)
 	defer idle.Stop()
+	// A supervisor appending lines commits to the state database: ship
+	// them at once rather than at the next poll.
+	watcher := sqlitedb.ChangesOf(ctx, b.DB).Watch()
+	defer watcher.Close()
+	changed := watcher.Next()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-idle.C:
+		case <-changed:
+			idle.Stop()
 		}
-		n, err := b.shipOnce(ctx, shipper, holder, attempts)
+		changed = watcher.Next() // before looking, so no append is missed
+		n, err := b.shipOnce(ctx, shipper, lease, attempts)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("shipping task logs", "err", err)
 		}
@@ -53,19 +68,94 @@ func (b *Backend) shipLogs(ctx context.Context, log *slog.Logger) error {
 			idle.Reset(time.Second)
 		case n == shipBatch:
 			idle.Reset(0)
+		case watcher.Watching():
+			idle.Reset(shipIdleWatched)
 		default:
 			idle.Reset(shipIdle)
 		}
 	}
 }
 
-// shipOnce ships the next batch of lines, if this process holds the lease,
-// and returns how many it read.
-func (b *Backend) shipOnce(ctx context.Context, shipper *logshipper.Shipper, holder string, attempts map[string]int) (int, error) {
-	ok, err := b.Lanes.Acquire(ctx, shipperLease, 1, holder, shipLeaseTTL)
+// shipLease is the shipper's hold on its lease, renewed a third of its
+// life before it lapses rather than at every look: a look that finds
+// nothing to ship then writes nothing, and so wakes nobody (itself
+// included) through the state database's changes.
+type shipLease struct {
+	b       *Backend
+	holder  string
+	renewed time.Time
+}
+
+// held reports whether this process holds the lease, renewing it when due.
+func (l *shipLease) held(ctx context.Context) (bool, error) {
+	if !l.renewed.IsZero() && time.Since(l.renewed) < shipLeaseTTL/3 {
+		return true, nil
+	}
+	at := time.Now()
+	ok, err := l.b.Lanes.Acquire(ctx, shipperLease, 1, l.holder, shipLeaseTTL)
+	if err != nil || !ok {
+		l.renewed = time.Time{}
+		return false, err
+	}
+	l.renewed = at
+	return true, nil
+}
+
+// shipOnce tells the jobs' streams where their tasks' new lines are, and
+// ships the lines an earlier version's supervisor stored one per row, if
+// this process holds the lease. It returns how many entries it read.
+func (b *Backend) shipOnce(ctx context.Context, shipper *logshipper.Shipper, lease *shipLease, attempts map[string]int) (int, error) {
+	ok, err := lease.held(ctx)
 	if err != nil || !ok {
 		return 0, err
 	}
+	n, err := b.shipPositions(ctx, shipper, attempts)
+	if err != nil {
+		return n, err
+	}
+	m, err := b.shipLines(ctx, shipper, attempts)
+	return max(n, m), err
+}
+
+// shipPositions publishes, for each task with new batches in its log, one
+// log event saying up to where its lines are (the last batch's seq): the
+// task log is on this host, and followers read the lines from it.
+func (b *Backend) shipPositions(ctx context.Context, shipper *logshipper.Shipper, attempts map[string]int) (int, error) {
+	cursor, err := b.Logs.LoadCursor(ctx, marksCursor)
+	if err != nil {
+		return 0, err
+	}
+	marks, err := b.Logs.Marks(ctx, cursor, shipBatch)
+	if err != nil || len(marks) == 0 {
+		return 0, err
+	}
+	var order []string
+	last := map[string]sqlitelog.Mark{}
+	for _, m := range marks {
+		if _, ok := last[m.TaskID]; !ok {
+			order = append(order, m.TaskID)
+		}
+		if m.Seq > last[m.TaskID].Seq {
+			last[m.TaskID] = m
+		}
+	}
+	for _, id := range order {
+		m := last[id]
+		attempt, err := b.attemptOf(ctx, m.TaskID, attempts)
+		if err != nil {
+			return 0, err
+		}
+		bt := logshipper.Batch{JobID: m.JobID, Attempt: attempt, TaskID: m.TaskID, Stream: sqlitestream.Address(m.JobID)}
+		if err := shipper.ShipPosition(ctx, bt, m.Seq); err != nil {
+			return 0, err
+		}
+	}
+	return len(marks), b.Logs.SaveCursor(ctx, marksCursor, marks[len(marks)-1].Cursor)
+}
+
+// shipLines ships the lines an earlier version's supervisor stored one
+// per row (a task it still runs) as copies, as that version did.
+func (b *Backend) shipLines(ctx context.Context, shipper *logshipper.Shipper, attempts map[string]int) (int, error) {
 	cursor, err := b.Logs.LoadCursor(ctx, shipperCursor)
 	if err != nil {
 		return 0, err

@@ -1,11 +1,13 @@
 package sqlitelog
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,6 +35,19 @@ var schema = []string{
 		name  TEXT PRIMARY KEY,
 		value INTEGER NOT NULL
 	)`,
+	// A batch of a task's lines in one row: first_seq..last_seq (the
+	// batches of a task never overlap), the lines encoded by encodeLines.
+	// One row per batch, not per line: a line costs an append to a blob,
+	// not a row of its own.
+	`CREATE TABLE IF NOT EXISTS task_log_batches (
+		id        INTEGER PRIMARY KEY AUTOINCREMENT,
+		task_id   TEXT NOT NULL,
+		job_id    TEXT NOT NULL,
+		first_seq INTEGER NOT NULL,
+		last_seq  INTEGER NOT NULL,
+		lines     BLOB NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS task_log_batches_task ON task_log_batches (task_id, last_seq)`,
 }
 
 // DefaultLimit is the limit of a Read or Tail asked for none.
@@ -98,12 +113,13 @@ func addEndColumn(ctx context.Context, db *sql.DB) error {
 // defaultID is the ID of a line stored without one.
 func defaultID(taskID string, seq int64) string { return taskID + ":" + strconv.FormatInt(seq, 10) }
 
-// Append stores lines of the task in one transaction. Each line carries
-// its Seq (1-based) and is whole (Part 0): the follower and the shippers
-// split what is too large for them. The end record (End set) is stored
-// like a line. A line whose seq the task already has is skipped, so
-// Append is idempotent. An empty ID is stored as "<taskID>:<seq>". Times
-// are kept to the millisecond.
+// Append stores lines of the task in one transaction, as one batch. Each
+// line carries its Seq (1-based) and is whole (Part 0): the follower and
+// the shippers split what is too large for them. The end record (End set)
+// is stored like a line. A line whose seq the task already has is
+// skipped (the first of a call wins too), so Append is idempotent and
+// takes lines in any order. An empty ID is stored as "<taskID>:<seq>".
+// Times are kept to the millisecond.
 func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.LogLine) error {
 	switch {
 	case taskID == "":
@@ -121,36 +137,132 @@ func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.
 			return fmt.Errorf("appending task log lines of task %s: line %d is part %d of seq %d; store whole lines", taskID, i, ln.Part, ln.Seq)
 		}
 	}
+	lines = inOrder(taskID, lines)
 	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO task_log (task_id, job_id, seq, event_id, time_ms, text, end_record)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = stmt.Close() }()
-		for _, ln := range lines {
-			var id any
-			if ln.ID != "" && ln.ID != defaultID(taskID, ln.Seq) {
-				id = ln.ID
-			}
-			var end any
-			if ln.End != nil {
-				b, err := json.Marshal(ln.End)
-				if err != nil {
-					return err
-				}
-				end = string(b)
-			}
-			if _, err := stmt.ExecContext(ctx, taskID, jobID, ln.Seq, id, ln.Time.UnixMilli(), ln.Text, end); err != nil {
-				return err
-			}
-		}
-		return nil
+		return appendBatch(ctx, tx, taskID, jobID, lines)
 	})
 	if err != nil {
 		return fmt.Errorf("appending %d task log lines of task %s: %w", len(lines), taskID, err)
 	}
 	return nil
+}
+
+// inOrder returns lines sorted by seq, the first of each seq kept, with
+// the default ID left empty. A supervisor's batch is in order already and
+// is returned as it is.
+func inOrder(taskID string, lines []schemas.LogLine) []schemas.LogLine {
+	sorted := true
+	for i := 1; i < len(lines) && sorted; i++ {
+		sorted = lines[i].Seq > lines[i-1].Seq
+	}
+	if !sorted {
+		lines = slices.Clone(lines)
+		slices.SortStableFunc(lines, func(a, b schemas.LogLine) int { return cmp.Compare(a.Seq, b.Seq) })
+		lines = slices.CompactFunc(lines, func(a, b schemas.LogLine) bool { return a.Seq == b.Seq })
+	}
+	cloned := !sorted
+	for i := range lines {
+		if lines[i].ID != "" && lines[i].ID == defaultID(taskID, lines[i].Seq) {
+			if !cloned {
+				lines, cloned = slices.Clone(lines), true
+			}
+			lines[i].ID = ""
+		}
+	}
+	return lines
+}
+
+// appendBatch stores lines (in seq order, one per seq) as a batch, keeping
+// the task's batches apart: the lines a batch overlapping theirs holds
+// win, and the two become one batch. Seqs in the per-line table of
+// earlier versions are skipped.
+func appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string, lines []schemas.LogLine) error {
+	first, last := lines[0].Seq, lines[len(lines)-1].Seq
+	old, err := legacySeqs(ctx, tx, taskID, first, last)
+	if err != nil {
+		return err
+	}
+	if len(old) > 0 {
+		lines = slices.DeleteFunc(slices.Clone(lines), func(ln schemas.LogLine) bool { return old[ln.Seq] })
+		if len(lines) == 0 {
+			return nil
+		}
+		first, last = lines[0].Seq, lines[len(lines)-1].Seq
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, lines FROM task_log_batches
+		WHERE task_id = ? AND last_seq >= ? AND first_seq <= ?`, taskID, first, last)
+	if err != nil {
+		return err
+	}
+	var (
+		ids    []int64
+		stored []schemas.LogLine
+	)
+	for rows.Next() {
+		var (
+			id   int64
+			data []byte
+		)
+		if err := rows.Scan(&id, &data); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		ls, err := decodeLines(data, 0, nil)
+		if err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("batch %d: %w", id, err)
+		}
+		ids, stored = append(ids, id), append(stored, ls...)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		// Rare (a batch retried, lines given out of order): what is
+		// stored stays; new lines, if any, join it in one batch.
+		have := make(map[int64]bool, len(stored))
+		for _, ln := range stored {
+			have[ln.Seq] = true
+		}
+		if !slices.ContainsFunc(lines, func(ln schemas.LogLine) bool { return !have[ln.Seq] }) {
+			return nil
+		}
+		lines = inOrder(taskID, append(stored, lines...))
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM task_log_batches WHERE id = ?`, id); err != nil {
+				return err
+			}
+		}
+	}
+	data, err := encodeLines(lines)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO task_log_batches (task_id, job_id, first_seq, last_seq, lines) VALUES (?, ?, ?, ?, ?)`,
+		taskID, jobID, lines[0].Seq, lines[len(lines)-1].Seq, data)
+	return err
+}
+
+// legacySeqs returns the seqs first..last of the task in the per-line
+// table of earlier versions (a task an earlier supervisor began).
+func legacySeqs(ctx context.Context, tx *sql.Tx, taskID string, first, last int64) (map[int64]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq FROM task_log WHERE task_id = ? AND seq BETWEEN ? AND ?`, taskID, first, last)
+	if err != nil {
+		return nil, err
+	}
+	var seqs map[int64]bool
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		if seqs == nil {
+			seqs = map[int64]bool{}
+		}
+		seqs[seq] = true
+	}
+	return seqs, closeRows(rows)
 }
 
 // Read returns up to limit lines of the task with Seq greater than
@@ -160,10 +272,76 @@ func (l *Log) Read(ctx context.Context, taskID string, afterSeq int64, limit int
 	if limit < 1 {
 		limit = DefaultLimit
 	}
+	lines, err := l.readBatches(ctx, taskID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+	}
+	old, err := l.readLegacy(ctx, taskID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+	}
+	if len(old) > 0 {
+		// A task an earlier version's supervisor began.
+		lines = append(lines, old...)
+		slices.SortFunc(lines, func(a, b schemas.LogLine) int { return cmp.Compare(a.Seq, b.Seq) })
+		lines = lines[:min(len(lines), limit)]
+	}
+	if len(lines) > 0 {
+		return lines, nil
+	}
+	var one int
+	err = l.db.QueryRowContext(ctx, `SELECT 1 FROM task_log_batches WHERE task_id = ?
+		UNION ALL SELECT 1 FROM task_log WHERE task_id = ? LIMIT 1`, taskID, taskID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, tasklog.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+	}
+	return nil, nil
+}
+
+// readBatches returns up to limit lines after afterSeq from the task's
+// batches.
+func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, lines FROM task_log_batches
+		WHERE task_id = ? AND last_seq > ? ORDER BY last_seq`, taskID, afterSeq)
+	if err != nil {
+		return nil, err
+	}
+	var lines []schemas.LogLine
+	for len(lines) < limit && rows.Next() {
+		var (
+			id   int64
+			data []byte
+		)
+		if err := rows.Scan(&id, &data); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		if lines, err = decodeLines(data, afterSeq, lines); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("batch %d: %w", id, err)
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	for i := range lines {
+		if lines[i].ID == "" {
+			lines[i].ID = defaultID(taskID, lines[i].Seq)
+		}
+	}
+	return lines[:min(len(lines), limit)], nil
+}
+
+// readLegacy returns up to limit lines after afterSeq from the per-line
+// table of earlier versions.
+func (l *Log) readLegacy(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT seq, event_id, time_ms, text, end_record FROM task_log
 		WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`, taskID, afterSeq, limit)
 	if err != nil {
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+		return nil, err
 	}
 	var lines []schemas.LogLine
 	for rows.Next() {
@@ -175,35 +353,60 @@ func (l *Log) Read(ctx context.Context, taskID string, afterSeq int64, limit int
 		)
 		if err := rows.Scan(&ln.Seq, &id, &timeMS, &ln.Text, &end); err != nil {
 			_ = rows.Close()
-			return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+			return nil, err
 		}
 		ln.ID = lineID(taskID, ln.Seq, id)
 		ln.Time = time.UnixMilli(timeMS).UTC()
 		if ln.End, err = decodeEnd(end); err != nil {
 			_ = rows.Close()
-			return nil, fmt.Errorf("reading task log of task %s: line %d: %w", taskID, ln.Seq, err)
+			return nil, fmt.Errorf("line %d: %w", ln.Seq, err)
 		}
 		lines = append(lines, ln)
 	}
-	if err := closeRows(rows); err != nil {
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
-	}
-	if len(lines) > 0 {
-		return lines, nil
-	}
-	var one int
-	err = l.db.QueryRowContext(ctx, `SELECT 1 FROM task_log WHERE task_id = ? LIMIT 1`, taskID).Scan(&one)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, tasklog.ErrNotFound)
-	case err != nil:
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
-	}
-	return nil, nil
+	return lines, closeRows(rows)
 }
 
-// Tail returns up to limit lines of any task stored after afterCursor, in
-// cursor order. Start from 0. A limit below 1 means DefaultLimit.
+// Mark says that a task's log holds lines up to Seq: a batch was stored.
+type Mark struct {
+	// Cursor is the batch's position among all stored batches; it grows
+	// with every batch stored and is what Marks resumes after.
+	Cursor int64
+	TaskID string
+	JobID  string
+	Seq    int64
+}
+
+// Marks returns up to limit marks of any task's batches stored after
+// afterCursor, in cursor order. Start from 0. A limit below 1 means
+// DefaultLimit.
+func (l *Log) Marks(ctx context.Context, afterCursor int64, limit int) ([]Mark, error) {
+	if limit < 1 {
+		limit = DefaultLimit
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT id, task_id, job_id, last_seq FROM task_log_batches
+		WHERE id > ? ORDER BY id LIMIT ?`, afterCursor, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading task log marks: %w", err)
+	}
+	var marks []Mark
+	for rows.Next() {
+		var m Mark
+		if err := rows.Scan(&m.Cursor, &m.TaskID, &m.JobID, &m.Seq); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("reading task log marks: %w", err)
+		}
+		marks = append(marks, m)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("reading task log marks: %w", err)
+	}
+	return marks, nil
+}
+
+// Tail returns up to limit lines of any task stored after afterCursor in
+// the per-line table of earlier versions (a task an earlier version's
+// supervisor still runs), in cursor order. Start from 0. A limit below 1
+// means DefaultLimit. Batches are followed by Marks.
 func (l *Log) Tail(ctx context.Context, afterCursor int64, limit int) ([]Entry, error) {
 	if limit < 1 {
 		limit = DefaultLimit
@@ -249,16 +452,6 @@ func decodeEnd(s sql.NullString) (*schemas.LogEnd, error) {
 		return nil, fmt.Errorf("decoding the end record: %w", err)
 	}
 	return &end, nil
-}
-
-// Count returns how many lines the task has stored, its end record left
-// out (0 for an unknown task).
-func (l *Log) Count(ctx context.Context, taskID string) (int64, error) {
-	var n int64
-	if err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM task_log WHERE task_id = ? AND end_record IS NULL`, taskID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("counting task log lines of task %s: %w", taskID, err)
-	}
-	return n, nil
 }
 
 // LoadCursor returns the cursor saved under name, or 0 when none is.
