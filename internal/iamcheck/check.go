@@ -390,12 +390,8 @@ func (s *session) readRole(ctx context.Context, p Principal, name string) (ident
 		return id, err
 	}
 	id.arn = aws.ToString(role.Role.Arn)
-	if b := role.Role.PermissionsBoundary; b != nil && aws.ToString(b.PermissionsBoundaryArn) != "" {
-		pol, err := s.managedPolicy(ctx, aws.ToString(b.PermissionsBoundaryArn))
-		if err != nil {
-			return id, err
-		}
-		id.boundary = &pol
+	if id.boundary, err = s.boundary(ctx, role.Role.PermissionsBoundary); err != nil {
+		return id, err
 	}
 	pols, err := s.policies(ctx, policyHolder{
 		kind: "role", name: name,
@@ -427,12 +423,8 @@ func (s *session) readUser(ctx context.Context, name string) (identity, error) {
 		return id, err
 	}
 	id.arn = aws.ToString(user.User.Arn)
-	if b := user.User.PermissionsBoundary; b != nil && aws.ToString(b.PermissionsBoundaryArn) != "" {
-		pol, err := s.managedPolicy(ctx, aws.ToString(b.PermissionsBoundaryArn))
-		if err != nil {
-			return id, err
-		}
-		id.boundary = &pol
+	if id.boundary, err = s.boundary(ctx, user.User.PermissionsBoundary); err != nil {
+		return id, err
 	}
 	pols, err := s.policies(ctx, policyHolder{
 		kind: "user", name: name,
@@ -467,6 +459,19 @@ func (s *session) readUser(ctx context.Context, name string) (identity, error) {
 		return err
 	})
 	return id, err
+}
+
+// boundary reads the permissions boundary b of a role or user; nil when
+// it has none.
+func (s *session) boundary(ctx context.Context, b *types.AttachedPermissionsBoundary) (*Policy, error) {
+	if b == nil || aws.ToString(b.PermissionsBoundaryArn) == "" {
+		return nil, nil
+	}
+	pol, err := s.managedPolicy(ctx, aws.ToString(b.PermissionsBoundaryArn))
+	if err != nil {
+		return nil, err
+	}
+	return &pol, nil
 }
 
 // groupPolicies reads a group's inline and attached policies.
