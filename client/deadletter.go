@@ -223,38 +223,40 @@ type ReplayOptions struct {
 }
 
 // Verdict is what happens, or would happen, to one dead letter a replay
-// selects.
-type Verdict string
+// selects. Its Ok method reports whether the verdict is a success:
+// replayed, would replay or replayed already.
+type Verdict = replay.Verdict
 
-// Verdicts. Only VerdictReplayed and VerdictAlready delete the letter.
+// Verdicts, as the engine spells them on the wire. Only VerdictReplayed
+// and VerdictAlready delete the letter.
 const (
-	// VerdictWouldReplay (dry run): the policy in force accepts the replay.
-	VerdictWouldReplay Verdict = "would_replay"
-	// VerdictReplayed: the gatekeeper accepted the replay; the letter is
-	// deleted.
-	VerdictReplayed Verdict = "replayed"
-	// VerdictRejected: the policy in force (or the gatekeeper) rejects
-	// the replay; the letter is kept. The reason says why.
-	VerdictRejected Verdict = "rejected"
-	// VerdictAlready: the replay was accepted before: nothing is sent,
-	// and a letter left behind is deleted.
-	VerdictAlready Verdict = "already_replayed"
-	// VerdictPending: the replay was sent and the gatekeeper had not
-	// answered within AnswerWait; the letter is kept, and replaying
-	// again answers truthfully once it has.
-	VerdictPending Verdict = "pending"
-	// VerdictUnreplayable: the letter holds no readable request.
-	VerdictUnreplayable Verdict = "unreplayable"
-	// VerdictNotFound: a job named by id has no dead letter and no
-	// replay.
-	VerdictNotFound Verdict = "not_found"
-	// VerdictFailed: the replay could not be sent; the letter is kept.
-	VerdictFailed Verdict = "failed"
+	// VerdictWouldReplay ("would_replay", dry run): the policy in force
+	// accepts the replay.
+	VerdictWouldReplay = replay.VerdictWouldReplay
+	// VerdictReplayed ("replayed"): the gatekeeper accepted the replay;
+	// the letter is deleted.
+	VerdictReplayed = replay.VerdictReplayed
+	// VerdictRejected ("rejected"): the policy in force (or the
+	// gatekeeper) rejects the replay; the letter is kept. The reason
+	// says why.
+	VerdictRejected = replay.VerdictRejected
+	// VerdictAlready ("already_replayed"): the replay was accepted
+	// before: nothing is sent, and a letter left behind is deleted.
+	VerdictAlready = replay.VerdictAlready
+	// VerdictPending ("pending"): the replay was sent and the gatekeeper
+	// had not answered within AnswerWait; the letter is kept, and
+	// replaying again answers truthfully once it has.
+	VerdictPending = replay.VerdictPending
+	// VerdictUnreplayable ("unreplayable"): the letter holds no readable
+	// request.
+	VerdictUnreplayable = replay.VerdictUnreplayable
+	// VerdictNotFound ("not_found"): a job named by id has no dead letter
+	// and no replay.
+	VerdictNotFound = replay.VerdictNotFound
+	// VerdictFailed ("failed"): the replay could not be sent; the letter
+	// is kept.
+	VerdictFailed = replay.VerdictFailed
 )
-
-// Ok reports whether v is a success: replayed, would replay or replayed
-// already.
-func (v Verdict) Ok() bool { return replay.Verdict(v).Ok() }
 
 // ReplayItem is one dead letter a replay selected, and its verdict.
 type ReplayItem struct {
@@ -314,7 +316,7 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, o Re
 		out[i] = ReplayItem{
 			JobID: it.JobID, ReplayID: it.ReplayID, Attempt: it.Attempt, Queue: DeadLetterQueue(it.Queue),
 			Container: it.Container, Script: it.Script, BatchID: it.BatchID, Outcome: it.Outcome,
-			FailedAt: it.FailedAt, Verdict: Verdict(it.Verdict), ReasonCode: it.ReasonCode, Reason: it.Reason,
+			FailedAt: it.FailedAt, Verdict: it.Verdict, ReasonCode: it.ReasonCode, Reason: it.Reason,
 			State: it.State,
 		}
 	}

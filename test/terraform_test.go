@@ -30,10 +30,12 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// tfRoot is a whole deployment as a user writes it — the deployer module
-// with its Lambdas, task definition and worker service, and a CI role with
-// the ci-caller policy — with every AWS endpoint at the emulator.
-const tfRoot = `
+// tfBase begins both Terraform roots of these tests (tfRoot and
+// tfUpgradeRoot): the AWS provider with every endpoint at the emulator
+// (%[1]q), the CI role (%[2]sci) that the ci-caller module's policy goes
+// on, and a VPC with one subnet for the worker's tasks. A root that
+// appends to it keeps %[1] the endpoint and %[2] the prefix.
+const tfBase = `
 provider "aws" {
   region                      = "us-east-1"
   access_key                  = "terraform"
@@ -71,6 +73,12 @@ resource "aws_subnet" "a" {
   cidr_block = "10.0.1.0/24"
 }
 
+`
+
+// tfRoot is a whole deployment as a user writes it — the deployer module
+// with its Lambdas, task definition and worker service, and a CI role with
+// the ci-caller policy — with every AWS endpoint at the emulator.
+const tfRoot = tfBase + `
 resource "aws_security_group" "tasks" {
   vpc_id = aws_vpc.v.id
 }

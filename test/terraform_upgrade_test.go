@@ -31,27 +31,10 @@ import (
 
 // tfUpgradeRoot is a small deployment — the deployer module with a
 // container's task definition and the worker service, and a CI role with
-// the ci-caller policy — from a copy of the modules beside it, every AWS
-// endpoint at the emulator (%[1]s), every name under a prefix (%[2]s).
-const tfUpgradeRoot = `
-provider "aws" {
-  region                      = "us-east-1"
-  access_key                  = "terraform"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  endpoints {
-    cloudwatchlogs = %[1]q
-    dynamodb       = %[1]q
-    ec2            = %[1]q
-    ecs            = %[1]q
-    iam            = %[1]q
-    lambda         = %[1]q
-    sqs            = %[1]q
-    sts            = %[1]q
-  }
-}
-
+// the ci-caller policy — from a copy of the modules beside it, on tfBase:
+// every AWS endpoint at the emulator (%[1]s), every name under a prefix
+// (%[2]s).
+const tfUpgradeRoot = tfBase + `
 variable "gatekeeper_zip" {
   type = string
 }
@@ -64,23 +47,6 @@ variable "release" {
 variable "tags" {
   type    = map(string)
   default = {}
-}
-
-resource "aws_iam_role" "ci" {
-  name = "%[2]sci"
-  assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Action = "sts:AssumeRole", Principal = { AWS = "arn:aws:iam::123456789012:root" } }]
-  })
-}
-
-resource "aws_vpc" "v" {
-  cidr_block = "10.0.0.0/16"
-}
-
-resource "aws_subnet" "a" {
-  vpc_id     = aws_vpc.v.id
-  cidr_block = "10.0.1.0/24"
 }
 
 module "deployer" {

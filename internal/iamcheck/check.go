@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/deployerhq/deployer/internal/awsx"
@@ -389,55 +390,26 @@ func (s *session) readRole(ctx context.Context, p Principal, name string) (ident
 		return id, err
 	}
 	id.arn = aws.ToString(role.Role.Arn)
-	if b := role.Role.PermissionsBoundary; b != nil && aws.ToString(b.PermissionsBoundaryArn) != "" {
-		pol, err := s.managedPolicy(ctx, aws.ToString(b.PermissionsBoundaryArn))
-		if err != nil {
-			return id, err
-		}
-		id.boundary = &pol
+	if id.boundary, err = s.boundary(ctx, role.Role.PermissionsBoundary); err != nil {
+		return id, err
 	}
-	inline := iam.NewListRolePoliciesPaginator(s.iam, &iam.ListRolePoliciesInput{RoleName: aws.String(name)})
-	for inline.HasMorePages() {
-		var page *iam.ListRolePoliciesOutput
-		if err := s.call(ctx, "iam:ListRolePolicies", name, func(ctx context.Context) (err error) {
-			page, err = inline.NextPage(ctx)
-			return err
-		}); err != nil {
-			return id, err
-		}
-		for _, pn := range page.PolicyNames {
-			var out *iam.GetRolePolicyOutput
-			if err := s.call(ctx, "iam:GetRolePolicy", name, func(ctx context.Context) (err error) {
-				out, err = s.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(pn)})
-				return err
-			}); err != nil {
-				return id, err
-			}
-			pol, err := parseDocument(aws.ToString(out.PolicyDocument), fmt.Sprintf("inline policy %s of role %s", pn, name))
+	pols, err := s.policies(ctx, policyHolder{
+		kind: "role", name: name,
+		inline: pages(iam.NewListRolePoliciesPaginator(s.iam, &iam.ListRolePoliciesInput{RoleName: aws.String(name)}),
+			"iam:ListRolePolicies", func(o *iam.ListRolePoliciesOutput) []string { return o.PolicyNames }),
+		getInline: "iam:GetRolePolicy",
+		get: func(ctx context.Context, policy string) (*string, error) {
+			out, err := s.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(policy)})
 			if err != nil {
-				return id, err
+				return nil, err
 			}
-			id.policies = append(id.policies, pol)
-		}
-	}
-	attached := iam.NewListAttachedRolePoliciesPaginator(s.iam, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(name)})
-	for attached.HasMorePages() {
-		var page *iam.ListAttachedRolePoliciesOutput
-		if err := s.call(ctx, "iam:ListAttachedRolePolicies", name, func(ctx context.Context) (err error) {
-			page, err = attached.NextPage(ctx)
-			return err
-		}); err != nil {
-			return id, err
-		}
-		for _, ap := range page.AttachedPolicies {
-			pol, err := s.managedPolicy(ctx, aws.ToString(ap.PolicyArn))
-			if err != nil {
-				return id, err
-			}
-			id.policies = append(id.policies, pol)
-		}
-	}
-	return id, nil
+			return out.PolicyDocument, nil
+		},
+		attached: pages(iam.NewListAttachedRolePoliciesPaginator(s.iam, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(name)}),
+			"iam:ListAttachedRolePolicies", func(o *iam.ListAttachedRolePoliciesOutput) []string { return policyARNs(o.AttachedPolicies) }),
+	})
+	id.policies = pols
+	return id, err
 }
 
 func (s *session) readUser(ctx context.Context, name string) (identity, error) {
@@ -451,119 +423,182 @@ func (s *session) readUser(ctx context.Context, name string) (identity, error) {
 		return id, err
 	}
 	id.arn = aws.ToString(user.User.Arn)
-	if b := user.User.PermissionsBoundary; b != nil && aws.ToString(b.PermissionsBoundaryArn) != "" {
-		pol, err := s.managedPolicy(ctx, aws.ToString(b.PermissionsBoundaryArn))
-		if err != nil {
-			return id, err
-		}
-		id.boundary = &pol
+	if id.boundary, err = s.boundary(ctx, user.User.PermissionsBoundary); err != nil {
+		return id, err
 	}
-	inline := iam.NewListUserPoliciesPaginator(s.iam, &iam.ListUserPoliciesInput{UserName: aws.String(name)})
-	for inline.HasMorePages() {
-		var page *iam.ListUserPoliciesOutput
-		if err := s.call(ctx, "iam:ListUserPolicies", name, func(ctx context.Context) (err error) {
-			page, err = inline.NextPage(ctx)
-			return err
-		}); err != nil {
-			return id, err
-		}
-		for _, pn := range page.PolicyNames {
-			var out *iam.GetUserPolicyOutput
-			if err := s.call(ctx, "iam:GetUserPolicy", name, func(ctx context.Context) (err error) {
-				out, err = s.iam.GetUserPolicy(ctx, &iam.GetUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(pn)})
-				return err
-			}); err != nil {
-				return id, err
-			}
-			pol, err := parseDocument(aws.ToString(out.PolicyDocument), fmt.Sprintf("inline policy %s of user %s", pn, name))
+	pols, err := s.policies(ctx, policyHolder{
+		kind: "user", name: name,
+		inline: pages(iam.NewListUserPoliciesPaginator(s.iam, &iam.ListUserPoliciesInput{UserName: aws.String(name)}),
+			"iam:ListUserPolicies", func(o *iam.ListUserPoliciesOutput) []string { return o.PolicyNames }),
+		getInline: "iam:GetUserPolicy",
+		get: func(ctx context.Context, policy string) (*string, error) {
+			out, err := s.iam.GetUserPolicy(ctx, &iam.GetUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(policy)})
 			if err != nil {
-				return id, err
+				return nil, err
 			}
-			id.policies = append(id.policies, pol)
-		}
+			return out.PolicyDocument, nil
+		},
+		attached: pages(iam.NewListAttachedUserPoliciesPaginator(s.iam, &iam.ListAttachedUserPoliciesInput{UserName: aws.String(name)}),
+			"iam:ListAttachedUserPolicies", func(o *iam.ListAttachedUserPoliciesOutput) []string { return policyARNs(o.AttachedPolicies) }),
+	})
+	if err != nil {
+		return id, err
 	}
-	attached := iam.NewListAttachedUserPoliciesPaginator(s.iam, &iam.ListAttachedUserPoliciesInput{UserName: aws.String(name)})
-	for attached.HasMorePages() {
-		var page *iam.ListAttachedUserPoliciesOutput
-		if err := s.call(ctx, "iam:ListAttachedUserPolicies", name, func(ctx context.Context) (err error) {
-			page, err = attached.NextPage(ctx)
-			return err
-		}); err != nil {
-			return id, err
-		}
-		for _, ap := range page.AttachedPolicies {
-			pol, err := s.managedPolicy(ctx, aws.ToString(ap.PolicyArn))
-			if err != nil {
-				return id, err
+	id.policies = pols
+	groups := pages(iam.NewListGroupsForUserPaginator(s.iam, &iam.ListGroupsForUserInput{UserName: aws.String(name)}),
+		"iam:ListGroupsForUser", func(o *iam.ListGroupsForUserOutput) []string {
+			names := make([]string, len(o.Groups))
+			for i, g := range o.Groups {
+				names[i] = aws.ToString(g.GroupName)
 			}
-			id.policies = append(id.policies, pol)
-		}
+			return names
+		})
+	err = s.eachPage(ctx, name, groups, func(group string) error {
+		pols, err := s.groupPolicies(ctx, group)
+		id.policies = append(id.policies, pols...)
+		return err
+	})
+	return id, err
+}
+
+// boundary reads the permissions boundary b of a role or user; nil when
+// it has none.
+func (s *session) boundary(ctx context.Context, b *types.AttachedPermissionsBoundary) (*Policy, error) {
+	if b == nil || aws.ToString(b.PermissionsBoundaryArn) == "" {
+		return nil, nil
 	}
-	groups := iam.NewListGroupsForUserPaginator(s.iam, &iam.ListGroupsForUserInput{UserName: aws.String(name)})
-	for groups.HasMorePages() {
-		var page *iam.ListGroupsForUserOutput
-		if err := s.call(ctx, "iam:ListGroupsForUser", name, func(ctx context.Context) (err error) {
-			page, err = groups.NextPage(ctx)
-			return err
-		}); err != nil {
-			return id, err
-		}
-		for _, g := range page.Groups {
-			pols, err := s.groupPolicies(ctx, aws.ToString(g.GroupName))
-			if err != nil {
-				return id, err
-			}
-			id.policies = append(id.policies, pols...)
-		}
+	pol, err := s.managedPolicy(ctx, aws.ToString(b.PermissionsBoundaryArn))
+	if err != nil {
+		return nil, err
 	}
-	return id, nil
+	return &pol, nil
 }
 
 // groupPolicies reads a group's inline and attached policies.
 func (s *session) groupPolicies(ctx context.Context, group string) ([]Policy, error) {
+	return s.policies(ctx, policyHolder{
+		kind: "group", name: group,
+		inline: pages(iam.NewListGroupPoliciesPaginator(s.iam, &iam.ListGroupPoliciesInput{GroupName: aws.String(group)}),
+			"iam:ListGroupPolicies", func(o *iam.ListGroupPoliciesOutput) []string { return o.PolicyNames }),
+		getInline: "iam:GetGroupPolicy",
+		get: func(ctx context.Context, policy string) (*string, error) {
+			out, err := s.iam.GetGroupPolicy(ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(group), PolicyName: aws.String(policy)})
+			if err != nil {
+				return nil, err
+			}
+			return out.PolicyDocument, nil
+		},
+		attached: pages(iam.NewListAttachedGroupPoliciesPaginator(s.iam, &iam.ListAttachedGroupPoliciesInput{GroupName: aws.String(group)}),
+			"iam:ListAttachedGroupPolicies", func(o *iam.ListAttachedGroupPoliciesOutput) []string { return policyARNs(o.AttachedPolicies) }),
+	})
+}
+
+// policyHolder is a role, a user or a group, and the IAM calls that read
+// the policies it holds itself: its inline policies and the managed
+// policies attached to it.
+type policyHolder struct {
+	kind, name string // "role", "user" or "group", and its name
+	// inline lists the names of its inline policies.
+	inline lister
+	// get reads the document of its inline policy named policy, as the
+	// IAM action getInline (iam:GetRolePolicy).
+	getInline string
+	get       func(ctx context.Context, policy string) (*string, error)
+	// attached lists the ARNs of the managed policies attached to it.
+	attached lister
+}
+
+// policies reads the inline and attached policies of h; each failing
+// call is a *callError naming its IAM action and h, each unreadable
+// document a *documentError naming the policy.
+func (s *session) policies(ctx context.Context, h policyHolder) ([]Policy, error) {
 	var pols []Policy
-	inline := iam.NewListGroupPoliciesPaginator(s.iam, &iam.ListGroupPoliciesInput{GroupName: aws.String(group)})
-	for inline.HasMorePages() {
-		var page *iam.ListGroupPoliciesOutput
-		if err := s.call(ctx, "iam:ListGroupPolicies", group, func(ctx context.Context) (err error) {
-			page, err = inline.NextPage(ctx)
+	err := s.eachPage(ctx, h.name, h.inline, func(pn string) error {
+		var doc *string
+		if err := s.call(ctx, h.getInline, h.name, func(ctx context.Context) (err error) {
+			doc, err = h.get(ctx, pn)
 			return err
 		}); err != nil {
-			return nil, err
+			return err
 		}
-		for _, pn := range page.PolicyNames {
-			var out *iam.GetGroupPolicyOutput
-			if err := s.call(ctx, "iam:GetGroupPolicy", group, func(ctx context.Context) (err error) {
-				out, err = s.iam.GetGroupPolicy(ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(group), PolicyName: aws.String(pn)})
-				return err
-			}); err != nil {
-				return nil, err
-			}
-			pol, err := parseDocument(aws.ToString(out.PolicyDocument), fmt.Sprintf("inline policy %s of group %s", pn, group))
-			if err != nil {
-				return nil, err
-			}
-			pols = append(pols, pol)
+		pol, err := parseDocument(aws.ToString(doc), fmt.Sprintf("inline policy %s of %s %s", pn, h.kind, h.name))
+		if err != nil {
+			return err
 		}
+		pols = append(pols, pol)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	attached := iam.NewListAttachedGroupPoliciesPaginator(s.iam, &iam.ListAttachedGroupPoliciesInput{GroupName: aws.String(group)})
-	for attached.HasMorePages() {
-		var page *iam.ListAttachedGroupPoliciesOutput
-		if err := s.call(ctx, "iam:ListAttachedGroupPolicies", group, func(ctx context.Context) (err error) {
-			page, err = attached.NextPage(ctx)
+	err = s.eachPage(ctx, h.name, h.attached, func(arn string) error {
+		pol, err := s.managedPolicy(ctx, arn)
+		if err != nil {
 			return err
-		}); err != nil {
-			return nil, err
 		}
-		for _, ap := range page.AttachedPolicies {
-			pol, err := s.managedPolicy(ctx, aws.ToString(ap.PolicyArn))
-			if err != nil {
-				return nil, err
-			}
-			pols = append(pols, pol)
-		}
+		pols = append(pols, pol)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return pols, nil
+}
+
+// lister reads a listing page by page as one IAM action.
+type lister struct {
+	action string // iam:ListRolePolicies
+	more   func() bool
+	next   func(ctx context.Context) ([]string, error)
+}
+
+// paginator is the SDK's paginator of a listing whose pages are O
+// (iam.ListRolePoliciesPaginator and its kin).
+type paginator[O any] interface {
+	HasMorePages() bool
+	NextPage(ctx context.Context, optFns ...func(*iam.Options)) (O, error)
+}
+
+// pages makes a lister of p: action names its call, items picks what a
+// page lists.
+func pages[O any](p paginator[O], action string, items func(O) []string) lister {
+	return lister{action: action, more: p.HasMorePages, next: func(ctx context.Context) ([]string, error) {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return items(page), nil
+	}}
+}
+
+// policyARNs are the ARNs of a page of attached managed policies.
+func policyARNs(ap []types.AttachedPolicy) []string {
+	arns := make([]string, len(ap))
+	for i, a := range ap {
+		arns[i] = aws.ToString(a.PolicyArn)
+	}
+	return arns
+}
+
+// eachPage reads every page of l, each page under the call timeout as a
+// call on on, and hands fn each item in turn; it stops at the first
+// error.
+func (s *session) eachPage(ctx context.Context, on string, l lister, fn func(string) error) error {
+	for l.more() {
+		var items []string
+		if err := s.call(ctx, l.action, on, func(ctx context.Context) (err error) {
+			items, err = l.next(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // managedPolicy reads the default version of a managed policy, once per

@@ -57,7 +57,7 @@ its end, as "batch run" does, and exits with the same codes.`,
 			return runWait(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
+	factory.JobOutputFlag(cmd, &opts.Output, "")
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the batch before giving up (exit 75); it keeps running")
 	return cmd
 }
@@ -267,7 +267,7 @@ position (3) or its key.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Job, "job", "", "only the job at this position, or with this key")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
+	factory.JobOutputFlag(cmd, &opts.Output, "")
 	return cmd
 }
 

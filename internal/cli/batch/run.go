@@ -67,7 +67,7 @@ batch runs to its end without anyone following it.`,
 	}
 	cmd.Flags().StringVarP(&opts.File, "file", "f", "", "the batch manifest (YAML)")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "print the batch id and exit once every job is submitted")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
+	factory.JobOutputFlag(cmd, &opts.Output, "")
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the batch before giving up (exit 75); it keeps running")
 	return cmd
 }

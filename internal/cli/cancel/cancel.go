@@ -82,7 +82,7 @@ code says which), 75 no answer within --answer-wait, 64 usage error.`,
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "after an accepted cancel, follow the job to its end and exit as \"deployer wait\" would (130 when cancelled)")
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "with --wait, how long to follow the job before giving up (exit 75)")
 	cmd.Flags().DurationVar(&opts.AnswerWait, "answer-wait", DefaultAnswerWait, "how long to wait for the gatekeeper's answer (exit 75)")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp+"; json prints the answer (and, with --wait, the job's events) one JSON object per line")
+	factory.JobOutputFlag(cmd, &opts.Output, "json prints the answer (and, with --wait, the job's events) one JSON object per line")
 	return cmd
 }
 

@@ -517,12 +517,16 @@ func TestRegisterKeepsACommandsOwnCompletion(t *testing.T) {
 	if err := run.RegisterFlagCompletionFunc("output", own); err != nil {
 		t.Fatal(err)
 	}
+	var out string
 	wait := &cobra.Command{Use: "wait", Run: func(*cobra.Command, []string) {}}
-	wait.Flags().String("output", "text", "")
+	factory.JobOutputFlag(wait, &out, "")
+	// A job-printing command Register knows nothing of, by its declaration.
+	follow := &cobra.Command{Use: "follow", Run: func(*cobra.Command, []string) {}}
+	factory.JobOutputFlag(follow, &out, "")
 	jobs := &cobra.Command{Use: "jobs", Run: func(*cobra.Command, []string) {}}
 	jobs.Flags().String("output", "text", "")
 	root.PersistentFlags().String("backend", "", "")
-	root.AddCommand(run, wait, jobs)
+	root.AddCommand(run, wait, follow, jobs)
 	Register(root, &factory.Factory{Getenv: func(string) string { return "" }})
 	check := func(c *cobra.Command, flag string, want ...string) {
 		t.Helper()
@@ -536,6 +540,7 @@ func TestRegisterKeepsACommandsOwnCompletion(t *testing.T) {
 	}
 	check(run, "output", "github")
 	check(wait, "output", factory.JobOutputs...) // it prints a job's output: the CI dialects too
+	check(follow, "output", factory.JobOutputs...)
 	check(jobs, "output", "text", "json")
 	check(root, "backend", "embedded", "aws")
 	if run.ValidArgsFunction == nil || wait.ValidArgsFunction == nil {

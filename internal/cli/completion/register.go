@@ -72,14 +72,6 @@ func Register(root *cobra.Command, f *factory.Factory) {
 		{"*", "config", files},
 		{"*", "state-dir", dirs},
 		{"*", "backend", fixed(factory.BackendEmbedded, factory.BackendAWS)},
-		// The commands that print a job's output take its dialects too.
-		{"run", "output", fixed(factory.JobOutputs...)},
-		{"wait", "output", fixed(factory.JobOutputs...)},
-		{"logs", "output", fixed(factory.JobOutputs...)},
-		{"cancel", "output", fixed(factory.JobOutputs...)},
-		{"batch run", "output", fixed(factory.JobOutputs...)},
-		{"batch wait", "output", fixed(factory.JobOutputs...)},
-		{"batch logs", "output", fixed(factory.JobOutputs...)},
 		{"*", "output", fixed(outputs...)},
 		{"*", "region", none},
 		{"*", "aws-region", none},
@@ -108,6 +100,12 @@ func Register(root *cobra.Command, f *factory.Factory) {
 			}
 			done[fl] = true
 			if _, ok := cmd.GetFlagCompletionFunc(fl.Name); ok {
+				return
+			}
+			// A command that prints a job's output (its --output declared
+			// by factory.JobOutputFlag) takes the CI dialects too.
+			if fl.Name == "output" && factory.PrintsJobs(cmd) {
+				_ = cmd.RegisterFlagCompletionFunc(fl.Name, fixed(factory.JobOutputs...))
 				return
 			}
 			i := slices.IndexFunc(rules, func(r rule) bool { return (r.path == path || r.path == "*") && r.flag == fl.Name })

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/deployerhq/deployer/client"
@@ -553,13 +554,37 @@ func Code(err error) int {
 }
 
 // JobOutputs are the values of the --output flag of the commands that
-// print a job's output or status (run, wait, logs, cancel, batch run and
-// wait): text (the default) detects the CI or terminal it runs in; the
-// others name a dialect (see docs/ci.md).
+// print a job's output or status (those that declare it with
+// JobOutputFlag): text (the default) detects the CI or terminal it runs
+// in; the others name a dialect (see docs/ci.md).
 var JobOutputs = []string{"text", "json", "github", "gitlab", "buildkite", "plain"}
 
 // JobOutputHelp is the help text of that --output flag.
 const JobOutputHelp = "text (detects GitHub Actions, GitLab CI, Buildkite or a terminal), json (one job event per line), github, gitlab, buildkite or plain; see docs/ci.md"
+
+// printsJobs is the annotation of a command that declared JobOutputFlag.
+const printsJobs = "deployer_prints_jobs"
+
+// JobOutputFlag declares cmd's --output flag as a command that prints a
+// job's output or status has it: into p, "text" by default, with
+// JobOutputHelp and then more (when not empty) as its help, and marks cmd
+// as such a command (PrintsJobs), so that shell completion offers
+// JobOutputs. The command still checks the value with CheckJobOutput.
+func JobOutputFlag(cmd *cobra.Command, p *string, more string) {
+	help := JobOutputHelp
+	if more != "" {
+		help += "; " + more
+	}
+	cmd.Flags().StringVar(p, "output", "text", help)
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[printsJobs] = "true"
+}
+
+// PrintsJobs reports whether cmd prints a job's output or status: whether
+// it declared its --output with JobOutputFlag.
+func PrintsJobs(cmd *cobra.Command) bool { return cmd.Annotations[printsJobs] != "" }
 
 // CheckJobOutput validates the --output flag of a command that prints a
 // job's output or status (see JobOutputs); anything else is a usage

@@ -52,7 +52,7 @@ func NewCmdLogs(f *factory.Factory, runF func(context.Context, *Options) error) 
 	}
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "keep printing until the job ends")
 	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line with its time")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
+	factory.JobOutputFlag(cmd, &opts.Output, "")
 	return cmd
 }
 

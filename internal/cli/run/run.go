@@ -89,7 +89,7 @@ even if run is killed.`,
 	cmd.Flags().IntVar(&opts.TaskCPU, "task-cpu", 0, "CPU units for the task, within the container's cap (default: the container's)")
 	cmd.Flags().IntVar(&opts.TaskMemory, "task-memory", 0, "memory (MiB) for the task, within the container's cap (default: the container's)")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "print the job id and exit once the request is queued")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
+	factory.JobOutputFlag(cmd, &opts.Output, "")
 	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line of output with its time")
 	return cmd
 }

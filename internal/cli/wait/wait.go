@@ -56,7 +56,7 @@ start, and exits with the same codes as "deployer run".`,
 		},
 	}
 	cmd.Flags().DurationVar(&opts.MaxWait, "max-wait-time", producer.DefaultMaxWait, "how long to follow the job before giving up (exit 75)")
-	cmd.Flags().StringVar(&opts.Output, "output", "text", factory.JobOutputHelp)
+	factory.JobOutputFlag(cmd, &opts.Output, "")
 	cmd.Flags().BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line of output with its time")
 	return cmd
 }
