@@ -115,12 +115,37 @@ func startFakes(t testing.TB, o awsbackend.Options) *fakes {
 // in this process until the test ends.
 func open(t testing.TB) (*awsbackend.Backend, *fakes) {
 	t.Helper()
+	return openWith(t, served{worker: quickWorker})
+}
+
+// served is how a test serves its pipeline.
+type served struct {
+	// worker is the worker's options.
+	worker worker.Options
+	// config is the policy. Defaults to config.
+	config string
+	// wrap, when set, wraps the pipeline's HTTP transport (to watch its
+	// calls).
+	wrap func(http.RoundTripper) http.RoundTripper
+}
+
+// quickWorker polls every few hundred milliseconds, so that tests do not
+// wait out the production intervals.
+var quickWorker = worker.Options{Poll: 100 * time.Millisecond, Discover: 200 * time.Millisecond, ReceiveWait: time.Second}
+
+// openWith is open with the pipeline served as s says.
+func openWith(t testing.TB, s served) (*awsbackend.Backend, *fakes) {
+	t.Helper()
 	o := awsbackend.Options{Principals: map[string]string{callerKey: callerRole}}
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f := startFakes(t, o)
-	cfg := awstest.Config(t, f.url, &http.Client{Transport: f.count, Timeout: time.Minute})
+	var transport http.RoundTripper = f.count
+	if s.wrap != nil {
+		transport = s.wrap(transport)
+	}
+	cfg := awstest.Config(t, f.url, &http.Client{Transport: transport, Timeout: time.Minute})
 	b, err := awsbackend.NewWithConfig(cfg, o)
 	if err != nil {
 		t.Fatal(err)
@@ -130,15 +155,18 @@ func open(t testing.TB) (*awsbackend.Backend, *fakes) {
 	if err := b.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	serve(t, b, worker.Options{Poll: 100 * time.Millisecond, Discover: 200 * time.Millisecond, ReceiveWait: time.Second})
+	serve(t, b, s)
 	return b, f
 }
 
-// serve serves b's pipeline with the test configuration in this process
-// until the test ends.
-func serve(t testing.TB, b *awsbackend.Backend, wo worker.Options) {
+// serve serves b's pipeline as s says in this process until the test
+// ends.
+func serve(t testing.TB, b *awsbackend.Backend, s served) {
 	t.Helper()
-	pol, err := policy.Parse([]byte(config), t.TempDir())
+	if s.config == "" {
+		s.config = config
+	}
+	pol, err := policy.Parse([]byte(s.config), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +175,7 @@ func serve(t testing.TB, b *awsbackend.Backend, wo worker.Options) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := b.Serve(ctx, pol, backend.ServeOptions{Worker: wo}); err != nil {
+		if err := b.Serve(ctx, pol, backend.ServeOptions{Worker: s.worker}); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	}()

@@ -3,10 +3,12 @@ package awsbackend_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
 	"github.com/deployerhq/deployer/internal/awsbackend"
@@ -39,7 +41,13 @@ func TestPipelineOnMoto(t *testing.T) {
 // motoBackend returns a caller's backend on the emulator, with a
 // pipeline serving it in this process until the test ends. It skips the
 // test when no emulator is configured.
-func motoBackend(t *testing.T) *awsbackend.Backend {
+func motoBackend(t testing.TB) *awsbackend.Backend {
+	t.Helper()
+	return motoWith(t, served{worker: worker.Options{Poll: 200 * time.Millisecond, Discover: 500 * time.Millisecond, ReceiveWait: time.Second}})
+}
+
+// motoWith is motoBackend with the pipeline served as s says.
+func motoWith(t testing.TB, s served) *awsbackend.Backend {
 	t.Helper()
 	ep := awstest.Endpoint(t, "sqs")
 	awstest.Endpoint(t, "logs")
@@ -79,6 +87,10 @@ func motoBackend(t *testing.T) *awsbackend.Backend {
 	// moto reports one SenderId for every caller; map whatever it says.
 	sender := motoSender(t, b)
 	o.Principals = map[string]string{strings.SplitN(sender, ":", 2)[0]: callerRole}
+	if s.wrap != nil {
+		// The SDK's own transport, as a deployment's pipeline has it.
+		o.HTTPClient = &http.Client{Transport: s.wrap(awshttp.NewBuildableClient().GetTransport())}
+	}
 	pipeline, err := awsbackend.New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +98,7 @@ func motoBackend(t *testing.T) *awsbackend.Backend {
 	if err := pipeline.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	serve(t, pipeline, worker.Options{Poll: 200 * time.Millisecond, Discover: 500 * time.Millisecond, ReceiveWait: time.Second})
+	serve(t, pipeline, s)
 	return b
 }
 
@@ -94,7 +106,7 @@ func first(ls []string) []string { return ls[:min(3, len(ls))] }
 
 // motoSender sends a message and reads back the SenderId the emulator
 // records for it.
-func motoSender(t *testing.T, b *awsbackend.Backend) string {
+func motoSender(t testing.TB, b *awsbackend.Backend) string {
 	t.Helper()
 	ctx := context.Background()
 	q, err := b.RunQueue(ctx, "sender-probe")
