@@ -71,8 +71,10 @@ lint: ## Run golangci-lint (pinned version)
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: bench
+# -p 1: one package's benchmarks at a time, so that none measures another's
+# load (test/'s benchmarks time the deployer binary against baselines on 2 cores).
 bench: ## Run the benchmarks (figures reported with b.ReportMetric)
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -count=1 ./...
 
 .PHONY: fuzz
 # FUZZTIME is a count of inputs ("500000x"), not a duration: Go 1.26's

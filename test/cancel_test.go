@@ -46,7 +46,7 @@ var jobQueued = regexp.MustCompile(`queued: waiting for a worker`)
 
 // poll calls cond every 20ms until it reports true, failing the test
 // with what it last said after d.
-func poll(t *testing.T, d time.Duration, cond func() (bool, string)) {
+func poll(t testing.TB, d time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()

@@ -21,7 +21,7 @@ import (
 
 // serverPids are the pids of the processes marked as serving e's state
 // directory (see embedded.ServeLock).
-func serverPids(t *testing.T, e *env) []int {
+func serverPids(t testing.TB, e *env) []int {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(e.state, "up-*.lock"))
 	if err != nil {
@@ -60,7 +60,7 @@ func alive(pid int) bool {
 }
 
 // waitGone waits for a process that is not our child to exit.
-func waitGone(t *testing.T, pid int, d time.Duration) {
+func waitGone(t testing.TB, pid int, d time.Duration) {
 	t.Helper()
 	poll(t, d, func() (bool, string) { return !alive(pid), "process " + strconv.Itoa(pid) + " is still running" })
 }

@@ -95,7 +95,7 @@ func (e *env) submit(args ...string) (string, error) {
 }
 
 // startUp starts a "deployer up" and waits until it serves.
-func (e *env) startUp(t *testing.T, args ...string) *proc {
+func (e *env) startUp(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := e.start(append([]string{"up"}, args...)...)
 	p.stderr.waitFor(t, regexp.MustCompile(`serving`), 30*time.Second)

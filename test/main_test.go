@@ -21,15 +21,16 @@ import (
 
 // deployerBin is the binary under test, awsfakesBin the AWS fakes' server
 // the --backend aws tests run it against, workerBin the AWS worker daemon,
-// deployerTaskBin the tasks' entrypoint and lambdazipBin the Lambda
-// packager, all built for this host; gatekeeperPkg and logshipperPkg are
-// the Lambda packages as "make lambda" builds them (for Linux on this
+// deployerTaskBin the tasks' entrypoint, lambdazipBin the Lambda packager
+// and stamperBin and maxrssBin the benchmarks' line-latency script and
+// memory gauge, all built for this host; gatekeeperPkg and logshipperPkg
+// are the Lambda packages as "make lambda" builds them (for Linux on this
 // machine's architecture), unpacked as Lambda unpacks them, and
 // gatekeeperBin and logshipperBin their bootstraps. TestMain builds them
 // all once.
 var (
-	deployerBin, awsfakesBin, workerBin, deployerTaskBin, lambdazipBin string
-	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin         string
+	deployerBin, awsfakesBin, workerBin, deployerTaskBin, lambdazipBin, stamperBin, maxrssBin string
+	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin                                string
 )
 
 // buildDir holds what TestMain built (and the emulator, when it is
@@ -48,8 +49,10 @@ func TestMain(m *testing.M) {
 	workerBin = filepath.Join(dir, "worker")
 	deployerTaskBin = filepath.Join(dir, "deployer-task")
 	lambdazipBin = filepath.Join(dir, "lambdazip")
+	stamperBin = filepath.Join(dir, "stamper")
+	maxrssBin = filepath.Join(dir, "maxrss")
 	build := exec.Command("go", "build", "-o", dir,
-		"../cmd/deployer", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip")
+		"../cmd/deployer", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip", "./stamper", "./maxrss")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)
