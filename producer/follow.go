@@ -339,6 +339,12 @@ func (f *follower) addLine(attempt int, a *attemptState, l schemas.LogLine) {
 	case l.End != nil:
 		a.endSeq, a.end = l.Seq, l.End
 		return
+	case l.Seq == a.printed+1 && l.Part == 0 && len(a.pending) == 0:
+		// The next line, whole, with nothing waiting: the usual case,
+		// delivered without a stop in pending.
+		a.printed++
+		f.deliver(attempt, l)
+		return
 	}
 	p := a.pending[l.Seq]
 	if p == nil {

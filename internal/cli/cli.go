@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -103,8 +105,45 @@ func MainAs(mode Mode, args []string) int {
 	// exported when OTEL_EXPORTER_OTLP_ENDPOINT says where.
 	ctx, stopTracing := tracing.Start(ctx, mode.name(), os.Getenv, os.Stderr)
 	defer stopTracing()
+	defer profile(os.Getenv(EnvCPUProfile), args)()
 	f := factory.New()
 	return ExecuteAs(ctx, f, mode, args)
+}
+
+// EnvCPUProfile names a directory: every deployer process started with it
+// set (the CLI, deployer up, the task supervisors up spawns) writes its CPU
+// profile there, as <first argument>-<pid>.pprof, for finding where the
+// time goes (see docs/performance.md).
+const EnvCPUProfile = "DEPLOYER_CPUPROFILE"
+
+// profile starts the CPU profile into dir, when set, and returns what
+// stops it.
+func profile(dir string, args []string) func() {
+	if dir == "" {
+		return func() {}
+	}
+	name := "deployer"
+	for _, a := range args {
+		if a == factory.SuperviseCommand || a == "up" || a == "run" || a == "wait" || a == "logs" {
+			name = strings.TrimLeft(a, "_")
+			break
+		}
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, os.Getpid()))
+	f, err := os.Create(path) //nolint:gosec // a path the user named for profiles
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "deployer: %s: %v\n", EnvCPUProfile, err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "deployer: %s: %v\n", EnvCPUProfile, err)
+		_ = f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // Execute runs the deployer command line args against f and returns the

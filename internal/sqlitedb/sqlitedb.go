@@ -34,6 +34,9 @@ const FileName = "deployer.db"
 // lock before failing with SQLITE_BUSY.
 const BusyTimeout = 30 * time.Second
 
+// CacheKiB bounds each connection's page cache.
+const CacheKiB = 512
+
 // Open opens (creating if needed) the database of the state directory dir.
 func Open(dir string) (*sql.DB, error) {
 	if dir == "" {
@@ -53,6 +56,10 @@ func OpenFile(path string) (*sql.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// A small page cache per connection: the work is small transactions
+	// and reads of what was just written (in the OS's cache anyway), and
+	// a follower reading a long log keeps its memory flat.
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", CacheKiB))
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -163,5 +164,41 @@ func TestOpenReadOnlyReadsWithoutWriting(t *testing.T) {
 	}
 	if _, err := sqlitedb.OpenReadOnly(t.TempDir()); err == nil {
 		t.Error("OpenReadOnly of a directory without a database succeeded")
+	}
+}
+
+// TestChangesWakeOnAnotherHandlesCommit: each commit through one handle
+// (as another process's would) wakes the waiters of the file, however
+// fast they come.
+func TestChangesWakeOnAnotherHandlesCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlitedb.FileName)
+	a, err := sqlitedb.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Close() }()
+	b, err := sqlitedb.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	if _, err := b.ExecContext(t.Context(), `CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	w := sqlitedb.ChangesOf(t.Context(), a).Watch()
+	defer w.Close()
+	if !w.Watching() {
+		t.Skip("this platform reports no writes to a watched directory's files")
+	}
+	for i := range 50 {
+		next := w.Next()
+		if _, err := b.ExecContext(t.Context(), `INSERT INTO t (v) VALUES (?)`, i); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-next:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("commit %d woke nobody", i)
+		}
 	}
 }

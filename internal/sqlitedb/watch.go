@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -135,9 +136,32 @@ func (c *Changes) start() {
 	go c.run(fw, c.done)
 }
 
+// MinGap is the least time between two wake-ups: a burst of commits (a
+// task writing lines as fast as it can) wakes the waiters once per gap,
+// not once per commit, and the last commit of a burst always wakes them.
+const MinGap = 2 * time.Millisecond
+
 func (c *Changes) run(fw *fsnotify.Watcher, done chan struct{}) {
 	defer close(done)
 	events, errs := fw.Events, fw.Errors
+	var (
+		last    time.Time
+		trail   = time.NewTimer(time.Hour)
+		pending bool
+	)
+	trail.Stop()
+	defer trail.Stop()
+	wake := func() {
+		if since := time.Since(last); since < MinGap {
+			if !pending {
+				pending = true
+				trail.Reset(MinGap - since)
+			}
+			return
+		}
+		last = time.Now()
+		c.fire()
+	}
 	for events != nil || errs != nil {
 		select {
 		case ev, ok := <-events:
@@ -146,7 +170,7 @@ func (c *Changes) run(fw *fsnotify.Watcher, done chan struct{}) {
 				continue
 			}
 			if (ev.Name == c.wal || ev.Name == c.path) && ev.Op&(fsnotify.Write|fsnotify.Create) != 0 {
-				c.fire()
+				wake()
 			}
 		case _, ok := <-errs:
 			if !ok {
@@ -155,6 +179,10 @@ func (c *Changes) run(fw *fsnotify.Watcher, done chan struct{}) {
 			}
 			// The kernel's queue overflowed and dropped events:
 			// everyone looks, and finds what is new.
+			wake()
+		case <-trail.C:
+			pending = false
+			last = time.Now()
 			c.fire()
 		}
 	}
