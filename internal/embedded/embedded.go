@@ -224,6 +224,9 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	loops := []backend.Loop{
 		{Name: "logshipper", Run: func(ctx context.Context) error { return b.shipLogs(ctx, log) }},
 		{Name: "janitor", Run: func(ctx context.Context) error { b.janitor(ctx, log); return nil }},
+		// A task's supervisor is started ahead, so that a job does not
+		// wait for a process to start.
+		{Name: "spare supervisor", Run: func(ctx context.Context) error { b.Runner.KeepSpare(ctx); return nil }},
 	}
 	if watch != nil {
 		loops = append(loops, watch(w))

@@ -129,6 +129,21 @@ type Runner struct {
 	// live counts the supervisors this Runner spawned and has not reaped
 	// yet (for tests: tasks outlive the Runner by design).
 	live sync.WaitGroup
+
+	// spares is set while KeepSpare runs; spare is the supervisor
+	// started ahead, waiting for a task, if one is ready.
+	spareMu sync.Mutex
+	spares  bool
+	spare   *spareProc
+}
+
+// spareProc is a supervisor started ahead of its task: it has opened the
+// state database and waits for the task's id on its stdin.
+type spareProc struct {
+	stdin  *os.File
+	pid    int
+	token  string
+	exited chan struct{}
 }
 
 var _ runner.Runner = (*Runner)(nil)
@@ -334,34 +349,28 @@ func validate(s runner.Spec) error {
 }
 
 // spawn starts the task's supervisor, detached in its own session, and
-// records its pid.
+// records its pid. A spare supervisor (KeepSpare), when one is ready,
+// takes the task instead: it has started and opened the state database
+// already.
 func (r *Runner) spawn(ctx context.Context, id string) error {
 	dir := WorkDir(r.opts.StateDir, id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("starting task %s: creating its directory: %w", id, err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated: lt-<job id>-<attempt>
-	if err != nil {
-		return fmt.Errorf("starting task %s: opening supervisor log: %w", id, err)
+	pid, token, ok := r.handToSpare(id)
+	if !ok {
+		logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated: lt-<job id>-<attempt>
+		if err != nil {
+			return fmt.Errorf("starting task %s: opening supervisor log: %w", id, err)
+		}
+		defer func() { _ = logFile.Close() }()
+		cmd, err := r.supervisor(id, nil, logFile)
+		if err != nil {
+			return fmt.Errorf("starting task %s: %w", id, err)
+		}
+		pid, token = cmd.Process.Pid, procToken(cmd.Process.Pid)
+		r.reap(cmd)
 	}
-	defer func() { _ = logFile.Close() }()
-	args := make([]string, 0, len(r.opts.Supervisor)+1)
-	args = append(args, r.opts.Supervisor[1:]...)
-	args = append(args, r.opts.StateDir, id)
-	cmd := exec.Command(r.opts.Supervisor[0], args...) //nolint:gosec,noctx // our own binary; it must outlive ctx
-	cmd.Stdin = nil                                    // /dev/null
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting task %s: spawning supervisor %s: %w", id, r.opts.Supervisor[0], err)
-	}
-	pid := cmd.Process.Pid
-	token := procToken(pid) // before reaping, so the pid is still this process
-	r.live.Add(1)
-	go func() {
-		defer r.live.Done()
-		_ = cmd.Wait() // reap; the supervisor reports through the database
-	}()
 	// The claim records the same pid; this covers the time until then.
 	if _, err := r.db.ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
 		WHERE id = ? AND status = 'pending' AND supervisor_pid = 0`, pid, token, id); err != nil {
@@ -369,6 +378,124 @@ func (r *Runner) spawn(ctx context.Context, id string) error {
 	}
 	r.log.Info("spawned task supervisor", "task_id", id, "pid", pid)
 	return nil
+}
+
+// supervisor starts the supervisor command for task id (SpareTask for a
+// spare), detached in its own session, with stdin (nil: /dev/null) and
+// its output to out. The token is taken before anything can reap it.
+func (r *Runner) supervisor(id string, stdin, out *os.File) (*exec.Cmd, error) {
+	args := make([]string, 0, len(r.opts.Supervisor)+1)
+	args = append(args, r.opts.Supervisor[1:]...)
+	args = append(args, r.opts.StateDir, id)
+	cmd := exec.Command(r.opts.Supervisor[0], args...) //nolint:gosec,noctx // our own binary; it must outlive ctx
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("spawning supervisor %s: %w", r.opts.Supervisor[0], err)
+	}
+	return cmd, nil
+}
+
+// reap waits for a supervisor to exit, so that it leaves no zombie; it
+// reports through the database.
+func (r *Runner) reap(cmd *exec.Cmd) {
+	r.live.Add(1)
+	go func() {
+		defer r.live.Done()
+		_ = cmd.Wait()
+	}()
+}
+
+// KeepSpare keeps one supervisor started ahead of the next task until ctx
+// ends, so that starting a task does not wait for a process to start and
+// open the state database (tens of milliseconds, most of a short job's
+// overhead). A spare reads its task's id from a pipe held by this
+// process: when this process ends, however it ends, the spare sees the
+// pipe close and exits without running anything. For a process that
+// serves (deployer up); KeepSpare returns once the spare left is gone.
+func (r *Runner) KeepSpare(ctx context.Context) {
+	if len(r.opts.Supervisor) == 0 {
+		return
+	}
+	r.spareMu.Lock()
+	r.spares = true
+	r.spareMu.Unlock()
+	r.refillSpare()
+	<-ctx.Done()
+	r.spareMu.Lock()
+	r.spares = false
+	p := r.spare
+	r.spare = nil
+	r.spareMu.Unlock()
+	if p != nil {
+		_ = p.stdin.Close()
+		<-p.exited
+	}
+}
+
+// refillSpare starts a spare supervisor when KeepSpare runs and none is
+// ready.
+func (r *Runner) refillSpare() {
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	if !r.spares || r.spare != nil {
+		return
+	}
+	logFile, err := os.OpenFile(filepath.Join(r.opts.StateDir, "spare-supervisors.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		r.log.Warn("starting a spare supervisor: opening its log", "err", err)
+		return
+	}
+	defer func() { _ = logFile.Close() }()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		r.log.Warn("starting a spare supervisor: creating its pipe", "err", err)
+		return
+	}
+	cmd, err := r.supervisor(SpareTask, pr, logFile)
+	_ = pr.Close()
+	if err != nil {
+		_ = pw.Close()
+		r.log.Warn("starting a spare supervisor", "err", err)
+		return
+	}
+	p := &spareProc{stdin: pw, pid: cmd.Process.Pid, token: procToken(cmd.Process.Pid), exited: make(chan struct{})}
+	r.spare = p
+	r.live.Add(1)
+	go func() {
+		defer r.live.Done()
+		_ = cmd.Wait()
+		close(p.exited)
+		r.spareMu.Lock()
+		if r.spare == p { // it died waiting: the next task is spawned
+			r.spare = nil
+			_ = p.stdin.Close()
+		}
+		r.spareMu.Unlock()
+	}()
+}
+
+// handToSpare gives task id to the spare supervisor, if one is ready, and
+// returns its pid and token; another spare is started for the next task.
+func (r *Runner) handToSpare(id string) (int, string, bool) {
+	r.spareMu.Lock()
+	p := r.spare
+	r.spare = nil
+	r.spareMu.Unlock()
+	if p == nil {
+		return 0, "", false
+	}
+	defer r.refillSpare()
+	_, err := p.stdin.WriteString(id + "\n")
+	_ = p.stdin.Close()
+	if err != nil {
+		r.log.Warn("handing a task to the spare supervisor; spawning one", "task_id", id, "pid", p.pid, "err", err)
+		return 0, "", false
+	}
+	return p.pid, p.token, true
 }
 
 // Find returns the task of a job's attempt; an error wrapping

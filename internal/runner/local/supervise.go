@@ -1,11 +1,13 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -16,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
@@ -66,9 +70,9 @@ func Supervise(ctx context.Context, args []string, version string) int {
 		return SuperviseUsage
 	}
 	stateDir, id := args[0], args[1]
-	log = log.With("task_id", id)
-	if !filepath.IsAbs(stateDir) || !validTaskID(id) {
-		log.Error("usage: <absolute state dir> <task id>", "state_dir", stateDir)
+	spare := id == SpareTask
+	if !filepath.IsAbs(stateDir) || (!spare && !validTaskID(id)) {
+		log.Error("usage: <absolute state dir> <task id>", "state_dir", stateDir, "task_id", id)
 		return SuperviseUsage
 	}
 	// Catch the signals before claiming: an uncaught SIGUSR1 would kill
@@ -94,11 +98,55 @@ func Supervise(ctx context.Context, args []string, version string) int {
 		log.Error("opening task log", "err", err)
 		return SuperviseFailed
 	}
+	if spare {
+		// Started ahead of its task (Runner.KeepSpare): ready, it waits
+		// for the task's id on stdin. The runner's end (its process
+		// gone, or done with spares) closes stdin: nothing to do.
+		if id, log, err = awaitTask(os.Stdin, stateDir); err != nil {
+			if !errors.Is(err, io.EOF) {
+				log.Error("waiting for a task", "err", err)
+				return SuperviseUsage
+			}
+			return SuperviseOK
+		}
+	}
+	log = log.With("task_id", id)
 	s := &supervisor{
 		ctx: context.WithoutCancel(ctx), db: db, logs: logs, log: log,
 		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version,
 	}
 	return s.run()
+}
+
+// SpareTask is the task id argument of a spare supervisor: it reads its
+// task's id from stdin (see Runner.KeepSpare).
+const SpareTask = "-"
+
+// awaitTask reads a spare's task id from r, one line, and points its
+// diagnostics (the logger returned, and stderr) at the task's
+// supervisor.log from then on. io.EOF means no task came.
+func awaitTask(r io.Reader, stateDir string) (string, *slog.Logger, error) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	line, err := bufio.NewReaderSize(r, 128).ReadString('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) && line != "" {
+			err = fmt.Errorf("task id %q without a newline: %w", line, io.ErrUnexpectedEOF)
+		}
+		return "", log, err
+	}
+	id := strings.TrimSuffix(line, "\n")
+	if !validTaskID(id) {
+		return "", log, fmt.Errorf("%q is not a task id", id)
+	}
+	f, err := os.OpenFile(filepath.Join(WorkDir(stateDir, id), "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated
+	if err != nil {
+		return id, log, nil // the spares' log it stays
+	}
+	if err := unix.Dup2(int(f.Fd()), 2); err == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	_ = f.Close()
+	return id, log, nil
 }
 
 type supervisor struct {
