@@ -44,7 +44,7 @@ func isULID(s string) bool {
 	}
 	for i := range len(s) {
 		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U') {
+		if ok := c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U'; !ok {
 			return false
 		}
 	}

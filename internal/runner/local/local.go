@@ -196,7 +196,7 @@ func validTaskID(id string) bool {
 	}
 	for j := range len(job) {
 		c := job[j]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+		if ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'; !ok {
 			return false
 		}
 	}
