@@ -8,6 +8,11 @@ STATE_DIR ?= .state
 # install by hand. Override GOLANGCI_LINT with a prebuilt binary to save the build.
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 FUZZTIME  ?= 500000x
+# Build tags of every binary we ship. grpcnotrace: gRPC (linked, unused,
+# through the OTLP/HTTP trace exporter) leaves out golang.org/x/net/trace,
+# whose templates keep the linker from dropping unused methods: the
+# Lambdas and the worker come out about a third smaller.
+TAGS      := grpcnotrace
 LAMBDA_ARCH ?= arm64
 # Images (make images): their repository and the version stamped into
 # deployer-task and the worker and used as the tag.
@@ -22,13 +27,13 @@ help: ## List the targets
 
 .PHONY: build
 build: ## Build the deployer CLI, infrastructure-deployer (the ECS deploy runner's CLI), the worker daemon and the deployer-task entrypoint into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-X github.com/deployerhq/deployer/internal/cli.Version=$(VERSION)' -o $(BIN)/ ./cmd/deployer ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags='-X github.com/deployerhq/deployer/internal/cli.Version=$(VERSION)' -o $(BIN)/ ./cmd/deployer ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
 
 .PHONY: lambda
 lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.al2023; LAMBDA_ARCH, default arm64; GATEKEEPER_CONFIG=FILE packs the allow-list)
 	@if [ -n "$(GATEKEEPER_CONFIG)" ]; then $(GO) run ./cmd/deployer config validate $(GATEKEEPER_CONFIG) || exit 1; fi
 	@for fn in gatekeeper logshipper; do \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc,$(TAGS) -ldflags='-s -w' \
 	    -o $(BIN)/linux_$(LAMBDA_ARCH)/$$fn ./cmd/$$fn || exit 1; \
 	  config=; if [ $$fn = gatekeeper ] && [ -n "$(GATEKEEPER_CONFIG)" ]; then config="-config $(GATEKEEPER_CONFIG)"; fi; \
 	  $(GO) run ./internal/tools/lambdazip -o dist/$$fn.zip $$config $(BIN)/linux_$(LAMBDA_ARCH)/$$fn || exit 1; \

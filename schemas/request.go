@@ -3,7 +3,6 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -69,12 +68,28 @@ type CallerMetadata struct {
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
 }
 
-// jobIDPattern admits ULIDs and ids derived from them ("<ulid>-r2"); the
-// id names queues and directories, so it is deliberately narrow.
-var jobIDPattern = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}(-[a-z0-9]{1,16})?$`)
-
-// ValidJobID reports whether id has the shape of a job id.
-func ValidJobID(id string) bool { return jobIDPattern.MatchString(id) }
+// ValidJobID reports whether id has the shape of a job id: a ULID, or an
+// id derived from one ("<ulid>-r2"),
+// ^[0-9A-HJKMNP-TV-Z]{26}(-[a-z0-9]{1,16})?$. The id names queues and
+// directories, so it is deliberately narrow.
+func ValidJobID(id string) bool {
+	if len(id) < 26 || !isULID(id[:26]) {
+		return false
+	}
+	suffix := id[26:]
+	if suffix == "" {
+		return true
+	}
+	if suffix[0] != '-' || len(suffix) < 2 || len(suffix) > 17 {
+		return false
+	}
+	for i := 1; i < len(suffix); i++ {
+		if c := suffix[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks the request's own shape (not policy).
 func (r *JobRequest) Validate() error {

@@ -3,7 +3,6 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 )
 
 // ScheduleRequestV1 is the body an EventBridge Scheduler schedule sends
@@ -23,11 +22,9 @@ type ScheduleRequest struct {
 	Schedule string `json:"schedule"`
 }
 
-var scheduleNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // Validate checks the request's own shape.
 func (r *ScheduleRequest) Validate() error {
-	if !scheduleNamePattern.MatchString(r.Schedule) {
+	if !ValidName(r.Schedule) {
 		return fmt.Errorf("%w: schedule %q is not a schedule name", ErrMalformed, r.Schedule)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -79,7 +80,7 @@ type edrStdConfig struct {
 	EnvironmentVars                   map[string]string             `json:"environment_vars"`
 }
 
-var edrStdFields = jsonFieldSet(edrStdConfig{})
+var edrStdFields = sync.OnceValue(func() map[string]bool { return jsonFieldSet(edrStdConfig{}) })
 
 // The scripts the standard configuration allows in each container, with
 // the options its script_config lets callers pass. Review them against the
@@ -179,7 +180,7 @@ func ImportEDRVariables(vars map[string]EDRVariable, skipped []string, opts EDRI
 			return nil, fmt.Errorf("%s: %s%w", v.Pos, name, err)
 		}
 		for _, k := range sortedKeys(obj) {
-			if !edrStdFields[k] {
+			if !edrStdFields()[k] {
 				notes.add(cname, true, "%s.%s has no equivalent and was dropped", name, k)
 			}
 		}

@@ -36,12 +36,8 @@ const (
 )
 
 var (
-	// namePattern is the configuration's container and script name
-	// (config.schema.json, #/$defs/name): a name that does not match can
-	// never be allow-listed.
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	keyPattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
-	refPattern  = regexp.MustCompile(`^matrix\.([A-Za-z_][A-Za-z0-9_-]*)$`)
+	keyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+	refPattern = regexp.MustCompile(`^matrix\.([A-Za-z_][A-Za-z0-9_-]*)$`)
 )
 
 // parser collects the problems of one manifest.
@@ -371,7 +367,7 @@ func (p *parser) name(n *yaml.Node, where, what string) string {
 	if !ok {
 		return ""
 	}
-	if !namePattern.MatchString(s) {
+	if !schemas.ValidName(s) { // a name that does not match can never be allow-listed
 		p.add(n, "%s: %s %s is not a valid name: a letter or digit, then letters, digits, '.', '_' or '-', at most 64 characters", where, what, show(s))
 	}
 	return s

@@ -1,7 +1,6 @@
 package completion
 
 import (
-	"regexp"
 	"sort"
 	"strings"
 
@@ -10,9 +9,6 @@ import (
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/schemas"
 )
-
-// optionPattern is how the configuration schema spells an option name.
-var optionPattern = regexp.MustCompile(`^-{1,2}[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // option is one option a script's policy names.
 type option struct {
@@ -32,18 +28,18 @@ func scriptOptions(s schemas.ScriptInfo) map[string]option {
 	out := map[string]option{}
 	denied := map[string]bool{}
 	for _, o := range s.RestrictedOptions {
-		if optionPattern.MatchString(o) {
+		if schemas.ValidOptionName(o) {
 			denied[policy.OptionID(o)] = true
 		}
 	}
 	for _, w := range s.HardcodedArgv {
 		name, _, _ := strings.Cut(w, "=")
-		if optionPattern.MatchString(name) {
+		if schemas.ValidOptionName(name) {
 			denied[policy.OptionID(name)] = true
 		}
 	}
 	add := func(name string, flag bool) {
-		if !optionPattern.MatchString(name) || denied[policy.OptionID(name)] {
+		if !schemas.ValidOptionName(name) || denied[policy.OptionID(name)] {
 			return
 		}
 		id := policy.OptionID(name)
@@ -63,7 +59,7 @@ func scriptOptions(s schemas.ScriptInfo) map[string]option {
 		add(o, true)
 	}
 	for _, name := range sortedKeys(s.OptionPatterns) {
-		if !optionPattern.MatchString(name) {
+		if !schemas.ValidOptionName(name) {
 			continue
 		}
 		id := policy.OptionID(name)
@@ -93,7 +89,7 @@ func argCandidates(s schemas.ScriptInfo, words []string, toComplete string) []co
 	opts := scriptOptions(s)
 	repeatable := map[string]bool{}
 	for _, o := range s.RepeatableOptions {
-		if optionPattern.MatchString(o) {
+		if schemas.ValidOptionName(o) {
 			repeatable[policy.OptionID(o)] = true
 		}
 	}
@@ -109,7 +105,7 @@ func argCandidates(s schemas.ScriptInfo, words []string, toComplete string) []co
 			endOfOptions = true
 		case strings.HasPrefix(w, "-") && w != "-":
 			name, _, hasValue := strings.Cut(w, "=")
-			if !optionPattern.MatchString(name) {
+			if !schemas.ValidOptionName(name) {
 				continue
 			}
 			id := policy.OptionID(name)
@@ -128,7 +124,7 @@ func argCandidates(s schemas.ScriptInfo, words []string, toComplete string) []co
 		return nil
 	case strings.HasPrefix(toComplete, "-") && strings.Contains(toComplete, "="):
 		name, _, _ := strings.Cut(toComplete, "=")
-		if !optionPattern.MatchString(name) {
+		if !schemas.ValidOptionName(name) {
 			return nil
 		}
 		o := opts[policy.OptionID(name)]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -19,10 +18,6 @@ import (
 	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
-
-// namePattern is how the configuration schema spells container, script,
-// lane and schedule names.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Limits of what is listed.
 const (
@@ -101,7 +96,7 @@ func findScript(c *schemas.ContainerInfo, name string) *schemas.ScriptInfo {
 func containerCandidates(infos []schemas.ContainerInfo) []cobra.Completion {
 	var out []cobra.Completion
 	for _, ci := range infos {
-		if !namePattern.MatchString(ci.Name) {
+		if !schemas.ValidName(ci.Name) {
 			continue
 		}
 		desc := ci.Description
@@ -123,7 +118,7 @@ func scriptCandidates(ci *schemas.ContainerInfo) []cobra.Completion {
 	}
 	var out []cobra.Completion
 	for _, s := range ci.Scripts {
-		if !namePattern.MatchString(s.Name) {
+		if !schemas.ValidName(s.Name) {
 			continue
 		}
 		var desc string
@@ -178,7 +173,7 @@ func (c *completer) scriptNames(cmd *cobra.Command, _ []string, toComplete strin
 	seen := map[string][]string{}
 	for _, ci := range infos {
 		for _, s := range ci.Scripts {
-			if namePattern.MatchString(s.Name) && namePattern.MatchString(ci.Name) {
+			if schemas.ValidName(s.Name) && schemas.ValidName(ci.Name) {
 				seen[s.Name] = append(seen[s.Name], ci.Name)
 			}
 		}
@@ -196,7 +191,7 @@ func (c *completer) laneNames(cmd *cobra.Command, _ []string, toComplete string)
 	lanes := map[string][]string{}
 	limit := map[string]int{}
 	for _, ci := range c.describe(cmd) {
-		if namePattern.MatchString(ci.Lane) && namePattern.MatchString(ci.Name) {
+		if schemas.ValidName(ci.Lane) && schemas.ValidName(ci.Name) {
 			lanes[ci.Lane] = append(lanes[ci.Lane], ci.Name)
 			limit[ci.Lane] = ci.LaneLimit
 		}
@@ -336,7 +331,7 @@ func (c *completer) scheduleNames(cmd *cobra.Command, _ []string, toComplete str
 	var out []cobra.Completion
 	for _, name := range sortedKeys(scheds) {
 		s := scheds[name]
-		if !namePattern.MatchString(name) || !strings.HasPrefix(name, toComplete) {
+		if !schemas.ValidName(name) || !strings.HasPrefix(name, toComplete) {
 			continue
 		}
 		out = append(out, cobra.CompletionWithDesc(name, oneLine(fmt.Sprintf("%s %s · %s", s.Container, s.Script, s.Cron))))

@@ -115,10 +115,23 @@ func ClientToken(jobID string, attempt int) string {
 	return hex.EncodeToString(sum[:])
 }
 
-var (
-	envName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	startedBy = regexp.MustCompile(`^[A-Za-z0-9_/-]{1,128}$`)
-)
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// validStartedBy reports whether s can be ECS's startedBy:
+// ^[A-Za-z0-9_/-]{1,128}$. (Checked by hand: the {1,128} compiles to a
+// program of 128 copies, which every process would build at start-up.)
+func validStartedBy(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '/' || c == '-'; !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // Start starts the task of spec.JobID and spec.Attempt, or returns the one
 // already started for them. A spec ECS can never run is refused with an
@@ -151,7 +164,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 func (r *Runner) runTaskInput(spec runner.Spec) (*ecs.RunTaskInput, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !startedBy.MatchString(spec.JobID) {
+	if !validStartedBy(spec.JobID) {
 		bad("job id %q cannot be an ECS startedBy (1 to 128 letters, digits, '-', '_', '/')", spec.JobID)
 	}
 	if spec.Attempt < 1 {
@@ -322,7 +335,7 @@ func overridesSize(o *types.TaskOverride) int {
 // wrapping runner.ErrNotFound when ECS has none (never started, or
 // stopped long enough ago that ECS forgot it).
 func (r *Runner) Find(ctx context.Context, jobID string, attempt int) (runner.Task, error) {
-	if !startedBy.MatchString(jobID) {
+	if !validStartedBy(jobID) {
 		return runner.Task{}, fmt.Errorf("finding task of job %q attempt %d: %w", jobID, attempt, runner.ErrNotFound)
 	}
 	// RUNNING first: a task stopping between the two listings is then

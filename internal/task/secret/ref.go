@@ -2,7 +2,6 @@ package secret
 
 import (
 	"path/filepath"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,14 +17,6 @@ const (
 
 // MaxRefLen is the longest reference Check accepts, in bytes.
 const MaxRefLen = 2048
-
-var (
-	secretsManagerARN  = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}(:[^:]*:[^:]*:[^:]*)?$`)
-	secretsManagerName = regexp.MustCompile(`^secretsmanager:[A-Za-z0-9/_+=.@-]{1,512}(:[^:]*:[^:]*:[^:]*)?$`)
-	ssmARN             = regexp.MustCompile(`^arn:aws[a-z-]*:ssm:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+$`)
-	ssmName            = regexp.MustCompile(`^/[A-Za-z0-9/_.-]+$`)
-	envName            = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
 
 // The errors of Check. They are constant: none repeats any part of the
 // reference, which may be a value pasted by mistake.
@@ -87,30 +78,30 @@ func parse(ref string) (reference, error) {
 	switch {
 	case strings.HasPrefix(ref, "arn:"):
 		switch {
-		case secretsManagerARN.MatchString(ref):
+		case isSecretsManagerARN(ref):
 			// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME[:KEY:STAGE:ID]
 			parts := strings.Split(ref, ":")
 			r := reference{kind: kindSecretsManager, id: strings.Join(parts[:7], ":"), region: parts[3]}
 			return r, r.suffix(parts[7:])
-		case ssmARN.MatchString(ref):
+		case isSSMARN(ref):
 			return reference{kind: kindSSM, id: ref, region: strings.Split(ref, ":")[3]}, nil
 		}
 		return reference{}, errARN
 	case strings.HasPrefix(ref, SecretsManagerPrefix):
-		if !secretsManagerName.MatchString(ref) {
+		if !isSecretsManagerName(ref) {
 			return reference{}, errSMName
 		}
 		parts := strings.Split(ref, ":")
 		r := reference{kind: kindSecretsManager, id: parts[1]}
 		return r, r.suffix(parts[2:])
 	case strings.HasPrefix(ref, "/"):
-		if ssmName.MatchString(ref) && !strings.Contains(ref, "//") {
+		if isSSMName(ref) && !strings.Contains(ref, "//") {
 			return reference{kind: kindSSM, id: ref}, nil
 		}
 		return reference{}, errSSMName
 	case strings.HasPrefix(ref, EnvPrefix):
 		name := ref[len(EnvPrefix):]
-		if envName.MatchString(name) {
+		if isEnvName(name) {
 			return reference{kind: kindEnv, id: name}, nil
 		}
 		return reference{}, errEnvName
@@ -147,6 +138,103 @@ func printable(s string) bool {
 	}
 	for _, c := range s {
 		if c != '\t' && unicode.IsControl(c) || c == 0x2028 || c == 0x2029 {
+			return false
+		}
+	}
+	return true
+}
+
+// The forms below are checked by hand rather than with regular
+// expressions: the {1,512} of a secret name compiles to a program of
+// thousands of instructions, which every deployer process (this package is
+// linked into all of them) would build at start-up. Each function states
+// the expression it is equivalent to; ref_internal_test.go fuzzes them
+// against it.
+
+// isSecretsManagerARN is
+// ^arn:aws[a-z-]*:secretsmanager:REGION:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}(:[^:]*:[^:]*:[^:]*)?$
+// (REGION as in isRegion).
+func isSecretsManagerARN(s string) bool {
+	p := strings.Split(s, ":")
+	return (len(p) == 7 || len(p) == 10) && p[0] == "arn" && isPartition(p[1]) &&
+		p[2] == "secretsmanager" && isRegion(p[3]) && isAccount(p[4]) &&
+		p[5] == "secret" && isSecretName(p[6])
+}
+
+// isSSMARN is
+// ^arn:aws[a-z-]*:ssm:REGION:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+$.
+func isSSMARN(s string) bool {
+	p := strings.Split(s, ":")
+	if len(p) != 6 || p[0] != "arn" || !isPartition(p[1]) || p[2] != "ssm" || !isRegion(p[3]) || !isAccount(p[4]) {
+		return false
+	}
+	name, ok := strings.CutPrefix(p[5], "parameter/")
+	return ok && name != "" && all(name, isParamByte)
+}
+
+// isSecretsManagerName is
+// ^secretsmanager:[A-Za-z0-9/_+=.@-]{1,512}(:[^:]*:[^:]*:[^:]*)?$.
+func isSecretsManagerName(s string) bool {
+	p := strings.Split(s, ":")
+	return (len(p) == 2 || len(p) == 5) && p[0] == "secretsmanager" && isSecretName(p[1])
+}
+
+// isSSMName is ^/[A-Za-z0-9/_.-]+$.
+func isSSMName(s string) bool {
+	return len(s) > 1 && s[0] == '/' && all(s, isParamByte)
+}
+
+// isEnvName is ^[A-Za-z_][A-Za-z0-9_]*$.
+func isEnvName(s string) bool {
+	return s != "" && (s[0] < '0' || s[0] > '9') &&
+		all(s, func(c byte) bool { return isAlnum(c) || c == '_' })
+}
+
+// isPartition is aws[a-z-]*.
+func isPartition(s string) bool {
+	rest, ok := strings.CutPrefix(s, "aws")
+	return ok && all(rest, func(c byte) bool { return isLower(c) || c == '-' })
+}
+
+// isRegion is [a-z]{2}(-[a-z]+)+-[0-9]+: two letters, one or more words
+// of letters, a number, joined by '-'.
+func isRegion(s string) bool {
+	p := strings.Split(s, "-")
+	if len(p) < 3 || len(p[0]) != 2 || !all(p[0], isLower) {
+		return false
+	}
+	for _, w := range p[1 : len(p)-1] {
+		if w == "" || !all(w, isLower) {
+			return false
+		}
+	}
+	n := p[len(p)-1]
+	return n != "" && all(n, isDigit)
+}
+
+// isAccount is [0-9]{12}.
+func isAccount(s string) bool { return len(s) == 12 && all(s, isDigit) }
+
+// isSecretName is [A-Za-z0-9/_+=.@-]{1,512}.
+func isSecretName(s string) bool {
+	return len(s) >= 1 && len(s) <= 512 && all(s, func(c byte) bool {
+		return isAlnum(c) || strings.IndexByte("/_+=.@-", c) >= 0
+	})
+}
+
+// isParamByte is [A-Za-z0-9/_.-], the bytes of an SSM parameter name.
+func isParamByte(c byte) bool { return isAlnum(c) || strings.IndexByte("/_.-", c) >= 0 }
+
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isAlnum(c byte) bool { return isLower(c) || c >= 'A' && c <= 'Z' || isDigit(c) }
+
+// all reports whether every byte of s is ok. The classes above are all
+// ASCII, so checking bytes is checking characters: no byte of a multibyte
+// UTF-8 sequence (nor an invalid one) is ASCII.
+func all(s string, ok func(byte) bool) bool {
+	for i := range len(s) {
+		if !ok(s[i]) {
 			return false
 		}
 	}

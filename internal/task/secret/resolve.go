@@ -118,7 +118,7 @@ func (r *Resolver) Environ(ctx context.Context, environ []string) ([]string, err
 	values := make(map[string]string, len(names))
 	var errs []error
 	for _, name := range names {
-		if !envName.MatchString(name) {
+		if !isEnvName(name) {
 			errs = append(errs, fmt.Errorf("%q: %w: the name after %s must be letters, digits and '_', not starting with a digit", Prefix+name, ErrInvalid, Prefix))
 			continue
 		}
