@@ -34,3 +34,20 @@ func SinkLines(job string, recs []schemas.TaskRecord) ([]schemas.LogLine, error)
 	}
 	return lines, first
 }
+
+// KeepSpares starts keeping a spare supervisor, as KeepSpare does, and
+// returns what stops it (waiting for the spare left to exit).
+func KeepSpares(r *Runner) (stop func()) {
+	r.startSpares()
+	return r.stopSpares
+}
+
+// SparePIDs returns the pid of the spare supervisor ready, if any.
+func SparePIDs(r *Runner) []int {
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	if r.spare == nil {
+		return nil
+	}
+	return []int{r.spare.pid}
+}

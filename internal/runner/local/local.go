@@ -442,11 +442,21 @@ func (r *Runner) KeepSpare(ctx context.Context) {
 	if len(r.opts.Supervisor) == 0 {
 		return
 	}
+	r.startSpares()
+	<-ctx.Done()
+	r.stopSpares()
+}
+
+// startSpares starts keeping a spare supervisor.
+func (r *Runner) startSpares() {
 	r.spareMu.Lock()
 	r.spares = true
 	r.spareMu.Unlock()
 	r.refillSpare()
-	<-ctx.Done()
+}
+
+// stopSpares stops keeping a spare and waits for the one left to exit.
+func (r *Runner) stopSpares() {
 	r.spareMu.Lock()
 	r.spares = false
 	p := r.spare

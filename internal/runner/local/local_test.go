@@ -655,3 +655,43 @@ func TestCanaryRunsTheVersionProbe(t *testing.T) {
 		t.Errorf("canary with a script: %v, want ErrInvalidSpec", err)
 	}
 }
+
+// TestSpareSupervisorTakesTheNextTask: while KeepSpare runs, a supervisor
+// waits ahead of the next task and runs it (its pid is the one recorded
+// before the task starts), another waits for the task after, each task's
+// diagnostics go to its own supervisor.log, and the spare left exits
+// without running anything when KeepSpare ends.
+func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("hello", "#!/bin/sh\necho \"hello $1\"\n")
+	stop := local.KeepSpares(e.r)
+	spares := func() []int { return local.SparePIDs(e.r) }
+	for i := range 3 {
+		if len(spares()) != 1 {
+			t.Fatalf("task %d: spares %v, want one ready", i, spares())
+		}
+		spare := spares()[0]
+		task := e.start(e.spec("hello", strconv.Itoa(i)))
+		if pid := e.supervisorPID(task.ID); pid != spare {
+			t.Fatalf("task %d: supervisor pid %d, want the spare's %d", i, pid, spare)
+		}
+		got := e.waitStopped(task.ID)
+		if got.ExitCode == nil || *got.ExitCode != 0 || strings.Join(e.lines(task.ID), "|") != "hello "+strconv.Itoa(i) {
+			t.Fatalf("task %d: %+v, lines %q", i, got, e.lines(task.ID))
+		}
+		log, err := os.ReadFile(filepath.Join(local.WorkDir(e.stateDir, task.ID), "supervisor.log"))
+		if err != nil || !strings.Contains(string(log), "task claimed") {
+			t.Fatalf("task %d's supervisor.log: %v\n%s", i, err, log)
+		}
+		// The next spare was started as this task was handed over.
+		if s := spares(); len(s) != 1 || s[0] == spare {
+			t.Fatalf("after task %d: spares %v, want one other than %d", i, s, spare)
+		}
+	}
+	last := spares()[0]
+	stop()
+	if local.Alive(last) {
+		t.Errorf("the spare left (pid %d) outlived KeepSpare", last)
+	}
+}
