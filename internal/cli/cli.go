@@ -38,6 +38,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
+	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/producer"
 )
@@ -106,8 +107,31 @@ func MainAs(mode Mode, args []string) int {
 	ctx, stopTracing := tracing.Start(ctx, mode.name(), os.Getenv, os.Stderr)
 	defer stopTracing()
 	defer profile(os.Getenv(EnvCPUProfile), args)()
+	limitMemory(args)
 	f := factory.New()
 	return ExecuteAs(ctx, f, mode, args)
+}
+
+// cliMemoryLimit is the Go memory a command that does not serve keeps to,
+// however long the output it follows (deployer run of a million lines):
+// a soft limit (as GOMEMLIMIT) that has the collector run more often
+// rather than the heap grow.
+const cliMemoryLimit = 24 << 20
+
+// limitMemory sets cliMemoryLimit, unless the command serves (up, ui, a
+// task's supervisor: their memory is their work's) or GOMEMLIMIT says
+// otherwise. A script argument spelled like a serving command leaves the
+// limit unset; that costs only memory.
+func limitMemory(args []string) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	for _, a := range args {
+		if a == "up" || a == "ui" || a == factory.SuperviseCommand || a == local.TaskCommand {
+			return
+		}
+	}
+	debug.SetMemoryLimit(cliMemoryLimit)
 }
 
 // EnvCPUProfile names a directory: every deployer process started with it
