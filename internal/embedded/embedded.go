@@ -199,8 +199,11 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		Tracer:   opts.Tracer,
 	}
 	wo := opts.Worker
+	changes := sqlitedb.ChangesOf(ctx, b.DB)
 	if wo.Poll == 0 {
-		wo.Poll = 50 * time.Millisecond
+		// Commits wake the inspections (Wake below): the poll finds
+		// what commits nothing, a supervisor gone and a timeout due.
+		wo.Poll = 500 * time.Millisecond
 	}
 	if wo.Discover == 0 {
 		wo.Discover = 2 * time.Second
@@ -208,7 +211,7 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	if wo.Wake == nil {
 		// A supervisor recording its task's end commits to the state
 		// database: the worker inspects at once.
-		wo.Wake = sqlitedb.ChangesOf(ctx, b.DB).Notify
+		wo.Wake = changes.Notify
 	}
 	if wo.Logger == nil {
 		wo.Logger = log

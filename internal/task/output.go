@@ -30,6 +30,7 @@ type Framer struct {
 	now     func() time.Time
 	seq     int64
 	err     error
+	whole   bool // no parts: see NewRecordFramer
 }
 
 // RecordWriter takes a task's log records, in order. deployer-task's is
@@ -51,8 +52,11 @@ func NewFramer(w io.Writer, jobID string, attempt int) *Framer {
 }
 
 // NewRecordFramer returns a Framer giving records of jobID's attempt to rw.
+// A RecordWriter with a WholeLines method that returns true gets each line
+// in one record, however long: parts are for log events, which it is not.
 func NewRecordFramer(rw RecordWriter, jobID string, attempt int) *Framer {
-	return &Framer{rw: rw, jobID: jobID, attempt: attempt, now: time.Now}
+	w, ok := rw.(interface{ WholeLines() bool })
+	return &Framer{rw: rw, jobID: jobID, attempt: attempt, now: time.Now, whole: ok && w.WholeLines()}
 }
 
 // jsonRecords writes records as lines of JSON.
@@ -79,6 +83,11 @@ func (f *Framer) Line(text string) {
 	defer f.mu.Unlock()
 	f.seq++
 	r := schemas.TaskRecord{JobID: f.jobID, Attempt: f.attempt, Seq: f.seq, Time: f.now().UTC()}
+	if f.whole {
+		r.Text = text
+		f.write(r)
+		return
+	}
 	parts := schemas.SplitText(text, schemas.MaxPartBytes)
 	for i, p := range parts {
 		r.Text = p

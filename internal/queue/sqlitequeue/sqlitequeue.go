@@ -47,6 +47,11 @@ var schema = []string{
 // DefaultPollInterval is the default Options.PollInterval.
 const DefaultPollInterval = 25 * time.Millisecond
 
+// WatchedPollInterval is how often a long poll looks when commits of every
+// process wake it (sqlitedb.Changes): a safety net, and never later than
+// the next message's visibility.
+const WatchedPollInterval = 250 * time.Millisecond
+
 // Options configure a Broker. The zero value is ready to use.
 type Options struct {
 	// SenderID is recorded as the verified sender of every message this
@@ -362,7 +367,7 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 			// process, or a commit of another.
 			wake, changed = q.b.waiters.channel(q.name), watcher.Next()
 		}
-		msgs, err := q.receiveOnce(ctx, opts)
+		msgs, next, err := q.receiveNext(ctx, opts)
 		if err != nil || len(msgs) > 0 {
 			return msgs, err
 		}
@@ -370,7 +375,16 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 		if left <= 0 {
 			return nil, nil
 		}
+		// Commits wake the wait (a send of this process or another's);
+		// the poll is for a message whose delay or visibility timeout
+		// ends, and the fallback where commits are not reported.
 		d := min(left, q.b.opts.PollInterval)
+		if watcher.Watching() {
+			d = min(left, max(q.b.opts.PollInterval, WatchedPollInterval))
+			if next > 0 {
+				d = min(d, next)
+			}
+		}
 		if timer == nil {
 			timer = time.NewTimer(d)
 			defer timer.Stop()
@@ -390,18 +404,33 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 // receiveOnce looks for visible messages with a read, and only when there
 // are some claims them in a write transaction.
 func (q *Queue) receiveOnce(ctx context.Context, opts queue.ReceiveOptions) ([]queue.Message, error) {
-	var exists, visible bool
+	msgs, _, err := q.receiveNext(ctx, opts)
+	return msgs, err
+}
+
+// receiveNext is receiveOnce that also says, when nothing is visible, in
+// how long the next message of the queue becomes visible (a delay or a
+// visibility timeout ending commits nothing, so nothing wakes a waiter
+// then); 0 when the queue holds none.
+func (q *Queue) receiveNext(ctx context.Context, opts queue.ReceiveOptions) ([]queue.Message, time.Duration, error) {
+	var (
+		exists bool
+		next   sql.NullInt64
+	)
+	now := q.b.now()
 	err := q.b.db.QueryRowContext(ctx, `SELECT
 			EXISTS (SELECT 1 FROM queue_queues WHERE name = ?),
-			EXISTS (SELECT 1 FROM queue_messages WHERE queue = ? AND visible_at <= ?)`,
-		q.name, q.name, q.b.now()).Scan(&exists, &visible)
+			(SELECT min(visible_at) FROM queue_messages WHERE queue = ?)`,
+		q.name, q.name).Scan(&exists, &next)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("receiving from queue %s: %w", q.name, err)
+		return nil, 0, fmt.Errorf("receiving from queue %s: %w", q.name, err)
 	case !exists:
-		return nil, fmt.Errorf("receiving from queue %s: %w", q.name, queue.ErrNotFound)
-	case !visible:
-		return nil, nil
+		return nil, 0, fmt.Errorf("receiving from queue %s: %w", q.name, queue.ErrNotFound)
+	case !next.Valid:
+		return nil, 0, nil
+	case next.Int64 > now:
+		return nil, time.Duration(next.Int64-now) * time.Millisecond, nil
 	}
 	var msgs []queue.Message
 	var moved bool
@@ -412,12 +441,12 @@ func (q *Queue) receiveOnce(ctx context.Context, opts queue.ReceiveOptions) ([]q
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("receiving from queue %s: %w", q.name, err)
+		return nil, 0, fmt.Errorf("receiving from queue %s: %w", q.name, err)
 	}
 	if moved {
 		q.b.waiters.notify(dlq)
 	}
-	return msgs, nil
+	return msgs, 0, nil
 }
 
 // claim runs inside the receive transaction: it expires old messages,

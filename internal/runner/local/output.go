@@ -85,6 +85,10 @@ func (k *recordSink) WriteRecord(rec schemas.TaskRecord) error {
 	return nil
 }
 
+// WholeLines tells the entrypoint's Framer to give each line in one
+// record: parts are for log events, and the supervisor joins them anyway.
+func (k *recordSink) WholeLines() bool { return true }
+
 // Flush implements task.RecordWriter: the pump stores what it holds.
 func (k *recordSink) Flush() error {
 	select {

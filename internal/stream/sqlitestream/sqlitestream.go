@@ -33,6 +33,10 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS stream_events_job ON stream_events (job_id, id)`,
 }
 
+// WatchedPollInterval is how often a waiting subscription looks when
+// commits of every process wake it (sqlitedb.Changes).
+const WatchedPollInterval = 250 * time.Millisecond
+
 // Options tunes the adapter. The zero value is ready to use.
 type Options struct {
 	// PollInterval is how often a waiting subscription looks for events
@@ -315,7 +319,12 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 			timer := time.NewTimer(wait)
 			defer timer.Stop()
 			deadline = timer.C
-			ticker = time.NewTicker(sub.s.opts.PollInterval)
+			poll := sub.s.opts.PollInterval
+			if watcher.Watching() {
+				// Commits wake the wait: the poll is a safety net.
+				poll = max(poll, WatchedPollInterval)
+			}
+			ticker = time.NewTicker(poll)
 			defer ticker.Stop()
 		}
 		select {

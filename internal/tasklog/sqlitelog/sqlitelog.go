@@ -309,11 +309,11 @@ func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, li
 	if err != nil {
 		return nil, err
 	}
-	var lines []schemas.LogLine
+	lines := make([]schemas.LogLine, 0, min(limit, 1024))
 	for len(lines) < limit && rows.Next() {
 		var (
 			id   int64
-			data []byte
+			data sql.RawBytes // decodeLines copies what it keeps
 		)
 		if err := rows.Scan(&id, &data); err != nil {
 			_ = rows.Close()
