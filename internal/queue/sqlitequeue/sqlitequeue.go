@@ -401,17 +401,11 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 	}
 }
 
-// receiveOnce looks for visible messages with a read, and only when there
-// are some claims them in a write transaction.
-func (q *Queue) receiveOnce(ctx context.Context, opts queue.ReceiveOptions) ([]queue.Message, error) {
-	msgs, _, err := q.receiveNext(ctx, opts)
-	return msgs, err
-}
-
-// receiveNext is receiveOnce that also says, when nothing is visible, in
-// how long the next message of the queue becomes visible (a delay or a
-// visibility timeout ending commits nothing, so nothing wakes a waiter
-// then); 0 when the queue holds none.
+// receiveNext looks for visible messages with a read, and only when there
+// are some claims them in a write transaction. When none is visible, it
+// says in how long the next message of the queue becomes visible (a delay
+// or a visibility timeout ending commits nothing, so nothing wakes a
+// waiter then); 0 when the queue holds none.
 func (q *Queue) receiveNext(ctx context.Context, opts queue.ReceiveOptions) ([]queue.Message, time.Duration, error) {
 	var (
 		exists bool

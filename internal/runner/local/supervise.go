@@ -115,7 +115,7 @@ func Supervise(ctx context.Context, args []string, version string) int {
 		ctx: context.WithoutCancel(ctx), db: db, logs: logs, log: log,
 		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version,
 	}
-	return s.run()
+	return s.run() //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
 }
 
 // SpareTask is the task id argument of a spare supervisor: it reads its

@@ -47,7 +47,7 @@ func encodeLines(lines []schemas.LogLine) ([]byte, error) {
 			}
 			flags |= flagEnd
 		}
-		b = binary.AppendUvarint(b, uint64(ln.Seq))
+		b = binary.AppendUvarint(b, uint64(ln.Seq)) //nolint:gosec // Append refuses a seq below 1
 		b = binary.AppendVarint(b, ln.Time.UnixMilli())
 		b = binary.AppendUvarint(b, flags)
 		b = binary.AppendUvarint(b, uint64(len(ln.Text)))
@@ -158,5 +158,5 @@ func (d *decoder) field() span {
 	}
 	from := d.n - len(d.b)
 	d.b = d.b[n:]
-	return span{from: from, to: from + int(n)}
+	return span{from: from, to: from + int(n)} //nolint:gosec // n is at most len(d.b)
 }
