@@ -422,19 +422,29 @@ func (f *follower) fillGaps(ctx context.Context, force bool) error {
 		if !force && !stale {
 			continue
 		}
-		for {
-			before := a.printed
-			lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, fillBatch)
-			if err != nil {
-				return err
-			}
-			for _, l := range lines {
-				f.addLine(n, a, l)
-			}
-			f.flush()
-			if len(lines) < fillBatch || a.complete() || a.printed == before || (!force && !a.waiting()) {
-				break
-			}
+		if err := f.readLog(ctx, n, a, func() bool { return force || a.waiting() }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readLog reads the attempt's lines after those delivered from the task
+// log source, a batch at a time, while more reads may bring more and more
+// says so; it stops at the log's end or when a read brings nothing new.
+func (f *follower) readLog(ctx context.Context, n int, a *attemptState, more func() bool) error {
+	for !a.complete() {
+		before := a.printed
+		lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, fillBatch)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			f.addLine(n, a, l)
+		}
+		f.flush()
+		if len(lines) < fillBatch || a.printed == before || !more() {
+			return nil
 		}
 	}
 	return nil
@@ -450,19 +460,11 @@ func (f *follower) readAvailable(ctx context.Context) error {
 	}
 	for _, n := range f.attemptNumbers() {
 		a := f.attempts[n]
-		for a.taskID != "" && a.printed < a.available && !a.complete() {
-			before := a.printed
-			lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, fillBatch)
-			if err != nil {
-				return err
-			}
-			for _, l := range lines {
-				f.addLine(n, a, l)
-			}
-			f.flush()
-			if len(lines) < fillBatch || a.printed == before {
-				break
-			}
+		if a.taskID == "" || a.printed >= a.available {
+			continue
+		}
+		if err := f.readLog(ctx, n, a, func() bool { return a.printed < a.available }); err != nil {
+			return err
 		}
 	}
 	return nil
