@@ -38,7 +38,6 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
-	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/producer"
 )
@@ -109,6 +108,7 @@ func MainAs(mode Mode, args []string) int {
 	defer profile(os.Getenv(EnvCPUProfile), args)()
 	limitMemory(args)
 	f := factory.New()
+	f.SpareAtStart = true // this binary runs the supervise command
 	return ExecuteAs(ctx, f, mode, args)
 }
 
@@ -127,7 +127,7 @@ func limitMemory(args []string) {
 		return
 	}
 	for _, a := range args {
-		if a == "up" || a == "ui" || a == factory.SuperviseCommand || a == local.TaskCommand {
+		if a == "up" || a == "ui" || a == factory.SuperviseCommand {
 			return
 		}
 	}

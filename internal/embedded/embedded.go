@@ -29,6 +29,10 @@ type Options struct {
 	// Supervisor re-executes a binary as a task supervisor (see
 	// local.Options).
 	Supervisor []string
+	// SpareAtStart has a serving process start its spare supervisor at
+	// once rather than after its first task (see local.Options): for
+	// deployer's own binary, known to run Supervisor.
+	SpareAtStart bool
 	// Sender is the verified identity the queues record for this process
 	// ("user:<name>").
 	Sender string
@@ -96,9 +100,10 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 		return err
 	}
 	if b.Runner, err = local.New(b.DB, local.Options{ //nolint:contextcheck // constructors migrate with their own bounded context
-		StateDir:   b.Dir,
-		Supervisor: opts.Supervisor,
-		Logger:     b.logger,
+		StateDir:     b.Dir,
+		Supervisor:   opts.Supervisor,
+		SpareAtStart: opts.SpareAtStart,
+		Logger:       b.logger,
 	}); err != nil {
 		return err
 	}

@@ -74,6 +74,11 @@ func TerminalWidth(w any) int {
 type Factory struct {
 	IO     IOStreams
 	Getenv func(string) string
+	// SpareAtStart has a server this process runs start its spare task
+	// supervisor at once (local.Options.SpareAtStart): set by cli.MainAs,
+	// whose binary runs SuperviseCommand; not by tests that build a
+	// Factory around a test binary.
+	SpareAtStart bool
 	// ConfigPath and StateDir are the global flags' values.
 	ConfigPath string
 	StateDir   string
@@ -487,8 +492,9 @@ func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
 		return nil, fmt.Errorf("locating the deployer binary: %w", err)
 	}
 	b, err := embedded.Open(ctx, dir, embedded.Options{
-		Supervisor: []string{exe, SuperviseCommand},
-		Sender:     CurrentUser(),
+		Supervisor:   []string{exe, SuperviseCommand},
+		SpareAtStart: f.SpareAtStart,
+		Sender:       CurrentUser(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening state directory %s: %w", dir, err)

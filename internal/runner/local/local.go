@@ -99,6 +99,10 @@ type Options struct {
 	// Logger receives the runner's own diagnostics. Defaults to
 	// discarding them.
 	Logger *slog.Logger
+	// SpareAtStart has KeepSpare start a spare supervisor at once, not
+	// only once a task has been started (which proves that Supervisor
+	// runs a supervisor): for a binary known to, deployer's own.
+	SpareAtStart bool
 }
 
 // Validate returns every problem of the options at once.
@@ -140,6 +144,7 @@ type Runner struct {
 // spareProc is a supervisor started ahead of its task: it has opened the
 // state database and waits for the task's id on its stdin.
 type spareProc struct {
+	proc   *os.Process
 	stdin  *os.File
 	pid    int
 	token  string
@@ -392,6 +397,8 @@ func (r *Runner) spawn(ctx context.Context, id string) error {
 		}
 		pid, token = cmd.Process.Pid, procToken(cmd.Process.Pid)
 		r.reap(cmd)
+		// A supervisor ran: the next task's may be started ahead.
+		defer r.refillSpare()
 	}
 	// The claim records the same pid; this covers the time until then.
 	if _, err := r.db.ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
@@ -452,7 +459,9 @@ func (r *Runner) startSpares() {
 	r.spareMu.Lock()
 	r.spares = true
 	r.spareMu.Unlock()
-	r.refillSpare()
+	if r.opts.SpareAtStart {
+		r.refillSpare()
+	}
 }
 
 // stopSpares stops keeping a spare and waits for the one left to exit.
@@ -462,11 +471,25 @@ func (r *Runner) stopSpares() {
 	p := r.spare
 	r.spare = nil
 	r.spareMu.Unlock()
-	if p != nil {
-		_ = p.stdin.Close()
+	if p == nil {
+		return
+	}
+	_ = p.stdin.Close()
+	t := time.NewTimer(spareExit)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		// It has no task: whatever keeps it from reading its closed
+		// stdin, it goes.
+		r.log.Warn("the spare supervisor did not exit when told; killing it", "pid", p.pid)
+		_ = p.proc.Kill()
 		<-p.exited
 	}
 }
+
+// spareExit is how long a spare told to exit (its stdin closed) is given.
+const spareExit = 10 * time.Second
 
 // refillSpare starts a spare supervisor when KeepSpare runs and none is
 // ready.
@@ -494,7 +517,7 @@ func (r *Runner) refillSpare() {
 		r.log.Warn("starting a spare supervisor", "err", err)
 		return
 	}
-	p := &spareProc{stdin: pw, pid: cmd.Process.Pid, token: procToken(cmd.Process.Pid), exited: make(chan struct{})}
+	p := &spareProc{proc: cmd.Process, stdin: pw, pid: cmd.Process.Pid, token: procToken(cmd.Process.Pid), exited: make(chan struct{})}
 	r.spare = p
 	r.live.Add(1)
 	go func() {

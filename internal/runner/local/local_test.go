@@ -663,7 +663,7 @@ func TestCanaryRunsTheVersionProbe(t *testing.T) {
 // without running anything when KeepSpare ends.
 func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
 	e.script("hello", "#!/bin/sh\necho \"hello $1\"\n")
 	stop := local.KeepSpares(e.r)
 	spares := func() []int { return local.SparePIDs(e.r) }
@@ -693,5 +693,28 @@ func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 	stop()
 	if local.Alive(last) {
 		t.Errorf("the spare left (pid %d) outlived KeepSpare", last)
+	}
+}
+
+// TestSpareOnlyAfterASupervisorRan: without SpareAtStart (a program whose
+// binary is not known to run the supervisor command), no spare is started
+// until a task's supervisor has been, and none is left when KeepSpare ends.
+func TestSpareOnlyAfterASupervisorRan(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("hello", "#!/bin/sh\necho hello\n")
+	stop := local.KeepSpares(e.r)
+	if s := local.SparePIDs(e.r); len(s) != 0 {
+		t.Fatalf("spares %v before any task", s)
+	}
+	task := e.start(e.spec("hello"))
+	s := local.SparePIDs(e.r)
+	if len(s) != 1 || s[0] == e.supervisorPID(task.ID) {
+		t.Fatalf("spares %v after the first task (supervisor %d), want another ready", s, e.supervisorPID(task.ID))
+	}
+	e.waitStopped(task.ID)
+	stop()
+	if local.Alive(s[0]) {
+		t.Errorf("the spare (pid %d) outlived KeepSpare", s[0])
 	}
 }
