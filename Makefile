@@ -65,7 +65,7 @@ run-standard: build ## Run a terraform-planner plan of the standard configuratio
 
 .PHONY: test
 test: ## Run all tests, end-to-end tests included
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 15m ./...
 
 .PHONY: test-race
 test-race: ## Run the unit tests with the race detector
