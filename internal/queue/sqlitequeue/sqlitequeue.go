@@ -111,6 +111,21 @@ func New(db *sql.DB, opts Options) (*Broker, error) {
 
 func (b *Broker) now() int64 { return b.opts.Now().UnixMilli() }
 
+// after returns the time d from now in Unix milliseconds, rounded up: a
+// message hidden or delayed for d never becomes visible before d has
+// passed (times are kept to the millisecond).
+func (b *Broker) after(d time.Duration) int64 {
+	if d <= 0 {
+		return b.now()
+	}
+	t := b.opts.Now().Add(d)
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
+}
+
 // Create creates the queue, or, when it exists, applies cfg to it and
 // opens it. A redrive policy's dead-letter queue must already exist
 // (queue.ErrInvalid otherwise), as SQS requires.
@@ -326,7 +341,7 @@ func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, err
 		defer func() { _ = stmt.Close() }()
 		for i, m := range msgs {
 			if _, err := stmt.ExecContext(ctx, ids[i], q.name, m.Body, attrs[i], q.b.opts.SenderID,
-				now, now+m.Delay.Milliseconds()); err != nil {
+				now, q.b.after(m.Delay)); err != nil {
 				return err
 			}
 		}
@@ -496,7 +511,7 @@ func (q *Queue) claim(ctx context.Context, tx *sql.Tx, opts queue.ReceiveOptions
 			token := rand.Text()
 			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
 				SET visible_at = ?, receives = receives + 1, receipt = ? WHERE seq = ?`,
-				now+visMS, token, c.seq); err != nil {
+				q.b.after(time.Duration(visMS)*time.Millisecond), token, c.seq); err != nil {
 				return nil, "", false, fmt.Errorf("claiming message %s: %w", c.ID, err)
 			}
 			m := c.Message
@@ -620,7 +635,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Dur
 			q.name, receipt, queue.ErrInvalidReceipt)
 	}
 	res, err := q.b.db.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
-		WHERE id = ? AND queue = ? AND receipt = ?`, q.b.now()+d.Milliseconds(), id, q.name, token)
+		WHERE id = ? AND queue = ? AND receipt = ?`, q.b.after(d), id, q.name, token)
 	if err != nil {
 		return fmt.Errorf("changing visibility of message %s in queue %s: %w", id, q.name, err)
 	}
