@@ -142,9 +142,8 @@ func awaitTask(r io.Reader, stateDir string) (string, *slog.Logger, error) {
 	if err != nil {
 		return id, log, nil // the spares' log it stays
 	}
-	if err := unix.Dup2(int(f.Fd()), 2); err == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
+	// The logger writes to os.Stderr, descriptor 2: it follows.
+	_ = unix.Dup2(int(f.Fd()), 2)
 	_ = f.Close()
 	return id, log, nil
 }

@@ -271,6 +271,9 @@ type Subscription struct {
 	jobID  string
 	cursor int64
 	closed bool
+	// watcher wakes the waits of Next on other processes' commits, from
+	// the first Next that waits until Close.
+	watcher *sqlitedb.Watcher
 }
 
 var _ stream.Subscription = (*Subscription)(nil)
@@ -288,19 +291,18 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 	var (
 		deadline <-chan time.Time
 		ticker   *time.Ticker
-		watcher  *sqlitedb.Watcher
 	)
-	if wait > 0 {
-		watcher = sub.s.changes.Watch()
-		defer watcher.Close()
+	if wait > 0 && sub.watcher == nil {
+		// Held until Close: a follower calls Next again and again.
+		sub.watcher = sub.s.changes.Watch()
 	}
 	for {
 		// Both before reading, so no publish is missed: one of this
 		// process, or a commit of another.
 		wake := sub.s.waker()
 		var changed <-chan struct{}
-		if watcher != nil {
-			changed = watcher.Next()
+		if sub.watcher != nil {
+			changed = sub.watcher.Next()
 		}
 		evs, err := sub.poll(ctx)
 		if err != nil {
@@ -320,7 +322,7 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 			defer timer.Stop()
 			deadline = timer.C
 			poll := sub.s.opts.PollInterval
-			if watcher.Watching() {
+			if sub.watcher.Watching() {
 				// Commits wake the wait: the poll is a safety net.
 				poll = max(poll, WatchedPollInterval)
 			}
@@ -390,5 +392,8 @@ func (sub *Subscription) poll(ctx context.Context) ([]schemas.JobEvent, error) {
 // Close releases the subscription; Next fails after it. It is idempotent.
 func (sub *Subscription) Close() error {
 	sub.closed = true
+	if sub.watcher != nil {
+		sub.watcher.Close()
+	}
 	return nil
 }
