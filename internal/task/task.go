@@ -237,9 +237,13 @@ func supervise(ctx context.Context, o Options, f *Framer, cmd *exec.Cmd, pipe *w
 		killC = time.After(o.Grace)
 	}
 	done := ctx.Done()
+	// exitedC is exited until it is taken: closed, it would be ready at
+	// every turn and the loop would spin until the output ends.
+	exitedC := (<-chan struct{})(exited)
 	for !scriptDone || !outputEnd {
 		select {
-		case <-exited:
+		case <-exitedC:
+			exitedC = nil
 			scriptDone = true
 			// Whatever the script left running in its group goes with it.
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)

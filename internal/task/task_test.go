@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -291,6 +292,40 @@ func TestStopForwardsToTheProcessGroup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWaitsForOutputAfterExitWithoutSpinning: a script whose output
+// outlives it (a process of its own session holds the pipe) has that
+// output kept, and the wait for it costs no CPU. A wait that took the
+// script's exit again at every turn spun a core for the whole time.
+func TestWaitsForOutputAfterExitWithoutSpinning(t *testing.T) {
+	// The script exits once the other session holds the pipe (it made
+	// the file), not before: its exit kills its own process group.
+	started := filepath.Join(t.TempDir(), "started")
+	dir := scripts(t, map[string]string{
+		"lingers": fmt.Sprintf(`setsid sh -c 'touch %[1]s; sleep 0.6; echo late' & until [ -e %[1]s ]; do :; done; echo early; exit 0`, started),
+	})
+	before := cpuTime(t)
+	res := run(t, task.Options{ScriptsDir: dir, Script: "lingers"})
+	used := cpuTime(t) - before
+	if res.code != 0 || !slices.Equal(res.lines, []string{"early", "late"}) {
+		t.Fatalf("exit %d, lines %q; want 0, [early late]", res.code, res.lines)
+	}
+	// Waiting ~600 ms: a spinning loop burns most of that; waiting
+	// costs a few milliseconds.
+	if used > 150*time.Millisecond {
+		t.Errorf("the wait for the output used %v of CPU", used)
+	}
+}
+
+// cpuTime is the CPU time (user and system) this process used so far.
+func cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestMainAsAProcess runs the entrypoint as deployer-task runs in a task:

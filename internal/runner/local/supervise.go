@@ -239,12 +239,15 @@ func (s *supervisor) run() int {
 			stop(reason)
 		}
 	}
+	// Each is closed when it happens: taken once, then nil, so that the
+	// loop waits for the other instead of spinning.
+	exitedC, pumpedC := (<-chan struct{})(exited), (<-chan struct{})(pumped)
 	for !taskDone || !outputDone {
 		select {
-		case <-exited:
-			taskDone = true
-		case <-pumped:
-			outputDone = true
+		case <-exitedC:
+			exitedC, taskDone = nil, true
+		case <-pumpedC:
+			pumpedC, outputDone = nil, true
 		case <-tick.C:
 			check()
 		case <-s.wake:
