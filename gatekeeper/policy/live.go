@@ -20,6 +20,10 @@ func (p *Policy) Digest() string {
 	return "sha256:" + hex.EncodeToString(sum[:])[:12]
 }
 
+// Source is the SourceDigest of the configuration bytes the policy was
+// parsed from.
+func (p *Policy) Source() string { return p.source }
+
 // Live is the policy in force while a gatekeeper serves: a holder whose
 // policy Store swaps atomically, so that a reload takes effect for the
 // very next request without stopping anything. It implements what the

@@ -46,6 +46,25 @@ containers:
 	}
 }
 
+func TestSourceNamesTheBytesParsed(t *testing.T) {
+	doc := "containers:\n  c:\n    image: x\n    script_config:\n      s: {}\n"
+	p, err := Parse([]byte(doc), "/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Source() != SourceDigest([]byte(doc)) || !strings.HasPrefix(p.Source(), "sha256:") {
+		t.Errorf("Source %q, want SourceDigest of the bytes parsed", p.Source())
+	}
+	// The same policy from other bytes (a comment) has another source.
+	q, err := Parse([]byte("# comment\n"+doc), "/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Digest() != p.Digest() || q.Source() == p.Source() {
+		t.Errorf("digests %s, %s and sources %s, %s: want the same digest, other sources", p.Digest(), q.Digest(), p.Source(), q.Source())
+	}
+}
+
 func TestLiveSwapsAtomically(t *testing.T) {
 	parse := func(script string) *Policy {
 		t.Helper()

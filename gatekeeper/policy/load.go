@@ -2,6 +2,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,7 +139,21 @@ func Parse(data []byte, baseDir string, opts ...Option) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return compile(cfg, baseDir, o)
+	p, err := compile(cfg, baseDir, o)
+	if err != nil {
+		return nil, err
+	}
+	p.source = SourceDigest(data)
+	return p, nil
+}
+
+// SourceDigest names configuration bytes: two files with the same bytes
+// in the same directory make the same policy, so a reader comparing a
+// file with a policy in force (factory.CheckServedConfig) can skip the
+// parse when the bytes are those the policy was made from.
+func SourceDigest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // ValidateConfig checks a configuration that is already decoded, with the

@@ -25,6 +25,7 @@ const DefaultLaunchType = "FARGATE"
 // for concurrent use.
 type Policy struct {
 	raw        []byte // the normalized configuration, for Config
+	source     string // SourceDigest of the bytes it was parsed from
 	containers map[string]*container
 	names      []string // sorted
 }

@@ -72,6 +72,9 @@ type ServedConfig struct {
 	Config string `json:"config"`
 	// PolicyDigest names the policy in force (policy.Policy.Digest).
 	PolicyDigest string `json:"policy_digest"`
+	// Source names the bytes of Config that policy was parsed from
+	// (policy.Policy.Source); empty from servers of earlier versions.
+	Source string `json:"source,omitempty"`
 	// Since is when that policy was put in force.
 	Since time.Time `json:"since"`
 }

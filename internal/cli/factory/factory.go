@@ -235,6 +235,14 @@ func (f *Factory) CheckServedConfig(c *client.Client) error {
 	if err != nil || len(served) == 0 {
 		return err
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	// The servers' own file, as they parsed it: the same policy, known
+	// without parsing it again (most of this check's time).
+	if servingSource(served, path) {
+		return nil
+	}
 	// Only which policy decides matters here, not whether this machine
 	// could run its scripts: the server judges those (a script broken
 	// after the server started makes its job "could not start", not this
@@ -243,10 +251,33 @@ func (f *Factory) CheckServedConfig(c *client.Client) error {
 	if err != nil {
 		return Config(fmt.Errorf("configuration %s:\n%w", path, err))
 	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
 	return MismatchedConfig(path, p.Digest(), dir, served)
+}
+
+// servingSource reports whether every server in served enforces the file
+// at path as parsed from the bytes it holds now.
+func servingSource(served []embedded.ServedConfig, path string) bool {
+	for _, s := range served {
+		if s.Config != path || s.Source == "" {
+			return false
+		}
+	}
+	f, err := os.Open(path) //nolint:gosec // the configuration the user named
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, policy.MaxConfigSize+1))
+	if err != nil || len(data) > policy.MaxConfigSize {
+		return false
+	}
+	source := policy.SourceDigest(data)
+	for _, s := range served {
+		if s.Source != source {
+			return false
+		}
+	}
+	return true
 }
 
 // MismatchedConfig returns the configuration error of CheckServedConfig

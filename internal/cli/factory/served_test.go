@@ -1,9 +1,12 @@
 package factory
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
 )
@@ -29,5 +32,33 @@ func TestMismatchedConfig(t *testing.T) {
 				t.Errorf("%s: the error does not say %q:\n%v", tc.name, w, err)
 			}
 		}
+	}
+}
+
+func TestServingSourceKnowsTheServedFileWithoutParsing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deployer.yaml")
+	content := []byte("containers: {}\n") // not a valid configuration: never parsed here
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	source := policy.SourceDigest(content)
+	this := embedded.ServedConfig{PID: 7, Config: path, PolicyDigest: "sha256:aaaaaaaaaaaa", Source: source}
+	if !servingSource([]embedded.ServedConfig{this, this}, path) {
+		t.Error("servers of this file as it is: not recognized")
+	}
+	other, earlier := this, this
+	other.Config = path + ".copy"
+	earlier.Source = ""
+	for name, served := range map[string][]embedded.ServedConfig{
+		"a server of another file":            {this, other},
+		"a server of an earlier version":      {earlier},
+		"a server of the file as it was once": {{PID: 7, Config: path, Source: policy.SourceDigest([]byte("containers: {a: {}}\n"))}},
+	} {
+		if servingSource(served, path) {
+			t.Errorf("%s: taken as serving this file", name)
+		}
+	}
+	if servingSource([]embedded.ServedConfig{this}, path+".missing") {
+		t.Error("a missing file: taken as served")
 	}
 }
