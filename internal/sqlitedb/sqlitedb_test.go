@@ -200,5 +200,14 @@ func TestChangesWakeOnAnotherHandlesCommit(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("commit %d woke nobody", i)
 		}
+		// Woken, a look finds the commit: not woken by its first write
+		// to look too early and then wait for the next wake-up.
+		var n int
+		if err := a.QueryRowContext(t.Context(), `SELECT count(*) FROM t`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != i+1 {
+			t.Fatalf("woken for commit %d, a look finds %d rows, want %d", i, n, i+1)
+		}
 	}
 }

@@ -75,6 +75,8 @@ type Broker struct {
 	waiters waiters
 	// changes wakes long polls when another process commits.
 	changes *sqlitedb.Changes
+	// stmts holds the look that every wake-up of a receive makes.
+	stmts *sqlitedb.Stmts
 }
 
 // Queue is a handle on one queue of a Broker. It is safe for concurrent
@@ -106,7 +108,7 @@ func New(db *sql.DB, opts Options) (*Broker, error) {
 	if err := sqlitedb.Migrate(ctx, db, schema...); err != nil {
 		return nil, fmt.Errorf("creating queue tables: %w", err)
 	}
-	return &Broker{db: db, opts: opts, waiters: waiters{m: map[string]*waiter{}}, changes: sqlitedb.ChangesOf(ctx, db)}, nil
+	return &Broker{db: db, opts: opts, waiters: waiters{m: map[string]*waiter{}}, changes: sqlitedb.ChangesOf(ctx, db), stmts: sqlitedb.NewStmts(db)}, nil
 }
 
 func (b *Broker) now() int64 { return b.opts.Now().UnixMilli() }
@@ -427,7 +429,7 @@ func (q *Queue) receiveNext(ctx context.Context, opts queue.ReceiveOptions) ([]q
 		next   sql.NullInt64
 	)
 	now := q.b.now()
-	err := q.b.db.QueryRowContext(ctx, `SELECT
+	err := q.b.stmts.QueryRow(ctx, `SELECT
 			EXISTS (SELECT 1 FROM queue_queues WHERE name = ?),
 			(SELECT min(visible_at) FROM queue_messages WHERE queue = ?)`,
 		q.name, q.name).Scan(&exists, &next)

@@ -130,6 +130,8 @@ type Runner struct {
 	db   *sql.DB
 	opts Options
 	log  *slog.Logger
+	// stmts holds the inspection every wake-up of a worker makes.
+	stmts *sqlitedb.Stmts
 	// live counts the supervisors this Runner spawned and has not reaped
 	// yet (for tests: tasks outlive the Runner by design).
 	live sync.WaitGroup
@@ -187,7 +189,7 @@ func New(db *sql.DB, opts Options) (*Runner, error) {
 	if err := sqlitedb.Migrate(ctx, db, schema...); err != nil {
 		return nil, fmt.Errorf("local runner: %w", err)
 	}
-	return &Runner{db: db, opts: opts, log: opts.Logger}, nil
+	return &Runner{db: db, opts: opts, log: opts.Logger, stmts: sqlitedb.NewStmts(db)}, nil
 }
 
 // TaskID is the id of the task of a job's attempt: "lt-<job id>-<attempt>".
@@ -626,7 +628,7 @@ func scanRow(rows interface{ Scan(...any) error }) (row, error) {
 // runner.StopLost, and recorded so.
 func (r *Runner) Inspect(ctx context.Context, ids ...string) ([]runner.Task, error) {
 	seen := make(map[string]bool, len(ids))
-	uniq := make([]any, 0, len(ids))
+	uniq := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if !seen[id] {
 			seen[id] = true
@@ -646,8 +648,14 @@ func (r *Runner) Inspect(ctx context.Context, ids ...string) ([]runner.Task, err
 	return out, nil
 }
 
-func (r *Runner) inspect(ctx context.Context, ids []any) ([]runner.Task, error) {
-	rows, err := r.db.QueryContext(ctx, selectTask+` WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, ids...)
+func (r *Runner) inspect(ctx context.Context, ids []string) ([]runner.Task, error) {
+	// The ids as one JSON array: one statement, prepared once, whatever
+	// their number.
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting tasks: %w", err)
+	}
+	rows, err := r.stmts.Query(ctx, selectTask+` WHERE id IN (SELECT value FROM json_each(?))`, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("inspecting tasks: %w", err)
 	}

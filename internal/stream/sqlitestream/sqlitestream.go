@@ -60,6 +60,8 @@ type Streams struct {
 	wake chan struct{} // closed and replaced after every publish
 	// changes wakes waiting subscriptions when another process commits.
 	changes *sqlitedb.Changes
+	// stmts holds the read every wake-up of a subscription makes.
+	stmts *sqlitedb.Stmts
 }
 
 var _ stream.Streams = (*Streams)(nil)
@@ -85,7 +87,7 @@ func New(db *sql.DB, opts Options) (*Streams, error) {
 	if err := sqlitedb.Migrate(ctx, db, schema...); err != nil {
 		return nil, fmt.Errorf("sqlitestream: %w", err)
 	}
-	return &Streams{db: db, opts: opts, wake: make(chan struct{}), changes: sqlitedb.ChangesOf(ctx, db)}, nil
+	return &Streams{db: db, opts: opts, wake: make(chan struct{}), changes: sqlitedb.ChangesOf(ctx, db), stmts: sqlitedb.NewStmts(db)}, nil
 }
 
 // Address returns the address of jobID's stream, whether or not it exists.
@@ -345,7 +347,7 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 // that do not decode. Finding none, it checks that the stream still exists.
 func (sub *Subscription) poll(ctx context.Context) ([]schemas.JobEvent, error) {
 	for {
-		rows, err := sub.s.db.QueryContext(ctx, `SELECT id, event FROM stream_events
+		rows, err := sub.s.stmts.Query(ctx, `SELECT id, event FROM stream_events
 			WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?`, sub.jobID, sub.cursor, sub.s.opts.BatchSize)
 		if err != nil {
 			return nil, err

@@ -59,7 +59,8 @@ type Options struct{}
 
 // Log is the SQLite task log adapter.
 type Log struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *sqlitedb.Stmts
 }
 
 var _ tasklog.Source = (*Log)(nil)
@@ -85,7 +86,7 @@ func New(db *sql.DB, _ Options) (*Log, error) {
 	if err := addEndColumn(context.Background(), db); err != nil {
 		return nil, fmt.Errorf("sqlitelog: %w", err)
 	}
-	return &Log{db: db}, nil
+	return &Log{db: db, stmts: sqlitedb.NewStmts(db)}, nil
 }
 
 // addEndColumn adds the column of end records to a task log table made
@@ -139,7 +140,7 @@ func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.
 	}
 	lines = inOrder(taskID, lines)
 	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
-		return appendBatch(ctx, tx, taskID, jobID, lines)
+		return l.appendBatch(ctx, tx, taskID, jobID, lines)
 	})
 	if err != nil {
 		return fmt.Errorf("appending %d task log lines of task %s: %w", len(lines), taskID, err)
@@ -176,9 +177,9 @@ func inOrder(taskID string, lines []schemas.LogLine) []schemas.LogLine {
 // the task's batches apart: the lines a batch overlapping theirs holds
 // win, and the two become one batch. Seqs in the per-line table of
 // earlier versions are skipped.
-func appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string, lines []schemas.LogLine) error {
+func (l *Log) appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string, lines []schemas.LogLine) error {
 	first, last := lines[0].Seq, lines[len(lines)-1].Seq
-	old, err := legacySeqs(ctx, tx, taskID, first, last)
+	old, err := l.legacySeqs(ctx, tx, taskID, first, last)
 	if err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string, lines []
 		}
 		first, last = lines[0].Seq, lines[len(lines)-1].Seq
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, lines FROM task_log_batches
+	rows, err := l.stmts.QueryTx(ctx, tx, `SELECT id, lines FROM task_log_batches
 		WHERE task_id = ? AND last_seq >= ? AND first_seq <= ?`, taskID, first, last)
 	if err != nil {
 		return err
@@ -238,15 +239,15 @@ func appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string, lines []
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO task_log_batches (task_id, job_id, first_seq, last_seq, lines) VALUES (?, ?, ?, ?, ?)`,
+	_, err = l.stmts.Exec(ctx, tx, `INSERT INTO task_log_batches (task_id, job_id, first_seq, last_seq, lines) VALUES (?, ?, ?, ?, ?)`,
 		taskID, jobID, lines[0].Seq, lines[len(lines)-1].Seq, data)
 	return err
 }
 
 // legacySeqs returns the seqs first..last of the task in the per-line
 // table of earlier versions (a task an earlier supervisor began).
-func legacySeqs(ctx context.Context, tx *sql.Tx, taskID string, first, last int64) (map[int64]bool, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq FROM task_log WHERE task_id = ? AND seq BETWEEN ? AND ?`, taskID, first, last)
+func (l *Log) legacySeqs(ctx context.Context, tx *sql.Tx, taskID string, first, last int64) (map[int64]bool, error) {
+	rows, err := l.stmts.QueryTx(ctx, tx, `SELECT seq FROM task_log WHERE task_id = ? AND seq BETWEEN ? AND ?`, taskID, first, last)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +305,7 @@ func (l *Log) Read(ctx context.Context, taskID string, afterSeq int64, limit int
 // readBatches returns up to limit lines after afterSeq from the task's
 // batches.
 func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT id, lines FROM task_log_batches
+	rows, err := l.stmts.Query(ctx, `SELECT id, lines FROM task_log_batches
 		WHERE task_id = ? AND last_seq > ? ORDER BY last_seq`, taskID, afterSeq)
 	if err != nil {
 		return nil, err
@@ -338,7 +339,7 @@ func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, li
 // readLegacy returns up to limit lines after afterSeq from the per-line
 // table of earlier versions.
 func (l *Log) readLegacy(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT seq, event_id, time_ms, text, end_record FROM task_log
+	rows, err := l.stmts.Query(ctx, `SELECT seq, event_id, time_ms, text, end_record FROM task_log
 		WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`, taskID, afterSeq, limit)
 	if err != nil {
 		return nil, err
@@ -383,7 +384,7 @@ func (l *Log) Marks(ctx context.Context, afterCursor int64, limit int) ([]Mark, 
 	if limit < 1 {
 		limit = DefaultLimit
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT id, task_id, job_id, last_seq FROM task_log_batches
+	rows, err := l.stmts.Query(ctx, `SELECT id, task_id, job_id, last_seq FROM task_log_batches
 		WHERE id > ? ORDER BY id LIMIT ?`, afterCursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading task log marks: %w", err)
@@ -411,7 +412,7 @@ func (l *Log) Tail(ctx context.Context, afterCursor int64, limit int) ([]Entry, 
 	if limit < 1 {
 		limit = DefaultLimit
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT id, task_id, job_id, seq, event_id, time_ms, text, end_record FROM task_log
+	rows, err := l.stmts.Query(ctx, `SELECT id, task_id, job_id, seq, event_id, time_ms, text, end_record FROM task_log
 		WHERE id > ? ORDER BY id LIMIT ?`, afterCursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("tailing task logs: %w", err)
@@ -457,7 +458,7 @@ func decodeEnd(s sql.NullString) (*schemas.LogEnd, error) {
 // LoadCursor returns the cursor saved under name, or 0 when none is.
 func (l *Log) LoadCursor(ctx context.Context, name string) (int64, error) {
 	var c int64
-	err := l.db.QueryRowContext(ctx, `SELECT value FROM task_log_cursors WHERE name = ?`, name).Scan(&c)
+	err := l.stmts.QueryRow(ctx, `SELECT value FROM task_log_cursors WHERE name = ?`, name).Scan(&c)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("loading task log cursor %q: %w", name, err)
 	}
@@ -466,7 +467,7 @@ func (l *Log) LoadCursor(ctx context.Context, name string) (int64, error) {
 
 // SaveCursor saves c under name, replacing what was saved.
 func (l *Log) SaveCursor(ctx context.Context, name string, c int64) error {
-	if _, err := l.db.ExecContext(ctx, `INSERT INTO task_log_cursors (name, value) VALUES (?, ?)
+	if _, err := l.stmts.Exec(ctx, nil, `INSERT INTO task_log_cursors (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, c); err != nil {
 		return fmt.Errorf("saving task log cursor %q: %w", name, err)
 	}

@@ -1,0 +1,101 @@
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// Stmts keeps the prepared statements of an adapter's hot queries, those
+// run at every wake-up or for every batch of lines, so that SQLite parses
+// each once per connection rather than at every run: the driver prepares
+// a query given as text each time, and the parse was most of what a
+// wake-up that finds nothing new costs. database/sql prepares a kept
+// statement again on each connection it runs on, and inside a
+// transaction (sql.Tx.StmtContext) reuses the one of the transaction's
+// connection.
+//
+// The statements live as long as the database handle: closing it closes
+// them. Only queries whose text is one of a few constants belong here.
+type Stmts struct {
+	db *sql.DB
+
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// NewStmts returns an empty cache of statements prepared on db.
+func NewStmts(db *sql.DB) *Stmts {
+	return &Stmts{db: db, m: map[string]*sql.Stmt{}}
+}
+
+// Get returns the statement of query, preparing it on first use. A
+// failed preparation is not kept: the next Get tries again.
+func (s *Stmts) Get(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.m[query]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.m[query] = st
+	return st, nil
+}
+
+// Query runs the statement of query.
+func (s *Stmts) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.Get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRow runs the statement of query for one row. As with
+// sql.DB.QueryRowContext, an error preparing it is Scan's.
+func (s *Stmts) QueryRow(ctx context.Context, query string, args ...any) *Row {
+	st, err := s.Get(ctx, query)
+	if err != nil {
+		return &Row{err: err}
+	}
+	return &Row{row: st.QueryRowContext(ctx, args...)}
+}
+
+// Exec runs the statement of query, in tx when tx is not nil.
+func (s *Stmts) Exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := s.Get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryTx runs the statement of query in tx.
+func (s *Stmts) QueryTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.Get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// Row is the result of QueryRow: a *sql.Row, or the error of preparing
+// its statement.
+type Row struct {
+	row *sql.Row
+	err error
+}
+
+// Scan copies the row's columns into dest, as sql.Row.Scan.
+func (r *Row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.row.Scan(dest...)
+}
