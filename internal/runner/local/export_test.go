@@ -28,8 +28,8 @@ func SinkLines(job string, recs []schemas.TaskRecord) ([]schemas.LogLine, error)
 		switch {
 		case it.err != nil && first == nil:
 			first = it.err
-		case it.err == nil && !it.flush:
-			lines = append(lines, it.line)
+		default:
+			lines = append(lines, it.lines...)
 		}
 	}
 	return lines, first

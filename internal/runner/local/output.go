@@ -24,14 +24,18 @@ const (
 	FlushInterval = 50 * time.Millisecond
 )
 
-// logItem is what the entrypoint's records make for the pump: a whole
-// line (the parts of a split line joined) or the end record, a flush (the
-// script has written nothing more for now), or an error.
+// logItem is what the entrypoint's records make for the pump: whole
+// lines (the parts of a split line joined) and the end record, in order;
+// flush when the script has written nothing more for now; or an error.
 type logItem struct {
-	line  schemas.LogLine
+	lines []schemas.LogLine
 	flush bool
 	err   error
 }
+
+// sinkChunk is how many lines the sink hands the pump at once: lines
+// cross the channel in slices, not one send each.
+const sinkChunk = 256
 
 // recordSink takes the task records of the entrypoint's code (its
 // task.RecordWriter) and gives the pump whole lines, in order. Records of
@@ -42,6 +46,7 @@ type recordSink struct {
 	jobID   string
 	attempt int
 	items   chan logItem
+	pending []schemas.LogLine // whole lines not handed to the pump yet
 
 	cur  strings.Builder
 	head schemas.LogLine // the first part of the line being joined
@@ -50,7 +55,7 @@ type recordSink struct {
 }
 
 func newRecordSink(jobID string, attempt int) *recordSink {
-	return &recordSink{jobID: jobID, attempt: attempt, items: make(chan logItem, 4*FlushLines)}
+	return &recordSink{jobID: jobID, attempt: attempt, items: make(chan logItem, 4*FlushLines/sinkChunk)}
 }
 
 // WriteRecord implements task.RecordWriter.
@@ -65,24 +70,46 @@ func (k *recordSink) WriteRecord(rec schemas.TaskRecord) error {
 		k.err = fmt.Errorf("record %d follows line %d", rec.Seq, k.seq)
 	}
 	if k.err != nil {
+		k.hand(false)
 		k.items <- logItem{err: k.err}
 		return k.err
 	}
 	l := rec.Line()
-	if l.Part <= 1 {
+	var line schemas.LogLine
+	switch {
+	case l.Part <= 1 && !l.More:
+		// Whole (as the Framer gives lines here): nothing to join.
+		line = l
+	case l.Part <= 1:
 		k.head = l
 		k.cur.Reset()
-	}
-	k.cur.WriteString(l.Text)
-	if l.More {
+		k.cur.WriteString(l.Text)
 		return nil
+	default:
+		k.cur.WriteString(l.Text)
+		if l.More {
+			return nil
+		}
+		line = k.head
+		line.Text = k.cur.String()
 	}
-	line := k.head
 	// As the JSON records of deployer-task would carry it.
-	line.Text, line.Part, line.More = schemas.ValidText(k.cur.String()), 0, false
+	line.Text, line.Part, line.More = schemas.ValidText(line.Text), 0, false
 	k.seq = rec.Seq
-	k.items <- logItem{line: line}
+	k.pending = append(k.pending, line)
+	if len(k.pending) >= sinkChunk || line.End != nil {
+		k.hand(false)
+	}
 	return nil
+}
+
+// hand gives the pending lines to the pump, with a flush when flush.
+func (k *recordSink) hand(flush bool) {
+	if len(k.pending) == 0 && !flush {
+		return
+	}
+	k.items <- logItem{lines: k.pending, flush: flush}
+	k.pending = make([]schemas.LogLine, 0, sinkChunk)
 }
 
 // WholeLines tells the entrypoint's Framer to give each line in one
@@ -91,6 +118,10 @@ func (k *recordSink) WholeLines() bool { return true }
 
 // Flush implements task.RecordWriter: the pump stores what it holds.
 func (k *recordSink) Flush() error {
+	if len(k.pending) > 0 {
+		k.hand(true)
+		return nil
+	}
 	select {
 	case k.items <- logItem{flush: true}:
 	default: // the pump is behind: it stores full batches anyway
@@ -98,5 +129,8 @@ func (k *recordSink) Flush() error {
 	return nil
 }
 
-// close ends the records.
-func (k *recordSink) close() { close(k.items) }
+// close hands the pump the lines left and ends the records.
+func (k *recordSink) close() {
+	k.hand(false)
+	close(k.items)
+}

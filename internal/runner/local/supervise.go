@@ -398,23 +398,22 @@ func (s *supervisor) pump(items <-chan logItem) {
 			case it.err != nil:
 				s.log.Warn("reading the task's log", "err", it.err)
 				continue
-			case it.flush:
-				if len(batch) > 0 {
+			}
+			for _, l := range it.lines {
+				if l.End != nil {
+					end := *l.End
+					s.endRecord = &end
+				}
+				if len(batch) == 0 {
+					timer.Reset(FlushInterval)
+					timerC = timer.C
+				}
+				batch = append(batch, l)
+				if len(batch) >= FlushLines || l.End != nil {
 					flush()
 				}
-				continue
 			}
-			l := it.line
-			if l.End != nil {
-				end := *l.End
-				s.endRecord = &end
-			}
-			if len(batch) == 0 {
-				timer.Reset(FlushInterval)
-				timerC = timer.C
-			}
-			batch = append(batch, l)
-			if len(batch) >= FlushLines || l.End != nil {
+			if it.flush && len(batch) > 0 {
 				flush()
 			}
 		case <-timerC:
