@@ -65,48 +65,85 @@ func encodeLines(lines []schemas.LogLine) ([]byte, error) {
 }
 
 // decodeLines appends the lines of batch data with seq above after to
-// out. The texts are slices of one string of the batch's bytes: one
-// allocation per batch, not one per line.
-func decodeLines(data []byte, after int64, out []schemas.LogLine) ([]schemas.LogLine, error) {
+// out, until out holds limit lines. The texts are slices of one string of
+// the bytes of the lines kept: one allocation per batch, not one per line,
+// and none for the lines of a batch a Read does not reach.
+func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]schemas.LogLine, error) {
 	if len(data) == 0 || data[0] != batchV1 {
 		return out, fmt.Errorf("%w: unknown encoding", errCorrupt)
 	}
-	all := string(data[1:])
-	d := decoder{b: data[1:], n: len(data) - 1}
-	for len(d.b) > 0 && d.err == nil {
-		seq := d.uvarint()
-		ms := d.varint()
-		flags := d.uvarint()
-		text := d.field()
-		var id, end span
-		if flags&flagID != 0 {
-			id = d.field()
+	body := data[1:]
+	// First the extent of the lines kept, then their bytes as one string.
+	var (
+		d    = decoder{b: body, n: len(body)}
+		keep = limit - len(out)
+		end  int
+	)
+	for len(d.b) > 0 && keep > 0 {
+		e, err := d.entry()
+		if err != nil {
+			return out, err
 		}
-		if flags&flagEnd != 0 {
-			end = d.field()
+		if e.seq > after {
+			keep--
+			end = d.n - len(d.b)
 		}
-		if d.err != nil {
-			break
+	}
+	if end == 0 {
+		return out, nil
+	}
+	all := string(body[:end])
+	d = decoder{b: body[:end], n: end}
+	for len(d.b) > 0 {
+		e, err := d.entry()
+		if err != nil {
+			return out, err
 		}
-		if seq > math.MaxInt64 {
-			return out, fmt.Errorf("%w: seq %d", errCorrupt, seq)
-		}
-		if int64(seq) <= after {
+		if e.seq <= after {
 			continue
 		}
-		ln := schemas.LogLine{Seq: int64(seq), Time: time.UnixMilli(ms).UTC(), Text: all[text.from:text.to], ID: all[id.from:id.to]}
-		if flags&flagEnd != 0 {
+		ln := schemas.LogLine{Seq: e.seq, Time: time.UnixMilli(e.ms).UTC(), Text: all[e.text.from:e.text.to], ID: all[e.id.from:e.id.to]}
+		if e.end.to > 0 {
 			ln.End = new(schemas.LogEnd)
-			if err := json.Unmarshal(data[1+end.from:1+end.to], ln.End); err != nil {
-				return out, fmt.Errorf("%w: line %d: decoding the end record: %w", errCorrupt, seq, err)
+			if err := json.Unmarshal(body[e.end.from:e.end.to], ln.End); err != nil {
+				return out, fmt.Errorf("%w: line %d: decoding the end record: %w", errCorrupt, e.seq, err)
 			}
 		}
 		out = append(out, ln)
 	}
-	if d.err != nil {
-		return out, d.err
-	}
 	return out, nil
+}
+
+// entry is one line of a batch, its fields' places in the batch.
+type entry struct {
+	seq           int64
+	ms            int64
+	text, id, end span // end.to is 0 for a line that is not the end record
+}
+
+// entry reads the next line's fields.
+func (d *decoder) entry() (entry, error) {
+	seq := d.uvarint()
+	ms := d.varint()
+	flags := d.uvarint()
+	e := entry{ms: ms, text: d.field()}
+	if flags&flagID != 0 {
+		e.id = d.field()
+	}
+	if flags&flagEnd != 0 {
+		e.end = d.field()
+		if d.err == nil && e.end.to == 0 {
+			d.err = fmt.Errorf("%w: an empty end record", errCorrupt)
+		}
+	}
+	if d.err != nil {
+		return entry{}, d.err
+	}
+	if seq > math.MaxInt64 {
+		return entry{}, fmt.Errorf("%w: seq %d", errCorrupt, seq)
+	}
+	e.seq = int64(seq)
+	return e, nil
 }
 
 // span is a field's place in a batch, its encoding's version byte left out.

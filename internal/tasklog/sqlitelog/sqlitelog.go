@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -208,7 +209,7 @@ func (l *Log) appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string,
 			_ = rows.Close()
 			return err
 		}
-		ls, err := decodeLines(data, 0, nil)
+		ls, err := decodeLines(data, 0, math.MaxInt, nil)
 		if err != nil {
 			_ = rows.Close()
 			return fmt.Errorf("batch %d: %w", id, err)
@@ -320,7 +321,7 @@ func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, li
 			_ = rows.Close()
 			return nil, err
 		}
-		if lines, err = decodeLines(data, afterSeq, lines); err != nil {
+		if lines, err = decodeLines(data, afterSeq, limit, lines); err != nil {
 			_ = rows.Close()
 			return nil, fmt.Errorf("batch %d: %w", id, err)
 		}

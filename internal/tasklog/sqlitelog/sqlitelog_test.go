@@ -309,6 +309,37 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "lines/s")
 }
 
+func TestDecodeStopsAtTheLimit(t *testing.T) {
+	var in []schemas.LogLine
+	for seq := int64(1); seq <= 10; seq++ {
+		in = append(in, schemas.LogLine{Seq: seq, Time: time.UnixMilli(seq).UTC(), Text: fmt.Sprint("line ", seq)})
+	}
+	data, err := sqlitelog.EncodeLines(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		after      int64
+		limit      int
+		first, end int64 // seqs first..end-1
+	}{
+		{0, 10, 1, 11}, {3, 4, 4, 8}, {9, 5, 10, 11}, {10, 5, 0, 0}, {0, 1, 1, 2},
+	} {
+		got, err := sqlitelog.DecodeLinesUpTo(data, tc.after, tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := max(tc.end-tc.first, 0); int64(len(got)) != want {
+			t.Fatalf("after %d, limit %d: %d lines, want %d", tc.after, tc.limit, len(got), want)
+		}
+		for i, l := range got {
+			if seq := tc.first + int64(i); l.Seq != seq || l.Text != fmt.Sprint("line ", seq) || !l.Time.Equal(time.UnixMilli(seq)) {
+				t.Errorf("after %d, limit %d: line %d is %+v, want seq %d", tc.after, tc.limit, i, l, seq)
+			}
+		}
+	}
+}
+
 // FuzzBatchDecoding: whatever a batch's bytes are (a damaged state
 // database), decoding ends with lines or an error, never a panic; and
 // what encodeLines makes decodes to what it was given.
