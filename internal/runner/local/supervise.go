@@ -112,7 +112,7 @@ func Supervise(ctx context.Context, args []string, version string) int {
 	}
 	log = log.With("task_id", id)
 	s := &supervisor{
-		ctx: context.WithoutCancel(ctx), db: db, logs: logs, log: log,
+		ctx: context.WithoutCancel(ctx), db: db, stmts: sqlitedb.NewStmts(db), logs: logs, log: log,
 		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version,
 	}
 	return s.run() //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
@@ -165,6 +165,7 @@ type supervisor struct {
 	beat  time.Duration
 	path  string
 
+	stmts     *sqlitedb.Stmts // the statements of every batch
 	stored    atomic.Int64    // lines safely in the task log
 	broken    error           // why output stopped being stored; pump's own
 	endRecord *schemas.LogEnd // the log's end record, once read; pump's own until it returns
@@ -429,24 +430,25 @@ func (s *supervisor) flush(batch []schemas.LogLine) {
 	if len(batch) == 0 || s.broken != nil {
 		return
 	}
+	last := batch[len(batch)-1]
+	n := last.Seq
+	if last.End != nil {
+		n = last.End.Lines
+	}
+	// The count of lines stored is recorded with them: one commit.
+	count := func(tx *sql.Tx) error {
+		_, err := s.stmts.Exec(s.ctx, tx, `UPDATE local_tasks SET log_events = ? WHERE id = ? AND log_events < ?`, n, s.id, n)
+		return err
+	}
 	err := retry(s.ctx, appendPatience, func() error {
-		return s.logs.Append(s.ctx, s.id, s.spec.JobID, batch)
+		return s.logs.AppendWith(s.ctx, s.id, s.spec.JobID, batch, count)
 	})
 	if err != nil {
 		s.broken = err
 		s.log.Error("storing output; dropping the rest", "after_line", s.stored.Load(), "err", err)
 		return
 	}
-	last := batch[len(batch)-1]
-	n := last.Seq
-	if last.End != nil {
-		n = last.End.Lines
-	}
 	s.stored.Store(n)
-	if _, err := s.db.ExecContext(s.ctx, `UPDATE local_tasks SET log_events = ? WHERE id = ? AND log_events < ?`,
-		n, s.id, n); err != nil {
-		s.log.Warn("recording the line count", "err", err)
-	}
 }
 
 // end records the task's end and returns the supervisor's exit code.

@@ -123,12 +123,20 @@ func defaultID(taskID string, seq int64) string { return taskID + ":" + strconv.
 // takes lines in any order. An empty ID is stored as "<taskID>:<seq>".
 // Times are kept to the millisecond.
 func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.LogLine) error {
+	return l.AppendWith(ctx, taskID, jobID, lines, nil)
+}
+
+// AppendWith is Append with more work in the same transaction: with
+// (when not nil) runs after the lines are stored, and its error undoes
+// them. A supervisor records how many lines are stored with the lines
+// themselves, in one commit instead of two.
+func (l *Log) AppendWith(ctx context.Context, taskID, jobID string, lines []schemas.LogLine, with func(*sql.Tx) error) error {
 	switch {
 	case taskID == "":
 		return errors.New("appending task log lines: no task id")
 	case jobID == "":
 		return fmt.Errorf("appending task log lines of task %s: no job id", taskID)
-	case len(lines) == 0:
+	case len(lines) == 0 && with == nil:
 		return nil
 	}
 	for i, ln := range lines {
@@ -141,7 +149,15 @@ func (l *Log) Append(ctx context.Context, taskID, jobID string, lines []schemas.
 	}
 	lines = inOrder(taskID, lines)
 	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
-		return l.appendBatch(ctx, tx, taskID, jobID, lines)
+		if len(lines) > 0 {
+			if err := l.appendBatch(ctx, tx, taskID, jobID, lines); err != nil {
+				return err
+			}
+		}
+		if with != nil {
+			return with(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("appending %d task log lines of task %s: %w", len(lines), taskID, err)

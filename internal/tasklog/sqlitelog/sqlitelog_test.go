@@ -309,6 +309,42 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "lines/s")
 }
 
+func TestAppendWithCommitsBothOrNeither(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "deployer.db"))
+	l := newLog(t, db)
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE counts (task TEXT PRIMARY KEY, n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	line := func(seq int64) []schemas.LogLine {
+		return []schemas.LogLine{{Seq: seq, Time: time.UnixMilli(seq).UTC(), Text: fmt.Sprint("line ", seq)}}
+	}
+	count := func(n int64) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO counts (task, n) VALUES ('t', ?) ON CONFLICT (task) DO UPDATE SET n = excluded.n`, n)
+			return err
+		}
+	}
+	if err := l.AppendWith(ctx, "t", "JOB", line(1), count(1)); err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("recording the count failed")
+	if err := l.AppendWith(ctx, "t", "JOB", line(2), func(*sql.Tx) error { return failed }); !errors.Is(err, failed) {
+		t.Fatalf("AppendWith with a failing with: %v, want %v", err, failed)
+	}
+	got, err := l.Read(ctx, "t", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, `SELECT n FROM counts WHERE task = 't'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Seq != 1 || n != 1 {
+		t.Fatalf("lines %+v and count %d; want line 1 alone and 1 (the failed append undone)", got, n)
+	}
+}
+
 func TestDecodeStopsAtTheLimit(t *testing.T) {
 	var in []schemas.LogLine
 	for seq := int64(1); seq <= 10; seq++ {
