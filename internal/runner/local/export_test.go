@@ -1,6 +1,10 @@
 package local
 
-import "github.com/deployerhq/deployer/schemas"
+import (
+	"time"
+
+	"github.com/deployerhq/deployer/schemas"
+)
 
 // WaitSupervisors waits until every supervisor r spawned has exited and
 // been reaped.
@@ -50,4 +54,28 @@ func SparePIDs(r *Runner) []int {
 		return nil
 	}
 	return []int{r.spare.pid}
+}
+
+// AwaitSpare waits until a spare supervisor other than pid other is
+// ready, and returns its pid; 0 after timeout.
+func AwaitSpare(r *Runner, other int, timeout time.Duration) int {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r.spareMu.Lock()
+		p, changed := r.spare, r.spareChanged
+		if changed == nil {
+			changed = make(chan struct{})
+			r.spareChanged = changed
+		}
+		r.spareMu.Unlock()
+		if p != nil && p.pid != other {
+			return p.pid
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return 0
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -138,9 +139,10 @@ type Runner struct {
 
 	// spares is set while KeepSpare runs; spare is the supervisor
 	// started ahead, waiting for a task, if one is ready.
-	spareMu sync.Mutex
-	spares  bool
-	spare   *spareProc
+	spareMu      sync.Mutex
+	spares       bool
+	spare        *spareProc
+	spareChanged chan struct{} // closed when spare changes
 }
 
 // spareProc is a supervisor started ahead of its task: it has opened the
@@ -151,6 +153,7 @@ type spareProc struct {
 	pid    int
 	token  string
 	exited chan struct{}
+	handed atomic.Bool // given a task: its exit calls for the next spare
 }
 
 var _ runner.Runner = (*Runner)(nil)
@@ -398,9 +401,9 @@ func (r *Runner) spawn(ctx context.Context, id string) error {
 			return fmt.Errorf("starting task %s: %w", id, err)
 		}
 		pid, token = cmd.Process.Pid, procToken(cmd.Process.Pid)
-		r.reap(cmd)
 		// A supervisor ran: the next task's may be started ahead.
-		defer r.refillSpare()
+		r.reap(cmd, r.refillSpare)
+		time.AfterFunc(spareRefill, r.refillSpare)
 	}
 	// The claim records the same pid; this covers the time until then.
 	if _, err := r.db.ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
@@ -430,13 +433,14 @@ func (r *Runner) supervisor(id string, stdin, out *os.File) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// reap waits for a supervisor to exit, so that it leaves no zombie; it
-// reports through the database.
-func (r *Runner) reap(cmd *exec.Cmd) {
+// reap waits for a supervisor to exit, so that it leaves no zombie (it
+// reports through the database), then calls then.
+func (r *Runner) reap(cmd *exec.Cmd, then func()) {
 	r.live.Add(1)
 	go func() {
 		defer r.live.Done()
 		_ = cmd.Wait()
+		then()
 	}()
 }
 
@@ -471,7 +475,7 @@ func (r *Runner) stopSpares() {
 	r.spareMu.Lock()
 	r.spares = false
 	p := r.spare
-	r.spare = nil
+	r.setSpare(nil)
 	r.spareMu.Unlock()
 	if p == nil {
 		return
@@ -488,6 +492,20 @@ func (r *Runner) stopSpares() {
 		_ = p.proc.Kill()
 		<-p.exited
 	}
+}
+
+// spareRefill is how long after a task started the runner starts the
+// spare for the next, unless the task ends first.
+const spareRefill = time.Second
+
+// setSpare makes p the spare ready and tells those waiting for a change
+// (tests); spareMu is held.
+func (r *Runner) setSpare(p *spareProc) {
+	r.spare = p
+	if r.spareChanged != nil {
+		close(r.spareChanged)
+	}
+	r.spareChanged = make(chan struct{})
 }
 
 // spareExit is how long a spare told to exit (its stdin closed) is given.
@@ -520,7 +538,7 @@ func (r *Runner) refillSpare() {
 		return
 	}
 	p := &spareProc{proc: cmd.Process, stdin: pw, pid: cmd.Process.Pid, token: procToken(cmd.Process.Pid), exited: make(chan struct{})}
-	r.spare = p
+	r.setSpare(p)
 	r.live.Add(1)
 	go func() {
 		defer r.live.Done()
@@ -528,24 +546,32 @@ func (r *Runner) refillSpare() {
 		close(p.exited)
 		r.spareMu.Lock()
 		if r.spare == p { // it died waiting: the next task is spawned
-			r.spare = nil
+			r.setSpare(nil)
 			_ = p.stdin.Close()
 		}
 		r.spareMu.Unlock()
+		if p.handed.Load() {
+			r.refillSpare()
+		}
 	}()
 }
 
 // handToSpare gives task id to the spare supervisor, if one is ready, and
-// returns its pid and token; another spare is started for the next task.
+// returns its pid and token. The spare for the next task starts when
+// this one ends, or spareRefill after.
 func (r *Runner) handToSpare(id string) (int, string, bool) {
 	r.spareMu.Lock()
 	p := r.spare
-	r.spare = nil
+	r.setSpare(nil)
 	r.spareMu.Unlock()
 	if p == nil {
 		return 0, "", false
 	}
-	defer r.refillSpare()
+	// The next spare starts when this one's task ends, or after a
+	// while: not at once, so that its start does not take the CPU from
+	// a short task.
+	p.handed.Store(true)
+	time.AfterFunc(spareRefill, r.refillSpare)
 	_, err := p.stdin.WriteString(id + "\n")
 	_ = p.stdin.Close()
 	if err != nil {

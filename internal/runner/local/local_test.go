@@ -684,9 +684,9 @@ func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 		if err != nil || !strings.Contains(string(log), "task claimed") {
 			t.Fatalf("task %d's supervisor.log: %v\n%s", i, err, log)
 		}
-		// The next spare was started as this task was handed over.
-		if s := spares(); len(s) != 1 || s[0] == spare {
-			t.Fatalf("after task %d: spares %v, want one other than %d", i, s, spare)
+		// The next spare starts once this task has ended.
+		if local.AwaitSpare(e.r, spare, 10*time.Second) == 0 {
+			t.Fatalf("after task %d: spares %v, want one other than %d", i, spares(), spare)
 		}
 	}
 	last := spares()[0]
@@ -708,13 +708,13 @@ func TestSpareOnlyAfterASupervisorRan(t *testing.T) {
 		t.Fatalf("spares %v before any task", s)
 	}
 	task := e.start(e.spec("hello"))
-	s := local.SparePIDs(e.r)
-	if len(s) != 1 || s[0] == e.supervisorPID(task.ID) {
-		t.Fatalf("spares %v after the first task (supervisor %d), want another ready", s, e.supervisorPID(task.ID))
-	}
 	e.waitStopped(task.ID)
+	spare := local.AwaitSpare(e.r, e.supervisorPID(task.ID), 10*time.Second)
+	if spare == 0 {
+		t.Fatalf("spares %v after the first task (supervisor %d), want another ready", local.SparePIDs(e.r), e.supervisorPID(task.ID))
+	}
 	stop()
-	if local.Alive(s[0]) {
-		t.Errorf("the spare (pid %d) outlived KeepSpare", s[0])
+	if local.Alive(spare) {
+		t.Errorf("the spare (pid %d) outlived KeepSpare", spare)
 	}
 }
