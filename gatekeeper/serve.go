@@ -41,7 +41,16 @@ func (g *Gatekeeper) Serve(ctx context.Context, q queue.Queue, opts ServeOptions
 		}
 		var done []string
 		for _, m := range msgs {
+			if ctx.Err() != nil {
+				// Stopping: another server takes it at once.
+				g.handBack(ctx, q, m)
+				continue
+			}
 			if err := g.Handle(ctx, m); err != nil {
+				if ctx.Err() != nil {
+					g.handBack(ctx, q, m)
+					continue
+				}
 				g.logger().Warn("request will be retried", "message_id", m.ID, "err", err)
 				continue
 			}
@@ -61,6 +70,20 @@ func (g *Gatekeeper) Serve(ctx context.Context, q queue.Queue, opts ServeOptions
 		return nil
 	}
 	return fmt.Errorf("serving requests: %w", ctx.Err())
+}
+
+// handBack makes a request this server stopped before handling visible
+// again at once, instead of after its visibility timeout (minutes, on a
+// server started with a long one): handling is idempotent, so another
+// server may take it now. A failure to is logged; the timeout still ends.
+func (g *Gatekeeper) handBack(ctx context.Context, q queue.Queue, m queue.Message) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := q.ChangeVisibility(hctx, m.Receipt, 0); err != nil && !errors.Is(err, queue.ErrInvalidReceipt) {
+		g.logger().Warn("handing a request back", "message_id", m.ID, "err", err)
+		return
+	}
+	g.logger().Info("handed request back", "message_id", m.ID)
 }
 
 func pause(ctx context.Context, d time.Duration) error {
