@@ -218,13 +218,22 @@ func (p *watchedPipe) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// idle is how long the current read has been waiting for data.
-func (p *watchedPipe) idle() time.Duration {
+// silence is how long the pipe has given the reader nothing, counted
+// from from at the earliest: 0 while no read waits, or while data waits in
+// the pipe for a reader that has not run yet. Counting from the script's
+// exit matters: a read that waited through a long pause of the script is
+// not silence once the script wrote its last lines and exited, whether or
+// not the reader got to them yet.
+func (p *watchedPipe) silence(from time.Time) time.Duration {
 	since := p.waiting.Load()
-	if since == 0 {
+	if since == 0 || p.buffered() {
 		return 0
 	}
-	return time.Since(time.Unix(0, since))
+	start := time.Unix(0, since)
+	if start.Before(from) {
+		start = from
+	}
+	return time.Since(start)
 }
 
 // abandon makes the blocked read, and every later one, fail.

@@ -224,6 +224,7 @@ func supervise(ctx context.Context, o Options, f *Framer, cmd *exec.Cmd, pipe *w
 		stopReason            string
 		killC, drainC         <-chan time.Time
 		scriptDone, outputEnd bool
+		exitAt                time.Time
 		readErr               error
 	)
 	drain := time.NewTicker(drainIdle / 10)
@@ -244,7 +245,7 @@ func supervise(ctx context.Context, o Options, f *Framer, cmd *exec.Cmd, pipe *w
 		select {
 		case <-exitedC:
 			exitedC = nil
-			scriptDone = true
+			scriptDone, exitAt = true, time.Now()
 			// Whatever the script left running in its group goes with it.
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			drainC = drain.C
@@ -259,7 +260,7 @@ func supervise(ctx context.Context, o Options, f *Framer, cmd *exec.Cmd, pipe *w
 			killC = nil
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		case <-drainC:
-			if pipe.idle() > drainIdle {
+			if pipe.silence(exitAt) > drainIdle {
 				pipe.abandon()
 				drainC = nil
 			}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -315,6 +316,28 @@ func TestWaitsForOutputAfterExitWithoutSpinning(t *testing.T) {
 	// costs a few milliseconds.
 	if used > 150*time.Millisecond {
 		t.Errorf("the wait for the output used %v of CPU", used)
+	}
+}
+
+// TestAbandonsAPipeHeldPastTheExit: a process of another session that
+// keeps the output pipe open, writing nothing, does not keep the task
+// from ending: after drainIdle of silence since the script's exit, the
+// pipe is abandoned, and the lines before are kept.
+func TestAbandonsAPipeHeldPastTheExit(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "holder")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	dir := scripts(t, map[string]string{
+		"holds": fmt.Sprintf(`setsid sh -c 'echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s; exec sleep 60' & until [ -e %[1]s ]; do :; done; echo done; exit 0`, pidFile),
+	})
+	res := run(t, task.Options{ScriptsDir: dir, Script: "holds"})
+	if res.code != 0 || !slices.Equal(res.lines, []string{"done"}) || res.end.ExitCode == nil || *res.end.ExitCode != 0 {
+		t.Fatalf("exit %d, lines %q, end %+v; want 0, [done] and the end record", res.code, res.lines, res.end)
 	}
 }
 
