@@ -184,7 +184,7 @@ func BenchmarkFastPathLines(b *testing.B) {
 	} {
 		b.Run(v.script, func(b *testing.B) {
 			e := newFastPathEnv(b)
-			e.startUp(b)
+			up := e.startUp(b)
 			script := filepath.Join(e.scripts, v.script)
 			out := filepath.Join(b.TempDir(), "out")
 			check := func(what string) {
@@ -193,6 +193,10 @@ func BenchmarkFastPathLines(b *testing.B) {
 					b.Fatalf("%s: %v", what, err)
 				}
 			}
+			// CPU of each deployer run: its own, up's and that of the
+			// supervisors up reaped meanwhile (a task's, and the spare
+			// it started; /proc's clock ticks).
+			var cpu cpuSpent
 			deployer := func() time.Duration {
 				c := e.cmd(context.Background(), "run", "--", "bench", v.script)
 				f, err := os.Create(out)
@@ -201,13 +205,17 @@ func BenchmarkFastPathLines(b *testing.B) {
 				}
 				defer func() { _ = f.Close() }()
 				c.Stdout = f
-				return timed(b, c)
+				before := procCPU(up.cmd.Process.Pid)
+				d := timed(b, c)
+				cpu.add(c.ProcessState, before, procCPU(up.cmd.Process.Pid))
+				return d
 			}
 			tee := func() time.Duration {
 				return timed(b, exec.Command("sh", "-c", `"$0" | tee "$1" >/dev/null`, script, out))
 			}
 			deployer() // warm-up
 			check("deployer run")
+			cpu = cpuSpent{}
 			var teeRuns, runs []time.Duration
 			for b.Loop() {
 				for range lineRuns {
@@ -225,6 +233,7 @@ func BenchmarkFastPathLines(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 			b.Logf("100,000 %s lines through deployer run: %.0f lines/s (%s) vs tee %.0f lines/s (%s) = %.2f× (target ≥ 0.25×): %s",
 				v.script, rate, ms(median(runs)), teeRate, ms(median(teeRuns)), x, met(x >= 0.25))
+			cpu.report(b)
 		})
 	}
 }
@@ -371,6 +380,72 @@ func stopServers(b *testing.B, e *env) {
 		}
 		waitGone(b, pid, 30*time.Second)
 	}
+}
+
+// cpuSpent adds up the CPU time of deployer runs and of the up serving
+// them.
+type cpuSpent struct {
+	runs                 int
+	cli, up, supervisors time.Duration
+	unknown              bool // no /proc: up's figures are missing
+}
+
+func (c *cpuSpent) add(run *os.ProcessState, before, after [2]time.Duration) {
+	c.runs++
+	c.cli += run.UserTime() + run.SystemTime()
+	if before[0] < 0 || after[0] < 0 {
+		c.unknown = true
+		return
+	}
+	c.up += after[0] - before[0]
+	c.supervisors += after[1] - before[1]
+}
+
+// report reports the mean CPU per run, in milliseconds.
+func (c *cpuSpent) report(b *testing.B) {
+	b.Helper()
+	if c.runs == 0 {
+		return
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(c.runs) }
+	b.ReportMetric(per(c.cli), "cpu-ms-run")
+	if c.unknown {
+		b.Logf("CPU per run: deployer run %.0f ms (up's unknown: no /proc)", per(c.cli))
+		return
+	}
+	b.ReportMetric(per(c.up), "cpu-ms-up")
+	b.ReportMetric(per(c.supervisors), "cpu-ms-supervisors")
+	b.Logf("CPU per run: deployer run %.0f ms, up %.0f ms, its task supervisors %.0f ms (the spare's start included)",
+		per(c.cli), per(c.up), per(c.supervisors))
+}
+
+// procCPU returns the CPU time of process pid (user and system) and that
+// of its children it has waited for, from /proc; -1s without /proc.
+func procCPU(pid int) [2]time.Duration {
+	unknown := [2]time.Duration{-1, -1}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return unknown
+	}
+	// The fields after the command's name, which is in parentheses.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return unknown
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 15 {
+		return unknown
+	}
+	// utime, stime, cutime, cstime: fields 14-17, in clock ticks (100 a
+	// second on Linux).
+	var t [4]int64
+	for j := range t {
+		if t[j], err = strconv.ParseInt(f[11+j], 10, 64); err != nil {
+			return unknown
+		}
+	}
+	const tick = 10 * time.Millisecond
+	return [2]time.Duration{time.Duration(t[0]+t[1]) * tick, time.Duration(t[2]+t[3]) * tick}
 }
 
 // timed runs c to its end (stdout to /dev/null unless set) and returns
