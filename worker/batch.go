@@ -131,12 +131,20 @@ func (w *Worker) parkedCount(laneName string) int {
 // unpark starts the oldest order parked from the lane's queue whose batch
 // has room, with the slot reserved in the lane (if any). took reports
 // whether it started one; spent whether the reservation is gone without
-// one starting (the lane filled meanwhile).
+// one starting (the lane filled meanwhile). Within a batch, jobs start in
+// order: once one finds its batch full, the later ones of that batch wait
+// too, even if a slot frees meanwhile (a running job's lease released
+// while this pass looks).
 func (w *Worker) unpark(ctx context.Context, laneName, reservation string) (took, spent bool) {
+	full := map[string]bool{}
 	for _, p := range w.parkedIn(laneName) {
 		o := p.order
+		if full[o.Request.BatchID] {
+			continue
+		}
 		holder := leaseHolder(o.JobID, o.Attempt)
 		if !w.batchLease(ctx, o, holder) {
+			full[o.Request.BatchID] = true
 			continue
 		}
 		if !w.lease(ctx, o, laneName, reservation, holder, w.orderLog(o, p.arrival.parent)) {

@@ -1,7 +1,9 @@
 package worker_test
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,6 +68,40 @@ func TestBatchFullParksTheOrderWithoutReceivingItAgain(t *testing.T) {
 			t.Errorf("job %d's order was received %d times, want once", i+1, n)
 		}
 	}
+}
+
+// Parked jobs of a batch start in order even when a slot of the batch
+// frees while the worker looks at them: the release comes between the
+// refusal of the oldest parked job and the look at the next, which must
+// wait its turn rather than take the slot.
+func TestBatchParkedJobsKeepTheirOrderWhenASlotFreesMidLook(t *testing.T) {
+	r := newRig(t)
+	jobs := []string{"01JD3Q8Z5W6X7Y8Z9A0B1C2D8A", "01JD3Q8Z5W6X7Y8Z9A0B1C2D8B", "01JD3Q8Z5W6X7Y8Z9A0B1C2D8C"}
+	for i, j := range jobs {
+		r.sendID(t, batchOrder(j, i+1, len(jobs), 1, false))
+	}
+	waitStarted(t, r, taskID(jobs[0], 1))
+	// The first refusal of a parked job frees the batch's slot, as the
+	// running job's release would at that very moment.
+	var once sync.Once
+	r.lanes.mu.Lock()
+	r.lanes.acquired = func(ln, holder string, got bool) {
+		if got || !strings.HasPrefix(ln, "batch/") {
+			return
+		}
+		once.Do(func() {
+			ls, err := r.lanes.Leases(context.Background(), ln)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, l := range ls {
+				_ = r.lanes.Release(context.Background(), ln, l.Holder)
+			}
+		})
+	}
+	r.lanes.mu.Unlock()
+	waitStarted(t, r, taskID(jobs[1], 1))
 }
 
 // With fail_fast, a failure ends the batch's parked jobs at once,

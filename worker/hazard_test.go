@@ -76,11 +76,24 @@ func (q *spyQueue) ChangeVisibility(ctx context.Context, receipt string, d time.
 	return err
 }
 
-// spyLanes counts the lane lease renewals that succeeded.
+// spyLanes counts the lane lease renewals that succeeded, and calls
+// acquired (when set) after each Acquire.
 type spyLanes struct {
 	lane.Limiter
-	mu      sync.Mutex
-	renewed int
+	mu       sync.Mutex
+	renewed  int
+	acquired func(ln, holder string, got bool)
+}
+
+func (l *spyLanes) Acquire(ctx context.Context, ln string, limit int, holder string, ttl time.Duration) (bool, error) {
+	got, err := l.Limiter.Acquire(ctx, ln, limit, holder, ttl)
+	l.mu.Lock()
+	hook := l.acquired
+	l.mu.Unlock()
+	if err == nil && hook != nil {
+		hook(ln, holder, got)
+	}
+	return got, err
 }
 
 func (l *spyLanes) Renew(ctx context.Context, ln, holder string, ttl time.Duration) error {
