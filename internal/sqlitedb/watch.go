@@ -99,6 +99,19 @@ func (w *Watcher) Watching() bool {
 	return w.c.w != nil
 }
 
+// WatchedPoll is how often a waiter whose changes are reported still
+// looks: a safety net, for what commits nothing.
+const WatchedPoll = 250 * time.Millisecond
+
+// Poll is how often a waiter that would poll every base looks: base, or
+// no more often than WatchedPoll while changes are reported.
+func (w *Watcher) Poll(base time.Duration) time.Duration {
+	if w.Watching() {
+		return max(base, WatchedPoll)
+	}
+	return base
+}
+
 // Close releases the hold; the last one stops the watch. It is
 // idempotent.
 func (w *Watcher) Close() {

@@ -47,11 +47,6 @@ var schema = []string{
 // DefaultPollInterval is the default Options.PollInterval.
 const DefaultPollInterval = 25 * time.Millisecond
 
-// WatchedPollInterval is how often a long poll looks when commits of every
-// process wake it (sqlitedb.Changes): a safety net, and never later than
-// the next message's visibility.
-const WatchedPollInterval = 250 * time.Millisecond
-
 // Options configure a Broker. The zero value is ready to use.
 type Options struct {
 	// SenderID is recorded as the verified sender of every message this
@@ -394,13 +389,11 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 		}
 		// Commits wake the wait (a send of this process or another's);
 		// the poll is for a message whose delay or visibility timeout
-		// ends, and the fallback where commits are not reported.
-		d := min(left, q.b.opts.PollInterval)
-		if watcher.Watching() {
-			d = min(left, max(q.b.opts.PollInterval, WatchedPollInterval))
-			if next > 0 {
-				d = min(d, next)
-			}
+		// ends (never later than that), and the fallback where commits
+		// are not reported.
+		d := min(left, watcher.Poll(q.b.opts.PollInterval))
+		if next > 0 {
+			d = min(d, next)
 		}
 		if timer == nil {
 			timer = time.NewTimer(d)

@@ -33,10 +33,6 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS stream_events_job ON stream_events (job_id, id)`,
 }
 
-// WatchedPollInterval is how often a waiting subscription looks when
-// commits of every process wake it (sqlitedb.Changes).
-const WatchedPollInterval = 250 * time.Millisecond
-
 // Options tunes the adapter. The zero value is ready to use.
 type Options struct {
 	// PollInterval is how often a waiting subscription looks for events
@@ -323,12 +319,8 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 			timer := time.NewTimer(wait)
 			defer timer.Stop()
 			deadline = timer.C
-			poll := sub.s.opts.PollInterval
-			if sub.watcher.Watching() {
-				// Commits wake the wait: the poll is a safety net.
-				poll = max(poll, WatchedPollInterval)
-			}
-			ticker = time.NewTicker(poll)
+			// Commits wake the wait: the poll is a safety net.
+			ticker = time.NewTicker(sub.watcher.Poll(sub.s.opts.PollInterval))
 			defer ticker.Stop()
 		}
 		select {
