@@ -41,20 +41,19 @@ func (g *Gatekeeper) Serve(ctx context.Context, q queue.Queue, opts ServeOptions
 		}
 		var done []string
 		for _, m := range msgs {
-			if ctx.Err() != nil {
+			err := ctx.Err() // stopping: the rest are not handled
+			if err == nil {
+				err = g.Handle(ctx, m)
+			}
+			switch {
+			case err == nil:
+				done = append(done, m.Receipt)
+			case ctx.Err() != nil:
 				// Stopping: another server takes it at once.
 				g.handBack(ctx, q, m)
-				continue
-			}
-			if err := g.Handle(ctx, m); err != nil {
-				if ctx.Err() != nil {
-					g.handBack(ctx, q, m)
-					continue
-				}
+			default:
 				g.logger().Warn("request will be retried", "message_id", m.ID, "err", err)
-				continue
 			}
-			done = append(done, m.Receipt)
 		}
 		if len(done) > 0 {
 			// Acknowledge even when shutting down: the work is done.
