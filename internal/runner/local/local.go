@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -153,7 +152,6 @@ type spareProc struct {
 	pid    int
 	token  string
 	exited chan struct{}
-	handed atomic.Bool // given a task: its exit calls for the next spare
 }
 
 var _ runner.Runner = (*Runner)(nil)
@@ -402,8 +400,7 @@ func (r *Runner) spawn(ctx context.Context, id string) error {
 		}
 		pid, token = cmd.Process.Pid, procToken(cmd.Process.Pid)
 		// A supervisor ran: the next task's may be started ahead.
-		r.reap(cmd, r.refillSpare)
-		time.AfterFunc(spareRefill, r.refillSpare)
+		r.refillAfter(r.reap(cmd))
 	}
 	// The claim records the same pid; this covers the time until then.
 	if _, err := r.db.ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
@@ -434,14 +431,16 @@ func (r *Runner) supervisor(id string, stdin, out *os.File) (*exec.Cmd, error) {
 }
 
 // reap waits for a supervisor to exit, so that it leaves no zombie (it
-// reports through the database), then calls then.
-func (r *Runner) reap(cmd *exec.Cmd, then func()) {
+// reports through the database); the channel returned is closed then.
+func (r *Runner) reap(cmd *exec.Cmd) <-chan struct{} {
+	exited := make(chan struct{})
 	r.live.Add(1)
 	go func() {
 		defer r.live.Done()
 		_ = cmd.Wait()
-		then()
+		close(exited)
 	}()
+	return exited
 }
 
 // KeepSpare keeps one supervisor started ahead of the next task until ctx
@@ -498,6 +497,22 @@ func (r *Runner) stopSpares() {
 // spare for the next, unless the task ends first.
 const spareRefill = time.Second
 
+// refillAfter starts the spare for the next task when the supervisor of
+// the one just started exits (exited closes), or spareRefill from now,
+// whichever comes first: not at once, so that the spare's start does not
+// take the CPU from a short task.
+func (r *Runner) refillAfter(exited <-chan struct{}) {
+	go func() {
+		t := time.NewTimer(spareRefill)
+		defer t.Stop()
+		select {
+		case <-exited:
+		case <-t.C:
+		}
+		r.refillSpare()
+	}()
+}
+
 // setSpare makes p the spare ready and tells those waiting for a change
 // (tests); spareMu is held.
 func (r *Runner) setSpare(p *spareProc) {
@@ -550,9 +565,6 @@ func (r *Runner) refillSpare() {
 			_ = p.stdin.Close()
 		}
 		r.spareMu.Unlock()
-		if p.handed.Load() {
-			r.refillSpare()
-		}
 	}()
 }
 
@@ -567,11 +579,7 @@ func (r *Runner) handToSpare(id string) (int, string, bool) {
 	if p == nil {
 		return 0, "", false
 	}
-	// The next spare starts when this one's task ends, or after a
-	// while: not at once, so that its start does not take the CPU from
-	// a short task.
-	p.handed.Store(true)
-	time.AfterFunc(spareRefill, r.refillSpare)
+	r.refillAfter(p.exited)
 	_, err := p.stdin.WriteString(id + "\n")
 	_ = p.stdin.Close()
 	if err != nil {
