@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // Changes tells the waiters of one process that some process changed a
@@ -27,11 +25,13 @@ import (
 type Changes struct {
 	path, wal string
 
-	mu    sync.Mutex
-	next  chan struct{} // closed at the next change, then replaced
-	users int
-	w     *fsnotify.Watcher
-	done  chan struct{} // closed when the watch's goroutine returns
+	mu      sync.Mutex
+	next    chan struct{} // closed at the next change, then replaced
+	users   int
+	stop    func() // ends the watch; nil while nobody watches
+	last    time.Time
+	pending bool // a trailing wake-up is due
+	trail   *time.Timer
 }
 
 var (
@@ -78,8 +78,11 @@ func (c *Changes) Watch() *Watcher {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.users++
-	if c.w == nil && c.path != "" {
-		c.start()
+	if c.stop == nil && c.path != "" {
+		// A watch that cannot be set up leaves stop nil: the waiters
+		// poll, and the next Watch tries again.
+		c.stop, _ = watchDir(filepath.Dir(c.path),
+			[]string{filepath.Base(c.wal), filepath.Base(c.path)}, c.changed)
 	}
 	return &Watcher{c: c}
 }
@@ -96,7 +99,7 @@ func (w *Watcher) Next() <-chan struct{} {
 func (w *Watcher) Watching() bool {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
-	return w.c.w != nil
+	return w.c.stop != nil
 }
 
 // WatchedPoll is how often a waiter whose changes are reported still
@@ -119,34 +122,15 @@ func (w *Watcher) Close() {
 		c := w.c
 		c.mu.Lock()
 		c.users--
-		var (
-			fw   *fsnotify.Watcher
-			done chan struct{}
-		)
-		if c.users == 0 && c.w != nil {
-			fw, done, c.w, c.done = c.w, c.done, nil, nil
+		var stop func()
+		if c.users == 0 {
+			stop, c.stop = c.stop, nil
 		}
 		c.mu.Unlock()
-		if fw != nil {
-			_ = fw.Close()
-			<-done
+		if stop != nil {
+			stop()
 		}
 	})
-}
-
-// start watches the file's directory; c.mu is held. A watch that cannot
-// be set up leaves c.w nil: the next Watch tries again.
-func (c *Changes) start() {
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return
-	}
-	if err := fw.Add(filepath.Dir(c.path)); err != nil {
-		_ = fw.Close()
-		return
-	}
-	c.w, c.done = fw, make(chan struct{})
-	go c.run(fw, c.done)
 }
 
 // MinGap is the least time between two wake-ups: a burst of commits (a
@@ -154,51 +138,35 @@ func (c *Changes) start() {
 // not once per commit, and the last commit of a burst always wakes them.
 const MinGap = 2 * time.Millisecond
 
-func (c *Changes) run(fw *fsnotify.Watcher, done chan struct{}) {
-	defer close(done)
-	events, errs := fw.Events, fw.Errors
-	var (
-		last    time.Time
-		trail   = time.NewTimer(time.Hour)
-		pending bool
-	)
-	trail.Stop()
-	defer trail.Stop()
-	wake := func() {
-		if since := time.Since(last); since < MinGap {
-			if !pending {
-				pending = true
-				trail.Reset(MinGap - since)
+// changed is called by the watch for each write to the database's files.
+// A commit is several writes (each frame of the WAL is two), and becomes
+// visible only after its last: so a write that wakes the waiters at once
+// is followed, when more writes come within MinGap, by one more wake-up
+// MinGap later, after which the commit is visible to their look.
+func (c *Changes) changed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if since := time.Since(c.last); since < MinGap {
+		if !c.pending {
+			c.pending = true
+			if c.trail == nil {
+				c.trail = time.AfterFunc(MinGap-since, c.trailing)
+			} else {
+				c.trail.Reset(MinGap - since)
 			}
-			return
 		}
-		last = time.Now()
-		c.fire()
+		return
 	}
-	for events != nil || errs != nil {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			if (ev.Name == c.wal || ev.Name == c.path) && ev.Op&(fsnotify.Write|fsnotify.Create) != 0 {
-				wake()
-			}
-		case _, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			// The kernel's queue overflowed and dropped events:
-			// everyone looks, and finds what is new.
-			wake()
-		case <-trail.C:
-			pending = false
-			last = time.Now()
-			c.fire()
-		}
-	}
+	c.last = time.Now()
+	c.fire()
+}
+
+func (c *Changes) trailing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = false
+	c.last = time.Now()
+	c.fire()
 }
 
 // Notify returns a channel that receives after each change (several
@@ -224,10 +192,8 @@ func (c *Changes) Notify(ctx context.Context) <-chan struct{} {
 	return out
 }
 
-// fire wakes the waiters of the current Next.
+// fire wakes the waiters of the current Next; c.mu is held.
 func (c *Changes) fire() {
-	c.mu.Lock()
 	close(c.next)
 	c.next = make(chan struct{})
-	c.mu.Unlock()
 }
