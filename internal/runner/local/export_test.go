@@ -1,6 +1,7 @@
 package local
 
 import (
+	"slices"
 	"time"
 
 	"github.com/deployerhq/deployer/schemas"
@@ -37,6 +38,20 @@ func SinkLines(job string, recs []schemas.TaskRecord) ([]schemas.LogLine, error)
 		}
 	}
 	return lines, first
+}
+
+// PumpBatches queues chunks of lines for a supervisor's pump, each
+// handed as the script paused after it, then starts the pump, and returns
+// the batches it stored.
+func PumpBatches(chunks [][]schemas.LogLine) [][]schemas.LogLine {
+	items := make(chan logItem, len(chunks))
+	for _, c := range chunks {
+		items <- logItem{lines: c, flush: true}
+	}
+	close(items)
+	var batches [][]schemas.LogLine
+	(&supervisor{}).pump(items, func(b []schemas.LogLine) { batches = append(batches, slices.Clone(b)) })
+	return batches
 }
 
 // KeepSpares starts keeping a spare supervisor, as KeepSpare does, and

@@ -578,6 +578,41 @@ func TestRecordSinkJoinsParts(t *testing.T) {
 	}
 }
 
+// TestPumpStoresWhatQueuedBehindAPauseInOneBatch: lines the script wrote
+// while a batch was being stored wait in the pump's queue, each chunk
+// handed as the pipe ran dry; they are stored together (up to FlushLines),
+// not in one commit per chunk.
+func TestPumpStoresWhatQueuedBehindAPauseInOneBatch(t *testing.T) {
+	t.Parallel()
+	var (
+		chunks [][]schemas.LogLine
+		seq    int64
+	)
+	for range 5 {
+		var c []schemas.LogLine
+		for range local.FlushLines / 3 {
+			seq++
+			c = append(c, schemas.LogLine{Seq: seq, Text: "line"})
+		}
+		chunks = append(chunks, c)
+	}
+	var sizes []int
+	next := int64(1)
+	for _, b := range local.PumpBatches(chunks) {
+		sizes = append(sizes, len(b))
+		for _, l := range b {
+			if l.Seq != next {
+				t.Fatalf("stored line %d, want %d", l.Seq, next)
+			}
+			next++
+		}
+	}
+	third := local.FlushLines / 3
+	if want := []int{local.FlushLines, 5*third - local.FlushLines}; !slices.Equal(sizes, want) {
+		t.Errorf("batches of %v lines, want %v", sizes, want)
+	}
+}
+
 // BenchmarkLines measures end-to-end output throughput: from Start to the
 // recorded exit status of a script printing 100,000 lines, supervisor
 // start-up included, against the same script printing to /dev/null.

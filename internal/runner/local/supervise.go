@@ -207,7 +207,7 @@ func (s *supervisor) run() int {
 		task.Run(runCtx, opts)
 	}()
 	pumped := make(chan struct{})
-	go func() { defer close(pumped); s.pump(records.items) }()
+	go func() { defer close(pumped); s.pump(records.items, s.flush) }()
 	s.log.Info("task started", "script", s.spec.Script)
 
 	tick := time.NewTicker(s.beat)
@@ -373,21 +373,27 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 	return requested != 0, reason, nil
 }
 
-// pump appends the task's lines and its end record to the task log in
+// pump hands the task's lines and its end record to store (s.flush) in
 // batches, until the entrypoint's records end: a batch goes when it holds
 // FlushLines lines, when the script has written nothing more for now, or
 // when its first line has waited FlushInterval.
-func (s *supervisor) pump(items <-chan logItem) {
+func (s *supervisor) pump(items <-chan logItem, store func([]schemas.LogLine)) {
 	batch := make([]schemas.LogLine, 0, FlushLines)
 	timer := time.NewTimer(FlushInterval)
 	timer.Stop()
 	defer timer.Stop()
-	var timerC <-chan time.Time
+	var (
+		timerC <-chan time.Time
+		owed   bool // the script paused: flush once the lines queued are taken
+	)
 	flush := func() {
-		s.flush(batch)
+		if len(batch) > 0 {
+			store(batch)
+		}
 		batch = batch[:0]
 		timer.Stop()
 		timerC = nil
+		owed = false
 	}
 	for {
 		select {
@@ -414,7 +420,12 @@ func (s *supervisor) pump(items <-chan logItem) {
 					flush()
 				}
 			}
-			if it.flush && len(batch) > 0 {
+			// While a batch was being stored, the script went on
+			// writing: lines queued behind this pause join the batch,
+			// which is then stored in one commit, not one per read of
+			// the pipe. With nothing queued, the pause flushes at once.
+			owed = owed || it.flush
+			if owed && len(batch) > 0 && len(items) == 0 {
 				flush()
 			}
 		case <-timerC:
