@@ -424,8 +424,8 @@ func (s *supervisor) pump(items <-chan logItem, store func([]schemas.LogLine)) {
 			// writing: lines queued behind this pause join the batch,
 			// which is then stored in one commit, not one per read of
 			// the pipe. With nothing queued, the pause flushes at once.
-			owed = owed || it.flush
-			if owed && len(batch) > 0 && len(items) == 0 {
+			owed = (owed || it.flush) && len(batch) > 0
+			if owed && len(items) == 0 {
 				flush()
 			}
 		case <-timerC:
