@@ -218,7 +218,7 @@ func supervise(ctx context.Context, o Options, f *Framer, cmd *exec.Cmd, pipe *w
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	pumped := make(chan error, 1)
-	go func() { pumped <- readLines(pipe, f.Line, f.Flush) }()
+	go func() { pumped <- readLines(pipe, f.lineAt, f.Flush) }()
 
 	var (
 		stopReason            string
