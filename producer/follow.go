@@ -226,10 +226,14 @@ type follower struct {
 	terminalAt time.Time
 	// deadLettered records the attempts whose dead_lettered event came.
 	deadLettered map[int]bool
-	// lastLineAt is when a line was last delivered; lastFill when the
-	// task log source was last read after the terminal event.
-	lastLineAt time.Time
-	lastFill   time.Time
+	// lastLineAt is when a line was last delivered, as done saw it:
+	// delivered counts the lines delivered, and lastLineAt is taken
+	// when done first sees the count change (the clock read once per
+	// round, not once per line); lastFill is when the task log source
+	// was last read after the terminal event.
+	delivered, stamped int64
+	lastLineAt         time.Time
+	lastFill           time.Time
 }
 
 // attemptState tracks the lines of one attempt's task. Lines are
@@ -366,7 +370,7 @@ func (f *follower) addLine(attempt int, a *attemptState, l schemas.LogLine) {
 }
 
 func (f *follower) deliver(attempt int, l schemas.LogLine) {
-	f.lastLineAt = time.Now()
+	f.delivered++
 	f.opts.OnLine(attempt, l)
 }
 
@@ -478,6 +482,9 @@ const fillBatch = 1000
 // many as the terminal event counted; or, for a log that says neither,
 // none came for QuietWait. A job whose task never ran is done at once.
 func (f *follower) done() bool {
+	if f.stamped != f.delivered {
+		f.stamped, f.lastLineAt = f.delivered, time.Now()
+	}
 	t := f.terminal
 	if t == nil {
 		return false
