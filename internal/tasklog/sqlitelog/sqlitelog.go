@@ -115,6 +115,36 @@ func addEndColumn(ctx context.Context, db *sql.DB) error {
 // defaultID is the ID of a line stored without one.
 func defaultID(taskID string, seq int64) string { return taskID + ":" + strconv.FormatInt(seq, 10) }
 
+// setDefaultIDs gives each of lines stored without an ID its defaultID,
+// all of them slices of one string: a read of thousands of lines makes
+// one allocation for their IDs rather than one each.
+func setDefaultIDs(taskID string, lines []schemas.LogLine) {
+	var (
+		buf  []byte
+		ends []int
+	)
+	for i := range lines {
+		if lines[i].ID != "" {
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 0, (len(lines)-i)*(len(taskID)+8))
+			ends = make([]int, 0, len(lines)-i)
+		}
+		buf = append(buf, taskID...)
+		buf = append(buf, ':')
+		buf = strconv.AppendInt(buf, lines[i].Seq, 10)
+		ends = append(ends, len(buf))
+	}
+	all, start := string(buf), 0
+	for i := range lines {
+		if lines[i].ID != "" {
+			continue
+		}
+		lines[i].ID, start, ends = all[start:ends[0]], ends[0], ends[1:]
+	}
+}
+
 // Append stores lines of the task in one transaction, as one batch. Each
 // line carries its Seq (1-based) and is whole (Part 0): the follower and
 // the shippers split what is too large for them. The end record (End set)
@@ -345,12 +375,9 @@ func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, li
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
-	for i := range lines {
-		if lines[i].ID == "" {
-			lines[i].ID = defaultID(taskID, lines[i].Seq)
-		}
-	}
-	return lines[:min(len(lines), limit)], nil
+	lines = lines[:min(len(lines), limit)]
+	setDefaultIDs(taskID, lines)
+	return lines, nil
 }
 
 // readLegacy returns up to limit lines after afterSeq from the per-line

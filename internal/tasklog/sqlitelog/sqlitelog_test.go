@@ -122,17 +122,24 @@ func TestAppendRefusesBadLines(t *testing.T) {
 func TestIDs(t *testing.T) {
 	l := tempLog(t)
 	ctx := t.Context()
-	lines := []schemas.LogLine{line(1, "a"), line(2, "b"), line(3, "c")}
+	var lines []schemas.LogLine
+	for i := range 12 {
+		lines = append(lines, line(int64(i+1), "x"))
+	}
 	lines[1].ID = "custom-id"
 	lines[2].ID = "t1:3" // the default, given explicitly
+	lines[10].ID = "another"
 	if err := l.Append(ctx, "t1", "J", lines); err != nil {
 		t.Fatal(err)
 	}
-	got, err := l.Read(ctx, "t1", 0, 10)
+	got, err := l.Read(ctx, "t1", 0, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"t1:1", "custom-id", "t1:3"}
+	want := []string{"t1:1", "custom-id", "t1:3", "t1:4", "t1:5", "t1:6", "t1:7", "t1:8", "t1:9", "t1:10", "another"}
+	if len(got) != len(want) {
+		t.Fatalf("read %d lines, want %d", len(got), len(want))
+	}
 	for i, ln := range got {
 		if ln.ID != want[i] {
 			t.Errorf("line %d: id %q, want %q", ln.Seq, ln.ID, want[i])
