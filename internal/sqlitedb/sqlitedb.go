@@ -37,9 +37,6 @@ const BusyTimeout = 30 * time.Second
 // CacheKiB bounds each connection's page cache.
 const CacheKiB = 512
 
-// PageSize is the page size of a database Open creates.
-const PageSize = 16 << 10
-
 // Open opens (creating if needed) the database of the state directory dir.
 func Open(dir string) (*sql.DB, error) {
 	if dir == "" {
@@ -57,14 +54,6 @@ func Open(dir string) (*sql.DB, error) {
 func OpenFile(path string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
-	// 16 KiB pages for a new database (an existing one keeps its own):
-	// the task log's batches of lines are tens of KiB, and SQLite writes
-	// each page to the WAL in two writes and to the file again at the
-	// checkpoint, so 4 KiB pages made a task's output four times as many
-	// system calls. A checkpoint every 250 pages keeps the WAL at the
-	// ~4 MiB of SQLite's default (1000 pages of 4 KiB).
-	q.Add("_pragma", fmt.Sprintf("page_size(%d)", PageSize))
-	q.Add("_pragma", "wal_autocheckpoint(250)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	// A small page cache per connection: the work is small transactions

@@ -2,7 +2,6 @@ package sqlitedb_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -124,44 +123,6 @@ func TestOpenUsesWAL(t *testing.T) {
 	}
 	if mode != "wal" {
 		t.Fatalf("journal mode %q, want wal", mode)
-	}
-}
-
-// TestOpenKeepsAnExistingDatabasesPageSize: a new database gets PageSize;
-// one made with another page size (by an earlier version) opens and keeps
-// its own.
-func TestOpenKeepsAnExistingDatabasesPageSize(t *testing.T) {
-	pageSize := func(path string) int {
-		t.Helper()
-		db, err := sqlitedb.OpenFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = db.Close() }()
-		if _, err := db.ExecContext(t.Context(), "CREATE TABLE IF NOT EXISTS t (v)"); err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := db.QueryRowContext(t.Context(), "PRAGMA page_size").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if got := pageSize(filepath.Join(t.TempDir(), "new.db")); got != sqlitedb.PageSize {
-		t.Errorf("a new database's page size is %d, want %d", got, sqlitedb.PageSize)
-	}
-
-	old := filepath.Join(t.TempDir(), "old.db")
-	db, err := sql.Open("sqlite", "file:"+old+"?_pragma=page_size(4096)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(t.Context(), "CREATE TABLE t (v)"); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
-	if got := pageSize(old); got != 4096 {
-		t.Errorf("an existing database's page size became %d, want its 4096", got)
 	}
 }
 
