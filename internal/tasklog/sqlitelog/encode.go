@@ -8,25 +8,58 @@ import (
 	"math"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/deployerhq/deployer/schemas"
 )
 
-// The encoding of a batch's lines: a version byte, then per line its seq
-// (uvarint), time in Unix milliseconds (varint), flags (uvarint), the
-// text (uvarint length, bytes), and, as the flags say, its event id and
-// its end record's JSON (each a uvarint length and bytes). Lines are in
-// seq order.
+// The encoding of a batch's lines: a version byte, then the body. In
+// batchV1 the body is, per line, its seq (uvarint), time in Unix
+// milliseconds (varint), flags (uvarint), the text (uvarint length,
+// bytes), and, as the flags say, its event id and its end record's JSON
+// (each a uvarint length and bytes). Lines are in seq order. In batchV2
+// the body is batchV1's, compressed as one S2 block.
 const (
 	batchV1 = 1
+	batchV2 = 2
 
 	flagID  = 1 << 0
 	flagEnd = 1 << 1
 )
 
+// maxBody bounds the body a batchV2 says it decompresses to: the most a
+// batch can hold (a supervisor's FlushLines lines of up to MaxLineBytes
+// would be less), so that a damaged batch cannot have a reader allocate
+// without limit.
+const maxBody = 1 << 30
+
 var errCorrupt = errors.New("corrupt batch")
 
-// encodeLines encodes lines (in seq order) as a batch.
+// encodeLines encodes lines (in seq order) as a batch: compressed
+// (batchV2) unless that is no smaller.
+//
+// Compression is for the writes, not the disk: a task's output is mostly
+// alike lines (a plan's resources, a build's steps), several times
+// smaller compressed, and SQLite writes each byte twice (to the WAL, then
+// to the database at the checkpoint), a page at a time. S2 compresses at
+// gigabytes a second; what it saves in pages written is worth tens of
+// times more.
 func encodeLines(lines []schemas.LogLine) ([]byte, error) {
+	plain, err := encodePlain(lines)
+	if err != nil {
+		return nil, err
+	}
+	packed := make([]byte, 1+s2.MaxEncodedLen(len(plain)-1))
+	packed[0] = batchV2
+	n := len(s2.Encode(packed[1:], plain[1:]))
+	if 1+n >= len(plain) {
+		return plain, nil
+	}
+	return packed[:1+n], nil
+}
+
+// encodePlain encodes lines as a batchV1.
+func encodePlain(lines []schemas.LogLine) ([]byte, error) {
 	size := 1
 	for i := range lines {
 		size += 3*binary.MaxVarintLen64 + len(lines[i].Text) + len(lines[i].ID)
@@ -69,10 +102,10 @@ func encodeLines(lines []schemas.LogLine) ([]byte, error) {
 // the bytes of the lines kept: one allocation per batch, not one per line,
 // and none for the lines of a batch a Read does not reach.
 func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]schemas.LogLine, error) {
-	if len(data) == 0 || data[0] != batchV1 {
-		return out, fmt.Errorf("%w: unknown encoding", errCorrupt)
+	body, err := batchBody(data)
+	if err != nil {
+		return out, err
 	}
-	body := data[1:]
 	// First the extent of the lines kept, then their bytes as one string.
 	var (
 		d    = decoder{b: body, n: len(body)}
@@ -114,6 +147,31 @@ func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]
 	return out, nil
 }
 
+// batchBody returns the body of batch data, decompressed.
+func batchBody(data []byte) ([]byte, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty", errCorrupt)
+	}
+	switch data[0] {
+	case batchV1:
+		return data[1:], nil
+	case batchV2:
+		n, err := s2.DecodedLen(data[1:])
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+		case n > maxBody:
+			return nil, fmt.Errorf("%w: says it holds %d bytes", errCorrupt, n)
+		}
+		body, err := s2.Decode(make([]byte, n), data[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+		}
+		return body, nil
+	}
+	return nil, fmt.Errorf("%w: unknown encoding %d (written by a later version?)", errCorrupt, data[0])
+}
+
 // entry is one line of a batch, its fields' places in the batch.
 type entry struct {
 	seq           int64
@@ -146,7 +204,7 @@ func (d *decoder) entry() (entry, error) {
 	return e, nil
 }
 
-// span is a field's place in a batch, its encoding's version byte left out.
+// span is a field's place in a batch's body.
 type span struct{ from, to int }
 
 // decoder reads a batch's fields, remembering the first error.

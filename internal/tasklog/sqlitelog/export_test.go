@@ -6,6 +6,9 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
+// ErrCorrupt is errCorrupt.
+var ErrCorrupt = errCorrupt
+
 // EncodeLines is encodeLines.
 var EncodeLines = encodeLines
 

@@ -3,8 +3,10 @@ package sqlitelog_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -383,12 +385,102 @@ func TestDecodeStopsAtTheLimit(t *testing.T) {
 	}
 }
 
+// TestBatchesCompressUnlessThatIsNoSmaller: alike lines are stored
+// compressed, lines that do not compress as they are, and both decode to
+// what was given; batches of either form from the store read back.
+func TestBatchesCompressUnlessThatIsNoSmaller(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	noise := func() string {
+		b := make([]byte, 200)
+		for i := range b {
+			b[i] = byte(rnd.IntN(256))
+		}
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name    string
+		text    func(seq int64) string
+		version byte
+	}{
+		{"alike", func(seq int64) string { return fmt.Sprintf("module.vpc.aws_subnet.private[%d]: Refreshing state...", seq) }, 2},
+		{"noise", func(int64) string { return noise() }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in []schemas.LogLine
+			for seq := int64(1); seq <= 500; seq++ {
+				in = append(in, schemas.LogLine{Seq: seq, Time: time.UnixMilli(seq).UTC(), Text: tc.text(seq)})
+			}
+			data, err := sqlitelog.EncodeLines(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if data[0] != tc.version {
+				t.Errorf("encoded as version %d, want %d", data[0], tc.version)
+			}
+			out, err := sqlitelog.DecodeLines(data, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != len(in) {
+				t.Fatalf("decoded %d lines, want %d", len(out), len(in))
+			}
+			for i := range in {
+				if out[i].Seq != in[i].Seq || out[i].Text != in[i].Text || !out[i].Time.Equal(in[i].Time) {
+					t.Fatalf("line %d decoded as %+v, want %+v", i, out[i], in[i])
+				}
+			}
+
+			l := tempLog(t)
+			if err := l.Append(t.Context(), "t", "J", in); err != nil {
+				t.Fatal(err)
+			}
+			got, err := l.Read(t.Context(), "t", 250, 1000)
+			if err != nil || len(got) != 250 || got[0].Text != in[250].Text || got[249].Text != in[499].Text {
+				t.Fatalf("read back %d lines, %v", len(got), err)
+			}
+		})
+	}
+}
+
+// TestDamagedCompressedBatches: a compressed batch that is cut short, or
+// says it holds more than any batch can, is corrupt, read without
+// allocating what it claims; a version this one does not know says so.
+func TestDamagedCompressedBatches(t *testing.T) {
+	var in []schemas.LogLine
+	for seq := int64(1); seq <= 100; seq++ {
+		in = append(in, schemas.LogLine{Seq: seq, Text: "the same line again"})
+	}
+	data, err := sqlitelog.EncodeLines(in)
+	if err != nil || data[0] != 2 {
+		t.Fatalf("encoded as version %d, %v; want 2", data[0], err)
+	}
+	huge := binary.AppendUvarint([]byte{2}, 1<<40)
+	for name, bad := range map[string][]byte{
+		"cut short":      data[:len(data)/2],
+		"claims a lot":   append(huge, data[1:]...),
+		"no body":        {2},
+		"future version": append([]byte{3}, data[1:]...),
+	} {
+		_, err := sqlitelog.DecodeLines(bad, 0)
+		if !errors.Is(err, sqlitelog.ErrCorrupt) {
+			t.Errorf("%s: %v, want a corrupt batch", name, err)
+		}
+		if name == "future version" && (err == nil || !strings.Contains(err.Error(), "unknown encoding 3")) {
+			t.Errorf("%s: %v, want it named", name, err)
+		}
+	}
+}
+
 // FuzzBatchDecoding: whatever a batch's bytes are (a damaged state
 // database), decoding ends with lines or an error, never a panic; and
 // what encodeLines makes decodes to what it was given.
 func FuzzBatchDecoding(f *testing.F) {
 	f.Add([]byte("\x01\x01\x80\x80\x04\x00\x05hello"), "hello", int64(3))
 	f.Add([]byte{}, "", int64(1))
+	alike, _ := sqlitelog.EncodeLines([]schemas.LogLine{
+		{Seq: 1, Text: "Refreshing state... Refreshing state..."}, {Seq: 2, Text: "Refreshing state... Refreshing state..."},
+	})
+	f.Add(alike, "Refreshing state... Refreshing state... Refreshing state...", int64(7))
 	f.Fuzz(func(t *testing.T, data []byte, text string, seq int64) {
 		_, _ = sqlitelog.DecodeLines(data, 0)
 		if seq < 1 {
