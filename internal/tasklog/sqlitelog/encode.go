@@ -1,11 +1,14 @@
 package sqlitelog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -27,11 +30,11 @@ const (
 	flagEnd = 1 << 1
 )
 
-// maxBody bounds the body a batchV2 says it decompresses to: the most a
-// batch can hold (a supervisor's FlushLines lines of up to MaxLineBytes
-// would be less), so that a damaged batch cannot have a reader allocate
-// without limit.
-const maxBody = 1 << 30
+// maxBody bounds a batch's body: SQLite's largest value
+// (SQLITE_MAX_LENGTH, 10^9 bytes), which no batch stored uncompressed
+// could pass. A damaged batchV2 that says it decompresses to more is
+// refused before a reader allocates it.
+const maxBody = 1_000_000_000
 
 var errCorrupt = errors.New("corrupt batch")
 
@@ -45,26 +48,47 @@ var errCorrupt = errors.New("corrupt batch")
 // gigabytes a second; what it saves in pages written is worth tens of
 // times more.
 func encodeLines(lines []schemas.LogLine) ([]byte, error) {
-	plain, err := encodePlain(lines)
-	if err != nil {
+	plain, packed := scratch.Get().(*[]byte), scratch.Get().(*[]byte)
+	defer putScratch(plain)
+	defer putScratch(packed)
+	var err error
+	if *plain, err = appendPlain((*plain)[:0], lines); err != nil {
 		return nil, err
 	}
-	packed := make([]byte, 1+s2.MaxEncodedLen(len(plain)-1))
-	packed[0] = batchV2
-	n := len(s2.Encode(packed[1:], plain[1:]))
-	if 1+n >= len(plain) {
-		return plain, nil
+	body := (*plain)[1:]
+	if len(body) > maxBody {
+		return nil, fmt.Errorf("a batch of %d bytes, over the %d a batch holds", len(body), maxBody)
 	}
-	return packed[:1+n], nil
+	if n := s2.MaxEncodedLen(len(body)); cap(*packed) < n {
+		*packed = make([]byte, n)
+	}
+	enc := s2.Encode((*packed)[:cap(*packed)], body)
+	if 1+len(enc) >= len(*plain) {
+		return bytes.Clone(*plain), nil
+	}
+	return append([]byte{batchV2}, enc...), nil
 }
 
-// encodePlain encodes lines as a batchV1.
-func encodePlain(lines []schemas.LogLine) ([]byte, error) {
+// scratch holds the buffers encodeLines encodes into before it makes its
+// result: a supervisor storing lines as fast as a script writes them
+// would otherwise make two batches' worth of garbage per batch.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// putScratch returns a buffer to scratch, unless it grew too large to
+// keep around.
+func putScratch(b *[]byte) {
+	if cap(*b) <= 4<<20 {
+		scratch.Put(b)
+	}
+}
+
+// appendPlain appends lines encoded as a batchV1 to b.
+func appendPlain(b []byte, lines []schemas.LogLine) ([]byte, error) {
 	size := 1
 	for i := range lines {
 		size += 3*binary.MaxVarintLen64 + len(lines[i].Text) + len(lines[i].ID)
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = append(b, batchV1)
 	for i := range lines {
 		ln := &lines[i]

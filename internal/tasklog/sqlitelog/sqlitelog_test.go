@@ -402,7 +402,9 @@ func TestBatchesCompressUnlessThatIsNoSmaller(t *testing.T) {
 		text    func(seq int64) string
 		version byte
 	}{
-		{"alike", func(seq int64) string { return fmt.Sprintf("module.vpc.aws_subnet.private[%d]: Refreshing state...", seq) }, 2},
+		{"alike", func(seq int64) string {
+			return fmt.Sprintf("module.vpc.aws_subnet.private[%d]: Refreshing state...", seq)
+		}, 2},
 		{"noise", func(int64) string { return noise() }, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
