@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/klauspost/compress/s2"
 
@@ -126,7 +127,7 @@ func appendPlain(b []byte, lines []schemas.LogLine) ([]byte, error) {
 // the bytes of the lines kept: one allocation per batch, not one per line,
 // and none for the lines of a batch a Read does not reach.
 func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]schemas.LogLine, error) {
-	body, err := batchBody(data)
+	body, owned, err := batchBody(data)
 	if err != nil {
 		return out, err
 	}
@@ -149,7 +150,14 @@ func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]
 	if end == 0 {
 		return out, nil
 	}
-	all := string(body[:end])
+	var all string
+	if owned {
+		// Decompressed into a buffer of its own, that nothing else
+		// holds or changes: the lines' strings can share it.
+		all = unsafe.String(&body[0], end)
+	} else {
+		all = string(body[:end])
+	}
 	d = decoder{b: body[:end], n: end}
 	for len(d.b) > 0 {
 		e, err := d.entry()
@@ -171,29 +179,30 @@ func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]
 	return out, nil
 }
 
-// batchBody returns the body of batch data, decompressed.
-func batchBody(data []byte) ([]byte, error) {
+// batchBody returns the body of batch data, decompressed; owned when it
+// is a new buffer rather than part of data.
+func batchBody(data []byte) (body []byte, owned bool, err error) {
 	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty", errCorrupt)
+		return nil, false, fmt.Errorf("%w: empty", errCorrupt)
 	}
 	switch data[0] {
 	case batchV1:
-		return data[1:], nil
+		return data[1:], false, nil
 	case batchV2:
 		n, err := s2.DecodedLen(data[1:])
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+			return nil, false, fmt.Errorf("%w: %w", errCorrupt, err)
 		case n > maxBody:
-			return nil, fmt.Errorf("%w: says it holds %d bytes", errCorrupt, n)
+			return nil, false, fmt.Errorf("%w: says it holds %d bytes", errCorrupt, n)
 		}
 		body, err := s2.Decode(make([]byte, n), data[1:])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+			return nil, false, fmt.Errorf("%w: %w", errCorrupt, err)
 		}
-		return body, nil
+		return body, true, nil
 	}
-	return nil, fmt.Errorf("%w: unknown encoding %d (written by a later version?)", errCorrupt, data[0])
+	return nil, false, fmt.Errorf("%w: unknown encoding %d (written by a later version?)", errCorrupt, data[0])
 }
 
 // entry is one line of a batch, its fields' places in the batch.
