@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -161,13 +162,14 @@ func (f *Framer) flushLocked() {
 func readLines(r io.Reader, line func(text string, at time.Time), flush func()) error {
 	cr := &clockReader{r: r}
 	br := bufio.NewReaderSize(cr, 64*1024)
+	var strs arena
 	var buf []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
 		full := errors.Is(err, bufio.ErrBufferFull)
 		for len(buf)+len(chunk) > schemas.MaxLineBytes {
 			n := schemas.MaxLineBytes - len(buf)
-			line(string(append(buf, chunk[:n]...)), cr.at)
+			line(strs.string(append(buf, chunk[:n]...)), cr.at)
 			buf, chunk = buf[:0], chunk[n:]
 			// A line that ended right at the cut leaves only its
 			// newline: that is not another line.
@@ -185,18 +187,18 @@ func readLines(r io.Reader, line func(text string, at time.Time), flush func()) 
 				if n := len(chunk); n > 0 && chunk[n-1] == '\r' {
 					chunk = chunk[:n-1]
 				}
-				line(string(chunk), cr.at)
+				line(strs.string(chunk), cr.at)
 			} else {
 				buf = append(buf, chunk...)
 				if n := len(buf); n > 0 && buf[n-1] == '\r' {
 					buf = buf[:n-1]
 				}
-				line(string(buf), cr.at)
+				line(strs.string(buf), cr.at)
 				buf = buf[:0]
 			}
 		case len(chunk) > 0 || len(buf) > 0:
 			// The last line, without a newline.
-			line(string(append(buf, chunk...)), cr.at)
+			line(strs.string(append(buf, chunk...)), cr.at)
 			buf = buf[:0]
 		}
 		if br.Buffered() == 0 {
@@ -210,6 +212,29 @@ func readLines(r io.Reader, line func(text string, at time.Time), flush func()) 
 			return err
 		}
 	}
+}
+
+// arena makes strings of byte slices, copying them into blocks shared by
+// many strings: one allocation per arenaBlock bytes of lines instead of
+// one per line. A block's bytes are written once, before the string that
+// reads them is made, and never changed: the strings are immutable as Go
+// requires, and a block lives as long as any of its strings.
+type arena struct{ block []byte }
+
+const arenaBlock = 64 << 10
+
+func (a *arena) string(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return ""
+	case len(b) > arenaBlock/8:
+		return string(b) // a long line: its own allocation
+	case cap(a.block)-len(a.block) < len(b):
+		a.block = make([]byte, 0, arenaBlock)
+	}
+	at := len(a.block)
+	a.block = append(a.block, b...)
+	return unsafe.String(&a.block[at], len(b))
 }
 
 // clockReader notes the time of each read that returns data.

@@ -83,3 +83,29 @@ func TestReadLinesStampsEachLineWithItsRead(t *testing.T) {
 		t.Errorf("the last line at %v, want in UTC, after its read at %v", at[3], r.before[2])
 	}
 }
+
+// TestArenaStringsKeepTheirBytes: strings an arena makes from one reused
+// buffer, across many blocks and with long and empty ones among them,
+// each keep the bytes they were made of.
+func TestArenaStringsKeepTheirBytes(t *testing.T) {
+	t.Parallel()
+	str := task.ArenaStrings()
+	src := make([]byte, 0, 64<<10)
+	var got, want []string
+	for i := range 5000 {
+		n := i % 97
+		if i%1000 == 999 {
+			n = 20 << 10 // longer than an arena shares
+		}
+		src = src[:0]
+		for j := range n {
+			src = append(src, byte('a'+(i+j)%26))
+		}
+		got = append(got, str(src))
+		want = append(want, string(src))
+		clear(src[:cap(src)]) // the source is reused: the string must not be
+	}
+	if !slices.Equal(got, want) {
+		t.Fatal("a string changed after its source did")
+	}
+}
