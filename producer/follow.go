@@ -474,8 +474,12 @@ func (f *follower) readAvailable(ctx context.Context) error {
 	return nil
 }
 
-// fillBatch is how many lines one read of the task log source asks for.
-const fillBatch = 1000
+// fillBatch is how many lines one read of the task log source asks for:
+// as many as a batch of the embedded task log holds at most
+// (local.FlushLines), so that a read of a fast task's output takes whole
+// batches rather than decompressing one batch for two reads. CloudWatch
+// Logs pages within a read (10,000 events a call at most).
+const fillBatch = 4000
 
 // done reports whether the terminal event is in and every line of the
 // job's last attempt was delivered: up to its log's end record, or as

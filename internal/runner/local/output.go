@@ -19,8 +19,12 @@ const (
 	// FlushLines and FlushInterval bound a batch of lines: it is written
 	// to the task log when it holds FlushLines lines, when the script has
 	// written nothing more for now, or when its first line has waited
-	// FlushInterval, whichever comes first.
-	FlushLines    = 1000
+	// FlushInterval, whichever comes first. A script writing as fast as
+	// it can fills batches to FlushLines: each is one commit, whose
+	// fixed cost (the pages every commit writes, the wake-up of every
+	// waiting process) outweighs its lines' once they are compressed. A
+	// follower reads that many at once too (producer's fillBatch).
+	FlushLines    = 4000
 	FlushInterval = 50 * time.Millisecond
 )
 
