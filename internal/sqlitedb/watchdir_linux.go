@@ -2,11 +2,11 @@ package sqlitedb
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,8 +68,9 @@ func readEvents(f *os.File, names []string, changed func()) {
 // (empty for an event of the directory itself).
 func forEachEvent(b []byte, fn func(mask uint32, name []byte)) {
 	for len(b) >= unix.SizeofInotifyEvent {
-		ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
-		end := unix.SizeofInotifyEvent + int(ev.Len)
+		// struct inotify_event: wd, mask, cookie, len, then the name.
+		mask := binary.NativeEndian.Uint32(b[4:])
+		end := unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(b[12:]))
 		if end > len(b) {
 			return
 		}
@@ -77,7 +78,7 @@ func forEachEvent(b []byte, fn func(mask uint32, name []byte)) {
 		if i := bytes.IndexByte(name, 0); i >= 0 {
 			name = name[:i]
 		}
-		fn(ev.Mask, name)
+		fn(mask, name)
 		b = b[end:]
 	}
 }
