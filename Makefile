@@ -99,6 +99,7 @@ verify: ## Check formatting, go vet, go mod tidy and generated files
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 ./gatekeeper/policy/gendocs ./config/standard/gendocs ./config/standard/genmodule  # docs/configuration.md, docs/standard.md and the module's standard.json are current
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/deployer  # the CLI builds for macOS too
 
 .PHONY: docs
 docs: ## Regenerate docs/configuration.md (from the schema) and docs/standard.md (from config/standard)
