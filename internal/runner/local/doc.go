@@ -50,8 +50,9 @@
 //     record; the supervisor takes them as they are (no JSON between
 //     them), joins the parts of long lines and appends the lines and the
 //     end record to the task log (sqlitelog) in batches: at most
-//     FlushLines lines, flushed as soon as the script has written nothing
-//     more for now, and at the latest after FlushInterval. The exit status
+//     FlushLines lines or FlushBytes of text, flushed as soon as the
+//     script has written nothing more for now (with whatever it wrote
+//     meanwhile), and at the latest after FlushInterval. The exit status
 //     is recorded only after the end record is stored, so Task.LogEvents
 //     of a stopped task is exactly the number of lines in the task log.
 //   - Stops reach everything. The script runs in its own process group.

@@ -613,6 +613,24 @@ func TestPumpStoresWhatQueuedBehindAPauseInOneBatch(t *testing.T) {
 	}
 }
 
+// TestPumpBoundsABatchsText: long lines make a batch of at most
+// FlushBytes of text (and the line that crossed it), however few lines.
+func TestPumpBoundsABatchsText(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", local.FlushBytes/2+1)
+	var chunks [][]schemas.LogLine
+	for seq := int64(1); seq <= 3; seq++ {
+		chunks = append(chunks, []schemas.LogLine{{Seq: seq, Text: long}})
+	}
+	var sizes []int
+	for _, b := range local.PumpBatches(chunks) {
+		sizes = append(sizes, len(b))
+	}
+	if want := []int{2, 1}; !slices.Equal(sizes, want) {
+		t.Errorf("batches of %v lines, want %v", sizes, want)
+	}
+}
+
 // BenchmarkLines measures end-to-end output throughput: from Start to the
 // recorded exit status of a script printing 100,000 lines, supervisor
 // start-up included, against the same script printing to /dev/null.

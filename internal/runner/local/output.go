@@ -26,6 +26,10 @@ const (
 	// follower reads that many at once too (producer's fillBatch).
 	FlushLines    = 4000
 	FlushInterval = 50 * time.Millisecond
+	// FlushBytes bounds a batch's text too: lines of up to
+	// schemas.MaxLineBytes, FlushLines of them, would otherwise make a
+	// batch of gigabytes in the supervisor's memory and in one row.
+	FlushBytes = 8 << 20
 )
 
 // logItem is what the entrypoint's records make for the pump: whole

@@ -375,8 +375,8 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 
 // pump hands the task's lines and its end record to store (s.flush) in
 // batches, until the entrypoint's records end: a batch goes when it holds
-// FlushLines lines, when the script has written nothing more for now, or
-// when its first line has waited FlushInterval.
+// FlushLines lines or FlushBytes of text, when the script has written
+// nothing more for now, or when its first line has waited FlushInterval.
 func (s *supervisor) pump(items <-chan logItem, store func([]schemas.LogLine)) {
 	batch := make([]schemas.LogLine, 0, FlushLines)
 	timer := time.NewTimer(FlushInterval)
@@ -385,12 +385,13 @@ func (s *supervisor) pump(items <-chan logItem, store func([]schemas.LogLine)) {
 	var (
 		timerC <-chan time.Time
 		owed   bool // the script paused: flush once the lines queued are taken
+		size   int  // of the batch's texts
 	)
 	flush := func() {
 		if len(batch) > 0 {
 			store(batch)
 		}
-		batch = batch[:0]
+		batch, size = batch[:0], 0
 		timer.Stop()
 		timerC = nil
 		owed = false
@@ -415,8 +416,8 @@ func (s *supervisor) pump(items <-chan logItem, store func([]schemas.LogLine)) {
 					timer.Reset(FlushInterval)
 					timerC = timer.C
 				}
-				batch = append(batch, l)
-				if len(batch) >= FlushLines || l.End != nil {
+				batch, size = append(batch, l), size+len(l.Text)
+				if len(batch) >= FlushLines || size >= FlushBytes || l.End != nil {
 					flush()
 				}
 			}

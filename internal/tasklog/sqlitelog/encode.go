@@ -31,11 +31,12 @@ const (
 	flagEnd = 1 << 1
 )
 
-// maxBody bounds a batch's body: SQLite's largest value
-// (SQLITE_MAX_LENGTH, 10^9 bytes), which no batch stored uncompressed
-// could pass. A damaged batchV2 that says it decompresses to more is
-// refused before a reader allocates it.
-const maxBody = 1_000_000_000
+// maxBody bounds a batch's body, well above what a supervisor stores in
+// one (local.FlushBytes of text, and one line of up to
+// schemas.MaxLineBytes past it): encodeLines refuses a larger one, and a
+// damaged batchV2 that says it decompresses to more is refused before a
+// reader allocates it.
+const maxBody = 64 << 20
 
 var errCorrupt = errors.New("corrupt batch")
 

@@ -6,6 +6,9 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
+// MaxBody is maxBody.
+const MaxBody = maxBody
+
 // ErrCorrupt is errCorrupt.
 var ErrCorrupt = errCorrupt
 

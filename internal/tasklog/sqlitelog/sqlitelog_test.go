@@ -473,6 +473,22 @@ func TestDamagedCompressedBatches(t *testing.T) {
 	}
 }
 
+// TestEncodeRefusesAnOversizedBatch: a batch whose lines are more than a
+// reader would accept is refused when it is stored, not stored unread.
+func TestEncodeRefusesAnOversizedBatch(t *testing.T) {
+	big := strings.Repeat("y", sqlitelog.MaxBody/4)
+	var in []schemas.LogLine
+	for seq := int64(1); seq <= 5; seq++ {
+		in = append(in, schemas.LogLine{Seq: seq, Text: big})
+	}
+	if _, err := sqlitelog.EncodeLines(in); err == nil {
+		t.Fatal("a batch over MaxBody was encoded")
+	}
+	if _, err := sqlitelog.EncodeLines(in[:3]); err != nil {
+		t.Fatalf("a batch under MaxBody: %v", err)
+	}
+}
+
 // FuzzBatchDecoding: whatever a batch's bytes are (a damaged state
 // database), decoding ends with lines or an error, never a panic; and
 // what encodeLines makes decodes to what it was given.
