@@ -124,46 +124,36 @@ func appendPlain(b []byte, lines []schemas.LogLine) ([]byte, error) {
 }
 
 // decodeLines appends the lines of batch data with seq above after to
-// out, until out holds limit lines. The texts are slices of one string of
-// the bytes of the lines kept: one allocation per batch, not one per line,
-// and none for the lines of a batch a Read does not reach.
+// out, until out holds limit lines; on an error, none of the batch's. The
+// texts are slices of one string: a compressed batch's own decompressed
+// buffer, or a copy of the bytes of the lines kept of a stored one (one
+// allocation per batch, not one per line, and none for the lines of a
+// batch a Read does not reach).
 func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]schemas.LogLine, error) {
 	body, owned, err := batchBody(data)
-	if err != nil {
+	if err != nil || len(body) == 0 {
 		return out, err
-	}
-	// First the extent of the lines kept, then their bytes as one string.
-	var (
-		d    = decoder{b: body, n: len(body)}
-		keep = limit - len(out)
-		end  int
-	)
-	for len(d.b) > 0 && keep > 0 {
-		e, err := d.entry()
-		if err != nil {
-			return out, err
-		}
-		if e.seq > after {
-			keep--
-			end = d.n - len(d.b)
-		}
-	}
-	if end == 0 {
-		return out, nil
 	}
 	var all string
 	if owned {
 		// Decompressed into a buffer of its own, that nothing else
 		// holds or changes: the lines' strings can share it.
-		all = unsafe.String(&body[0], end) //nolint:gosec // a buffer nothing else holds or changes
+		all = unsafe.String(&body[0], len(body)) //nolint:gosec // a buffer nothing else holds or changes
 	} else {
-		all = string(body[:end])
+		// First the extent of the lines kept, then their bytes as one
+		// string.
+		end, err := keptExtent(body, after, limit-len(out))
+		if err != nil || end == 0 {
+			return out, err
+		}
+		body = body[:end]
+		all = string(body)
 	}
-	d = decoder{b: body[:end], n: end}
-	for len(d.b) > 0 {
+	d, kept := decoder{b: body, n: len(body)}, len(out)
+	for len(d.b) > 0 && len(out) < limit {
 		e, err := d.entry()
 		if err != nil {
-			return out, err
+			return out[:kept], err
 		}
 		if e.seq <= after {
 			continue
@@ -172,12 +162,29 @@ func decodeLines(data []byte, after int64, limit int, out []schemas.LogLine) ([]
 		if e.end.to > 0 {
 			ln.End = new(schemas.LogEnd)
 			if err := json.Unmarshal(body[e.end.from:e.end.to], ln.End); err != nil {
-				return out, fmt.Errorf("%w: line %d: decoding the end record: %w", errCorrupt, e.seq, err)
+				return out[:kept], fmt.Errorf("%w: line %d: decoding the end record: %w", errCorrupt, e.seq, err)
 			}
 		}
 		out = append(out, ln)
 	}
 	return out, nil
+}
+
+// keptExtent returns where, in body, the keep lines after after end: 0
+// when it holds none.
+func keptExtent(body []byte, after int64, keep int) (int, error) {
+	d, end := decoder{b: body, n: len(body)}, 0
+	for len(d.b) > 0 && keep > 0 {
+		e, err := d.entry()
+		if err != nil {
+			return 0, err
+		}
+		if e.seq > after {
+			keep--
+			end = d.n - len(d.b)
+		}
+	}
+	return end, nil
 }
 
 // batchBody returns the body of batch data, decompressed; owned when it

@@ -2,6 +2,7 @@ package sqlitelog_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/goleak"
 
@@ -355,31 +357,44 @@ func TestAppendWithCommitsBothOrNeither(t *testing.T) {
 }
 
 func TestDecodeStopsAtTheLimit(t *testing.T) {
-	var in []schemas.LogLine
-	for seq := int64(1); seq <= 10; seq++ {
-		in = append(in, schemas.LogLine{Seq: seq, Time: time.UnixMilli(seq).UTC(), Text: fmt.Sprint("line ", seq)})
-	}
-	data, err := sqlitelog.EncodeLines(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		after      int64
-		limit      int
-		first, end int64 // seqs first..end-1
-	}{
-		{0, 10, 1, 11}, {3, 4, 4, 8}, {9, 5, 10, 11}, {10, 5, 0, 0}, {0, 1, 1, 2},
-	} {
-		got, err := sqlitelog.DecodeLinesUpTo(data, tc.after, tc.limit)
+	// Unlike texts are stored as they are, alike ones compressed: both
+	// forms stop at the limit.
+	for name, alike := range map[string]bool{"plain": false, "compressed": true} {
+		var in []schemas.LogLine
+		text := func(seq int64) string {
+			if alike {
+				return fmt.Sprint("line ", seq, strings.Repeat(" and the same again", 20))
+			}
+			return fmt.Sprintf("line %d %x", seq, sha256.Sum256([]byte{byte(seq)}))
+		}
+		for seq := int64(1); seq <= 10; seq++ {
+			in = append(in, schemas.LogLine{Seq: seq, Time: time.UnixMilli(seq).UTC(), Text: text(seq)})
+		}
+		data, err := sqlitelog.EncodeLines(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := max(tc.end-tc.first, 0); int64(len(got)) != want {
-			t.Fatalf("after %d, limit %d: %d lines, want %d", tc.after, tc.limit, len(got), want)
+		if compressed := data[0] == 2; compressed != alike {
+			t.Fatalf("%s: encoded as version %d", name, data[0])
 		}
-		for i, l := range got {
-			if seq := tc.first + int64(i); l.Seq != seq || l.Text != fmt.Sprint("line ", seq) || !l.Time.Equal(time.UnixMilli(seq)) {
-				t.Errorf("after %d, limit %d: line %d is %+v, want seq %d", tc.after, tc.limit, i, l, seq)
+		for _, tc := range []struct {
+			after      int64
+			limit      int
+			first, end int64 // seqs first..end-1
+		}{
+			{0, 10, 1, 11}, {3, 4, 4, 8}, {9, 5, 10, 11}, {10, 5, 0, 0}, {0, 1, 1, 2},
+		} {
+			got, err := sqlitelog.DecodeLinesUpTo(data, tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := max(tc.end-tc.first, 0); int64(len(got)) != want {
+				t.Fatalf("%s: after %d, limit %d: %d lines, want %d", name, tc.after, tc.limit, len(got), want)
+			}
+			for i, l := range got {
+				if seq := tc.first + int64(i); l.Seq != seq || l.Text != text(seq) || !l.Time.Equal(time.UnixMilli(seq)) {
+					t.Errorf("%s: after %d, limit %d: line %d is %+v, want seq %d", name, tc.after, tc.limit, i, l, seq)
+				}
 			}
 		}
 	}
@@ -457,15 +472,22 @@ func TestDamagedCompressedBatches(t *testing.T) {
 		t.Fatalf("encoded as version %d, %v; want 2", data[0], err)
 	}
 	huge := binary.AppendUvarint([]byte{2}, 1<<40)
+	// Whole S2, but the lines in it cut short after the first ones.
+	body, err := s2.Decode(nil, data[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutInside := append([]byte{2}, s2.Encode(nil, body[:len(body)-3])...)
 	for name, bad := range map[string][]byte{
 		"cut short":      data[:len(data)/2],
 		"claims a lot":   append(huge, data[1:]...),
 		"no body":        {2},
 		"future version": append([]byte{3}, data[1:]...),
+		"lines cut":      cutInside,
 	} {
-		_, err := sqlitelog.DecodeLines(bad, 0)
-		if !errors.Is(err, sqlitelog.ErrCorrupt) {
-			t.Errorf("%s: %v, want a corrupt batch", name, err)
+		lines, err := sqlitelog.DecodeLines(bad, 0)
+		if !errors.Is(err, sqlitelog.ErrCorrupt) || len(lines) != 0 {
+			t.Errorf("%s: %d lines, %v; want none and a corrupt batch", name, len(lines), err)
 		}
 		if name == "future version" && (err == nil || !strings.Contains(err.Error(), "unknown encoding 3")) {
 			t.Errorf("%s: %v, want it named", name, err)
