@@ -32,6 +32,7 @@ type Changes struct {
 	last    time.Time
 	pending bool // a trailing wake-up is due
 	trail   *time.Timer
+	fires   int // wake-ups so far
 }
 
 var (
@@ -139,26 +140,30 @@ func (w *Watcher) Close() {
 const MinGap = 2 * time.Millisecond
 
 // changed is called by the watch for each write to the database's files.
-// A commit is several writes (each frame of the WAL is two), and becomes
-// visible only after its last: so a write that wakes the waiters at once
-// is followed, when more writes come within MinGap, by one more wake-up
-// MinGap later, after which the commit is visible to their look.
+// A commit becomes visible only after its last write (and the update of
+// the WAL's index that follows it), and the kernel merges the writes of a
+// commit into one event when nobody read between them: a wake-up at the
+// first event can come before the commit is visible, and the waiters'
+// look then finds nothing. So every wake-up is followed by one more,
+// MinGap later, when the commit is visible; writes in between wake
+// nobody sooner.
 func (c *Changes) changed() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if since := time.Since(c.last); since < MinGap {
-		if !c.pending {
-			c.pending = true
-			if c.trail == nil {
-				c.trail = time.AfterFunc(MinGap-since, c.trailing)
-			} else {
-				c.trail.Reset(MinGap - since)
-			}
-		}
-		return
+	since := time.Since(c.last)
+	if since >= MinGap {
+		c.last = time.Now()
+		c.fire()
+		since = 0
 	}
-	c.last = time.Now()
-	c.fire()
+	if !c.pending {
+		c.pending = true
+		if c.trail == nil {
+			c.trail = time.AfterFunc(MinGap-since, c.trailing)
+		} else {
+			c.trail.Reset(MinGap - since)
+		}
+	}
 }
 
 func (c *Changes) trailing() {
@@ -194,6 +199,7 @@ func (c *Changes) Notify(ctx context.Context) <-chan struct{} {
 
 // fire wakes the waiters of the current Next; c.mu is held.
 func (c *Changes) fire() {
+	c.fires++
 	close(c.next)
 	c.next = make(chan struct{})
 }
