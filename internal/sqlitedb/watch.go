@@ -150,19 +150,25 @@ const MinGap = 2 * time.Millisecond
 func (c *Changes) changed() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	since := time.Since(c.last)
-	if since >= MinGap {
+	switch since := time.Since(c.last); {
+	case since >= MinGap:
 		c.last = time.Now()
 		c.fire()
-		since = 0
+		// Whatever is pending (a trailing wake-up about to run may
+		// come before this commit is visible), one more after it.
+		c.arm(MinGap)
+	case !c.pending:
+		c.arm(MinGap - since)
 	}
-	if !c.pending {
-		c.pending = true
-		if c.trail == nil {
-			c.trail = time.AfterFunc(MinGap-since, c.trailing)
-		} else {
-			c.trail.Reset(MinGap - since)
-		}
+}
+
+// arm has the trailing wake-up come in d; c.mu is held.
+func (c *Changes) arm(d time.Duration) {
+	c.pending = true
+	if c.trail == nil {
+		c.trail = time.AfterFunc(d, c.trailing)
+	} else {
+		c.trail.Reset(d)
 	}
 }
 
