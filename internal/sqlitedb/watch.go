@@ -11,9 +11,10 @@ import (
 // Changes tells the waiters of one process that some process changed a
 // database, so that they look at once rather than at their next poll. A
 // commit in WAL mode writes the -wal file, and the kernel reports that
-// write to every process watching the directory (inotify on Linux): one
-// wake-up per commit, whoever made it. Reads write nothing there, so
-// looking never wakes anyone.
+// write to every process watching the directory (inotify on Linux): the
+// waiters wake at a commit, whoever made it, and once more when it is
+// surely visible (see changed). Reads write nothing there, so looking
+// never wakes anyone.
 //
 // A wake-up says only "look": waiters keep their polls, which are what
 // they fall back on where the platform reports no file writes (kqueue
@@ -139,7 +140,7 @@ func (w *Watcher) Close() {
 // not once per commit, and the last commit of a burst always wakes them.
 const MinGap = 2 * time.Millisecond
 
-// changed is called by the watch for each write to the database's files.
+// changed is called by the watch for writes to the database's files.
 // A commit becomes visible only after its last write (and the update of
 // the WAL's index that follows it), and the kernel merges the writes of a
 // commit into one event when nobody read between them: a wake-up at the

@@ -11,14 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchDir calls changed for each write to, or creation of, a file of dir
-// named one of names (and when the kernel dropped events, which may have
-// been such writes), until stop is called. stop returns once changed is no
-// longer called.
+// watchDir calls changed after each read of the directory's events that
+// holds a write to, or the creation of, a file of dir named one of names
+// (or says the kernel dropped events, which may have been such writes),
+// until stop is called. stop returns once changed is no longer called.
 //
-// It reads inotify itself: a commit of a large batch is thousands of
-// writes to the WAL, and a reader that read the whole queue at once and
-// scanned it costs far less than a channel send per event (fsnotify's).
+// It reads inotify itself: a commit of a large batch is hundreds of
+// writes to the WAL, and a reader that reads the whole queue at once and
+// scans it costs far less than a channel send per event (fsnotify's).
 func watchDir(dir string, names []string, changed func()) (stop func(), err error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
@@ -56,11 +56,15 @@ func readEvents(f *os.File, names []string, changed func()) {
 			}
 			return
 		}
+		// One call for all the writes read: what follows a wake-up
+		// (Changes.changed) does not depend on how many there were.
+		hit := false
 		forEachEvent(buf[:n], func(mask uint32, name []byte) {
-			if mask&unix.IN_Q_OVERFLOW != 0 || slices.Contains(names, string(name)) {
-				changed()
-			}
+			hit = hit || mask&unix.IN_Q_OVERFLOW != 0 || slices.Contains(names, string(name))
 		})
+		if hit {
+			changed()
+		}
 	}
 }
 

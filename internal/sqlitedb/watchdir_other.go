@@ -11,10 +11,10 @@ import (
 )
 
 // watchDir calls changed for each write to, or creation of, a file of dir
-// named one of names (and when the platform dropped events), until stop
-// is called. stop returns once changed is no longer called. Where the
-// platform reports no writes to a directory's files (kqueue), only their
-// creation calls changed.
+// named one of names (and when the platform dropped events, which may
+// have been such writes), until stop is called. stop returns once changed
+// is no longer called. Where the platform reports no writes to a
+// directory's files (kqueue), only their creation calls changed.
 func watchDir(dir string, names []string, changed func()) (stop func(), err error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
