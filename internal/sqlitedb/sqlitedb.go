@@ -76,19 +76,19 @@ func OpenFile(path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// Conns is how many connections a database handle keeps: readers run
+// conns is how many connections a database handle keeps: readers run
 // concurrently under WAL, and writers serialize on the file lock anyway.
-const Conns = 4
+const conns = 4
 
-// setPool keeps up to Conns connections open and all of them idle between
+// setPool keeps up to conns connections open and all of them idle between
 // uses. database/sql keeps two idle by default: a busy process (up's
 // waiters, woken together by each commit) would close its third and fourth
 // connections after each burst and open them again on the next, paying each
 // time for the connection's pragmas and for preparing its statements anew.
 // A minute unused closes them.
 func setPool(db *sql.DB) {
-	db.SetMaxOpenConns(Conns)
-	db.SetMaxIdleConns(Conns)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(time.Minute)
 }
 
