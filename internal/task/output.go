@@ -6,10 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -216,10 +216,10 @@ func readLines(r io.Reader, line func(text string, at time.Time), flush func()) 
 
 // arena makes strings of byte slices, copying them into blocks shared by
 // many strings: one allocation per arenaBlock bytes of lines instead of
-// one per line. A block's bytes are written once, before the string that
-// reads them is made, and never changed: the strings are immutable as Go
-// requires, and a block lives as long as any of its strings.
-type arena struct{ block []byte }
+// one per line. Each block is a strings.Builder, whose strings stay as
+// they were while it grows; a full one is left to the strings that hold
+// it, and a new one begun.
+type arena struct{ block strings.Builder }
 
 const arenaBlock = 64 << 10
 
@@ -229,12 +229,13 @@ func (a *arena) string(b []byte) string {
 		return ""
 	case len(b) > arenaBlock/8:
 		return string(b) // a long line: its own allocation
-	case cap(a.block)-len(a.block) < len(b):
-		a.block = make([]byte, 0, arenaBlock)
+	case a.block.Cap()-a.block.Len() < len(b):
+		a.block = strings.Builder{}
+		a.block.Grow(arenaBlock)
 	}
-	at := len(a.block)
-	a.block = append(a.block, b...)
-	return unsafe.String(&a.block[at], len(b)) //nolint:gosec // bytes written once, never changed (above)
+	at := a.block.Len()
+	_, _ = a.block.Write(b)
+	return a.block.String()[at:]
 }
 
 // clockReader notes the time of each read that returns data.

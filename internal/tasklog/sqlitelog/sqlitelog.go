@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deployerhq/deployer/internal/sqlitedb"
@@ -116,32 +117,26 @@ func addEndColumn(ctx context.Context, db *sql.DB) error {
 func defaultID(taskID string, seq int64) string { return taskID + ":" + strconv.FormatInt(seq, 10) }
 
 // setDefaultIDs gives each of lines stored without an ID its defaultID,
-// all of them slices of one string: a read of thousands of lines makes
-// one allocation for their IDs rather than one each.
+// all of them slices of one strings.Builder's string: a read of
+// thousands of lines makes one allocation for their IDs rather than one
+// each.
 func setDefaultIDs(taskID string, lines []schemas.LogLine) {
 	var (
-		buf  []byte
-		ends []int
+		ids strings.Builder
+		seq [20]byte
 	)
 	for i := range lines {
 		if lines[i].ID != "" {
 			continue
 		}
-		if buf == nil {
-			buf = make([]byte, 0, (len(lines)-i)*(len(taskID)+8))
-			ends = make([]int, 0, len(lines)-i)
+		if ids.Cap() == 0 {
+			ids.Grow((len(lines) - i) * (len(taskID) + 8))
 		}
-		buf = append(buf, taskID...)
-		buf = append(buf, ':')
-		buf = strconv.AppendInt(buf, lines[i].Seq, 10)
-		ends = append(ends, len(buf))
-	}
-	all, start := string(buf), 0
-	for i := range lines {
-		if lines[i].ID != "" {
-			continue
-		}
-		lines[i].ID, start, ends = all[start:ends[0]], ends[0], ends[1:]
+		at := ids.Len()
+		ids.WriteString(taskID)
+		ids.WriteByte(':')
+		_, _ = ids.Write(strconv.AppendInt(seq[:0], lines[i].Seq, 10))
+		lines[i].ID = ids.String()[at:]
 	}
 }
 
