@@ -83,10 +83,12 @@ type JobSummary struct {
 	TaskID string
 }
 
-// stage orders the events of one attempt: a later stage is never undone
-// by an earlier one read after it (the gatekeeper's queued event may be
-// journaled after the worker's starting event).
-func stage(t schemas.EventType) int {
+// Stage orders the events of one attempt of a job: accepted and queued
+// (1), then starting and started (2), then its end (3); 0 for the events
+// that place nothing (log lines, heartbeats). A later stage is never
+// undone by an earlier one read after it: the gatekeeper's queued event
+// may be journaled, and delivered, after the worker's starting event.
+func Stage(t schemas.EventType) int {
 	switch t {
 	case schemas.EventAccepted, schemas.EventQueued:
 		return 1
@@ -135,7 +137,7 @@ func Summarize(history []schemas.JobEvent) JobSummary {
 				s.Principal = ev.Principal
 			}
 		}
-		st := stage(ev.Type)
+		st := Stage(ev.Type)
 		if st == 0 {
 			continue
 		}

@@ -24,6 +24,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/deployerhq/deployer/producer"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -64,12 +65,21 @@ type Printer struct {
 	getenv    func(string) string
 	// width is the terminal's, for the live line of the Terminal
 	// dialect.
-	width     func() int
-	live      *liveLine
-	group     group
-	req       request
+	width func() int
+	live  *liveLine
+	group group
+	req   request
+	// reached is the stage (producer.Stage) each attempt of each job
+	// has shown.
+	reached   map[attemptKey]int
 	closeOnce sync.Once
 	closed    bool
+}
+
+// attemptKey names one attempt of one job.
+type attemptKey struct {
+	job     string
+	attempt int
 }
 
 // request is what the followed job runs, as far as the printer knows.
@@ -166,6 +176,9 @@ func (p *Printer) Event(ev schemas.JobEvent) {
 	if ev.Type == schemas.EventAccepted && ev.Container != "" {
 		p.req = request{container: ev.Container, script: ev.Script, argv: ev.Argv}
 	}
+	if p.stale(ev) {
+		return
+	}
 	terminal := ev.Type.Terminal()
 	switch {
 	case terminal:
@@ -188,6 +201,26 @@ func (p *Printer) Event(ev schemas.JobEvent) {
 	if terminal {
 		p.report(ev)
 	}
+}
+
+// stale reports whether ev places its attempt at an earlier stage than
+// one already shown: the gatekeeper publishes "queued" once the run order
+// is on its way, and a quick worker's "started" may come first. Printed,
+// it would say the job went back to waiting. (JSON keeps every event.)
+func (p *Printer) stale(ev schemas.JobEvent) bool {
+	st := producer.Stage(ev.Type)
+	if st == 0 {
+		return false
+	}
+	k := attemptKey{ev.JobID, max(ev.Attempt, 1)}
+	if st < p.reached[k] {
+		return true
+	}
+	if p.reached == nil {
+		p.reached = map[attemptKey]int{}
+	}
+	p.reached[k] = st
+	return false
 }
 
 // Status prints a status line of deployer's own on stderr, after flushing
