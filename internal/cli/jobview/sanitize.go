@@ -81,9 +81,15 @@ func Sanitize(s string, sgr bool) string {
 	return b.String()
 }
 
-// clean reports whether s holds nothing Sanitize changes.
+// clean reports whether s holds nothing Sanitize changes. Most lines are
+// printable ASCII, which it checks eight bytes at a time: every line a
+// follower prints goes through here.
 func clean(s string) bool {
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && printable8(s[i:i+8]) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c != '\t' && (c < 0x20 || c == 0x7f) {
@@ -99,6 +105,23 @@ func clean(s string) bool {
 		i += n
 	}
 	return true
+}
+
+// printable8 reports whether the 8 bytes of s are all printable ASCII
+// (0x20 to 0x7e), by arithmetic on them as one word: a byte at or above
+// 0x80 has its top bit set; one below 0x20 borrows when 0x20 is taken
+// from it; DEL is the byte that is zero once XORed with 0x7f. (A borrow
+// can mark a wrong byte, never a word with none.)
+func printable8(s string) bool {
+	const (
+		ones = 0x0101010101010101
+		tops = 0x8080808080808080
+	)
+	_ = s[7]
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	del := x ^ 0x7f*ones
+	return (x|(x-0x20*ones)&^x|(del-ones)&^del)&tops == 0
 }
 
 // unsafeRune reports whether a non-ASCII rune is one a terminal or a log

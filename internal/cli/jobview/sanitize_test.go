@@ -1,6 +1,7 @@
 package jobview
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -114,6 +115,9 @@ func FuzzSanitize(f *testing.F) {
 		if seqs > 0 && !strings.HasSuffix(out, sgrReset) {
 			t.Fatalf("Sanitize(%q) = %q: colour without a reset at the end", in, out)
 		}
+		if clean(in) != cleanBytewise(in) {
+			t.Fatalf("clean(%q) = %t, byte by byte %t", in, clean(in), cleanBytewise(in))
+		}
 		if clean(in) && !strings.HasSuffix(in, "\r") && out != in {
 			t.Fatalf("Sanitize(%q) = %q: clean text changed", in, out)
 		}
@@ -127,6 +131,56 @@ func FuzzSanitize(f *testing.F) {
 			t.Fatalf("Sanitize(%q) = %q: a GitLab section marker's end", in, out)
 		}
 	})
+}
+
+// cleanBytewise is clean without its word-at-a-time fast path.
+func cleanBytewise(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c != '\t' && (c < 0x20 || c == 0x7f) {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || unsafeRune(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// TestCleanSeesEveryByteInEveryLane puts each byte value at each place
+// of a line (so in each lane of clean's eight-byte words, and in the
+// tail after the last word), among printable neighbours of both edges
+// of the printable range.
+func TestCleanSeesEveryByteInEveryLane(t *testing.T) {
+	for _, fill := range []byte{' ', '~', 'a'} {
+		for n := 1; n <= 19; n++ {
+			for at := range n {
+				for c := range 256 {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[at] = byte(c)
+					if got, want := clean(string(b)), cleanBytewise(string(b)); got != want {
+						t.Fatalf("clean(%q) = %t, want %t", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkClean(b *testing.B) {
+	line := "module.vpc.aws_subnet.private[000042]: Refreshing state... [id=subnet-0000002a]"
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if !clean(line) {
+			b.Fatal("a plain line is not clean")
+		}
+	}
 }
 
 func stripNonASCII(s string) string {
