@@ -26,14 +26,20 @@ import (
 type Changes struct {
 	path, wal string
 
-	mu      sync.Mutex
-	next    chan struct{} // closed at the next change, then replaced
-	users   int
-	stop    func() // ends the watch; nil while nobody watches
-	last    time.Time
-	pending bool // a trailing wake-up is due
-	trail   *time.Timer
-	fires   int // wake-ups so far
+	mu    sync.Mutex
+	next  chan struct{} // closed at the next change, then replaced
+	users int
+	stop  func() // ends the watch; nil while nobody watches
+	// tokens is how many wake-ups may come at once (at most WakeBurst),
+	// one more every MinGap since credited.
+	tokens   int
+	credited time.Time
+	trail    *time.Timer      // the wake-up after the last write
+	fires    int              // wake-ups so far
+	now      func() time.Time // the clock (tests set their own)
+	// trailIn is how long after the last write the trailing wake-up
+	// comes: MinGap (tests put it off).
+	trailIn time.Duration
 }
 
 var (
@@ -50,7 +56,7 @@ func ChangesOf(ctx context.Context, db *sql.DB) *Changes {
 		name, file string
 	)
 	if err := db.QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &file); err != nil || file == "" {
-		return &Changes{next: make(chan struct{})}
+		return newChanges("")
 	}
 	return changesOf(file)
 }
@@ -62,8 +68,19 @@ func changesOf(path string) *Changes {
 	if c := changes[path]; c != nil {
 		return c
 	}
-	c := &Changes{path: path, wal: path + "-wal", next: make(chan struct{})}
+	c := newChanges(path)
 	changes[path] = c
+	return c
+}
+
+// newChanges returns the Changes of the database file at path; none (a
+// Changes that never fires) when path is empty.
+func newChanges(path string) *Changes {
+	c := &Changes{path: path, next: make(chan struct{}), tokens: WakeBurst, now: time.Now, trailIn: MinGap}
+	if path != "" {
+		c.wal = path + "-wal"
+	}
+	c.credited = c.now()
 	return c
 }
 
@@ -135,49 +152,60 @@ func (w *Watcher) Close() {
 	})
 }
 
-// MinGap is the least time between two wake-ups: a burst of commits (a
-// task writing lines as fast as it can) wakes the waiters once per gap,
-// not once per commit, and the last commit of a burst always wakes them.
-const MinGap = 2 * time.Millisecond
+// MinGap and WakeBurst pace the wake-ups. A job crosses processes as a
+// chain of small commits, each awaited by the next process (the request,
+// the gatekeeper's order, the worker's start, the task's end): up to
+// WakeBurst wake-ups in a row come at once. A task writing lines as fast
+// as it can commits in a burst, which wakes the waiters once per MinGap
+// after that, not once per commit; the last commit of a burst always
+// wakes them.
+const (
+	MinGap    = 2 * time.Millisecond
+	WakeBurst = 4
+)
 
 // changed is called by the watch for writes to the database's files.
 // A commit becomes visible only after its last write (and the update of
 // the WAL's index that follows it), and the kernel merges the writes of a
 // commit into one event when nobody read between them: a wake-up at the
 // first event can come before the commit is visible, and the waiters'
-// look then finds nothing. So every wake-up is followed by one more,
-// MinGap later, when the commit is visible; writes in between wake
-// nobody sooner.
+// look then finds nothing. So a write wakes the waiters at once while
+// the burst lasts, and always once more MinGap after the last write,
+// when its commit is surely visible.
 func (c *Changes) changed() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch since := time.Since(c.last); {
-	case since >= MinGap:
-		c.last = time.Now()
+	c.wrote()
+}
+
+// wrote is changed with c.mu held.
+func (c *Changes) wrote() {
+	c.credit(c.now())
+	if c.tokens > 0 {
 		c.fire()
-		// Whatever is pending (a trailing wake-up about to run may
-		// come before this commit is visible), one more after it.
-		c.arm(MinGap)
-	case !c.pending:
-		c.arm(MinGap - since)
+	}
+	if c.trail == nil {
+		c.trail = time.AfterFunc(c.trailIn, c.trailing)
+	} else {
+		c.trail.Reset(c.trailIn)
 	}
 }
 
-// arm has the trailing wake-up come in d; c.mu is held.
-func (c *Changes) arm(d time.Duration) {
-	c.pending = true
-	if c.trail == nil {
-		c.trail = time.AfterFunc(d, c.trailing)
-	} else {
-		c.trail.Reset(d)
+// credit adds the tokens earned since the last credit; c.mu is held.
+func (c *Changes) credit(now time.Time) {
+	if n := int(now.Sub(c.credited) / MinGap); n > 0 {
+		c.tokens = min(WakeBurst, c.tokens+n)
+		c.credited = c.credited.Add(time.Duration(n) * MinGap)
+	}
+	if c.tokens == WakeBurst {
+		c.credited = now
 	}
 }
 
 func (c *Changes) trailing() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pending = false
-	c.last = time.Now()
+	c.credit(c.now())
 	c.fire()
 }
 
@@ -204,8 +232,10 @@ func (c *Changes) Notify(ctx context.Context) <-chan struct{} {
 	return out
 }
 
-// fire wakes the waiters of the current Next; c.mu is held.
+// fire wakes the waiters of the current Next, spending a token when
+// there is one (a trailing wake-up is due even without); c.mu is held.
 func (c *Changes) fire() {
+	c.tokens = max(0, c.tokens-1)
 	c.fires++
 	close(c.next)
 	c.next = make(chan struct{})
