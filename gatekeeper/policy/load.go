@@ -281,12 +281,13 @@ var yamlParserProblems = map[string]bool{
 	"found undefined tag handle":             true,
 }
 
-var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// yamlErrorLine is compiled when first used, not at start-up.
+var yamlErrorLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // yamlSyntaxError returns err with the line a person counts: the line
 // where the construct that is not well formed starts.
 func yamlSyntaxError(err error) error {
-	m := yamlErrorLine.FindStringSubmatch(err.Error())
+	m := yamlErrorLine().FindStringSubmatch(err.Error())
 	if m == nil || !yamlParserProblems[m[2]] {
 		return err
 	}

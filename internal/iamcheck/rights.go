@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/stream/sqsstream"
@@ -117,7 +118,8 @@ func PartitionOf(region string) string {
 	}
 }
 
-var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+// accountID is compiled when first used, not at start-up.
+var accountID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{12}$`) })
 
 // Validate reports every problem of d (after defaults) at once.
 func (d Deployment) Validate() error {
@@ -126,7 +128,7 @@ func (d Deployment) Validate() error {
 	if d.Region == "" {
 		errs = append(errs, errors.New("deployment: no region: set --region or DEPLOYER_AWS_REGION"))
 	}
-	if !accountID.MatchString(d.Account) {
+	if !accountID().MatchString(d.Account) {
 		errs = append(errs, fmt.Errorf("deployment: account %q: want the 12-digit AWS account id", d.Account))
 	}
 	if err := d.Options.Validate(); err != nil {

@@ -38,7 +38,7 @@ func compile(s string, keys map[string]bool, hasMatrix bool) (template, string) 
 			return nil, fmt.Sprintf("has ${{ without a closing }} in %s", show(s[i:]))
 		}
 		expr := s[i : i+3+j+2]
-		m := refPattern.FindStringSubmatch(strings.Trim(rest[:j], " \t"))
+		m := refPattern().FindStringSubmatch(strings.Trim(rest[:j], " \t"))
 		switch {
 		case m == nil:
 			return nil, fmt.Sprintf("uses the expression %s: only ${{ matrix.KEY }} is substituted", show(expr))

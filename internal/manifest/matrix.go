@@ -49,7 +49,7 @@ func (p *parser) matrix(n *yaml.Node, where string) *matrix {
 			m.exclude = p.entries(v, where+": exclude")
 			return
 		}
-		if !keyPattern.MatchString(key) {
+		if !keyPattern().MatchString(key) {
 			p.add(k, "%s: key %s is not valid: a letter or '_', then letters, digits, '_' or '-'", where, show(key))
 			return
 		}
@@ -141,7 +141,7 @@ func (p *parser) entries(n *yaml.Node, where string) []entry {
 		}
 		e := entry{node: en, vals: make(map[string]string, len(en.Content)/2)}
 		p.fields(en, w, func(key string, k, v *yaml.Node) {
-			if !keyPattern.MatchString(key) || key == "include" || key == "exclude" {
+			if !keyPattern().MatchString(key) || key == "include" || key == "exclude" {
 				p.add(k, "%s: key %s is not valid: a letter or '_', then letters, digits, '_' or '-'", w, show(key))
 				return
 			}

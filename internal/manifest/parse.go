@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -35,9 +36,11 @@ const (
 	maxProblems = 25
 )
 
+// keyPattern and refPattern are compiled when first used, not at
+// start-up.
 var (
-	keyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
-	refPattern = regexp.MustCompile(`^matrix\.([A-Za-z_][A-Za-z0-9_-]*)$`)
+	keyPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`) })
+	refPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^matrix\.([A-Za-z_][A-Za-z0-9_-]*)$`) })
 )
 
 // parser collects the problems of one manifest.
@@ -479,7 +482,7 @@ func describe(n *yaml.Node) string {
 // show quotes s for a message when it is not a plain word, so that control
 // characters in a hostile manifest cannot reach a terminal.
 func show(s string) string {
-	if s != "" && len(s) <= 64 && keyPattern.MatchString(strings.ReplaceAll(s, ".", "_")) {
+	if s != "" && len(s) <= 64 && keyPattern().MatchString(strings.ReplaceAll(s, ".", "_")) {
 		return s
 	}
 	if len(s) > 64 {

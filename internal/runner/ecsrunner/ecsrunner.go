@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -115,7 +116,8 @@ func ClientToken(jobID string, attempt int) string {
 	return hex.EncodeToString(sum[:])
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName is compiled when first used, not at start-up.
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // validStartedBy reports whether s can be ECS's startedBy:
 // ^[A-Za-z0-9_/-]{1,128}$. (Checked by hand: the {1,128} compiles to a
@@ -185,7 +187,7 @@ func (r *Runner) runTaskInput(spec runner.Spec) (*ecs.RunTaskInput, error) {
 	env := map[string]string{EnvJobID: spec.JobID, EnvAttempt: strconv.Itoa(spec.Attempt)}
 	for k, v := range spec.Env {
 		switch {
-		case !envName.MatchString(k):
+		case !envName().MatchString(k):
 			bad("environment variable name %q is not valid", k)
 		case k == EnvJobID || k == EnvAttempt || strings.HasPrefix(k, SecretEnvPrefix):
 			bad("environment variable %s is set by the runner", k)
@@ -195,7 +197,7 @@ func (r *Runner) runTaskInput(spec runner.Spec) (*ecs.RunTaskInput, error) {
 	}
 	for k, ref := range spec.Secrets {
 		switch {
-		case !envName.MatchString(k):
+		case !envName().MatchString(k):
 			bad("secret variable name %q is not valid", k)
 		case ref == "":
 			bad("secret %s has no reference", k)

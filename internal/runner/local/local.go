@@ -309,7 +309,8 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 	return r.get(ctx, id)
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName is compiled when first used, not at start-up.
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // reservedEnv are the variables a spec may not set.
 var reservedEnv = map[string]bool{task.EnvJobID: true, task.EnvAttempt: true, task.EnvScriptsDir: true, task.EnvStopGrace: true}
@@ -349,7 +350,7 @@ func validate(s runner.Spec) error {
 	}
 	for k, v := range s.Env {
 		switch {
-		case !envName.MatchString(k):
+		case !envName().MatchString(k):
 			bad("environment variable name %q is not valid", k)
 		case reservedEnv[k] || strings.HasPrefix(k, task.EnvSecretPrefix):
 			bad("environment variable %s is set by the runner", k)
@@ -359,7 +360,7 @@ func validate(s runner.Spec) error {
 	}
 	for k, ref := range s.Secrets {
 		switch {
-		case !envName.MatchString(k):
+		case !envName().MatchString(k):
 			bad("secret variable name %q is not valid", k)
 		case reservedEnv[k]:
 			bad("secret variable %s is set by the runner", k)
