@@ -133,22 +133,16 @@ func FuzzSanitize(f *testing.F) {
 	})
 }
 
-// cleanBytewise is clean without its word-at-a-time fast path.
+// cleanBytewise is clean's answer one rune at a time, as range reads
+// them (an invalid byte is a RuneError, as is a real U+FFFD).
 func cleanBytewise(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c != '\t' && (c < 0x20 || c == 0x7f) {
-				return false
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || unsafeRune(r) {
+	for i, r := range s {
+		switch {
+		case r < utf8.RuneSelf && r != '\t' && (r < 0x20 || r == 0x7f),
+			r >= utf8.RuneSelf && unsafeRune(r),
+			r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
 			return false
 		}
-		i += n
 	}
 	return true
 }
