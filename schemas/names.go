@@ -23,6 +23,21 @@ func ValidOptionName(s string) bool {
 	return len(rest) < len(s) && isName(rest, 128)
 }
 
+// ValidEnvName reports whether s is an environment variable name a task
+// may be given: ^[A-Za-z_][A-Za-z0-9_]*$. (A configuration's names are
+// also at most 255 bytes: config.schema.json, #/$defs/envName.)
+func ValidEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !isAlnum(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
 // isName is ^[A-Za-z0-9][A-Za-z0-9._-]{0,max-1}$.
 func isName(s string, maxLen int) bool {
 	if s == "" || len(s) > maxLen || !isAlnum(s[0]) {

@@ -40,6 +40,7 @@ func nameForms(tb testing.TB) []nameForm {
 		{"ValidOptionName", def("optionName"), schemas.ValidOptionName},
 		{"ValidJobID", regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}(-[a-z0-9]{1,16})?$`), schemas.ValidJobID},
 		{"ValidBatchID", regexp.MustCompile(`^batch-[0-9A-HJKMNP-TV-Z]{26}$`), schemas.ValidBatchID},
+		{"ValidEnvName", regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`), schemas.ValidEnvName},
 	}
 }
 
@@ -54,6 +55,7 @@ var nameSeeds = []string{
 	ulid, ulid[:25], ulid + "0", ulid + "-", ulid + "-r2", ulid + "-R2", ulid + "-r_2", ulid + "-" + strings.Repeat("z", 16), ulid + "-" + strings.Repeat("z", 17), ulid + "--r",
 	"01ARZ3NDEKTSV4RRFFQ69G5FAI", "01ARZ3NDEKTSV4RRFFQ69G5FAL", "01ARZ3NDEKTSV4RRFFQ69G5FAO", "01ARZ3NDEKTSV4RRFFQ69G5FAU", "01arz3ndektsv4rrffq69g5fav",
 	"batch-" + ulid, "batch-" + ulid + "-r2", "batch-" + ulid[:25], "Batch-" + ulid, "batch" + ulid,
+	"A1_", "_1", "1A", "A-B", "a_b.c", "PATH", "_", "9", "Z" + strings.Repeat("_", 300),
 }
 
 func TestNameFormsMatchTheirExpressions(t *testing.T) {

@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -20,6 +18,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // Names the runner gives tasks: tags, and variables set in the task.
@@ -116,9 +115,6 @@ func ClientToken(jobID string, attempt int) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// envName is compiled when first used, not at start-up.
-var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
-
 // validStartedBy reports whether s can be ECS's startedBy:
 // ^[A-Za-z0-9_/-]{1,128}$. (Checked by hand: the {1,128} compiles to a
 // program of 128 copies, which every process would build at start-up.)
@@ -187,7 +183,7 @@ func (r *Runner) runTaskInput(spec runner.Spec) (*ecs.RunTaskInput, error) {
 	env := map[string]string{EnvJobID: spec.JobID, EnvAttempt: strconv.Itoa(spec.Attempt)}
 	for k, v := range spec.Env {
 		switch {
-		case !envName().MatchString(k):
+		case !schemas.ValidEnvName(k):
 			bad("environment variable name %q is not valid", k)
 		case k == EnvJobID || k == EnvAttempt || strings.HasPrefix(k, SecretEnvPrefix):
 			bad("environment variable %s is set by the runner", k)
@@ -197,7 +193,7 @@ func (r *Runner) runTaskInput(spec runner.Spec) (*ecs.RunTaskInput, error) {
 	}
 	for k, ref := range spec.Secrets {
 		switch {
-		case !envName().MatchString(k):
+		case !schemas.ValidEnvName(k):
 			bad("secret variable name %q is not valid", k)
 		case ref == "":
 			bad("secret %s has no reference", k)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -309,9 +308,6 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 	return r.get(ctx, id)
 }
 
-// envName is compiled when first used, not at start-up.
-var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
-
 // reservedEnv are the variables a spec may not set.
 var reservedEnv = map[string]bool{task.EnvJobID: true, task.EnvAttempt: true, task.EnvScriptsDir: true, task.EnvStopGrace: true}
 
@@ -350,7 +346,7 @@ func validate(s runner.Spec) error {
 	}
 	for k, v := range s.Env {
 		switch {
-		case !envName().MatchString(k):
+		case !schemas.ValidEnvName(k):
 			bad("environment variable name %q is not valid", k)
 		case reservedEnv[k] || strings.HasPrefix(k, task.EnvSecretPrefix):
 			bad("environment variable %s is set by the runner", k)
@@ -360,7 +356,7 @@ func validate(s runner.Spec) error {
 	}
 	for k, ref := range s.Secrets {
 		switch {
-		case !envName().MatchString(k):
+		case !schemas.ValidEnvName(k):
 			bad("secret variable name %q is not valid", k)
 		case reservedEnv[k]:
 			bad("secret variable %s is set by the runner", k)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // Prefixes of the reference forms that are not ARNs or SSM parameter
@@ -101,7 +103,7 @@ func parse(ref string) (reference, error) {
 		return reference{}, errSSMName
 	case strings.HasPrefix(ref, EnvPrefix):
 		name := ref[len(EnvPrefix):]
-		if isEnvName(name) {
+		if schemas.ValidEnvName(name) {
 			return reference{kind: kindEnv, id: name}, nil
 		}
 		return reference{}, errEnvName
@@ -182,12 +184,6 @@ func isSecretsManagerName(s string) bool {
 // isSSMName is ^/[A-Za-z0-9/_.-]+$.
 func isSSMName(s string) bool {
 	return len(s) > 1 && s[0] == '/' && all(s, isParamByte)
-}
-
-// isEnvName is ^[A-Za-z_][A-Za-z0-9_]*$.
-func isEnvName(s string) bool {
-	return s != "" && (s[0] < '0' || s[0] > '9') &&
-		all(s, func(c byte) bool { return isAlnum(c) || c == '_' })
 }
 
 // isPartition is aws[a-z-]*.

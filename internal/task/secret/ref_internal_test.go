@@ -17,7 +17,6 @@ var refForms = []struct {
 	{"secretsManagerName", regexp.MustCompile(`^secretsmanager:[A-Za-z0-9/_+=.@-]{1,512}(:[^:]*:[^:]*:[^:]*)?$`), isSecretsManagerName},
 	{"ssmARN", regexp.MustCompile(`^arn:aws[a-z-]*:ssm:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+$`), isSSMARN},
 	{"ssmName", regexp.MustCompile(`^/[A-Za-z0-9/_.-]+$`), isSSMName},
-	{"envName", regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`), isEnvName},
 }
 
 // refFormSeeds are near misses of every form: each piece too short, too

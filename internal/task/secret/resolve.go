@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // Prefix is the prefix of the environment variables that carry secret
@@ -118,7 +119,7 @@ func (r *Resolver) Environ(ctx context.Context, environ []string) ([]string, err
 	values := make(map[string]string, len(names))
 	var errs []error
 	for _, name := range names {
-		if !isEnvName(name) {
+		if !schemas.ValidEnvName(name) {
 			errs = append(errs, fmt.Errorf("%q: %w: the name after %s must be letters, digits and '_', not starting with a digit", Prefix+name, ErrInvalid, Prefix))
 			continue
 		}
