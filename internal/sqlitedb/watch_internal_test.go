@@ -57,6 +57,13 @@ func TestABurstOfWritesWakesAtOnceThenPaced(t *testing.T) {
 	c.now = func() time.Time { return clock }
 	c.trailIn = time.Hour
 	c.mu.Unlock()
+	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.trail != nil {
+			c.trail.Stop()
+		}
+	})
 	write := func() (woke bool) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
