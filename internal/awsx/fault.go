@@ -37,11 +37,19 @@ type FaultTransport struct {
 	Only []string
 	// Seed makes the faults repeatable. Zero seeds from the clock.
 	Seed uint64
+	// FirstOfEach injects one fault of each kind whose rate is set on the
+	// first requests that apply, every other request (the first, the
+	// third, ...), before the rates take over: a test that checks every
+	// kind was absorbed does not then depend on chance. Every other, so
+	// that the retries of one call are not all failed in a row.
+	FirstOfEach bool
 
 	once   sync.Once
 	mu     sync.Mutex
 	rng    *rand.Rand
 	counts map[string]int
+	seen   int      // requests that applied, for FirstOfEach
+	owed   []string // kinds FirstOfEach has still to inject, in order
 }
 
 // Faults returns how many faults of each kind were injected.
@@ -55,13 +63,74 @@ func (f *FaultTransport) Faults() map[string]int {
 	return out
 }
 
-func (f *FaultTransport) roll(p float64, kind string) bool {
-	if p <= 0 {
-		return false
-	}
+// Missing returns the kinds whose rate is set that were never injected,
+// for a test to check that it proved something.
+func (f *FaultTransport) Missing() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.rng.Float64() >= p {
+	var out []string
+	for _, k := range f.kinds() {
+		if f.counts[k] == 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// kinds returns the kinds whose rate is set.
+func (f *FaultTransport) kinds() []string {
+	var out []string
+	for _, k := range []struct {
+		p    float64
+		kind string
+	}{{f.Throttle, faultThrottle}, {f.ServerError, faultServerError}, {f.ResetBefore, faultResetBefore}, {f.ResetAfter, faultResetAfter}} {
+		if k.p > 0 {
+			out = append(out, k.kind)
+		}
+	}
+	return out
+}
+
+// Fault kinds, as Faults counts them.
+const (
+	faultThrottle    = "throttle"
+	faultServerError = "server_error"
+	faultResetBefore = "reset_before"
+	faultResetAfter  = "reset_after"
+)
+
+// forced returns the kind FirstOfEach owes this request, or "" when the
+// rates decide.
+func (f *FaultTransport) forced() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.seen
+	f.seen++
+	if n%2 != 0 || len(f.owed) == 0 {
+		return ""
+	}
+	k := f.owed[0]
+	f.owed = f.owed[1:]
+	return k
+}
+
+// owe puts back a kind FirstOfEach could not inject (the request failed
+// before its answer could be dropped).
+func (f *FaultTransport) owe(kind string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.owed = append([]string{kind}, f.owed...)
+}
+
+// fault reports whether to inject kind into this request: the kind
+// forced, when FirstOfEach forced one, else a roll at rate p.
+func (f *FaultTransport) fault(kind, forced string, p float64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case forced != "" && forced != kind:
+		return false
+	case forced == "" && (p <= 0 || f.rng.Float64() >= p):
 		return false
 	}
 	if f.counts == nil {
@@ -79,6 +148,9 @@ func (f *FaultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			seed = uint64(time.Now().UnixNano()) //nolint:gosec // a seed, not a secret
 		}
 		f.rng = rand.New(rand.NewPCG(seed, seed>>1|1)) //nolint:gosec // fault injection needs no cryptographic randomness
+		if f.FirstOfEach {
+			f.owed = f.kinds()
+		}
 	})
 	next := f.Next
 	if next == nil {
@@ -99,19 +171,23 @@ func (f *FaultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case <-t.C:
 		}
 	}
+	forced := f.forced()
 	switch {
-	case f.roll(f.Throttle, "throttle"):
+	case f.fault(faultThrottle, forced, f.Throttle):
 		return answer(req, http.StatusBadRequest, "ThrottlingException", "Rate exceeded"), nil
-	case f.roll(f.ServerError, "server_error"):
+	case f.fault(faultServerError, forced, f.ServerError):
 		return answer(req, http.StatusInternalServerError, "InternalFailure", "injected server error"), nil
-	case f.roll(f.ResetBefore, "reset_before"):
+	case f.fault(faultResetBefore, forced, f.ResetBefore):
 		return nil, fmt.Errorf("injected fault before %s: %w", Operation(req), syscall.ECONNRESET)
 	}
 	resp, err := next.RoundTrip(req)
 	if err != nil {
+		if forced == faultResetAfter {
+			f.owe(forced)
+		}
 		return nil, err
 	}
-	if f.roll(f.ResetAfter, "reset_after") {
+	if f.fault(faultResetAfter, forced, f.ResetAfter) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		return nil, fmt.Errorf("injected fault after %s: %w", Operation(req), syscall.ECONNRESET)

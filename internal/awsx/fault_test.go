@@ -1,0 +1,105 @@
+package awsx_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/deployerhq/deployer/internal/awsx"
+)
+
+// TestFirstOfEach: with FirstOfEach, the first, third, fifth and seventh
+// requests get a throttle, a 500, a reset before and a reset after the
+// server answered, in that order, whatever the rates; the others pass.
+// A kind whose rate is zero is never injected.
+func TestFirstOfEach(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ft   *awsx.FaultTransport
+		want []string // per request: the fault, or "" for none
+	}{
+		{
+			name: "every kind",
+			ft:   &awsx.FaultTransport{Throttle: 1e-12, ServerError: 1e-12, ResetBefore: 1e-12, ResetAfter: 1e-12, FirstOfEach: true},
+			want: []string{"throttle", "", "server_error", "", "reset_before", "", "reset_after", "", "", ""},
+		},
+		{
+			name: "only the kinds with a rate",
+			ft:   &awsx.FaultTransport{ServerError: 1e-12, ResetAfter: 1e-12, FirstOfEach: true},
+			want: []string{"server_error", "", "reset_after", "", "", ""},
+		},
+		{
+			name: "off",
+			ft:   &awsx.FaultTransport{Throttle: 1e-12, ResetAfter: 1e-12},
+			want: []string{"", "", "", ""},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var reached atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				reached.Add(1)
+				_, _ = w.Write([]byte("{}"))
+			}))
+			defer srv.Close()
+			c.ft.Next = srv.Client().Transport
+			hc := &http.Client{Transport: c.ft}
+			var wantReached int64
+			for i, want := range c.want {
+				before := reached.Load()
+				got := fault(t, hc, srv.URL)
+				if got != want {
+					t.Fatalf("request %d: fault %q, want %q", i+1, got, want)
+				}
+				if want == "" || want == "reset_after" {
+					wantReached++
+				}
+				if forwarded := reached.Load() - before; forwarded != 0 && want != "" && want != "reset_after" {
+					t.Fatalf("request %d: a %s fault was forwarded to the server", i+1, want)
+				}
+			}
+			if reached.Load() != wantReached {
+				t.Errorf("the server saw %d requests, want %d", reached.Load(), wantReached)
+			}
+			counts := c.ft.Faults()
+			for _, k := range c.want {
+				if k != "" && counts[k] != 1 {
+					t.Errorf("Faults()[%q] = %d, want 1 (all: %v)", k, counts[k], counts)
+				}
+			}
+		})
+	}
+}
+
+// fault sends one request and names the fault it met, or "".
+func fault(t *testing.T, hc *http.Client, url string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", "AmazonSQS.SendMessage")
+	resp, err := hc.Do(req)
+	switch {
+	case errors.Is(err, syscall.ECONNRESET) && strings.Contains(err.Error(), "injected fault before"):
+		return "reset_before"
+	case errors.Is(err, syscall.ECONNRESET) && strings.Contains(err.Error(), "injected fault after"):
+		return "reset_after"
+	case err != nil:
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return ""
+	case http.StatusBadRequest:
+		return "throttle"
+	case http.StatusInternalServerError:
+		return "server_error"
+	}
+	t.Fatalf("unexpected answer %s", resp.Status)
+	return ""
+}
