@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		if err := noLeaks(10 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprint(os.Stderr, children())
 			code = 1
 		}
 	}
@@ -117,4 +119,34 @@ func exampleDeployment() (stateDir, config string) {
 		panic(err)
 	}
 	return stateDir, config
+}
+
+// children describes this process's live child processes, the task
+// supervisors among them, with what each has logged so far (its stderr,
+// read through /proc: the file may be gone with its test's directory),
+// so that a leak check that fails says which task outlived its test.
+func children() string {
+	var b strings.Builder
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, stat := range procs {
+		raw, err := os.ReadFile(stat)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, not ')'.
+		_, after, ok := strings.Cut(string(raw), ") ")
+		if f := strings.Fields(after); !ok || len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		dir := filepath.Dir(stat)
+		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		fmt.Fprintf(&b, "child %s: %s\n", filepath.Base(dir), strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
+		if log, err := os.ReadFile(filepath.Join(dir, "fd", "2")); err == nil {
+			fmt.Fprintf(&b, "  its stderr:\n%s\n", log)
+		}
+	}
+	if b.Len() == 0 {
+		return "no child process is alive\n"
+	}
+	return b.String()
 }
