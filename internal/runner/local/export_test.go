@@ -94,3 +94,7 @@ func AwaitSpare(r *Runner, other int, timeout time.Duration) int {
 		}
 	}
 }
+
+// Readable is readable: whether a spare's stdin has its task id (or its
+// end) to read already.
+var Readable = readable

@@ -98,10 +98,14 @@ func Supervise(ctx context.Context, args []string, version string) int {
 		log.Error("opening task log", "err", err)
 		return SuperviseFailed
 	}
+	stmts := sqlitedb.NewStmts(db)
 	if spare {
 		// Started ahead of its task (Runner.KeepSpare): ready, it waits
 		// for the task's id on stdin. The runner's end (its process
 		// gone, or done with spares) closes stdin: nothing to do.
+		if !readable(os.Stdin) {
+			warm(ctx, db, stmts, logs)
+		}
 		if id, log, err = awaitTask(os.Stdin, stateDir); err != nil {
 			if !errors.Is(err, io.EOF) {
 				log.Error("waiting for a task", "err", err)
@@ -112,10 +116,39 @@ func Supervise(ctx context.Context, args []string, version string) int {
 	}
 	log = log.With("task_id", id)
 	s := &supervisor{
-		ctx: context.WithoutCancel(ctx), db: db, stmts: sqlitedb.NewStmts(db), logs: logs, log: log,
+		ctx: context.WithoutCancel(ctx), db: db, stmts: stmts, logs: logs, log: log,
 		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version,
 	}
 	return s.run() //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
+}
+
+// warm readies a spare for its task while it waits, writing nothing. A
+// process runs the code of a task's hot path for the first time with its
+// task otherwise: SQLite's for the claim, the appends and the end, and
+// Go's one check per process that pidfds work (it clones a child) at
+// the script's start; ~1 ms of a short job. The statements are
+// prepared (those kept are then ready), the task log's reads run for no
+// task, and os.FindProcess makes Go's check. What fails to warm is left
+// to the task, which does the same work then and reports its errors.
+func warm(ctx context.Context, db *sql.DB, stmts *sqlitedb.Stmts, logs *sqlitelog.Log) {
+	_ = logs.Warm(ctx)
+	_, _ = stmts.Get(ctx, qCountStored)
+	for _, q := range []string{qClaim, qHeartbeat, qEnd} {
+		if st, err := db.PrepareContext(ctx, q); err == nil {
+			_ = st.Close()
+		}
+	}
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Release()
+	}
+}
+
+// readable reports whether f has something to read already (a spare's
+// task id, or the end of its stdin): warming then would only delay it.
+func readable(f *os.File) bool {
+	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}} //nolint:gosec // a descriptor fits in an int32
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
 }
 
 // SpareTask is the task id argument of a spare supervisor: it reads its
@@ -285,6 +318,21 @@ func (s *supervisor) run() int {
 // it.
 const entrypointPatience = 10 * time.Second
 
+// The supervisor's statements of a task's hot path.
+const (
+	qClaim = `UPDATE local_tasks SET status = 'running', supervisor_pid = ?, supervisor_token = ?,
+		started_ms = ?, beat_ms = ? WHERE id = ? AND status = 'pending'
+		RETURNING spec, grace_ms, heartbeat_ms, path`
+	qHeartbeat = `UPDATE local_tasks SET beat_ms = ? WHERE id = ?
+		RETURNING stop_requested, stop_reason`
+	qCountStored = `UPDATE local_tasks SET log_events = ? WHERE id = ? AND log_events < ?`
+	// With no reason of its own, the row keeps the reason of a stop
+	// requested too late to act on.
+	qEnd = `UPDATE local_tasks SET status = 'stopped', exit_code = ?, stop_code = ?,
+		stop_reason = CASE WHEN ? = '' THEN stop_reason ELSE ? END, stopped_ms = ?, beat_ms = ?, log_events = ?
+		WHERE id = ?`
+)
+
 // claim takes the task (pending → running) and loads its spec; false when
 // it is not pending. An error with true means the task is claimed but
 // cannot run.
@@ -294,10 +342,7 @@ func (s *supervisor) claim() (bool, error) {
 		raw               string
 		graceMS, heartbMS int64
 	)
-	err := s.db.QueryRowContext(s.ctx, `UPDATE local_tasks SET status = 'running', supervisor_pid = ?, supervisor_token = ?,
-		started_ms = ?, beat_ms = ? WHERE id = ? AND status = 'pending'
-		RETURNING spec, grace_ms, heartbeat_ms, path`,
-		os.Getpid(), procToken(os.Getpid()), now, now, s.id).Scan(&raw, &graceMS, &heartbMS, &s.path)
+	err := s.db.QueryRowContext(s.ctx, qClaim, os.Getpid(), procToken(os.Getpid()), now, now, s.id).Scan(&raw, &graceMS, &heartbMS, &s.path)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -362,8 +407,7 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 		requested int
 		reason    string
 	)
-	err := s.db.QueryRowContext(s.ctx, `UPDATE local_tasks SET beat_ms = ? WHERE id = ?
-		RETURNING stop_requested, stop_reason`, time.Now().UnixMilli(), s.id).Scan(&requested, &reason)
+	err := s.db.QueryRowContext(s.ctx, qHeartbeat, time.Now().UnixMilli(), s.id).Scan(&requested, &reason)
 	if err != nil {
 		return false, "", err
 	}
@@ -449,7 +493,7 @@ func (s *supervisor) flush(batch []schemas.LogLine) {
 	}
 	// The count of lines stored is recorded with them: one commit.
 	count := func(tx *sql.Tx) error {
-		_, err := s.stmts.Exec(s.ctx, tx, `UPDATE local_tasks SET log_events = ? WHERE id = ? AND log_events < ?`, n, s.id, n)
+		_, err := s.stmts.Exec(s.ctx, tx, qCountStored, n, s.id, n)
 		return err
 	}
 	err := retry(s.ctx, appendPatience, func() error {
@@ -484,12 +528,7 @@ func (s *supervisor) end(code *int, stopCode, reason string) int {
 	}
 	now := time.Now().UnixMilli()
 	err := retry(s.ctx, recordPatience, func() error {
-		// With no reason of its own, the row keeps the reason of a stop
-		// requested too late to act on.
-		_, err := s.db.ExecContext(s.ctx, `UPDATE local_tasks SET status = 'stopped', exit_code = ?, stop_code = ?,
-			stop_reason = CASE WHEN ? = '' THEN stop_reason ELSE ? END, stopped_ms = ?, beat_ms = ?, log_events = ?
-			WHERE id = ?`,
-			exit, stopCode, reason, reason, now, now, s.stored.Load(), s.id)
+		_, err := s.db.ExecContext(s.ctx, qEnd, exit, stopCode, reason, reason, now, now, s.stored.Load(), s.id)
 		return err
 	})
 	if err != nil {

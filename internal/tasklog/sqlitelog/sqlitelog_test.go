@@ -575,3 +575,44 @@ func TestEndRecordInATableMadeBeforeEndRecords(t *testing.T) {
 		t.Fatalf("lines %+v", lines)
 	}
 }
+
+// TestWarmWritesNothing: warming (a spare supervisor, waiting for its
+// task) commits nothing, so it wakes no waiter and takes no other
+// process's turn at the file, and the appends after it work as ever.
+func TestWarmWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deployer.db")
+	db := openDB(t, path)
+	l := newLog(t, db)
+	ctx := t.Context()
+	// data_version, read on another handle, changes when a commit is
+	// made through any other connection.
+	other := openDB(t, path)
+	version := func() int64 {
+		t.Helper()
+		var v int64
+		if err := other.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := version()
+	for range 2 {
+		if err := l.Warm(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := version(); after != before {
+		t.Fatalf("data_version %d after warming, %d before: warming committed", after, before)
+	}
+	want := []schemas.LogLine{{Seq: 1, Time: time.UnixMilli(1).UTC(), Text: "after warming"}}
+	if err := l.Append(ctx, "t", "JOB", want); err != nil {
+		t.Fatal(err)
+	}
+	if version() == before {
+		t.Fatal("data_version did not change after an append: the test cannot see commits")
+	}
+	got, err := l.Read(ctx, "t", 0, 10)
+	if err != nil || len(got) != 1 || got[0].Text != want[0].Text {
+		t.Fatalf("read %+v, %v; want the line appended after warming", got, err)
+	}
+}
