@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,18 +38,18 @@ type FaultTransport struct {
 	Only []string
 	// Seed makes the faults repeatable. Zero seeds from the clock.
 	Seed uint64
-	// FirstOfEach injects one fault of each kind whose rate is set on the
-	// first requests that apply, every other request (the first, the
-	// third, ...), before the rates take over: a test that checks every
-	// kind was absorbed does not then depend on chance. Every other, so
-	// that the retries of one call are not all failed in a row.
+	// FirstOfEach injects one fault of each kind whose rate is set, in
+	// turn, on the first requests that apply, before the rates take
+	// over: a test that checks every kind was absorbed does not then
+	// depend on chance. Only a call's first attempt is forced (a retry
+	// says its attempt in the SDK's Amz-Sdk-Request header), so that no
+	// call meets more than one forced fault, however calls interleave.
 	FirstOfEach bool
 
 	once   sync.Once
 	mu     sync.Mutex
 	rng    *rand.Rand
 	counts map[string]int
-	seen   int      // requests that applied, for FirstOfEach
 	owed   []string // kinds FirstOfEach has still to inject, in order
 }
 
@@ -99,19 +100,28 @@ const (
 	faultResetAfter  = "reset_after"
 )
 
-// forced returns the kind FirstOfEach owes this request, or "" when the
-// rates decide.
-func (f *FaultTransport) forced() string {
+// forced returns the kind FirstOfEach owes req, or "" when the rates
+// decide.
+func (f *FaultTransport) forced(req *http.Request) string {
+	if isRetry(req) {
+		return ""
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := f.seen
-	f.seen++
-	if n%2 != 0 || len(f.owed) == 0 {
+	if len(f.owed) == 0 {
 		return ""
 	}
 	k := f.owed[0]
 	f.owed = f.owed[1:]
 	return k
+}
+
+// isRetry reports whether req is a retry of a call, by the attempt the
+// SDK's retryer puts in its Amz-Sdk-Request header ("attempt=2; max=5").
+func isRetry(req *http.Request) bool {
+	attempt, _, _ := strings.Cut(req.Header.Get("Amz-Sdk-Request"), ";")
+	n, ok := strings.CutPrefix(strings.TrimSpace(attempt), "attempt=")
+	return ok && n != "1"
 }
 
 // owe puts back a kind FirstOfEach could not inject (the request failed
@@ -171,7 +181,7 @@ func (f *FaultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case <-t.C:
 		}
 	}
-	forced := f.forced()
+	forced := f.forced(req)
 	switch {
 	case f.fault(faultThrottle, forced, f.Throttle):
 		return answer(req, http.StatusBadRequest, "ThrottlingException", "Rate exceeded"), nil

@@ -12,30 +12,43 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 )
 
-// TestFirstOfEach: with FirstOfEach, the first, third, fifth and seventh
-// requests get a throttle, a 500, a reset before and a reset after the
-// server answered, in that order, whatever the rates; the others pass.
-// A kind whose rate is zero is never injected.
+// TestFirstOfEach: with FirstOfEach, the first calls get a throttle, a
+// 500, a reset before and a reset after the server answered, in that
+// order, whatever the rates; the calls after them pass. A retry (an
+// attempt after the first, as the SDK's header says) is never forced, so
+// no call meets two forced faults. A kind whose rate is zero is never
+// injected.
 func TestFirstOfEach(t *testing.T) {
+	const first, second = "attempt=1; max=5", "attempt=2; max=5"
 	for _, c := range []struct {
-		name string
-		ft   *awsx.FaultTransport
-		want []string // per request: the fault, or "" for none
+		name     string
+		ft       *awsx.FaultTransport
+		attempts []string // per request: its Amz-Sdk-Request header
+		want     []string // per request: the fault, or "" for none
 	}{
 		{
-			name: "every kind",
-			ft:   &awsx.FaultTransport{Throttle: 1e-12, ServerError: 1e-12, ResetBefore: 1e-12, ResetAfter: 1e-12, FirstOfEach: true},
-			want: []string{"throttle", "", "server_error", "", "reset_before", "", "reset_after", "", "", ""},
+			name:     "every kind",
+			ft:       &awsx.FaultTransport{Throttle: 1e-12, ServerError: 1e-12, ResetBefore: 1e-12, ResetAfter: 1e-12, FirstOfEach: true},
+			attempts: []string{first, first, first, first, first, first},
+			want:     []string{"throttle", "server_error", "reset_before", "reset_after", "", ""},
 		},
 		{
-			name: "only the kinds with a rate",
-			ft:   &awsx.FaultTransport{ServerError: 1e-12, ResetAfter: 1e-12, FirstOfEach: true},
-			want: []string{"server_error", "", "reset_after", "", "", ""},
+			name:     "retries are not forced",
+			ft:       &awsx.FaultTransport{Throttle: 1e-12, ServerError: 1e-12, FirstOfEach: true},
+			attempts: []string{first, second, second, first, second, "", ""},
+			want:     []string{"throttle", "", "", "server_error", "", "", ""},
 		},
 		{
-			name: "off",
-			ft:   &awsx.FaultTransport{Throttle: 1e-12, ResetAfter: 1e-12},
-			want: []string{"", "", "", ""},
+			name:     "only the kinds with a rate",
+			ft:       &awsx.FaultTransport{ServerError: 1e-12, ResetAfter: 1e-12, FirstOfEach: true},
+			attempts: []string{"", "", "", ""},
+			want:     []string{"server_error", "reset_after", "", ""},
+		},
+		{
+			name:     "off",
+			ft:       &awsx.FaultTransport{Throttle: 1e-12, ResetAfter: 1e-12},
+			attempts: []string{first, first, first, first},
+			want:     []string{"", "", "", ""},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,7 +63,7 @@ func TestFirstOfEach(t *testing.T) {
 			var wantReached int64
 			for i, want := range c.want {
 				before := reached.Load()
-				got := fault(t, hc, srv.URL)
+				got := fault(t, hc, srv.URL, c.attempts[i])
 				if got != want {
 					t.Fatalf("request %d: fault %q, want %q", i+1, got, want)
 				}
@@ -74,14 +87,18 @@ func TestFirstOfEach(t *testing.T) {
 	}
 }
 
-// fault sends one request and names the fault it met, or "".
-func fault(t *testing.T, hc *http.Client, url string) string {
+// fault sends one request, with attempt as its Amz-Sdk-Request header
+// (none when empty), and names the fault it met, or "".
+func fault(t *testing.T, hc *http.Client, url, attempt string) string {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("X-Amz-Target", "AmazonSQS.SendMessage")
+	if attempt != "" {
+		req.Header.Set("Amz-Sdk-Request", attempt)
+	}
 	resp, err := hc.Do(req)
 	switch {
 	case errors.Is(err, syscall.ECONNRESET) && strings.Contains(err.Error(), "injected fault before"):

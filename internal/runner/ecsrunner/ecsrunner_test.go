@@ -85,12 +85,12 @@ func newEnv(t testing.TB, fake *ecsfake.Fake) *env {
 }
 
 // client returns a runner on e's fake whose requests go through next
-// (nil: straight), counted.
-func (e *env) client(t testing.TB, next http.RoundTripper) (*ecsrunner.Runner, *awsx.CountingTransport) {
+// (nil: straight), counted, its ECS client set up by opts.
+func (e *env) client(t testing.TB, next http.RoundTripper, opts ...func(*ecs.Options)) (*ecsrunner.Runner, *awsx.CountingTransport) {
 	t.Helper()
 	count := &awsx.CountingTransport{Next: next}
 	cfg := awstest.Config(t, e.url, &http.Client{Transport: count, Timeout: 30 * time.Second})
-	return ecsrunner.New(ecs.NewFromConfig(cfg), ecsrunner.Options{Cluster: cluster, ContainerName: container}), count
+	return ecsrunner.New(ecs.NewFromConfig(cfg, opts...), ecsrunner.Options{Cluster: cluster, ContainerName: container}), count
 }
 
 func spec(b runnertest.Behaviour) runner.Spec {
