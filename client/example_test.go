@@ -195,10 +195,17 @@ func ExampleClient_ReplayDeadLetters() {
 	}
 	for _, it := range items {
 		fmt.Println(it.Verdict, it.ReplayID == job.ID+"-r1")
+		// The replay is a new job, run as the first was.
+		res, err := c.Follow(ctx, it.ReplayID, client.FollowOptions{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(res.Terminal.Outcome, res.ExitCode())
 	}
 	// Output:
 	// true run failed 3
 	// replayed true
+	// failed 3
 }
 
 // A program that serves the embedded backend runs its tasks as itself

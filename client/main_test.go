@@ -23,15 +23,17 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	code := m.Run()
-	for _, d := range exampleDirs {
-		_ = os.RemoveAll(d)
-	}
+	// Leaks first: a task supervisor whose state directory is removed
+	// under it retries its writes for minutes.
 	if code == 0 {
 		if err := noLeaks(10 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			fmt.Fprint(os.Stderr, children())
 			code = 1
 		}
+	}
+	for _, d := range exampleDirs {
+		_ = os.RemoveAll(d)
 	}
 	os.Exit(code)
 }
