@@ -78,7 +78,7 @@ func TestExternal(t *testing.T) {
 		if !errors.Is(err, secret.ErrNotFound) {
 			t.Errorf("Resolve(%q): %v, want ErrNotFound", ref, err)
 		}
-		noValue(t, err)
+		noValue(t, err, prefix)
 	}
 
 	// Clients of the Resolver's own making find the endpoint in
