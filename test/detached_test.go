@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -188,5 +190,39 @@ func TestDetachedBrokenConfigFailsBeforeEnqueueing(t *testing.T) {
 	defer func() { _ = b.Close() }()
 	if n, err := b.Broker.Count(context.Background(), topology.RequestQueue); err != nil || n != 0 {
 		t.Errorf("%d requests enqueued (%v), want none", n, err)
+	}
+}
+
+// TestChildrenInitWithoutCollecting: the detached server a run starts,
+// and the task supervisors it starts, begin with the GOGC of gcstart (so
+// that their package init does not collect), and restore the user's
+// before running anything: the script's environment has no GOGC.
+func TestChildrenInitWithoutCollecting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+containers:
+  c:
+    local: {scripts_dir: SCRIPTS}
+    script_config:
+      env: {allowed_options: []}
+`, map[string]string{
+		// The supervisor is the script's parent: its environment at
+		// start, then the script's own.
+		"env": "#!/bin/sh\ntr '\\0' '\\n' </proc/$PPID/environ | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/supervisor /'\n" +
+			"env | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/script /'\nexit 0\n",
+	})
+	r := e.run("run", "--", "c", "env")
+	want := "supervisor GOGC=" + gcstart.Init + "\nsupervisor " + gcstart.Marker + "=1\n"
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("run: exit %d, stdout %q, want %q; stderr:\n%s", r.code, r.stdout, want, r.stderr)
+	}
+	environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(onlyServer(t, e)), "environ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range []string{"GOGC=" + gcstart.Init, gcstart.Marker + "=1"} {
+		if !slices.Contains(strings.Split(string(environ), "\x00"), kv) {
+			t.Errorf("the detached server started without %s", kv)
+		}
 	}
 }

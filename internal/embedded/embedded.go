@@ -33,6 +33,9 @@ type Options struct {
 	// once rather than after its first task (see local.Options): for
 	// deployer's own binary, known to run Supervisor.
 	SpareAtStart bool
+	// SupervisorEnv is the environment supervisors start with (see
+	// local.Options.Env); nil: this process's.
+	SupervisorEnv []string
 	// Sender is the verified identity the queues record for this process
 	// ("user:<name>").
 	Sender string
@@ -103,6 +106,7 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 		StateDir:     b.Dir,
 		Supervisor:   opts.Supervisor,
 		SpareAtStart: opts.SpareAtStart,
+		Env:          opts.SupervisorEnv,
 		Logger:       b.logger,
 	}); err != nil {
 		return err

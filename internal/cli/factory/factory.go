@@ -22,6 +22,7 @@ import (
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/example"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/producer"
 )
@@ -522,11 +523,17 @@ func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("locating the deployer binary: %w", err)
 	}
-	b, err := embedded.Open(ctx, dir, embedded.Options{
+	opts := embedded.Options{
 		Supervisor:   []string{exe, SuperviseCommand},
 		SpareAtStart: f.SpareAtStart,
 		Sender:       CurrentUser(),
-	})
+	}
+	if f.SpareAtStart {
+		// deployer's own binary: its supervisors' package init runs
+		// without collecting (see gcstart).
+		opts.SupervisorEnv = gcstart.Env(os.Environ())
+	}
+	b, err := embedded.Open(ctx, dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("opening state directory %s: %w", dir, err)
 	}
