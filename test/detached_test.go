@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -193,36 +194,60 @@ func TestDetachedBrokenConfigFailsBeforeEnqueueing(t *testing.T) {
 	}
 }
 
-// TestChildrenInitWithoutCollecting: the detached server a run starts,
-// and the task supervisors it starts, begin with the GOGC of gcstart (so
-// that their package init does not collect), and restore the user's
-// before running anything: the script's environment has no GOGC.
-func TestChildrenInitWithoutCollecting(t *testing.T) {
+// TestTaskSupervisors: a task's supervisor (the script's parent) is
+// deployer-supervisor when it lies beside deployer as the same build, and
+// deployer itself when none does, and up says which. Both, and the
+// detached server a run starts, begin with gcstart's GOGC (so that their
+// package init does not collect), which the script does not get.
+func TestTaskSupervisors(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, `
+	alone := filepath.Join(t.TempDir(), "deployer")
+	b, err := os.ReadFile(deployerBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, b, 0o755); err != nil { //nolint:gosec // a binary, to be run
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, bin, supervisor, about string
+	}{
+		{"deployer-supervisor beside deployer", deployerBin, "deployer-supervisor", filepath.Join(buildDir, "deployer-supervisor")},
+		{"none beside deployer", alone, "deployer", "deployer itself (no deployer-supervisor next to it)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, `
 containers:
   c:
     local: {scripts_dir: SCRIPTS}
     script_config:
       env: {allowed_options: []}
 `, map[string]string{
-		// The supervisor is the script's parent: its environment at
-		// start, then the script's own.
-		"env": "#!/bin/sh\ntr '\\0' '\\n' </proc/$PPID/environ | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/supervisor /'\n" +
-			"env | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/script /'\nexit 0\n",
-	})
-	r := e.run("run", "--", "c", "env")
-	want := "supervisor GOGC=" + gcstart.Init + "\nsupervisor " + gcstart.Marker + "=1\n"
-	if r.code != 0 || r.stdout != want {
-		t.Fatalf("run: exit %d, stdout %q, want %q; stderr:\n%s", r.code, r.stdout, want, r.stderr)
-	}
-	environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(onlyServer(t, e)), "environ"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range []string{"GOGC=" + gcstart.Init, gcstart.Marker + "=1"} {
-		if !slices.Contains(strings.Split(string(environ), "\x00"), kv) {
-			t.Errorf("the detached server started without %s", kv)
-		}
+				// The supervisor is the script's parent: its binary and
+				// its environment at start, then the script's own.
+				"env": "#!/bin/sh\necho \"supervisor $(basename \"$(readlink /proc/$PPID/exe)\")\"\n" +
+					"tr '\\0' '\\n' </proc/$PPID/environ | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/supervisor /'\n" +
+					"env | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/script /'\nexit 0\n",
+			})
+			e.as = func(cmd *exec.Cmd) { cmd.Path, cmd.Args[0] = c.bin, c.bin }
+			r := e.run("run", "--", "c", "env")
+			want := "supervisor " + c.supervisor + "\nsupervisor GOGC=" + gcstart.Init + "\nsupervisor " + gcstart.Marker + "=1\n"
+			if r.code != 0 || r.stdout != want {
+				t.Fatalf("run: exit %d, stdout %q, want %q; stderr:\n%s", r.code, r.stdout, want, r.stderr)
+			}
+			environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(onlyServer(t, e)), "environ"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, kv := range []string{"GOGC=" + gcstart.Init, gcstart.Marker + "=1"} {
+				if !slices.Contains(strings.Split(string(environ), "\x00"), kv) {
+					t.Errorf("the detached server started without %s", kv)
+				}
+			}
+			if log, want := serveLog(e), "deployer: task supervisors: "+c.about+"\n"; !strings.Contains(log, want) {
+				t.Errorf("serve.log lacks %q:\n%s", want, log)
+			}
+		})
 	}
 }

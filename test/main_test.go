@@ -19,7 +19,8 @@ import (
 	"time"
 )
 
-// deployerBin is the binary under test, awsfakesBin the AWS fakes' server
+// deployerBin is the binary under test (with deployer-supervisor, of
+// the same build, beside it), awsfakesBin the AWS fakes' server
 // the --backend aws tests run it against, workerBin the AWS worker daemon,
 // deployerTaskBin the tasks' entrypoint, lambdazipBin the Lambda packager
 // and stamperBin and maxrssBin the benchmarks' line-latency script and
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 	stamperBin = filepath.Join(dir, "stamper")
 	maxrssBin = filepath.Join(dir, "maxrss")
 	build := exec.Command("go", "build", "-o", dir,
-		"../cmd/deployer", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip", "./stamper", "./maxrss")
+		"../cmd/deployer", "../cmd/deployer-supervisor", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip", "./stamper", "./maxrss")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)

@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -38,39 +36,12 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
+	"github.com/deployerhq/deployer/internal/cpuprofile"
 	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/tracing"
+	"github.com/deployerhq/deployer/internal/version"
 	"github.com/deployerhq/deployer/producer"
 )
-
-// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3"
-// ("make build" stamps git describe). Unstamped, it is the VCS revision Go
-// recorded in the binary (see version), or "dev".
-var Version = "dev"
-
-// version is Version, or, when not stamped, the revision from the build
-// information ("a1b2c3d4e5f6", "-dirty" when modified).
-func version(info *debug.BuildInfo, ok bool) string {
-	if Version != "dev" || !ok {
-		return Version
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch {
-		case s.Key == "vcs.revision":
-			rev = s.Value
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "-dirty"
-		}
-	}
-	if rev == "" {
-		return Version
-	}
-	return rev[:min(12, len(rev))] + dirty
-}
 
 // Mode is the command line a binary speaks.
 type Mode int
@@ -107,7 +78,7 @@ func MainAs(mode Mode, args []string) int {
 	// exported when OTEL_EXPORTER_OTLP_ENDPOINT says where.
 	ctx, stopTracing := tracing.Start(ctx, mode.name(), os.Getenv, os.Stderr)
 	defer stopTracing()
-	defer profile(os.Getenv(EnvCPUProfile), args)()
+	defer cpuprofile.Start(profileName(args))()
 	limitMemory(args)
 	f := factory.New()
 	f.SpareAtStart = true // this binary runs the supervise command
@@ -136,40 +107,15 @@ func limitMemory(args []string) {
 	debug.SetMemoryLimit(cliMemoryLimit)
 }
 
-// EnvCPUProfile names a directory: every deployer process started with it
-// set (the CLI, deployer up, the task supervisors up spawns) writes its CPU
-// profile there, as <first argument>-<pid>.pprof, for finding where the
-// time goes (see docs/performance.md).
-const EnvCPUProfile = "DEPLOYER_CPUPROFILE"
-
-// profile starts the CPU profile into dir, when set, and returns what
-// stops it.
-func profile(dir string, args []string) func() {
-	if dir == "" {
-		return func() {}
-	}
-	name := "deployer"
+// profileName is the name of the CPU profile of a deployer command line
+// (see cpuprofile): its command, for the commands worth profiling.
+func profileName(args []string) string {
 	for _, a := range args {
 		if a == factory.SuperviseCommand || a == "up" || a == "run" || a == "wait" || a == "logs" {
-			name = strings.TrimLeft(a, "_")
-			break
+			return strings.TrimLeft(a, "_")
 		}
 	}
-	path := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, os.Getpid()))
-	f, err := os.Create(path) //nolint:gosec // a path the user named for profiles
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "deployer: %s: %v\n", EnvCPUProfile, err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintf(os.Stderr, "deployer: %s: %v\n", EnvCPUProfile, err)
-		_ = f.Close()
-		return func() {}
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		_ = f.Close()
-	}
+	return "deployer"
 }
 
 // Execute runs the deployer command line args against f and returns the
@@ -246,7 +192,7 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 "deployer describe".`,
 		Example: `  ` + mode.name() + ` --aws-region us-east-1 -- terraform-planner infrastructure-deploy-script --ref main --binary terragrunt --command plan --deploy-path live/prod/vpc
   ` + mode.name() + ` --aws-region us-east-1 --describe-containers`,
-		Version:       version(debug.ReadBuildInfo()),
+		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args: func(cmd *cobra.Command, args []string) error {

@@ -36,6 +36,9 @@ type Options struct {
 	// SupervisorEnv is the environment supervisors start with (see
 	// local.Options.Env); nil: this process's.
 	SupervisorEnv []string
+	// SupervisorAbout says what Supervisor is and why, for deployer up
+	// to report (Backend.SupervisorAbout).
+	SupervisorAbout string
 	// Sender is the verified identity the queues record for this process
 	// ("user:<name>").
 	Sender string
@@ -59,6 +62,8 @@ type Backend struct {
 	// ReadOnly is Options.ReadOnly: nothing may be written (no server
 	// may be started for it either).
 	ReadOnly bool
+	// SupervisorAbout is Options.SupervisorAbout.
+	SupervisorAbout string
 
 	requests, requestDLQ, runDLQ queue.Queue
 	logger                       *slog.Logger
@@ -74,7 +79,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{Dir: dir, DB: db, logger: opts.Logger, ReadOnly: opts.ReadOnly}
+	b := &Backend{Dir: dir, DB: db, logger: opts.Logger, ReadOnly: opts.ReadOnly, SupervisorAbout: opts.SupervisorAbout}
 	if b.logger == nil {
 		b.logger = slog.New(slog.DiscardHandler)
 	}

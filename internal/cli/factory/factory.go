@@ -529,8 +529,10 @@ func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
 		Sender:       CurrentUser(),
 	}
 	if f.SpareAtStart {
-		// deployer's own binary: its supervisors' package init runs
-		// without collecting (see gcstart).
+		// deployer's own binary: its own supervisor binary when it has
+		// one, and their package init runs without collecting (see
+		// gcstart).
+		opts.Supervisor, opts.SupervisorAbout = SupervisorCommand(exe)
 		opts.SupervisorEnv = gcstart.Env(os.Environ())
 	}
 	b, err := embedded.Open(ctx, dir, opts)

@@ -292,6 +292,9 @@ func runUp(ctx context.Context, opts *Options) error {
 		Ready: func() {
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: serving %s (stop with Ctrl-C)\n", b.Where())
 			_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: policy in force: %s, from %s (reloaded on SIGHUP to pid %d%s)\n", pol.Digest(), path, os.Getpid(), watching(watch))
+			if embeddedBackend && eb.SupervisorAbout != "" {
+				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: task supervisors: %s\n", eb.SupervisorAbout)
+			}
 			if opts.ReadyFD > 0 {
 				if err := detached.Ready(opts.ReadyFD); err != nil {
 					_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: telling the starter this server is ready: %v\n", err)

@@ -1,8 +1,8 @@
 // Package local is the embedded backend's runner (the runner port's
 // adapter for "processes on this host"). Each task is an allow-listed
-// script run by a supervisor process of its own: the runner re-executes a
-// binary (deployer's hidden "__supervise" command, see
-// Options.Supervisor) detached in a new session, and that supervisor runs
+// script run by a supervisor process of its own: the runner starts a
+// binary (deployer-supervisor, or deployer's hidden "__supervise" command:
+// see Options.Supervisor) detached in a new session, and that supervisor runs
 // the script, records its output and its end in the state database, and
 // exits. A task therefore outlives the worker that started it, as an ECS
 // task outlives its caller, and a restarted worker adopts it with Find

@@ -78,8 +78,9 @@ type Options struct {
 	// StateDir is the state directory. Each task gets the directory
 	// StateDir/work/<task id> (see WorkDir). Required.
 	StateDir string
-	// Supervisor is the argv prefix that re-executes a binary in
-	// supervisor mode, e.g. {"/usr/local/bin/deployer", "__supervise"}.
+	// Supervisor is the argv prefix that starts a supervisor, e.g.
+	// {"/usr/local/bin/deployer-supervisor"} or
+	// {"/usr/local/bin/deployer", "__supervise"}.
 	// The runner appends two arguments, the state directory and the task
 	// id; the command must pass them to Supervise and exit with its
 	// result. Required to start tasks (not to inspect or stop them).
