@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/tasklog"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -234,6 +235,10 @@ type follower struct {
 	delivered, stamped int64
 	lastLineAt         time.Time
 	lastFill           time.Time
+	// read is the slice the task log source's reads reuse, when it is a
+	// tasklog.Appender: the lines are copied out as they are delivered
+	// or put aside.
+	read []schemas.LogLine
 }
 
 // attemptState tracks the lines of one attempt's task. Lines are
@@ -439,7 +444,7 @@ func (f *follower) fillGaps(ctx context.Context, force bool) error {
 func (f *follower) readLog(ctx context.Context, n int, a *attemptState, more func() bool) error {
 	for !a.complete() {
 		before := a.printed
-		lines, err := f.c.Logs.Read(ctx, a.taskID, a.printed, fillBatch)
+		lines, err := f.readLines(ctx, a.taskID, a.printed)
 		if err != nil {
 			return err
 		}
@@ -452,6 +457,25 @@ func (f *follower) readLog(ctx context.Context, n int, a *attemptState, more fun
 		}
 	}
 	return nil
+}
+
+// readLines reads up to fillBatch lines of the task after seq after; into
+// f.read when the source is a tasklog.Appender. The lines read are good
+// until the next call.
+func (f *follower) readLines(ctx context.Context, taskID string, after int64) ([]schemas.LogLine, error) {
+	app, ok := f.c.Logs.(tasklog.Appender)
+	if !ok {
+		return f.c.Logs.Read(ctx, taskID, after, fillBatch)
+	}
+	prev := len(f.read)
+	lines, err := app.ReadAppend(ctx, taskID, after, fillBatch, f.read[:0])
+	if prev > len(lines) {
+		// What the last read left past this one's lines would keep its
+		// batches' text from the collector.
+		clear(lines[len(lines):prev])
+	}
+	f.read = lines
+	return lines, err
 }
 
 // readAvailable reads from the task log source the lines that log events

@@ -365,6 +365,68 @@ func TestFollowExactlyOnceUnderHostileDelivery(t *testing.T) {
 	}
 }
 
+// appending is a source that is a tasklog.Appender, counting the reads
+// that reused the slice of the one before.
+type appending struct {
+	source
+	reused int
+}
+
+func (a *appending) ReadAppend(ctx context.Context, taskID string, after int64, limit int, dst []schemas.LogLine) ([]schemas.LogLine, error) {
+	if len(dst) == 0 && cap(dst) > 0 {
+		a.reused++
+	}
+	ls, err := a.Read(ctx, taskID, after, limit)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, ls...), nil
+}
+
+// TestFollowReusesTheReadSlice: from a tasklog.Appender the follower
+// reads into one slice, read after read, and what it keeps of a read (the
+// parts of a line the read cut) it copies: the next read overwrites the
+// slice, and every line still prints once, whole, in order.
+func TestFollowReusesTheReadSlice(t *testing.T) {
+	const n = 3 * fillBatch
+	var recs []schemas.LogLine
+	var want []string
+	for i := 1; i <= n; i++ {
+		if i%(fillBatch/2) == 0 { // a line in 3 parts, which some reads cut
+			for p := 1; p <= 3; p++ {
+				recs = append(recs, schemas.LogLine{Seq: int64(i), Part: p, More: p < 3, Text: fmt.Sprintf("<%d.%d>", i, p)})
+			}
+			want = append(want, fmt.Sprintf("<%d.1><%d.2><%d.3>", i, i, i))
+			continue
+		}
+		recs = append(recs, schemas.LogLine{Seq: int64(i), Text: fmt.Sprintf("line %d", i)})
+		want = append(want, fmt.Sprintf("line %d", i))
+	}
+	recs = append(recs, endRecord(n, 0))
+	st := &scripted{batches: [][]schemas.JobEvent{{ev("worker:1:started", schemas.EventStarted)}, {ecsFinished()}}}
+	src := &appending{source: source{taskID: "task-1", lines: recs}}
+	c := &Client{Streams: st, Logs: src}
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
+		OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+		PollWait:  time.Millisecond,
+		GapWait:   time.Hour,
+		FillEvery: time.Hour,
+		DrainWait: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || res.Missing != 0 {
+		t.Fatalf("printed %d lines (missing %d), want %d:\n%.300q\nwant\n%.300q", len(got), res.Missing, len(want), got, want)
+	}
+	if src.reused < 2 {
+		t.Errorf("%d of %d reads reused the slice, want all but the first", src.reused, src.reads)
+	}
+}
+
 // TestFollowFillsWhatTheStreamNeverBrings: lines and the end record that
 // never reach the stream are read from the task log, by the same sequence
 // numbers, once the job has ended; nothing prints twice.

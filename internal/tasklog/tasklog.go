@@ -26,3 +26,16 @@ type Source interface {
 	// lines means the log holds no more for now.
 	Read(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error)
 }
+
+// Appender is a Source that can put what Read returns in a slice the
+// caller reuses, as append does: a follower reading a fast task's output
+// (tens of reads of thousands of lines) then allocates no slice per read,
+// and its collector runs that much less often. The follower uses it when
+// its Source has it.
+type Appender interface {
+	Source
+	// ReadAppend appends to dst the lines Read(ctx, taskID, afterSeq,
+	// limit) returns, and returns the extended slice; on an error, dst
+	// as it was. Lines already in dst are left as they are.
+	ReadAppend(ctx context.Context, taskID string, afterSeq int64, limit int, dst []schemas.LogLine) ([]schemas.LogLine, error)
+}

@@ -65,7 +65,7 @@ type Log struct {
 	stmts *sqlitedb.Stmts
 }
 
-var _ tasklog.Source = (*Log)(nil)
+var _ tasklog.Appender = (*Log)(nil)
 
 // Entry is a line of Tail.
 type Entry struct {
@@ -343,24 +343,32 @@ func (l *Log) legacySeqs(ctx context.Context, tx *sql.Tx, taskID string, first, 
 // afterSeq, in seq order; tasklog.ErrNotFound when the task has no lines
 // at all. A limit below 1 means DefaultLimit.
 func (l *Log) Read(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
+	return l.ReadAppend(ctx, taskID, afterSeq, limit, nil)
+}
+
+// ReadAppend appends to dst what Read returns, and returns the extended
+// slice; dst as it was, with the error, when the read fails (see
+// tasklog.Appender).
+func (l *Log) ReadAppend(ctx context.Context, taskID string, afterSeq int64, limit int, dst []schemas.LogLine) ([]schemas.LogLine, error) {
 	if limit < 1 {
 		limit = DefaultLimit
 	}
-	lines, err := l.readBatches(ctx, taskID, afterSeq, limit)
+	base := len(dst)
+	lines, err := l.readBatches(ctx, taskID, afterSeq, limit, dst)
 	if err != nil {
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+		return dst, fmt.Errorf("reading task log of task %s: %w", taskID, err)
 	}
 	old, err := l.readLegacy(ctx, taskID, afterSeq, limit)
 	if err != nil {
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+		return dst, fmt.Errorf("reading task log of task %s: %w", taskID, err)
 	}
 	if len(old) > 0 {
 		// A task an earlier version's supervisor began.
 		lines = append(lines, old...)
-		slices.SortFunc(lines, func(a, b schemas.LogLine) int { return cmp.Compare(a.Seq, b.Seq) })
-		lines = lines[:min(len(lines), limit)]
+		slices.SortFunc(lines[base:], func(a, b schemas.LogLine) int { return cmp.Compare(a.Seq, b.Seq) })
+		lines = lines[:min(len(lines), base+limit)]
 	}
-	if len(lines) > 0 {
+	if len(lines) > base {
 		return lines, nil
 	}
 	var one int
@@ -368,22 +376,23 @@ func (l *Log) Read(ctx context.Context, taskID string, afterSeq int64, limit int
 		UNION ALL SELECT 1 FROM task_log WHERE task_id = ? LIMIT 1`, taskID, taskID).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, tasklog.ErrNotFound)
+		return dst, fmt.Errorf("reading task log of task %s: %w", taskID, tasklog.ErrNotFound)
 	case err != nil:
-		return nil, fmt.Errorf("reading task log of task %s: %w", taskID, err)
+		return dst, fmt.Errorf("reading task log of task %s: %w", taskID, err)
 	}
-	return nil, nil
+	return dst, nil
 }
 
-// readBatches returns up to limit lines after afterSeq from the task's
-// batches.
-func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
+// readBatches appends to dst up to limit lines after afterSeq from the
+// task's batches.
+func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, limit int, dst []schemas.LogLine) ([]schemas.LogLine, error) {
 	rows, err := l.stmts.Query(ctx, `SELECT id, first_seq, last_seq, lines FROM task_log_batches
 		WHERE task_id = ? AND last_seq > ? ORDER BY last_seq`, taskID, afterSeq)
 	if err != nil {
 		return nil, err
 	}
-	var lines []schemas.LogLine
+	lines, base := dst, len(dst)
+	limit += base // decodeLines counts the lines of its out
 	for len(lines) < limit && rows.Next() {
 		var (
 			id, first, last int64
@@ -407,7 +416,7 @@ func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, li
 		return nil, err
 	}
 	lines = lines[:min(len(lines), limit)]
-	setDefaultIDs(taskID, lines)
+	setDefaultIDs(taskID, lines[base:])
 	return lines, nil
 }
 

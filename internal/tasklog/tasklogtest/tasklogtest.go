@@ -55,6 +55,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"NotFound", testNotFound},
 		{"TasksIsolated", testIsolated},
 		{"Growing", testGrowing},
+		{"ReadAppend", testAppend},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newHarness(t)) })
@@ -306,5 +307,56 @@ func testGrowing(t *testing.T, h Harness) {
 		got := readUntil(t, h, task, after, 1000, int(to-after))
 		checkSeqs(t, got, after+1, to)
 		after = to
+	}
+}
+
+// testAppend: an adapter that is a tasklog.Appender appends what Read
+// returns, leaves what dst held, and reads right into a slice reused
+// read after read.
+func testAppend(t *testing.T, h Harness) {
+	app, ok := h.Source.(tasklog.Appender)
+	if !ok {
+		t.Skip("the adapter is not a tasklog.Appender")
+	}
+	task := newTask()
+	const n = 3000
+	write(t, h, task, lines(1, n, plain), 500)
+	readUntil(t, h, task, n-1, 10, 1) // the last line is readable
+
+	mark := schemas.LogLine{Seq: -1, Text: "already there"}
+	got, err := app.ReadAppend(t.Context(), task, 4, 3, []schemas.LogLine{mark})
+	if err != nil {
+		t.Fatalf("ReadAppend(after 4, limit 3): %v", err)
+	}
+	if len(got) == 0 || got[0] != mark {
+		t.Fatalf("ReadAppend changed what dst held: %+v", got)
+	}
+	checkSeqs(t, got[1:], 5, 7)
+
+	var buf []schemas.LogLine
+	var after int64
+	for after < n {
+		want, err := h.Source.Read(t.Context(), task, after, 700)
+		if err != nil {
+			t.Fatalf("Read(after %d, limit 700): %v", after, err)
+		}
+		if buf, err = app.ReadAppend(t.Context(), task, after, 700, buf[:0]); err != nil {
+			t.Fatalf("ReadAppend(after %d, limit 700): %v", after, err)
+		}
+		if len(buf) != len(want) {
+			t.Fatalf("ReadAppend(after %d, limit 700): %d lines, Read %d", after, len(buf), len(want))
+		}
+		for i := range want {
+			if buf[i] != want[i] {
+				t.Fatalf("ReadAppend(after %d): line %d is %+v, Read's %+v", after, i, buf[i], want[i])
+			}
+		}
+		checkSeqs(t, buf, after+1, min(after+700, n))
+		after = buf[len(buf)-1].Seq
+	}
+
+	got, err = app.ReadAppend(t.Context(), newTask(), 0, 10, []schemas.LogLine{mark})
+	if !errors.Is(err, tasklog.ErrNotFound) || len(got) != 1 || got[0] != mark {
+		t.Fatalf("ReadAppend of a task with no log: %+v, %v; want dst as it was and ErrNotFound", got, err)
 	}
 }
