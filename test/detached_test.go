@@ -196,24 +196,36 @@ func TestDetachedBrokenConfigFailsBeforeEnqueueing(t *testing.T) {
 
 // TestTaskSupervisors: a task's supervisor (the script's parent) is
 // deployer-supervisor when it lies beside deployer as the same build, and
-// deployer itself when none does, and up says which. Both, and the
-// detached server a run starts, begin with gcstart's GOGC (so that their
-// package init does not collect), which the script does not get.
+// deployer itself when none does or this user may not run it, and up
+// says which. Both, and the detached server a run starts, begin with
+// gcstart's GOGC (so that their package init does not collect), which
+// the script does not get.
 func TestTaskSupervisors(t *testing.T) {
 	t.Parallel()
-	alone := filepath.Join(t.TempDir(), "deployer")
-	b, err := os.ReadFile(deployerBin)
-	if err != nil {
-		t.Fatal(err)
+	// install copies the binaries named (name → mode) into a directory
+	// of their own and returns it.
+	install := func(modes map[string]os.FileMode) string {
+		dir := t.TempDir()
+		for name, mode := range modes {
+			b, err := os.ReadFile(filepath.Join(buildDir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), b, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
 	}
-	if err := os.WriteFile(alone, b, 0o755); err != nil { //nolint:gosec // a binary, to be run
-		t.Fatal(err)
-	}
+	alone := install(map[string]os.FileMode{"deployer": 0o755})
+	unrunnable := install(map[string]os.FileMode{"deployer": 0o755, "deployer-supervisor": 0o644})
 	for _, c := range []struct {
 		name, bin, supervisor, about string
 	}{
 		{"deployer-supervisor beside deployer", deployerBin, "deployer-supervisor", filepath.Join(buildDir, "deployer-supervisor")},
-		{"none beside deployer", alone, "deployer", "deployer itself (no deployer-supervisor next to it)"},
+		{"none beside deployer", filepath.Join(alone, "deployer"), "deployer", "deployer itself (no deployer-supervisor next to it)"},
+		{"one this user may not run", filepath.Join(unrunnable, "deployer"), "deployer",
+			"deployer itself: " + filepath.Join(unrunnable, "deployer-supervisor") + " is not executable by this user: permission denied"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

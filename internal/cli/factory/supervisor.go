@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime/debug"
+
+	"golang.org/x/sys/unix"
 )
 
 // SupervisorBinary is the embedded backend's task supervisor as a binary
@@ -51,8 +52,8 @@ func SupervisorCommand(exe string) (cmd []string, about string) {
 	if err := sameBuild(mine, theirs); err != nil {
 		return self, fmt.Sprintf("deployer itself: %s is not of this build: %v", path, err)
 	}
-	if st, err := os.Stat(path); err != nil || st.Mode()&0o111 == 0 {
-		return self, "deployer itself: " + path + " is not executable"
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return self, fmt.Sprintf("deployer itself: %s is not executable by this user: %v", path, err)
 	}
 	return []string{path}, path
 }
