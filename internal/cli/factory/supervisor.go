@@ -25,7 +25,8 @@ const supervisorPackage = "github.com/deployerhq/deployer/cmd/deployer-superviso
 
 // SupervisorCommand returns the command the local runner starts task
 // supervisors with, for deployer's own binary exe: SupervisorBinary in
-// exe's directory when it is the same build as this process, else exe's
+// exe's directory when it is the same build as this process and this
+// user may run it, else exe's
 // hidden SuperviseCommand, which runs the same code. about says which,
 // and why not the first, for deployer up to report.
 //
