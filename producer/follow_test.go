@@ -340,21 +340,7 @@ func TestFollowExactlyOnceUnderHostileDelivery(t *testing.T) {
 			st.batches = append(st.batches, before...)
 			st.batches = append(st.batches, []schemas.JobEvent{ecsFinished()})
 			st.batches = append(st.batches, late...)
-			src := &source{taskID: "task-1"}
-			c := &Client{Streams: st, Logs: src}
-			var got []string
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			res, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
-				OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
-				PollWait:  time.Millisecond,
-				GapWait:   time.Hour,
-				FillEvery: time.Hour,
-				DrainWait: 5 * time.Second,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, res := followTexts(t, &Client{Streams: st, Logs: &source{taskID: "task-1"}}, fastFollow)
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Fatalf("printed %d lines, want %d:\n%.300q\nwant\n%.300q", len(got), len(want), got, want)
 			}
@@ -363,6 +349,25 @@ func TestFollowExactlyOnceUnderHostileDelivery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fastFollow polls the stream every millisecond and fills from the task
+// log only once the job has ended.
+var fastFollow = FollowOptions{PollWait: time.Millisecond, GapWait: time.Hour, FillEvery: time.Hour, DrainWait: 5 * time.Second}
+
+// followTexts follows the job on c with opts and returns the texts of
+// the lines printed.
+func followTexts(t *testing.T, c *Client, opts FollowOptions) ([]string, FollowResult) {
+	t.Helper()
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts.OnLine = func(_ int, l schemas.LogLine) { got = append(got, l.Text) }
+	res, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, res
 }
 
 // appending is a source that is a tasklog.Appender, counting the reads
@@ -405,20 +410,7 @@ func TestFollowReusesTheReadSlice(t *testing.T) {
 	recs = append(recs, endRecord(n, 0))
 	st := &scripted{batches: [][]schemas.JobEvent{{ev("worker:1:started", schemas.EventStarted)}, {ecsFinished()}}}
 	src := &appending{source: source{taskID: "task-1", lines: recs}}
-	c := &Client{Streams: st, Logs: src}
-	var got []string
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
-		OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
-		PollWait:  time.Millisecond,
-		GapWait:   time.Hour,
-		FillEvery: time.Hour,
-		DrainWait: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, res := followTexts(t, &Client{Streams: st, Logs: src}, fastFollow)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") || res.Missing != 0 {
 		t.Fatalf("printed %d lines (missing %d), want %d:\n%.300q\nwant\n%.300q", len(got), res.Missing, len(want), got, want)
 	}
@@ -455,22 +447,9 @@ func TestFollowWithoutAnEndRecordStopsWhenQuiet(t *testing.T) {
 		{ev("worker:1:started", schemas.EventStarted), logEvent(all[:5]...)},
 		{ecsFinished()},
 	}}
-	src := &source{taskID: "task-1", lines: all}
-	c := &Client{Streams: st, Logs: src}
-	var got []string
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
-		OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
-		PollWait:  time.Millisecond,
-		GapWait:   time.Hour,
-		QuietWait: 50 * time.Millisecond,
-		FillEvery: 10 * time.Millisecond,
-		DrainWait: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := fastFollow
+	opts.QuietWait, opts.FillEvery = 50*time.Millisecond, 10*time.Millisecond
+	got, res := followTexts(t, &Client{Streams: st, Logs: &source{taskID: "task-1", lines: all}}, opts)
 	expectLines(t, got, 20)
 	if res.Missing != 0 {
 		t.Errorf("missing %d for a log that promised nothing", res.Missing)
