@@ -371,10 +371,11 @@ func followTexts(t *testing.T, c *Client, opts FollowOptions) ([]string, FollowR
 }
 
 // appending is a source that is a tasklog.Appender, counting the reads
-// that reused the slice of the one before.
+// that reused the slice of the one before, and those that ended within a
+// line's parts.
 type appending struct {
 	source
-	reused int
+	reused, cut int
 }
 
 func (a *appending) ReadAppend(ctx context.Context, taskID string, after int64, limit int, dst []schemas.LogLine) ([]schemas.LogLine, error) {
@@ -385,19 +386,24 @@ func (a *appending) ReadAppend(ctx context.Context, taskID string, after int64, 
 	if err != nil {
 		return dst, err
 	}
+	if len(ls) > 0 && ls[len(ls)-1].More {
+		a.cut++
+	}
 	return append(dst, ls...), nil
 }
 
 // TestFollowReusesTheReadSlice: from a tasklog.Appender the follower
-// reads into one slice, read after read, and what it keeps of a read (the
-// parts of a line the read cut) it copies: the next read overwrites the
-// slice, and every line still prints once, whole, in order.
+// reads into one slice, read after read, each read overwriting the last,
+// and every line still prints once, whole, in order: a line whose parts
+// a read cut too.
 func TestFollowReusesTheReadSlice(t *testing.T) {
 	const n = 3 * fillBatch
 	var recs []schemas.LogLine
 	var want []string
 	for i := 1; i <= n; i++ {
-		if i%(fillBatch/2) == 0 { // a line in 3 parts, which some reads cut
+		// Lines in 3 parts: the first read (fillBatch records) ends after
+		// the second part of line fillBatch-1.
+		if i == fillBatch-1 || i == 2*fillBatch {
 			for p := 1; p <= 3; p++ {
 				recs = append(recs, schemas.LogLine{Seq: int64(i), Part: p, More: p < 3, Text: fmt.Sprintf("<%d.%d>", i, p)})
 			}
@@ -414,8 +420,8 @@ func TestFollowReusesTheReadSlice(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") || res.Missing != 0 {
 		t.Fatalf("printed %d lines (missing %d), want %d:\n%.300q\nwant\n%.300q", len(got), res.Missing, len(want), got, want)
 	}
-	if src.reused < 2 {
-		t.Errorf("%d of %d reads reused the slice, want all but the first", src.reused, src.reads)
+	if src.reused < 2 || src.cut == 0 {
+		t.Errorf("%d of %d reads reused the slice (want all but the first), %d cut a line's parts (want some)", src.reused, src.reads, src.cut)
 	}
 }
 
