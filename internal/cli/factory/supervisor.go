@@ -26,9 +26,9 @@ const supervisorPackage = "github.com/deployerhq/deployer/cmd/deployer-superviso
 // SupervisorCommand returns the command the local runner starts task
 // supervisors with, for deployer's own binary exe: SupervisorBinary in
 // exe's directory when it is the same build as this process and this
-// user may run it, else exe's
-// hidden SuperviseCommand, which runs the same code. about says which,
-// and why not the first, for deployer up to report.
+// user may run it, else exe's hidden SuperviseCommand, which runs the
+// same code. about says which, and why not the first, for deployer up to
+// report.
 //
 // The same build is the same module version and Go version and the same
 // build settings (VCS revision and state, flags, tags, platform), as "make
