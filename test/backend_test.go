@@ -22,6 +22,11 @@ import (
 // The Backend conformance suite against both backends, each deployment's
 // pipelines being "deployer up" processes that the suite may SIGKILL.
 
+// suiteVisibility is the pipelines' --visibility: how long the job of a
+// pipeline the suite kills stays hidden before another pipeline adopts it.
+// With the default (30s) each suite would spend half a minute waiting.
+const suiteVisibility = "3s"
+
 // upPipeline is a "deployer up" process.
 type upPipeline struct{ p *proc }
 
@@ -49,7 +54,7 @@ func TestBackendSuiteEmbedded(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = b.Close() })
-		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline { return startUp(t, e) }}
+		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline { return startUp(t, e, "--visibility", suiteVisibility) }}
 	})
 }
 
@@ -98,6 +103,8 @@ func TestBackendSuiteAWS(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = b.Close() })
-		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline { return startUp(t, e, "--provision") }}
+		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline {
+			return startUp(t, e, "--provision", "--visibility", suiteVisibility)
+		}}
 	})
 }
