@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/internal/embedded"
-	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -197,9 +195,7 @@ func TestDetachedBrokenConfigFailsBeforeEnqueueing(t *testing.T) {
 // TestTaskSupervisors: a task's supervisor (the script's parent) is
 // deployer-supervisor when it lies beside deployer as the same build, and
 // deployer itself when none does or this user may not run it, and up
-// says which. Both, and the detached server a run starts, begin with
-// gcstart's GOGC (so that their package init does not collect), which
-// the script does not get.
+// says which.
 func TestTaskSupervisors(t *testing.T) {
 	t.Parallel()
 	// install copies the binaries named (name → mode) into a directory
@@ -236,26 +232,14 @@ containers:
     script_config:
       env: {allowed_options: []}
 `, map[string]string{
-				// The supervisor is the script's parent: its binary and
-				// its environment at start, then the script's own.
-				"env": "#!/bin/sh\necho \"supervisor $(basename \"$(readlink /proc/$PPID/exe)\")\"\n" +
-					"tr '\\0' '\\n' </proc/$PPID/environ | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/supervisor /'\n" +
-					"env | grep -E '^(GOGC|" + gcstart.Marker + ")=' | sed 's/^/script /'\nexit 0\n",
+				// The supervisor is the script's parent.
+				"env": "#!/bin/sh\necho \"supervisor $(basename \"$(readlink /proc/$PPID/exe)\")\"\n",
 			})
 			e.as = func(cmd *exec.Cmd) { cmd.Path, cmd.Args[0] = c.bin, c.bin }
 			r := e.run("run", "--", "c", "env")
-			want := "supervisor " + c.supervisor + "\nsupervisor GOGC=" + gcstart.Init + "\nsupervisor " + gcstart.Marker + "=1\n"
+			want := "supervisor " + c.supervisor + "\n"
 			if r.code != 0 || r.stdout != want {
 				t.Fatalf("run: exit %d, stdout %q, want %q; stderr:\n%s", r.code, r.stdout, want, r.stderr)
-			}
-			environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(onlyServer(t, e)), "environ"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, kv := range []string{"GOGC=" + gcstart.Init, gcstart.Marker + "=1"} {
-				if !slices.Contains(strings.Split(string(environ), "\x00"), kv) {
-					t.Errorf("the detached server started without %s", kv)
-				}
 			}
 			if log, want := serveLog(e), "deployer: task supervisors: "+c.about+"\n"; !strings.Contains(log, want) {
 				t.Errorf("serve.log lacks %q:\n%s", want, log)

@@ -22,10 +22,12 @@ import (
 	"github.com/deployerhq/deployer/internal/version"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	gcstart.Release()
+	os.Exit(run())
+}
 
 func run() int {
-	gcstart.Restore()
 	defer cpuprofile.Start("supervise")()
 	return local.Supervise(context.Background(), os.Args[1:], version.String())
 }

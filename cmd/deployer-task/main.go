@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/task"
 )
 
@@ -18,5 +19,6 @@ import (
 var version = "dev"
 
 func main() {
+	gcstart.Release()
 	os.Exit(task.Main(context.Background(), os.Args[1:], version))
 }

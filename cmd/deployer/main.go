@@ -7,6 +7,10 @@ import (
 	_ "time/tzdata" // schedules name IANA time zones; hosts may lack zoneinfo
 
 	"github.com/deployerhq/deployer/internal/cli"
+	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
-func main() { os.Exit(cli.Main(os.Args[1:])) }
+func main() {
+	gcstart.Release()
+	os.Exit(cli.Main(os.Args[1:]))
+}

@@ -9,6 +9,11 @@ import (
 	_ "time/tzdata" // schedules name IANA time zones; hosts may lack zoneinfo
 
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
-func main() { os.Exit(run(context.Background(), os.Getenv, os.Stdout, os.Stderr, lambda.Start)) }
+func main() {
+	gcstart.Release()
+	os.Exit(run(context.Background(), os.Getenv, os.Stdout, os.Stderr, lambda.Start))
+}

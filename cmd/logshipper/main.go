@@ -8,6 +8,11 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
-func main() { os.Exit(run(context.Background(), os.Getenv, os.Stderr, lambda.Start)) }
+func main() {
+	gcstart.Release()
+	os.Exit(run(context.Background(), os.Getenv, os.Stderr, lambda.Start))
+}

@@ -3,10 +3,17 @@
 // "worker --version" prints the version stamped at build time.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/deployerhq/deployer/internal/gcstart"
+)
 
 // version is stamped by the image build (images/worker/Dockerfile):
 // -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)) }
+func main() {
+	gcstart.Release()
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}

@@ -37,7 +37,6 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
 	"github.com/deployerhq/deployer/internal/cpuprofile"
-	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/internal/version"
 	"github.com/deployerhq/deployer/producer"
@@ -71,7 +70,6 @@ func Main(args []string) int { return MainAs(Deployer, args) }
 
 // MainAs runs args as the command line of mode and returns the exit code.
 func MainAs(mode Mode, args []string) int {
-	gcstart.Restore()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// CI's TRACEPARENT parents what this command enqueues; spans are

@@ -33,9 +33,6 @@ type Options struct {
 	// once rather than after its first task (see local.Options): for
 	// deployer's own binary, known to run Supervisor.
 	SpareAtStart bool
-	// SupervisorEnv is the environment supervisors start with (see
-	// local.Options.Env); nil: this process's.
-	SupervisorEnv []string
 	// SupervisorAbout says what Supervisor is and why, for deployer up
 	// to report (Backend.SupervisorAbout).
 	SupervisorAbout string
@@ -111,7 +108,6 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 		StateDir:     b.Dir,
 		Supervisor:   opts.Supervisor,
 		SpareAtStart: opts.SpareAtStart,
-		Env:          opts.SupervisorEnv,
 		Logger:       b.logger,
 	}); err != nil {
 		return err

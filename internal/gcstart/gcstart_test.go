@@ -2,61 +2,45 @@ package gcstart_test
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
-// childEnv, set, has the test binary report its GOGC as a child would see
-// it after Restore, instead of running the tests.
+// childEnv, set, has the test binary report its GOGC before and after
+// Release, as a main would see it, instead of running the tests.
 const childEnv = "GCSTART_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	held := percent()
+	gcstart.Release()
 	if os.Getenv(childEnv) != "" {
-		gcstart.Restore()
-		_, gogc := os.LookupEnv("GOGC")
-		_, marker := os.LookupEnv(gcstart.Marker)
-		fmt.Printf("percent=%d gogc=%t marker=%t\n", debug.SetGCPercent(-1), gogc, marker)
+		fmt.Printf("held=%d released=%d\n", held, percent())
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
 
-func TestEnv(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		env     []string
-		wantEnv []string
-	}{
-		{name: "no GOGC: the child's init collects late", env: []string{"PATH=/bin", "HOME=/h"},
-			wantEnv: []string{"PATH=/bin", "HOME=/h", "GOGC=" + gcstart.Init, gcstart.Marker + "=1"}},
-		{name: "the user's GOGC is kept", env: []string{"GOGC=50", "PATH=/bin"},
-			wantEnv: []string{"GOGC=50", "PATH=/bin"}},
-		{name: "an empty GOGC is the user's too", env: []string{"GOGC=", "PATH=/bin"},
-			wantEnv: []string{"GOGC=", "PATH=/bin"}},
-		{name: "a stale marker is replaced, not doubled", env: []string{gcstart.Marker + "=1", "PATH=/bin"},
-			wantEnv: []string{"PATH=/bin", "GOGC=" + gcstart.Init, gcstart.Marker + "=1"}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			in := slices.Clone(c.env)
-			if got := gcstart.Env(in); !slices.Equal(got, c.wantEnv) {
-				t.Errorf("Env(%q) = %q, want %q", c.env, got, c.wantEnv)
-			}
-			if !slices.Equal(in, c.env) {
-				t.Errorf("Env changed its argument: %q", in)
-			}
-		})
-	}
+// percent reads the collector's GOGC.
+func percent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
 
-// TestChild starts the test binary as a child: with Env's environment it
-// ends up at Go's default with neither variable left; a GOGC of the
-// user's stays, in the runtime and the environment.
+// TestChild starts the test binary with each GOGC: init holds Go's
+// default at Held and Release puts it back; a GOGC of the user's is kept
+// throughout.
 func TestChild(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -64,22 +48,25 @@ func TestChild(t *testing.T) {
 	}
 	base := []string{childEnv + "=1"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, gcstart.Marker+"=") {
+		if !strings.HasPrefix(kv, "GOGC=") {
 			base = append(base, kv)
 		}
 	}
 	for _, c := range []struct {
-		name string
-		env  []string
+		gogc string // "" for none
 		want string
 	}{
-		{name: "started with Env", env: gcstart.Env(base), want: "percent=100 gogc=false marker=false"},
-		{name: "the user's GOGC", env: gcstart.Env(append(slices.Clone(base), "GOGC=50")), want: "percent=50 gogc=true marker=false"},
-		{name: "started otherwise", env: base, want: "percent=100 gogc=false marker=false"},
+		{"", fmt.Sprintf("held=%d released=100", gcstart.Held)},
+		{"50", "held=50 released=50"},
+		{"off", "held=-1 released=-1"},
+		{"800", "held=800 released=800"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run("GOGC="+c.gogc, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), exe)
-			cmd.Env = c.env
+			cmd.Env = base
+			if c.gogc != "" {
+				cmd.Env = append(cmd.Env, "GOGC="+c.gogc)
+			}
 			out, err := cmd.Output()
 			if err != nil {
 				t.Fatalf("child: %v", err)
@@ -89,4 +76,88 @@ func TestChild(t *testing.T) {
 			}
 		})
 	}
+}
+
+const importPath = "github.com/deployerhq/deployer/internal/gcstart"
+
+// TestOnlyMainsImportIt: a package that is not a main would hold the
+// collector of every program linking it, tests included, until their
+// main released it, which theirs does not.
+func TestOnlyMainsImportIt(t *testing.T) {
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		if imports(f) && f.Name.Name != "main" {
+			t.Errorf("%s (package %s) imports gcstart; only main packages may", path, f.Name.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryMainReleases: every binary of cmd/ imports gcstart, so that
+// its package init does not collect, and releases it first thing in
+// main.
+func TestEveryMainReleases(t *testing.T) {
+	mains, err := filepath.Glob(filepath.Join("..", "..", "cmd", "*", "main.go"))
+	if err != nil || len(mains) == 0 {
+		t.Fatalf("no cmd/*/main.go (%v)", err)
+	}
+	for _, path := range mains {
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !imports(f) {
+			t.Errorf("%s does not import gcstart", path)
+			continue
+		}
+		main, ok := f.Scope.Lookup("main").Decl.(*ast.FuncDecl) //nolint:staticcheck // a file's own scope is all this needs
+		if !ok || len(main.Body.List) == 0 || !isRelease(main.Body.List[0]) {
+			t.Errorf("%s: main does not begin with gcstart.Release()", path)
+		}
+	}
+}
+
+func imports(f *ast.File) bool {
+	for _, im := range f.Imports {
+		if p, err := strconv.Unquote(im.Path.Value); err == nil && p == importPath {
+			return true
+		}
+	}
+	return false
+}
+
+func isRelease(s ast.Stmt) bool {
+	e, ok := s.(*ast.ExprStmt)
+	if !ok {
+		return false
+	}
+	call, ok := e.X.(*ast.CallExpr)
+	if !ok || len(call.Args) != 0 {
+		return false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	pkg, ok := sel.X.(*ast.Ident)
+	return ok && pkg.Name == "gcstart" && sel.Sel.Name == "Release"
 }

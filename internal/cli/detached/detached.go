@@ -22,7 +22,6 @@ import (
 	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/embedded"
-	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
 // Environment variables that tune the servers Start starts.
@@ -107,8 +106,6 @@ func Start(f *factory.Factory, c *client.Client) error {
 
 	cmd := exec.Command(exe, Args(dir, cfg, idle, vis)...) //nolint:gosec,noctx // our own binary; the server outlives this command on purpose
 	cmd.Dir = dir
-	// Its package init runs without collecting (see gcstart).
-	cmd.Env = gcstart.Env(os.Environ())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logFile, logFile
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

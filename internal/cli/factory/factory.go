@@ -22,7 +22,6 @@ import (
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/example"
 	"github.com/deployerhq/deployer/internal/embedded"
-	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/producer"
 )
@@ -530,10 +529,8 @@ func (f *Factory) Embedded(ctx context.Context) (*embedded.Backend, error) {
 	}
 	if f.SpareAtStart {
 		// deployer's own binary: its own supervisor binary when it has
-		// one, and their package init runs without collecting (see
-		// gcstart).
+		// one.
 		opts.Supervisor, opts.SupervisorAbout = SupervisorCommand(exe)
-		opts.SupervisorEnv = gcstart.Env(os.Environ())
 	}
 	b, err := embedded.Open(ctx, dir, opts)
 	if err != nil {

@@ -103,10 +103,6 @@ type Options struct {
 	// only once a task has been started (which proves that Supervisor
 	// runs a supervisor): for a binary known to, deployer's own.
 	SpareAtStart bool
-	// Env is the environment a supervisor starts with; nil: this
-	// process's. Scripts do not inherit it: a task's environment is its
-	// spec's (see Spec.Env).
-	Env []string
 }
 
 // Validate returns every problem of the options at once.
@@ -424,7 +420,7 @@ func (r *Runner) supervisor(id string, stdin, out *os.File) (*exec.Cmd, error) {
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
-	cmd.Stdout, cmd.Stderr, cmd.Env = out, out, r.opts.Env
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("spawning supervisor %s: %w", r.opts.Supervisor[0], err)

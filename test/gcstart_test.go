@@ -1,0 +1,85 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestNoCollectionDuringInit runs the built binaries whose package init
+// allocates more than Go's first heap goal (4 MB) and checks, from the
+// runtime's own traces, that none of them collects before main: gcstart
+// holds the collector off while their packages initialise.
+func TestNoCollectionDuringInit(t *testing.T) {
+	t.Parallel()
+	const firstGoal = 4 << 20
+	for _, c := range []struct {
+		bin  string
+		args []string
+	}{
+		{deployerBin, []string{"version"}},
+		{workerBin, []string{"--version"}},
+		{gatekeeperBin, nil}, // outside Lambda it fails, after its init
+		{logshipperBin, nil},
+	} {
+		name := filepath.Base(c.bin)
+		if name == "bootstrap" {
+			name = filepath.Base(filepath.Dir(c.bin))
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), c.bin, c.args...)
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GODEBUG=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "GODEBUG=inittrace=1,gctrace=1")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			_ = cmd.Run() // the Lambdas exit non-zero outside Lambda
+			var inits, allocated int
+			var collections []string
+			sc := bufio.NewScanner(&stderr)
+			for sc.Scan() {
+				line := sc.Text()
+				switch {
+				case strings.HasPrefix(line, "init "):
+					inits++
+					allocated += initBytes(t, line)
+					if len(collections) > 0 {
+						t.Fatalf("collected during init, before %q:\n%s", line, strings.Join(collections, "\n"))
+					}
+				case strings.HasPrefix(line, "gc "):
+					collections = append(collections, line)
+				}
+			}
+			if inits < 10 || allocated < firstGoal {
+				t.Fatalf("%d packages' init traced, %d bytes allocated: not a binary whose init would collect at Go's default", inits, allocated)
+			}
+		})
+	}
+}
+
+// initBytes reads the bytes an inittrace line says a package's init
+// allocated ("init PKG @0.4 ms, 0.01 ms clock, 1408 bytes, 4 allocs").
+func initBytes(t *testing.T, line string) int {
+	t.Helper()
+	fields := strings.Fields(line)
+	for i, f := range fields {
+		if strings.TrimSuffix(f, ",") == "bytes" && i > 0 {
+			n, err := strconv.Atoi(fields[i-1])
+			if err != nil {
+				t.Fatalf("inittrace line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("inittrace line %q: no byte count", line)
+	return 0
+}
