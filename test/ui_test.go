@@ -184,6 +184,14 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 // logLines is the script that reads the job page's log lines.
 const logLines = `Array.from(document.querySelectorAll('#log .line')).map(e => e.textContent)`
 
+// streamEnded holds once a job page shows its job succeeded and its
+// events stream has ended (app.js's end event), so that every line has
+// arrived. The page of a job that ended before it loaded says "complete"
+// at once, from the server, before a line has arrived.
+const streamEnded = `document.getElementById('state').textContent === 'succeeded' && ` +
+	`document.getElementById('log-status').textContent === 'complete' && ` +
+	`document.getElementById('log').dataset.complete === 'true'`
+
 func TestDashboardInChromium(t *testing.T) {
 	t.Parallel()
 	exe := browser(t)
@@ -220,8 +228,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	_ = f.Close()
 	waitFor(t, ctx, "the lines written after the release", `document.querySelectorAll('#log .line').length === 3`, 60*time.Second)
-	waitFor(t, ctx, "the job's end", `document.getElementById('state').textContent === 'succeeded' && `+
-		`document.getElementById('log-status').textContent === 'complete'`, 60*time.Second)
+	waitFor(t, ctx, "the job's end", streamEnded, 60*time.Second)
 	if code := run.wait(t, time.Minute); code != 0 {
 		t.Fatalf("run: exit code %d; stderr:\n%s", code, run.stderr.text())
 	}
@@ -263,8 +270,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if loc != "/jobs/"+dead+"-r1" {
 		t.Fatalf("after the replay the browser is at %s, want the replay's job page", loc)
 	}
-	waitFor(t, ctx, "the replay's end", `document.getElementById('state').textContent === 'succeeded' && `+
-		`document.getElementById('log-status').textContent === 'complete'`, 90*time.Second)
+	waitFor(t, ctx, "the replay's end", streamEnded, 90*time.Second)
 	got = eval[[]string](t, ctx, logLines)
 	if strings.Join(got, "\n") != "run 2 recorded\npassed the gate" {
 		t.Errorf("the replay's log: %q", got)
