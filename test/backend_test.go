@@ -27,6 +27,11 @@ import (
 // With the default (30s) each suite would spend half a minute waiting.
 const suiteVisibility = "3s"
 
+// suitePoll is the AWS pipelines' --poll: the worker sees an ECS task's end
+// by describing it every --poll (2s by default), which would be most of
+// each scenario's time.
+const suitePoll = "250ms"
+
 // upPipeline is a "deployer up" process.
 type upPipeline struct{ p *proc }
 
@@ -104,7 +109,7 @@ func TestBackendSuiteAWS(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = b.Close() })
 		return backendtest.Harness{Backend: b, Pipeline: func(t *testing.T) backendtest.Pipeline {
-			return startUp(t, e, "--provision", "--visibility", suiteVisibility)
+			return startUp(t, e, "--provision", "--visibility", suiteVisibility, "--poll", suitePoll)
 		}}
 	})
 }

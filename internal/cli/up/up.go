@@ -40,7 +40,12 @@ type Options struct {
 	DrainTimeout time.Duration
 	Capacity     int
 	Visibility   time.Duration
-	Verbose      bool
+	// Poll is how often the worker inspects the tasks it tracks (on AWS,
+	// one DescribeTasks per 100 tasks): the most a task's end, or a
+	// cancelled task's stop, waits to be seen there. The embedded runner
+	// reports ends as they happen.
+	Poll    time.Duration
+	Verbose bool
 	// Provision creates the AWS backend's missing queues, log groups and
 	// lease table first (emulators, small installations).
 	Provision bool
@@ -119,8 +124,8 @@ unless --ui-allow-actions is given.`,
 					return factory.Usage(fmt.Errorf("--ui-addr does not go with --idle-exit: a detached server serves no dashboard"))
 				}
 			}
-			if opts.DrainTimeout < 0 || opts.Capacity < 1 || opts.Visibility < 3*time.Second {
-				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative, --capacity at least 1 and --visibility at least 3s"))
+			if opts.DrainTimeout < 0 || opts.Capacity < 1 || opts.Visibility < 3*time.Second || opts.Poll <= 0 {
+				return factory.Usage(fmt.Errorf("--drain-timeout must not be negative, --capacity at least 1, --visibility at least 3s and --poll positive"))
 			}
 			if opts.LogFormat != "json" && opts.LogFormat != "text" {
 				return factory.Usage(fmt.Errorf("--log-format %q: want json or text", opts.LogFormat))
@@ -134,6 +139,7 @@ unless --ui-allow-actions is given.`,
 	cmd.Flags().DurationVar(&opts.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to keep tracking running jobs after a stop signal")
 	cmd.Flags().IntVar(&opts.Capacity, "capacity", worker.DefaultCapacity, "most jobs this process tracks at once")
 	cmd.Flags().DurationVar(&opts.Visibility, "visibility", worker.DefaultVisibility, "how long a job taken by a pipeline that dies stays hidden before another adopts it")
+	cmd.Flags().DurationVar(&opts.Poll, "poll", worker.DefaultPoll, "how often tracked tasks are inspected (with --backend aws: one DescribeTasks per 100 tasks)")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log every job event")
 	cmd.Flags().BoolVar(&opts.WatchConfig, "watch-config", true, "reload the configuration when its file changes (SIGHUP always reloads it)")
 	cmd.Flags().BoolVar(&opts.Provision, "provision", false, "with --backend aws: create missing queues, log groups and the lease table first")
@@ -283,8 +289,8 @@ func runUp(ctx context.Context, opts *Options) error {
 	}()
 
 	so := backend.ServeOptions{
-		Worker: worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Logger: logger,
-			Tracer: tracer},
+		Worker: worker.Options{Capacity: opts.Capacity, DrainTimeout: opts.DrainTimeout, Visibility: opts.Visibility, Poll: opts.Poll,
+			Logger: logger, Tracer: tracer},
 		Visibility: opts.Visibility,
 		Logger:     logger,
 		Tracer:     tracer,

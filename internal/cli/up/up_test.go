@@ -4,9 +4,38 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/worker"
 )
+
+func TestPollFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		poll time.Duration
+	}{
+		{nil, 0, worker.DefaultPoll},
+		{[]string{"--poll", "250ms"}, 0, 250 * time.Millisecond},
+		{[]string{"--poll", "0s"}, 64, 0},
+		{[]string{"--poll", "-1s"}, 64, 0},
+	} {
+		var got *Options
+		f := &factory.Factory{IO: factory.IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
+		cmd := NewCmdUp(f, func(_ context.Context, o *Options) error { got = o; return nil })
+		cmd.SetArgs(c.args)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if code := factory.Code(cmd.Execute()); code != c.code {
+			t.Errorf("%v: code %d, want %d", c.args, code, c.code)
+			continue
+		}
+		if c.code == 0 && got.Poll != c.poll {
+			t.Errorf("%v: --poll %s, want %s", c.args, got.Poll, c.poll)
+		}
+	}
+}
 
 func TestUIFlags(t *testing.T) {
 	for _, c := range []struct {
