@@ -10,6 +10,18 @@ import (
 	"github.com/deployerhq/deployer/worker"
 )
 
+// parse runs "deployer up" with args up to where it would serve, and
+// returns the options it would serve with and its exit code.
+func parse(args []string) (*Options, int) {
+	var got *Options
+	f := &factory.Factory{IO: factory.IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
+	cmd := NewCmdUp(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	return got, factory.Code(cmd.Execute())
+}
+
 func TestPollFlag(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -21,13 +33,8 @@ func TestPollFlag(t *testing.T) {
 		{[]string{"--poll", "0s"}, 64, 0},
 		{[]string{"--poll", "-1s"}, 64, 0},
 	} {
-		var got *Options
-		f := &factory.Factory{IO: factory.IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
-		cmd := NewCmdUp(f, func(_ context.Context, o *Options) error { got = o; return nil })
-		cmd.SetArgs(c.args)
-		cmd.SetOut(&bytes.Buffer{})
-		cmd.SetErr(&bytes.Buffer{})
-		if code := factory.Code(cmd.Execute()); code != c.code {
+		got, code := parse(c.args)
+		if code != c.code {
 			t.Errorf("%v: code %d, want %d", c.args, code, c.code)
 			continue
 		}
@@ -51,13 +58,8 @@ func TestUIFlags(t *testing.T) {
 		{[]string{"--ui-addr", "nowhere"}, 64, "", false},
 		{[]string{"--ui-addr", "127.0.0.1:0", "--idle-exit", "1m"}, 64, "", false},
 	} {
-		var got *Options
-		f := &factory.Factory{IO: factory.IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
-		cmd := NewCmdUp(f, func(_ context.Context, o *Options) error { got = o; return nil })
-		cmd.SetArgs(c.args)
-		cmd.SetOut(&bytes.Buffer{})
-		cmd.SetErr(&bytes.Buffer{})
-		if code := factory.Code(cmd.Execute()); code != c.code {
+		got, code := parse(c.args)
+		if code != c.code {
 			t.Errorf("%v: code %d, want %d", c.args, code, c.code)
 			continue
 		}
