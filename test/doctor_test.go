@@ -101,6 +101,13 @@ func TestDoctorEmbeddedPasses(t *testing.T) {
 	if rep.Verdict != "pass" || rep.ExitCode != 0 || strings.Join(canaries, ",") != "packer" {
 		t.Fatalf("json report %+v", rep)
 	}
+	// Served now, by the server the first doctor started: the report
+	// says which supervises its tasks.
+	supervisors := "task supervisors: " + filepath.Join(buildDir, "deployer-supervisor")
+	if reach := rep.Checks[0]; reach.Name != "reach" || !strings.Contains(reach.Message, "served by deployer up (pid ") ||
+		!strings.Contains(reach.Message, supervisors) {
+		t.Errorf("doctor's first check %+v; want reach, served by the detached deployer up with %s", reach, supervisors)
+	}
 	// The canaries are jobs like any other, shown as canaries.
 	if r := e.run("jobs", "--container", "packer"); r.code != 0 || !strings.Contains(r.stdout, "canary (deployer-task --version)") {
 		t.Errorf("jobs: exit %d\n%s%s", r.code, r.stdout, r.stderr)

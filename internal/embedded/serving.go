@@ -77,6 +77,9 @@ type ServedConfig struct {
 	Source string `json:"source,omitempty"`
 	// Since is when that policy was put in force.
 	Since time.Time `json:"since"`
+	// Supervisors says what supervises its tasks and why
+	// (Backend.SupervisorAbout); empty from servers of earlier versions.
+	Supervisors string `json:"supervisors,omitempty"`
 }
 
 // PublishServed records, for this process, the configuration it enforces

@@ -186,7 +186,7 @@ func openEmbedded(ctx context.Context, f *factory.Factory) (opened, error) {
 	}
 	reach := Result{Subject: eb.Where(), Status: StatusOK}
 	if served {
-		reach.Message = eb.Where() + ", served by " + servers(eb.Dir)
+		reach.Message = eb.Where() + ", served by " + servers(eb.Dir, true)
 	} else {
 		// Every command serves the state directory when nothing does; so
 		// does doctor, which then proves that it can be served.
@@ -208,9 +208,9 @@ func openEmbedded(ctx context.Context, f *factory.Factory) (opened, error) {
 		hints: Hints{
 			GatekeeperSilent: fmt.Sprintf("On the embedded backend the gatekeeper runs inside the deployer up serving %s (%s). "+
 				"It may be stopped (a suspended terminal job, SIGSTOP: resume it with fg or kill -CONT), stuck or overloaded: "+
-				"its log says more (serve.log in the state directory for a detached one). Stop it, and run deployer up again.", eb.Dir, servers(eb.Dir)),
+				"its log says more (serve.log in the state directory for a detached one). Stop it, and run deployer up again.", eb.Dir, servers(eb.Dir, false)),
 			NotStarted: fmt.Sprintf("On the embedded backend the worker runs inside the deployer up serving %s (%s): it may be stopped or stuck; its log says more.",
-				eb.Dir, servers(eb.Dir)),
+				eb.Dir, servers(eb.Dir, false)),
 			QueueMissing: "deployer up creates the queues of the state directory when it starts: restart it.",
 			TaskDefinition: "On the embedded backend a container's task is its local.scripts_dir: that directory is gone. " +
 				"Restore it or fix the configuration, and reload deployer up (SIGHUP).",
@@ -219,17 +219,22 @@ func openEmbedded(ctx context.Context, f *factory.Factory) (opened, error) {
 	return opened{d: d, reach: reach, release: func() { stop(); closeAll() }}, nil
 }
 
-// servers names the deployer ups serving a state directory.
-func servers(dir string) string {
+// servers names the deployer ups serving a state directory, and with
+// supervisors what supervises each one's tasks, as it said.
+func servers(dir string, supervisors bool) string {
 	served, err := embedded.ServedConfigs(dir)
 	if err != nil || len(served) == 0 {
 		return "deployer up"
 	}
-	pids := make([]string, 0, len(served))
+	each := make([]string, 0, len(served))
 	for _, s := range served {
-		pids = append(pids, fmt.Sprint(s.PID))
+		one := fmt.Sprint(s.PID)
+		if supervisors && s.Supervisors != "" {
+			one += ", task supervisors: " + s.Supervisors
+		}
+		each = append(each, one)
 	}
-	return "deployer up (pid " + strings.Join(pids, ", ") + ")"
+	return "deployer up (pid " + strings.Join(each, "; pid ") + ")"
 }
 
 // queueNames are the queues every deployment has, checked first.

@@ -211,7 +211,8 @@ func runUp(ctx context.Context, opts *Options) error {
 	publish := func(p *policy.Policy) {}
 	if embeddedBackend {
 		publish = func(p *policy.Policy) {
-			sc := embedded.ServedConfig{Config: path, PolicyDigest: p.Digest(), Source: p.Source(), Since: time.Now().UTC()}
+			sc := embedded.ServedConfig{Config: path, PolicyDigest: p.Digest(), Source: p.Source(), Since: time.Now().UTC(),
+				Supervisors: eb.SupervisorAbout}
 			if err := eb.PublishServed(sc); err != nil {
 				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: %v\n", err)
 			}
