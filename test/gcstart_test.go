@@ -22,7 +22,7 @@ func TestNoCollectionDuringInit(t *testing.T) {
 		bin  string
 		args []string
 	}{
-		{deployerBin, []string{"version"}},
+		{deployerBin, []string{"--version"}},
 		{workerBin, []string{"--version"}},
 		{gatekeeperBin, nil}, // outside Lambda it fails, after its init
 		{logshipperBin, nil},
