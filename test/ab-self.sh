@@ -66,15 +66,11 @@ run b >/dev/null
 for ((i = 0; i < runs; i++)); do
 	run a
 	run b
-done | awk '
+done | awk "$(<"$(dirname "$0")/median.awk")"'
 	{ n[$1]++; w[$1, n[$1]] = $2 / 1000 }
 	END {
 		for (x = 0; x < 2; x++) {
 			k = x ? "b" : "a"
-			m = n[k]
-			for (i = 1; i <= m; i++) v[i] = w[k, i]
-			for (i = 2; i <= m; i++) { t = v[i]; for (j = i - 1; j > 0 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-			med = (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
-			printf "%s: self-served no-op, wall median %.1f ms (%d runs)\n", k, med, m
+			printf "%s: self-served no-op, wall median %.1f ms (%d runs)\n", k, median(k), n[k]
 		}
 	}'

@@ -82,16 +82,13 @@ run b >/dev/null
 for ((i = 0; i < runs; i++)); do
 	run a
 	run b
-done | awk '
+done | awk "$(<"$(dirname "$0")/median.awk")"'
 	{ n[$1]++; w[$1, n[$1]] = $2 / 1000; cli[$1] += $3; up[$1] += $4; sup[$1] += $5 }
 	END {
 		for (x = 0; x < 2; x++) {
 			k = x ? "b" : "a"
 			m = n[k]
-			# median wall time: a small insertion sort
-			for (i = 1; i <= m; i++) v[i] = w[k, i]
-			for (i = 2; i <= m; i++) { t = v[i]; for (j = i - 1; j > 0 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-			med = (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+			med = median(k)
 			printf "%s: wall median %.1f ms; CPU per run: run %.0f ms, up %.0f ms, supervisors %.0f ms (%d runs)\n",
 				k, med, cli[k] / m, up[k] / m, sup[k] / m, m
 		}
