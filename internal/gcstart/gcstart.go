@@ -8,12 +8,21 @@
 // takes to start and exit ("deployer --version": 22 ms, 17 ms without).
 //
 // Go initialises packages one at a time, each once its imports are, and
-// of those ready the first by import path. This package imports nothing
-// but unsafe, so it is ready at once and comes almost first (fifth in
-// deployer), before any package that allocates much. Its init raises GOGC
-// to Held; Release, the first thing each main does, puts back what the
-// runtime had. A GOGC the user set (GOGC=off included) is kept throughout:
+// of those ready the first by import path. This package imports only
+// runtime (initialised before any other) and unsafe, so it is ready at
+// once and comes almost first (fifth in deployer), before any package
+// that allocates much. Its init raises GOGC to Held; Release, the first
+// thing each main does, has the runtime's own GOGC back after the first
+// collection. A GOGC the user set (GOGC=off included) is kept throughout:
 // Held replaces only Go's default.
+//
+// Not back at once: no collection has run yet, so Go's first heap goal
+// (4 MB) would apply, and what init left (7 MB in deployer, most of it
+// live for good) is over it; the collector would run at once and mark it
+// all, 4–5 ms of CPU in a command that may well exit before its heap
+// reaches Held's 16 MB goal ("deployer run" of a short script does). After
+// the first collection, Go's default sets the goals from the heap that
+// collection found live, as it always does.
 //
 // The setting is runtime/debug.SetGCPercent's, reached through the
 // linkname directive by which the runtime provides it to runtime/debug.
@@ -26,7 +35,10 @@
 // calls Release first (TestEveryMainReleases).
 package gcstart
 
-import _ "unsafe" // go:linkname
+import (
+	"runtime"
+	_ "unsafe" // go:linkname
+)
 
 // Held is the GOGC package init runs with: a first heap goal of 16 MB,
 // above what deployer's init allocates. Not off, so that a program that
@@ -56,5 +68,29 @@ func hold() int32 {
 }
 
 // Release returns the collector to the GOGC it had before this package's
-// init. Every main that links this package calls it before anything else.
-func Release() { setGCPercent(before) }
+// init once it has collected for the first time. Every main that links
+// this package calls it before anything else.
+func Release() {
+	if before != goDefault {
+		close(restored) // the user's GOGC: never changed
+		return
+	}
+	// The cleanup of an object nothing refers to runs once a collection
+	// has found it unreachable: after the first. Not a tiny object (less
+	// than 16 bytes, no pointers), which shares its memory with others and
+	// may outlive them.
+	runtime.AddCleanup(new([64]byte), restore, struct{}{})
+}
+
+// restored is closed once the GOGC from before this package's init is
+// back (tests wait on it).
+var restored = make(chan struct{})
+
+// restore puts back the GOGC from before this package's init, unless the
+// program has changed it since: its setting stands.
+func restore(struct{}) {
+	if p := setGCPercent(before); p != Held {
+		setGCPercent(p)
+	}
+	close(restored)
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -17,15 +18,26 @@ import (
 	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
-// childEnv, set, has the test binary report its GOGC before and after
-// Release, as a main would see it, instead of running the tests.
-const childEnv = "GCSTART_TEST_CHILD"
+// childEnv, set, has the test binary report its GOGC as a main would see
+// it, instead of running the tests: during init, right after Release, and
+// once the first collection has run. With setEnv also set, the program
+// sets that GOGC itself after Release, before the first collection.
+const (
+	childEnv = "GCSTART_TEST_CHILD"
+	setEnv   = "GCSTART_TEST_SET"
+)
 
 func TestMain(m *testing.M) {
 	held := percent()
 	gcstart.Release()
 	if os.Getenv(childEnv) != "" {
-		fmt.Printf("held=%d released=%d\n", held, percent())
+		released := percent()
+		if p, err := strconv.Atoi(os.Getenv(setEnv)); err == nil {
+			debug.SetGCPercent(p)
+		}
+		runtime.GC()
+		<-gcstart.Restored()
+		fmt.Printf("held=%d released=%d collected=%d\n", held, released, percent())
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -39,8 +51,9 @@ func percent() int {
 }
 
 // TestChild starts the test binary with each GOGC: init holds Go's
-// default at Held and Release puts it back; a GOGC of the user's is kept
-// throughout.
+// default at Held, and Release puts it back at the first collection, not
+// before; a GOGC of the user's is kept throughout, and so is one the
+// program sets after Release.
 func TestChild(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -54,18 +67,27 @@ func TestChild(t *testing.T) {
 	}
 	for _, c := range []struct {
 		gogc string // "" for none
+		set  string // what the program sets after Release; "" for nothing
 		want string
 	}{
-		{"", fmt.Sprintf("held=%d released=100", gcstart.Held)},
-		{"50", "held=50 released=50"},
-		{"off", "held=-1 released=-1"},
-		{"800", "held=800 released=800"},
+		{"", "", fmt.Sprintf("held=%d released=%[1]d collected=100", gcstart.Held)},
+		{"", "50", fmt.Sprintf("held=%d released=%[1]d collected=50", gcstart.Held)},
+		{"50", "", "held=50 released=50 collected=50"},
+		{"off", "", "held=-1 released=-1 collected=-1"},
+		{"800", "", "held=800 released=800 collected=800"},
 	} {
-		t.Run("GOGC="+c.gogc, func(t *testing.T) {
+		name := "GOGC=" + c.gogc
+		if c.set != "" {
+			name += ",set=" + c.set
+		}
+		t.Run(name, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), exe)
 			cmd.Env = base
 			if c.gogc != "" {
 				cmd.Env = append(cmd.Env, "GOGC="+c.gogc)
+			}
+			if c.set != "" {
+				cmd.Env = append(cmd.Env, setEnv+"="+c.set)
 			}
 			out, err := cmd.Output()
 			if err != nil {
