@@ -194,10 +194,7 @@ func (b *Backend) Close() error { return nil }
 // RunQueue opens the run queue of a lane, creating it when needed (the
 // gatekeeper creates lanes as configurations name them).
 func (b *Backend) RunQueue(ctx context.Context, lane string) (queue.Queue, error) {
-	if q, err := b.Broker.Open(ctx, topology.LaneQueue(lane)); err == nil || !errors.Is(err, queue.ErrNotFound) {
-		return q, err
-	}
-	return b.Broker.Create(ctx, topology.LaneQueue(lane), topology.RunQueueConfig())
+	return topology.RunQueue(ctx, b.Broker, lane)
 }
 
 // Gatekeeper returns the gatekeeper on this backend with policy pol.

@@ -159,7 +159,7 @@ func (b *Backend) StreamAddress(jobID string) string { return sqlitestream.Addre
 
 // RunQueue opens the run queue of a lane, creating it when needed.
 func (b *Backend) RunQueue(ctx context.Context, lane string) (queue.Queue, error) {
-	return b.Broker.Create(ctx, topology.LaneQueue(lane), topology.RunQueueConfig())
+	return topology.RunQueue(ctx, b.Broker, lane)
 }
 
 // DeadLetterQueues returns the request and run dead-letter queues.
@@ -179,10 +179,11 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		log = b.logger
 	}
 	// Lane queues exist before the worker looks for them, so a fresh state
-	// directory runs its first job without waiting for discovery.
+	// directory runs its first job without waiting for discovery; those
+	// that exist take this version's configuration.
 	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
 		for _, name := range backend.Lanes(lp.Config()) {
-			if _, err := b.RunQueue(ctx, name); err != nil {
+			if _, err := b.Broker.Create(ctx, topology.LaneQueue(name), topology.RunQueueConfig()); err != nil {
 				if ctx.Err() != nil {
 					// Stopped while starting: nothing failed.
 					return nil

@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/deployerhq/deployer/internal/queue"
@@ -67,6 +69,20 @@ func RunQueueConfig() queue.Config {
 		VisibilityTimeout: RunVisibility,
 		DeadLetter:        &queue.Redrive{Queue: RunDLQ, MaxReceiveCount: RunMaxReceives},
 	}
+}
+
+// RunQueue opens the run queue of lane on b, creating it with
+// RunQueueConfig when there is none: the gatekeeper forwards to lanes as
+// configurations name them. A queue that exists is opened as it is: a
+// read rather than a write for every job forwarded. (The embedded
+// pipeline applies RunQueueConfig to its configuration's lanes when it
+// starts; on AWS, the deployment's Terraform or provisioning does.)
+func RunQueue(ctx context.Context, b queue.Broker, lane string) (queue.Queue, error) {
+	name := LaneQueue(lane)
+	if q, err := b.Open(ctx, name); err == nil || !errors.Is(err, queue.ErrNotFound) {
+		return q, err
+	}
+	return b.Create(ctx, name, RunQueueConfig())
 }
 
 // DeadLetterConfig is the configuration of RequestDLQ and RunDLQ.
