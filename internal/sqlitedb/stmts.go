@@ -99,3 +99,56 @@ func (r *Row) Scan(dest ...any) error {
 	}
 	return r.row.Scan(dest...)
 }
+
+// On returns the statements run in tx, or on the database itself when tx
+// is nil, behind the methods *sql.Tx and *sql.DB have: code written
+// against those keeps its calls and parses each query once instead of at
+// every call.
+func (s *Stmts) On(tx *sql.Tx) Querier { return Querier{s: s, tx: tx} }
+
+// Querier runs queries through the statements of a Stmts (see On).
+type Querier struct {
+	s  *Stmts
+	tx *sql.Tx
+}
+
+// stmt returns the statement of query, in q's transaction.
+func (q Querier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	st, err := q.s.Get(ctx, query)
+	if err != nil || q.tx == nil {
+		return st, err
+	}
+	return q.tx.StmtContext(ctx, st), nil
+}
+
+// ExecContext runs the statement of query, as sql.Tx.ExecContext.
+func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs the statement of query, as sql.Tx.QueryContext.
+func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs the statement of query for one row, as
+// sql.Tx.QueryRowContext. A statement that cannot be prepared is run as
+// text instead, whose row then reports why.
+func (q Querier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := q.stmt(ctx, query)
+	switch {
+	case err == nil:
+		return st.QueryRowContext(ctx, args...)
+	case q.tx != nil:
+		return q.tx.QueryRowContext(ctx, query, args...)
+	}
+	return q.s.db.QueryRowContext(ctx, query, args...)
+}

@@ -3,6 +3,7 @@ package sqlitedb_test
 import (
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/deployerhq/deployer/internal/sqlitedb"
@@ -77,5 +78,72 @@ func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
 	var top sql.NullInt64
 	if !rows.Next() || rows.Scan(&top) != nil || top.Int64 != 9 {
 		t.Fatalf("the largest value %v, want 9", top)
+	}
+}
+
+// TestQuerierRunsKeptStatementsInItsTransaction: a Querier runs each
+// query through the statement Stmts keeps for it, inside its transaction
+// (it sees the transaction's own writes, which the database does not yet),
+// and reports a query that cannot be prepared as the text query would.
+func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
+	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	ctx := t.Context()
+	st := sqlitedb.NewStmts(db)
+	const insert, count = `INSERT INTO t (v) VALUES (?)`, `SELECT count(*) FROM t`
+
+	var n int
+	if err := st.On(nil).QueryRowContext(ctx, count).Scan(&n); err == nil || !strings.Contains(err.Error(), "no such table") {
+		t.Fatalf("a row of a table that does not exist: %v, want SQLite's error", err)
+	}
+	if _, err := st.On(nil).ExecContext(ctx, insert, 1); err == nil {
+		t.Fatal("an insert into a table that does not exist: no error")
+	}
+	if _, err := st.On(nil).ExecContext(ctx, `CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	in := st.On(tx)
+	for v := range 3 {
+		if _, err := in.ExecContext(ctx, insert, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := in.QueryRowContext(ctx, count).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("inside the transaction: %d rows, %v; want its 3", n, err)
+	}
+	rows, err := in.QueryContext(ctx, `SELECT v FROM t ORDER BY v`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if err := rows.Close(); err != nil || len(got) != 3 {
+		t.Fatalf("rows inside the transaction: %v, %v; want 0 1 2", got, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// The create, the insert, the count and the select: one statement
+	// each, whatever the number of calls.
+	if n := sqlitedb.Kept(st); n != 4 {
+		t.Fatalf("%d statements kept, want the 4 queries'", n)
+	}
+	if err := st.On(nil).QueryRowContext(ctx, count).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("after the commit: %d rows, %v; want 3", n, err)
 	}
 }

@@ -34,6 +34,9 @@ type Options struct {
 type Journal struct {
 	db  *sql.DB
 	log *slog.Logger
+	// stmts holds the statements of an append and of a job's read, each
+	// several times per job.
+	stmts *sqlitedb.Stmts
 }
 
 var _ journal.Journal = (*Journal)(nil)
@@ -49,7 +52,7 @@ func New(db *sql.DB, opts Options) (*Journal, error) {
 	if err := sqlitedb.Migrate(context.Background(), db, schema...); err != nil {
 		return nil, fmt.Errorf("sqlitejournal: %w", err)
 	}
-	return &Journal{db: db, log: opts.Logger}, nil
+	return &Journal{db: db, log: opts.Logger, stmts: sqlitedb.NewStmts(db)}, nil
 }
 
 // Append records events of jobID in one transaction, after those already
@@ -74,19 +77,15 @@ func (j *Journal) Append(ctx context.Context, jobID string, events ...schemas.Jo
 		payloads[i] = b
 	}
 	err := sqlitedb.Tx(ctx, j.db, func(tx *sql.Tx) error {
+		in := j.stmts.On(tx)
 		var seq int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM journal_events WHERE job_id = ?`,
+		if err := in.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM journal_events WHERE job_id = ?`,
 			jobID).Scan(&seq); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO journal_events (job_id, seq, event_id, event)
-			VALUES (?, ?, ?, ?) ON CONFLICT (job_id, event_id) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = stmt.Close() }()
 		for i, p := range payloads {
-			res, err := stmt.ExecContext(ctx, jobID, seq+1, events[i].ID, p)
+			res, err := in.ExecContext(ctx, `INSERT INTO journal_events (job_id, seq, event_id, event)
+				VALUES (?, ?, ?, ?) ON CONFLICT (job_id, event_id) DO NOTHING`, jobID, seq+1, events[i].ID, p)
 			if err != nil {
 				return err
 			}
@@ -107,7 +106,7 @@ func (j *Journal) Append(ctx context.Context, jobID string, events ...schemas.Jo
 // Read returns the job's events in the order they were appended;
 // journal.ErrNotFound when it has none.
 func (j *Journal) Read(ctx context.Context, jobID string) ([]schemas.JobEvent, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT seq, event FROM journal_events WHERE job_id = ? ORDER BY seq`, jobID)
+	rows, err := j.stmts.On(nil).QueryContext(ctx, `SELECT seq, event FROM journal_events WHERE job_id = ? ORDER BY seq`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the journal of job %s: %w", jobID, err)
 	}

@@ -30,6 +30,9 @@ type Options struct {
 type Limiter struct {
 	db  *sql.DB
 	now func() time.Time
+	// stmts holds the statements of the leases, taken, renewed, handed
+	// on and given back for every job.
+	stmts *sqlitedb.Stmts
 }
 
 var _ lane.Limiter = (*Limiter)(nil)
@@ -45,7 +48,7 @@ func New(db *sql.DB, opts Options) (*Limiter, error) {
 	if err := sqlitedb.Migrate(context.Background(), db, schema...); err != nil {
 		return nil, fmt.Errorf("sqlitelane: %w", err)
 	}
-	return &Limiter{db: db, now: opts.Now}, nil
+	return &Limiter{db: db, now: opts.Now, stmts: sqlitedb.NewStmts(db)}, nil
 }
 
 func check(ln, holder string, ttl time.Duration) error {
@@ -72,13 +75,14 @@ func (l *Limiter) Acquire(ctx context.Context, ln string, limit int, holder stri
 	}
 	var ok bool
 	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
+		in := l.stmts.On(tx)
 		now := l.now()
-		if _, err := tx.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND expires_ms <= ?`,
+		if _, err := in.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND expires_ms <= ?`,
 			ln, now.UnixMilli()); err != nil {
 			return err
 		}
 		expires := now.Add(ttl).UnixMilli()
-		res, err := tx.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ? WHERE lane = ? AND holder = ?`,
+		res, err := in.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ? WHERE lane = ? AND holder = ?`,
 			expires, ln, holder)
 		if err != nil {
 			return err
@@ -88,13 +92,13 @@ func (l *Limiter) Acquire(ctx context.Context, ln string, limit int, holder stri
 			return err
 		}
 		var held int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lane_leases WHERE lane = ?`, ln).Scan(&held); err != nil {
+		if err := in.QueryRowContext(ctx, `SELECT count(*) FROM lane_leases WHERE lane = ?`, ln).Scan(&held); err != nil {
 			return err
 		}
 		if held >= limit {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lane_leases (lane, holder, expires_ms) VALUES (?, ?, ?)`,
+		if _, err := in.ExecContext(ctx, `INSERT INTO lane_leases (lane, holder, expires_ms) VALUES (?, ?, ?)`,
 			ln, holder, expires); err != nil {
 			return err
 		}
@@ -114,7 +118,7 @@ func (l *Limiter) Renew(ctx context.Context, ln, holder string, ttl time.Duratio
 		return fmt.Errorf("renewing lane %q lease: %w", ln, err)
 	}
 	now := l.now()
-	res, err := l.db.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ?
+	res, err := l.stmts.On(nil).ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ?
 		WHERE lane = ? AND holder = ? AND expires_ms > ?`,
 		now.Add(ttl).UnixMilli(), ln, holder, now.UnixMilli())
 	if err != nil {
@@ -133,7 +137,7 @@ func (l *Limiter) Renew(ctx context.Context, ln, holder string, ttl time.Duratio
 // Release gives the holder's slot back; releasing a lease not held is a
 // no-op.
 func (l *Limiter) Release(ctx context.Context, ln, holder string) error {
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ?`, ln, holder); err != nil {
+	if _, err := l.stmts.On(nil).ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ?`, ln, holder); err != nil {
 		return fmt.Errorf("releasing lane %q lease of %s: %w", ln, holder, err)
 	}
 	return nil
@@ -148,10 +152,11 @@ func (l *Limiter) Transfer(ctx context.Context, ln, from, to string, ttl time.Du
 		return fmt.Errorf("transferring lane %q lease: %w", ln, err)
 	}
 	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
+		in := l.stmts.On(tx)
 		now := l.now()
 		nowMs, expires := now.UnixMilli(), now.Add(ttl).UnixMilli()
 		var held bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM lane_leases
+		if err := in.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM lane_leases
 			WHERE lane = ? AND holder = ? AND expires_ms > ?)`, ln, from, nowMs).Scan(&held); err != nil {
 			return err
 		}
@@ -160,11 +165,11 @@ func (l *Limiter) Transfer(ctx context.Context, ln, from, to string, ttl time.Du
 		}
 		// An expired lease of to is no lease: clear it so that the
 		// rename below cannot collide with it.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ? AND expires_ms <= ?`,
+		if _, err := in.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ? AND expires_ms <= ?`,
 			ln, to, nowMs); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ? WHERE lane = ? AND holder = ?`,
+		res, err := in.ExecContext(ctx, `UPDATE lane_leases SET expires_ms = ? WHERE lane = ? AND holder = ?`,
 			expires, ln, to)
 		if err != nil {
 			return err
@@ -175,10 +180,10 @@ func (l *Limiter) Transfer(ctx context.Context, ln, from, to string, ttl time.Du
 			if from == to {
 				return nil
 			}
-			_, err := tx.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ?`, ln, from)
+			_, err := in.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND holder = ?`, ln, from)
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE lane_leases SET holder = ?, expires_ms = ? WHERE lane = ? AND holder = ?`,
+		_, err = in.ExecContext(ctx, `UPDATE lane_leases SET holder = ?, expires_ms = ? WHERE lane = ? AND holder = ?`,
 			to, expires, ln, from)
 		return err
 	})

@@ -166,7 +166,7 @@ func (b *Broker) Create(ctx context.Context, name string, cfg queue.Config) (que
 
 // Open opens an existing queue; queue.ErrNotFound when there is none.
 func (b *Broker) Open(ctx context.Context, name string) (queue.Queue, error) {
-	ok, err := queueExists(ctx, b.db, name)
+	ok, err := queueExists(ctx, b.stmts.On(nil), name)
 	if err != nil {
 		return nil, fmt.Errorf("opening queue %s: %w", name, err)
 	}
@@ -325,20 +325,16 @@ func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, err
 	}
 	now := q.b.now()
 	err := sqlitedb.Tx(ctx, q.b.db, func(tx *sql.Tx) error {
-		if ok, err := queueExists(ctx, tx, q.name); err != nil {
+		in := q.b.stmts.On(tx)
+		if ok, err := queueExists(ctx, in, q.name); err != nil {
 			return err
 		} else if !ok {
 			return queue.ErrNotFound
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_messages
-			(id, queue, body, attributes, sender, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = stmt.Close() }()
 		for i, m := range msgs {
-			if _, err := stmt.ExecContext(ctx, ids[i], q.name, m.Body, attrs[i], q.b.opts.SenderID,
-				now, q.b.after(m.Delay)); err != nil {
+			if _, err := in.ExecContext(ctx, `INSERT INTO queue_messages
+				(id, queue, body, attributes, sender, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				ids[i], q.name, m.Body, attrs[i], q.b.opts.SenderID, now, q.b.after(m.Delay)); err != nil {
 				return err
 			}
 		}
@@ -458,10 +454,11 @@ func (q *Queue) receiveNext(ctx context.Context, opts queue.ReceiveOptions) ([]q
 // hides and returns up to opts.Max of the rest. It reports the
 // dead-letter queue and whether it moved anything there.
 func (q *Queue) claim(ctx context.Context, tx *sql.Tx, opts queue.ReceiveOptions) (msgs []queue.Message, dlq string, moved bool, err error) {
+	in := q.b.stmts.On(tx)
 	var visMS, retMS int64
 	var dlqName sql.NullString
 	var maxReceives int
-	err = tx.QueryRowContext(ctx, `SELECT visibility_ms, retention_ms, dlq, max_receives
+	err = in.QueryRowContext(ctx, `SELECT visibility_ms, retention_ms, dlq, max_receives
 		FROM queue_queues WHERE name = ?`, q.name).Scan(&visMS, &retMS, &dlqName, &maxReceives)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", false, queue.ErrNotFound
@@ -473,19 +470,19 @@ func (q *Queue) claim(ctx context.Context, tx *sql.Tx, opts queue.ReceiveOptions
 		visMS = opts.Visibility.Milliseconds()
 	}
 	now := q.b.now()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND sent_at <= ?`,
+	if _, err := in.ExecContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND sent_at <= ?`,
 		q.name, now-retMS); err != nil {
 		return nil, "", false, fmt.Errorf("expiring messages: %w", err)
 	}
 	redrive := dlqName.Valid && maxReceives > 0
 	if redrive {
 		// A dead-letter queue deleted since suspends the redrive policy.
-		if redrive, err = queueExists(ctx, tx, dlqName.String); err != nil {
+		if redrive, err = queueExists(ctx, in, dlqName.String); err != nil {
 			return nil, "", false, err
 		}
 	}
 	for len(msgs) < opts.Max {
-		cands, err := visibleMessages(ctx, tx, q.name, now, opts.Max-len(msgs))
+		cands, err := visibleMessages(ctx, in, q.name, now, opts.Max-len(msgs))
 		if err != nil {
 			return nil, "", false, err
 		}
@@ -495,7 +492,7 @@ func (q *Queue) claim(ctx context.Context, tx *sql.Tx, opts queue.ReceiveOptions
 		for _, c := range cands {
 			if redrive && c.ReceiveCount >= maxReceives {
 				// This would be receive maxReceives+1: dead-letter it instead.
-				if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
+				if _, err := in.ExecContext(ctx, `UPDATE queue_messages
 					SET queue = ?, visible_at = ?, receives = 0, receipt = NULL WHERE seq = ?`,
 					dlqName.String, now, c.seq); err != nil {
 					return nil, "", false, fmt.Errorf("moving message %s to dead-letter queue %s: %w", c.ID, dlqName.String, err)
@@ -504,7 +501,7 @@ func (q *Queue) claim(ctx context.Context, tx *sql.Tx, opts queue.ReceiveOptions
 				continue
 			}
 			token := rand.Text()
-			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
+			if _, err := in.ExecContext(ctx, `UPDATE queue_messages
 				SET visible_at = ?, receives = receives + 1, receipt = ? WHERE seq = ?`,
 				q.b.after(time.Duration(visMS)*time.Millisecond), token, c.seq); err != nil {
 				return nil, "", false, fmt.Errorf("claiming message %s: %w", c.ID, err)
@@ -575,7 +572,8 @@ func (q *Queue) Delete(ctx context.Context, receipts ...string) error {
 	}
 	failed := map[int]error{}
 	err := sqlitedb.Tx(ctx, q.b.db, func(tx *sql.Tx) error {
-		if ok, err := queueExists(ctx, tx, q.name); err != nil {
+		in := q.b.stmts.On(tx)
+		if ok, err := queueExists(ctx, in, q.name); err != nil {
 			return err
 		} else if !ok {
 			return queue.ErrNotFound
@@ -586,7 +584,7 @@ func (q *Queue) Delete(ctx context.Context, receipts ...string) error {
 				failed[i] = fmt.Errorf("receipt %q is malformed: %w", r, queue.ErrInvalidReceipt)
 				continue
 			}
-			res, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE id = ? AND queue = ? AND receipt = ?`,
+			res, err := in.ExecContext(ctx, `DELETE FROM queue_messages WHERE id = ? AND queue = ? AND receipt = ?`,
 				id, q.name, token)
 			if err != nil {
 				return fmt.Errorf("deleting message %s: %w", id, err)
@@ -597,7 +595,7 @@ func (q *Queue) Delete(ctx context.Context, receipts ...string) error {
 				continue
 			}
 			var still bool
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_messages WHERE id = ? AND queue = ?)`,
+			if err := in.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_messages WHERE id = ? AND queue = ?)`,
 				id, q.name).Scan(&still); err != nil {
 				return fmt.Errorf("looking up message %s: %w", id, err)
 			}

@@ -130,7 +130,8 @@ type Runner struct {
 	db   *sql.DB
 	opts Options
 	log  *slog.Logger
-	// stmts holds the inspection every wake-up of a worker makes.
+	// stmts holds the statements of the hot paths: the inspection every
+	// wake-up of a worker makes, and a task's start.
 	stmts *sqlitedb.Stmts
 	// live counts the supervisors this Runner spawned and has not reaped
 	// yet (for tests: tasks outlive the Runner by design).
@@ -264,18 +265,19 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 	now := time.Now().UnixMilli()
 	spawn := false
 	err = sqlitedb.Tx(ctx, r.db, func(tx *sql.Tx) error {
+		in := r.stmts.On(tx)
 		var (
 			status               string
 			pid                  int
 			token                string
 			spawned, heartbeatMS int64
 		)
-		err := tx.QueryRowContext(ctx, `SELECT status, supervisor_pid, supervisor_token, spawned_ms, heartbeat_ms
+		err := in.QueryRowContext(ctx, `SELECT status, supervisor_pid, supervisor_token, spawned_ms, heartbeat_ms
 			FROM local_tasks WHERE id = ?`, id).Scan(&status, &pid, &token, &spawned, &heartbeatMS)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			spawn = true
-			_, err = tx.ExecContext(ctx, `INSERT INTO local_tasks
+			_, err = in.ExecContext(ctx, `INSERT INTO local_tasks
 				(id, job_id, attempt, spec, tags, grace_ms, heartbeat_ms, path, status, created_ms, spawned_ms)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
 				id, spec.JobID, spec.Attempt, string(raw), string(tags),
@@ -290,7 +292,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 		if (pid == 0 && now-spawned > wait) || (pid != 0 && !ours(pid, token)) {
 			spawn = true
 			r.log.Warn("task was never claimed by a supervisor; spawning another", "task_id", id, "previous_pid", pid)
-			_, err = tx.ExecContext(ctx, `UPDATE local_tasks SET spawned_ms = ?, supervisor_pid = 0, supervisor_token = ''
+			_, err = in.ExecContext(ctx, `UPDATE local_tasks SET spawned_ms = ?, supervisor_pid = 0, supervisor_token = ''
 				WHERE id = ?`, now, id)
 		}
 		return err
@@ -401,7 +403,7 @@ func (r *Runner) spawn(ctx context.Context, id string) error {
 		r.refillAfter(r.reap(cmd))
 	}
 	// The claim records the same pid; this covers the time until then.
-	if _, err := r.db.ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
+	if _, err := r.stmts.On(nil).ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
 		WHERE id = ? AND status = 'pending' AND supervisor_pid = 0`, pid, token, id); err != nil {
 		r.log.Warn("recording supervisor pid", "task_id", id, "pid", pid, "err", err)
 	}

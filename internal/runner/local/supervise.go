@@ -104,7 +104,7 @@ func Supervise(ctx context.Context, args []string, version string) int {
 		// for the task's id on stdin. The runner's end (its process
 		// gone, or done with spares) closes stdin: nothing to do.
 		if !readable(os.Stdin) {
-			warm(ctx, db, stmts, logs)
+			warm(ctx, stmts, logs)
 		}
 		if id, log, err = awaitTask(os.Stdin, stateDir); err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -126,17 +126,14 @@ func Supervise(ctx context.Context, args []string, version string) int {
 // process runs the code of a task's hot path for the first time with its
 // task otherwise: SQLite's for the claim, the appends and the end, and
 // Go's one check per process that pidfds work (it clones a child) at
-// the script's start; ~1 ms of a short job. The statements are
-// prepared (those kept are then ready), the task log's reads run for no
-// task, and os.FindProcess makes Go's check. What fails to warm is left
+// the script's start; ~1 ms of a short job. The hot path's statements
+// are prepared and kept, the task log's reads run for no task, and
+// os.FindProcess makes Go's check. What fails to warm is left
 // to the task, which does the same work then and reports its errors.
-func warm(ctx context.Context, db *sql.DB, stmts *sqlitedb.Stmts, logs *sqlitelog.Log) {
+func warm(ctx context.Context, stmts *sqlitedb.Stmts, logs *sqlitelog.Log) {
 	_ = logs.Warm(ctx)
-	_, _ = stmts.Get(ctx, qCountStored)
-	for _, q := range []string{qClaim, qHeartbeat, qEnd} {
-		if st, err := db.PrepareContext(ctx, q); err == nil {
-			_ = st.Close()
-		}
+	for _, q := range []string{qClaim, qHeartbeat, qCountStored, qEnd} {
+		_, _ = stmts.Get(ctx, q)
 	}
 	if p, err := os.FindProcess(os.Getpid()); err == nil {
 		_ = p.Release()
@@ -342,7 +339,7 @@ func (s *supervisor) claim() (bool, error) {
 		raw               string
 		graceMS, heartbMS int64
 	)
-	err := s.db.QueryRowContext(s.ctx, qClaim, os.Getpid(), procToken(os.Getpid()), now, now, s.id).Scan(&raw, &graceMS, &heartbMS, &s.path)
+	err := s.stmts.On(nil).QueryRowContext(s.ctx, qClaim, os.Getpid(), procToken(os.Getpid()), now, now, s.id).Scan(&raw, &graceMS, &heartbMS, &s.path)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -407,7 +404,7 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 		requested int
 		reason    string
 	)
-	err := s.db.QueryRowContext(s.ctx, qHeartbeat, time.Now().UnixMilli(), s.id).Scan(&requested, &reason)
+	err := s.stmts.On(nil).QueryRowContext(s.ctx, qHeartbeat, time.Now().UnixMilli(), s.id).Scan(&requested, &reason)
 	if err != nil {
 		return false, "", err
 	}
@@ -528,7 +525,7 @@ func (s *supervisor) end(code *int, stopCode, reason string) int {
 	}
 	now := time.Now().UnixMilli()
 	err := retry(s.ctx, recordPatience, func() error {
-		_, err := s.db.ExecContext(s.ctx, qEnd, exit, stopCode, reason, reason, now, now, s.stored.Load(), s.id)
+		_, err := s.stmts.On(nil).ExecContext(s.ctx, qEnd, exit, stopCode, reason, reason, now, now, s.stored.Load(), s.id)
 		return err
 	})
 	if err != nil {

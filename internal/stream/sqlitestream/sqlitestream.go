@@ -56,7 +56,8 @@ type Streams struct {
 	wake chan struct{} // closed and replaced after every publish
 	// changes wakes waiting subscriptions when another process commits.
 	changes *sqlitedb.Changes
-	// stmts holds the read every wake-up of a subscription makes.
+	// stmts holds the statements of the hot paths: a publish, and the
+	// read every wake-up of a subscription makes.
 	stmts *sqlitedb.Stmts
 }
 
@@ -148,16 +149,12 @@ func (s *Streams) Publish(ctx context.Context, address string, events ...schemas
 		payloads[i] = b
 	}
 	err = sqlitedb.Tx(ctx, s.db, func(tx *sql.Tx) error {
-		if err := exists(ctx, tx, jobID); err != nil {
+		in := s.stmts.On(tx)
+		if err := exists(ctx, in, jobID); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO stream_events (job_id, event) VALUES (?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = stmt.Close() }()
 		for _, p := range payloads {
-			if _, err := stmt.ExecContext(ctx, jobID, p); err != nil {
+			if _, err := in.ExecContext(ctx, `INSERT INTO stream_events (job_id, event) VALUES (?, ?)`, jobID, p); err != nil {
 				return err
 			}
 		}
@@ -176,7 +173,7 @@ func (s *Streams) Subscribe(ctx context.Context, address string) (stream.Subscri
 	if err != nil {
 		return nil, fmt.Errorf("subscribing: %w", err)
 	}
-	if err := exists(ctx, s.db, jobID); err != nil {
+	if err := exists(ctx, s.stmts.On(nil), jobID); err != nil {
 		return nil, fmt.Errorf("subscribing to stream of job %s: %w", jobID, err)
 	}
 	return &Subscription{s: s, jobID: jobID}, nil
@@ -377,7 +374,7 @@ func (sub *Subscription) poll(ctx context.Context) ([]schemas.JobEvent, error) {
 			return evs, nil
 		}
 		if read == 0 {
-			return nil, exists(ctx, sub.s.db, sub.jobID)
+			return nil, exists(ctx, sub.s.stmts.On(nil), sub.jobID)
 		}
 		// A whole batch was skipped: read on.
 	}
