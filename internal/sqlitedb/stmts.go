@@ -20,13 +20,26 @@ import (
 type Stmts struct {
 	db *sql.DB
 
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+	seen map[string]bool // queries a transaction ran as text (see Querier)
 }
 
 // NewStmts returns an empty cache of statements prepared on db.
 func NewStmts(db *sql.DB) *Stmts {
-	return &Stmts{db: db, m: map[string]*sql.Stmt{}}
+	return &Stmts{db: db, m: map[string]*sql.Stmt{}, seen: map[string]bool{}}
+}
+
+// again reports whether query has a statement kept, or was run as text
+// before; it notes that it now is.
+func (s *Stmts) again(query string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[query] != nil || s.seen[query] {
+		return true
+	}
+	s.seen[query] = true
+	return false
 }
 
 // Get returns the statement of query, preparing it on first use. A
@@ -112,11 +125,25 @@ type Querier struct {
 	tx *sql.Tx
 }
 
-// stmt returns the statement of query, in q's transaction.
+// stmt returns the statement of query, in q's transaction; nil, with no
+// error, when query is to run as text instead.
+//
+// Inside a transaction, a query's first run is as text: preparing the
+// statement to keep would take another connection than the
+// transaction's, opening one when none is idle, and then prepare it
+// again on the transaction's. That is worth it from the second run on,
+// which a process that runs the query once (a deployer run submitting its
+// job) never reaches.
 func (q Querier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if q.tx == nil {
+		return q.s.Get(ctx, query)
+	}
+	if !q.s.again(query) {
+		return nil, nil
+	}
 	st, err := q.s.Get(ctx, query)
-	if err != nil || q.tx == nil {
-		return st, err
+	if err != nil {
+		return nil, err
 	}
 	return q.tx.StmtContext(ctx, st), nil
 }
@@ -124,8 +151,11 @@ func (q Querier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // ExecContext runs the statement of query, as sql.Tx.ExecContext.
 func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	st, err := q.stmt(ctx, query)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case st == nil:
+		return q.tx.ExecContext(ctx, query, args...)
 	}
 	return st.ExecContext(ctx, args...)
 }
@@ -133,8 +163,11 @@ func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sq
 // QueryContext runs the statement of query, as sql.Tx.QueryContext.
 func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	st, err := q.stmt(ctx, query)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case st == nil:
+		return q.tx.QueryContext(ctx, query, args...)
 	}
 	return st.QueryContext(ctx, args...)
 }
@@ -145,7 +178,7 @@ func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*
 func (q Querier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := q.stmt(ctx, query)
 	switch {
-	case err == nil:
+	case err == nil && st != nil:
 		return st.QueryRowContext(ctx, args...)
 	case q.tx != nil:
 		return q.tx.QueryRowContext(ctx, query, args...)
