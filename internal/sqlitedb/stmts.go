@@ -7,64 +7,105 @@ import (
 )
 
 // Stmts keeps the prepared statements of an adapter's hot queries, those
-// run at every wake-up or for every batch of lines, so that SQLite parses
-// each once per connection rather than at every run: the driver prepares
-// a query given as text each time, and the parse was most of what a
-// wake-up that finds nothing new costs. database/sql prepares a kept
-// statement again on each connection it runs on, and inside a
-// transaction (sql.Tx.StmtContext) reuses the one of the transaction's
-// connection.
+// run at every wake-up, for every job or for every batch of lines, so
+// that SQLite parses each once per connection rather than at every run:
+// the driver prepares a query given as text each time, and the parse was
+// most of what a wake-up that finds nothing new costs, and 14% of up's
+// CPU per job. database/sql prepares a kept statement again on each
+// connection it runs on, and inside a transaction (sql.Tx.StmtContext)
+// reuses the one of the transaction's connection.
+//
+// A statement is never prepared from inside a transaction: preparing
+// takes a connection of the pool, which may all be held by others
+// waiting for the write lock this transaction holds, and would then wait
+// until their busy timeout gave up. A query a transaction runs without a
+// kept statement runs as text, and the second time it does, its
+// statement is prepared in the background for the runs after. A query
+// run once in a process (a deployer run submitting its job) is never
+// prepared twice nor takes another connection.
 //
 // The statements live as long as the database handle: closing it closes
 // them. Only queries whose text is one of a few constants belong here.
 type Stmts struct {
 	db *sql.DB
 
-	mu   sync.Mutex
-	m    map[string]*sql.Stmt
-	seen map[string]bool // queries a transaction ran as text (see Querier)
+	mu        sync.Mutex
+	m         map[string]*sql.Stmt
+	seen      map[string]bool // queries a transaction ran as text
+	preparing map[string]bool // those being prepared in the background
+	bg        sync.WaitGroup  // the background preparations
 }
 
 // NewStmts returns an empty cache of statements prepared on db.
 func NewStmts(db *sql.DB) *Stmts {
-	return &Stmts{db: db, m: map[string]*sql.Stmt{}, seen: map[string]bool{}}
-}
-
-// again reports whether query has a statement kept, or was run as text
-// before; it notes that it now is.
-func (s *Stmts) again(query string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m[query] != nil || s.seen[query] {
-		return true
-	}
-	s.seen[query] = true
-	return false
+	return &Stmts{db: db, m: map[string]*sql.Stmt{}, seen: map[string]bool{}, preparing: map[string]bool{}}
 }
 
 // Get returns the statement of query, preparing it on first use. A
-// failed preparation is not kept: the next Get tries again.
+// failed preparation is not kept: the next Get tries again. Not from
+// inside a transaction on the same database (see Stmts).
 func (s *Stmts) Get(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.m[query]; st != nil {
+	st := s.m[query]
+	s.mu.Unlock()
+	if st != nil {
 		return st, nil
 	}
 	st, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if kept := s.m[query]; kept != nil {
+		// Prepared meanwhile by another caller: keep one.
+		_ = st.Close()
+		return kept, nil
+	}
 	s.m[query] = st
 	return st, nil
 }
 
+// inTx returns the kept statement of query bound to tx, or nil when tx is
+// to run query as text; the second time that happens, the statement is
+// prepared in the background.
+func (s *Stmts) inTx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	s.mu.Lock()
+	st := s.m[query]
+	start := st == nil && s.seen[query] && !s.preparing[query]
+	if st == nil {
+		s.seen[query] = true
+	}
+	if start {
+		s.preparing[query] = true
+		s.bg.Add(1)
+	}
+	s.mu.Unlock()
+	if start {
+		go s.prepare(query)
+	}
+	if st == nil {
+		return nil
+	}
+	return tx.StmtContext(ctx, st)
+}
+
+// prepare prepares and keeps the statement of query, outside any
+// transaction. One that cannot be prepared runs as text, and is tried
+// again the next time a transaction runs it.
+func (s *Stmts) prepare(query string) {
+	defer s.bg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), BusyTimeout)
+	defer cancel()
+	_, _ = s.Get(ctx, query)
+	s.mu.Lock()
+	delete(s.preparing, query)
+	s.mu.Unlock()
+}
+
 // Query runs the statement of query.
 func (s *Stmts) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.Get(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
+	return s.On(nil).QueryContext(ctx, query, args...)
 }
 
 // QueryRow runs the statement of query for one row. As with
@@ -79,23 +120,12 @@ func (s *Stmts) QueryRow(ctx context.Context, query string, args ...any) *Row {
 
 // Exec runs the statement of query, in tx when tx is not nil.
 func (s *Stmts) Exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	st, err := s.Get(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
-	}
-	return st.ExecContext(ctx, args...)
+	return s.On(tx).ExecContext(ctx, query, args...)
 }
 
 // QueryTx runs the statement of query in tx.
 func (s *Stmts) QueryTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.Get(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	return s.On(tx).QueryContext(ctx, query, args...)
 }
 
 // Row is the result of QueryRow: a *sql.Row, or the error of preparing
@@ -125,49 +155,32 @@ type Querier struct {
 	tx *sql.Tx
 }
 
-// stmt returns the statement of query, in q's transaction; nil, with no
-// error, when query is to run as text instead.
-//
-// Inside a transaction, a query's first run is as text: preparing the
-// statement to keep would take another connection than the
-// transaction's, opening one when none is idle, and then prepare it
-// again on the transaction's. That is worth it from the second run on,
-// which a process that runs the query once (a deployer run submitting its
-// job) never reaches.
-func (q Querier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if q.tx == nil {
-		return q.s.Get(ctx, query)
-	}
-	if !q.s.again(query) {
-		return nil, nil
+// ExecContext runs the statement of query, as sql.Tx.ExecContext.
+func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.tx != nil {
+		if st := q.s.inTx(ctx, q.tx, query); st != nil {
+			return st.ExecContext(ctx, args...)
+		}
+		return q.tx.ExecContext(ctx, query, args...)
 	}
 	st, err := q.s.Get(ctx, query)
 	if err != nil {
 		return nil, err
-	}
-	return q.tx.StmtContext(ctx, st), nil
-}
-
-// ExecContext runs the statement of query, as sql.Tx.ExecContext.
-func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := q.stmt(ctx, query)
-	switch {
-	case err != nil:
-		return nil, err
-	case st == nil:
-		return q.tx.ExecContext(ctx, query, args...)
 	}
 	return st.ExecContext(ctx, args...)
 }
 
 // QueryContext runs the statement of query, as sql.Tx.QueryContext.
 func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := q.stmt(ctx, query)
-	switch {
-	case err != nil:
-		return nil, err
-	case st == nil:
+	if q.tx != nil {
+		if st := q.s.inTx(ctx, q.tx, query); st != nil {
+			return st.QueryContext(ctx, args...)
+		}
 		return q.tx.QueryContext(ctx, query, args...)
+	}
+	st, err := q.s.Get(ctx, query)
+	if err != nil {
+		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
 }
@@ -176,12 +189,14 @@ func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*
 // sql.Tx.QueryRowContext. A statement that cannot be prepared is run as
 // text instead, whose row then reports why.
 func (q Querier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := q.stmt(ctx, query)
-	switch {
-	case err == nil && st != nil:
-		return st.QueryRowContext(ctx, args...)
-	case q.tx != nil:
+	if q.tx != nil {
+		if st := q.s.inTx(ctx, q.tx, query); st != nil {
+			return st.QueryRowContext(ctx, args...)
+		}
 		return q.tx.QueryRowContext(ctx, query, args...)
+	}
+	if st, err := q.s.Get(ctx, query); err == nil {
+		return st.QueryRowContext(ctx, args...)
 	}
 	return q.s.db.QueryRowContext(ctx, query, args...)
 }

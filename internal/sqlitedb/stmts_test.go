@@ -1,10 +1,12 @@
 package sqlitedb_test
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 )
@@ -84,8 +86,8 @@ func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
 // TestQuerierRunsKeptStatementsInItsTransaction: a Querier runs each
 // query inside its transaction (it sees the transaction's own writes,
 // which the database does not yet), through the statement Stmts keeps for
-// it once the query has run there before, and reports a query that cannot
-// be prepared as the text query would.
+// it once the query has run in a transaction twice, and reports a query
+// that cannot be prepared as the text query would.
 func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
 	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
 	if err != nil {
@@ -140,8 +142,8 @@ func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Outside a transaction, a statement is kept at once (the create);
-	// inside one, from its second run on (the insert, not the count and
-	// the select, which ran there once).
+	// from inside one, after its second run there (the insert, not the
+	// count and the select, which ran there once).
 	if n := sqlitedb.Kept(st); n != 2 {
 		t.Fatalf("%d statements kept, want 2: the create's and the insert's", n)
 	}
@@ -161,5 +163,42 @@ func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
 	}
 	if err := st.On(nil).QueryRowContext(ctx, count).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("after the commit: %d rows, %v; want 3", n, err)
+	}
+}
+
+// TestQuerierInATransactionNeedsNoOtherConnection: with every connection
+// of the pool held (here its only one, by the transaction), a query run
+// again and again inside the transaction neither waits for a connection
+// to prepare its statement nor fails; it is prepared once the transaction
+// gives its connection back. Preparing from inside the transaction would
+// wait until the deadline.
+func TestQuerierInATransactionNeedsNoOtherConnection(t *testing.T) {
+	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	if _, err := db.ExecContext(t.Context(), `CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	st := sqlitedb.NewStmts(db)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for v := range 5 {
+		if _, err := st.On(tx).ExecContext(ctx, `INSERT INTO t (v) VALUES (?)`, v); err != nil {
+			t.Fatalf("insert %d inside the transaction: %v", v, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := sqlitedb.Kept(st); n != 1 {
+		t.Fatalf("%d statements kept once the connection is free, want the insert's", n)
 	}
 }
