@@ -53,8 +53,9 @@
 //     FlushLines lines or FlushBytes of text, flushed as soon as the
 //     script has written nothing more for now (with whatever it wrote
 //     meanwhile), and at the latest after FlushInterval. The exit status
-//     is recorded only after the end record is stored, so Task.LogEvents
-//     of a stopped task is exactly the number of lines in the task log.
+//     is recorded in the commit that stores the end record (with the
+//     last lines before it), so Task.LogEvents of a stopped task is
+//     exactly the number of lines in the task log.
 //   - Stops reach everything. The script runs in its own process group.
 //     Stop has the supervisor pass SIGTERM to the entrypoint's code, which
 //     sends it to the group and SIGKILL after Options.Grace; when the

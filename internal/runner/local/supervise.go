@@ -199,6 +199,10 @@ type supervisor struct {
 	stored    atomic.Int64    // lines safely in the task log
 	broken    error           // why output stopped being stored; pump's own
 	endRecord *schemas.LogEnd // the log's end record, once read; pump's own until it returns
+	// final is the last batch, the one that holds the end record: stored
+	// with the task's end, in the same commit (see end); pump's own until
+	// it returns.
+	final []schemas.LogLine
 }
 
 func (s *supervisor) run() int {
@@ -303,7 +307,7 @@ func (s *supervisor) run() int {
 		return s.end(nil, runner.StopFailedToStart, end.Reason)
 	}
 	code := *end.ExitCode
-	s.log.Info("script ended", "exit_code", code, "lines", s.stored.Load())
+	s.log.Info("script ended", "exit_code", code, "lines", end.Lines)
 	if stopReason != "" {
 		return s.end(&code, runner.StopRequested, stopReason)
 	}
@@ -414,10 +418,12 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 	return requested != 0, reason, nil
 }
 
-// pump hands the task's lines and its end record to store (s.flush) in
-// batches, until the entrypoint's records end: a batch goes when it holds
-// FlushLines lines or FlushBytes of text, when the script has written
-// nothing more for now, or when its first line has waited FlushInterval.
+// pump hands the task's lines to store (s.flush) in batches, until the
+// entrypoint's records end: a batch goes when it holds FlushLines lines
+// or FlushBytes of text, when the script has written nothing more for
+// now, or when its first line has waited FlushInterval. The batch that
+// ends with the end record is kept in s.final instead, for end to store
+// with the task's end.
 func (s *supervisor) pump(items <-chan logItem, store func([]schemas.LogLine)) {
 	batch := make([]schemas.LogLine, 0, FlushLines)
 	timer := time.NewTimer(FlushInterval)
@@ -458,7 +464,14 @@ func (s *supervisor) pump(items <-chan logItem, store func([]schemas.LogLine)) {
 					timerC = timer.C
 				}
 				batch, size = append(batch, l), size+len(l.Text)
-				if len(batch) >= FlushLines || size >= FlushBytes || l.End != nil {
+				switch {
+				case l.End != nil:
+					// Stored with the task's end (see end): one commit,
+					// and one wake-up of those waiting for it, not two.
+					s.final = slices.Clone(batch)
+					batch = batch[:0]
+					flush()
+				case len(batch) >= FlushLines || size >= FlushBytes:
 					flush()
 				}
 			}
@@ -504,18 +517,13 @@ func (s *supervisor) flush(batch []schemas.LogLine) {
 	s.stored.Store(n)
 }
 
-// end records the task's end and returns the supervisor's exit code.
-// Every line of output is stored (or given up on) by now, so the line
-// count recorded is exactly the lines a reader will find.
+// end records the task's end, with the last batch of its output and the
+// end record (s.final) in the same commit, and returns the supervisor's
+// exit code. Every other line of output is stored (or given up on) by
+// now, so the line count recorded is exactly the lines a reader will
+// find. Should the last batch not be stored, the end is recorded without
+// it, saying so.
 func (s *supervisor) end(code *int, stopCode, reason string) int {
-	if s.broken != nil {
-		msg := fmt.Sprintf("output after line %d could not be stored: %v", s.stored.Load(), s.broken)
-		if reason == "" {
-			reason = msg
-		} else {
-			reason += "; " + msg
-		}
-	}
 	if stopCode == runner.StopFailedToStart {
 		s.log.Error("task failed to start", "reason", reason)
 	}
@@ -523,11 +531,40 @@ func (s *supervisor) end(code *int, stopCode, reason string) int {
 	if code != nil {
 		exit = sql.NullInt64{Int64: int64(*code), Valid: true}
 	}
-	now := time.Now().UnixMilli()
-	err := retry(s.ctx, recordPatience, func() error {
-		_, err := s.stmts.On(nil).ExecContext(s.ctx, qEnd, exit, stopCode, reason, reason, now, now, s.stored.Load(), s.id)
-		return err
-	})
+	final := s.final
+	if s.broken != nil {
+		final = nil // dropped, as the lines before it were
+	}
+	record := func(lines []schemas.LogLine, reason string, patience time.Duration) error {
+		n := s.stored.Load()
+		if len(lines) > 0 {
+			n = lines[len(lines)-1].Seq
+			if e := lines[len(lines)-1].End; e != nil {
+				n = e.Lines
+			}
+		}
+		if s.broken != nil {
+			msg := fmt.Sprintf("output after line %d could not be stored: %v", n, s.broken)
+			if reason == "" {
+				reason = msg
+			} else {
+				reason += "; " + msg
+			}
+		}
+		now := time.Now().UnixMilli()
+		return retry(s.ctx, patience, func() error {
+			return s.logs.AppendWith(s.ctx, s.id, s.spec.JobID, lines, func(tx *sql.Tx) error {
+				_, err := s.stmts.Exec(s.ctx, tx, qEnd, exit, stopCode, reason, reason, now, now, n, s.id)
+				return err
+			})
+		})
+	}
+	err := record(final, reason, appendPatience)
+	if err != nil && len(final) > 0 {
+		s.broken = err
+		s.log.Error("storing the last output and the end record; recording the end without them", "after_line", s.stored.Load(), "err", err)
+		err = record(nil, reason, recordPatience)
+	}
 	if err != nil {
 		s.log.Error("recording the task's end", "err", err)
 		return SuperviseFailed
