@@ -82,7 +82,9 @@ func (s *Stmts) inTx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	}
 	s.mu.Unlock()
 	if start {
-		go s.prepare(query)
+		// Not bounded by ctx: the transaction's work ends before the
+		// preparation can take a connection.
+		go s.prepare(context.WithoutCancel(ctx), query)
 	}
 	if st == nil {
 		return nil
@@ -93,9 +95,9 @@ func (s *Stmts) inTx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 // prepare prepares and keeps the statement of query, outside any
 // transaction. One that cannot be prepared runs as text, and is tried
 // again the next time a transaction runs it.
-func (s *Stmts) prepare(query string) {
+func (s *Stmts) prepare(ctx context.Context, query string) {
 	defer s.bg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), BusyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, BusyTimeout)
 	defer cancel()
 	_, _ = s.Get(ctx, query)
 	s.mu.Lock()

@@ -12,11 +12,7 @@ import (
 )
 
 func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
-	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
+	db := openDB(t)
 	ctx := t.Context()
 	st := sqlitedb.NewStmts(db)
 	const insert, count = `INSERT INTO t (v) VALUES (?)`, `SELECT count(*) FROM t WHERE v >= ?`
@@ -89,11 +85,7 @@ func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
 // it once the query has run in a transaction twice, and reports a query
 // that cannot be prepared as the text query would.
 func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
-	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
+	db := openDB(t)
 	ctx := t.Context()
 	st := sqlitedb.NewStmts(db)
 	const insert, count = `INSERT INTO t (v) VALUES (?)`, `SELECT count(*) FROM t`
@@ -173,11 +165,7 @@ func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
 // gives its connection back. Preparing from inside the transaction would
 // wait until the deadline.
 func TestQuerierInATransactionNeedsNoOtherConnection(t *testing.T) {
-	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
+	db := openDB(t)
 	if _, err := db.ExecContext(t.Context(), `CREATE TABLE t (v INTEGER)`); err != nil {
 		t.Fatal(err)
 	}
@@ -201,4 +189,15 @@ func TestQuerierInATransactionNeedsNoOtherConnection(t *testing.T) {
 	if n := sqlitedb.Kept(st); n != 1 {
 		t.Fatalf("%d statements kept once the connection is free, want the insert's", n)
 	}
+}
+
+// openDB opens a database of its own for the test, closed at its end.
+func openDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
