@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""timeline.py times the hops of a served no-op job, from the job's own records.
+
+    test/timeline.py BIN [RUNS]
+
+BIN is a deployer binary (make build's bin/deployer). The script serves a
+state directory of its own with "BIN up", times RUNS (default 40) runs of
+"BIN run -- bench noop" from the outside, then reads, for each job, the
+times its stream events carry and its task's claim and end (local_tasks'
+started_ms and stopped_ms), and prints the median and 90th percentile of
+each hop:
+
+    the run starts -> accepted -> queued -> starting -> claimed -> ended
+    -> finished -> the run has exited
+
+Times written by different processes are compared, so this is for one
+machine. Linux or macOS; Python 3's standard library only.
+"""
+
+import datetime
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HOPS = ["accepted", "queued", "starting", "claimed", "ended", "finished", "exited"]
+
+
+def seconds(stamp):
+    """An RFC 3339 time of a job event, in seconds since the epoch."""
+    stamp = stamp.replace("Z", "")
+    if "." in stamp:
+        whole, frac = stamp.split(".")
+        stamp = whole + "." + (frac + "000000")[:6]
+    return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: timeline.py BIN [RUNS]")
+    binary, runs = os.path.abspath(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) == 3 else 40
+    with tempfile.TemporaryDirectory() as tmp:
+        scripts, state, config = os.path.join(tmp, "scripts"), os.path.join(tmp, "state"), os.path.join(tmp, "deployer.yaml")
+        os.mkdir(scripts)
+        with open(os.path.join(scripts, "noop"), "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(os.path.join(scripts, "noop"), 0o755)
+        with open(config, "w") as f:
+            f.write("containers:\n  bench:\n    local: {scripts_dir: %s}\n    script_config:\n      noop: {allowed_options: []}\n" % scripts)
+        base = [binary, "--state-dir", state, "--config", config]
+        log = open(os.path.join(tmp, "up.log"), "w+")
+        up = subprocess.Popen(base + ["up"], stderr=log)
+        try:
+            deadline = time.monotonic() + 30
+            while "serving" not in open(log.name).read():
+                if up.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("up did not serve:\n" + open(log.name).read())
+                time.sleep(0.05)
+            jobs = []
+            for i in range(runs + 1):
+                start = time.time()
+                out = subprocess.run(base + ["run", "--no-color", "--", "bench", "noop"], capture_output=True, text=True)
+                end = time.time()
+                if out.returncode != 0:
+                    sys.exit("run: exit %d\n%s" % (out.returncode, out.stderr))
+                if i > 0:  # the first warms up
+                    jobs.append((out.stderr.split("job ", 1)[1].split()[0], start, end))
+                time.sleep(0.05)
+        finally:
+            up.send_signal(signal.SIGINT)
+            up.wait()
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(state, "deployer.db"), uri=True)
+        hops = {h: [] for h in HOPS}
+        totals = []
+        for job, start, end in jobs:
+            at = {"exited": end}
+            for (raw,) in db.execute("SELECT event FROM stream_events WHERE job_id = ? ORDER BY id", (job,)):
+                ev = json.loads(raw)
+                at.setdefault(ev["type"], seconds(ev["time"]))
+            claimed, ended = db.execute("SELECT started_ms, stopped_ms FROM local_tasks WHERE job_id = ?", (job,)).fetchone()
+            at["claimed"], at["ended"] = claimed / 1000, ended / 1000
+            prev = start
+            for h in HOPS:
+                hops[h].append((at[h] - prev) * 1000)
+                prev = at[h]
+            totals.append((end - start) * 1000)
+    for h in HOPS:
+        v = sorted(hops[h])
+        print("-> %-9s median %5.1f ms  p90 %5.1f ms" % (h, statistics.median(v), v[int(len(v) * 0.9)]))
+    print("whole run: median %.1f ms over %d runs" % (statistics.median(totals), len(totals)))
+
+
+if __name__ == "__main__":
+    main()
