@@ -1,5 +1,6 @@
 // Package gcstart holds off the garbage collector while a deployer binary's
-// packages initialise, and lets it go at the start of main.
+// packages initialise, and until the heap first needs collecting after
+// main has started.
 //
 // Go runs the init of every linked package before main. deployer's
 // allocate about 9 MB (the AWS SDK's service schemas, the JSON schema
@@ -10,7 +11,7 @@
 // Go initialises packages one at a time, each once its imports are, and
 // of those ready the first by import path. This package imports only
 // runtime (initialised before any other) and unsafe, so it is ready at
-// once and comes almost first (fifth in deployer), before any package
+// once and comes almost first (sixth in deployer), before any package
 // that allocates much. Its init raises GOGC to Held; Release, the first
 // thing each main does, has the runtime's own GOGC back after the first
 // collection. A GOGC the user set (GOGC=off included) is kept throughout:
