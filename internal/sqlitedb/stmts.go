@@ -105,46 +105,6 @@ func (s *Stmts) prepare(ctx context.Context, query string) {
 	s.mu.Unlock()
 }
 
-// Query runs the statement of query.
-func (s *Stmts) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return s.On(nil).QueryContext(ctx, query, args...)
-}
-
-// QueryRow runs the statement of query for one row. As with
-// sql.DB.QueryRowContext, an error preparing it is Scan's.
-func (s *Stmts) QueryRow(ctx context.Context, query string, args ...any) *Row {
-	st, err := s.Get(ctx, query)
-	if err != nil {
-		return &Row{err: err}
-	}
-	return &Row{row: st.QueryRowContext(ctx, args...)}
-}
-
-// Exec runs the statement of query, in tx when tx is not nil.
-func (s *Stmts) Exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	return s.On(tx).ExecContext(ctx, query, args...)
-}
-
-// QueryTx runs the statement of query in tx.
-func (s *Stmts) QueryTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	return s.On(tx).QueryContext(ctx, query, args...)
-}
-
-// Row is the result of QueryRow: a *sql.Row, or the error of preparing
-// its statement.
-type Row struct {
-	row *sql.Row
-	err error
-}
-
-// Scan copies the row's columns into dest, as sql.Row.Scan.
-func (r *Row) Scan(dest ...any) error {
-	if r.err != nil {
-		return r.err
-	}
-	return r.row.Scan(dest...)
-}
-
 // On returns the statements run in tx, or on the database itself when tx
 // is nil, behind the methods *sql.Tx and *sql.DB have: code written
 // against those keeps its calls and parses each query once instead of at

@@ -20,7 +20,7 @@ func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
 	// A statement that cannot be prepared yet is not kept: once its
 	// table exists, the same query works.
 	var n int
-	if err := st.QueryRow(ctx, count, 0).Scan(&n); err == nil {
+	if err := st.On(nil).QueryRowContext(ctx, count, 0).Scan(&n); err == nil {
 		t.Fatal("a query of a table that does not exist: no error")
 	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (v INTEGER)`); err != nil {
@@ -41,11 +41,11 @@ func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
 			t.Fatal(err)
 		}
 		for v := range 3 {
-			if _, err := st.Exec(ctx, tx, insert, v); err != nil {
+			if _, err := st.On(tx).ExecContext(ctx, insert, v); err != nil {
 				t.Fatal(err)
 			}
 		}
-		rows, err := st.QueryTx(ctx, tx, count, 1)
+		rows, err := st.On(tx).QueryContext(ctx, count, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,13 +62,13 @@ func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.QueryRow(ctx, count, 0).Scan(&n); err != nil || n != 3 {
+	if err := st.On(nil).QueryRowContext(ctx, count, 0).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("after a rollback and a commit of 3 rows each: %d rows, %v; want 3", n, err)
 	}
-	if _, err := st.Exec(ctx, nil, insert, 9); err != nil {
+	if _, err := st.On(nil).ExecContext(ctx, insert, 9); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.Query(ctx, `SELECT v FROM t ORDER BY v DESC LIMIT 1`)
+	rows, err := st.On(nil).QueryContext(ctx, `SELECT v FROM t ORDER BY v DESC LIMIT 1`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -418,7 +418,7 @@ func (q *Queue) receiveNext(ctx context.Context, opts queue.ReceiveOptions) ([]q
 		next   sql.NullInt64
 	)
 	now := q.b.now()
-	err := q.b.stmts.QueryRow(ctx, `SELECT
+	err := q.b.stmts.On(nil).QueryRowContext(ctx, `SELECT
 			EXISTS (SELECT 1 FROM queue_queues WHERE name = ?),
 			(SELECT min(visible_at) FROM queue_messages WHERE queue = ?)`,
 		q.name, q.name).Scan(&exists, &next)

@@ -689,7 +689,7 @@ func (r *Runner) inspect(ctx context.Context, ids []string) ([]runner.Task, erro
 	if err != nil {
 		return nil, fmt.Errorf("inspecting tasks: %w", err)
 	}
-	rows, err := r.stmts.Query(ctx, selectTask+` WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := r.stmts.On(nil).QueryContext(ctx, selectTask+` WHERE id IN (SELECT value FROM json_each(?))`, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("inspecting tasks: %w", err)
 	}

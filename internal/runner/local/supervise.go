@@ -503,7 +503,7 @@ func (s *supervisor) flush(batch []schemas.LogLine) {
 	}
 	// The count of lines stored is recorded with them: one commit.
 	count := func(tx *sql.Tx) error {
-		_, err := s.stmts.Exec(s.ctx, tx, qCountStored, n, s.id, n)
+		_, err := s.stmts.On(tx).ExecContext(s.ctx, qCountStored, n, s.id, n)
 		return err
 	}
 	err := retry(s.ctx, appendPatience, func() error {
@@ -554,7 +554,7 @@ func (s *supervisor) end(code *int, stopCode, reason string) int {
 		now := time.Now().UnixMilli()
 		return retry(s.ctx, patience, func() error {
 			return s.logs.AppendWith(s.ctx, s.id, s.spec.JobID, lines, func(tx *sql.Tx) error {
-				_, err := s.stmts.Exec(s.ctx, tx, qEnd, exit, stopCode, reason, reason, now, now, n, s.id)
+				_, err := s.stmts.On(tx).ExecContext(s.ctx, qEnd, exit, stopCode, reason, reason, now, now, n, s.id)
 				return err
 			})
 		})

@@ -336,7 +336,7 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 // that do not decode. Finding none, it checks that the stream still exists.
 func (sub *Subscription) poll(ctx context.Context) ([]schemas.JobEvent, error) {
 	for {
-		rows, err := sub.s.stmts.Query(ctx, `SELECT id, event FROM stream_events
+		rows, err := sub.s.stmts.On(nil).QueryContext(ctx, `SELECT id, event FROM stream_events
 			WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?`, sub.jobID, sub.cursor, sub.s.opts.BatchSize)
 		if err != nil {
 			return nil, err

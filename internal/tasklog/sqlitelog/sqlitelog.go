@@ -165,7 +165,7 @@ const (
 // more; a spare supervisor warms while it waits for its task.
 func (l *Log) Warm(ctx context.Context) error {
 	for _, q := range []string{qLegacySeqs, qOverlapping} {
-		rows, err := l.stmts.Query(ctx, q, "", 1, 0)
+		rows, err := l.stmts.On(nil).QueryContext(ctx, q, "", 1, 0)
 		if err != nil {
 			return fmt.Errorf("warming the task log: %w", err)
 		}
@@ -265,7 +265,7 @@ func (l *Log) appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string,
 		}
 		first, last = lines[0].Seq, lines[len(lines)-1].Seq
 	}
-	rows, err := l.stmts.QueryTx(ctx, tx, qOverlapping, taskID, first, last)
+	rows, err := l.stmts.On(tx).QueryContext(ctx, qOverlapping, taskID, first, last)
 	if err != nil {
 		return err
 	}
@@ -313,14 +313,14 @@ func (l *Log) appendBatch(ctx context.Context, tx *sql.Tx, taskID, jobID string,
 	if err != nil {
 		return err
 	}
-	_, err = l.stmts.Exec(ctx, tx, qInsertBatch, taskID, jobID, lines[0].Seq, lines[len(lines)-1].Seq, data)
+	_, err = l.stmts.On(tx).ExecContext(ctx, qInsertBatch, taskID, jobID, lines[0].Seq, lines[len(lines)-1].Seq, data)
 	return err
 }
 
 // legacySeqs returns the seqs first..last of the task in the per-line
 // table of earlier versions (a task an earlier supervisor began).
 func (l *Log) legacySeqs(ctx context.Context, tx *sql.Tx, taskID string, first, last int64) (map[int64]bool, error) {
-	rows, err := l.stmts.QueryTx(ctx, tx, qLegacySeqs, taskID, first, last)
+	rows, err := l.stmts.On(tx).QueryContext(ctx, qLegacySeqs, taskID, first, last)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +386,7 @@ func (l *Log) ReadAppend(ctx context.Context, taskID string, afterSeq int64, lim
 // readBatches appends to dst up to limit lines after afterSeq from the
 // task's batches.
 func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, limit int, dst []schemas.LogLine) ([]schemas.LogLine, error) {
-	rows, err := l.stmts.Query(ctx, `SELECT id, first_seq, last_seq, lines FROM task_log_batches
+	rows, err := l.stmts.On(nil).QueryContext(ctx, `SELECT id, first_seq, last_seq, lines FROM task_log_batches
 		WHERE task_id = ? AND last_seq > ? ORDER BY last_seq`, taskID, afterSeq)
 	if err != nil {
 		return nil, err
@@ -423,7 +423,7 @@ func (l *Log) readBatches(ctx context.Context, taskID string, afterSeq int64, li
 // readLegacy returns up to limit lines after afterSeq from the per-line
 // table of earlier versions.
 func (l *Log) readLegacy(ctx context.Context, taskID string, afterSeq int64, limit int) ([]schemas.LogLine, error) {
-	rows, err := l.stmts.Query(ctx, `SELECT seq, event_id, time_ms, text, end_record FROM task_log
+	rows, err := l.stmts.On(nil).QueryContext(ctx, `SELECT seq, event_id, time_ms, text, end_record FROM task_log
 		WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`, taskID, afterSeq, limit)
 	if err != nil {
 		return nil, err
@@ -468,7 +468,7 @@ func (l *Log) Marks(ctx context.Context, afterCursor int64, limit int) ([]Mark, 
 	if limit < 1 {
 		limit = DefaultLimit
 	}
-	rows, err := l.stmts.Query(ctx, `SELECT id, task_id, job_id, last_seq FROM task_log_batches
+	rows, err := l.stmts.On(nil).QueryContext(ctx, `SELECT id, task_id, job_id, last_seq FROM task_log_batches
 		WHERE id > ? ORDER BY id LIMIT ?`, afterCursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading task log marks: %w", err)
@@ -496,7 +496,7 @@ func (l *Log) Tail(ctx context.Context, afterCursor int64, limit int) ([]Entry, 
 	if limit < 1 {
 		limit = DefaultLimit
 	}
-	rows, err := l.stmts.Query(ctx, `SELECT id, task_id, job_id, seq, event_id, time_ms, text, end_record FROM task_log
+	rows, err := l.stmts.On(nil).QueryContext(ctx, `SELECT id, task_id, job_id, seq, event_id, time_ms, text, end_record FROM task_log
 		WHERE id > ? ORDER BY id LIMIT ?`, afterCursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("tailing task logs: %w", err)
@@ -542,7 +542,7 @@ func decodeEnd(s sql.NullString) (*schemas.LogEnd, error) {
 // LoadCursor returns the cursor saved under name, or 0 when none is.
 func (l *Log) LoadCursor(ctx context.Context, name string) (int64, error) {
 	var c int64
-	err := l.stmts.QueryRow(ctx, `SELECT value FROM task_log_cursors WHERE name = ?`, name).Scan(&c)
+	err := l.stmts.On(nil).QueryRowContext(ctx, `SELECT value FROM task_log_cursors WHERE name = ?`, name).Scan(&c)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("loading task log cursor %q: %w", name, err)
 	}
@@ -551,7 +551,7 @@ func (l *Log) LoadCursor(ctx context.Context, name string) (int64, error) {
 
 // SaveCursor saves c under name, replacing what was saved.
 func (l *Log) SaveCursor(ctx context.Context, name string, c int64) error {
-	if _, err := l.stmts.Exec(ctx, nil, `INSERT INTO task_log_cursors (name, value) VALUES (?, ?)
+	if _, err := l.stmts.On(nil).ExecContext(ctx, `INSERT INTO task_log_cursors (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, c); err != nil {
 		return fmt.Errorf("saving task log cursor %q: %w", name, err)
 	}
