@@ -27,16 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir "$dir/scripts"
-printf '#!/bin/sh\nexit 0\n' >"$dir/scripts/noop"
-chmod +x "$dir/scripts/noop"
-cat >"$dir/deployer.yaml" <<EOF
-containers:
-  bench:
-    local: {scripts_dir: $dir/scripts}
-    script_config:
-      noop: {allowed_options: []}
-EOF
+"$(dirname "$0")/benchdir.sh" "$dir"
 
 # stop x: stops the servers of build x's state directory (named by their
 # up-PID.lock) and waits until they are gone.

@@ -28,23 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir "$dir/scripts"
-printf '#!/bin/sh\nexit 0\n' >"$dir/scripts/noop"
-printf '#!/bin/sh\nexec seq 1 100000\n' >"$dir/scripts/seq"
-cat >"$dir/scripts/wide" <<'EOF'
-#!/bin/sh
-exec awk 'BEGIN { for (i = 1; i <= 100000; i++) printf "module.vpc.aws_subnet.private[%06d]: Refreshing state... [id=subnet-%08x]\n", i, i }'
-EOF
-chmod +x "$dir/scripts/"*
-cat >"$dir/deployer.yaml" <<EOF
-containers:
-  bench:
-    local: {scripts_dir: $dir/scripts}
-    script_config:
-      noop: {allowed_options: []}
-      seq: {allowed_options: []}
-      wide: {allowed_options: []}
-EOF
+"$(dirname "$0")/benchdir.sh" "$dir"
 
 # up starts serving when it says so on stderr.
 for x in a b; do

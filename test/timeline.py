@@ -14,7 +14,8 @@ each hop:
     -> finished -> the run has exited
 
 Times written by different processes are compared, so this is for one
-machine. Linux or macOS; Python 3's standard library only.
+machine. Linux or macOS; Python 3's standard library, and test/benchdir.sh
+for the fixture.
 """
 
 import datetime
@@ -45,13 +46,8 @@ def main():
         sys.exit("usage: timeline.py BIN [RUNS]")
     binary, runs = os.path.abspath(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) == 3 else 40
     with tempfile.TemporaryDirectory() as tmp:
-        scripts, state, config = os.path.join(tmp, "scripts"), os.path.join(tmp, "state"), os.path.join(tmp, "deployer.yaml")
-        os.mkdir(scripts)
-        with open(os.path.join(scripts, "noop"), "w") as f:
-            f.write("#!/bin/sh\nexit 0\n")
-        os.chmod(os.path.join(scripts, "noop"), 0o755)
-        with open(config, "w") as f:
-            f.write("containers:\n  bench:\n    local: {scripts_dir: %s}\n    script_config:\n      noop: {allowed_options: []}\n" % scripts)
+        state, config = os.path.join(tmp, "state"), os.path.join(tmp, "deployer.yaml")
+        subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchdir.sh"), tmp], check=True)
         base = [binary, "--state-dir", state, "--config", config]
         log = open(os.path.join(tmp, "up.log"), "w+")
         up = subprocess.Popen(base + ["up"], stderr=log)
