@@ -201,3 +201,51 @@ func openDB(t *testing.T) *sql.DB {
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
+
+// TestQuerierRetriesAStatementThatCouldNotBePrepared: a query a
+// transaction runs on a table it created itself cannot be prepared
+// outside it until it commits; it keeps running as text, and is kept once
+// a later run can prepare it.
+func TestQuerierRetriesAStatementThatCouldNotBePrepared(t *testing.T) {
+	db := openDB(t)
+	st := sqlitedb.NewStmts(db)
+	ctx := t.Context()
+	const insert = `INSERT INTO fresh (v) VALUES (?)`
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE fresh (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	for v := range 3 {
+		if _, err := st.On(tx).ExecContext(ctx, insert, v); err != nil {
+			t.Fatalf("insert %d: %v", v, err)
+		}
+	}
+	// Before the commit: the preparation, on another connection, cannot
+	// see the table.
+	if n := sqlitedb.Kept(st); n != 0 {
+		t.Fatalf("%d statements kept, want none: the table does not exist outside the transaction", n)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.On(tx).ExecContext(ctx, insert, 9); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		sqlitedb.Kept(st) // the preparation under way, if any, is done
+	}
+	if n := sqlitedb.Kept(st); n != 1 {
+		t.Fatalf("%d statements kept, want the insert's once its table exists", n)
+	}
+}
