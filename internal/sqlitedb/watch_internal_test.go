@@ -80,7 +80,7 @@ func TestABurstOfWritesWakesAtOnceThenPaced(t *testing.T) {
 		if !write() {
 			t.Fatalf("write %d of a burst of %d woke nobody at once", i+1, WakeBurst)
 		}
-		advance(MinGap / 10)
+		advance(MinGap / (2 * WakeBurst)) // the whole burst within MinGap
 	}
 	if write() {
 		t.Fatalf("write %d within %s woke the waiters at once", WakeBurst+1, MinGap)
