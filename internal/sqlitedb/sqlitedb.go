@@ -12,7 +12,9 @@ package sqlitedb
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -203,7 +205,21 @@ func ReadOnly(ctx context.Context, db *sql.DB) bool {
 // transaction. Adapters call it with their own tables when they are built.
 // On a database opened read-only (OpenReadOnly) it does nothing: the
 // tables are those the writers made.
+//
+// Every process opens every adapter, so most calls find their schema in
+// place. The transaction records the digest of the statements it ran
+// (schema_migrations), and a call whose digest is recorded returns after
+// one read: it takes no write lock, waits for no writer, and parses no
+// DDL. A schema that changes, in a new version, has a new digest and
+// runs once more.
 func Migrate(ctx context.Context, db *sql.DB, stmts ...string) error {
+	digest := schemaDigest(stmts)
+	var one int
+	if db.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE digest = ?`, digest).Scan(&one) == nil {
+		return nil
+	}
+	// Not recorded, or not known yet (no such table, a busy database):
+	// the statements say for themselves.
 	if ReadOnly(ctx, db) {
 		return nil
 	}
@@ -212,15 +228,35 @@ func Migrate(ctx context.Context, db *sql.DB, stmts ...string) error {
 		return fmt.Errorf("migrating state database: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	for _, s := range stmts {
+	for _, s := range append([]string{migrationsTable}, stmts...) {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("migrating state database: %w", err)
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO schema_migrations (digest, applied_ms) VALUES (?, ?)`,
+		digest, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("migrating state database: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrating state database: %w", err)
 	}
 	return nil
+}
+
+// migrationsTable holds the digests of the schemas Migrate applied.
+const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	digest     TEXT PRIMARY KEY,
+	applied_ms INTEGER NOT NULL
+)`
+
+// schemaDigest names a list of statements: the SHA-256 of the statements,
+// each prefixed with its length so that no two lists share one.
+func schemaDigest(stmts []string) string {
+	h := sha256.New()
+	for _, s := range stmts {
+		_, _ = fmt.Fprintf(h, "%d:%s", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when

@@ -126,6 +126,59 @@ func TestOpenUsesWAL(t *testing.T) {
 	}
 }
 
+// TestMigrateAppliedTakesNoWriteLock: a schema Migrate applied once is
+// found by a read afterwards, even while another process holds the write
+// lock; a schema that changed is applied.
+func TestMigrateAppliedTakesNoWriteLock(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	v1 := []string{"CREATE TABLE IF NOT EXISTS t (v TEXT)"}
+	v2 := append(v1, "CREATE INDEX IF NOT EXISTS t_v ON t (v)")
+	db, err := sqlitedb.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	if err := sqlitedb.Migrate(ctx, db, v1...); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another process's handle holds the write lock.
+	other, err := sqlitedb.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Close() }()
+	writer, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.ExecContext(ctx, "INSERT INTO t VALUES ('held')"); err != nil {
+		t.Fatal(err)
+	}
+	// The schema applied: one read, whatever the writer does. Taking the
+	// lock would wait for the writer, up to the context's deadline.
+	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sqlitedb.Migrate(quick, db, v1...); err != nil {
+		t.Fatalf("Migrate of an applied schema while another holds the write lock: %v", err)
+	}
+	if err := writer.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// A changed schema is applied.
+	if err := sqlitedb.Migrate(ctx, db, v2...); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name = 't_v'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("the changed schema's index: %d, %v; want it created", n, err)
+	}
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d schemas recorded (%v), want 2", n, err)
+	}
+}
+
 // TestOpenReadOnlyReadsWithoutWriting: a database opened read-only reads
 // what writers wrote, Migrate does nothing on it, and writes fail.
 func TestOpenReadOnlyReadsWithoutWriting(t *testing.T) {
