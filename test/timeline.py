@@ -10,7 +10,7 @@ times its stream events carry and its task's claim and end (local_tasks'
 started_ms and stopped_ms), and prints the median and 90th percentile of
 each hop:
 
-    the run starts -> accepted -> queued -> starting -> claimed -> ended
+    the run starts -> its job id (a ULID, to the millisecond) -> accepted -> queued -> starting -> claimed -> ended
     -> finished -> the run has exited
 
 Times written by different processes are compared, so this is for one
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-HOPS = ["accepted", "queued", "starting", "claimed", "ended", "finished", "exited"]
+HOPS = ["job id", "accepted", "queued", "starting", "claimed", "ended", "finished", "exited"]
 
 
 def seconds(stamp):
@@ -39,6 +39,15 @@ def seconds(stamp):
         whole, frac = stamp.split(".")
         stamp = whole + "." + (frac + "000000")[:6]
     return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def ulid_seconds(ulid):
+    """The time a ULID was made, in seconds since the epoch (to the ms)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    ms = 0
+    for ch in ulid[:10].upper():
+        ms = ms * 32 + alphabet.index(ch)
+    return ms / 1000
 
 
 def main():
@@ -74,7 +83,7 @@ def main():
         hops = {h: [] for h in HOPS}
         totals = []
         for job, start, end in jobs:
-            at = {"exited": end}
+            at = {"exited": end, "job id": ulid_seconds(job)}
             for (raw,) in db.execute("SELECT event FROM stream_events WHERE job_id = ? ORDER BY id", (job,)):
                 ev = json.loads(raw)
                 at.setdefault(ev["type"], seconds(ev["time"]))
