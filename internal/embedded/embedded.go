@@ -113,32 +113,49 @@ func (b *Backend) open(ctx context.Context, opts Options) error {
 		return err
 	}
 	if opts.ReadOnly {
-		return b.openQueues(ctx)
+		// As a writer created them, without changing them.
+		return b.queues(ctx, func(ctx context.Context, br queue.Broker, name string, _ queue.Config) (queue.Queue, error) {
+			return br.Open(ctx, name)
+		})
 	}
-	if b.requestDLQ, err = b.Broker.Create(ctx, topology.RequestDLQ, topology.DeadLetterConfig()); err != nil {
-		return err
-	}
-	if b.requests, err = b.Broker.Create(ctx, topology.RequestQueue, topology.RequestQueueConfig()); err != nil {
-		return err
-	}
-	if b.runDLQ, err = b.Broker.Create(ctx, topology.RunDLQ, topology.DeadLetterConfig()); err != nil {
-		return err
-	}
-	return nil
+	// Opened as they are, created when missing: a read for every command,
+	// where creating applies the configuration again (a write). Serving
+	// applies this version's (applyTopology).
+	return b.queues(ctx, topology.Ensure)
 }
 
-// openQueues opens the request queue and the dead-letter queues, which a
-// writer created, without changing them.
-func (b *Backend) openQueues(ctx context.Context) error {
+// queues sets the backend's queues, each got from get, dead-letter
+// queues before the queues that redrive to them.
+func (b *Backend) queues(ctx context.Context, get func(context.Context, queue.Broker, string, queue.Config) (queue.Queue, error)) error {
 	var err error
-	if b.requestDLQ, err = b.Broker.Open(ctx, topology.RequestDLQ); err != nil {
+	if b.requestDLQ, err = get(ctx, b.Broker, topology.RequestDLQ, topology.DeadLetterConfig()); err != nil {
 		return err
 	}
-	if b.requests, err = b.Broker.Open(ctx, topology.RequestQueue); err != nil {
+	if b.requests, err = get(ctx, b.Broker, topology.RequestQueue, topology.RequestQueueConfig()); err != nil {
 		return err
 	}
-	b.runDLQ, err = b.Broker.Open(ctx, topology.RunDLQ)
+	b.runDLQ, err = get(ctx, b.Broker, topology.RunDLQ, topology.DeadLetterConfig())
 	return err
+}
+
+// applyTopology gives the pipeline's queues, and the run queues of the
+// lanes pol names, this version's configuration.
+func (b *Backend) applyTopology(ctx context.Context, pol gatekeeper.Policy) error {
+	if err := b.queues(ctx, func(ctx context.Context, br queue.Broker, name string, cfg queue.Config) (queue.Queue, error) {
+		return br.Create(ctx, name, cfg)
+	}); err != nil {
+		return fmt.Errorf("configuring the pipeline's queues: %w", err)
+	}
+	lp, ok := pol.(interface{ Config() schemas.Config })
+	if !ok {
+		return nil
+	}
+	for _, name := range backend.Lanes(lp.Config()) {
+		if _, err := b.Broker.Create(ctx, topology.LaneQueue(name), topology.RunQueueConfig()); err != nil {
+			return fmt.Errorf("creating run queue of lane %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -179,18 +196,14 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		log = b.logger
 	}
 	// Lane queues exist before the worker looks for them, so a fresh state
-	// directory runs its first job without waiting for discovery; those
-	// that exist take this version's configuration.
-	if lp, ok := pol.(interface{ Config() schemas.Config }); ok {
-		for _, name := range backend.Lanes(lp.Config()) {
-			if _, err := b.Broker.Create(ctx, topology.LaneQueue(name), topology.RunQueueConfig()); err != nil {
-				if ctx.Err() != nil {
-					// Stopped while starting: nothing failed.
-					return nil
-				}
-				return fmt.Errorf("creating run queue of lane %s: %w", name, err)
-			}
+	// directory runs its first job without waiting for discovery; the
+	// queues that exist take this version's configuration.
+	if err := b.applyTopology(ctx, pol); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting: nothing failed.
+			return nil
 		}
+		return err
 	}
 	g := &gatekeeper.Gatekeeper{
 		Policy:        pol,

@@ -72,17 +72,23 @@ func RunQueueConfig() queue.Config {
 }
 
 // RunQueue opens the run queue of lane on b, creating it with
-// RunQueueConfig when there is none: the gatekeeper forwards to lanes as
-// configurations name them. A queue that exists is opened as it is: a
-// read rather than a write for every job forwarded. (The embedded
-// pipeline applies RunQueueConfig to its configuration's lanes when it
-// starts; on AWS, the deployment's Terraform or provisioning does.)
+// RunQueueConfig when there is none (see Ensure): the gatekeeper forwards
+// to lanes as configurations name them. (The embedded pipeline applies
+// RunQueueConfig to its configuration's lanes when it starts; on AWS, the
+// deployment's Terraform or provisioning does.)
 func RunQueue(ctx context.Context, b queue.Broker, lane string) (queue.Queue, error) {
-	name := LaneQueue(lane)
+	return Ensure(ctx, b, LaneQueue(lane), RunQueueConfig())
+}
+
+// Ensure opens the queue name on b, creating it with cfg when there is
+// none. A queue that exists is opened as it is: a read, where Create is a
+// write that applies cfg again. Whoever serves the queues applies their
+// configuration (Create) when it starts.
+func Ensure(ctx context.Context, b queue.Broker, name string, cfg queue.Config) (queue.Queue, error) {
 	if q, err := b.Open(ctx, name); err == nil || !errors.Is(err, queue.ErrNotFound) {
 		return q, err
 	}
-	return b.Create(ctx, name, RunQueueConfig())
+	return b.Create(ctx, name, cfg)
 }
 
 // DeadLetterConfig is the configuration of RequestDLQ and RunDLQ.
