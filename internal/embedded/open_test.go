@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/sqlitedb/sqlitedbtest"
 	"github.com/deployerhq/deployer/internal/topology"
 )
 
@@ -28,18 +28,7 @@ func TestOpenTakesNoWriteLock(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	other, err := sqlitedb.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = other.Close() }()
-	writer, err := other.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := writer.ExecContext(ctx, "DELETE FROM queue_messages"); err != nil {
-		t.Fatal(err)
-	}
+	release := sqlitedbtest.HoldWriteLock(t, dir) // as another process
 	// Taking the lock would wait for the writer, up to the deadline.
 	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -48,9 +37,7 @@ func TestOpenTakesNoWriteLock(t *testing.T) {
 		t.Fatalf("opening while another process holds the write lock: %v", err)
 	}
 	defer func() { _ = b.Close() }()
-	if err := writer.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if got := maxReceives(t, b, topology.RequestQueue); got != older.DeadLetter.MaxReceiveCount {
 		t.Errorf("after opening, the request queue redrives after %d receives, want the %d it had", got, older.DeadLetter.MaxReceiveCount)
 	}

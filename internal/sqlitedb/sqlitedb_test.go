@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/sqlitedb/sqlitedbtest"
 )
 
 // openEnv, when set, makes the test binary a process that opens the state
@@ -143,19 +144,7 @@ func TestMigrateAppliedTakesNoWriteLock(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Another process's handle holds the write lock.
-	other, err := sqlitedb.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = other.Close() }()
-	writer, err := other.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := writer.ExecContext(ctx, "INSERT INTO t VALUES ('held')"); err != nil {
-		t.Fatal(err)
-	}
+	release := sqlitedbtest.HoldWriteLock(t, dir) // as another process
 	// The schema applied: one read, whatever the writer does. Taking the
 	// lock would wait for the writer, up to the context's deadline.
 	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -163,9 +152,7 @@ func TestMigrateAppliedTakesNoWriteLock(t *testing.T) {
 	if err := sqlitedb.Migrate(quick, db, v1...); err != nil {
 		t.Fatalf("Migrate of an applied schema while another holds the write lock: %v", err)
 	}
-	if err := writer.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	// A changed schema is applied.
 	if err := sqlitedb.Migrate(ctx, db, v2...); err != nil {
 		t.Fatal(err)
