@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,6 +65,7 @@ func OpenFile(path string) (*sql.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", CacheKiB))
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
+	persistWAL(dsn)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening state database %s: %w", path, err)
@@ -77,6 +79,37 @@ func OpenFile(path string) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+// persistWAL has the connections of dsn keep the database's -wal and
+// -shm files when the last of them closes (SQLITE_FCNTL_PERSIST_WAL),
+// checkpointed as ever. Deleted, the next process to write re-creates
+// them, and its first commit syncs the new -wal and the directory: the
+// first run after a detached server stopped spent ~2 ms of its submit on
+// that. A reader that cannot write the -shm is still opened immutable
+// (OpenReadOnly), reading what the checkpoint left in the database file.
+func persistWAL(dsn string) {
+	persistOnce.Do(func() {
+		sqlite.RegisterConnectionHook(func(conn sqlite.ExecQuerierContext, dsn string) error {
+			if _, ok := persistDSNs.Load(dsn); !ok {
+				return nil
+			}
+			fc, ok := conn.(sqlite.FileControl)
+			if !ok {
+				return nil
+			}
+			if _, err := fc.FileControlPersistWAL("main", 1); err != nil {
+				return fmt.Errorf("keeping the WAL file: %w", err)
+			}
+			return nil
+		})
+	})
+	persistDSNs.Store(dsn, struct{}{})
+}
+
+var (
+	persistOnce sync.Once
+	persistDSNs sync.Map // the DSNs of OpenFile's handles
+)
 
 // conns is how many connections a database handle keeps: readers run
 // concurrently under WAL, and writers serialize on the file lock anyway.

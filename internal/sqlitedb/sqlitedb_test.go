@@ -2,6 +2,7 @@ package sqlitedb_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -163,6 +164,44 @@ func TestMigrateAppliedTakesNoWriteLock(t *testing.T) {
 	}
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 2 {
 		t.Errorf("%d schemas recorded (%v), want 2", n, err)
+	}
+}
+
+// TestWALFilesOutliveTheLastHandle: closing the last handle on a state
+// database keeps its -wal and -shm files, with what was written
+// checkpointed into the database file, so that the next process to write
+// does not create them again.
+func TestWALFilesOutliveTheLastHandle(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	db, err := sqlitedb.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitedb.Migrate(ctx, db, "CREATE TABLE IF NOT EXISTS t (v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO t VALUES ('kept')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, sqlitedb.FileName)
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("after the last handle closed: %v", err)
+		}
+	}
+	// Checkpointed: a reader of the database file alone finds the row.
+	file, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = file.Close() }()
+	var v string
+	if err := file.QueryRowContext(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != "kept" {
+		t.Errorf("the database file alone holds %q (%v), want the row written", v, err)
 	}
 }
 
