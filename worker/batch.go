@@ -115,6 +115,26 @@ func (w *Worker) parkedIn(laneName string) []*parkedOrder {
 	return out
 }
 
+// parkedAhead reports whether this worker holds a parked order of o's
+// batch for an earlier job (or an earlier attempt of o's): o waits behind
+// it, so that a batch's jobs start in order here.
+func (w *Worker) parkedAhead(o schemas.RunOrder) bool {
+	if _, _, ok := batchLane(o); !ok {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.parked {
+		if p.order.Request.BatchID != o.Request.BatchID {
+			continue
+		}
+		if c := cmp.Or(cmp.Compare(p.order.JobID, o.JobID), cmp.Compare(p.order.Attempt, o.Attempt)); c < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // parkedCount is how many orders are parked from a lane's queue.
 func (w *Worker) parkedCount(laneName string) int {
 	w.mu.Lock()

@@ -83,9 +83,19 @@ func TestBatchParkedJobsKeepTheirOrderWhenASlotFreesMidLook(t *testing.T) {
 	waitStarted(t, r, taskID(jobs[0], 1))
 	// The first refusal of a parked job frees the batch's slot, as the
 	// running job's release would at that very moment.
+	onNextBatchRefusal(t, r, func() {})
+	waitStarted(t, r, taskID(jobs[1], 1))
+}
+
+// onNextBatchRefusal has the next refusal of a batch's lease free every
+// slot of that batch, as a running job's release at that very moment
+// would, then call then.
+func onNextBatchRefusal(t *testing.T, r *rig, then func()) {
+	t.Helper()
 	var once sync.Once
 	r.lanes.mu.Lock()
-	r.lanes.acquired = func(ln, holder string, got bool) {
+	defer r.lanes.mu.Unlock()
+	r.lanes.acquired = func(ln, _ string, got bool) {
 		if got || !strings.HasPrefix(ln, "batch/") {
 			return
 		}
@@ -98,9 +108,25 @@ func TestBatchParkedJobsKeepTheirOrderWhenASlotFreesMidLook(t *testing.T) {
 			for _, l := range ls {
 				_ = r.lanes.Release(context.Background(), ln, l.Holder)
 			}
+			then()
 		})
 	}
-	r.lanes.mu.Unlock()
+}
+
+// A run order received while an earlier job of its batch is parked
+// waits behind it, even when the batch has a free slot at that moment:
+// here the slot frees as the parked job is refused, and the later job
+// arrives just after.
+func TestBatchLaterOrderDoesNotOvertakeAParkedOne(t *testing.T) {
+	r := newRig(t)
+	jobs := []string{"01JD3Q8Z5W6X7Y8Z9A0B1C2D9A", "01JD3Q8Z5W6X7Y8Z9A0B1C2D9B", "01JD3Q8Z5W6X7Y8Z9A0B1C2D9C"}
+	r.sendID(t, batchOrder(jobs[0], 1, len(jobs), 1, false))
+	waitStarted(t, r, taskID(jobs[0], 1))
+	second := r.sendID(t, batchOrder(jobs[1], 2, len(jobs), 1, false))
+	waitFor(t, "the second order parked", func() bool { return len(r.broker.receiptsOf(second)) > 0 })
+	// The next refusal of the parked job frees the batch's slot, and the
+	// third job's order comes.
+	onNextBatchRefusal(t, r, func() { r.sendID(t, batchOrder(jobs[2], 3, len(jobs), 1, false)) })
 	waitStarted(t, r, taskID(jobs[1], 1))
 }
 

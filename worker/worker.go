@@ -492,8 +492,10 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 	w.mu.Lock()
 	j, dup := w.jobs[k]
 	w.mu.Unlock()
-	if !dup && !w.batchLease(ctx, order, holder) {
-		// Its batch is full: park it, without the lane's slot.
+	if !dup && (w.parkedAhead(order) || !w.batchLease(ctx, order, holder)) {
+		// Its batch is full, or an earlier job of the batch waits for
+		// room here (a slot freed since that job was refused is its):
+		// park it, without the lane's slot.
 		w.release(ctx, order.Lane, holder)
 		w.park(ctx, q, msg, order, laneName)
 		return false
