@@ -7,6 +7,10 @@ import (
 	"github.com/deployerhq/deployer/schemas"
 )
 
+// SetAppendPatience sets how long a supervisor keeps trying to store
+// output (appendPatience).
+func SetAppendPatience(d time.Duration) { appendPatience = d }
+
 // WaitSupervisors waits until every supervisor r spawned has exited and
 // been reaped.
 func WaitSupervisors(r *Runner) { r.live.Wait() }

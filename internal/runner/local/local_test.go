@@ -110,6 +110,34 @@ func TestEnvironmentIsMinimal(t *testing.T) {
 	}
 }
 
+// TestEndRecordedWhenTheLastOutputCannotBeStored: when the last batch of
+// output (the one with the end record, stored with the task's end) cannot
+// be stored, the task's end is still recorded, with its exit code, and
+// says what was lost.
+func TestEndRecordedWhenTheLastOutputCannotBeStored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.Supervisor = []string{exe(t), impatientArg} })
+	if _, err := e.db.ExecContext(t.Context(), `CREATE TRIGGER refuse_batches BEFORE INSERT ON task_log_batches
+		BEGIN SELECT RAISE(ABORT, 'batch refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	// No output: the end record is the last batch's only line, so
+	// nothing is flushed before the task ends.
+	e.script("short", "#!/bin/sh\nexit 3\n")
+	task := e.waitStopped(e.start(e.spec("short")).ID)
+	if task.ExitCode == nil || *task.ExitCode != 3 {
+		t.Errorf("exit %s, want 3", exitOf(task))
+	}
+	for _, want := range []string{"could not be stored", "batch refused by the test"} {
+		if !strings.Contains(task.StopReason, want) {
+			t.Errorf("reason %q does not say %q", task.StopReason, want)
+		}
+	}
+	if task.LogEvents != 0 {
+		t.Errorf("%d lines counted, want the 0 stored", task.LogEvents)
+	}
+}
+
 func TestUnresolvableSecretFailsToStart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

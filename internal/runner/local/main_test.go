@@ -30,12 +30,19 @@ import (
 const (
 	superviseArg = "__supervise"
 	startArg     = "__start"
+	// impatientArg supervises giving up on storing output after
+	// impatience instead of a minute.
+	impatientArg = "__supervise-impatient"
+	impatience   = 300 * time.Millisecond
 )
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case superviseArg:
+			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test"))
+		case impatientArg:
+			local.SetAppendPatience(impatience)
 			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test"))
 		case startArg:
 			os.Exit(startAndExit(os.Args[2:]))

@@ -43,11 +43,12 @@ const (
 )
 
 // How long the supervisor keeps trying to write to the database before it
-// gives up on a write it cannot do without.
-const (
-	appendPatience = time.Minute
-	recordPatience = 2 * time.Minute
-)
+// gives up on a write it cannot do without. (A variable for tests to
+// shorten.)
+var appendPatience = time.Minute
+
+// recordPatience is appendPatience for the task's end alone.
+const recordPatience = 2 * time.Minute
 
 // Supervise runs one task to its end: the body of the hidden command that
 // the runner re-executes a binary with (see Options.Supervisor). args are
