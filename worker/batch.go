@@ -115,20 +115,21 @@ func (w *Worker) parkedIn(laneName string) []*parkedOrder {
 	return out
 }
 
-// parkedAhead reports whether this worker holds a parked order of o's
-// batch for an earlier job (or an earlier attempt of o's): o waits behind
-// it, so that a batch's jobs start in order here.
-func (w *Worker) parkedAhead(o schemas.RunOrder) bool {
+// parkedAhead reports whether this worker holds an order parked from the
+// lane's queue for an earlier job of o's batch (or an earlier attempt of
+// o's): o waits behind it, as unpark has later jobs of a batch wait
+// behind one it found full.
+func (w *Worker) parkedAhead(o schemas.RunOrder, laneName string) bool {
 	if _, _, ok := batchLane(o); !ok {
 		return false
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range w.parked {
-		if p.order.Request.BatchID != o.Request.BatchID {
+		if p.lane != laneName || p.order.Request.BatchID != o.Request.BatchID {
 			continue
 		}
-		if c := cmp.Or(cmp.Compare(p.order.JobID, o.JobID), cmp.Compare(p.order.Attempt, o.Attempt)); c < 0 {
+		if cmp.Or(cmp.Compare(p.order.JobID, o.JobID), cmp.Compare(p.order.Attempt, o.Attempt)) < 0 {
 			return true
 		}
 	}

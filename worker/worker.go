@@ -492,7 +492,7 @@ func (w *Worker) take(ctx context.Context, q queue.Queue, msg queue.Message, lan
 	w.mu.Lock()
 	j, dup := w.jobs[k]
 	w.mu.Unlock()
-	if !dup && (w.parkedAhead(order) || !w.batchLease(ctx, order, holder)) {
+	if !dup && (w.parkedAhead(order, laneName) || !w.batchLease(ctx, order, holder)) {
 		// Its batch is full, or an earlier job of the batch waits for
 		// room here (a slot freed since that job was refused is its):
 		// park it, without the lane's slot.
