@@ -19,26 +19,33 @@ import (
 // takes a connection of the pool, which may all be held by others
 // waiting for the write lock this transaction holds, and would then wait
 // until their busy timeout gave up. A query a transaction runs without a
-// kept statement runs as text, and the second time it does, its
-// statement is prepared in the background for the runs after. A query
-// run once in a process (a deployer run submitting its job) is never
-// prepared twice nor takes another connection.
+// kept statement runs as text; the second time it does, its statement
+// is due, and Tx prepares it once that transaction has committed (or
+// Prepare does), on the connection the transaction gave back: the
+// commit is not delayed, and other processes act on it meanwhile. A
+// query run once in a process (a deployer run submitting its job) is
+// never prepared twice nor takes another connection.
+//
+// Nothing is prepared behind the caller's back: a preparation in a
+// goroutine of its own once opened a connection after the handle closed,
+// or after a task's supervisor had recorded its end, and a connection
+// opened on a removed database creates its file again (a test's state
+// directory could not be removed).
 //
 // The statements live as long as the database handle: closing it closes
 // them. Only queries whose text is one of a few constants belong here.
 type Stmts struct {
 	db *sql.DB
 
-	mu        sync.Mutex
-	m         map[string]*sql.Stmt
-	seen      map[string]bool // queries a transaction ran as text
-	preparing map[string]bool // those being prepared in the background
-	bg        sync.WaitGroup  // the background preparations
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+	seen map[string]bool // queries a transaction ran as text
+	due  map[string]bool // those it ran as text again: to prepare
 }
 
 // NewStmts returns an empty cache of statements prepared on db.
 func NewStmts(db *sql.DB) *Stmts {
-	return &Stmts{db: db, m: map[string]*sql.Stmt{}, seen: map[string]bool{}, preparing: map[string]bool{}}
+	return &Stmts{db: db, m: map[string]*sql.Stmt{}, seen: map[string]bool{}, due: map[string]bool{}}
 }
 
 // Get returns the statement of query, preparing it on first use. A
@@ -68,41 +75,47 @@ func (s *Stmts) Get(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // inTx returns the kept statement of query bound to tx, or nil when tx is
 // to run query as text; the second time that happens, the statement is
-// prepared in the background.
+// due (see Prepare).
 func (s *Stmts) inTx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	s.mu.Lock()
 	st := s.m[query]
-	start := st == nil && s.seen[query] && !s.preparing[query]
 	if st == nil {
+		if s.seen[query] {
+			s.due[query] = true
+		}
 		s.seen[query] = true
 	}
-	if start {
-		s.preparing[query] = true
-		s.bg.Add(1)
-	}
 	s.mu.Unlock()
-	if start {
-		// Not bounded by ctx: the transaction's work ends before the
-		// preparation can take a connection.
-		go s.prepare(context.WithoutCancel(ctx), query)
-	}
 	if st == nil {
 		return nil
 	}
 	return tx.StmtContext(ctx, st)
 }
 
-// prepare prepares and keeps the statement of query, outside any
-// transaction. One that cannot be prepared runs as text, and is tried
-// again the next time a transaction runs it.
-func (s *Stmts) prepare(ctx context.Context, query string) {
-	defer s.bg.Done()
-	ctx, cancel := context.WithTimeout(ctx, BusyTimeout)
-	defer cancel()
-	_, _ = s.Get(ctx, query)
+// Prepare prepares and keeps the statements due: those transactions ran
+// as text twice. One that cannot be prepared runs as text, and is due
+// again the next time a transaction runs it. Not from inside a
+// transaction on the same database (see Stmts).
+func (s *Stmts) Prepare(ctx context.Context) {
 	s.mu.Lock()
-	delete(s.preparing, query)
+	if len(s.due) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	due := s.due
+	s.due = map[string]bool{}
 	s.mu.Unlock()
+	for query := range due {
+		_, _ = s.Get(ctx, query)
+	}
+}
+
+// Tx runs fn in a write transaction, as the package's Tx does, then
+// prepares the statements due.
+func (s *Stmts) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	err := Tx(ctx, s.db, fn)
+	s.Prepare(ctx)
+	return err
 }
 
 // On returns the statements run in tx, or on the database itself when tx

@@ -82,8 +82,9 @@ func TestStmtsPrepareOnceAndRunInTransactions(t *testing.T) {
 // TestQuerierRunsKeptStatementsInItsTransaction: a Querier runs each
 // query inside its transaction (it sees the transaction's own writes,
 // which the database does not yet), through the statement Stmts keeps for
-// it once the query has run in a transaction twice, and reports a query
-// that cannot be prepared as the text query would.
+// it once the query has run in a transaction twice and the transaction
+// of Tx ended, and reports a query that cannot be prepared as
+// the text query would.
 func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
 	db := openDB(t)
 	ctx := t.Context()
@@ -135,23 +136,19 @@ func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
 	}
 	// Outside a transaction, a statement is kept at once (the create);
 	// from inside one, after its second run there (the insert, not the
-	// count and the select, which ran there once).
-	if n := sqlitedb.Kept(st); n != 2 {
-		t.Fatalf("%d statements kept, want 2: the create's and the insert's", n)
+	// count and the select, which ran there once), when the caller
+	// prepares what is due: nothing is prepared behind its back.
+	if n := sqlitedb.Kept(st); n != 1 {
+		t.Fatalf("%d statements kept after a transaction begun without Tx, want 1: the create's", n)
 	}
-	tx, err = db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := st.On(tx).QueryRowContext(ctx, count).Scan(&n); err != nil || n != 3 {
+	err = st.Tx(ctx, func(tx *sql.Tx) error {
+		return st.On(tx).QueryRowContext(ctx, count).Scan(&n)
+	})
+	if err != nil || n != 3 {
 		t.Fatalf("the count's second run: %d rows, %v; want 3", n, err)
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
 	if n := sqlitedb.Kept(st); n != 3 {
-		t.Fatalf("%d statements kept, want 3: the count's too", n)
+		t.Fatalf("%d statements kept once Tx returned, want 3: the create's, the insert's and the count's", n)
 	}
 	if err := st.On(nil).QueryRowContext(ctx, count).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("after the commit: %d rows, %v; want 3", n, err)
@@ -162,8 +159,8 @@ func TestQuerierRunsKeptStatementsInItsTransaction(t *testing.T) {
 // of the pool held (here its only one, by the transaction), a query run
 // again and again inside the transaction neither waits for a connection
 // to prepare its statement nor fails; it is prepared once the transaction
-// gives its connection back. Preparing from inside the transaction would
-// wait until the deadline.
+// gives its connection back, at the next Prepare. Preparing from inside
+// the transaction would wait until the deadline.
 func TestQuerierInATransactionNeedsNoOtherConnection(t *testing.T) {
 	db := openDB(t)
 	if _, err := db.ExecContext(t.Context(), `CREATE TABLE t (v INTEGER)`); err != nil {
@@ -186,6 +183,7 @@ func TestQuerierInATransactionNeedsNoOtherConnection(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	st.Prepare(ctx)
 	if n := sqlitedb.Kept(st); n != 1 {
 		t.Fatalf("%d statements kept once the connection is free, want the insert's", n)
 	}
@@ -204,8 +202,8 @@ func openDB(t *testing.T) *sql.DB {
 
 // TestQuerierRetriesAStatementThatCouldNotBePrepared: a query a
 // transaction runs on a table it created itself cannot be prepared
-// outside it until it commits; it keeps running as text, and is kept once
-// a later run can prepare it.
+// outside it until it commits; it keeps running as text, is due again
+// when a transaction runs it next, and is kept once Tx can prepare it.
 func TestQuerierRetriesAStatementThatCouldNotBePrepared(t *testing.T) {
 	db := openDB(t)
 	st := sqlitedb.NewStmts(db)
@@ -226,6 +224,7 @@ func TestQuerierRetriesAStatementThatCouldNotBePrepared(t *testing.T) {
 	}
 	// Before the commit: the preparation, on another connection, cannot
 	// see the table.
+	st.Prepare(ctx)
 	if n := sqlitedb.Kept(st); n != 0 {
 		t.Fatalf("%d statements kept, want none: the table does not exist outside the transaction", n)
 	}
@@ -233,17 +232,13 @@ func TestQuerierRetriesAStatementThatCouldNotBePrepared(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		tx, err := db.BeginTx(ctx, nil)
+		err := st.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := st.On(tx).ExecContext(ctx, insert, 9)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.On(tx).ExecContext(ctx, insert, 9); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		sqlitedb.Kept(st) // the preparation under way, if any, is done
 	}
 	if n := sqlitedb.Kept(st); n != 1 {
 		t.Fatalf("%d statements kept, want the insert's once its table exists", n)

@@ -76,7 +76,7 @@ func (j *Journal) Append(ctx context.Context, jobID string, events ...schemas.Jo
 		}
 		payloads[i] = b
 	}
-	err := sqlitedb.Tx(ctx, j.db, func(tx *sql.Tx) error {
+	err := j.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := j.stmts.On(tx)
 		var seq int64
 		if err := in.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM journal_events WHERE job_id = ?`,

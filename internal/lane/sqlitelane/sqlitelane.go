@@ -74,7 +74,7 @@ func (l *Limiter) Acquire(ctx context.Context, ln string, limit int, holder stri
 		return false, fmt.Errorf("acquiring lane %q: limit %d is below 1", ln, limit)
 	}
 	var ok bool
-	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
+	err := l.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := l.stmts.On(tx)
 		now := l.now()
 		if _, err := in.ExecContext(ctx, `DELETE FROM lane_leases WHERE lane = ? AND expires_ms <= ?`,
@@ -151,7 +151,7 @@ func (l *Limiter) Transfer(ctx context.Context, ln, from, to string, ttl time.Du
 	if err := errors.Join(check(ln, from, ttl), check(ln, to, ttl)); err != nil {
 		return fmt.Errorf("transferring lane %q lease: %w", ln, err)
 	}
-	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
+	err := l.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := l.stmts.On(tx)
 		now := l.now()
 		nowMs, expires := now.UnixMilli(), now.Add(ttl).UnixMilli()

@@ -139,7 +139,7 @@ func (b *Broker) Create(ctx context.Context, name string, cfg queue.Config) (que
 	if s.dlq != "" {
 		dlq = sql.NullString{String: s.dlq, Valid: true}
 	}
-	err = sqlitedb.Tx(ctx, b.db, func(tx *sql.Tx) error {
+	err = b.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		if dlq.Valid {
 			ok, err := queueExists(ctx, tx, s.dlq)
 			if err != nil {
@@ -180,7 +180,7 @@ func (b *Broker) Open(ctx context.Context, name string) (queue.Queue, error) {
 // is none. Long polls on it, in this process, end at once with
 // queue.ErrNotFound.
 func (b *Broker) Delete(ctx context.Context, name string) error {
-	err := sqlitedb.Tx(ctx, b.db, func(tx *sql.Tx) error {
+	err := b.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM queue_queues WHERE name = ?`, name)
 		if err != nil {
 			return err
@@ -324,7 +324,7 @@ func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, err
 		ids[i] = rand.Text()
 	}
 	now := q.b.now()
-	err := sqlitedb.Tx(ctx, q.b.db, func(tx *sql.Tx) error {
+	err := q.b.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := q.b.stmts.On(tx)
 		if ok, err := queueExists(ctx, in, q.name); err != nil {
 			return err
@@ -435,7 +435,7 @@ func (q *Queue) receiveNext(ctx context.Context, opts queue.ReceiveOptions) ([]q
 	var msgs []queue.Message
 	var moved bool
 	var dlq string
-	err = sqlitedb.Tx(ctx, q.b.db, func(tx *sql.Tx) error {
+	err = q.b.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		msgs, dlq, moved, err = q.claim(ctx, tx, opts)
 		return err
@@ -571,7 +571,7 @@ func (q *Queue) Delete(ctx context.Context, receipts ...string) error {
 			q.name, queue.ErrInvalid, len(receipts), queue.MaxBatch)
 	}
 	failed := map[int]error{}
-	err := sqlitedb.Tx(ctx, q.b.db, func(tx *sql.Tx) error {
+	err := q.b.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := q.b.stmts.On(tx)
 		if ok, err := queueExists(ctx, in, q.name); err != nil {
 			return err

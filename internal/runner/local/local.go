@@ -264,7 +264,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 	}
 	now := time.Now().UnixMilli()
 	spawn := false
-	err = sqlitedb.Tx(ctx, r.db, func(tx *sql.Tx) error {
+	err = r.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := r.stmts.On(tx)
 		var (
 			status               string
@@ -767,7 +767,7 @@ func (r *Runner) Stop(ctx context.Context, id, reason string) error {
 		found bool
 		lost  bool
 	)
-	err := sqlitedb.Tx(ctx, r.db, func(tx *sql.Tx) error {
+	err := r.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		w, err = scanRow(tx.QueryRowContext(ctx, selectTask+` WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {

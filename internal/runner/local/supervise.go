@@ -510,6 +510,9 @@ func (s *supervisor) flush(batch []schemas.LogLine) {
 	err := retry(s.ctx, appendPatience, func() error {
 		return s.logs.AppendWith(s.ctx, s.id, s.spec.JobID, batch, count)
 	})
+	// The count runs in the log's transaction: its statement, once due,
+	// is prepared here.
+	s.stmts.Prepare(s.ctx)
 	if err != nil {
 		s.broken = err
 		s.log.Error("storing output; dropping the rest", "after_line", s.stored.Load(), "err", err)

@@ -148,7 +148,7 @@ func (s *Streams) Publish(ctx context.Context, address string, events ...schemas
 		}
 		payloads[i] = b
 	}
-	err = sqlitedb.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err = s.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := s.stmts.On(tx)
 		if err := exists(ctx, in, jobID); err != nil {
 			return err
@@ -185,7 +185,7 @@ func (s *Streams) Delete(ctx context.Context, address string) error {
 	if err != nil {
 		return fmt.Errorf("deleting stream: %w", err)
 	}
-	err = sqlitedb.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err = s.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		n, err := deleteStreams(ctx, tx, `job_id = ?`, jobID)
 		if err == nil && n == 0 {
 			err = stream.ErrNotFound
@@ -202,7 +202,7 @@ func (s *Streams) Delete(ctx context.Context, address string) error {
 // DeleteExpired removes the streams whose expiry is at or before now.
 func (s *Streams) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	var n int64
-	err := sqlitedb.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		n, err = deleteStreams(ctx, tx, `expires_ms <= ?`, now.UnixMilli())
 		return err

@@ -206,7 +206,7 @@ func (l *Log) AppendWith(ctx context.Context, taskID, jobID string, lines []sche
 		}
 	}
 	lines = inOrder(taskID, lines)
-	err := sqlitedb.Tx(ctx, l.db, func(tx *sql.Tx) error {
+	err := l.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		if len(lines) > 0 {
 			if err := l.appendBatch(ctx, tx, taskID, jobID, lines); err != nil {
 				return err
