@@ -57,20 +57,44 @@ const (
 // process's environment. When it does not come up within ReadyTimeout,
 // the error quotes its log.
 func Start(f *factory.Factory, c *client.Client) error {
+	s, err := Begin(f, c)
+	if err != nil || s == nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// Starting is a server Begin started that has not said it serves yet.
+// Until Wait or Abandon, it holds the state directory's start lock:
+// other starters wait, then find it serving.
+type Starting struct {
+	where   string
+	pid     int
+	ready   *os.File // the read end of the server's readiness pipe
+	logPath string
+	from    int64 // serve.log's size before the server started
+	unlock  func()
+}
+
+// Begin is Start without the wait: it starts the server and returns, for
+// a command with work to do meanwhile (a run submits its job while the
+// server starts). It returns nil when a server serves already. The
+// caller must end what it returns with Wait or Abandon.
+func Begin(f *factory.Factory, c *client.Client) (_ *Starting, err error) {
 	idle, vis, err := tuning(f.Getenv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg, err := f.ResolveConfigPath()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg, err = filepath.Abs(cfg); err != nil {
-		return factory.Config(fmt.Errorf("configuration %s: %w", cfg, err))
+		return nil, factory.Config(fmt.Errorf("configuration %s: %w", cfg, err))
 	}
 	exe, err := f.Executable()
 	if err != nil {
-		return fmt.Errorf("locating the deployer binary: %w", err)
+		return nil, fmt.Errorf("locating the deployer binary: %w", err)
 	}
 
 	// One starter at a time per state directory, so that commands that
@@ -78,31 +102,35 @@ func Start(f *factory.Factory, c *client.Client) error {
 	dir := c.StateDir()
 	unlock, err := lockFile(filepath.Join(dir, "serve-start.lock"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unlock()
+	started := false
+	defer func() {
+		if !started {
+			unlock()
+		}
+	}()
 	if served, err := c.Served(); err != nil || served {
-		return err
+		return nil, err
 	}
 
 	logPath := filepath.Join(dir, LogName)
 	rotate(logPath)
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // our state directory's log
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
+		return nil, fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	defer func() { _ = logFile.Close() }()
 	from, _ := logFile.Seek(0, io.SeekEnd)
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
+		return nil, fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	defer func() { _ = devNull.Close() }()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
+		return nil, fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
-	defer func() { _ = r.Close() }()
 
 	cmd := exec.Command(exe, Args(dir, cfg, idle, vis)...) //nolint:gosec,noctx // our own binary; the server outlives this command on purpose
 	cmd.Dir = dir
@@ -112,16 +140,37 @@ func Start(f *factory.Factory, c *client.Client) error {
 	err = cmd.Start()
 	_ = w.Close() // the server holds the only write end now
 	if err != nil {
-		return fmt.Errorf("starting a server for %s: %w", c.Where(), err)
+		_ = r.Close()
+		return nil, fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	// Reap it if it stops while this command still runs.
 	go func() { _ = cmd.Wait() }()
+	started = true
+	return &Starting{where: c.Where(), pid: cmd.Process.Pid, ready: r, logPath: logPath, from: from, unlock: unlock}, nil
+}
 
-	if err := awaitReady(r, ReadyTimeout); err != nil {
+// Wait returns once the server serves, or with an error quoting its log
+// when it stopped first or did not serve within ReadyTimeout; then it
+// releases the start lock.
+func (s *Starting) Wait() error {
+	defer s.Abandon()
+	if err := awaitReady(s.ready, ReadyTimeout); err != nil {
 		return fmt.Errorf("the server started for %s (pid %d) %w; its log %s says:\n%s",
-			c.Where(), cmd.Process.Pid, err, logPath, tail(logPath, from))
+			s.where, s.pid, err, s.logPath, tail(s.logPath, s.from))
 	}
 	return nil
+}
+
+// Abandon releases the start lock without waiting: the server goes on
+// starting, and stops once idle when nothing comes for it. For a command
+// that fails before it needs the server. Wait calls it; it is
+// idempotent.
+func (s *Starting) Abandon() {
+	if s.ready != nil {
+		_ = s.ready.Close()
+		s.ready = nil
+		s.unlock()
+	}
 }
 
 // Args are the arguments of a detached server ("deployer ... up ...").

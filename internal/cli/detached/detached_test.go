@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/embedded"
 )
@@ -107,3 +108,85 @@ func TestLogRotationAndTail(t *testing.T) {
 
 // syscallDup duplicates f's descriptor, as a server inherits it.
 func syscallDup(f *os.File) (int, error) { return syscall.Dup(int(f.Fd())) }
+
+// TestBeginHoldsTheStartLockUntilWaitOrAbandon: Begin returns with the
+// server started and the state directory's start lock held, so that
+// another starter waits for this server rather than starting its own;
+// Wait returns once the server says it serves (or quotes its log when it
+// stopped first), and Wait and Abandon release the lock.
+func TestBeginHoldsTheStartLockUntilWaitOrAbandon(t *testing.T) {
+	for _, c := range []struct {
+		name, server string
+		abandon      bool
+		wantErr      []string
+	}{
+		{name: "serves", server: "printf 'ready\\n' >&3\n"},
+		{name: "stops first", server: "echo 'no such container: nope' >&2\nexit 78\n",
+			wantErr: []string{"stopped before it served", "no such container: nope"}},
+		{name: "abandoned", server: "exec sleep 0\n", abandon: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			exe := filepath.Join(dir, "fake-deployer")
+			if err := os.WriteFile(exe, []byte("#!/bin/sh\n"+c.server), 0o755); err != nil { //nolint:gosec // an executable
+				t.Fatal(err)
+			}
+			cfg := filepath.Join(dir, "deployer.yaml")
+			if err := os.WriteFile(cfg, []byte("containers: {}\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := client.OpenEmbedded(t.Context(), client.EmbeddedOptions{StateDir: filepath.Join(dir, "state"), Executable: exe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = cl.Close() }()
+			f := &factory.Factory{Getenv: func(string) string { return "" }, ConfigPath: cfg,
+				Executable: func() (string, error) { return exe, nil }}
+
+			s, err := Begin(f, cl)
+			if err != nil || s == nil {
+				t.Fatalf("Begin: %v, %v; want a server starting", s, err)
+			}
+			lock := filepath.Join(cl.StateDir(), "serve-start.lock")
+			if !locked(t, lock) {
+				t.Fatal("the start lock is free while the server starts")
+			}
+			if c.abandon {
+				s.Abandon()
+			} else {
+				err = s.Wait()
+				for _, want := range c.wantErr {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("Wait: %v; want an error saying %q", err, want)
+					}
+				}
+				if c.wantErr == nil && err != nil {
+					t.Errorf("Wait: %v", err)
+				}
+			}
+			if locked(t, lock) {
+				t.Error("the start lock is still held after Wait or Abandon")
+			}
+			s.Abandon() // idempotent
+		})
+	}
+}
+
+// locked reports whether another open file description could not take
+// the flock on path at once.
+func locked(t *testing.T, path string) bool {
+	t.Helper()
+	fd, err := os.Open(path) //nolint:gosec // the test's own lock file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = fd.Close() }()
+	err = syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == syscall.EWOULDBLOCK {
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
+}

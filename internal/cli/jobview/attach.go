@@ -132,6 +132,28 @@ func EnsureServed(ctx context.Context, f *factory.Factory, c *client.Client, pol
 	return detached.Start(f, c)
 }
 
+// BeginServing starts what EnsureServed would, without waiting for it to
+// serve, for a command that sends a request meanwhile: the server's
+// start (its exec and its configuration's load, ~15 ms) overlaps the
+// send. The caller sends its request, then calls the Starting's Wait
+// before EnsureServed (this server holds the start lock until then), or
+// Abandon when sending failed. It returns nil
+// when a pipeline serves c already, on the AWS backend, or when tests
+// replace the start (f.StartServer): EnsureServed then does it all.
+// pol is the policy already loaded: the configuration is checked first,
+// and a broken one starts nothing.
+func BeginServing(f *factory.Factory, c *client.Client, pol *policy.Policy) (*detached.Starting, error) {
+	if c.Backend() != client.BackendEmbedded || c.ReadOnly() || f.StartServer != nil {
+		return nil, nil
+	}
+	if pol == nil {
+		if _, err := f.Policy(); err != nil {
+			return nil, err
+		}
+	}
+	return detached.Begin(f, c)
+}
+
 // reserveEvery is how often a follower makes sure its job is still
 // served, so that a server that died is replaced while it follows.
 const reserveEvery = 2 * time.Second

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
+	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
 	"github.com/deployerhq/deployer/producer"
@@ -105,13 +106,20 @@ func runRun(ctx context.Context, opts *Options) error {
 	// Load the policy before enqueueing when a server is to be started
 	// for the job, so that a broken configuration fails fast (78) instead
 	// of after the request is queued.
-	var pol *policy.Policy
+	var (
+		pol      *policy.Policy
+		starting *detached.Starting
+	)
 	served, err := c.Served()
 	if err != nil {
 		return err
 	}
 	if !served {
 		if pol, err = f.Policy(); err != nil {
+			return err
+		}
+		// The server starts while the request is sent.
+		if starting, err = jobview.BeginServing(f, c, pol); err != nil {
 			return err
 		}
 	} else if err := f.CheckServedConfig(c); err != nil {
@@ -129,11 +137,19 @@ func runRun(ctx context.Context, opts *Options) error {
 		Caller:     producer.CallerFromEnv(f.Getenv),
 		MaxWait:    opts.MaxWait,
 	})
+	if err != nil && starting != nil {
+		starting.Abandon()
+	}
 	if errors.Is(err, schemas.ErrTooLarge) {
 		return factory.Usage(err)
 	}
 	if err != nil {
 		return err
+	}
+	if starting != nil {
+		if err := starting.Wait(); err != nil {
+			return err
+		}
 	}
 	if opts.NoWait {
 		_, _ = fmt.Fprintln(f.IO.Out, job.ID)
