@@ -1,6 +1,7 @@
 package detached
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -182,7 +183,7 @@ func locked(t *testing.T, path string) bool {
 	}
 	defer func() { _ = fd.Close() }()
 	err = syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if err == syscall.EWOULDBLOCK {
+	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return true
 	}
 	if err != nil {
