@@ -136,12 +136,12 @@ func EnsureServed(ctx context.Context, f *factory.Factory, c *client.Client, pol
 // serve, for a command that sends a request meanwhile: the server's
 // start (its exec and its configuration's load, ~15 ms) overlaps the
 // send. The caller sends its request, then calls the Starting's Wait
-// before EnsureServed (this server holds the start lock until then), or
-// Abandon when sending failed. It returns nil
-// when a pipeline serves c already, on the AWS backend, or when tests
-// replace the start (f.StartServer): EnsureServed then does it all.
-// pol is the policy already loaded: the configuration is checked first,
-// and a broken one starts nothing.
+// before EnsureServed (the server holds the start lock until then), or
+// Abandon when sending failed. It returns nil when a pipeline serves c
+// already, on the AWS backend, or when tests replace the start
+// (f.StartServer): EnsureServed then does it all. pol is the policy
+// already loaded (nil: load it): the configuration is checked first, and
+// a broken one starts nothing.
 func BeginServing(f *factory.Factory, c *client.Client, pol *policy.Policy) (*detached.Starting, error) {
 	if c.Backend() != client.BackendEmbedded || c.ReadOnly() || f.StartServer != nil {
 		return nil, nil
