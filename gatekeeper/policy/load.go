@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,12 +19,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 
+	"github.com/deployerhq/deployer/internal/jsonschema"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -197,12 +193,10 @@ func decodeConfig(data []byte) (schemas.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("compiling the configuration schema: %w", err)
 	}
-	if err := sch.Validate(doc); err != nil {
-		var ve *jsonschema.ValidationError
-		if !errors.As(err, &ve) {
-			return cfg, fmt.Errorf("validating configuration: %w", err)
+	if errs := sch.Validate(doc); errs != nil {
+		for _, e := range errs {
+			schemaProblem(e, &ps)
 		}
-		schemaProblems(doc, ve, &ps)
 		// Report the regular expressions that do not compile as well, so
 		// that a broken file is fixed in one round, not one per problem.
 		regexProblems(doc, &ps)
@@ -419,78 +413,64 @@ func displayPath(path string) string {
 	return path
 }
 
-var (
-	schemaOnce sync.Once
-	schemaVal  *jsonschema.Schema
-	schemaErr  error
-)
+// configSchema is schemas.ConfigSchema compiled, once per process: a
+// fraction of a millisecond (BenchmarkLoad).
+var configSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	return jsonschema.Compile(schemas.ConfigSchema)
+})
 
-func configSchema() (*jsonschema.Schema, error) {
-	schemaOnce.Do(func() {
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemas.ConfigSchema))
-		if err != nil {
-			schemaErr = err
-			return
-		}
-		c := jsonschema.NewCompiler()
-		c.DefaultDraft(jsonschema.Draft2020)
-		const url = "config.schema.json"
-		if err := c.AddResource(url, doc); err != nil {
-			schemaErr = err
-			return
-		}
-		schemaVal, schemaErr = c.Compile(url)
-	})
-	return schemaVal, schemaErr
-}
-
-var printer = message.NewPrinter(language.English)
-
-// schemaProblems flattens a validation error tree into problems at the
-// leaves, where the messages are specific.
-func schemaProblems(doc any, ve *jsonschema.ValidationError, ps *problems) {
-	if k, ok := ve.ErrorKind.(*kind.PropertyNames); ok {
-		// jsonschema v6.0.3 reports propertyNames errors with an instance
-		// location it keeps modifying, so find the key from the schema
-		// location instead: ".../properties/FIELD/propertyNames".
-		field := strings.TrimSuffix(ve.SchemaURL, "/propertyNames")
-		field = field[strings.LastIndexByte(field, '/')+1:]
-		for _, loc := range keyLocations(doc, nil, field, k.Property) {
-			ps.add(strings.Join(append(loc, k.Property), "."),
-				"%s is not a valid key here: it must be %s", quote(k.Property), nameHint(loc))
-		}
-		return
-	}
-	if len(ve.Causes) > 0 {
-		for _, c := range ve.Causes {
-			schemaProblems(doc, c, ps)
-		}
-		return
-	}
-	path := strings.Join(ve.InstanceLocation, ".")
-	switch k := ve.ErrorKind.(type) {
-	case *kind.AdditionalProperties:
-		for _, p := range k.Properties {
+// schemaProblem words one schema violation for the person who wrote the
+// file, at the path of the value (or key) at fault.
+func schemaProblem(e jsonschema.Error, ps *problems) {
+	path := strings.Join(e.Path, ".")
+	switch e.Keyword {
+	case "propertyNames":
+		key := fmt.Sprint(e.Got)
+		ps.add(joinPath(path, key), "%s is not a valid key here: it must be %s", quote(key), nameHint(e.Path))
+	case "additionalProperties":
+		for _, p := range e.Names {
 			ps.add(joinPath(path, p), "unknown field")
 		}
-	case *kind.Required:
-		for _, p := range k.Missing {
+	case "required":
+		for _, p := range e.Names {
 			ps.add(joinPath(path, p), "required field is missing")
 		}
-	case *kind.Pattern:
-		ps.add(path, "%s does not have the required form (%s)", quote(fmt.Sprint(k.Got)), patternHint(ve.InstanceLocation))
-	case *kind.Type:
-		ps.add(path, "must be %s, got %s", strings.Join(k.Want, " or "), k.Got)
-	case *kind.MinProperties:
-		if k.Want == 1 {
+	case "pattern":
+		ps.add(path, "%s does not have the required form (%s)", quote(fmt.Sprint(e.Got)), patternHint(e.Path))
+	case "type":
+		ps.add(path, "must be %s, got %s", strings.Join(e.Want.([]string), " or "), e.Got)
+	case "enum":
+		ps.add(path, "%s is not one of the allowed values %s", quote(fmt.Sprint(e.Got)), enumList(e.Want.([]any)))
+	case "minProperties":
+		if e.Want == 1 {
 			ps.add(path, "must not be empty")
 		} else {
-			ps.add(path, "%s", k.LocalizedString(printer))
+			ps.add(path, "must have at least %d entries, got %d", e.Want, e.Got)
 		}
-	case *kind.Enum:
-		ps.add(path, "%s is not one of the allowed values %s", quote(fmt.Sprint(k.Got)), enumList(k.Want))
+	case "minItems":
+		if e.Want == 1 {
+			ps.add(path, "must not be empty")
+		} else {
+			ps.add(path, "must have at least %d items, got %d", e.Want, e.Got)
+		}
+	case "maxItems":
+		ps.add(path, "must have at most %d items, got %d", e.Want, e.Got)
+	case "uniqueItems":
+		ps.add(path, "items %d and %d are the same: list each once", e.Want, e.Got)
+	case "minLength":
+		if e.Want == 1 {
+			ps.add(path, "must not be empty")
+		} else {
+			ps.add(path, "must be at least %d characters long, got %d", e.Want, e.Got)
+		}
+	case "maxLength":
+		ps.add(path, "must be at most %d characters long, got %d", e.Want, e.Got)
+	case "minimum":
+		ps.add(path, "must be at least %v, got %v", e.Want, e.Got)
+	case "maximum":
+		ps.add(path, "must be at most %v, got %v", e.Want, e.Got)
 	default:
-		ps.add(path, "%s", ve.ErrorKind.LocalizedString(printer))
+		ps.add(path, "does not satisfy the schema's %q", e.Keyword)
 	}
 }
 
@@ -538,28 +518,6 @@ func nameHint(loc []string) string {
 	default:
 		return "a name: a letter or digit, then letters, digits, '.', '_' or '-', at most 64 characters"
 	}
-}
-
-// keyLocations returns the paths of the objects held by a key named field
-// that contain the key key.
-func keyLocations(v any, path []string, field, key string) [][]string {
-	var out [][]string
-	switch t := v.(type) {
-	case map[string]any:
-		if len(path) > 0 && path[len(path)-1] == field {
-			if _, ok := t[key]; ok {
-				out = append(out, slices.Clone(path))
-			}
-		}
-		for _, k := range sortedKeys(t) {
-			out = append(out, keyLocations(t[k], append(path, k), field, key)...)
-		}
-	case []any:
-		for i, e := range t {
-			out = append(out, keyLocations(e, append(path, strconv.Itoa(i)), field, key)...)
-		}
-	}
-	return out
 }
 
 // regexProblems reports, from the raw document, every script's regular

@@ -65,7 +65,7 @@ func TestParseProblems(t *testing.T) {
 		{"unknown launch type", strings.Replace(base, "image: x", "image: x\n    launch_types: [LAMBDA]", 1), []Problem{{"containers.c.launch_types.0", "\"LAMBDA\" is not one of the allowed values FARGATE, EC2, EXTERNAL"}}},
 		{"undefined lane", strings.Replace(base, "image: x", "image: x\n    lane: amis", 1), []Problem{{"containers.c.lane", "lane amis is not defined under lanes (defined: none)"}}},
 		{"lane without concurrency", "lanes:\n  amis: {}\n" + base, []Problem{{"lanes.amis.concurrency", "required field is missing"}}},
-		{"lane concurrency zero", "lanes:\n  amis: {concurrency: 0}\n" + base, []Problem{{"lanes.amis.concurrency", "minimum"}}},
+		{"lane concurrency zero", "lanes:\n  amis: {concurrency: 0}\n" + base, []Problem{{"lanes.amis.concurrency", "must be at least 1, got 0"}}},
 		{"secret value pasted", strings.Replace(base, "image: x", "image: x\n    secrets:\n      TOKEN: hunter2", 1), []Problem{{"containers.c.secrets.TOKEN", "looks like a value was pasted"}}},
 		{"secret ARN malformed", strings.Replace(base, "image: x", "image: x\n    secrets:\n      TOKEN: arn:aws:secretsmanager:us-east-1:123:secret:x", 1), []Problem{{"containers.c.secrets.TOKEN", "not a valid Secrets Manager ARN"}}},
 		{"secret file relative", strings.Replace(base, "image: x", "image: x\n    secrets:\n      TOKEN: file:token.txt", 1), []Problem{{"containers.c.secrets.TOKEN", "absolute"}}},
@@ -75,7 +75,11 @@ func TestParseProblems(t *testing.T) {
 		{"bad caller pattern", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [alice]", 1), []Problem{{"containers.c.allowed_callers.0", "must be \"*\", \"user:NAME\", \"schedule:NAME\" or an ARN"}}},
 		{"short ARN pattern", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [\"arn:aws:iam::123\"]", 1), []Problem{{"containers.c.allowed_callers.0", "is not an ARN"}}},
 		{"local without scripts_dir", strings.Replace(base, "image: x", "local: {}", 1), []Problem{{"containers.c.local.scripts_dir", "required field is missing"}}},
-		{"retry out of range", strings.Replace(base, "image: x", "image: x\n    retry: {max_attempts: 99}", 1), []Problem{{"containers.c.retry.max_attempts", "maximum"}}},
+		{"option listed twice", base + "        restricted_options: [--x, --y, --x]\n", []Problem{{"containers.c.script_config.s.restricted_options", "items 0 and 2 are the same: list each once"}}},
+		{"no launch type", strings.Replace(base, "image: x", "image: x\n    launch_types: []", 1), []Problem{{"containers.c.launch_types", "must not be empty"}}},
+		{"empty ref", base + "        allowed_refs: [\"\"]\n", []Problem{{"containers.c.script_config.s.allowed_refs.0", "must not be empty"}}},
+		{"caller too long", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [\"arn:aws:iam::123456789012:role/"+strings.Repeat("é", 2020)+"\"]", 1), []Problem{{"containers.c.allowed_callers.0", "must be at most 2048 characters long, got 2051"}}},
+		{"retry out of range", strings.Replace(base, "image: x", "image: x\n    retry: {max_attempts: 99}", 1), []Problem{{"containers.c.retry.max_attempts", "must be at most 10, got 99"}}},
 		{"every problem at once", `
 lanes:
   l: {concurrency: 1}
