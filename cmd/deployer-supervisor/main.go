@@ -7,7 +7,7 @@
 //
 // It is a binary of its own because it starts once per task: a deployer
 // process spends ~17 ms and ~38 MiB on its packages (the AWS SDK's
-// clients, the JSON schema library, OpenTelemetry) before doing anything,
+// clients, Prometheus, OpenTelemetry) before doing anything,
 // this one ~4 ms and ~14 MiB, and its collections mark a heap that much
 // smaller.
 package main

@@ -14,9 +14,9 @@ import (
 // SupervisorBinary is the embedded backend's task supervisor as a binary
 // of its own (cmd/deployer-supervisor). The local runner starts one
 // supervisor per task; a deployer process pays for every package
-// deployer links (the AWS SDK's clients, the JSON schema library,
-// OpenTelemetry) before it does anything, this one only for what a task
-// needs: docs/performance.md has the figures.
+// deployer links (the AWS SDK's clients, Prometheus, OpenTelemetry)
+// before it does anything, this one only for what a task needs:
+// docs/performance.md has the figures.
 const SupervisorBinary = "deployer-supervisor"
 
 // supervisorPackage is SupervisorBinary's main package, as its build
