@@ -2,8 +2,6 @@ package jsonschema_test
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -15,7 +13,10 @@ func TestNoBinaryLinksTheReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list over every binary")
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("this test runs go list: %v", err)
+	}
 	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{.ImportPath}}", "../../cmd/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)

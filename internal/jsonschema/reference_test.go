@@ -3,12 +3,14 @@ package jsonschema_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -77,8 +79,8 @@ func referenceViolations(err error) []string {
 	if err == nil {
 		return nil
 	}
-	ve, ok := err.(*reference.ValidationError)
-	if !ok {
+	var ve *reference.ValidationError
+	if !errors.As(err, &ve) {
 		return []string{"not a validation error: " + err.Error()}
 	}
 	var out []string
@@ -367,8 +369,10 @@ func at(v any, p []string) any {
 }
 
 func index(tok string) int {
-	var i int
-	fmt.Sscan(tok, &i)
+	i, err := strconv.Atoi(tok)
+	if err != nil {
+		panic("not an array index: " + tok)
+	}
 	return i
 }
 
