@@ -419,6 +419,12 @@ var configSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	return jsonschema.Compile(schemas.ConfigSchema)
 })
 
+// countOf names what a size keyword counts.
+var countOf = map[string]string{
+	"minProperties": "entries", "minItems": "items", "maxItems": "items",
+	"minLength": "characters", "maxLength": "characters",
+}
+
 // schemaProblem words one schema violation for the person who wrote the
 // file, at the path of the value (or key) at fault.
 func schemaProblem(e jsonschema.Error, ps *problems) {
@@ -441,30 +447,16 @@ func schemaProblem(e jsonschema.Error, ps *problems) {
 		ps.add(path, "must be %s, got %s", strings.Join(e.Want.([]string), " or "), e.Got)
 	case "enum":
 		ps.add(path, "%s is not one of the allowed values %s", quote(fmt.Sprint(e.Got)), enumList(e.Want.([]any)))
-	case "minProperties":
+	case "minProperties", "minItems", "minLength":
 		if e.Want == 1 {
 			ps.add(path, "must not be empty")
 		} else {
-			ps.add(path, "must have at least %d entries, got %d", e.Want, e.Got)
+			ps.add(path, "must have at least %d %s, got %d", e.Want, countOf[e.Keyword], e.Got)
 		}
-	case "minItems":
-		if e.Want == 1 {
-			ps.add(path, "must not be empty")
-		} else {
-			ps.add(path, "must have at least %d items, got %d", e.Want, e.Got)
-		}
-	case "maxItems":
-		ps.add(path, "must have at most %d items, got %d", e.Want, e.Got)
+	case "maxItems", "maxLength":
+		ps.add(path, "must have at most %d %s, got %d", e.Want, countOf[e.Keyword], e.Got)
 	case "uniqueItems":
 		ps.add(path, "items %d and %d are the same: list each once", e.Want, e.Got)
-	case "minLength":
-		if e.Want == 1 {
-			ps.add(path, "must not be empty")
-		} else {
-			ps.add(path, "must be at least %d characters long, got %d", e.Want, e.Got)
-		}
-	case "maxLength":
-		ps.add(path, "must be at most %d characters long, got %d", e.Want, e.Got)
 	case "minimum":
 		ps.add(path, "must be at least %v, got %v", e.Want, e.Got)
 	case "maximum":

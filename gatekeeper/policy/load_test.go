@@ -78,7 +78,7 @@ func TestParseProblems(t *testing.T) {
 		{"option listed twice", base + "        restricted_options: [--x, --y, --x]\n", []Problem{{"containers.c.script_config.s.restricted_options", "items 0 and 2 are the same: list each once"}}},
 		{"no launch type", strings.Replace(base, "image: x", "image: x\n    launch_types: []", 1), []Problem{{"containers.c.launch_types", "must not be empty"}}},
 		{"empty ref", base + "        allowed_refs: [\"\"]\n", []Problem{{"containers.c.script_config.s.allowed_refs.0", "must not be empty"}}},
-		{"caller too long", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [\"arn:aws:iam::123456789012:role/"+strings.Repeat("é", 2020)+"\"]", 1), []Problem{{"containers.c.allowed_callers.0", "must be at most 2048 characters long, got 2051"}}},
+		{"caller too long", strings.Replace(base, "image: x", "image: x\n    allowed_callers: [\"arn:aws:iam::123456789012:role/"+strings.Repeat("é", 2020)+"\"]", 1), []Problem{{"containers.c.allowed_callers.0", "must have at most 2048 characters, got 2051"}}},
 		{"retry out of range", strings.Replace(base, "image: x", "image: x\n    retry: {max_attempts: 99}", 1), []Problem{{"containers.c.retry.max_attempts", "must be at most 10, got 99"}}},
 		{"every problem at once", `
 lanes:
