@@ -1,5 +1,6 @@
 // Package jsonschema validates JSON values against the JSON Schema (draft
-// 2020-12) documents of package schemas, at the cost of the schema's size.
+// 2020-12) documents of package schemas; compiling one costs about what
+// decoding its JSON does.
 //
 // It implements the subset of the draft those documents use, and refuses
 // to compile a schema with any other keyword, so that a schema edit it
@@ -38,7 +39,8 @@ type Error struct {
 	// Keyword is the failing keyword: "type", "enum", "required",
 	// "additionalProperties", "propertyNames", "pattern", "minLength",
 	// "maxLength", "minimum", "maximum", "minItems", "maxItems",
-	// "uniqueItems", "minProperties" or "maxProperties".
+	// "uniqueItems", "minProperties", "maxProperties", or "false" for a
+	// value where the schema is false (nothing is valid there).
 	Keyword string
 	// Got is what the instance has: the value ("enum", "pattern"), its
 	// type ("type"), its length or count ("minLength", "maxItems", ...),
