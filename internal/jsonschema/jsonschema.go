@@ -357,17 +357,17 @@ func (s *Schema) Validate(v any) []Error {
 func (n *node) validate(v any, path []string, errs *[]Error) {
 	if n.bool != nil {
 		if !*n.bool {
-			*errs = append(*errs, Error{Path: clonePath(path), Keyword: "false"})
+			report(errs, path, Error{Keyword: "false"})
 		}
 		return
 	}
 	t := typeOf(v)
 	if n.types != nil && !typeMatches(n.types, t, v) {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: "type", Got: t, Want: n.types})
+		report(errs, path, Error{Keyword: "type", Got: t, Want: n.types})
 		return
 	}
 	if n.enum != nil && !slices.ContainsFunc(n.enum, func(e any) bool { return equal(e, v) }) {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: "enum", Got: v, Want: n.enum})
+		report(errs, path, Error{Keyword: "enum", Got: v, Want: n.enum})
 		return
 	}
 	if n.ref != nil {
@@ -388,14 +388,11 @@ func (n *node) validate(v any, path []string, errs *[]Error) {
 }
 
 func (n *node) validateObject(obj map[string]any, path []string, errs *[]Error) {
-	fail := func(kw string, got, want any) {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: kw, Got: got, Want: want})
-	}
 	if n.minProperties != nil && len(obj) < *n.minProperties {
-		fail("minProperties", len(obj), *n.minProperties)
+		report(errs, path, Error{Keyword: "minProperties", Got: len(obj), Want: *n.minProperties})
 	}
 	if n.maxProperties != nil && len(obj) > *n.maxProperties {
-		fail("maxProperties", len(obj), *n.maxProperties)
+		report(errs, path, Error{Keyword: "maxProperties", Got: len(obj), Want: *n.maxProperties})
 	}
 	var missing []string
 	for _, name := range n.required {
@@ -404,7 +401,7 @@ func (n *node) validateObject(obj map[string]any, path []string, errs *[]Error) 
 		}
 	}
 	if missing != nil {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: "required", Names: missing})
+		report(errs, path, Error{Keyword: "required", Names: missing})
 	}
 	keys := sortedKeys(obj)
 	if n.propertyNames != nil {
@@ -412,7 +409,7 @@ func (n *node) validateObject(obj map[string]any, path []string, errs *[]Error) 
 			var keyErrs []Error
 			n.propertyNames.validate(k, nil, &keyErrs)
 			if keyErrs != nil {
-				fail("propertyNames", k, nil)
+				report(errs, path, Error{Keyword: "propertyNames", Got: k})
 			}
 		}
 	}
@@ -433,26 +430,23 @@ func (n *node) validateObject(obj map[string]any, path []string, errs *[]Error) 
 		n.additionalProperties.validate(obj[k], sub, errs)
 	}
 	if extra != nil {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: "additionalProperties", Names: extra})
+		report(errs, path, Error{Keyword: "additionalProperties", Names: extra})
 	}
 }
 
 func (n *node) validateArray(arr []any, path []string, errs *[]Error) {
-	fail := func(kw string, got, want any) {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: kw, Got: got, Want: want})
-	}
 	if n.minItems != nil && len(arr) < *n.minItems {
-		fail("minItems", len(arr), *n.minItems)
+		report(errs, path, Error{Keyword: "minItems", Got: len(arr), Want: *n.minItems})
 	}
 	if n.maxItems != nil && len(arr) > *n.maxItems {
-		fail("maxItems", len(arr), *n.maxItems)
+		report(errs, path, Error{Keyword: "maxItems", Got: len(arr), Want: *n.maxItems})
 	}
 	if n.uniqueItems {
 	dup:
 		for i := 1; i < len(arr); i++ {
 			for j := range i {
 				if equal(arr[i], arr[j]) {
-					fail("uniqueItems", i, j)
+					report(errs, path, Error{Keyword: "uniqueItems", Got: i, Want: j})
 					break dup
 				}
 			}
@@ -466,29 +460,26 @@ func (n *node) validateArray(arr []any, path []string, errs *[]Error) {
 }
 
 func (n *node) validateString(s string, path []string, errs *[]Error) {
-	fail := func(kw string, got, want any) {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: kw, Got: got, Want: want})
-	}
 	if n.minLength != nil || n.maxLength != nil {
 		l := utf8.RuneCountInString(s)
 		if n.minLength != nil && l < *n.minLength {
-			fail("minLength", l, *n.minLength)
+			report(errs, path, Error{Keyword: "minLength", Got: l, Want: *n.minLength})
 		}
 		if n.maxLength != nil && l > *n.maxLength {
-			fail("maxLength", l, *n.maxLength)
+			report(errs, path, Error{Keyword: "maxLength", Got: l, Want: *n.maxLength})
 		}
 	}
 	if n.pattern != nil && !n.pattern.MatchString(s) {
-		fail("pattern", s, n.pattern.String())
+		report(errs, path, Error{Keyword: "pattern", Got: s, Want: n.pattern.String()})
 	}
 }
 
 func (n *node) validateNumber(r *big.Rat, v any, path []string, errs *[]Error) {
 	if n.minimum != nil && r.Cmp(n.minimum) < 0 {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: "minimum", Got: v, Want: n.minimumText})
+		report(errs, path, Error{Keyword: "minimum", Got: v, Want: n.minimumText})
 	}
 	if n.maximum != nil && r.Cmp(n.maximum) > 0 {
-		*errs = append(*errs, Error{Path: clonePath(path), Keyword: "maximum", Got: v, Want: n.maximumText})
+		report(errs, path, Error{Keyword: "maximum", Got: v, Want: n.maximumText})
 	}
 }
 
@@ -575,6 +566,8 @@ func appendPath(path []string, tok string) []string {
 	return append(path[:len(path):len(path)], tok)
 }
 
-func clonePath(path []string) []string {
-	return append([]string{}, path...)
+// report records e as a violation at path.
+func report(errs *[]Error, path []string, e Error) {
+	e.Path = append([]string{}, path...) // never nil: the root is []string{}
+	*errs = append(*errs, e)
 }
