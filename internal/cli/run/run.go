@@ -118,9 +118,13 @@ func runRun(ctx context.Context, opts *Options) error {
 		if pol, err = f.Policy(); err != nil {
 			return err
 		}
-		// The server starts while the request is sent.
+		// The server starts while the request is sent. A return before
+		// Wait leaves it to stop once idle.
 		if starting, err = jobview.BeginServing(f, c, pol); err != nil {
 			return err
+		}
+		if starting != nil {
+			defer starting.Abandon()
 		}
 	} else if err := f.CheckServedConfig(c); err != nil {
 		// The server decides with its own configuration: one given
@@ -137,9 +141,6 @@ func runRun(ctx context.Context, opts *Options) error {
 		Caller:     producer.CallerFromEnv(f.Getenv),
 		MaxWait:    opts.MaxWait,
 	})
-	if err != nil && starting != nil {
-		starting.Abandon()
-	}
 	if errors.Is(err, schemas.ErrTooLarge) {
 		return factory.Usage(err)
 	}
