@@ -26,8 +26,8 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the deployer CLI, deployer-supervisor (its task supervisor), infrastructure-deployer (the ECS deploy runner's CLI), the worker daemon and the deployer-task entrypoint into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags='-X github.com/deployerhq/deployer/internal/version.Stamp=$(VERSION)' -o $(BIN)/ ./cmd/deployer ./cmd/deployer-supervisor ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
+build: ## Build the deployer CLI, deployer-aws (the CLI with the AWS SDK, which deployer hands aws command lines to), deployer-supervisor (its task supervisor), infrastructure-deployer (the ECS deploy runner's CLI), the worker daemon and the deployer-task entrypoint into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags='-X github.com/deployerhq/deployer/internal/version.Stamp=$(VERSION)' -o $(BIN)/ ./cmd/deployer ./cmd/deployer-aws ./cmd/deployer-supervisor ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
 
 .PHONY: lambda
 lambda: ## Build the gatekeeper and logshipper Lambda zips into dist/ (provided.al2023; LAMBDA_ARCH, default arm64; GATEKEEPER_CONFIG=FILE packs the allow-list)
@@ -99,7 +99,7 @@ verify: ## Check formatting, go vet, go mod tidy and generated files
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 ./gatekeeper/policy/gendocs ./config/standard/gendocs ./config/standard/genmodule  # docs/configuration.md, docs/standard.md and the module's standard.json are current
-	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/deployer ./cmd/deployer-supervisor  # the CLI and its supervisor build for macOS too
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/deployer ./cmd/deployer-aws ./cmd/deployer-supervisor  # the CLI, its aws half and its supervisor build for macOS too
 
 .PHONY: docs
 docs: ## Regenerate docs/configuration.md (from the schema) and docs/standard.md (from config/standard)

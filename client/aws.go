@@ -1,16 +1,13 @@
 package client
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-
-	"github.com/deployerhq/deployer/internal/awsbackend"
 )
 
 // AWSOptions locate an AWS deployment of deployer (the Terraform module's,
-// or one "deployer up --backend aws --provision" made). Credentials come
+// or one "deployer up --backend aws --provision" made), for
+// awsclient.Open (package client/awsclient). Credentials come
 // from the AWS SDK's default chain (environment, shared config and
 // profiles, SSO, web identity, container and instance roles); the
 // gatekeeper checks the principal they belong to against the
@@ -51,28 +48,4 @@ type AWSOptions struct {
 	// Logger receives the adapters' diagnostics. Defaults to discarding
 	// them.
 	Logger *slog.Logger
-}
-
-// OpenAWS opens an AWS deployment and checks that its request queue
-// exists, failing with a message that names the region and prefix when
-// it does not. Its dead-letter queues are opened too; a caller not
-// allowed to read them can still submit and follow jobs, and the
-// dead-letter methods say why they fail.
-func OpenAWS(ctx context.Context, o AWSOptions) (*Client, error) {
-	b, err := awsbackend.Open(ctx, awsbackend.Options{
-		Region:           o.Region,
-		Prefix:           o.Prefix,
-		Endpoint:         o.Endpoint,
-		JournalLogGroup:  o.JournalLogGroup,
-		TaskLogGroup:     o.TaskLogGroup,
-		TaskStreamPrefix: o.TaskStreamPrefix,
-		ContainerName:    o.ContainerName,
-		LeaseTable:       o.LeaseTable,
-		HTTPClient:       o.HTTPClient,
-		Logger:           o.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("opening the AWS backend: %w", err)
-	}
-	return newClient(b), nil
 }

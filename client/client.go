@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deployerhq/deployer/client/internal/link"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/producer"
@@ -18,7 +19,8 @@ const (
 )
 
 // Client submits jobs to one deployment and reads what it knows of them.
-// Open one with OpenEmbedded or OpenAWS. A Client is safe for concurrent
+// Open one with OpenEmbedded, or with awsclient.Open (package
+// client/awsclient). A Client is safe for concurrent
 // use; Close it when done.
 type Client struct {
 	b backend.Backend
@@ -39,6 +41,11 @@ type Client struct {
 
 func newClient(b backend.Backend) *Client {
 	return &Client{b: b, p: b.Client()}
+}
+
+func init() {
+	link.NewClient = func(b backend.Backend) any { return newClient(b) }
+	link.RunTaskProcess = runTaskProcess
 }
 
 // Close releases the client: the state directory's database, on the

@@ -5,8 +5,10 @@
 // Open a client on the embedded backend (a state directory on this
 // machine: SQLite and local processes) with OpenEmbedded, or on an AWS
 // deployment (SQS, CloudWatch Logs, DynamoDB, made by the Terraform
-// module) with OpenAWS. Both give the same Client; every method works the
-// same on both, except Serve, which only the embedded backend needs.
+// module) with awsclient.Open (package client/awsclient, which links the
+// AWS SDK so that this package need not). Both give the same Client;
+// every method works the same on both, except Serve, which only the
+// embedded backend needs.
 //
 //	c, err := client.OpenEmbedded(ctx, client.EmbeddedOptions{StateDir: dir})
 //	...
@@ -31,7 +33,9 @@
 // "deployer up" serving the state directory is, or the program itself:
 // Client.Serve runs the pipeline in the calling process. Its tasks run as
 // child processes of this program re-executed, so a program that serves
-// calls RunTaskProcess first thing in main.
+// calls RunTaskProcess first thing in main; or awsclient.RunTaskProcess,
+// when its tasks' secrets reference Secrets Manager or SSM, which this
+// package does not read so as not to link the AWS SDK.
 //
 // # Guarantees
 //

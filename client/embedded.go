@@ -16,6 +16,7 @@ import (
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/internal/task/secret"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -35,8 +36,10 @@ type EmbeddedOptions struct {
 	ReadOnly bool
 	// Executable is the program the backend re-executes to supervise a
 	// task and run its script, with SuperviseArg or TaskArg first: a
-	// deployer binary, or a program that calls RunTaskProcess first in
-	// main. Only Serve starts tasks. Defaults to this program.
+	// deployer binary (whose tasks cannot read Secrets Manager or SSM
+	// secrets: it links no AWS SDK client), or a program that calls
+	// RunTaskProcess or awsclient.RunTaskProcess first in main. Only
+	// Serve starts tasks. Defaults to this program.
 	Executable string
 	// Logger receives the pipeline's logs when this client serves (see
 	// ServeOptions.Logger). Defaults to discarding them.
@@ -108,8 +111,9 @@ type ServeOptions struct {
 //
 // Tasks run as this program re-executed (EmbeddedOptions.Executable): a
 // program that serves without naming another executable must call
-// RunTaskProcess first thing in main, and Serve refuses to start when it
-// has not. On AWS, whose deployment is its own pipeline, Serve fails.
+// RunTaskProcess (or awsclient.RunTaskProcess) first thing in main, and
+// Serve refuses to start when it has not. On AWS, whose deployment is
+// its own pipeline, Serve fails.
 func (c *Client) Serve(ctx context.Context, o ServeOptions) error {
 	switch {
 	case c.eb == nil:
@@ -179,16 +183,27 @@ var handlesTaskProcesses atomic.Bool
 //		}
 //		...
 //	}
+//
+// It links no AWS SDK client: a task's env: and file: secrets resolve,
+// and one that references Secrets Manager or SSM fails before its script
+// starts. A program whose tasks read those calls awsclient.RunTaskProcess
+// (package client/awsclient) instead.
 func RunTaskProcess(ctx context.Context, args []string) (code int, ok bool) {
+	return runTaskProcess(ctx, args, &secret.Resolver{})
+}
+
+// runTaskProcess is RunTaskProcess resolving the task's secrets with
+// secrets.
+func runTaskProcess(ctx context.Context, args []string, secrets *secret.Resolver) (code int, ok bool) {
 	handlesTaskProcesses.Store(true)
 	if len(args) == 0 {
 		return 0, false
 	}
 	switch args[0] {
 	case SuperviseArg:
-		return local.Supervise(ctx, args[1:], moduleVersion()), true
+		return local.Supervise(ctx, args[1:], moduleVersion(), secrets), true
 	case TaskArg:
-		return task.Main(ctx, args[1:], moduleVersion()), true
+		return task.Main(ctx, args[1:], moduleVersion(), secrets), true
 	}
 	return 0, false
 }

@@ -216,21 +216,3 @@ func ExampleRunTaskProcess() {
 	}
 	// The program's own work: open a client, serve, submit, follow...
 }
-
-// OpenAWS opens a deployment made by the Terraform module; credentials
-// come from the SDK's default chain. (Not run: it needs AWS.)
-func ExampleOpenAWS() {
-	ctx := context.Background()
-	c, err := client.OpenAWS(ctx, client.AWSOptions{Region: "eu-west-1", Prefix: "deployer-"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	jobs, err := c.Jobs(ctx, client.JobFilter{States: []client.JobState{client.StateRunning}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, j := range jobs {
-		fmt.Println(j.JobID, j.Container, j.Script, j.State)
-	}
-}

@@ -19,8 +19,9 @@ import (
 	"time"
 )
 
-// deployerBin is the binary under test (with deployer-supervisor, of
-// the same build, beside it), awsfakesBin the AWS fakes' server
+// deployerBin is the binary under test (with deployer-supervisor and
+// deployerAWSBin, deployer-aws, which it hands the aws backend's command
+// lines to, of the same build, beside it), awsfakesBin the AWS fakes' server
 // the --backend aws tests run it against, workerBin the AWS worker daemon,
 // deployerTaskBin the tasks' entrypoint, lambdazipBin the Lambda packager
 // and stamperBin and maxrssBin the benchmarks' line-latency script and
@@ -30,8 +31,8 @@ import (
 // gatekeeperBin and logshipperBin their bootstraps. TestMain builds them
 // all once.
 var (
-	deployerBin, awsfakesBin, workerBin, deployerTaskBin, lambdazipBin, stamperBin, maxrssBin string
-	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin                                string
+	deployerBin, deployerAWSBin, awsfakesBin, workerBin, deployerTaskBin, lambdazipBin, stamperBin, maxrssBin string
+	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin                                                string
 )
 
 // buildDir holds what TestMain built (and the emulator, when it is
@@ -46,6 +47,7 @@ func TestMain(m *testing.M) {
 	}
 	buildDir = dir
 	deployerBin = filepath.Join(dir, "deployer")
+	deployerAWSBin = filepath.Join(dir, "deployer-aws")
 	awsfakesBin = filepath.Join(dir, "awsfakes")
 	workerBin = filepath.Join(dir, "worker")
 	deployerTaskBin = filepath.Join(dir, "deployer-task")
@@ -53,7 +55,7 @@ func TestMain(m *testing.M) {
 	stamperBin = filepath.Join(dir, "stamper")
 	maxrssBin = filepath.Join(dir, "maxrss")
 	build := exec.Command("go", "build", "-o", dir,
-		"../cmd/deployer", "../cmd/deployer-supervisor", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip", "./stamper", "./maxrss")
+		"../cmd/deployer", "../cmd/deployer-aws", "../cmd/deployer-supervisor", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip", "./stamper", "./maxrss")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)

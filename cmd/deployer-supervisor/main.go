@@ -19,6 +19,8 @@ import (
 	"github.com/deployerhq/deployer/internal/cpuprofile"
 	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/runner/local"
+	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secret/awssecret"
 	"github.com/deployerhq/deployer/internal/version"
 )
 
@@ -29,5 +31,5 @@ func main() {
 
 func run() int {
 	defer cpuprofile.Start("supervise")()
-	return local.Supervise(context.Background(), os.Args[1:], version.String())
+	return local.Supervise(context.Background(), os.Args[1:], version.String(), &secret.Resolver{AWS: &awssecret.Fetcher{}})
 }

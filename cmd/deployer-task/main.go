@@ -13,6 +13,8 @@ import (
 
 	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secret/awssecret"
 )
 
 // version is stamped by the image builds: -ldflags "-X main.version=v1.2.3".
@@ -20,5 +22,5 @@ var version = "dev"
 
 func main() {
 	gcstart.Release()
-	os.Exit(task.Main(context.Background(), os.Args[1:], version))
+	os.Exit(task.Main(context.Background(), os.Args[1:], version, &secret.Resolver{AWS: &awssecret.Fetcher{}}))
 }

@@ -1,5 +1,7 @@
 // Command deployer is the caller's CLI: run allow-listed scripts, follow
-// them, and serve the embedded pipeline.
+// them, and serve the embedded pipeline. It leaves the AWS SDK out, to
+// start faster, and hands every command line that needs the aws backend
+// to deployer-aws, the same command line with the SDK, next to it.
 package main
 
 import (

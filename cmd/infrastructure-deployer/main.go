@@ -10,10 +10,11 @@ import (
 	_ "time/tzdata" // schedules name IANA time zones; hosts may lack zoneinfo
 
 	"github.com/deployerhq/deployer/internal/cli"
+	"github.com/deployerhq/deployer/internal/cli/awscli"
 	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
 func main() {
 	gcstart.Release()
-	os.Exit(cli.MainAs(cli.InfrastructureDeployer, os.Args[1:]))
+	os.Exit(cli.MainAs(cli.InfrastructureDeployer, os.Args[1:], awscli.AWS{}))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/journal/cwjournal"
+	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/lane/ddblane"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/sqsqueue"
@@ -237,3 +238,7 @@ func (b *Backend) Worker(o worker.Options, run runner.Runner) (*worker.Worker, e
 		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes,
 	}, o)
 }
+
+// MetricSources returns where the metrics of a pipeline served on b read
+// its queues and lanes.
+func (b *Backend) MetricSources() (queue.Broker, lane.Limiter) { return b.Broker, b.Lanes }

@@ -2,7 +2,6 @@ package awsx
 
 import (
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -68,19 +67,4 @@ func Transient(err error) bool {
 		return true
 	}
 	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err).Bool()
-}
-
-// Unreachable reports whether err is a failure to reach the service at
-// all (a name that does not resolve, a connection refused or timed out),
-// as opposed to an answer, and returns the network error that says why.
-func Unreachable(err error) (cause error, ok bool) {
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return dns, true
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return op, true
-	}
-	return nil, false
 }

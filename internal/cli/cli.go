@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/cli/batch"
 	"github.com/deployerhq/deployer/internal/cli/cancel"
 	"github.com/deployerhq/deployer/internal/cli/completion"
@@ -37,6 +36,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/up"
 	"github.com/deployerhq/deployer/internal/cli/wait"
 	"github.com/deployerhq/deployer/internal/cpuprofile"
+	"github.com/deployerhq/deployer/internal/netx"
 	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/internal/version"
 	"github.com/deployerhq/deployer/producer"
@@ -65,11 +65,15 @@ func (m Mode) name() string {
 }
 
 // Main runs the deployer command line args (without the program name)
-// and returns the exit code.
-func Main(args []string) int { return MainAs(Deployer, args) }
+// and returns the exit code, without the AWS SDK: a command that needs
+// the aws backend hands the command line to deployer-aws (see
+// factory.HandOff).
+func Main(args []string) int { return MainAs(Deployer, args, nil) }
 
-// MainAs runs args as the command line of mode and returns the exit code.
-func MainAs(mode Mode, args []string) int {
+// MainAs runs args as the command line of mode and returns the exit code;
+// aws, when not nil, opens the aws backend (package awscli), else
+// commands that need it hand the command line to deployer-aws.
+func MainAs(mode Mode, args []string, aws factory.AWS) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// CI's TRACEPARENT parents what this command enqueues; spans are
@@ -80,6 +84,7 @@ func MainAs(mode Mode, args []string) int {
 	limitMemory(args)
 	f := factory.New()
 	f.SpareAtStart = true // this binary runs the supervise command
+	f.AWS, f.Args = aws, args
 	return ExecuteAs(ctx, f, mode, args)
 }
 
@@ -138,7 +143,7 @@ func execute(ctx context.Context, f *factory.Factory, root *cobra.Command, args 
 	if errors.As(err, &ee) && ee.Err == nil {
 		return ee.Code
 	}
-	if cause, ok := awsx.Unreachable(err); ok && factory.Code(err) == 1 {
+	if cause, ok := netx.Unreachable(err); ok && factory.Code(err) == 1 {
 		// Not the SDK's account of its retries: what failed, and where to
 		// look.
 		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: cannot reach AWS%s: %v\n  (while %s)\n  Check --region/--aws-region, AWS_ENDPOINT_URL and the network.\n",

@@ -31,11 +31,15 @@ var mayReachBelow = map[string]struct {
 	why     string
 }{
 	"internal/cli/factory": {
-		[]string{"internal/awsbackend", "internal/backend", "internal/embedded", "internal/sqlitedb"},
+		[]string{"internal/backend", "internal/embedded", "internal/sqlitedb"},
 		"it assembles: it opens the client for the commands, and the backend itself for the commands that serve it (up) or look beneath it (doctor)",
 	},
+	"internal/cli/awscli": {
+		[]string{"internal/awsbackend", "internal/backend", "internal/queue"},
+		"it is the factory's aws backend: it opens the AWS adapters for the factory, doctor and rollback, in the binaries that link the AWS SDK",
+	},
 	"internal/cli/up": {
-		[]string{"internal/awsbackend", "internal/backend", "internal/embedded", "internal/queue"},
+		[]string{"internal/backend", "internal/embedded", "internal/lane", "internal/queue"},
 		"it is the server: it runs the gatekeeper, a worker and the logshipper on the backend's ports, answering what clients ask, and reads those ports for its metrics",
 	},
 	"internal/cli/detached": {
@@ -47,12 +51,8 @@ var mayReachBelow = map[string]struct {
 		"it is the local runner's own process: the task supervisor the runner re-executes the binary as, and the task entrypoint",
 	},
 	"internal/cli/doctor": {
-		[]string{"internal/awsbackend", "internal/backend", "internal/embedded", "internal/queue"},
+		[]string{"internal/backend", "internal/embedded", "internal/queue"},
 		"it probes the deployment beneath any client: whether each queue exists, what IAM lets the caller do, which server serves it",
-	},
-	"internal/cli/rollback": {
-		[]string{"internal/awsbackend"},
-		"it changes the AWS deployment itself (Lambda aliases, the worker service, task definitions): an operator's act on the deployment, not a job",
 	},
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/journal/sqlitejournal"
+	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/lane/sqlitelane"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/queue/sqlitequeue"
@@ -280,3 +281,7 @@ func (b *Backend) janitor(ctx context.Context, log *slog.Logger) {
 		}},
 	)
 }
+
+// MetricSources returns where the metrics of a pipeline served on b read
+// its queues and lanes.
+func (b *Backend) MetricSources() (queue.Broker, lane.Limiter) { return b.Broker, b.Lanes }

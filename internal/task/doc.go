@@ -11,9 +11,11 @@
 //     a missing or non-executable file is refused before anything runs.
 //   - Secrets reach the script only. Each DEPLOYER_SECRET_<NAME>=<reference>
 //     of the environment becomes NAME=<value> in the script's environment
-//     (see package secret); no value is ever written to the log or to an
-//     error. A reference that cannot be resolved fails the task before the
-//     script starts.
+//     (Secrets: package secret's Resolver, which the caller passes with
+//     package awssecret's Fetcher when its tasks may read Secrets Manager
+//     and SSM, so that this package links no AWS SDK client); no value is
+//     ever written to the log or to an error. A reference that cannot be
+//     resolved fails the task before the script starts.
 //   - Framed output. The script's stdout and stderr are one pipe, so lines
 //     keep the order they were written in. Each line becomes one
 //     schemas.TaskRecord on stdout, with the job id, the attempt and a

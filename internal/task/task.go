@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secretref"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -25,7 +25,7 @@ const (
 	EnvAttempt      = "DEPLOYER_ATTEMPT"
 	EnvScriptsDir   = "DEPLOYER_SCRIPTS_DIR"
 	EnvStopGrace    = "DEPLOYER_STOP_GRACE"
-	EnvSecretPrefix = "DEPLOYER_SECRET_"
+	EnvSecretPrefix = secretref.VarPrefix // DEPLOYER_SECRET_<NAME>=<reference>
 )
 
 // Exit codes of deployer-task itself, when the script did not decide.
@@ -47,7 +47,9 @@ const (
 const DefaultStopGrace = 25 * time.Second
 
 // Secrets resolves the DEPLOYER_SECRET_* variables of an environment
-// (*secret.Resolver).
+// (*secret.Resolver, which the programs' mains pass, with an
+// awssecret.Fetcher to read Secrets Manager and SSM or without one: this
+// package does not link the AWS SDK's clients).
 type Secrets interface {
 	Environ(ctx context.Context, environ []string) ([]string, error)
 }
@@ -86,9 +88,10 @@ type Options struct {
 const VersionFlag = "--version"
 
 // Main is deployer-task: args are the script and its arguments, the rest
-// comes from the environment; version is what the version probe prints.
+// comes from the environment; version is what the version probe prints;
+// secrets resolves the environment's secret references (Options.Secrets).
 // It returns the process's exit code.
-func Main(ctx context.Context, args []string, version string) int {
+func Main(ctx context.Context, args []string, version string, secrets Secrets) int {
 	if len(args) == 1 && args[0] == VersionFlag {
 		return PrintVersion(os.Stdout, os.Getenv, version)
 	}
@@ -101,7 +104,7 @@ func Main(ctx context.Context, args []string, version string) int {
 
 	o := Options{
 		JobID: os.Getenv(EnvJobID), ScriptsDir: os.Getenv(EnvScriptsDir),
-		Environ: os.Environ(), Secrets: &secret.Resolver{}, Out: os.Stdout, Signals: sigs,
+		Environ: os.Environ(), Secrets: secrets, Out: os.Stdout, Signals: sigs,
 	}
 	if len(args) == 0 || !schemas.ValidJobID(o.JobID) {
 		fmt.Fprintf(os.Stderr, "usage: deployer-task SCRIPT [ARGS...], with %s (a job id), %s and %s set\n", EnvJobID, EnvAttempt, EnvScriptsDir)
@@ -296,7 +299,7 @@ func scriptEnv(ctx context.Context, o Options) ([]string, error) {
 		k, ref, _ := strings.Cut(kv, "=")
 		if name, ok := strings.CutPrefix(k, EnvSecretPrefix); ok {
 			secrets = append(secrets, name)
-			if v, ok := strings.CutPrefix(ref, secret.EnvPrefix); ok {
+			if v, ok := strings.CutPrefix(ref, secretref.EnvPrefix); ok {
 				read = append(read, v)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/internal/task/secret"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -31,7 +32,7 @@ const (
 // The test binary doubles as deployer-task when entryMain is set.
 func TestMain(m *testing.M) {
 	if os.Getenv(entryMain) == "1" {
-		os.Exit(task.Main(context.Background(), os.Args[1:], "v9.8.7"))
+		os.Exit(task.Main(context.Background(), os.Args[1:], "v9.8.7", &secret.Resolver{}))
 	}
 	goleak.VerifyTestMain(m)
 }

@@ -149,11 +149,8 @@ func (c *completer) key(h hash.Hash) error {
 		put("config", absPath(explicit), fileDigest(explicit))
 	}
 	if name == factory.BackendAWS {
-		o, err := f.AWSOptions()
-		if err != nil {
-			return err
-		}
-		put("aws", o.Region, o.Prefix)
+		region, prefix := f.AWSLocation()
+		put("aws", region, prefix)
 		for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
 			"AWS_ROLE_ARN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"} {
 			put(k, f.Getenv(k))

@@ -7,12 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deployerhq/deployer/internal/awsbackend"
-	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/netx"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/producer"
@@ -99,36 +98,69 @@ func open(ctx context.Context, f *factory.Factory) (opened, error) {
 	return o, nil
 }
 
-func openAWS(ctx context.Context, f *factory.Factory) (opened, error) {
-	opts, err := f.AWSOptions()
-	if err != nil {
-		return opened{}, err
+// AWS is what doctor needs of the factory's aws backend
+// (factory.Factory.AWS; package awscli implements it).
+type AWS interface {
+	// Doctor opens the AWS deployment the global flags select. When its
+	// request queue is missing or denied, it opens it without one (a
+	// nil AWSDeployment.Client): the queues check says what is wrong.
+	Doctor(ctx context.Context, f *factory.Factory) (AWSDeployment, error)
+	// Permissions returns the permission checker of a backend Doctor
+	// opened: the static IAM policy check of the deployment's roles and
+	// of the identity doctor runs as. Nil for any other backend.
+	Permissions(b backend.Backend) PermissionChecker
+}
+
+// AWSDeployment is an AWS deployment AWS.Doctor opened.
+type AWSDeployment struct {
+	Backend backend.Backend
+	Broker  queue.Broker
+	// Client submits to the request queue; nil when that queue could not
+	// be opened.
+	Client *producer.Client
+	// Prefix starts the name of every resource of the deployment, its
+	// default applied.
+	Prefix string
+}
+
+// permissionsFor returns the permission checker of an opened backend:
+// the factory's aws backend's (AWS.Permissions); none on the embedded
+// backend, which has no IAM.
+func permissionsFor(f *factory.Factory) func(backend.Backend) PermissionChecker {
+	return func(b backend.Backend) PermissionChecker {
+		if a, ok := f.AWS.(AWS); ok {
+			return a.Permissions(b)
+		}
+		return nil
 	}
+}
+
+// openAWS opens the factory's aws backend; deployer, which has none,
+// hands the command line to deployer-aws.
+func openAWS(ctx context.Context, f *factory.Factory) (opened, error) {
+	if f.AWS == nil {
+		return opened{}, f.HandOff()
+	}
+	a, ok := f.AWS.(AWS)
+	if !ok {
+		return opened{}, fmt.Errorf("%T cannot open an AWS deployment for doctor", f.AWS)
+	}
+	region, prefix := f.AWSLocation()
 	endpoint := "the AWS endpoint"
 	if u := f.Getenv("AWS_ENDPOINT_URL"); u != "" {
 		endpoint += " " + u
 	}
-	b, err := awsbackend.Open(ctx, opts)
-	var client *producer.Client
-	switch {
-	case err == nil:
-		client = b.Client()
-	case errors.Is(err, queue.ErrNotFound) || errors.Is(err, queue.ErrDenied):
-		// The endpoint answered: the queues check says what is wrong.
-		if b, err = awsbackend.New(ctx, opts); err != nil {
-			return opened{}, fmt.Errorf("opening the AWS backend: %w", err)
-		}
-	default:
+	ad, err := a.Doctor(ctx, f)
+	if err != nil {
 		var ee *factory.ExitError
 		if errors.As(err, &ee) {
 			return opened{}, err
 		}
-		region := opts.Region
 		if region == "" {
 			region = "the SDK's region"
 		}
-		reach := Result{Subject: fmt.Sprintf("AWS deployment in %s with prefix %q", region, opts.Prefix)}
-		if cause, ok := awsx.Unreachable(err); ok {
+		reach := Result{Subject: fmt.Sprintf("AWS deployment in %s with prefix %q", region, prefix)}
+		if cause, ok := netx.Unreachable(err); ok {
 			reach.fail(CauseUnreachable, fmt.Sprintf("cannot reach AWS: %v", cause),
 				"Check --region/--aws-region, AWS_ENDPOINT_URL and the network (a proxy, a VPC endpoint, DNS).")
 		} else {
@@ -137,9 +169,9 @@ func openAWS(ctx context.Context, f *factory.Factory) (opened, error) {
 		}
 		return opened{reach: reach, release: func() {}}, nil
 	}
-	p := opts.Prefix
+	b, p := ad.Backend, ad.Prefix
 	d := &deployment{
-		b: b, broker: b.Broker, client: client, prefix: p, action: "sqs:GetQueueUrl",
+		b: b, broker: ad.Broker, client: ad.Client, prefix: p, action: "sqs:GetQueueUrl",
 		hints: Hints{
 			GatekeeperSilent: fmt.Sprintf("On AWS the gatekeeper is the Lambda function %[1]sgatekeeper, fed by the queue %[1]srequests through an event source mapping. "+
 				"Check that the function exists and its recent invocations succeed (its log group /aws/lambda/%[1]sgatekeeper), that the event source mapping is Enabled, "+

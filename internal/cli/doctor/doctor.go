@@ -45,15 +45,15 @@ type Options struct {
 	Output string
 	// Permissions returns the permission checker of an opened backend;
 	// nil, or a nil interface returned, skips the permissions check (the
-	// embedded backend has no IAM). NewCmdDoctor sets it to
-	// permissionsFor, the seam of the AWS backend's static IAM policy
-	// check.
+	// embedded backend has no IAM). NewCmdDoctor sets it to the
+	// factory's aws backend's (AWS.Permissions), the seam of the AWS
+	// backend's static IAM policy check.
 	Permissions func(backend.Backend) PermissionChecker
 }
 
 // NewCmdDoctor builds the command; runF replaces the action in tests.
 func NewCmdDoctor(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Factory: f, Permissions: permissionsFor}
+	opts := &Options{Factory: f, Permissions: permissionsFor(f)}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Prove the deployment works for you: queues, gatekeeper, permissions, a canary per container",

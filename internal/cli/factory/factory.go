@@ -18,7 +18,6 @@ import (
 
 	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
-	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/example"
 	"github.com/deployerhq/deployer/internal/embedded"
@@ -105,6 +104,15 @@ type Factory struct {
 	// serve in a goroutine with it instead of spawning the test binary.
 	// Nil (the default) starts "deployer up" detached.
 	StartServer func(ctx context.Context) error
+	// AWS opens the aws backend. Binaries that link the AWS SDK set it
+	// (deployer-aws and infrastructure-deployer: package awscli);
+	// deployer leaves the SDK out to start faster, and a command of it
+	// that needs the aws backend hands its command line to deployer-aws
+	// instead (see HandOff).
+	AWS AWS
+	// Args is the command line (without the program name) HandOff gives
+	// deployer-aws.
+	Args []string
 }
 
 // New returns a Factory on the process's streams and environment.
@@ -368,7 +376,10 @@ func (f *Factory) Backend(ctx context.Context) (backend.Backend, error) {
 		return nil, err
 	}
 	if name == BackendAWS {
-		return f.AWS(ctx, false)
+		if f.AWS == nil {
+			return nil, f.HandOff()
+		}
+		return f.AWS.Backend(ctx, f, false)
 	}
 	return f.Embedded(ctx)
 }
@@ -409,11 +420,10 @@ func (f *Factory) openClient(ctx context.Context, mode int) (*client.Client, err
 		return nil, err
 	}
 	if name == BackendAWS {
-		o, err := f.ClientAWSOptions()
-		if err != nil {
-			return nil, err
+		if f.AWS == nil {
+			return nil, f.HandOff()
 		}
-		return client.OpenAWS(ctx, o)
+		return f.AWS.Client(ctx, f)
 	}
 	dir, err := f.ResolveStateDir()
 	if err != nil {
@@ -446,62 +456,6 @@ func notWritable(dir string, err error) error {
 	return &ExitError{Code: producer.ExitCantCreate, Err: fmt.Errorf(
 		"state directory %s is not writable by %s (%w): this command must write to it; use a state directory of your own (--state-dir, $DEPLOYER_STATE_DIR) or ask its owner",
 		dir, userName(), err)}
-}
-
-// ClientAWSOptions returns the client's options for the AWS deployment
-// the environment and the flags select (see AWSOptions): its region,
-// prefix and the names it derives from them.
-func (f *Factory) ClientAWSOptions() (client.AWSOptions, error) {
-	o, err := f.AWSOptions()
-	if err != nil {
-		return client.AWSOptions{}, err
-	}
-	return client.AWSOptions{
-		Region: o.Region, Prefix: o.Prefix,
-		JournalLogGroup: o.JournalLogGroup, TaskLogGroup: o.TaskLogGroup, TaskStreamPrefix: o.TaskStreamPrefix,
-		ContainerName: o.ContainerName, LeaseTable: o.LeaseTable,
-	}, nil
-}
-
-// AWSOptions returns the AWS backend's options: the environment (see
-// awsbackend.FromEnv), then --region and --prefix.
-func (f *Factory) AWSOptions() (awsbackend.Options, error) {
-	o, err := awsbackend.FromEnv(f.Getenv)
-	if err != nil {
-		return o, Config(err)
-	}
-	if f.Region != "" {
-		o.Region = f.Region
-	}
-	if f.Prefix != "" {
-		o.Prefix = f.Prefix
-	}
-	return o, nil
-}
-
-// AWS opens the AWS backend; with provision, it first creates the queues,
-// log groups and lease table that are missing (emulators, small
-// installations).
-func (f *Factory) AWS(ctx context.Context, provision bool) (*awsbackend.Backend, error) {
-	o, err := f.AWSOptions()
-	if err != nil {
-		return nil, err
-	}
-	if !provision {
-		b, err := awsbackend.Open(ctx, o)
-		if err != nil {
-			return nil, fmt.Errorf("opening the AWS backend: %w", err)
-		}
-		return b, nil
-	}
-	b, err := awsbackend.New(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("opening the AWS backend: %w", err)
-	}
-	if err := b.Provision(ctx); err != nil {
-		return nil, fmt.Errorf("provisioning the AWS backend: %w", err)
-	}
-	return b, nil
 }
 
 // Embedded opens the embedded backend on the state directory, to serve

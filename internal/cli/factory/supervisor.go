@@ -38,32 +38,48 @@ const supervisorPackage = "github.com/deployerhq/deployer/cmd/deployer-superviso
 // "make build" rebuilds both.
 func SupervisorCommand(exe string) (cmd []string, about string) {
 	self := []string{exe, SuperviseCommand}
-	path := filepath.Join(filepath.Dir(exe), SupervisorBinary)
-	mine, ok := debug.ReadBuildInfo()
-	if !ok {
-		return self, "deployer itself: this binary has no build information to match " + path + " against"
-	}
-	theirs, err := buildinfo.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	path, err := companion(exe, SupervisorBinary, supervisorPackage)
+	if errors.Is(err, fs.ErrNotExist) {
 		return self, "deployer itself (no " + SupervisorBinary + " next to it)"
-	case err != nil:
-		return self, "deployer itself: " + err.Error() // it names the file
 	}
-	if err := sameBuild(mine, theirs); err != nil {
-		return self, fmt.Sprintf("deployer itself: %s is not of this build: %v", path, err)
-	}
-	if err := unix.Access(path, unix.X_OK); err != nil {
-		return self, fmt.Sprintf("deployer itself: %s is not executable by this user: %v", path, err)
+	if err != nil {
+		return self, "deployer itself: " + err.Error()
 	}
 	return []string{path}, path
 }
 
-// sameBuild returns why theirs, the build information of a
-// deployer-supervisor, is not of the same build as mine; nil when it is.
-func sameBuild(mine, theirs *debug.BuildInfo) error {
-	if theirs.Path != supervisorPackage {
-		return fmt.Errorf("its main package is %q, not %s", theirs.Path, supervisorPackage)
+// companion returns the path of the binary name in exe's directory, a
+// binary of this process's build whose main package is pkg, or why it
+// cannot be used: not there (an fs.ErrNotExist), of another build (see
+// sameBuild), or not executable by this user. Its errors name the file.
+func companion(exe, name, pkg string) (string, error) {
+	path := filepath.Join(filepath.Dir(exe), name)
+	mine, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", errors.New("this binary has no build information to match " + path + " against")
+	}
+	theirs, err := buildinfo.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no %s next to it: %w", path, err)
+	}
+	if err != nil {
+		return "", err // it names the file
+	}
+	if err := sameBuild(mine, theirs, pkg); err != nil {
+		return "", fmt.Errorf("%s is not of this build: %w", path, err)
+	}
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return "", fmt.Errorf("%s is not executable by this user: %w", path, err)
+	}
+	return path, nil
+}
+
+// sameBuild returns why theirs, the build information of a binary whose
+// main package should be pkg, is not of the same build as mine; nil when
+// it is.
+func sameBuild(mine, theirs *debug.BuildInfo, pkg string) error {
+	if theirs.Path != pkg {
+		return fmt.Errorf("its main package is %q, not %s", theirs.Path, pkg)
 	}
 	if theirs.GoVersion != mine.GoVersion {
 		return fmt.Errorf("built with %s, this deployer with %s", theirs.GoVersion, mine.GoVersion)

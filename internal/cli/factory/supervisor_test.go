@@ -47,7 +47,7 @@ func TestSameBuild(t *testing.T) {
 			theirs := build()
 			theirs.Path = supervisorPackage
 			c.change(theirs)
-			err := sameBuild(build(), theirs)
+			err := sameBuild(build(), theirs, supervisorPackage)
 			switch {
 			case c.want == "" && err != nil:
 				t.Errorf("sameBuild: %v, want nil", err)

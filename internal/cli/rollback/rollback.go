@@ -12,10 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/rollback"
-	"github.com/deployerhq/deployer/internal/rollback/awsrollback"
 	"github.com/deployerhq/deployer/producer"
 )
 
@@ -30,8 +28,8 @@ type Options struct {
 	DryRun bool
 
 	// Open returns the ports and the deployment of the AWS backend the
-	// global flags select, and where it is. Nil: the AWS adapters on
-	// the factory's AWS options; tests replace it.
+	// global flags select, and where it is. Nil: the factory's aws
+	// backend's (see AWS); tests replace it.
 	Open func(ctx context.Context, f *factory.Factory) (ports rollback.Ports, d rollback.Deployment, where string, err error)
 }
 
@@ -146,19 +144,25 @@ func printHeader(out io.Writer, prog, where string, plan *rollback.Plan) {
 	}
 }
 
-// openAWS opens the AWS adapters on the factory's AWS options, without
-// calling AWS.
+// AWS is what rollback needs of the factory's aws backend
+// (factory.Factory.AWS; package awscli implements it).
+type AWS interface {
+	// Rollback returns the ports and the deployment of the AWS backend
+	// the global flags select, and where it is, without calling AWS.
+	Rollback(ctx context.Context, f *factory.Factory) (ports rollback.Ports, d rollback.Deployment, where string, err error)
+}
+
+// openAWS opens the AWS adapters of the factory's aws backend; deployer,
+// which has none, hands the command line to deployer-aws.
 func openAWS(ctx context.Context, f *factory.Factory) (rollback.Ports, rollback.Deployment, string, error) {
-	o, err := f.AWSOptions()
-	if err != nil {
-		return rollback.Ports{}, rollback.Deployment{}, "", err
+	if f.AWS == nil {
+		return rollback.Ports{}, rollback.Deployment{}, "", f.HandOff()
 	}
-	b, err := awsbackend.New(ctx, o)
-	if err != nil {
-		return rollback.Ports{}, rollback.Deployment{}, "", fmt.Errorf("opening the AWS backend: %w", err)
+	a, ok := f.AWS.(AWS)
+	if !ok {
+		return rollback.Ports{}, rollback.Deployment{}, "", fmt.Errorf("%T cannot roll back an AWS deployment", f.AWS)
 	}
-	d := rollback.Deployment{Prefix: b.Options.Prefix, Cluster: b.Options.Cluster}
-	return awsrollback.New(b.Config, awsrollback.Options{}), d, b.Where(), nil
+	return a.Rollback(ctx, f)
 }
 
 // classify gives err its exit code: 77 when AWS denied a call, 66 when

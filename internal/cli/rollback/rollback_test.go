@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	clirollback "github.com/deployerhq/deployer/internal/cli/rollback"
+	"github.com/deployerhq/deployer/internal/netx"
 	"github.com/deployerhq/deployer/internal/rollback"
 	"github.com/deployerhq/deployer/internal/rollback/rollbacktest"
 )
@@ -161,7 +161,7 @@ func TestExitCodes(t *testing.T) {
 			}
 			if c.name == "unreachable" {
 				// The root reports it as 69, naming the endpoint.
-				if _, ok := awsx.Unreachable(err); !ok {
+				if _, ok := netx.Unreachable(err); !ok {
 					t.Errorf("the network error is lost: %v", err)
 				}
 			}

@@ -19,12 +19,12 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/deployerhq/deployer/gatekeeper/policy"
-	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/embedded"
+	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/metrics"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/reload"
@@ -182,8 +182,10 @@ func runUp(ctx context.Context, opts *Options) error {
 		if name != factory.BackendAWS {
 			return factory.Usage(fmt.Errorf("--provision applies to --backend aws only"))
 		}
-		b, err = f.AWS(ctx, true)
-		if err != nil {
+		if f.AWS == nil {
+			return f.HandOff()
+		}
+		if b, err = f.AWS.Backend(ctx, f, true); err != nil {
 			return err
 		}
 	} else if b, err = f.Backend(ctx); err != nil {
@@ -380,11 +382,10 @@ func runUp(ctx context.Context, opts *Options) error {
 // queues and lanes; the lanes' limits are the policy in force's.
 func metricSources(b backend.Backend, live *policy.Live, log *slog.Logger) metrics.Sources {
 	s := metrics.Sources{Logger: log, LaneLimits: func() map[string]int { return metrics.ConfigLimits(live.Config()) }}
-	switch b := b.(type) {
-	case *embedded.Backend:
-		s.Broker, s.Lanes = b.Broker, b.Lanes
-	case *awsbackend.Backend:
-		s.Broker, s.Lanes = b.Broker, b.Lanes
+	if m, ok := b.(interface {
+		MetricSources() (queue.Broker, lane.Limiter)
+	}); ok {
+		s.Broker, s.Lanes = m.MetricSources()
 	}
 	return s
 }

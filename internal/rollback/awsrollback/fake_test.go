@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
+	"github.com/deployerhq/deployer/internal/netx"
 	"github.com/deployerhq/deployer/internal/rollback"
 	"github.com/deployerhq/deployer/internal/rollback/awsrollback"
 	"github.com/deployerhq/deployer/test/awsfake"
@@ -209,7 +209,7 @@ func TestUnreachableKeepsTheNetworkError(t *testing.T) {
 	cfg := awstest.Config(t, closed, nil)
 	ports := awsrollback.New(cfg, awsrollback.Options{})
 	_, err = rollback.MakePlan(context.Background(), ports, rollback.Deployment{Prefix: "deployer-"})
-	if cause, ok := awsx.Unreachable(err); !ok || !strings.Contains(cause.Error(), "connection refused") {
+	if cause, ok := netx.Unreachable(err); !ok || !strings.Contains(cause.Error(), "connection refused") {
 		t.Fatalf("MakePlan: %v; want the refused connection", err)
 	}
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/deployerhq/deployer/internal/runner/ecsrunner"
 	"github.com/deployerhq/deployer/internal/runner/runnertest"
 	"github.com/deployerhq/deployer/internal/task"
+	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secret/awssecret"
 	"github.com/deployerhq/deployer/internal/tasklog/cwlogs"
 	"github.com/deployerhq/deployer/test/awsfake"
 	"github.com/deployerhq/deployer/test/awsfake/ecsfake"
@@ -38,7 +40,7 @@ import (
 // on their own.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == taskArg {
-		os.Exit(task.Main(context.Background(), os.Args[2:], "test"))
+		os.Exit(task.Main(context.Background(), os.Args[2:], "test", &secret.Resolver{AWS: &awssecret.Fetcher{}}))
 	}
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),

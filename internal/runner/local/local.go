@@ -19,7 +19,7 @@ import (
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/task"
-	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secretref"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -367,7 +367,7 @@ func validate(s runner.Spec) error {
 			if _, dup := s.Env[k]; dup {
 				bad("variable %s is both an environment variable and a secret", k)
 			}
-			if err := secret.Check(ref); err != nil {
+			if err := secretref.Check(ref); err != nil {
 				bad("secret %s: %v", k, err)
 			}
 		}

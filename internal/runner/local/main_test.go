@@ -21,6 +21,7 @@ import (
 	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/runner/runnertest"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
+	"github.com/deployerhq/deployer/internal/task/secret"
 	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
 )
 
@@ -40,10 +41,10 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case superviseArg:
-			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test"))
+			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test", &secret.Resolver{}))
 		case impatientArg:
 			local.SetAppendPatience(impatience)
-			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test"))
+			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test", &secret.Resolver{}))
 		case startArg:
 			os.Exit(startAndExit(os.Args[2:]))
 		}

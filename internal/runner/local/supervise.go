@@ -24,7 +24,7 @@ import (
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/task"
-	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secretref"
 	"github.com/deployerhq/deployer/internal/tasklog/sqlitelog"
 	"github.com/deployerhq/deployer/schemas"
 )
@@ -53,8 +53,12 @@ const recordPatience = 2 * time.Minute
 // Supervise runs one task to its end: the body of the hidden command that
 // the runner re-executes a binary with (see Options.Supervisor). args are
 // the arguments the runner appended: the state directory and the task id.
-// The result is the process's exit code (see the Supervise* constants);
-// the task's own outcome goes to the database.
+// version is what a canary's version probe reports; secrets resolves the
+// task's secret references (*secret.Resolver, which the programs' mains
+// pass, with an awssecret.Fetcher in deployer-supervisor and without one
+// in deployer, so that this package links no AWS SDK client; nil fails
+// every task that has secrets). The result is the process's exit code (see the
+// Supervise* constants); the task's own outcome goes to the database.
 //
 // Supervise claims the task, or returns at once when it cannot. It then
 // runs the script in its own process group, records its output to the
@@ -64,7 +68,7 @@ const recordPatience = 2 * time.Minute
 // secret values. The cancellation of ctx is ignored: a task runs to its
 // end whatever happens to the process that started it. SIGTERM or SIGINT
 // to the supervisor stops the task as Stop would; SIGHUP is ignored.
-func Supervise(ctx context.Context, args []string, version string) int {
+func Supervise(ctx context.Context, args []string, version string, secrets task.Secrets) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if len(args) != 2 {
 		log.Error("usage: <state dir> <task id>", "args", len(args))
@@ -118,7 +122,7 @@ func Supervise(ctx context.Context, args []string, version string) int {
 	log = log.With("task_id", id)
 	s := &supervisor{
 		ctx: context.WithoutCancel(ctx), db: db, stmts: stmts, logs: logs, log: log,
-		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version,
+		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version, secrets: secrets,
 	}
 	return s.run() //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
 }
@@ -190,6 +194,8 @@ type supervisor struct {
 	term <-chan os.Signal
 	// version is what a canary's version probe reports.
 	version string
+	// secrets resolves the task's secret references.
+	secrets task.Secrets
 
 	spec  runner.Spec
 	grace time.Duration
@@ -385,7 +391,7 @@ func (s *supervisor) prepare() (task.Options, error) {
 		// An env: reference reads the supervisor's environment, which
 		// the script does not otherwise inherit; the entrypoint's code
 		// keeps the variable from the script.
-		if name, ok := strings.CutPrefix(ref, secret.EnvPrefix); ok {
+		if name, ok := strings.CutPrefix(ref, secretref.EnvPrefix); ok {
 			if v, set := os.LookupEnv(name); set {
 				env[name] = v
 			}
@@ -398,7 +404,7 @@ func (s *supervisor) prepare() (task.Options, error) {
 	slices.Sort(environ)
 	return task.Options{
 		JobID: sp.JobID, Attempt: sp.Attempt, ScriptsDir: sp.ScriptsDir, Script: sp.Script, Args: sp.Argv,
-		Environ: environ, Dir: home, Secrets: &secret.Resolver{}, Grace: s.grace,
+		Environ: environ, Dir: home, Secrets: s.secrets, Grace: s.grace,
 	}, nil
 }
 

@@ -1,10 +1,24 @@
 // Package secret resolves secret references inside a task: the
 // deployer-task entrypoint turns each DEPLOYER_SECRET_<NAME>=<reference>
-// of its environment into NAME=<value> for the script only (Environ), and
-// the gatekeeper checks every reference of the configuration with Check
-// before anything uses it.
+// of its environment into NAME=<value> for the script only (Environ).
+// The syntax of references is package secretref's, with which the
+// gatekeeper checks every reference of the configuration before anything
+// uses it. Programs hand a *Resolver to package task and to the local
+// runner's supervisor as task.Secrets.
+//
+// This package links no AWS SDK client: a Resolver reads Secrets Manager
+// and SSM through its Fetcher (Resolver.AWS), which package
+// internal/task/secret/awssecret implements with the SDK. The programs
+// that run tasks with AWS secrets set it: deployer-task,
+// deployer-supervisor, and Go programs through awsclient.RunTaskProcess.
+// The deployer binary and client.RunTaskProcess, whose processes the
+// SDK's package init would slow by milliseconds at start
+// (docs/performance.md), leave it out: those references fail with
+// ErrNoAWS, env: and file: resolve.
 //
 // # References
+//
+// What each form of reference (secretref) resolves to:
 //
 //   - arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME — a Secrets
 //     Manager secret's SecretString, read in the ARN's region;
@@ -30,17 +44,17 @@
 // # Guarantees
 //
 //   - No value is ever part of an error: errors name the variable and the
-//     reference, and Check's errors repeat no part of what it was given
+//     reference, and a syntax error repeats no part of the reference
 //     (a value pasted in place of a reference must not reach a log).
 //     JSON and SDK decoding errors, which quote what they decode, are
 //     replaced by a sentence.
 //   - Errors are classified: ErrInvalid (syntax), ErrNotFound (secret,
 //     version, parameter, JSON key, variable or file missing), ErrDenied
-//     (IAM or KMS refused, file unreadable); anything else (AWS
+//     (IAM or KMS refused, file unreadable), ErrNoAWS (a Secrets Manager
+//     or SSM reference without a Fetcher); anything else (AWS
 //     unreachable, throttling past the retries of awsx) is wrapped.
-//   - AWS clients are created only when a reference needs them, with
-//     awsx's configuration: the default credential chain, AWS_ENDPOINT_URL
-//     and the per-service AWS_ENDPOINT_URL_SECRETS_MANAGER and
-//     AWS_ENDPOINT_URL_SSM, retries with backoff. A task whose secrets are
-//     all env: and file: needs no AWS configuration at all.
+//   - The Fetcher is called only when a reference needs AWS, and once per
+//     secret version or parameter in one Environ (two JSON keys of one
+//     secret are one read). A task whose secrets are all env: and file:
+//     needs no AWS configuration at all.
 package secret

@@ -10,20 +10,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/smithy-go"
-
-	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/task/secretref"
 	"github.com/deployerhq/deployer/schemas"
 )
-
-// Prefix is the prefix of the environment variables that carry secret
-// references into a task: DEPLOYER_SECRET_<NAME>=<reference>.
-const Prefix = "DEPLOYER_SECRET_"
 
 // MaxValueLen is the longest value a file: reference may resolve to, in
 // bytes: Linux refuses to start a program with a longer environment
@@ -32,63 +22,57 @@ const MaxValueLen = 128 << 10
 
 // Errors of Resolve and Environ, tested with errors.Is.
 var (
-	// ErrInvalid is a reference (or variable name) of invalid syntax.
-	ErrInvalid = errors.New("invalid secret reference")
+	// ErrInvalid is a reference (or variable name) of invalid syntax. It
+	// is secretref.ErrInvalid: secretref.Check's errors are ErrInvalid.
+	ErrInvalid = secretref.ErrInvalid
 	// ErrNotFound is a secret, version, parameter, JSON key, environment
 	// variable or file that does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrDenied is a secret the task may not read: IAM or KMS refused,
 	// or the file is not readable.
 	ErrDenied = errors.New("access denied")
+	// ErrNoAWS is a Secrets Manager or SSM reference resolved by a
+	// Resolver without a Fetcher (Resolver.AWS): the program was built
+	// without the AWS SDK.
+	ErrNoAWS = errors.New("this program leaves the AWS SDK out and cannot read Secrets Manager or SSM: " +
+		"for deployer, install deployer-supervisor of the same build next to deployer (make build puts both in bin/), " +
+		"which supervises the embedded backend's tasks with the SDK; " +
+		"a Go program serving with package client calls awsclient.RunTaskProcess instead of client.RunTaskProcess")
 )
 
-// AWS error codes of the sentinel errors.
-var (
-	notFoundCodes = []string{"ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound"}
-	deniedCodes   = []string{"AccessDeniedException", "AccessDenied", "DecryptionFailure", "KMSAccessDeniedException"}
-)
-
-// SecretsManagerClient is what the Resolver calls of
-// *secretsmanager.Client.
-type SecretsManagerClient interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
-
-// SSMClient is what the Resolver calls of *ssm.Client.
-type SSMClient interface {
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+// Fetcher reads the values of Secrets Manager and SSM references for a
+// Resolver, which applies their JSON key: the port through which this
+// package reaches AWS without linking the AWS SDK (awssecret.Fetcher is
+// the adapter). Its methods are safe for concurrent use. Their errors
+// wrap ErrNotFound or ErrDenied when AWS says so, never contain a value,
+// and need not name the reference, which the Resolver adds.
+type Fetcher interface {
+	// GetSecretValue returns the SecretString of the Secrets Manager
+	// secret ref names (ref.ID, in ref.Region, or the default region when
+	// it is ""), at ref.VersionStage and ref.VersionID (AWSCURRENT when
+	// both are ""). It ignores ref.JSONKey.
+	GetSecretValue(ctx context.Context, ref secretref.Reference) (string, error)
+	// GetParameter returns the value, decrypted, of the SSM parameter ref
+	// names (ref.ID, a name or an ARN, in ref.Region, or the default
+	// region when it is "").
+	GetParameter(ctx context.Context, ref secretref.Reference) (string, error)
 }
 
 // Resolver resolves secret references to their values. Its zero value is
-// ready to use; it is safe for concurrent use.
+// ready to use, without AWS; it is safe for concurrent use.
 type Resolver struct {
-	// SecretsManager serves every Secrets Manager reference when set
-	// (tests), with the call's region set to an ARN's region. Nil creates
-	// one client per region, the first time a reference needs it, from
-	// the AWS configuration (awsx.Load with AWS).
-	SecretsManager SecretsManagerClient
-	// SSM serves every SSM parameter reference, as SecretsManager does.
-	SSM SSMClient
-	// AWS tunes how the AWS configuration is loaded: the default
-	// credential chain, AWS_ENDPOINT_URL and the per-service variables
-	// (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_SSM), awsx's
-	// retry policy. AWS.Region, when set, replaces the default region of
-	// references that carry none; an ARN's region always wins.
-	AWS awsx.Options
+	// AWS reads the Secrets Manager and SSM references. Nil fails them
+	// with ErrNoAWS; env: and file: references need nothing.
+	AWS Fetcher
 	// LookupEnv looks up the variable of an env: reference. Defaults to
 	// os.LookupEnv: the environment of the process resolving.
 	LookupEnv func(name string) (string, bool)
-
-	mu      sync.Mutex
-	configs map[string]aws.Config // by region, "" for the default one
-	sm      map[string]SecretsManagerClient
-	ssm     map[string]SSMClient
 }
 
 // Resolve returns the value ref refers to. Errors are ErrInvalid,
-// ErrNotFound, ErrDenied or another failure (AWS unreachable, throttled
-// past the retries, a binary secret, a value with a NUL byte); they name
-// the reference when it is valid, and never contain a value.
+// ErrNotFound, ErrDenied, ErrNoAWS or another failure (AWS unreachable,
+// throttled past the retries, a binary secret, a value with a NUL byte);
+// they name the reference when it is valid, and never contain a value.
 func (r *Resolver) Resolve(ctx context.Context, ref string) (string, error) {
 	return r.resolve(ctx, ref, nil)
 }
@@ -105,7 +89,7 @@ func (r *Resolver) Environ(ctx context.Context, environ []string) ([]string, err
 	refs := map[string]string{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		if name, ok := strings.CutPrefix(k, Prefix); ok {
+		if name, ok := strings.CutPrefix(k, secretref.VarPrefix); ok {
 			refs[name] = v
 		}
 	}
@@ -120,16 +104,16 @@ func (r *Resolver) Environ(ctx context.Context, environ []string) ([]string, err
 	var errs []error
 	for _, name := range names {
 		if !schemas.ValidEnvName(name) {
-			errs = append(errs, fmt.Errorf("%q: %w: the name after %s must be letters, digits and '_', not starting with a digit", Prefix+name, ErrInvalid, Prefix))
+			errs = append(errs, fmt.Errorf("%q: %w: the name after %s must be letters, digits and '_', not starting with a digit", secretref.VarPrefix+name, ErrInvalid, secretref.VarPrefix))
 			continue
 		}
-		if strings.HasPrefix(name, Prefix) {
-			errs = append(errs, fmt.Errorf("%s%s: %w: a secret's name may not start with %s", Prefix, name, ErrInvalid, Prefix))
+		if strings.HasPrefix(name, secretref.VarPrefix) {
+			errs = append(errs, fmt.Errorf("%s%s: %w: a secret's name may not start with %s", secretref.VarPrefix, name, ErrInvalid, secretref.VarPrefix))
 			continue
 		}
 		v, err := r.resolve(ctx, refs[name], cache)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s%s: %w", Prefix, name, err))
+			errs = append(errs, fmt.Errorf("%s%s: %w", secretref.VarPrefix, name, err))
 			continue
 		}
 		values[name] = v
@@ -141,7 +125,7 @@ func (r *Resolver) Environ(ctx context.Context, environ []string) ([]string, err
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, secret := values[k]; secret || strings.HasPrefix(k, Prefix) {
+		if _, secret := values[k]; secret || strings.HasPrefix(k, secretref.VarPrefix) {
 			continue
 		}
 		out = append(out, kv)
@@ -154,7 +138,7 @@ func (r *Resolver) Environ(ctx context.Context, environ []string) ([]string, err
 
 // fetchKey identifies one backend read, for Environ to read each once.
 type fetchKey struct {
-	kind                         kind
+	kind                         secretref.Kind
 	id, region, stage, versionID string
 }
 
@@ -166,32 +150,28 @@ type fetched struct {
 // resolve resolves ref, reading the backends through cache when it is
 // not nil.
 func (r *Resolver) resolve(ctx context.Context, ref string, cache map[fetchKey]fetched) (string, error) {
-	p, err := parse(ref)
+	p, err := secretref.Parse(ref)
 	if err != nil {
 		return "", err // names nothing: ref may be a value
 	}
 	var v string
-	switch p.kind {
-	case kindEnv:
-		v, err = r.env(p.id)
-	case kindFile:
-		v, err = readFile(p.id)
+	switch p.Kind {
+	case secretref.KindEnv:
+		v, err = r.env(p.ID)
+	case secretref.KindFile:
+		v, err = readFile(p.ID)
 	default:
-		key := fetchKey{kind: p.kind, id: p.id, region: p.region, stage: p.versionStage, versionID: p.versionID}
+		key := fetchKey{kind: p.Kind, id: p.ID, region: p.Region, stage: p.VersionStage, versionID: p.VersionID}
 		f, ok := cache[key]
 		if !ok {
-			if p.kind == kindSSM {
-				f.value, f.err = r.getParameter(ctx, p)
-			} else {
-				f.value, f.err = r.getSecretValue(ctx, p)
-			}
+			f.value, f.err = r.fetch(ctx, p)
 			if cache != nil {
 				cache[key] = f
 			}
 		}
 		v, err = f.value, f.err
-		if err == nil && p.jsonKey != "" {
-			v, err = jsonKey(v, p.jsonKey)
+		if err == nil && p.JSONKey != "" {
+			v, err = jsonKey(v, p.JSONKey)
 		}
 	}
 	if err == nil && strings.ContainsRune(v, 0) {
@@ -253,41 +233,16 @@ func fileError(err error) error {
 	return fmt.Errorf("reading the file: %w", err)
 }
 
-func (r *Resolver) getSecretValue(ctx context.Context, p reference) (string, error) {
-	c, opts, err := r.secretsManager(ctx, p.region)
-	if err != nil {
-		return "", err
+// fetch reads the value of p, a Secrets Manager or SSM reference,
+// through r.AWS.
+func (r *Resolver) fetch(ctx context.Context, p secretref.Reference) (string, error) {
+	switch {
+	case r.AWS == nil:
+		return "", ErrNoAWS
+	case p.Kind == secretref.KindSSM:
+		return r.AWS.GetParameter(ctx, p)
 	}
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(p.id)}
-	if p.versionStage != "" {
-		in.VersionStage = aws.String(p.versionStage)
-	}
-	if p.versionID != "" {
-		in.VersionId = aws.String(p.versionID)
-	}
-	out, err := c.GetSecretValue(ctx, in, opts...)
-	if err != nil {
-		return "", awsError(ctx, "secretsmanager:GetSecretValue", err)
-	}
-	if out.SecretString == nil {
-		return "", errors.New("the secret has no SecretString (binary secrets are not supported)")
-	}
-	return *out.SecretString, nil
-}
-
-func (r *Resolver) getParameter(ctx context.Context, p reference) (string, error) {
-	c, opts, err := r.ssmClient(ctx, p.region)
-	if err != nil {
-		return "", err
-	}
-	out, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.id), WithDecryption: aws.Bool(true)}, opts...)
-	if err != nil {
-		return "", awsError(ctx, "ssm:GetParameter", err)
-	}
-	if out.Parameter == nil || out.Parameter.Value == nil {
-		return "", errors.New("ssm:GetParameter answered no value")
-	}
-	return *out.Parameter.Value, nil
+	return r.AWS.GetSecretValue(ctx, p)
 }
 
 // jsonKey returns the value of key in s, a JSON object: a string's
@@ -310,95 +265,4 @@ func jsonKey(s, key string) (string, error) {
 		return v, nil
 	}
 	return string(raw), nil
-}
-
-// awsError translates an SDK error into the package's errors.
-// Deserialization errors lose their cause: it may quote the answer, and
-// the answer holds the value.
-func awsError(ctx context.Context, op string, err error) error {
-	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		return fmt.Errorf("%s: %w: %w", op, ctx.Err(), err)
-	}
-	var de *smithy.DeserializationError
-	switch {
-	case errors.As(err, &de):
-		return fmt.Errorf("%s: the answer could not be decoded", op)
-	case awsx.HasCode(err, notFoundCodes...):
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case awsx.HasCode(err, deniedCodes...):
-		return fmt.Errorf("%w: %w", ErrDenied, err)
-	}
-	return err
-}
-
-// secretsManager returns the Secrets Manager client of region ("" for
-// the default one) and the options of a call to it.
-func (r *Resolver) secretsManager(ctx context.Context, region string) (SecretsManagerClient, []func(*secretsmanager.Options), error) {
-	if r.SecretsManager != nil {
-		if region == "" {
-			return r.SecretsManager, nil, nil
-		}
-		return r.SecretsManager, []func(*secretsmanager.Options){func(o *secretsmanager.Options) { o.Region = region }}, nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c := r.sm[region]; c != nil {
-		return c, nil, nil
-	}
-	cfg, err := r.config(ctx, region)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := secretsmanager.NewFromConfig(cfg)
-	if r.sm == nil {
-		r.sm = map[string]SecretsManagerClient{}
-	}
-	r.sm[region] = c
-	return c, nil, nil
-}
-
-// ssmClient is secretsManager for SSM.
-func (r *Resolver) ssmClient(ctx context.Context, region string) (SSMClient, []func(*ssm.Options), error) {
-	if r.SSM != nil {
-		if region == "" {
-			return r.SSM, nil, nil
-		}
-		return r.SSM, []func(*ssm.Options){func(o *ssm.Options) { o.Region = region }}, nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c := r.ssm[region]; c != nil {
-		return c, nil, nil
-	}
-	cfg, err := r.config(ctx, region)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := ssm.NewFromConfig(cfg)
-	if r.ssm == nil {
-		r.ssm = map[string]SSMClient{}
-	}
-	r.ssm[region] = c
-	return c, nil, nil
-}
-
-// config returns the AWS configuration of region ("" for the default
-// one), loading it the first time. r.mu is held.
-func (r *Resolver) config(ctx context.Context, region string) (aws.Config, error) {
-	if cfg, ok := r.configs[region]; ok {
-		return cfg, nil
-	}
-	o := r.AWS
-	if region != "" {
-		o.Region = region
-	}
-	cfg, err := awsx.Load(ctx, o)
-	if err != nil {
-		return aws.Config{}, err
-	}
-	if r.configs == nil {
-		r.configs = map[string]aws.Config{}
-	}
-	r.configs[region] = cfg
-	return cfg, nil
 }

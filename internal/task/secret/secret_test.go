@@ -4,44 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-
-	"github.com/deployerhq/deployer/internal/awsx"
-	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secretref"
 )
 
-// Values the fake holds. No error may contain any of them.
+// The Resolver's own behaviours, with an in-memory Fetcher. The Fetcher
+// of the AWS SDK is tested, with a Resolver, in package awssecret.
+
+// Values the fakes hold. No error may contain any of them.
 const (
 	smCurrent  = "sm-current-V4lue"
-	smPrevious = "sm-previous-V4lue"
-	smPending  = "sm-pending-V4lue"
 	dbUser     = "db-user-V4lue"
 	dbPassword = "db-password-V4lue"
 	dbJSON     = `{"username":"` + dbUser + `","password":"` + dbPassword + `","port":5432,"tls":{"mode":"verify-full"},"empty":null}`
 	notJSON    = `not-json-V4lue {`
 	ssmValue   = "ssm-V4lue"
-	ssmARNV    = "ssm-arn-V4lue"
 	envValue   = "env-V4lue"
 	fileValue  = "file-V4lue"
 )
 
-var allValues = []string{smCurrent, smPrevious, smPending, dbUser, dbPassword, dbJSON, notJSON, ssmValue, ssmARNV, envValue, fileValue, "5432", "verify-full", "not-json"}
+var allValues = []string{smCurrent, dbUser, dbPassword, dbJSON, notJSON, ssmValue, envValue, fileValue, "5432", "verify-full", "not-json"}
 
 // noValue fails the test when err's text contains a value. Each of
-// names (a temporary directory, a random prefix: never a value) is taken
-// out of the text first, as its random digits may spell a value's.
+// names (a temporary directory: never a value) is taken out of the text
+// first, as its random digits may spell a value's.
 func noValue(t *testing.T, err error, names ...string) {
 	t.Helper()
 	if err == nil {
@@ -58,67 +51,90 @@ func noValue(t *testing.T, err error, names ...string) {
 	}
 }
 
-// world is the fake's content and the references to it.
-type world struct {
-	fake                               *fake
-	arn, partialARN, dbARN, notJSONARN string
-	binaryARN, deniedARN               string
-	ssmName, ssmARN, deniedParam       string
-}
-
+// References of the fake's content.
 const (
-	versionPrevious = "a1a1a1a1-1111-4111-8111-111111111111"
-	versionCurrent  = "b2b2b2b2-2222-4222-8222-222222222222"
-	versionPending  = "c3c3c3c3-3333-4333-8333-333333333333"
+	smARN     = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ci/token-AbCdEf"
+	dbARN     = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/prod-AbCdEf"
+	plainARN  = "arn:aws:secretsmanager:us-east-1:123456789012:secret:plain-AbCdEf"
+	nulARN    = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nul-AbCdEf"
+	deniedARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:denied-AbCdEf"
+	brokenARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:broken-AbCdEf"
+	ssmName   = "/ci/slack/url"
+	ssmARN    = "arn:aws:ssm:ap-southeast-2:123456789012:parameter/ci/other"
 )
 
-func newWorld() *world {
-	f := newFake()
-	w := &world{fake: f}
-	w.arn = f.addSecret("eu-west-1", "ci/token",
-		fakeVersion{id: versionPrevious, stages: []string{"AWSPREVIOUS"}, str: aws.String(smPrevious)},
-		fakeVersion{id: versionCurrent, stages: []string{"AWSCURRENT"}, str: aws.String(smCurrent)},
-		fakeVersion{id: versionPending, stages: []string{"AWSPENDING"}, str: aws.String(smPending)},
-	)
-	w.partialARN = strings.TrimSuffix(w.arn, "-AbCdEf")
-	f.addSecret("us-east-1", "ci/token",
-		fakeVersion{id: versionCurrent, stages: []string{"AWSCURRENT"}, str: aws.String(smCurrent)})
-	w.dbARN = f.addSecret("us-east-1", "db/prod",
-		fakeVersion{id: versionCurrent, stages: []string{"AWSCURRENT"}, str: aws.String(dbJSON)})
-	w.notJSONARN = f.addSecret("us-east-1", "plain",
-		fakeVersion{id: versionCurrent, stages: []string{"AWSCURRENT"}, str: aws.String(notJSON)})
-	w.binaryARN = f.addSecret("us-east-1", "binary",
-		fakeVersion{id: versionCurrent, stages: []string{"AWSCURRENT"}, binary: []byte(smCurrent)})
-	w.deniedARN = f.addSecret("us-east-1", "denied",
-		fakeVersion{id: versionCurrent, stages: []string{"AWSCURRENT"}, str: aws.String(smCurrent)})
-	f.deny(w.deniedARN)
-	w.ssmName = "/ci/slack/url"
-	f.addParam("us-east-1", w.ssmName, ssmValue)
-	w.ssmARN = f.addParam("ap-southeast-2", "/ci/other", ssmARNV)
-	w.deniedParam = "/ci/kms-denied"
-	f.addParam("us-east-1", w.deniedParam, ssmValue)
-	f.deny(w.deniedParam)
-	return w
+// fakeAWS is a secret.Fetcher serving values by reference ID, whatever
+// the region and version, and recording every call.
+type fakeAWS struct {
+	mu      sync.Mutex
+	secrets map[string]string // Secrets Manager, by ID
+	params  map[string]string // SSM, by ID
+	errs    map[string]error  // by ID, answered instead of a value
+	calls   []fakeCall
 }
 
-// resolver returns a Resolver whose clients speak to the world's fake
-// over HTTP, with region us-east-1 by default.
-func (w *world) resolver(t *testing.T) *secret.Resolver {
-	cfg := awstest.Config(t, w.fake.start(t), nil)
-	return &secret.Resolver{
-		SecretsManager: secretsmanager.NewFromConfig(cfg),
-		SSM:            ssm.NewFromConfig(cfg),
-		LookupEnv:      lookup(map[string]string{"TOKEN": envValue, "EMPTY": ""}),
+// fakeCall is one call the fake answered.
+type fakeCall struct {
+	Op  string
+	Ref secretref.Reference
+}
+
+var _ secret.Fetcher = (*fakeAWS)(nil)
+
+func newFakeAWS() *fakeAWS {
+	return &fakeAWS{
+		secrets: map[string]string{smARN: smCurrent, dbARN: dbJSON, "db/prod": dbJSON, plainARN: notJSON, nulARN: "a\x00b"},
+		params:  map[string]string{ssmName: ssmValue, ssmARN: ssmValue},
+		errs: map[string]error{
+			deniedARN: fmt.Errorf("%w: AccessDeniedException: not authorized", secret.ErrDenied),
+			brokenARN: errors.New("secretsmanager:GetSecretValue: connection refused"),
+		},
 	}
+}
+
+func (f *fakeAWS) GetSecretValue(_ context.Context, ref secretref.Reference) (string, error) {
+	return f.get("GetSecretValue", f.secrets, ref)
+}
+
+func (f *fakeAWS) GetParameter(_ context.Context, ref secretref.Reference) (string, error) {
+	return f.get("GetParameter", f.params, ref)
+}
+
+func (f *fakeAWS) get(op string, values map[string]string, ref secretref.Reference) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fakeCall{Op: op, Ref: ref})
+	if err := f.errs[ref.ID]; err != nil {
+		return "", err
+	}
+	v, ok := values[ref.ID]
+	if !ok {
+		return "", fmt.Errorf("%w: ResourceNotFoundException", secret.ErrNotFound)
+	}
+	return v, nil
+}
+
+func (f *fakeAWS) callLog() []fakeCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 func lookup(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
+func resolver(f *fakeAWS) *secret.Resolver {
+	r := &secret.Resolver{LookupEnv: lookup(map[string]string{"TOKEN": envValue, "EMPTY": ""})}
+	if f != nil {
+		r.AWS = f
+	}
+	return r
+}
+
 func TestResolve(t *testing.T) {
-	w := newWorld()
-	r := w.resolver(t)
+	f := newFakeAWS()
+	r := resolver(f)
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -127,25 +143,24 @@ func TestResolve(t *testing.T) {
 		}
 		return p
 	}
+	sm := func(id, region, key, stage, version string) *fakeCall {
+		return &fakeCall{"GetSecretValue", secretref.Reference{Kind: secretref.KindSecretsManager, ID: id, Region: region, JSONKey: key, VersionStage: stage, VersionID: version}}
+	}
 	cases := []struct {
 		name, ref, want string
-		call            *fakeCall // the one call expected, if any
+		call            *fakeCall // the one call expected; none when nil
 	}{
-		{"secrets manager ARN", w.arn, smCurrent, &fakeCall{"GetSecretValue", "eu-west-1", w.arn}},
-		{"secrets manager partial ARN", w.partialARN, smCurrent, &fakeCall{"GetSecretValue", "eu-west-1", w.partialARN}},
-		{"secrets manager name", "secretsmanager:ci/token", smCurrent, &fakeCall{"GetSecretValue", "us-east-1", "ci/token"}},
-		{"empty suffix", w.arn + ":::", smCurrent, &fakeCall{"GetSecretValue", "eu-west-1", w.arn}},
-		{"version stage", w.arn + "::AWSPREVIOUS:", smPrevious, &fakeCall{"GetSecretValue", "eu-west-1", w.arn}},
-		{"version id", w.arn + ":::" + versionPending, smPending, nil},
-		{"version stage and id", w.arn + "::AWSPENDING:" + versionPending, smPending, nil},
-		{"json key", w.dbARN + ":password::", dbPassword, nil},
-		{"json key by name", "secretsmanager:db/prod:username::", dbUser, nil},
-		{"json key of a number", w.dbARN + ":port::", "5432", nil},
-		{"json key of an object", w.dbARN + ":tls::", `{"mode":"verify-full"}`, nil},
-		{"json key of null", w.dbARN + ":empty::", "null", nil},
-		{"json key and stage", w.dbARN + ":password:AWSCURRENT:", dbPassword, nil},
-		{"ssm name", w.ssmName, ssmValue, &fakeCall{"GetParameter", "us-east-1", w.ssmName}},
-		{"ssm ARN", w.ssmARN, ssmARNV, &fakeCall{"GetParameter", "ap-southeast-2", w.ssmARN}},
+		{"secrets manager ARN", smARN, smCurrent, sm(smARN, "eu-west-1", "", "", "")},
+		{"secrets manager name", "secretsmanager:db/prod", dbJSON, sm("db/prod", "", "", "", "")},
+		{"version stage and id", smARN + "::AWSPENDING:c3c3", smCurrent, sm(smARN, "eu-west-1", "", "AWSPENDING", "c3c3")},
+		{"json key", dbARN + ":password::", dbPassword, sm(dbARN, "us-east-1", "password", "", "")},
+		{"json key by name", "secretsmanager:db/prod:username::", dbUser, sm("db/prod", "", "username", "", "")},
+		{"json key of a number", dbARN + ":port::", "5432", sm(dbARN, "us-east-1", "port", "", "")},
+		{"json key of an object", dbARN + ":tls::", `{"mode":"verify-full"}`, sm(dbARN, "us-east-1", "tls", "", "")},
+		{"json key of null", dbARN + ":empty::", "null", sm(dbARN, "us-east-1", "empty", "", "")},
+		{"json key and stage", dbARN + ":password:AWSCURRENT:", dbPassword, sm(dbARN, "us-east-1", "password", "AWSCURRENT", "")},
+		{"ssm name", ssmName, ssmValue, &fakeCall{"GetParameter", secretref.Reference{Kind: secretref.KindSSM, ID: ssmName}}},
+		{"ssm ARN", ssmARN, ssmValue, &fakeCall{"GetParameter", secretref.Reference{Kind: secretref.KindSSM, ID: ssmARN, Region: "ap-southeast-2"}}},
 		{"env", "env:TOKEN", envValue, nil},
 		{"env empty", "env:EMPTY", "", nil},
 		{"file", "file:" + write("plain", fileValue), fileValue, nil},
@@ -155,7 +170,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := len(w.fake.callLog())
+			before := len(f.callLog())
 			got, err := r.Resolve(context.Background(), c.ref)
 			if err != nil {
 				t.Fatalf("Resolve(%q): %v", c.ref, err)
@@ -163,22 +178,19 @@ func TestResolve(t *testing.T) {
 			if got != c.want {
 				t.Fatalf("Resolve(%q) = %q, want %q", c.ref, got, c.want)
 			}
-			calls := w.fake.callLog()[before:]
-			if c.call != nil && (len(calls) != 1 || calls[0] != *c.call) {
+			calls := f.callLog()[before:]
+			switch {
+			case c.call == nil && len(calls) != 0:
+				t.Fatalf("%s called AWS: %+v", c.ref, calls)
+			case c.call != nil && (len(calls) != 1 || calls[0] != *c.call):
 				t.Fatalf("calls %+v, want one %+v", calls, *c.call)
-			}
-			if strings.HasPrefix(c.ref, "env:") || strings.HasPrefix(c.ref, "file:") {
-				if len(calls) != 0 {
-					t.Fatalf("%s called AWS: %+v", c.ref, calls)
-				}
 			}
 		})
 	}
 }
 
 func TestResolveErrors(t *testing.T) {
-	w := newWorld()
-	r := w.resolver(t)
+	r := resolver(newFakeAWS())
 	dir := t.TempDir()
 	nul := filepath.Join(dir, "nul")
 	if err := os.WriteFile(nul, []byte(fileValue+"\x00"), 0o600); err != nil {
@@ -202,18 +214,12 @@ func TestResolveErrors(t *testing.T) {
 		is        error // nil: none of the sentinels
 		mention   string
 	}{
-		{"secret not found", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf", secret.ErrNotFound, "ResourceNotFoundException"},
-		{"secret in another region", strings.Replace(w.arn, "eu-west-1", "eu-west-2", 1), secret.ErrNotFound, ""},
-		{"name not found", "secretsmanager:nope", secret.ErrNotFound, ""},
-		{"stage not found", "secretsmanager:ci/token::AWSPREVIOUS:", secret.ErrNotFound, "staging label"},
-		{"version id not found", w.arn + ":::d4d4d4d4-4444-4444-8444-444444444444", secret.ErrNotFound, "VersionId"},
-		{"json key not found", w.dbARN + ":nope::", secret.ErrNotFound, `"nope"`},
-		{"json key of a plain string", w.notJSONARN + ":password::", nil, "not a JSON object"},
-		{"binary secret", w.binaryARN, nil, "SecretString"},
-		{"secret denied", w.deniedARN, secret.ErrDenied, "AccessDeniedException"},
-		{"parameter not found", "/ci/nope", secret.ErrNotFound, "ParameterNotFound"},
-		{"parameter ARN not found", "arn:aws:ssm:us-east-1:123456789012:parameter/ci/nope", secret.ErrNotFound, ""},
-		{"parameter KMS denied", w.deniedParam, secret.ErrDenied, ""},
+		{"fetched not found", "secretsmanager:nope", secret.ErrNotFound, "ResourceNotFoundException"},
+		{"fetched denied", deniedARN, secret.ErrDenied, "AccessDeniedException"},
+		{"fetch failed", brokenARN, nil, "connection refused"},
+		{"fetched NUL", nulARN, nil, "NUL"},
+		{"json key not found", dbARN + ":nope::", secret.ErrNotFound, `"nope"`},
+		{"json key of a plain string", plainARN + ":password::", nil, "not a JSON object"},
 		{"env unset", "env:NOPE", secret.ErrNotFound, "NOPE"},
 		{"file missing", "file:" + filepath.Join(dir, "nope"), secret.ErrNotFound, "no such file"},
 		{"file NUL", "file:" + nul, nil, "NUL"},
@@ -233,7 +239,7 @@ func TestResolveErrors(t *testing.T) {
 				t.Fatalf("Resolve(%q) = %q, want an error", c.ref, got)
 			}
 			noValue(t, err, dir)
-			for _, s := range []error{secret.ErrNotFound, secret.ErrDenied, secret.ErrInvalid} {
+			for _, s := range []error{secret.ErrNotFound, secret.ErrDenied, secret.ErrInvalid, secret.ErrNoAWS} {
 				if want := errors.Is(c.is, s); errors.Is(err, s) != want {
 					t.Errorf("errors.Is(%v, %v) = %v", err, s, !want)
 				}
@@ -252,33 +258,62 @@ func TestResolveErrors(t *testing.T) {
 	}
 }
 
-func TestResolveCancelled(t *testing.T) {
-	w := newWorld()
-	r := w.resolver(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := r.Resolve(ctx, w.arn)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Resolve with a cancelled context: %v", err)
+// A Resolver without a Fetcher, as in the deployer binary, refuses the
+// AWS references and resolves the others.
+func TestNoAWS(t *testing.T) {
+	r := resolver(nil)
+	ctx := context.Background()
+	for _, ref := range []string{smARN, "secretsmanager:db/prod", dbARN + ":password::", ssmName, ssmARN} {
+		_, err := r.Resolve(ctx, ref)
+		if !errors.Is(err, secret.ErrNoAWS) {
+			t.Fatalf("Resolve(%q) without a Fetcher: %v, want ErrNoAWS", ref, err)
+		}
+		for _, s := range []error{secret.ErrNotFound, secret.ErrDenied, secret.ErrInvalid} {
+			if errors.Is(err, s) {
+				t.Errorf("Resolve(%q) without a Fetcher: %v is %v", ref, err, s)
+			}
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "secret "+ref+": ") || !strings.Contains(msg, "AWS SDK") || !strings.Contains(msg, "deployer-supervisor") {
+			t.Errorf("Resolve(%q) without a Fetcher: %q does not name the reference and say how to get the SDK", ref, msg)
+		}
+	}
+
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(fileValue+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env, err := r.Environ(ctx, []string{"DEPLOYER_SECRET_A=env:TOKEN", "DEPLOYER_SECRET_B=file:" + file, "X=1"})
+	if err != nil || !slices.Equal(env, []string{"X=1", "A=" + envValue, "B=" + fileValue}) {
+		t.Fatalf("Environ of env: and file: without a Fetcher = %q, %v", env, err)
+	}
+
+	env, err = r.Environ(ctx, []string{"DEPLOYER_SECRET_A=env:TOKEN", "DEPLOYER_SECRET_DB=" + dbARN + ":password::", "DEPLOYER_SECRET_SLACK=" + ssmName})
+	if env != nil || !errors.Is(err, secret.ErrNoAWS) {
+		t.Fatalf("Environ with AWS references without a Fetcher = %q, %v", env, err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "DEPLOYER_SECRET_DB: secret "+dbARN+":password::: ") ||
+		!strings.HasPrefix(lines[1], "DEPLOYER_SECRET_SLACK: secret "+ssmName+": ") {
+		t.Fatalf("Environ's errors:\n%s", err)
 	}
 }
 
 func TestEnviron(t *testing.T) {
-	w := newWorld()
-	r := w.resolver(t)
+	f := newFakeAWS()
+	r := resolver(f)
 	in := []string{
 		"PATH=/usr/bin",
 		"DB_PASSWORD=stale",
-		"DEPLOYER_SECRET_DB_PASSWORD=" + w.dbARN + ":password::",
-		"DEPLOYER_SECRET_DB_USER=" + w.dbARN + ":username::",
+		"DEPLOYER_SECRET_DB_PASSWORD=" + dbARN + ":password::",
+		"DEPLOYER_SECRET_DB_USER=" + dbARN + ":username::",
 		"HOME=/root",
 		"DEPLOYER_SECRET_TOKEN=env:NOPE",
 		"DEPLOYER_SECRET_TOKEN=env:TOKEN", // the last one counts
-		"DEPLOYER_SECRET_SLACK=" + w.ssmName,
+		"DEPLOYER_SECRET_SLACK=" + ssmName,
 		"DB_PASSWORD=stale too",
 		"DEPLOYER_JOB_ID=01J",
 	}
-	before := len(w.fake.callLog())
 	got, err := r.Environ(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -295,25 +330,71 @@ func TestEnviron(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("Environ:\n got %q\nwant %q", got, want)
 	}
-	// Two keys of one secret: one read.
-	if calls := w.fake.callLog()[before:]; len(calls) != 2 {
-		t.Fatalf("calls %+v, want one GetSecretValue and one GetParameter", calls)
-	}
 	if got, err := r.Environ(context.Background(), []string{"A=1", "B"}); err != nil || !slices.Equal(got, []string{"A=1", "B"}) {
 		t.Fatalf("Environ without secrets = %q, %v", got, err)
 	}
 }
 
-func TestEnvironErrors(t *testing.T) {
-	w := newWorld()
-	r := w.resolver(t)
+// Environ reads each secret version or parameter once, whichever keys of
+// it the variables name, failures included; the next Environ reads
+// again.
+func TestEnvironFetchesOnce(t *testing.T) {
+	f := newFakeAWS()
+	r := resolver(f)
 	in := []string{
-		"DEPLOYER_SECRET_Z_DENIED=" + w.deniedARN,
+		"DEPLOYER_SECRET_DB_PASSWORD=" + dbARN + ":password::",
+		"DEPLOYER_SECRET_DB_USER=" + dbARN + ":username::",
+		"DEPLOYER_SECRET_DB_JSON=" + dbARN,
+		"DEPLOYER_SECRET_SLACK=" + ssmName,
+		"DEPLOYER_SECRET_SLACK_AGAIN=" + ssmName,
+	}
+	ops := func(calls []fakeCall) []string {
+		var out []string
+		for _, c := range calls {
+			out = append(out, c.Op+" "+c.Ref.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for i := range 2 {
+		before := len(f.callLog())
+		env, err := r.Environ(context.Background(), in)
+		if err != nil || !slices.Equal(env, []string{"DB_JSON=" + dbJSON, "DB_PASSWORD=" + dbPassword, "DB_USER=" + dbUser, "SLACK=" + ssmValue, "SLACK_AGAIN=" + ssmValue}) {
+			t.Fatalf("Environ = %q, %v", env, err)
+		}
+		if got, want := ops(f.callLog()[before:]), []string{"GetParameter " + ssmName, "GetSecretValue " + dbARN}; !slices.Equal(got, want) {
+			t.Fatalf("Environ %d: calls %q, want %q", i+1, got, want)
+		}
+	}
+
+	// Another version of one secret is another read.
+	before := len(f.callLog())
+	if _, err := r.Environ(context.Background(), []string{"DEPLOYER_SECRET_A=" + dbARN + ":password::", "DEPLOYER_SECRET_B=" + dbARN + ":password:AWSPREVIOUS:"}); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.callLog()[before:]; len(calls) != 2 {
+		t.Fatalf("two versions of one secret: calls %+v, want two", calls)
+	}
+
+	before = len(f.callLog())
+	_, err := r.Environ(context.Background(), []string{"DEPLOYER_SECRET_A=" + deniedARN + ":a::", "DEPLOYER_SECRET_B=" + deniedARN + ":b::"})
+	if !errors.Is(err, secret.ErrDenied) || strings.Count(err.Error(), "access denied") != 2 {
+		t.Fatalf("two keys of a denied secret: %v", err)
+	}
+	if calls := f.callLog()[before:]; len(calls) != 1 {
+		t.Fatalf("two keys of a denied secret: calls %+v, want one", calls)
+	}
+}
+
+func TestEnvironErrors(t *testing.T) {
+	r := resolver(newFakeAWS())
+	in := []string{
+		"DEPLOYER_SECRET_Z_DENIED=" + deniedARN,
 		"DEPLOYER_SECRET_OK=env:TOKEN",
 		"DEPLOYER_SECRET_A_MISSING=/ci/nope",
 		"DEPLOYER_SECRET_1BAD=env:TOKEN",
 		"DEPLOYER_SECRET_M_PASTED=" + smCurrent,
-		"DEPLOYER_SECRET_B_KEY=" + w.dbARN + ":nope::",
+		"DEPLOYER_SECRET_B_KEY=" + dbARN + ":nope::",
 		"DEPLOYER_SECRET_=env:TOKEN",
 		"DEPLOYER_SECRET_DEPLOYER_SECRET_X=env:TOKEN",
 	}
@@ -339,10 +420,10 @@ func TestEnvironErrors(t *testing.T) {
 		`"DEPLOYER_SECRET_": invalid secret reference`,
 		`"DEPLOYER_SECRET_1BAD": invalid secret reference`,
 		"DEPLOYER_SECRET_A_MISSING: secret /ci/nope: not found",
-		"DEPLOYER_SECRET_B_KEY: secret " + w.dbARN + ":nope::: not found",
+		"DEPLOYER_SECRET_B_KEY: secret " + dbARN + ":nope::: not found",
 		"DEPLOYER_SECRET_DEPLOYER_SECRET_X: invalid secret reference",
 		"DEPLOYER_SECRET_M_PASTED: secret reference must be",
-		"DEPLOYER_SECRET_Z_DENIED: secret " + w.deniedARN + ": access denied",
+		"DEPLOYER_SECRET_Z_DENIED: secret " + deniedARN + ": access denied",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d errors, want %d:\n%s", len(lines), len(want), first)
@@ -350,118 +431,6 @@ func TestEnvironErrors(t *testing.T) {
 	for i := range want {
 		if !strings.HasPrefix(lines[i], want[i]) {
 			t.Errorf("error %d = %q, want it to start with %q", i, lines[i], want[i])
-		}
-	}
-}
-
-// The AWS clients come from the environment's configuration, and only
-// when a reference needs one.
-func TestLazyClientsFromTheEnvironment(t *testing.T) {
-	w := newWorld()
-	smURL := w.fake.start(t)
-	other := newFake()
-	other.addParam("us-east-1", "/elsewhere", ssmValue)
-	ssmURL := other.start(t)
-	nowhere := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		t.Errorf("a request reached AWS_ENDPOINT_URL: %s", r.Header.Get("X-Amz-Target"))
-		rw.WriteHeader(http.StatusInternalServerError)
-	}))
-	t.Cleanup(nowhere.Close)
-
-	isolate(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTESTTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
-	t.Setenv("AWS_ENDPOINT_URL", nowhere.URL)
-	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", smURL)
-	t.Setenv("AWS_ENDPOINT_URL_SSM", ssmURL)
-	t.Setenv("DEPLOYER_TEST_TOKEN", envValue)
-	r := &secret.Resolver{AWS: awsx.Options{Retry: awsx.RetryPolicy{MaxAttempts: 1}}}
-	ctx := context.Background()
-
-	// No region anywhere: env: and file: need no AWS configuration.
-	if v, err := r.Resolve(ctx, "env:DEPLOYER_TEST_TOKEN"); err != nil || v != envValue {
-		t.Fatalf("env: without AWS configuration = %q, %v", v, err)
-	}
-	// A name needs the default region.
-	if _, err := r.Resolve(ctx, "/elsewhere"); err == nil || !strings.Contains(err.Error(), "no region") {
-		t.Fatalf("an SSM name without a region: %v", err)
-	}
-	// An ARN carries its own.
-	if v, err := r.Resolve(ctx, w.arn); err != nil || v != smCurrent {
-		t.Fatalf("ARN without a default region = %q, %v", v, err)
-	}
-	t.Setenv("AWS_REGION", "us-east-1")
-	for ref, want := range map[string]string{
-		"secretsmanager:ci/token": smCurrent,
-		w.dbARN + ":username::":   dbUser,
-		"/elsewhere":              ssmValue,
-	} {
-		if v, err := r.Resolve(ctx, ref); err != nil || v != want {
-			t.Fatalf("Resolve(%q) = %q, %v", ref, v, err)
-		}
-	}
-	var regions []string
-	for _, c := range w.fake.callLog() {
-		regions = append(regions, c.Region)
-	}
-	if !slices.Equal(regions, []string{"eu-west-1", "us-east-1", "us-east-1"}) {
-		t.Fatalf("Secrets Manager calls signed for %q", regions)
-	}
-	if calls := other.callLog(); len(calls) != 1 || calls[0].Region != "us-east-1" {
-		t.Fatalf("SSM calls %+v", calls)
-	}
-}
-
-// isolate hides the machine's AWS configuration from the test.
-func isolate(t *testing.T) {
-	t.Helper()
-	none := filepath.Join(t.TempDir(), "none")
-	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"} {
-		t.Setenv(k, "")
-		if err := os.Unsetenv(k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
-// A Resolver may be shared, its clients created by whichever call comes
-// first.
-func TestConcurrentUse(t *testing.T) {
-	w := newWorld()
-	isolate(t)
-	t.Setenv("AWS_ENDPOINT_URL", w.fake.start(t))
-	r := &secret.Resolver{AWS: awsx.Options{
-		Region:            "us-east-1",
-		StaticCredentials: &awsx.Credentials{AccessKeyID: "AKIDTESTTESTTESTTEST", SecretAccessKey: "test-secret"},
-	}}
-	refs := map[string]string{w.arn: smCurrent, "secretsmanager:ci/token": smCurrent, w.ssmName: ssmValue, w.ssmARN: ssmARNV}
-	done := make(chan error)
-	n := 0
-	for range 4 {
-		for ref, want := range refs {
-			n++
-			go func() {
-				v, err := r.Resolve(context.Background(), ref)
-				if err == nil && v != want {
-					err = fmt.Errorf("Resolve(%q) = %q, want %q", ref, v, want)
-				}
-				done <- err
-			}()
-		}
-	}
-	timeout := time.After(time.Minute)
-	for range n {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Error(err)
-			}
-		case <-timeout:
-			t.Fatal("Resolve did not return")
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package secret_test
+package awssecret_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsx"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
 	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secret/awssecret"
 )
 
 // TestExternal resolves references against the endpoint named by
@@ -51,7 +52,7 @@ func TestExternal(t *testing.T) {
 	}
 	paramARN := aws.ToString(got.Parameter.ARN)
 
-	r := &secret.Resolver{SecretsManager: sm, SSM: ps}
+	r := &secret.Resolver{AWS: &awssecret.Fetcher{SecretsManager: sm, SSM: ps}}
 	for ref, want := range map[string]string{
 		*created.ARN + ":password::":                      smCurrent,
 		"secretsmanager:" + prefix + "/db:password::":     smCurrent,
@@ -85,10 +86,10 @@ func TestExternal(t *testing.T) {
 	// AWS_ENDPOINT_URL.
 	isolate(t)
 	t.Setenv("AWS_ENDPOINT_URL", endpoint)
-	r = &secret.Resolver{AWS: awsx.Options{
+	r = &secret.Resolver{AWS: &awssecret.Fetcher{Config: awsx.Options{
 		Region:            "us-east-1",
 		StaticCredentials: &awsx.Credentials{AccessKeyID: "AKIDTESTTESTTESTTEST", SecretAccessKey: "test-secret"},
-	}}
+	}}}
 	env, err := r.Environ(ctx, []string{"DEPLOYER_SECRET_DB_USER=" + *created.ARN + ":username:AWSPREVIOUS:", "DEPLOYER_SECRET_SLACK=" + param, "X=1"})
 	if err != nil || !slices.Equal(env, []string{"X=1", "DB_USER=" + dbUser, "SLACK=" + ssmValue}) {
 		t.Fatalf("Environ = %q, %v", env, err)

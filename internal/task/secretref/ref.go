@@ -1,6 +1,7 @@
-package secret
+package secretref
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"unicode"
@@ -8,6 +9,10 @@ import (
 
 	"github.com/deployerhq/deployer/schemas"
 )
+
+// VarPrefix is the prefix of the environment variables that carry secret
+// references into a task: DEPLOYER_SECRET_<NAME>=<reference>.
+const VarPrefix = "DEPLOYER_SECRET_"
 
 // Prefixes of the reference forms that are not ARNs or SSM parameter
 // names.
@@ -19,6 +24,10 @@ const (
 
 // MaxRefLen is the longest reference Check accepts, in bytes.
 const MaxRefLen = 2048
+
+// ErrInvalid is a secret reference of invalid syntax: every error of
+// Check and Parse is ErrInvalid, tested with errors.Is.
+var ErrInvalid = errors.New("invalid secret reference")
 
 // The errors of Check. They are constant: none repeats any part of the
 // reference, which may be a value pasted by mistake.
@@ -45,37 +54,44 @@ func (e invalidError) Is(target error) bool { return target == ErrInvalid }
 // ErrInvalid. It never repeats the reference, in full or in part: a value
 // pasted by mistake must not end up in logs.
 func Check(ref string) error {
-	_, err := parse(ref)
+	_, err := Parse(ref)
 	return err
 }
 
-// kind is the form of a reference.
-type kind int
+// Kind is the form of a reference, which says where its value is read.
+type Kind int
 
+// The kinds of references.
 const (
-	kindSecretsManager kind = iota + 1
-	kindSSM
-	kindEnv
-	kindFile
+	// KindSecretsManager is a Secrets Manager ARN or secretsmanager:NAME.
+	KindSecretsManager Kind = iota + 1
+	// KindSSM is an SSM parameter ARN or /NAME.
+	KindSSM
+	// KindEnv is env:NAME.
+	KindEnv
+	// KindFile is file:/absolute/path.
+	KindFile
 )
 
-// reference is a parsed secret reference.
-type reference struct {
-	kind kind
-	// id is what the backend is asked for: the SecretId (the ARN without
+// Reference is a parsed secret reference.
+type Reference struct {
+	Kind Kind
+	// ID is what the backend is asked for: the SecretId (the ARN without
 	// its suffix, or the name) of Secrets Manager, the Name (name or ARN)
 	// of SSM, the variable of env:, the path of file:.
-	id string
-	// region is an ARN's region; "" for the default region.
-	region string
-	// jsonKey, versionStage and versionID are a Secrets Manager
+	ID string
+	// Region is an ARN's region; "" for the default region.
+	Region string
+	// JSONKey, VersionStage and VersionID are a Secrets Manager
 	// reference's optional suffix; "" where absent or empty.
-	jsonKey, versionStage, versionID string
+	JSONKey, VersionStage, VersionID string
 }
 
-func parse(ref string) (reference, error) {
+// Parse parses a secret reference. Its errors are Check's (ErrInvalid,
+// repeating no part of ref), with the zero Reference.
+func Parse(ref string) (Reference, error) {
 	if len(ref) > MaxRefLen {
-		return reference{}, errTooLong
+		return Reference{}, errTooLong
 	}
 	switch {
 	case strings.HasPrefix(ref, "arn:"):
@@ -83,53 +99,54 @@ func parse(ref string) (reference, error) {
 		case isSecretsManagerARN(ref):
 			// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME[:KEY:STAGE:ID]
 			parts := strings.Split(ref, ":")
-			r := reference{kind: kindSecretsManager, id: strings.Join(parts[:7], ":"), region: parts[3]}
-			return r, r.suffix(parts[7:])
+			r := Reference{Kind: KindSecretsManager, ID: strings.Join(parts[:7], ":"), Region: parts[3]}
+			return r.withSuffix(parts[7:])
 		case isSSMARN(ref):
-			return reference{kind: kindSSM, id: ref, region: strings.Split(ref, ":")[3]}, nil
+			return Reference{Kind: KindSSM, ID: ref, Region: strings.Split(ref, ":")[3]}, nil
 		}
-		return reference{}, errARN
+		return Reference{}, errARN
 	case strings.HasPrefix(ref, SecretsManagerPrefix):
 		if !isSecretsManagerName(ref) {
-			return reference{}, errSMName
+			return Reference{}, errSMName
 		}
 		parts := strings.Split(ref, ":")
-		r := reference{kind: kindSecretsManager, id: parts[1]}
-		return r, r.suffix(parts[2:])
+		r := Reference{Kind: KindSecretsManager, ID: parts[1]}
+		return r.withSuffix(parts[2:])
 	case strings.HasPrefix(ref, "/"):
 		if isSSMName(ref) && !strings.Contains(ref, "//") {
-			return reference{kind: kindSSM, id: ref}, nil
+			return Reference{Kind: KindSSM, ID: ref}, nil
 		}
-		return reference{}, errSSMName
+		return Reference{}, errSSMName
 	case strings.HasPrefix(ref, EnvPrefix):
 		name := ref[len(EnvPrefix):]
 		if schemas.ValidEnvName(name) {
-			return reference{kind: kindEnv, id: name}, nil
+			return Reference{Kind: KindEnv, ID: name}, nil
 		}
-		return reference{}, errEnvName
+		return Reference{}, errEnvName
 	case strings.HasPrefix(ref, FilePrefix):
 		p := ref[len(FilePrefix):]
 		if filepath.IsAbs(p) && filepath.Clean(p) == p && printable(p) {
-			return reference{kind: kindFile, id: p}, nil
+			return Reference{Kind: KindFile, ID: p}, nil
 		}
-		return reference{}, errFilePath
+		return Reference{}, errFilePath
 	}
-	return reference{}, errNoneKnown
+	return Reference{}, errNoneKnown
 }
 
-// suffix sets the :JSON_KEY:VERSION_STAGE:VERSION_ID fields of a Secrets
-// Manager reference from the parts after its name (none or three).
-func (r *reference) suffix(parts []string) error {
+// withSuffix returns r, a Secrets Manager reference, with its
+// :JSON_KEY:VERSION_STAGE:VERSION_ID fields set from the parts after its
+// name (none or three).
+func (r Reference) withSuffix(parts []string) (Reference, error) {
 	if len(parts) == 0 {
-		return nil
+		return r, nil
 	}
 	for _, p := range parts {
 		if !printable(p) {
-			return errSuffix
+			return Reference{}, errSuffix
 		}
 	}
-	r.jsonKey, r.versionStage, r.versionID = parts[0], parts[1], parts[2]
-	return nil
+	r.JSONKey, r.VersionStage, r.VersionID = parts[0], parts[1], parts[2]
+	return r, nil
 }
 
 // printable reports whether s is valid UTF-8 without control characters

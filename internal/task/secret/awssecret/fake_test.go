@@ -1,4 +1,4 @@
-package secret_test
+package awssecret_test
 
 import (
 	"fmt"

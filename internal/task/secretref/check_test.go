@@ -1,11 +1,11 @@
-package secret_test
+package secretref_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secretref"
 )
 
 var validRefs = []string{
@@ -33,7 +33,7 @@ var validRefs = []string{
 
 func TestCheckValid(t *testing.T) {
 	for _, ref := range validRefs {
-		if err := secret.Check(ref); err != nil {
+		if err := secretref.Check(ref); err != nil {
 			t.Errorf("Check(%q): %v", ref, err)
 		}
 	}
@@ -69,15 +69,15 @@ func TestCheckInvalid(t *testing.T) {
 		{"file:/a/", "absolute, clean path"},
 		{"file:/a\x00b", "absolute, clean path"},
 		{"file:/a\u2028b", "absolute, clean path"},
-		{"/" + strings.Repeat("a", secret.MaxRefLen), "too long"},
+		{"/" + strings.Repeat("a", secretref.MaxRefLen), "too long"},
 	}
 	for _, c := range cases {
-		err := secret.Check(c.ref)
+		err := secretref.Check(c.ref)
 		if err == nil {
 			t.Errorf("Check(%q) accepted it", c.ref)
 			continue
 		}
-		if !errors.Is(err, secret.ErrInvalid) {
+		if !errors.Is(err, secretref.ErrInvalid) {
 			t.Errorf("Check(%q) = %v, not ErrInvalid", c.ref, err)
 		}
 		if !strings.Contains(err.Error(), c.want) {
@@ -103,12 +103,12 @@ func FuzzCheck(f *testing.F) {
 		f.Add(ref)
 	}
 	f.Fuzz(func(t *testing.T, ref string) {
-		err := secret.Check(ref)
-		if again := secret.Check(ref); (err == nil) != (again == nil) || err != nil && err.Error() != again.Error() {
+		err := secretref.Check(ref)
+		if again := secretref.Check(ref); (err == nil) != (again == nil) || err != nil && err.Error() != again.Error() {
 			t.Fatalf("Check(%q) = %v, then %v", ref, err, again)
 		}
 		if err != nil {
-			if !errors.Is(err, secret.ErrInvalid) {
+			if !errors.Is(err, secretref.ErrInvalid) {
 				t.Fatalf("Check(%q) = %v, not ErrInvalid", ref, err)
 			}
 			if len(ref) > 16 && strings.Contains(err.Error(), ref) && !isOwnText(ref) {
@@ -116,7 +116,7 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 		for _, marked := range []string{canary + ref, ref + canary, ref[:len(ref)/2] + canary + ref[len(ref)/2:]} {
-			if err := secret.Check(marked); err != nil && strings.Contains(err.Error(), "canary") {
+			if err := secretref.Check(marked); err != nil && strings.Contains(err.Error(), "canary") {
 				t.Fatalf("Check(%q) = %v repeats part of it", marked, err)
 			}
 		}
@@ -126,8 +126,8 @@ func FuzzCheck(f *testing.F) {
 // isOwnText reports whether s is part of a sentence Check says whatever
 // it is given.
 func isOwnText(s string) bool {
-	for _, bad := range []string{"", "arn:", "arn:aws:secretsmanager:x", "secretsmanager:", "secretsmanager:x:\n::", "/", "env:", "file:", "/" + strings.Repeat("a", secret.MaxRefLen)} {
-		if err := secret.Check(bad); err != nil && strings.Contains(err.Error(), s) {
+	for _, bad := range []string{"", "arn:", "arn:aws:secretsmanager:x", "secretsmanager:", "secretsmanager:x:\n::", "/", "env:", "file:", "/" + strings.Repeat("a", secretref.MaxRefLen)} {
+		if err := secretref.Check(bad); err != nil && strings.Contains(err.Error(), s) {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package awsx_test
+package netx_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/deployerhq/deployer/internal/awsx"
+	"github.com/deployerhq/deployer/internal/netx"
 )
 
 func TestUnreachable(t *testing.T) {
@@ -23,7 +23,7 @@ func TestUnreachable(t *testing.T) {
 		{errors.New("AccessDenied"), false},
 		{nil, false},
 	} {
-		if cause, ok := awsx.Unreachable(c.err); ok != c.want || (ok && cause == nil) {
+		if cause, ok := netx.Unreachable(c.err); ok != c.want || (ok && cause == nil) {
 			t.Errorf("Unreachable(%v) = %v, %v; want %v", c.err, cause, ok, c.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package client_test
+package awsclient_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deployerhq/deployer/client"
+	"github.com/deployerhq/deployer/client/awsclient"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/awsx/awstest"
@@ -121,11 +122,11 @@ func awsDeployment(t *testing.T, prefix string) string {
 	return url
 }
 
-// TestOpenAWS: a client opened with a region, a prefix and an endpoint,
+// TestOpen: a client opened with a region, a prefix and an endpoint,
 // signing with credentials the SDK's default chain finds (here the
 // environment), submits to an AWS deployment and follows its jobs as on
 // the embedded backend.
-func TestOpenAWS(t *testing.T) {
+func TestOpen(t *testing.T) {
 	const prefix = "clt-"
 	url := awsDeployment(t, prefix)
 	// Only the environment's credentials: no profile of this machine.
@@ -139,7 +140,7 @@ func TestOpenAWS(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	ctx := ctxT(t)
 
-	c, err := client.OpenAWS(ctx, client.AWSOptions{Region: "us-east-1", Prefix: prefix, Endpoint: url})
+	c, err := awsclient.Open(ctx, client.AWSOptions{Region: "us-east-1", Prefix: prefix, Endpoint: url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +204,14 @@ func TestOpenAWS(t *testing.T) {
 	}
 
 	// A prefix with no deployment behind it is said plainly.
-	_, err = client.OpenAWS(ctx, client.AWSOptions{Region: "us-east-1", Prefix: "nothing-", Endpoint: url})
+	_, err = awsclient.Open(ctx, client.AWSOptions{Region: "us-east-1", Prefix: "nothing-", Endpoint: url})
 	if err == nil || !strings.Contains(err.Error(), `prefix "nothing-"`) {
-		t.Errorf("OpenAWS of a missing deployment: %v, want an error naming the prefix", err)
+		t.Errorf("Open of a missing deployment: %v, want an error naming the prefix", err)
 	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

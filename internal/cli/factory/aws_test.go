@@ -1,0 +1,63 @@
+package factory
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deployerhq/deployer/producer"
+)
+
+// TestHandOffRefusesWhatIsNotDeployerAWS: without a deployer-aws of this
+// build beside it, a command that needs the aws backend fails with exit
+// 69 saying what is missing and how to fix it, and runs nothing. (The
+// hand-off itself, to a deployer-aws of the same build:
+// test/TestCompatibilityVerbatim and TestHandOffToDeployerAWS.)
+func TestHandOffRefusesWhatIsNotDeployerAWS(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := execve
+	t.Cleanup(func() { execve = old })
+	execve = func(string, []string, []string) error {
+		t.Error("HandOff ran a binary that is not deployer-aws of this build")
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		shim []byte // nil: none
+		mode os.FileMode
+		want string
+	}{
+		{"none", nil, 0, "no DIR/deployer-aws next to it"},
+		{"not a Go binary", []byte("#!/bin/sh\nexit 0\n"), 0o755, "could not read Go build info from DIR/deployer-aws"},
+		{"another program", self, 0o755, "DIR/deployer-aws is not of this build: its main package is"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.shim != nil {
+				if err := os.WriteFile(filepath.Join(dir, AWSBinary), c.shim, c.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f := New()
+			f.Executable = func() (string, error) { return filepath.Join(dir, "deployer"), nil }
+			f.Args = []string{"--region", "eu-west-1", "status", "x"}
+			err := f.HandOff()
+			if Code(err) != producer.ExitUnavailable {
+				t.Errorf("exit %d, want %d: %v", Code(err), producer.ExitUnavailable, err)
+			}
+			for _, want := range []string{strings.ReplaceAll(c.want, "DIR", dir), "the aws backend is served by deployer-aws", "Install deployer-aws of the same release next to " + dir + "/deployer"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("error %v, want it to say %q", err, want)
+				}
+			}
+		})
+	}
+}
