@@ -14,8 +14,10 @@ import (
 // which reads AWS through a Fetcher: package awssecret's links the SDK).
 // The deployer binary's task processes (package client's
 // RunTaskProcess, and internal/cli/supervise's hidden commands) resolve
-// with it.
+// with it; and the deployer binary itself links no SDK client at all
+// (it hands the aws backend's command lines to deployer-aws).
 var sdkFree = []string{
+	"github.com/deployerhq/deployer/cmd/deployer",
 	"github.com/deployerhq/deployer/internal/task/secretref",
 	"github.com/deployerhq/deployer/gatekeeper/policy",
 	"github.com/deployerhq/deployer/internal/task",
