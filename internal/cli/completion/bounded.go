@@ -66,11 +66,17 @@ func bounded[T any](cmd *cobra.Command, d time.Duration, fn func(ctx context.Con
 		}()
 		r.v, r.err = fn(ctx)
 	}()
+	var zero T
 	select {
 	case r := <-done:
+		// Both may be ready when fn ignores its context: the deadline
+		// wins, so that d bounds what is returned, not only how long
+		// this waits.
+		if ctx.Err() != nil {
+			return zero, errTimedOut
+		}
 		return r.v, r.err
 	case <-ctx.Done():
-		var zero T
 		return zero, errTimedOut
 	}
 }
