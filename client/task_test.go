@@ -67,7 +67,7 @@ func TestRunTaskProcessWithoutAWS(t *testing.T) {
 	if code != task.ExitCouldNotStart || len(lines) != 1 || end == nil || end.ExitCode != nil {
 		t.Fatalf("a Secrets Manager secret: exit %d, lines %q, end %+v; want %d, one line, an end without exit code", code, lines, end, task.ExitCouldNotStart)
 	}
-	for _, want := range []string{"DEPLOYER_SECRET_TOKEN: secret " + arn + ": ", "leaves the AWS SDK out", "deployer-supervisor", "awsclient.RunTaskProcess"} {
+	for _, want := range []string{"DEPLOYER_SECRET_TOKEN: secret " + arn + ": ", "leaves the AWS SDK out", "awsclient.RunTaskProcess"} {
 		if !strings.Contains(lines[0], want) {
 			t.Errorf("the task's line %q does not say %q", lines[0], want)
 		}

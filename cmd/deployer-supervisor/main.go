@@ -5,11 +5,11 @@
 // binary and is the same build; otherwise up runs deployer itself as the
 // supervisor, to the same effect (see factory.SupervisorCommand).
 //
-// It is a binary of its own because it starts once per task: a deployer
-// process spends ~17 ms and ~38 MiB on its packages (the AWS SDK's
-// clients, Prometheus, OpenTelemetry) before doing anything,
-// this one ~4 ms and ~14 MiB, and its collections mark a heap that much
-// smaller.
+// It is a binary of its own because it starts once per task, and links
+// only what a task needs: no Prometheus, no OpenTelemetry exporter, and
+// no AWS SDK client. A task's Secrets Manager and SSM references are
+// read by deployer-aws beside it, started for the tasks that name one
+// (package secretproc). docs/performance.md has the figures.
 package main
 
 import (
@@ -19,8 +19,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cpuprofile"
 	"github.com/deployerhq/deployer/internal/gcstart"
 	"github.com/deployerhq/deployer/internal/runner/local"
-	"github.com/deployerhq/deployer/internal/task/secret"
-	"github.com/deployerhq/deployer/internal/task/secret/awssecret"
+	"github.com/deployerhq/deployer/internal/task/secret/secretproc"
 	"github.com/deployerhq/deployer/internal/version"
 )
 
@@ -31,5 +30,5 @@ func main() {
 
 func run() int {
 	defer cpuprofile.Start("supervise")()
-	return local.Supervise(context.Background(), os.Args[1:], version.String(), &secret.Resolver{AWS: &awssecret.Fetcher{}})
+	return local.Supervise(context.Background(), os.Args[1:], version.String(), secretproc.BesideExecutable())
 }

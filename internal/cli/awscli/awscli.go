@@ -23,19 +23,28 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/doctor"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	clirollback "github.com/deployerhq/deployer/internal/cli/rollback"
+	"github.com/deployerhq/deployer/internal/cli/supervise"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/rollback"
 	"github.com/deployerhq/deployer/internal/rollback/awsrollback"
+	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secret/awssecret"
 )
 
 // AWS opens the aws backend for the commands; its zero value is ready.
 type AWS struct{}
 
 var (
-	_ factory.AWS     = AWS{}
-	_ doctor.AWS      = AWS{}
-	_ clirollback.AWS = AWS{}
+	_ factory.AWS          = AWS{}
+	_ doctor.AWS           = AWS{}
+	_ clirollback.AWS      = AWS{}
+	_ supervise.AWSSecrets = AWS{}
 )
+
+// Secrets implements supervise.AWSSecrets: the SDK's reader of Secrets
+// Manager and SSM, for the hidden command that resolves a local task's
+// secrets.
+func (AWS) Secrets() secret.Fetcher { return &awssecret.Fetcher{} }
 
 // Options returns the AWS backend's options: the environment (see
 // awsbackend.FromEnv), then --region and --prefix.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/backend"
+	"github.com/deployerhq/deployer/internal/companion"
 	"github.com/deployerhq/deployer/producer"
 )
 
@@ -32,11 +33,7 @@ type AWS interface {
 // service clients costs a process several milliseconds before main
 // runs, on every "deployer run" of the embedded backend
 // (docs/performance.md).
-const AWSBinary = "deployer-aws"
-
-// awsPackage is AWSBinary's main package, as its build information
-// names it.
-const awsPackage = "github.com/deployerhq/deployer/cmd/deployer-aws"
+const AWSBinary = companion.AWS
 
 // execve replaces the process; tests replace it.
 var execve = syscall.Exec
@@ -52,7 +49,7 @@ func (f *Factory) HandOff() error {
 	if err != nil {
 		return fmt.Errorf("locating the deployer binary: %w", err)
 	}
-	path, err := companion(exe, AWSBinary, awsPackage)
+	path, err := companion.Find(exe, AWSBinary, companion.AWSPackage)
 	if err == nil {
 		err = execve(path, append([]string{path}, f.Args...), os.Environ())
 	}

@@ -3,20 +3,23 @@
 // which outlives the worker that started it, and the task's entrypoint the
 // supervisor runs (the same code as deployer-task in a task image).
 //
-// Both resolve secrets without the AWS SDK, which the deployer binary
-// does not link (secret.Resolver without a Fetcher): a task's env: and
-// file: references resolve, its Secrets Manager and SSM references fail
-// with secret.ErrNoAWS. deployer-supervisor, which deployer up prefers
-// when it lies next to deployer, resolves them all.
+// Both resolve secrets as deployer-supervisor does, without the AWS SDK,
+// which the deployer binary does not link: env: and file: references
+// themselves, Secrets Manager and SSM ones in the helper deployer-aws
+// beside the binary (package secretproc), whose hidden command Command
+// "__secrets" is the third here.
 package supervise
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/task"
 	"github.com/deployerhq/deployer/internal/task/secret"
+	"github.com/deployerhq/deployer/internal/task/secret/secretproc"
 )
 
 // NewCmdSupervise builds the hidden command.
@@ -26,7 +29,7 @@ func NewCmdSupervise() *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if code := local.Supervise(cmd.Context(), args, cmd.Root().Version, &secret.Resolver{}); code != 0 {
+			if code := local.Supervise(cmd.Context(), args, cmd.Root().Version, secretproc.BesideExecutable()); code != 0 {
 				return factory.Exit(code)
 			}
 			return nil
@@ -44,10 +47,38 @@ func NewCmdTask() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The binary is the local runner's task image: its version
 			// probe (a canary's task) reports the deployer version.
-			if code := task.Main(cmd.Context(), args, cmd.Root().Version, &secret.Resolver{}); code != 0 {
+			if code := task.Main(cmd.Context(), args, cmd.Root().Version, secretproc.BesideExecutable()); code != 0 {
 				return factory.Exit(code)
 			}
 			return nil
+		},
+	}
+}
+
+// AWSSecrets is what the helper command needs of the factory's aws
+// backend (factory.Factory.AWS; package awscli implements it).
+type AWSSecrets interface {
+	// Secrets reads Secrets Manager and SSM references.
+	Secrets() secret.Fetcher
+}
+
+// NewCmdSecrets builds the hidden command that resolves a task's
+// secrets for a supervisor (secretproc.Serve): deployer-aws's. deployer,
+// which has no aws backend, hands it to deployer-aws.
+func NewCmdSecrets(f *factory.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:                secretproc.Command,
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.AWS == nil {
+				return f.HandOff()
+			}
+			a, ok := f.AWS.(AWSSecrets)
+			if !ok {
+				return fmt.Errorf("%T cannot read Secrets Manager or SSM", f.AWS)
+			}
+			return secretproc.Serve(cmd.Context(), f.IO.In, f.IO.Out, &secret.Resolver{AWS: a.Secrets()})
 		},
 	}
 }

@@ -38,10 +38,10 @@
 //     directory), TMPDIR (WorkDir/tmp), the spec's Env,
 //     DEPLOYER_JOB_ID, DEPLOYER_ATTEMPT, and the spec's Secrets, which the
 //     entrypoint resolves with the Secrets given to Supervise (package
-//     secret's Resolver in every program: env:NAME reads the supervisor's
-//     environment, file:/path; Secrets Manager and SSM references where
-//     the program gave it package awssecret's Fetcher, as
-//     deployer-supervisor does and deployer does not).
+//     secretproc's Resolver in deployer-supervisor and deployer: env:NAME
+//     reads the supervisor's environment, file:/path; Secrets Manager and
+//     SSM references are read by deployer-aws beside the binary, in a
+//     helper process).
 //     Nothing else of the worker's environment reaches the script. Secret
 //     values are never stored or logged; a reference that cannot be
 //     resolved fails the task with runner.StopFailedToStart, the reason

@@ -8,13 +8,14 @@
 //
 // This package links no AWS SDK client: a Resolver reads Secrets Manager
 // and SSM through its Fetcher (Resolver.AWS), which package
-// internal/task/secret/awssecret implements with the SDK. The programs
-// that run tasks with AWS secrets set it: deployer-task,
-// deployer-supervisor, and Go programs through awsclient.RunTaskProcess.
-// The deployer binary and client.RunTaskProcess, whose processes the
-// SDK's package init would slow by milliseconds at start
-// (docs/performance.md), leave it out: those references fail with
-// ErrNoAWS, env: and file: resolve.
+// internal/task/secret/awssecret implements with the SDK. deployer-task
+// (on ECS) and Go programs through awsclient.RunTaskProcess set it. The
+// embedded backend's supervisors (deployer-supervisor, deployer
+// __supervise), whose processes the SDK's package init would slow by
+// milliseconds at start (docs/performance.md), have those references
+// read by deployer-aws in a helper process (package secretproc).
+// Without a Fetcher (client.RunTaskProcess), they fail with ErrNoAWS;
+// env: and file: resolve.
 //
 // # References
 //

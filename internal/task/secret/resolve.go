@@ -35,8 +35,6 @@ var (
 	// Resolver without a Fetcher (Resolver.AWS): the program was built
 	// without the AWS SDK.
 	ErrNoAWS = errors.New("this program leaves the AWS SDK out and cannot read Secrets Manager or SSM: " +
-		"for deployer, install deployer-supervisor of the same build next to deployer (make build puts both in bin/), " +
-		"which supervises the embedded backend's tasks with the SDK; " +
 		"a Go program serving with package client calls awsclient.RunTaskProcess instead of client.RunTaskProcess")
 )
 

@@ -274,7 +274,7 @@ func TestNoAWS(t *testing.T) {
 			}
 		}
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "secret "+ref+": ") || !strings.Contains(msg, "AWS SDK") || !strings.Contains(msg, "deployer-supervisor") {
+		if !strings.HasPrefix(msg, "secret "+ref+": ") || !strings.Contains(msg, "AWS SDK") || !strings.Contains(msg, "awsclient.RunTaskProcess") {
 			t.Errorf("Resolve(%q) without a Fetcher: %q does not name the reference and say how to get the SDK", ref, msg)
 		}
 	}

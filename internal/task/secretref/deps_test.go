@@ -14,10 +14,14 @@ import (
 // which reads AWS through a Fetcher: package awssecret's links the SDK).
 // The deployer binary's task processes (package client's
 // RunTaskProcess, and internal/cli/supervise's hidden commands) resolve
-// with it; and the deployer binary itself links no SDK client at all
-// (it hands the aws backend's command lines to deployer-aws).
+// with it; and the deployer and deployer-supervisor binaries link no SDK
+// client at all (deployer hands the aws backend's command lines to
+// deployer-aws; both have deployer-aws read a local task's AWS secrets,
+// package secretproc).
 var sdkFree = []string{
 	"github.com/deployerhq/deployer/cmd/deployer",
+	"github.com/deployerhq/deployer/cmd/deployer-supervisor",
+	"github.com/deployerhq/deployer/internal/task/secret/secretproc",
 	"github.com/deployerhq/deployer/internal/task/secretref",
 	"github.com/deployerhq/deployer/gatekeeper/policy",
 	"github.com/deployerhq/deployer/internal/task",

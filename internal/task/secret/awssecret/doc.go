@@ -3,8 +3,8 @@
 // secret.Fetcher. It is a package of its own so that the Resolver links
 // no AWS SDK client, whose package init costs every process that links
 // it milliseconds at start (docs/performance.md): only the programs that
-// resolve AWS secrets import it (deployer-task, deployer-supervisor,
-// awsclient.RunTaskProcess).
+// resolve AWS secrets import it (deployer-task, deployer-aws for the
+// local supervisors through package secretproc, awsclient.RunTaskProcess).
 //
 //	r := &secret.Resolver{AWS: &awssecret.Fetcher{}}
 //
