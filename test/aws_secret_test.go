@@ -1,7 +1,6 @@
 package test
 
 import (
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,24 +31,11 @@ var awsSecretScripts = map[string]string{
 	"uses-secret": "#!/bin/sh\nif [ \"$TOKEN\" = '" + awsSecretValue + "' ]; then echo 'token ok'; else echo 'token wrong'; exit 1; fi\n",
 }
 
-// secretsManager serves GetSecretValue of awsSecretARN and returns its
-// endpoint.
+// secretsManager serves awsSecretARN and returns its endpoint.
 func secretsManager(t *testing.T) string {
 	t.Helper()
 	var sm awsfake.Server
-	sm.Add(&awsfake.Service{TargetPrefix: "secretsmanager", ContentType: "application/x-amz-json-1.1",
-		Operations: map[string]awsfake.Operation{"GetSecretValue": func(_ *http.Request, body []byte) (any, error) {
-			var in struct {
-				SecretID string `json:"SecretId"`
-			}
-			if err := awsfake.Decode(body, &in); err != nil {
-				return nil, err
-			}
-			if in.SecretID != awsSecretARN {
-				return nil, awsfake.ClientError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
-			}
-			return map[string]any{"ARN": awsSecretARN, "Name": "ci/token", "VersionId": "v1", "SecretString": `{"token":"` + awsSecretValue + `"}`}, nil
-		}}})
+	sm.Add(awsfake.SecretsManager(map[string]string{awsSecretARN: `{"token":"` + awsSecretValue + `"}`}))
 	return sm.Start(t)
 }
 

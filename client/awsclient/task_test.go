@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,19 +36,7 @@ func TestRunTaskProcessReadsAWSSecrets(t *testing.T) {
 		value = "t0ken-V4lue"
 	)
 	var sm awsfake.Server
-	sm.Add(&awsfake.Service{TargetPrefix: "secretsmanager", ContentType: "application/x-amz-json-1.1",
-		Operations: map[string]awsfake.Operation{"GetSecretValue": func(_ *http.Request, body []byte) (any, error) {
-			var in struct {
-				SecretID string `json:"SecretId"`
-			}
-			if err := awsfake.Decode(body, &in); err != nil {
-				return nil, err
-			}
-			if in.SecretID != arn {
-				return nil, awsfake.ClientError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
-			}
-			return map[string]any{"ARN": arn, "Name": "ci/token", "VersionId": "v1", "SecretString": `{"token":"` + value + `"}`}, nil
-		}}})
+	sm.Add(awsfake.SecretsManager(map[string]string{arn: `{"token":"` + value + `"}`}))
 	url := sm.Start(t)
 
 	scripts := t.TempDir()

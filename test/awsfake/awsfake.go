@@ -167,3 +167,27 @@ func Decode(body []byte, v any) error {
 	}
 	return nil
 }
+
+// SecretsManager is Secrets Manager's GetSecretValue of the secrets given,
+// by ARN: each answers with its SecretString (the current version's), any
+// other SecretId with AWS's ResourceNotFoundException.
+func SecretsManager(secrets map[string]string) *Service {
+	return &Service{TargetPrefix: "secretsmanager", ContentType: "application/x-amz-json-1.1",
+		Operations: map[string]Operation{"GetSecretValue": func(_ *http.Request, body []byte) (any, error) {
+			var in struct {
+				SecretID string `json:"SecretId"`
+			}
+			if err := Decode(body, &in); err != nil {
+				return nil, err
+			}
+			value, ok := secrets[in.SecretID]
+			if !ok {
+				return nil, ClientError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+			}
+			name := in.SecretID
+			if i := strings.LastIndex(name, ":secret:"); i >= 0 {
+				name = name[i+len(":secret:"):]
+			}
+			return map[string]any{"ARN": in.SecretID, "Name": name, "VersionId": "v1", "SecretString": value}, nil
+		}}}
+}

@@ -261,56 +261,6 @@ func TestEnviron(t *testing.T) {
 	}
 }
 
-func TestEnvironErrors(t *testing.T) {
-	w := newWorld()
-	r := w.resolver(t)
-	in := []string{
-		"DEPLOYER_SECRET_Z_DENIED=" + w.deniedARN,
-		"DEPLOYER_SECRET_OK=env:TOKEN",
-		"DEPLOYER_SECRET_A_MISSING=/ci/nope",
-		"DEPLOYER_SECRET_1BAD=env:TOKEN",
-		"DEPLOYER_SECRET_M_PASTED=" + smCurrent,
-		"DEPLOYER_SECRET_B_KEY=" + w.dbARN + ":nope::",
-		"DEPLOYER_SECRET_=env:TOKEN",
-		"DEPLOYER_SECRET_DEPLOYER_SECRET_X=env:TOKEN",
-	}
-	var first string
-	for range 3 {
-		got, err := r.Environ(context.Background(), in)
-		if err == nil || got != nil {
-			t.Fatalf("Environ = %q, %v; want only an error", got, err)
-		}
-		noValue(t, err)
-		if first == "" {
-			first = err.Error()
-		} else if err.Error() != first {
-			t.Fatalf("errors in another order:\n%s\nthen\n%s", first, err)
-		}
-		if !errors.Is(err, secret.ErrNotFound) || !errors.Is(err, secret.ErrDenied) || !errors.Is(err, secret.ErrInvalid) {
-			t.Fatalf("error %v is not all of ErrNotFound, ErrDenied, ErrInvalid", err)
-		}
-		slices.Reverse(in)
-	}
-	lines := strings.Split(first, "\n")
-	want := []string{
-		`"DEPLOYER_SECRET_": invalid secret reference`,
-		`"DEPLOYER_SECRET_1BAD": invalid secret reference`,
-		"DEPLOYER_SECRET_A_MISSING: secret /ci/nope: not found",
-		"DEPLOYER_SECRET_B_KEY: secret " + w.dbARN + ":nope::: not found",
-		"DEPLOYER_SECRET_DEPLOYER_SECRET_X: invalid secret reference",
-		"DEPLOYER_SECRET_M_PASTED: secret reference must be",
-		"DEPLOYER_SECRET_Z_DENIED: secret " + w.deniedARN + ": access denied",
-	}
-	if len(lines) != len(want) {
-		t.Fatalf("%d errors, want %d:\n%s", len(lines), len(want), first)
-	}
-	for i := range want {
-		if !strings.HasPrefix(lines[i], want[i]) {
-			t.Errorf("error %d = %q, want it to start with %q", i, lines[i], want[i])
-		}
-	}
-}
-
 // The AWS clients come from the environment's configuration, and only
 // when a reference needs one.
 func TestLazyClientsFromTheEnvironment(t *testing.T) {
