@@ -96,4 +96,12 @@ func TestLocalTaskWithAWSSecretWithoutDeployerAWS(t *testing.T) {
 			t.Errorf("the run says nothing of %q; stdout:\n%s\nstderr:\n%s", want, r.stdout, r.stderr)
 		}
 	}
+	// The server it started said so when it started.
+	log, err := os.ReadFile(filepath.Join(e.state, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "deployer: warning: the secrets of tasks name Secrets Manager or SSM"; !strings.Contains(string(log), want) {
+		t.Errorf("serve.log does not say %q:\n%s", want, log)
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,14 +25,17 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
+	"github.com/deployerhq/deployer/internal/companion"
 	"github.com/deployerhq/deployer/internal/embedded"
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/metrics"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/reload"
 	"github.com/deployerhq/deployer/internal/schedule"
+	"github.com/deployerhq/deployer/internal/task/secretref"
 	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/internal/ui"
+	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -304,6 +309,9 @@ func runUp(ctx context.Context, opts *Options) error {
 			if embeddedBackend && eb.SupervisorAbout != "" {
 				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: task supervisors: %s\n", eb.SupervisorAbout)
 			}
+			if embeddedBackend {
+				warnAWSSecrets(f, pol)
+			}
 			if opts.ReadyFD > 0 {
 				if err := detached.Ready(opts.ReadyFD); err != nil {
 					_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: telling the starter this server is ready: %v\n", err)
@@ -322,6 +330,7 @@ func runUp(ctx context.Context, opts *Options) error {
 		so.Loops = append(so.Loops, loop)
 		applied := rl.Applied
 		rl.Applied = func(p *policy.Policy) {
+			warnAWSSecrets(f, p)
 			if err := sched.SetSchedules(p.Config().Schedules); err != nil {
 				_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: schedules of the reloaded configuration: %v\n", err)
 			}
@@ -413,4 +422,43 @@ func createLanes(ctx context.Context, b backend.Backend, p *policy.Policy) error
 		}
 	}
 	return nil
+}
+
+// warnAWSSecrets warns, on the embedded backend, when p's containers name
+// Secrets Manager or SSM secrets and no deployer-aws of this build lies
+// beside this binary to read them for the task supervisors (package
+// secretproc): their tasks would not start. Said when the server starts
+// and when it reloads, not found at a job's start only.
+func warnAWSSecrets(f *factory.Factory, p *policy.Policy) {
+	exe, err := f.Executable()
+	if err != nil {
+		return
+	}
+	if w := awsSecretsWarning(exe, p.Config()); w != "" {
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: warning: %s\n", w)
+	}
+}
+
+// awsSecretsWarning is warnAWSSecrets' message for the deployer binary
+// exe and the configuration cfg; "" when there is nothing to warn of.
+func awsSecretsWarning(exe string, cfg schemas.Config) string {
+	var containers []string
+	for name, c := range cfg.Containers {
+		for _, ref := range c.Secrets {
+			if r, err := secretref.Parse(ref); err == nil && (r.Kind == secretref.KindSecretsManager || r.Kind == secretref.KindSSM) {
+				containers = append(containers, name)
+				break
+			}
+		}
+	}
+	if len(containers) == 0 {
+		return ""
+	}
+	_, err := companion.Find(exe, companion.AWS, companion.AWSPackage)
+	if err == nil {
+		return ""
+	}
+	slices.Sort(containers)
+	return fmt.Sprintf("the secrets of %s name Secrets Manager or SSM, which %s reads for the task supervisors, and it cannot be used (%v): their tasks will not start. Install %s of the same build next to %s (make build puts them all in bin/)",
+		strings.Join(containers, ", "), companion.AWS, err, companion.AWS, exe)
 }

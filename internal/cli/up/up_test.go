@@ -3,10 +3,13 @@ package up
 import (
 	"bytes"
 	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
+	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -66,5 +69,29 @@ func TestUIFlags(t *testing.T) {
 		if c.code == 0 && (got.UIAddr != c.addr || got.UIAllowActions != c.allow) {
 			t.Errorf("%v: --ui-addr %q, --ui-allow-actions %v", c.args, got.UIAddr, got.UIAllowActions)
 		}
+	}
+}
+
+// TestAWSSecretsWarning: a configuration whose containers name Secrets
+// Manager or SSM secrets, served by a deployer with no deployer-aws of
+// its build beside it, is warned of, naming those containers and what to
+// install; without such secrets there is nothing to say.
+func TestAWSSecretsWarning(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "deployer")
+	cfg := schemas.Config{Containers: map[string]schemas.Container{
+		"web":   {Secrets: map[string]string{"T": "env:TOKEN", "F": "file:/run/token"}},
+		"infra": {Secrets: map[string]string{"T": "env:TOKEN", "DB": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"}},
+		"build": {Secrets: map[string]string{"P": "/ci/param"}},
+	}}
+	w := awsSecretsWarning(exe, cfg)
+	for _, want := range []string{"the secrets of build, infra name Secrets Manager or SSM", "no " + filepath.Join(filepath.Dir(exe), "deployer-aws"), "their tasks will not start", "Install deployer-aws of the same build next to " + exe} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning %q, want it to say %q", w, want)
+		}
+	}
+	delete(cfg.Containers, "infra")
+	delete(cfg.Containers, "build")
+	if w := awsSecretsWarning(exe, cfg); w != "" {
+		t.Errorf("env: and file: secrets only: warning %q", w)
 	}
 }
