@@ -138,12 +138,9 @@ func permissionsFor(f *factory.Factory) func(backend.Backend) PermissionChecker 
 // openAWS opens the factory's aws backend; deployer, which has none,
 // hands the command line to deployer-aws.
 func openAWS(ctx context.Context, f *factory.Factory) (opened, error) {
-	if f.AWS == nil {
-		return opened{}, f.HandOff()
-	}
-	a, ok := f.AWS.(AWS)
-	if !ok {
-		return opened{}, fmt.Errorf("%T cannot open an AWS deployment for doctor", f.AWS)
+	a, err := factory.AWSPart[AWS](f)
+	if err != nil {
+		return opened{}, err
 	}
 	region, prefix := f.AWSLocation()
 	endpoint := "the AWS endpoint"

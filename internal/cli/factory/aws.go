@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"syscall"
 
 	"github.com/deployerhq/deployer/client"
@@ -56,6 +57,23 @@ func (f *Factory) HandOff() error {
 	return &ExitError{Code: producer.ExitUnavailable, Err: fmt.Errorf(
 		"the aws backend is served by %s, deployer with the AWS SDK, which %s leaves out to start faster: %w\n  Install %s of the same release next to %s (make build puts both in bin/), or use %s instead",
 		AWSBinary, f.ProgramName(), err, AWSBinary, exe, AWSBinary)}
+}
+
+// AWSPart returns the factory's aws backend (Factory.AWS) as T: AWS
+// itself, or an interface of a command's own that package awscli
+// implements (doctor.AWS, rollback.AWS). Where there is none (deployer),
+// it hands the command line to deployer-aws instead (HandOff), and
+// returns only HandOff's error.
+func AWSPart[T any](f *Factory) (T, error) {
+	var part T
+	if f.AWS == nil {
+		return part, f.HandOff()
+	}
+	part, ok := f.AWS.(T)
+	if !ok {
+		return part, fmt.Errorf("the aws backend %T lacks %v", f.AWS, reflect.TypeFor[T]())
+	}
+	return part, nil
 }
 
 // AWSLocation returns the region and the resource-name prefix of the aws

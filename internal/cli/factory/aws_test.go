@@ -61,3 +61,20 @@ func TestHandOffRefusesWhatIsNotDeployerAWS(t *testing.T) {
 		})
 	}
 }
+
+// onlyAWS is an aws backend with nothing beyond factory.AWS.
+type onlyAWS struct{ AWS }
+
+// TestAWSPart: the factory's aws backend as the part a command asks for,
+// or an error naming both when it lacks that part.
+func TestAWSPart(t *testing.T) {
+	f := New()
+	f.AWS = onlyAWS{}
+	if a, err := AWSPart[AWS](f); err != nil || a != f.AWS {
+		t.Errorf("AWSPart[AWS] = %v, %v; want the factory's", a, err)
+	}
+	type rollbacker interface{ Rollback() }
+	if _, err := AWSPart[rollbacker](f); err == nil || !strings.Contains(err.Error(), "factory.onlyAWS lacks factory.rollbacker") {
+		t.Errorf("AWSPart of a part it lacks: %v", err)
+	}
+}

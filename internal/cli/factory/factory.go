@@ -376,10 +376,11 @@ func (f *Factory) Backend(ctx context.Context) (backend.Backend, error) {
 		return nil, err
 	}
 	if name == BackendAWS {
-		if f.AWS == nil {
-			return nil, f.HandOff()
+		a, err := AWSPart[AWS](f)
+		if err != nil {
+			return nil, err
 		}
-		return f.AWS.Backend(ctx, f, false)
+		return a.Backend(ctx, f, false)
 	}
 	return f.Embedded(ctx)
 }
@@ -420,10 +421,11 @@ func (f *Factory) openClient(ctx context.Context, mode int) (*client.Client, err
 		return nil, err
 	}
 	if name == BackendAWS {
-		if f.AWS == nil {
-			return nil, f.HandOff()
+		a, err := AWSPart[AWS](f)
+		if err != nil {
+			return nil, err
 		}
-		return f.AWS.Client(ctx, f)
+		return a.Client(ctx, f)
 	}
 	dir, err := f.ResolveStateDir()
 	if err != nil {

@@ -155,12 +155,9 @@ type AWS interface {
 // openAWS opens the AWS adapters of the factory's aws backend; deployer,
 // which has none, hands the command line to deployer-aws.
 func openAWS(ctx context.Context, f *factory.Factory) (rollback.Ports, rollback.Deployment, string, error) {
-	if f.AWS == nil {
-		return rollback.Ports{}, rollback.Deployment{}, "", f.HandOff()
-	}
-	a, ok := f.AWS.(AWS)
-	if !ok {
-		return rollback.Ports{}, rollback.Deployment{}, "", fmt.Errorf("%T cannot roll back an AWS deployment", f.AWS)
+	a, err := factory.AWSPart[AWS](f)
+	if err != nil {
+		return rollback.Ports{}, rollback.Deployment{}, "", err
 	}
 	return a.Rollback(ctx, f)
 }

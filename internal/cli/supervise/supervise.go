@@ -11,8 +11,6 @@
 package supervise
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/internal/cli/factory"
@@ -71,12 +69,9 @@ func NewCmdSecrets(f *factory.Factory) *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.AWS == nil {
-				return f.HandOff()
-			}
-			a, ok := f.AWS.(AWSSecrets)
-			if !ok {
-				return fmt.Errorf("%T cannot read Secrets Manager or SSM", f.AWS)
+			a, err := factory.AWSPart[AWSSecrets](f)
+			if err != nil {
+				return err
 			}
 			return secretproc.Serve(cmd.Context(), f.IO.In, f.IO.Out, &secret.Resolver{AWS: a.Secrets()})
 		},

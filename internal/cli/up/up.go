@@ -187,10 +187,11 @@ func runUp(ctx context.Context, opts *Options) error {
 		if name != factory.BackendAWS {
 			return factory.Usage(fmt.Errorf("--provision applies to --backend aws only"))
 		}
-		if f.AWS == nil {
-			return f.HandOff()
+		a, err := factory.AWSPart[factory.AWS](f)
+		if err != nil {
+			return err
 		}
-		if b, err = f.AWS.Backend(ctx, f, true); err != nil {
+		if b, err = a.Backend(ctx, f, true); err != nil {
 			return err
 		}
 	} else if b, err = f.Backend(ctx); err != nil {
