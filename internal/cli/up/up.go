@@ -446,7 +446,7 @@ func awsSecretsWarning(exe string, cfg schemas.Config) string {
 	var containers []string
 	for name, c := range cfg.Containers {
 		for _, ref := range c.Secrets {
-			if r, err := secretref.Parse(ref); err == nil && (r.Kind == secretref.KindSecretsManager || r.Kind == secretref.KindSSM) {
+			if secretref.ReadsAWS(ref) {
 				containers = append(containers, name)
 				break
 			}

@@ -34,6 +34,12 @@ func TestParse(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", c.ref, got, err, c.want)
 		}
+		if aws := c.want.Kind == secretref.KindSecretsManager || c.want.Kind == secretref.KindSSM; secretref.ReadsAWS(c.ref) != aws {
+			t.Errorf("ReadsAWS(%q) = %t, want %t", c.ref, !aws, aws)
+		}
+	}
+	if secretref.ReadsAWS("arn:aws:secretsmanager:nope") {
+		t.Error("ReadsAWS of an invalid reference is true")
 	}
 }
 

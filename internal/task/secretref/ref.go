@@ -87,6 +87,14 @@ type Reference struct {
 	JSONKey, VersionStage, VersionID string
 }
 
+// ReadsAWS reports whether ref is read from AWS: a Secrets Manager secret
+// or an SSM parameter, which only a program with the AWS SDK can read.
+// A reference of invalid syntax reads nothing.
+func ReadsAWS(ref string) bool {
+	r, err := Parse(ref)
+	return err == nil && (r.Kind == KindSecretsManager || r.Kind == KindSSM)
+}
+
 // Parse parses a secret reference. Its errors are Check's (ErrInvalid,
 // repeating no part of ref), with the zero Reference.
 func Parse(ref string) (Reference, error) {

@@ -144,7 +144,7 @@ func namesAWS(environ []string) []string {
 		if !strings.HasPrefix(k, secretref.VarPrefix) || slices.Contains(names, k) {
 			continue
 		}
-		if p, err := secretref.Parse(ref); err == nil && (p.Kind == secretref.KindSecretsManager || p.Kind == secretref.KindSSM) {
+		if secretref.ReadsAWS(ref) {
 			names = append(names, k)
 		}
 	}
@@ -198,7 +198,8 @@ func (c *capped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// stderrOf is ": " and the helper's stderr, trimmed, when it wrote some.
+// stderrOf is "; it said: " and the helper's stderr, trimmed, when it
+// wrote some; "" otherwise.
 func stderrOf(b *bytes.Buffer) string {
 	if s := strings.TrimSpace(b.String()); s != "" {
 		return "; it said: " + s
