@@ -11,9 +11,10 @@
 //     a missing or non-executable file is refused before anything runs.
 //   - Secrets reach the script only. Each DEPLOYER_SECRET_<NAME>=<reference>
 //     of the environment becomes NAME=<value> in the script's environment
-//     (Secrets: package secret's Resolver, which the caller passes with
-//     package awssecret's Fetcher when its tasks may read Secrets Manager
-//     and SSM, so that this package links no AWS SDK client); no value is
+//     (Options.Secrets, which the caller passes, so that this package
+//     links no AWS SDK client: deployer-task a secret.Resolver with
+//     awssecret's Fetcher, the local supervisors a secretproc.Resolver,
+//     which has deployer-aws read Secrets Manager and SSM); no value is
 //     ever written to the log or to an error. A reference that cannot be
 //     resolved fails the task before the script starts.
 //   - Framed output. The script's stdout and stderr are one pipe, so lines

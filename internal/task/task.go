@@ -47,9 +47,8 @@ const (
 const DefaultStopGrace = 25 * time.Second
 
 // Secrets resolves the DEPLOYER_SECRET_* variables of an environment
-// (*secret.Resolver, which the programs' mains pass, with an
-// awssecret.Fetcher to read Secrets Manager and SSM or without one: this
-// package does not link the AWS SDK's clients).
+// (a *secret.Resolver or a *secretproc.Resolver, which the programs'
+// mains pass, so that this package does not link the AWS SDK's clients).
 type Secrets interface {
 	Environ(ctx context.Context, environ []string) ([]string, error)
 }

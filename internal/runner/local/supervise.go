@@ -54,11 +54,12 @@ const recordPatience = 2 * time.Minute
 // the runner re-executes a binary with (see Options.Supervisor). args are
 // the arguments the runner appended: the state directory and the task id.
 // version is what a canary's version probe reports; secrets resolves the
-// task's secret references (*secret.Resolver, which the programs' mains
-// pass, with an awssecret.Fetcher in deployer-supervisor and without one
-// in deployer, so that this package links no AWS SDK client; nil fails
-// every task that has secrets). The result is the process's exit code (see the
-// Supervise* constants); the task's own outcome goes to the database.
+// task's secret references, as the program's main chose, so that this
+// package links no AWS SDK client (deployer-supervisor and deployer pass
+// a secretproc.Resolver, which has deployer-aws read the AWS ones; a Go
+// program a *secret.Resolver; nil fails every task that has secrets).
+// The result is the process's exit code (see the Supervise* constants);
+// the task's own outcome goes to the database.
 //
 // Supervise claims the task, or returns at once when it cannot. It then
 // runs the script in its own process group, records its output to the
