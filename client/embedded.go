@@ -36,8 +36,8 @@ type EmbeddedOptions struct {
 	ReadOnly bool
 	// Executable is the program the backend re-executes to supervise a
 	// task and run its script, with SuperviseArg or TaskArg first: a
-	// deployer binary (whose tasks cannot read Secrets Manager or SSM
-	// secrets: it links no AWS SDK client), or a program that calls
+	// deployer binary (whose tasks read Secrets Manager and SSM secrets
+	// through the deployer-aws beside it), or a program that calls
 	// RunTaskProcess or awsclient.RunTaskProcess first in main. Only
 	// Serve starts tasks. Defaults to this program.
 	Executable string
