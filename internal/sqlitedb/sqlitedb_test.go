@@ -1,6 +1,7 @@
 package sqlitedb_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -246,47 +247,94 @@ func TestOpenReadOnlyReadsWithoutWriting(t *testing.T) {
 	}
 }
 
-// TestChangesWakeOnAnotherHandlesCommit: each commit through one handle
-// (as another process's would) wakes the waiters of the file, however
-// fast they come.
-func TestChangesWakeOnAnotherHandlesCommit(t *testing.T) {
+// watchedPair opens a new database twice, as two processes would,
+// creates table t (v) through b, and watches the file's changes as a's
+// process.
+func watchedPair(t *testing.T) (a, b *sql.DB, w *sqlitedb.Watcher) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), sqlitedb.FileName)
-	a, err := sqlitedb.OpenFile(path)
-	if err != nil {
+	for _, db := range []**sql.DB{&a, &b} {
+		h, err := sqlitedb.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		*db = h
+	}
+	if _, err := b.ExecContext(t.Context(), `CREATE TABLE t (v BLOB)`); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = a.Close() }()
-	b, err := sqlitedb.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = b.Close() }()
-	if _, err := b.ExecContext(t.Context(), `CREATE TABLE t (v INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
-	w := sqlitedb.ChangesOf(t.Context(), a).Watch()
-	defer w.Close()
+	w = sqlitedb.ChangesOf(t.Context(), a).Watch()
+	t.Cleanup(w.Close)
 	if !w.Watching() {
 		t.Skip("this platform reports no writes to a watched directory's files")
 	}
-	for i := range 50 {
-		next := w.Next()
-		if _, err := b.ExecContext(t.Context(), `INSERT INTO t (v) VALUES (?)`, i); err != nil {
-			t.Fatal(err)
-		}
+	return a, b, w
+}
+
+// lookWhenWoken runs write and returns the number of rows of t that a
+// waiter found looking as soon as w woke it, perhaps before write had
+// returned; -1 when nothing woke it.
+func lookWhenWoken(t *testing.T, w *sqlitedb.Watcher, a *sql.DB, write func() error) int {
+	t.Helper()
+	next, found := w.Next(), make(chan int, 1)
+	go func() {
 		select {
 		case <-next:
 		case <-time.After(10 * time.Second):
-			t.Fatalf("commit %d woke nobody", i)
+			found <- -1
+			return
 		}
-		// Woken, a look finds the commit: not woken by its first write
-		// to look too early and then wait for the next wake-up.
 		var n int
 		if err := a.QueryRowContext(t.Context(), `SELECT count(*) FROM t`).Scan(&n); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
+		found <- n
+	}()
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	return <-found
+}
+
+// TestChangesWakeOnAnotherHandlesCommit: each commit through one handle
+// (as another process's would) wakes the waiters of the file, however
+// fast they come, and the look they make then finds it.
+func TestChangesWakeOnAnotherHandlesCommit(t *testing.T) {
+	a, b, w := watchedPair(t)
+	for i := range 50 {
+		n := lookWhenWoken(t, w, a, func() error {
+			_, err := b.ExecContext(t.Context(), `INSERT INTO t (v) VALUES (?)`, i)
+			return err
+		})
 		if n != i+1 {
-			t.Fatalf("woken for commit %d, a look finds %d rows, want %d", i, n, i+1)
+			t.Fatalf("commit %d: the look when woken found %d rows, want %d (-1: not woken)", i, n, i+1)
+		}
+	}
+}
+
+// TestChangesWakeOnlyOnceALargeCommitIsVisible: a commit larger than a
+// connection's page cache writes most of its frames to the -wal file
+// before it commits, each write reported; the waiters are woken once the
+// commit is visible, not at its first write, so the look they make
+// finds it.
+func TestChangesWakeOnlyOnceALargeCommitIsVisible(t *testing.T) {
+	a, b, w := watchedPair(t)
+	// 2 MiB a commit, four times the page cache: spilled as it is made.
+	blob := bytes.Repeat([]byte{'x'}, 4096)
+	for i := range 5 {
+		n := lookWhenWoken(t, w, a, func() error {
+			return sqlitedb.Tx(t.Context(), b, func(tx *sql.Tx) error {
+				for range 512 {
+					if _, err := tx.ExecContext(t.Context(), `INSERT INTO t (v) VALUES (?)`, blob); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if want := (i + 1) * 512; n != want {
+			t.Fatalf("commit %d: the look when woken found %d rows, want %d (-1: not woken)", i, n, want)
 		}
 	}
 }

@@ -11,10 +11,10 @@ import (
 // Changes tells the waiters of one process that some process changed a
 // database, so that they look at once rather than at their next poll. A
 // commit in WAL mode writes the -wal file, and the kernel reports that
-// write to every process watching the directory (inotify on Linux): the
-// waiters wake at a commit, whoever made it, and once more when it is
-// surely visible (see changed). Reads write nothing there, so looking
-// never wakes anyone.
+// write to every process watching the directory (inotify on Linux). The
+// waiters wake when such a commit has become visible, whoever made it:
+// the WAL-index header says when (see walIndex and changed). Reads write
+// nothing there, so looking never wakes anyone.
 //
 // A wake-up says only "look": waiters keep their polls, which are what
 // they fall back on where the platform reports no file writes (kqueue
@@ -30,16 +30,24 @@ type Changes struct {
 	next  chan struct{} // closed at the next change, then replaced
 	users int
 	stop  func() // ends the watch; nil while nobody watches
+	// index says when a commit is visible, while watching; nil where
+	// the -shm file cannot be read (see changed).
+	index *walIndex
 	// tokens is how many wake-ups may come at once (at most WakeBurst),
 	// one more every MinGap since credited.
 	tokens   int
 	credited time.Time
-	trail    *time.Timer      // the wake-up after the last write
+	// owed is set while a write's token awaits its commit; look is the
+	// next look at the index for it, settle how many so far (see
+	// Settle). trail is the wake-up after the last write.
+	owed     bool
+	look     *time.Timer
+	settle   int
+	trail    *time.Timer
 	fires    int              // wake-ups so far
 	now      func() time.Time // the clock (tests set their own)
-	// trailIn is how long after the last write the trailing wake-up
-	// comes: MinGap (tests put it off).
-	trailIn time.Duration
+	trailIn  time.Duration    // MinGap (tests put it off)
+	settleIn time.Duration    // FirstSettle (tests put it off)
 }
 
 var (
@@ -76,7 +84,7 @@ func changesOf(path string) *Changes {
 // newChanges returns the Changes of the database file at path; none (a
 // Changes that never fires) when path is empty.
 func newChanges(path string) *Changes {
-	c := &Changes{path: path, next: make(chan struct{}), tokens: WakeBurst, now: time.Now, trailIn: MinGap}
+	c := &Changes{path: path, next: make(chan struct{}), tokens: WakeBurst, now: time.Now, trailIn: MinGap, settleIn: FirstSettle}
 	if path != "" {
 		c.wal = path + "-wal"
 	}
@@ -102,6 +110,9 @@ func (c *Changes) Watch() *Watcher {
 		// poll, and the next Watch tries again.
 		c.stop, _ = watchDir(filepath.Dir(c.path),
 			[]string{filepath.Base(c.wal), filepath.Base(c.path)}, c.changed)
+		if c.stop != nil {
+			c.index = openWALIndex(c.path)
+		}
 	}
 	return &Watcher{c: c}
 }
@@ -141,13 +152,20 @@ func (w *Watcher) Close() {
 		c := w.c
 		c.mu.Lock()
 		c.users--
-		var stop func()
+		var (
+			stop  func()
+			index *walIndex
+		)
 		if c.users == 0 {
 			stop, c.stop = c.stop, nil
+			index, c.index = c.index, nil
 		}
 		c.mu.Unlock()
 		if stop != nil {
 			stop()
+		}
+		if index != nil {
+			index.close()
 		}
 	})
 }
@@ -166,14 +184,31 @@ const (
 	WakeBurst = 32
 )
 
+// FirstSettle and Settle are when the index is looked at again after a
+// write that spent a token before its commit was visible: FirstSettle
+// after it, then twice as long after each look, Settle looks in all (~50
+// ms). A commit's last write comes a few microseconds before its header;
+// a writer the scheduler stops between the two is waited for, less and
+// less often, and past that the waiters' polls find what it commits.
+const (
+	FirstSettle = 100 * time.Microsecond
+	Settle      = 9
+)
+
 // changed is called by the watch for writes to the database's files.
-// A commit becomes visible only after its last write (and the update of
-// the WAL's index that follows it), and the kernel merges the writes of a
-// commit into one event when nobody read between them: a wake-up at the
-// first event can come before the commit is visible, and the waiters'
-// look then finds nothing. So a write wakes the waiters at once while
-// the burst lasts, and always once more MinGap after the last write,
-// when its commit is surely visible.
+// A commit becomes visible only after its last write, when the WAL
+// index's header is updated in shared memory, which nobody is told of;
+// the kernel may merge the commit's writes into the first one's event
+// when nobody read between them. A waiter woken at a write would look
+// before the commit is there, then wait for the next wake-up.
+//
+// So the wake-up a write earns (a token, as MinGap and WakeBurst pace
+// them) comes when the index says a commit not yet woken for is visible:
+// at once, or at a look after it (see Settle). Whatever a write earns
+// or not, the waiters are woken once more trailIn after the last write
+// if a commit has become visible since their last wake-up. Where the
+// index cannot be read, a write with a token wakes them at once, and the
+// one trailIn after the last write always does.
 func (c *Changes) changed() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -184,12 +219,48 @@ func (c *Changes) changed() {
 func (c *Changes) wrote() {
 	c.credit(c.now())
 	if c.tokens > 0 {
-		c.fire()
+		c.tokens--
+		c.owed = true
+		c.settle = 0
+		c.settled()
 	}
-	if c.trail == nil {
-		c.trail = time.AfterFunc(c.trailIn, c.trailing)
+	arm(&c.trail, c.trailIn, c.trailing)
+}
+
+// settled pays the wake-up owed when its commit is visible, else arms
+// the next look; c.mu is held.
+func (c *Changes) settled() {
+	switch {
+	case !c.owed:
+	case c.index == nil || c.index.committed():
+		c.owed = false
+		c.fire()
+	case c.settle < Settle:
+		arm(&c.look, c.settleIn<<c.settle, c.settling)
+		c.settle++
+	default:
+		// The last look: a -shm made anew (an SQLite that does not keep
+		// it removed it) is read from now on, and wakes them.
+		c.owed = false
+		if c.index.replaced() {
+			c.fire()
+		}
+	}
+}
+
+// settling is the look timer's.
+func (c *Changes) settling() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.settled()
+}
+
+// arm has *t call fn d from now, making it the first time; c.mu is held.
+func arm(t **time.Timer, d time.Duration, fn func()) {
+	if *t == nil {
+		*t = time.AfterFunc(d, fn)
 	} else {
-		c.trail.Reset(c.trailIn)
+		(*t).Reset(d)
 	}
 }
 
@@ -204,11 +275,18 @@ func (c *Changes) credit(now time.Time) {
 	}
 }
 
+// trailing is the trail timer's: the wake-up trailIn after the last
+// write, when a commit has become visible since the last (always, with no
+// index); it spends a token when there is one.
 func (c *Changes) trailing() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.credit(c.now())
-	c.fire()
+	if c.index == nil || c.index.committed() {
+		c.tokens = max(0, c.tokens-1)
+		c.owed = false
+		c.fire()
+	}
 }
 
 // Notify returns a channel that receives after each change (several
@@ -234,10 +312,8 @@ func (c *Changes) Notify(ctx context.Context) <-chan struct{} {
 	return out
 }
 
-// fire wakes the waiters of the current Next, spending a token when
-// there is one (a trailing wake-up is due even without); c.mu is held.
+// fire wakes the waiters of the current Next; c.mu is held.
 func (c *Changes) fire() {
-	c.tokens = max(0, c.tokens-1)
 	c.fires++
 	close(c.next)
 	c.next = make(chan struct{})
