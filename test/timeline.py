@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """timeline.py times the hops of a served no-op job, from the job's own records.
 
-    test/timeline.py BIN [RUNS]
+    test/timeline.py [--self] BIN [RUNS]
 
 BIN is a deployer binary (make build's bin/deployer). The script serves a
-state directory of its own with "BIN up", times RUNS (default 40) runs of
+state directory of its own with "BIN up" (with --self, it stops the
+detached server before each run instead, so that each run starts its
+own, as a first run in a while does), times RUNS (default 40) runs of
 "BIN run -- bench noop" from the outside, then reads, for each job, the
 times its stream events carry and its task's claim and end (local_tasks'
 started_ms and stopped_ms), and prints the median and 90th percentile of
@@ -50,24 +52,52 @@ def ulid_seconds(ulid):
     return ms / 1000
 
 
+def stop_servers(state):
+    """Stops the detached servers of a state directory and waits until they are gone."""
+    if not os.path.isdir(state):
+        return
+    for name in os.listdir(state):
+        if not (name.startswith("up-") and name.endswith(".lock")):
+            continue
+        pid = int(name[len("up-"):-len(".lock")])
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.005)
+
+
 def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: timeline.py BIN [RUNS]")
-    binary, runs = os.path.abspath(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) == 3 else 40
+    args = sys.argv[1:]
+    self_served = "--self" in args
+    if self_served:
+        args.remove("--self")
+    if len(args) not in (1, 2):
+        sys.exit("usage: timeline.py [--self] BIN [RUNS]")
+    binary, runs = os.path.abspath(args[0]), int(args[1]) if len(args) == 2 else 40
     with tempfile.TemporaryDirectory() as tmp:
         state, config = os.path.join(tmp, "state"), os.path.join(tmp, "deployer.yaml")
         subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchdir.sh"), tmp], check=True)
         base = [binary, "--state-dir", state, "--config", config]
         log = open(os.path.join(tmp, "up.log"), "w+")
-        up = subprocess.Popen(base + ["up"], stderr=log)
+        up = None
+        if not self_served:
+            up = subprocess.Popen(base + ["up"], stderr=log)
         try:
             deadline = time.monotonic() + 30
-            while "serving" not in open(log.name).read():
+            while up and "serving" not in open(log.name).read():
                 if up.poll() is not None or time.monotonic() > deadline:
                     sys.exit("up did not serve:\n" + open(log.name).read())
                 time.sleep(0.05)
             jobs = []
             for i in range(runs + 1):
+                if self_served:
+                    stop_servers(state)
                 start = time.time()
                 out = subprocess.run(base + ["run", "--no-color", "--", "bench", "noop"], capture_output=True, text=True)
                 end = time.time()
@@ -77,8 +107,11 @@ def main():
                     jobs.append((out.stderr.split("job ", 1)[1].split()[0], start, end))
                 time.sleep(0.05)
         finally:
-            up.send_signal(signal.SIGINT)
-            up.wait()
+            if up:
+                up.send_signal(signal.SIGINT)
+                up.wait()
+            else:
+                stop_servers(state)
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(state, "deployer.db"), uri=True)
         hops = {h: [] for h in HOPS}
         totals = []
