@@ -2,7 +2,9 @@
 // several processes (CLIs, "deployer up", supervisors) can share one state
 // directory safely: WAL journaling, a generous busy timeout, and write
 // transactions that take the write lock up front (BEGIN IMMEDIATE), so two
-// writers never deadlock upgrading read locks. Any number of processes may
+// writers never deadlock upgrading read locks; before it, they wait for
+// each other on a lock that wakes the next writer as soon as the last one
+// commits (see writeLock), not in SQLite's sleeps. Any number of processes may
 // open one new state directory at once: the switch to WAL, which SQLite
 // cannot make wait on the busy timeout, is retried (see OpenFile).
 //
@@ -71,6 +73,7 @@ func OpenFile(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("opening state database %s: %w", path, err)
 	}
 	setPool(db)
+	registerWriteLock(db, path)
 	ctx, cancel := context.WithTimeout(context.Background(), BusyTimeout)
 	defer cancel()
 	if err := useWAL(ctx, db); err != nil {
@@ -293,8 +296,14 @@ func schemaDigest(stmts []string) string {
 }
 
 // Tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
-// fn returns nil.
+// fn returns nil. On a handle from OpenFile, it takes the file's write
+// lock for the transaction (see writeLock).
 func Tx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	release, err := lockWrites(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

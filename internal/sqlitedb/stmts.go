@@ -130,7 +130,9 @@ type Querier struct {
 	tx *sql.Tx
 }
 
-// ExecContext runs the statement of query, as sql.Tx.ExecContext.
+// ExecContext runs the statement of query, as sql.Tx.ExecContext. Outside
+// a transaction, it takes the file's write lock as Tx does (see
+// writeLock): a statement run this way writes.
 func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if q.tx != nil {
 		if st := q.s.inTx(ctx, q.tx, query); st != nil {
@@ -142,6 +144,11 @@ func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sq
 	if err != nil {
 		return nil, err
 	}
+	release, err := lockWrites(ctx, q.s.db)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	return st.ExecContext(ctx, args...)
 }
 

@@ -192,12 +192,20 @@ func TestQuerierInATransactionNeedsNoOtherConnection(t *testing.T) {
 // openDB opens a database of its own for the test, closed at its end.
 func openDB(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sqlitedb.OpenFile(filepath.Join(t.TempDir(), sqlitedb.FileName))
+	db, _ := openDBAt(t)
+	return db
+}
+
+// openDBAt is openDB, with the database file's path.
+func openDBAt(t *testing.T) (*sql.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), sqlitedb.FileName)
+	db, err := sqlitedb.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return db, path
 }
 
 // TestQuerierRetriesAStatementThatCouldNotBePrepared: a query a

@@ -351,7 +351,12 @@ func (s *supervisor) claim() (bool, error) {
 		raw               string
 		graceMS, heartbMS int64
 	)
-	err := s.stmts.On(nil).QueryRowContext(s.ctx, qClaim, os.Getpid(), procToken(os.Getpid()), now, now, s.id).Scan(&raw, &graceMS, &heartbMS, &s.path)
+	// In a transaction, so that the claim waits for up's writes as they
+	// commit rather than in SQLite's sleeps (sqlitedb's write lock).
+	err := s.stmts.Tx(s.ctx, func(tx *sql.Tx) error {
+		return s.stmts.On(tx).QueryRowContext(s.ctx, qClaim, os.Getpid(), procToken(os.Getpid()), now, now, s.id).
+			Scan(&raw, &graceMS, &heartbMS, &s.path)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -416,7 +421,9 @@ func (s *supervisor) heartbeat() (bool, string, error) {
 		requested int
 		reason    string
 	)
-	err := s.stmts.On(nil).QueryRowContext(s.ctx, qHeartbeat, time.Now().UnixMilli(), s.id).Scan(&requested, &reason)
+	err := s.stmts.Tx(s.ctx, func(tx *sql.Tx) error {
+		return s.stmts.On(tx).QueryRowContext(s.ctx, qHeartbeat, time.Now().UnixMilli(), s.id).Scan(&requested, &reason)
+	})
 	if err != nil {
 		return false, "", err
 	}

@@ -1,0 +1,172 @@
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeLock is how the writers of one database file wait for each other.
+// SQLite makes a writer that finds the file's write lock taken sleep and
+// try again: 1 ms, then 2, 5, 10... (its busy handler), however soon the
+// lock is released. A job's hops are writes of three processes (the run,
+// up, the task's supervisor) and of several goroutines of up, close
+// together: each collision cost a hop a millisecond or more. So the write
+// transactions of this package (Tx, and Querier's writes outside one)
+// take this lock first, and find SQLite's free once they have it:
+//
+//   - in this process, a slot of the file's semaphore: the next writer
+//     is woken as the slot is given back;
+//   - across processes, an flock(2) on the file's -writer file (the
+//     database's path with "-writer" added), waited for in the kernel,
+//     which wakes the next writer when the holder commits, or dies.
+//
+// Both are bounded (LockWait): past it, the writer goes on without the
+// lock, to SQLite's own waiting, as before. A writer of another kind (a
+// statement run on the handle itself, another version of deployer, the
+// sqlite3 shell) takes SQLite's lock only, and is waited for by SQLite's
+// busy handler, as it waits for these.
+type writeLock struct {
+	sem  chan struct{}
+	path string // the -writer file
+}
+
+// LockWait bounds how long a writer waits for the lock (either part)
+// before going on without it.
+const LockWait = 5 * time.Second
+
+// lockWait is LockWait (tests shorten it).
+var lockWait = LockWait
+
+var (
+	writeLocksMu sync.Mutex
+	writeLocks   = map[string]*writeLock{} // by database path, for the process
+	// handleLocks maps the handles OpenFile returned to their file's
+	// lock, while they are in use.
+	handleLocks sync.Map // weak.Pointer[sql.DB] -> *writeLock
+)
+
+// registerWriteLock has the writes through db take the lock of the
+// database file at path.
+func registerWriteLock(db *sql.DB, path string) {
+	writeLocksMu.Lock()
+	l := writeLocks[path]
+	if l == nil {
+		l = &writeLock{sem: make(chan struct{}, 1), path: path + "-writer"}
+		writeLocks[path] = l
+	}
+	writeLocksMu.Unlock()
+	key := weak.Make(db)
+	handleLocks.Store(key, l)
+	runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { handleLocks.Delete(k) }, key)
+}
+
+// lockWrites takes the write lock of db's file and returns what gives it
+// back; with no lock (a handle not from OpenFile, or one not had within
+// LockWait), a release that does nothing. It returns ctx's error if ctx
+// ends first.
+func lockWrites(ctx context.Context, db *sql.DB) (release func(), err error) {
+	v, ok := handleLocks.Load(weak.Make(db))
+	if !ok {
+		return func() {}, nil
+	}
+	return v.(*writeLock).lock(ctx)
+}
+
+func (l *writeLock) lock(ctx context.Context) (release func(), err error) {
+	t := time.NewTimer(lockWait)
+	defer t.Stop()
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		// A writer of this process holds it that long: go on, as
+		// SQLite lets each wait its busy timeout.
+		return func() {}, nil
+	}
+	unlock, err := l.flock(ctx, t.C)
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return func() {
+		unlock()
+		<-l.sem
+	}, nil
+}
+
+// flock takes the -writer file's lock, waiting for it until ctx ends or
+// gaveUp fires; the release closes the descriptor. With no file (a
+// directory this process cannot write, the file never made), the release
+// does nothing.
+func (l *writeLock) flock(ctx context.Context, gaveUp <-chan time.Time) (release func(), err error) {
+	none := func() {}
+	fd, err := unix.Open(l.path, unix.O_RDONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return none, nil //nolint:nilerr // no file: SQLite's waiting alone
+	}
+	closeFD := func() { _ = unix.Close(fd) }
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		return closeFD, nil
+	} else if !errors.Is(err, unix.EWOULDBLOCK) {
+		closeFD()
+		return none, nil
+	}
+	// Held by another process: wait in the kernel, on a thread of its
+	// own. Whichever of the two decides first (the waiter taking the
+	// lock, this call giving up) decides who closes the descriptor; a
+	// lock taken after this call gave up is dropped at once.
+	var decided atomic.Bool
+	got := make(chan error, 1)
+	go func() {
+		err := flockWait(fd)
+		if decided.CompareAndSwap(false, true) {
+			if err != nil {
+				closeFD()
+			}
+			got <- err
+			return
+		}
+		closeFD()
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			return none, nil //nolint:nilerr // no lock: SQLite's waiting alone
+		}
+		return closeFD, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-gaveUp:
+	}
+	if decided.CompareAndSwap(false, true) {
+		return none, err
+	}
+	// The lock came as this call gave up: take it.
+	if werr := <-got; werr != nil || err != nil {
+		if werr == nil {
+			closeFD()
+		}
+		return none, err
+	}
+	return closeFD, nil
+}
+
+// flockWait takes the lock on fd, waiting as long as it takes; a signal
+// (the Go runtime's preemption) interrupts the wait, which goes on.
+func flockWait(fd int) error {
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
