@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
-	"syscall"
 )
 
 // walIndex tells when a commit has become visible, from the WAL-index
@@ -23,7 +22,7 @@ import (
 type walIndex struct {
 	path  string
 	f     *os.File
-	ino   uint64
+	fi    os.FileInfo         // f's, to tell it from a file made anew at path
 	taken [walHeaderSize]byte // the header of the last commit taken
 	buf   [2 * walHeaderSize]byte
 }
@@ -33,34 +32,34 @@ const walHeaderSize = 48
 
 // openWALIndex opens the -shm file of the database at path; nil when it
 // cannot be read (no WAL database there, or not readable by this
-// process): the changes are then not gated. What the header says now is
-// taken: only commits from now on are news.
+// process): the changes are then not gated.
 func openWALIndex(path string) *walIndex {
 	w := &walIndex{path: path + "-shm"}
 	if !w.open() {
 		return nil
 	}
-	if h, ok := w.read(); ok {
-		w.taken = h
-	}
 	return w
 }
 
-// open (re)opens the file; false when it cannot.
+// open (re)opens the file and takes what its header says now: only
+// commits from now on are news. False when it cannot be opened.
 func (w *walIndex) open() bool {
 	f, err := os.Open(w.path)
 	if err != nil {
 		return false
 	}
-	ino, ok := inode(f)
-	if !ok {
+	fi, err := f.Stat()
+	if err != nil {
 		_ = f.Close()
 		return false
 	}
 	if w.f != nil {
 		_ = w.f.Close()
 	}
-	w.f, w.ino = f, ino
+	w.f, w.fi = f, fi
+	if h, ok := w.read(); ok {
+		w.taken = h
+	}
 	return true
 }
 
@@ -99,40 +98,11 @@ func (w *walIndex) committed() bool {
 
 // replaced reports whether the -shm file at the path is no longer the one
 // read (another SQLite removed it when its last connection closed, and a
-// new one was made), and then reads the new one from now on, taking what
-// it says now.
+// new one was made), and then reads the new one from now on.
 func (w *walIndex) replaced() bool {
 	fi, err := os.Stat(w.path)
-	if err != nil {
-		return false
-	}
-	ino, ok := fileInode(fi)
-	if !ok || ino == w.ino || !w.open() {
-		return false
-	}
-	if h, ok := w.read(); ok {
-		w.taken = h
-	}
-	return true
+	return err == nil && !os.SameFile(fi, w.fi) && w.open()
 }
 
 // close closes the file.
 func (w *walIndex) close() { _ = w.f.Close() }
-
-// inode returns the inode number of an open file.
-func inode(f *os.File) (uint64, bool) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, false
-	}
-	return fileInode(fi)
-}
-
-// fileInode returns the inode number a file's information holds.
-func fileInode(fi os.FileInfo) (uint64, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return uint64(st.Ino), true //nolint:unconvert // uint64 on Linux, not everywhere
-}

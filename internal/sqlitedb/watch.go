@@ -286,7 +286,6 @@ func (c *Changes) trailing() {
 	c.credit(c.now())
 	if c.index == nil || c.index.committed() {
 		c.tokens = max(0, c.tokens-1)
-		c.owed = false
 		c.fire()
 	}
 }
