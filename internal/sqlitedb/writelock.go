@@ -36,6 +36,11 @@ import (
 type writeLock struct {
 	sem  chan struct{}
 	path string // the -writer file
+	// fd is the -writer file, opened at the first lock and kept while
+	// handles use it (users), for the lock when nobody else holds it;
+	// -1 until then. Only the holder of sem uses it.
+	fd    int
+	users int // guarded by writeLocksMu
 }
 
 // LockWait bounds how long a writer waits for the lock (either part)
@@ -54,18 +59,30 @@ var (
 )
 
 // registerWriteLock has the writes through db take the lock of the
-// database file at path.
+// database file at path. Once db is gone, so is its hold on the lock, and
+// the lock with its descriptor once no handle holds it.
 func registerWriteLock(db *sql.DB, path string) {
 	writeLocksMu.Lock()
 	l := writeLocks[path]
 	if l == nil {
-		l = &writeLock{sem: make(chan struct{}, 1), path: path + "-writer"}
+		l = &writeLock{sem: make(chan struct{}, 1), path: path + "-writer", fd: -1}
 		writeLocks[path] = l
 	}
+	l.users++
 	writeLocksMu.Unlock()
 	key := weak.Make(db)
 	handleLocks.Store(key, l)
-	runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { handleLocks.Delete(k) }, key)
+	runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) {
+		handleLocks.Delete(k)
+		writeLocksMu.Lock()
+		defer writeLocksMu.Unlock()
+		if l.users--; l.users == 0 {
+			delete(writeLocks, path)
+			if l.fd >= 0 {
+				_ = unix.Close(l.fd)
+			}
+		}
+	}, key)
 }
 
 // lockWrites takes the write lock of db's file and returns what gives it
@@ -81,18 +98,33 @@ func lockWrites(ctx context.Context, db *sql.DB) (release func(), err error) {
 }
 
 func (l *writeLock) lock(ctx context.Context) (release func(), err error) {
-	t := time.NewTimer(lockWait)
-	defer t.Stop()
+	// The bound, timed from the first wait: none when nothing waits.
+	var t *time.Timer
+	gaveUp := func() <-chan time.Time {
+		if t == nil {
+			t = time.NewTimer(lockWait)
+		}
+		return t.C
+	}
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	select {
 	case l.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-t.C:
-		// A writer of this process holds it that long: go on, as
-		// SQLite lets each wait its busy timeout.
-		return func() {}, nil
+	default:
+		select {
+		case l.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-gaveUp():
+			// A writer of this process holds it that long: go on, as
+			// SQLite lets each wait its busy timeout.
+			return func() {}, nil
+		}
 	}
-	unlock, err := l.flock(ctx, t.C)
+	unlock, err := l.flock(ctx, gaveUp)
 	if err != nil {
 		<-l.sem
 		return nil, err
@@ -103,27 +135,37 @@ func (l *writeLock) lock(ctx context.Context) (release func(), err error) {
 	}, nil
 }
 
-// flock takes the -writer file's lock, waiting for it until ctx ends or
-// gaveUp fires; the release closes the descriptor. With no file (a
-// directory this process cannot write, the file never made), the release
-// does nothing.
-func (l *writeLock) flock(ctx context.Context, gaveUp <-chan time.Time) (release func(), err error) {
+// flock takes the -writer file's lock, on the kept descriptor when no
+// other process holds it, else waiting for it on a descriptor of its own
+// until ctx ends or gaveUp's channel fires. With no file (a directory
+// this process cannot write), the release does nothing. l.sem is held.
+func (l *writeLock) flock(ctx context.Context, gaveUp func() <-chan time.Time) (release func(), err error) {
 	none := func() {}
-	fd, err := unix.Open(l.path, unix.O_RDONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	open := func() (int, error) {
+		return unix.Open(l.path, unix.O_RDONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	}
+	if l.fd < 0 {
+		fd, err := open()
+		if err != nil {
+			return none, nil //nolint:nilerr // no file: SQLite's waiting alone
+		}
+		l.fd = fd
+	}
+	if err := unix.Flock(l.fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		return func() { _ = unix.Flock(l.fd, unix.LOCK_UN) }, nil
+	} else if !errors.Is(err, unix.EWOULDBLOCK) {
+		return none, nil
+	}
+	// Held by another process: wait in the kernel, on a thread of its
+	// own, with a descriptor of the wait's own. Whichever of the two
+	// decides first (the waiter taking the lock, this call giving up)
+	// decides who closes the descriptor; a lock taken after this call
+	// gave up is dropped at once.
+	fd, err := open()
 	if err != nil {
 		return none, nil //nolint:nilerr // no file: SQLite's waiting alone
 	}
 	closeFD := func() { _ = unix.Close(fd) }
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
-		return closeFD, nil
-	} else if !errors.Is(err, unix.EWOULDBLOCK) {
-		closeFD()
-		return none, nil
-	}
-	// Held by another process: wait in the kernel, on a thread of its
-	// own. Whichever of the two decides first (the waiter taking the
-	// lock, this call giving up) decides who closes the descriptor; a
-	// lock taken after this call gave up is dropped at once.
 	var decided atomic.Bool
 	got := make(chan error, 1)
 	go func() {
@@ -145,7 +187,7 @@ func (l *writeLock) flock(ctx context.Context, gaveUp <-chan time.Time) (release
 		return closeFD, nil
 	case <-ctx.Done():
 		err = ctx.Err()
-	case <-gaveUp:
+	case <-gaveUp():
 	}
 	if decided.CompareAndSwap(false, true) {
 		return none, err

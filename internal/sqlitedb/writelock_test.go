@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,5 +134,28 @@ func TestTxGivesUpTheWriterLockItNoLongerWaitsFor(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Fatalf("Tx() with the -writer lock held past LockWait: %v", err)
+	}
+}
+
+// BenchmarkTx is a one-row write transaction with nobody else writing:
+// the cost the write lock adds where there is nothing to wait for.
+func BenchmarkTx(b *testing.B) {
+	path := filepath.Join(b.TempDir(), sqlitedb.FileName)
+	db, err := sqlitedb.OpenFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (v INTEGER)`); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		if err := sqlitedb.Tx(ctx, db, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (?)`, i)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
