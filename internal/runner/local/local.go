@@ -264,6 +264,10 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 	}
 	now := time.Now().UnixMilli()
 	spawn := false
+	// A spare supervisor takes the task when one is ready: recorded as
+	// its supervisor in the commit that records the task, so that
+	// handing it over writes nothing more before the spare's claim.
+	var spare *spareProc
 	err = r.stmts.Tx(ctx, func(tx *sql.Tx) error {
 		in := r.stmts.On(tx)
 		var (
@@ -276,12 +280,14 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 			FROM local_tasks WHERE id = ?`, id).Scan(&status, &pid, &token, &spawned, &heartbeatMS)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			spawn = true
+			spawn, spare = true, r.takeSpare()
+			pid, token := spare.owner()
 			_, err = in.ExecContext(ctx, `INSERT INTO local_tasks
-				(id, job_id, attempt, spec, tags, grace_ms, heartbeat_ms, path, status, created_ms, spawned_ms)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+				(id, job_id, attempt, spec, tags, grace_ms, heartbeat_ms, path, status, created_ms, spawned_ms,
+				supervisor_pid, supervisor_token)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
 				id, spec.JobID, spec.Attempt, string(raw), string(tags),
-				r.opts.Grace.Milliseconds(), r.opts.Heartbeat.Milliseconds(), r.opts.Path, now, now)
+				r.opts.Grace.Milliseconds(), r.opts.Heartbeat.Milliseconds(), r.opts.Path, now, now, pid, token)
 			return err
 		case err != nil:
 			return err
@@ -290,21 +296,25 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 		}
 		wait := max(staleBeats*time.Duration(heartbeatMS)*time.Millisecond, minRespawnWait).Milliseconds()
 		if (pid == 0 && now-spawned > wait) || (pid != 0 && !ours(pid, token)) {
-			spawn = true
 			r.log.Warn("task was never claimed by a supervisor; spawning another", "task_id", id, "previous_pid", pid)
-			_, err = in.ExecContext(ctx, `UPDATE local_tasks SET spawned_ms = ?, supervisor_pid = 0, supervisor_token = ''
-				WHERE id = ?`, now, id)
+			spawn, spare = true, r.takeSpare()
+			pid, token := spare.owner()
+			_, err = in.ExecContext(ctx, `UPDATE local_tasks SET spawned_ms = ?, supervisor_pid = ?, supervisor_token = ?
+				WHERE id = ?`, now, pid, token, id)
 		}
 		return err
 	})
 	if err != nil {
+		r.putSpareBack(spare)
 		return runner.Task{}, fmt.Errorf("starting task %s: recording it: %w", id, err)
 	}
 	if spawn {
-		if err := r.spawn(ctx, id); err != nil {
+		if err := r.spawn(ctx, id, spare); err != nil {
 			// Let the next Start try again at once.
+			pid, _ := spare.owner()
 			_, _ = r.db.ExecContext(context.WithoutCancel(ctx),
-				`UPDATE local_tasks SET spawned_ms = 0 WHERE id = ? AND status = 'pending' AND supervisor_pid = 0`, id)
+				`UPDATE local_tasks SET spawned_ms = 0, supervisor_pid = 0, supervisor_token = ''
+				WHERE id = ? AND status = 'pending' AND supervisor_pid = ?`, id, pid)
 			return runner.Task{}, err
 		}
 	}
@@ -378,33 +388,37 @@ func validate(s runner.Spec) error {
 	return fmt.Errorf("%w: %w", runner.ErrInvalidSpec, errors.Join(errs...))
 }
 
-// spawn starts the task's supervisor, detached in its own session, and
-// records its pid. A spare supervisor (KeepSpare), when one is ready,
-// takes the task instead: it has started and opened the state database
-// already.
-func (r *Runner) spawn(ctx context.Context, id string) error {
+// spawn starts the supervisor of task id, detached in its own session,
+// and records its pid. A spare supervisor (KeepSpare), when Start took
+// one, gets the task instead: it has started and opened the state
+// database already, and Start recorded it as the task's supervisor. On an
+// error the spare, not handed the task, is kept for the next.
+func (r *Runner) spawn(ctx context.Context, id string, spare *spareProc) error {
 	dir := WorkDir(r.opts.StateDir, id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		r.putSpareBack(spare)
 		return fmt.Errorf("starting task %s: creating its directory: %w", id, err)
 	}
-	pid, token, ok := r.handToSpare(id)
-	if !ok {
-		logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated: lt-<job id>-<attempt>
-		if err != nil {
-			return fmt.Errorf("starting task %s: opening supervisor log: %w", id, err)
-		}
-		defer func() { _ = logFile.Close() }()
-		cmd, err := r.supervisor(id, nil, logFile)
-		if err != nil {
-			return fmt.Errorf("starting task %s: %w", id, err)
-		}
-		pid, token = cmd.Process.Pid, procToken(cmd.Process.Pid)
-		// A supervisor ran: the next task's may be started ahead.
-		r.refillAfter(r.reap(cmd))
+	if spare != nil && r.handTo(spare, id) {
+		r.log.Info("handed the task to the spare supervisor", "task_id", id, "pid", spare.pid)
+		return nil
 	}
+	logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated: lt-<job id>-<attempt>
+	if err != nil {
+		return fmt.Errorf("starting task %s: opening supervisor log: %w", id, err)
+	}
+	defer func() { _ = logFile.Close() }()
+	cmd, err := r.supervisor(id, nil, logFile)
+	if err != nil {
+		return fmt.Errorf("starting task %s: %w", id, err)
+	}
+	// A supervisor ran: the next task's may be started ahead.
+	r.refillAfter(r.reap(cmd))
 	// The claim records the same pid; this covers the time until then.
+	pid, token := cmd.Process.Pid, procToken(cmd.Process.Pid)
+	recorded, _ := spare.owner()
 	if _, err := r.stmts.On(nil).ExecContext(context.WithoutCancel(ctx), `UPDATE local_tasks SET supervisor_pid = ?, supervisor_token = ?
-		WHERE id = ? AND status = 'pending' AND supervisor_pid = 0`, pid, token, id); err != nil {
+		WHERE id = ? AND status = 'pending' AND supervisor_pid = ?`, pid, token, id, recorded); err != nil {
 		r.log.Warn("recording supervisor pid", "task_id", id, "pid", pid, "err", err)
 	}
 	r.log.Info("spawned task supervisor", "task_id", id, "pid", pid)
@@ -568,25 +582,63 @@ func (r *Runner) refillSpare() {
 	}()
 }
 
-// handToSpare gives task id to the spare supervisor, if one is ready, and
-// returns its pid and token. The spare for the next task starts when
-// this one ends, or spareRefill after.
-func (r *Runner) handToSpare(id string) (int, string, bool) {
+// takeSpare returns the spare supervisor ready, if any, no longer
+// offered to other tasks; nil when none is. The spare for the next task
+// starts when this one's ends (handTo), or at once when it is put back
+// and has gone.
+func (r *Runner) takeSpare() *spareProc {
 	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
 	p := r.spare
-	r.setSpare(nil)
-	r.spareMu.Unlock()
-	if p == nil {
-		return 0, "", false
+	if p != nil {
+		r.setSpare(nil)
 	}
+	return p
+}
+
+// putSpareBack offers p, taken and not handed a task, to the next task
+// again, or has it exit when it cannot be: it died meanwhile, another
+// spare is ready, or spares are no longer kept. p may be nil.
+func (r *Runner) putSpareBack(p *spareProc) {
+	if p == nil {
+		return
+	}
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	select {
+	case <-p.exited:
+	default:
+		if r.spares && r.spare == nil {
+			r.setSpare(p)
+			return
+		}
+		_ = p.stdin.Close()
+	}
+	// The spare for the next task starts when p is gone.
+	r.refillAfter(p.exited)
+}
+
+// owner returns the pid and token a task handed to p records as its
+// supervisor's: zero when p is nil (no supervisor yet).
+func (p *spareProc) owner() (int, string) {
+	if p == nil {
+		return 0, ""
+	}
+	return p.pid, p.token
+}
+
+// handTo gives task id to the spare p, taken with takeSpare, and reports
+// whether p has it. The spare for the next task starts when this one's
+// ends, or spareRefill after.
+func (r *Runner) handTo(p *spareProc, id string) bool {
 	r.refillAfter(p.exited)
 	_, err := p.stdin.WriteString(id + "\n")
 	_ = p.stdin.Close()
 	if err != nil {
 		r.log.Warn("handing a task to the spare supervisor; spawning one", "task_id", id, "pid", p.pid, "err", err)
-		return 0, "", false
+		return false
 	}
-	return p.pid, p.token, true
+	return true
 }
 
 // Find returns the task of a job's attempt; an error wrapping

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/runner/local"
@@ -774,6 +775,73 @@ func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 	stop()
 	if local.Alive(last) {
 		t.Errorf("the spare left (pid %d) outlived KeepSpare", last)
+	}
+}
+
+// TestSpareIsRecordedWithItsTask: a task handed to a spare supervisor is
+// recorded with the spare as its supervisor in the one commit that
+// records the task: nothing more is written before the spare claims it.
+// (This spare reads its task's id and exits without claiming it.)
+func TestSpareIsRecordedWithItsTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) {
+		o.Supervisor = []string{"/bin/sh", "-c", "read -r id", "spare"}
+		o.SpareAtStart = true
+	})
+	e.script("hello", "#!/bin/sh\necho hello\n")
+	stop := local.KeepSpares(e.r)
+	defer stop()
+	spares := local.SparePIDs(e.r)
+	if len(spares) != 1 {
+		t.Fatalf("spares %v, want one ready", spares)
+	}
+	before := commitsTo(e.stateDir)
+	task := e.start(e.spec("hello"))
+	if n := commitsTo(e.stateDir) - before; n != 1 {
+		t.Errorf("Start made %d commits handing its task to a spare, want 1", n)
+	}
+	if task.Status != runner.StatusPending {
+		t.Errorf("status %q, want pending (the spare does not claim it)", task.Status)
+	}
+	if pid := e.supervisorPID(task.ID); pid != spares[0] {
+		t.Errorf("supervisor pid %d, want the spare's %d", pid, spares[0])
+	}
+}
+
+// TestSpareThatCannotTakeItsTask: a spare that cannot be handed its task
+// (it closed its stdin) leaves the task to a supervisor started for it,
+// recorded in its stead.
+func TestSpareThatCannotTakeItsTask(t *testing.T) {
+	t.Parallel()
+	// Neither the spare nor the supervisor started in its stead claims the
+	// task. The first spare says on the FIFO that it has closed its stdin.
+	closed := filepath.Join(t.TempDir(), "closed")
+	if err := unix.Mkfifo(closed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const deaf = `exec 0<&-
+if [ "$3" = - ] && mkdir "$1.once" 2>/dev/null; then echo closed >"$1"; fi
+exec sleep 1`
+	e := newEnv(t, func(o *local.Options) {
+		o.Supervisor = []string{"/bin/sh", "-c", deaf, "deaf", closed}
+		o.SpareAtStart = true
+	})
+	e.script("hello", "#!/bin/sh\necho hello\n")
+	stop := local.KeepSpares(e.r)
+	defer stop()
+	spares := local.SparePIDs(e.r)
+	if len(spares) != 1 {
+		t.Fatalf("spares %v, want one ready", spares)
+	}
+	if said, err := os.ReadFile(closed); err != nil || string(said) != "closed\n" {
+		t.Fatalf("the spare said %q, %v", said, err)
+	}
+	task := e.start(e.spec("hello"))
+	if pid := e.supervisorPID(task.ID); pid == spares[0] || pid == 0 {
+		t.Errorf("supervisor pid %d; want the one started for the task, not the spare's %d", pid, spares[0])
+	}
+	if !strings.Contains(e.logBuf.String(), "handing a task to the spare supervisor; spawning one") {
+		t.Errorf("runner log does not say the spare could not take the task:\n%s", e.logBuf.String())
 	}
 }
 

@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/goleak"
+	"modernc.org/sqlite"
 
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/runner/local"
@@ -49,7 +51,37 @@ func TestMain(m *testing.M) {
 			os.Exit(startAndExit(os.Args[2:]))
 		}
 	}
+	countCommits()
 	goleak.VerifyTestMain(m)
+}
+
+// commits counts the commits this process makes to each state
+// directory's database, by directory (see countCommits).
+var commits sync.Map // string -> *atomic.Int64
+
+// countCommits has every connection opened from now on count its
+// commits in commits.
+func countCommits() {
+	sqlite.RegisterConnectionHook(func(conn sqlite.ExecQuerierContext, dsn string) error {
+		h, ok := conn.(sqlite.HookRegisterer)
+		if !ok {
+			return fmt.Errorf("connection %T takes no commit hook", conn)
+		}
+		path, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+		n, _ := commits.LoadOrStore(filepath.Dir(path), new(atomic.Int64))
+		h.RegisterCommitHook(func() int32 { n.(*atomic.Int64).Add(1); return 0 })
+		return nil
+	})
+}
+
+// commitsTo returns how many commits this process has made to the
+// database of state directory dir.
+func commitsTo(dir string) int64 {
+	n, ok := commits.Load(dir)
+	if !ok {
+		return 0
+	}
+	return n.(*atomic.Int64).Load()
 }
 
 // Short timings keep the tests quick.
