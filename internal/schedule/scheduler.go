@@ -345,7 +345,7 @@ func (s *Scheduler) mark(ctx context.Context, name string, due time.Time, jobID,
 	// A marking must land even when ctx is ending: the send happened.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sqlitedb.BusyTimeout)
 	defer cancel()
-	_, err := s.store.db.ExecContext(mctx, `UPDATE schedule_fires SET job_id = ?, status = ?, error = ? WHERE schedule = ? AND due_ms = ?`,
+	_, err := sqlitedb.Exec(mctx, s.store.db, `UPDATE schedule_fires SET job_id = ?, status = ?, error = ? WHERE schedule = ? AND due_ms = ?`,
 		jobID, status, msg, name, ms(due))
 	if err != nil {
 		return fmt.Errorf("recording fire of %s: %w", due.Format(time.RFC3339), err)

@@ -107,7 +107,7 @@ func fromMS(v int64) time.Time {
 
 // ensure records a schedule the first time it is seen.
 func (s *Store) ensure(ctx context.Context, name string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO schedule_state (schedule, since_ms) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	_, err := sqlitedb.Exec(ctx, s.db, `INSERT INTO schedule_state (schedule, since_ms) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 		name, ms(s.now()))
 	return err
 }
@@ -163,7 +163,7 @@ func (s *Store) Pause(ctx context.Context, name, reason string) error {
 	if err := s.ensure(ctx, name); err != nil {
 		return fmt.Errorf("pausing schedule %s: %w", name, err)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE schedule_state SET paused = 1, paused_ms = ?, pause_reason = ? WHERE schedule = ? AND paused = 0`,
+	_, err := sqlitedb.Exec(ctx, s.db, `UPDATE schedule_state SET paused = 1, paused_ms = ?, pause_reason = ? WHERE schedule = ? AND paused = 0`,
 		ms(s.now()), reason, name)
 	if err != nil {
 		return fmt.Errorf("pausing schedule %s: %w", name, err)
@@ -177,7 +177,7 @@ func (s *Store) Resume(ctx context.Context, name string) error {
 	if err := s.ensure(ctx, name); err != nil {
 		return fmt.Errorf("resuming schedule %s: %w", name, err)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE schedule_state SET paused = 0, paused_ms = 0, pause_reason = '', failures = 0,
+	_, err := sqlitedb.Exec(ctx, s.db, `UPDATE schedule_state SET paused = 0, paused_ms = 0, pause_reason = '', failures = 0,
 		since_ms = CASE WHEN paused = 1 THEN ? ELSE since_ms END WHERE schedule = ?`, ms(s.now()), name)
 	if err != nil {
 		return fmt.Errorf("resuming schedule %s: %w", name, err)

@@ -259,21 +259,17 @@ func Migrate(ctx context.Context, db *sql.DB, stmts ...string) error {
 	if ReadOnly(ctx, db) {
 		return nil
 	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrating state database: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	for _, s := range append([]string{migrationsTable}, stmts...) {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("migrating state database: %w", err)
+	err := Tx(ctx, db, func(tx *sql.Tx) error {
+		for _, s := range append([]string{migrationsTable}, stmts...) {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return err
+			}
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO schema_migrations (digest, applied_ms) VALUES (?, ?)`,
-		digest, time.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("migrating state database: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO schema_migrations (digest, applied_ms) VALUES (?, ?)`,
+			digest, time.Now().UnixMilli())
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("migrating state database: %w", err)
 	}
 	return nil
@@ -293,6 +289,19 @@ func schemaDigest(stmts []string) string {
 		_, _ = fmt.Fprintf(h, "%d:%s", len(s), s)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Exec runs query, a statement that writes, outside a transaction, as
+// db.ExecContext does, after taking the file's write lock as Tx does. It
+// is for the writes made now and then; a hot path's statements are kept
+// prepared (Stmts.On(nil).ExecContext, which locks the same way).
+func Exec(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Result, error) {
+	release, err := lockWrites(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return db.ExecContext(ctx, query, args...)
 }
 
 // Tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when

@@ -18,9 +18,10 @@ import (
 // try again: 1 ms, then 2, 5, 10... (its busy handler), however soon the
 // lock is released. A job's hops are writes of three processes (the run,
 // up, the task's supervisor) and of several goroutines of up, close
-// together: each collision cost a hop a millisecond or more. So the write
-// transactions of this package (Tx, and Querier's writes outside one)
-// take this lock first, and find SQLite's free once they have it:
+// together: each collision cost a hop a millisecond or more. So the writes
+// of this package (Tx, Migrate, Exec, and Querier's writes outside a
+// transaction) take this lock first, and find SQLite's free once they have
+// it:
 //
 //   - in this process, a slot of the file's semaphore: the next writer
 //     is woken as the slot is given back;
@@ -32,7 +33,8 @@ import (
 // lock, to SQLite's own waiting, as before. A writer of another kind (a
 // statement run on the handle itself, another version of deployer, the
 // sqlite3 shell) takes SQLite's lock only, and is waited for by SQLite's
-// busy handler, as it waits for these.
+// busy handler, as it waits for these: deployer's own writes all go through
+// this package.
 type writeLock struct {
 	sem  chan struct{}
 	path string // the -writer file

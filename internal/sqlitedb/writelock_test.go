@@ -62,36 +62,60 @@ func waitForBlockedFlock(t *testing.T) {
 	}
 }
 
-// TestTxWaitsForAnotherProcesssWriter: a write transaction waits while
-// another process holds the -writer lock, in the kernel, and runs once it
-// is released.
-func TestTxWaitsForAnotherProcesssWriter(t *testing.T) {
-	db, path := openDBAt(t)
-	if _, err := db.ExecContext(t.Context(), `CREATE TABLE t (v INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
-	release := holdWriter(t, path)
-	ran, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- sqlitedb.Tx(t.Context(), db, func(tx *sql.Tx) error {
-			close(ran)
-			_, err := tx.ExecContext(t.Context(), `INSERT INTO t (v) VALUES (1)`)
+// TestWritesWaitForAnotherProcesssWriter: each way of writing (a
+// transaction, a kept statement run outside one, Exec, a migration) waits
+// while another process holds the -writer lock, in the kernel, and writes
+// once it is released.
+func TestWritesWaitForAnotherProcesssWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(ctx context.Context, db *sql.DB, wrote chan<- struct{}) error
+	}{
+		{"Tx", func(ctx context.Context, db *sql.DB, wrote chan<- struct{}) error {
+			return sqlitedb.Tx(ctx, db, func(tx *sql.Tx) error {
+				close(wrote)
+				_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (1)`)
+				return err
+			})
+		}},
+		{"Stmts.On(nil).ExecContext", func(ctx context.Context, db *sql.DB, wrote chan<- struct{}) error {
+			defer close(wrote)
+			_, err := sqlitedb.NewStmts(db).On(nil).ExecContext(ctx, `INSERT INTO t (v) VALUES (1)`)
 			return err
+		}},
+		{"Exec", func(ctx context.Context, db *sql.DB, wrote chan<- struct{}) error {
+			defer close(wrote)
+			_, err := sqlitedb.Exec(ctx, db, `INSERT INTO t (v) VALUES (1)`)
+			return err
+		}},
+		{"Migrate", func(ctx context.Context, db *sql.DB, wrote chan<- struct{}) error {
+			defer close(wrote)
+			return sqlitedb.Migrate(ctx, db, `CREATE TABLE IF NOT EXISTS m (v INTEGER)`, `INSERT INTO t (v) VALUES (1)`)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, path := openDBAt(t)
+			if _, err := db.ExecContext(t.Context(), `CREATE TABLE t (v INTEGER)`); err != nil {
+				t.Fatal(err)
+			}
+			release := holdWriter(t, path)
+			wrote, done := make(chan struct{}), make(chan error, 1)
+			go func() { done <- tc.write(t.Context(), db, wrote) }()
+			waitForBlockedFlock(t)
+			select {
+			case <-wrote:
+				t.Fatal("wrote while another process held the -writer lock")
+			default:
+			}
+			release()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("count = %d, %v; want 1", n, err)
+			}
 		})
-	}()
-	waitForBlockedFlock(t)
-	select {
-	case <-ran:
-		t.Fatal("the transaction ran while another process held the -writer lock")
-	default:
-	}
-	release()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("count = %d, %v; want 1", n, err)
 	}
 }
 

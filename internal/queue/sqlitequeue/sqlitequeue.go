@@ -627,7 +627,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Dur
 		return fmt.Errorf("changing visibility in queue %s: receipt %q is malformed: %w",
 			q.name, receipt, queue.ErrInvalidReceipt)
 	}
-	res, err := q.b.db.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
+	res, err := q.b.stmts.On(nil).ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
 		WHERE id = ? AND queue = ? AND receipt = ?`, q.b.after(d), id, q.name, token)
 	if err != nil {
 		return fmt.Errorf("changing visibility of message %s in queue %s: %w", id, q.name, err)

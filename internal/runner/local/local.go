@@ -312,7 +312,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Task, erro
 		if err := r.spawn(ctx, id, spare); err != nil {
 			// Let the next Start try again at once.
 			pid, _ := spare.owner()
-			_, _ = r.db.ExecContext(context.WithoutCancel(ctx),
+			_, _ = sqlitedb.Exec(context.WithoutCancel(ctx), r.db,
 				`UPDATE local_tasks SET spawned_ms = 0, supervisor_pid = 0, supervisor_token = ''
 				WHERE id = ? AND status = 'pending' AND supervisor_pid = ?`, id, pid)
 			return runner.Task{}, err
@@ -781,7 +781,7 @@ func (r *Runner) markLost(ctx context.Context, w *row, now int64, stopReason str
 	if stopReason != "" {
 		reason = fmt.Sprintf("stop requested (%s), but %s", stopReason, reason)
 	}
-	res, err := r.db.ExecContext(ctx, `UPDATE local_tasks SET status = 'stopped', stop_code = ?, stop_reason = ?, stopped_ms = ?
+	res, err := sqlitedb.Exec(ctx, r.db, `UPDATE local_tasks SET status = 'stopped', stop_code = ?, stop_reason = ?, stopped_ms = ?
 		WHERE id = ? AND status = 'running' AND beat_ms = ?`, runner.StopLost, reason, now, w.task.ID, w.beat)
 	if err != nil {
 		return fmt.Errorf("recording task %s as lost: %w", w.task.ID, err)
@@ -896,7 +896,7 @@ func (r *Runner) Prune(ctx context.Context, olderThan time.Duration) (int, error
 		if err := os.RemoveAll(WorkDir(r.opts.StateDir, id)); err != nil {
 			return n, fmt.Errorf("pruning work directory of task %s: %w", id, err)
 		}
-		if _, err := r.db.ExecContext(ctx, `UPDATE local_tasks SET work_removed = 1 WHERE id = ?`, id); err != nil {
+		if _, err := sqlitedb.Exec(ctx, r.db, `UPDATE local_tasks SET work_removed = 1 WHERE id = ?`, id); err != nil {
 			return n, fmt.Errorf("pruning work directory of task %s: %w", id, err)
 		}
 		n++

@@ -109,7 +109,7 @@ func (s *Streams) Create(ctx context.Context, jobID string, ttl time.Duration) (
 		return "", fmt.Errorf("creating stream of job %s: ttl %s is not positive", jobID, ttl)
 	}
 	now := s.opts.Now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO stream_streams (job_id, created_ms, expires_ms) VALUES (?, ?, ?)
+	_, err := s.stmts.On(nil).ExecContext(ctx, `INSERT INTO stream_streams (job_id, created_ms, expires_ms) VALUES (?, ?, ?)
 		ON CONFLICT (job_id) DO UPDATE SET expires_ms = max(expires_ms, excluded.expires_ms)`,
 		jobID, now.UnixMilli(), now.Add(ttl).UnixMilli())
 	if err != nil {

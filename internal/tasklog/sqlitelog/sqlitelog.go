@@ -104,7 +104,7 @@ func addEndColumn(ctx context.Context, db *sql.DB) error {
 	if err != nil || ok {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, `ALTER TABLE task_log ADD COLUMN end_record TEXT`); err != nil {
+	if _, err := sqlitedb.Exec(ctx, db, `ALTER TABLE task_log ADD COLUMN end_record TEXT`); err != nil {
 		if ok, herr := has(); herr == nil && ok {
 			return nil
 		}
