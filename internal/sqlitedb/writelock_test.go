@@ -161,6 +161,55 @@ func TestTxGivesUpTheWriterLockItNoLongerWaitsFor(t *testing.T) {
 	}
 }
 
+// TestWritesWithoutAWriterFile: where the -writer file cannot be had (a
+// directory stands in its way, as a read-only or foreign file would), the
+// writes go on without it (between processes, SQLite's own waiting
+// orders them): two handles writing at once both get through, and
+// nothing fails for the missing lock.
+func TestWritesWithoutAWriterFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlitedb.FileName)
+	if err := os.Mkdir(path+"-writer", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var dbs [2]*sql.DB
+	for i := range dbs {
+		db, err := sqlitedb.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		dbs[i] = db
+	}
+	if _, err := sqlitedb.Exec(t.Context(), dbs[0], `CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	const each = 50
+	errs := make(chan error, len(dbs))
+	for _, db := range dbs {
+		go func() {
+			for i := range each {
+				if err := sqlitedb.Tx(t.Context(), db, func(tx *sql.Tx) error {
+					_, err := tx.ExecContext(t.Context(), `INSERT INTO t (v) VALUES (?)`, i)
+					return err
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range dbs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := dbs[1].QueryRowContext(t.Context(), `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 2*each {
+		t.Fatalf("count = %d, %v; want %d", n, err, 2*each)
+	}
+}
+
 // BenchmarkTx is a one-row write transaction with nobody else writing:
 // the cost the write lock adds where there is nothing to wait for.
 func BenchmarkTx(b *testing.B) {
