@@ -163,7 +163,7 @@ func (b *Backend) applyTopology(ctx context.Context, pol gatekeeper.Policy) erro
 func (b *Backend) Close() error { return b.DB.Close() }
 
 // Where names the state directory.
-func (b *Backend) Where() string { return "state directory " + b.Dir }
+func (b *Backend) Where() string { return Dir(b.Dir).Where() }
 
 var _ backend.Backend = (*Backend)(nil)
 

@@ -35,8 +35,22 @@ func (b *Backend) ServeLock() (release func(), err error) {
 
 // Served reports whether a "deployer up" serves the state directory now.
 // Lock files of processes that died are removed on the way.
-func (b *Backend) Served() (bool, error) {
-	paths, err := filepath.Glob(filepath.Join(b.Dir, "up-*.lock"))
+func (b *Backend) Served() (bool, error) { return Dir(b.Dir).Served() }
+
+// Dir is a state directory, before (or without) opening its database:
+// what a command needs to know of it to start a server for it (see
+// package detached).
+type Dir string
+
+// StateDir returns d.
+func (d Dir) StateDir() string { return string(d) }
+
+// Where names d as Backend.Where does.
+func (d Dir) Where() string { return "state directory " + string(d) }
+
+// Served is Backend.Served of d.
+func (d Dir) Served() (bool, error) {
+	paths, err := filepath.Glob(filepath.Join(string(d), "up-*.lock"))
 	if err != nil {
 		return false, err
 	}

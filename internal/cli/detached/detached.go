@@ -50,13 +50,31 @@ const (
 	readyWord = "ready\n"
 )
 
+// Target is the state directory a server is started for: a client of the
+// embedded backend, or the directory itself (embedded.Dir) for a command
+// that starts the server before it opens the database.
+type Target interface {
+	// StateDir is the state directory (absolute).
+	StateDir() string
+	// Served reports whether a server serves it now.
+	Served() (bool, error)
+	// Where names it in messages.
+	Where() string
+}
+
+var _ Target = (*client.Client)(nil)
+
+// Dir is the Target of state directory dir, for a command that starts
+// the server before it opens the directory's database.
+func Dir(dir string) Target { return embedded.Dir(dir) }
+
 // Start starts a detached server for the state directory of c (a client
 // of the embedded backend), unless one serves it by the time it holds the
 // start lock, and returns once that server serves. The server gets f's
 // resolved configuration and the state directory explicitly and this
 // process's environment. When it does not come up within ReadyTimeout,
 // the error quotes its log.
-func Start(f *factory.Factory, c *client.Client) error {
+func Start(f *factory.Factory, c Target) error {
 	s, err := Begin(f, c)
 	if err != nil || s == nil {
 		return err
@@ -80,7 +98,7 @@ type Starting struct {
 // a command with work to do meanwhile (a run submits its job while the
 // server starts). It returns nil when a server serves already. The
 // caller must end what it returns with Wait or Abandon.
-func Begin(f *factory.Factory, c *client.Client) (_ *Starting, err error) {
+func Begin(f *factory.Factory, c Target) (_ *Starting, err error) {
 	idle, vis, err := tuning(f.Getenv)
 	if err != nil {
 		return nil, err

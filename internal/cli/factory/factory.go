@@ -167,6 +167,25 @@ func (f *Factory) ResolveStateDir() (string, error) {
 	return abs, nil
 }
 
+// UnopenedStateDir returns the embedded backend's state directory, made
+// as opening it makes it, for a command that acts on it before opening
+// it (a run starts its server first); "" on the AWS backend, or when this
+// user cannot write it (opening it then says so).
+func (f *Factory) UnopenedStateDir() (string, error) {
+	name, err := f.ResolveBackend()
+	if err != nil || name != BackendEmbedded {
+		return "", err
+	}
+	dir, err := f.ResolveStateDir()
+	if err != nil {
+		return "", err
+	}
+	if sqlitedb.CheckWritable(dir) != nil || os.MkdirAll(dir, 0o700) != nil {
+		return "", nil
+	}
+	return dir, nil
+}
+
 // ResolveConfigPath returns the configuration file: --config, then
 // $DEPLOYER_CONFIG, then the built-in example (written into the state
 // directory so that its scripts exist on disk).

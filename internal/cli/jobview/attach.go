@@ -133,25 +133,37 @@ func EnsureServed(ctx context.Context, f *factory.Factory, c *client.Client, pol
 }
 
 // BeginServing starts what EnsureServed would, without waiting for it to
-// serve, for a command that sends a request meanwhile: the server's
-// start (its exec and its configuration's load, ~15 ms) overlaps the
-// send. The caller sends its request, then calls the Starting's Wait
-// before EnsureServed (the server holds the start lock until then), or
-// Abandon when sending failed. It returns nil when a pipeline serves c
-// already, on the AWS backend, or when tests replace the start
-// (f.StartServer): EnsureServed then does it all. pol is the policy
-// already loaded (nil: load it): the configuration is checked first, and
-// a broken one starts nothing.
-func BeginServing(f *factory.Factory, c *client.Client, pol *policy.Policy) (*detached.Starting, error) {
-	if c.Backend() != client.BackendEmbedded || c.ReadOnly() || f.StartServer != nil {
-		return nil, nil
+// serve, for a command that sends a request meanwhile, and before the
+// command opens the state database: the server's start (its exec and its
+// configuration's load, the longest wait of a run that finds no server)
+// overlaps the command's open and send. The configuration is checked
+// first, and a broken one starts nothing; the policy loaded is returned.
+// The caller opens its client, sends its request, then calls the
+// Starting's Wait before EnsureServed (the server holds the start lock
+// until then), or Abandon when sending failed.
+//
+// It returns a nil Starting when it starts nothing: on the AWS backend,
+// when a pipeline serves the state directory already, when this user
+// cannot write it (opening it says so), or when tests replace the start
+// (f.StartServer). EnsureServed then does what is needed.
+func BeginServing(f *factory.Factory) (*detached.Starting, *policy.Policy, error) {
+	if f.StartServer != nil {
+		return nil, nil, nil
 	}
-	if pol == nil {
-		if _, err := f.Policy(); err != nil {
-			return nil, err
-		}
+	dir, err := f.UnopenedStateDir()
+	if err != nil || dir == "" {
+		return nil, nil, err
 	}
-	return detached.Begin(f, c)
+	target := detached.Dir(dir)
+	if served, err := target.Served(); err != nil || served {
+		return nil, nil, err
+	}
+	pol, err := f.Policy()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := detached.Begin(f, target)
+	return s, pol, err
 }
 
 // reserveEvery is how often a follower makes sure its job is still

@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/client"
-	"github.com/deployerhq/deployer/gatekeeper/policy"
-	"github.com/deployerhq/deployer/internal/cli/detached"
 	"github.com/deployerhq/deployer/internal/cli/factory"
 	"github.com/deployerhq/deployer/internal/cli/jobview"
 	"github.com/deployerhq/deployer/producer"
@@ -97,39 +95,41 @@ even if run is killed.`,
 
 func runRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
+	// A state directory nobody serves gets its server started first: the
+	// policy is loaded before (a broken configuration fails fast, 78,
+	// instead of after the request is queued), and the server starts
+	// while this command opens the state database and sends its request.
+	// A return before Wait leaves it to stop once idle.
+	starting, pol, err := jobview.BeginServing(f)
+	if err != nil {
+		return err
+	}
+	if starting != nil {
+		defer starting.Abandon()
+	}
 	c, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = c.Close() }()
-
-	// Load the policy before enqueueing when a server is to be started
-	// for the job, so that a broken configuration fails fast (78) instead
-	// of after the request is queued.
-	var (
-		pol      *policy.Policy
-		starting *detached.Starting
-	)
-	served, err := c.Served()
-	if err != nil {
-		return err
-	}
-	if !served {
-		if pol, err = f.Policy(); err != nil {
+	if starting == nil {
+		served, err := c.Served()
+		switch {
+		case err != nil:
 			return err
+		case !served && pol == nil:
+			// A server is still to be started (EnsureServed): the
+			// configuration is checked before the request is queued.
+			if pol, err = f.Policy(); err != nil {
+				return err
+			}
+		case served:
+			// The server decides with its own configuration: one given
+			// here that differs is an error, not silently ignored.
+			if err := f.CheckServedConfig(c); err != nil {
+				return err
+			}
 		}
-		// The server starts while the request is sent. A return before
-		// Wait leaves it to stop once idle.
-		if starting, err = jobview.BeginServing(f, c, pol); err != nil {
-			return err
-		}
-		if starting != nil {
-			defer starting.Abandon()
-		}
-	} else if err := f.CheckServedConfig(c); err != nil {
-		// The server decides with its own configuration: one given
-		// here that differs is an error, not silently ignored.
-		return err
 	}
 
 	job, err := c.Submit(ctx, client.Request{
