@@ -248,29 +248,35 @@ containers:
 	}
 }
 
-// TestFirstRunWithTheExampleMakesAPrivateStateDirectory: a run on a state
-// directory that does not exist yet, with the built-in example
+// TestFirstCommandWithTheExampleMakesAPrivateStateDirectory: a command
+// on a state directory that does not exist yet, with the built-in example
 // configuration, makes the directory its owner's alone, as opening it
-// does, though the run writes the example into it and starts its server
-// before it opens it.
-func TestFirstRunWithTheExampleMakesAPrivateStateDirectory(t *testing.T) {
+// does, though the example is written into it first (describe opens no
+// database; run starts its server before it opens it).
+func TestFirstCommandWithTheExampleMakesAPrivateStateDirectory(t *testing.T) {
 	t.Parallel()
-	e := *newPlatform(t)
-	e.state = filepath.Join(t.TempDir(), "new", "state")
-	e.config = "" // --config "": the built-in example
-	t.Cleanup(e.waitIdle)
-	r := e.run("run", "--", "demo", "hello", "world")
-	if r.code != 0 {
-		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
-	}
-	fi, err := os.Stat(e.state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o700 {
-		t.Errorf("state directory mode %v, want 0700", perm)
-	}
-	if _, err := os.Stat(filepath.Join(e.state, "example", "deployer.yaml")); err != nil {
-		t.Errorf("the example is not in the state directory: %v", err)
+	for _, args := range [][]string{{"describe"}, {"run", "--", "demo", "hello", "world"}} {
+		t.Run(args[0], func(t *testing.T) {
+			e := *newPlatform(t)
+			e.state = filepath.Join(t.TempDir(), "new", "state")
+			e.config = "" // --config "": the built-in example
+			t.Cleanup(e.waitIdle)
+			r := e.run(args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+			}
+			for _, dir := range []string{e.state, filepath.Dir(e.state)} {
+				fi, err := os.Stat(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if perm := fi.Mode().Perm(); perm != 0o700 {
+					t.Errorf("%s: mode %v, want 0700", dir, perm)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(e.state, "example", "deployer.yaml")); err != nil {
+				t.Errorf("the example is not in the state directory: %v", err)
+			}
+		})
 	}
 }

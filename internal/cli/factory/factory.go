@@ -200,6 +200,10 @@ func (f *Factory) ResolveConfigPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The state directory is its owner's alone, whichever command makes
+	// it: made as opening it makes it, before the example goes in (which
+	// would make it as its own directories). Install says what fails.
+	_ = os.MkdirAll(dir, 0o700)
 	return example.Install(filepath.Join(dir, "example"))
 }
 
