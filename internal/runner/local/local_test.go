@@ -784,17 +784,7 @@ func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 // (This spare reads its task's id and exits without claiming it.)
 func TestSpareIsRecordedWithItsTask(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(o *local.Options) {
-		o.Supervisor = []string{"/bin/sh", "-c", "read -r id", "spare"}
-		o.SpareAtStart = true
-	})
-	e.script("hello", "#!/bin/sh\necho hello\n")
-	stop := local.KeepSpares(e.r)
-	defer stop()
-	spares := local.SparePIDs(e.r)
-	if len(spares) != 1 {
-		t.Fatalf("spares %v, want one ready", spares)
-	}
+	e, spare := spareEnv(t, "/bin/sh", "-c", "read -r id", "spare")
 	before := commitsTo(e.stateDir)
 	task := e.start(e.spec("hello"))
 	if n := commitsTo(e.stateDir) - before; n != 1 {
@@ -803,9 +793,27 @@ func TestSpareIsRecordedWithItsTask(t *testing.T) {
 	if task.Status != runner.StatusPending {
 		t.Errorf("status %q, want pending (the spare does not claim it)", task.Status)
 	}
-	if pid := e.supervisorPID(task.ID); pid != spares[0] {
-		t.Errorf("supervisor pid %d, want the spare's %d", pid, spares[0])
+	if pid := e.supervisorPID(task.ID); pid != spare {
+		t.Errorf("supervisor pid %d, want the spare's %d", pid, spare)
 	}
+}
+
+// spareEnv is an env whose supervisor command is supervisor, keeping a
+// spare (until the test ends) and the script "hello"; it returns the pid
+// of the spare ready.
+func spareEnv(t *testing.T, supervisor ...string) (*env, int) {
+	t.Helper()
+	e := newEnv(t, func(o *local.Options) {
+		o.Supervisor = supervisor
+		o.SpareAtStart = true
+	})
+	e.script("hello", "#!/bin/sh\necho hello\n")
+	t.Cleanup(local.KeepSpares(e.r))
+	spares := local.SparePIDs(e.r)
+	if len(spares) != 1 {
+		t.Fatalf("spares %v, want one ready", spares)
+	}
+	return e, spares[0]
 }
 
 // TestSpareThatCannotTakeItsTask: a spare that cannot be handed its task
@@ -822,23 +830,13 @@ func TestSpareThatCannotTakeItsTask(t *testing.T) {
 	const deaf = `exec 0<&-
 if [ "$3" = - ] && mkdir "$1.once" 2>/dev/null; then echo closed >"$1"; fi
 exec sleep 1`
-	e := newEnv(t, func(o *local.Options) {
-		o.Supervisor = []string{"/bin/sh", "-c", deaf, "deaf", closed}
-		o.SpareAtStart = true
-	})
-	e.script("hello", "#!/bin/sh\necho hello\n")
-	stop := local.KeepSpares(e.r)
-	defer stop()
-	spares := local.SparePIDs(e.r)
-	if len(spares) != 1 {
-		t.Fatalf("spares %v, want one ready", spares)
-	}
+	e, spare := spareEnv(t, "/bin/sh", "-c", deaf, "deaf", closed)
 	if said, err := os.ReadFile(closed); err != nil || string(said) != "closed\n" {
 		t.Fatalf("the spare said %q, %v", said, err)
 	}
 	task := e.start(e.spec("hello"))
-	if pid := e.supervisorPID(task.ID); pid == spares[0] || pid == 0 {
-		t.Errorf("supervisor pid %d; want the one started for the task, not the spare's %d", pid, spares[0])
+	if pid := e.supervisorPID(task.ID); pid == spare || pid == 0 {
+		t.Errorf("supervisor pid %d; want the one started for the task, not the spare's %d", pid, spare)
 	}
 	if !strings.Contains(e.logBuf.String(), "handing a task to the spare supervisor; spawning one") {
 		t.Errorf("runner log does not say the spare could not take the task:\n%s", e.logBuf.String())
