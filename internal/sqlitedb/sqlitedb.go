@@ -47,11 +47,16 @@ func Open(dir string) (*sql.DB, error) {
 	if dir == "" {
 		return nil, errors.New("opening state database: no state directory given")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := MakeDir(dir); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
 	return OpenFile(filepath.Join(dir, FileName))
 }
+
+// MakeDir makes the state directory dir, and its missing parents, as
+// Open does: its owner's alone (0700). A command that writes into the
+// directory before it opens the database makes it with MakeDir first.
+func MakeDir(dir string) error { return os.MkdirAll(dir, 0o700) }
 
 // OpenFile opens (creating if needed) the database file path and switches
 // it to WAL journaling. Several processes may open one new file at once:

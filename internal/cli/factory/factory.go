@@ -180,7 +180,7 @@ func (f *Factory) UnopenedStateDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if sqlitedb.CheckWritable(dir) != nil || os.MkdirAll(dir, 0o700) != nil {
+	if sqlitedb.CheckWritable(dir) != nil || sqlitedb.MakeDir(dir) != nil {
 		return "", nil
 	}
 	return dir, nil
@@ -200,10 +200,10 @@ func (f *Factory) ResolveConfigPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// The state directory is its owner's alone, whichever command makes
-	// it: made as opening it makes it, before the example goes in (which
-	// would make it as its own directories). Install says what fails.
-	_ = os.MkdirAll(dir, 0o700)
+	// Made as opening it makes it, whichever command comes first, before
+	// the example goes in (which would make it as its own directories).
+	// Install says what fails.
+	_ = sqlitedb.MakeDir(dir)
 	return example.Install(filepath.Join(dir, "example"))
 }
 
