@@ -75,7 +75,11 @@
 // (id "lt-<job id>-<attempt>"). The task's lines are in sqlitelog's
 // task_log table. Each task has a directory, WorkDir(stateDir, id),
 // holding supervisor.log, home/ and tmp/; it is kept after the task ends,
-// for debugging, until Prune removes it (the rows stay).
+// for debugging, until Prune removes it (the rows stay). A spare
+// supervisor makes its task's directory while it waits, as
+// work/spare-<pid>-<start time>, and renames it when the task comes; one
+// that exits without a task removes it, and Prune removes those of
+// spares that were killed.
 //
 // # Limits
 //

@@ -102,3 +102,10 @@ func AwaitSpare(r *Runner, other int, timeout time.Duration) int {
 // Readable is readable: whether a spare's stdin has its task id (or its
 // end) to read already.
 var Readable = readable
+
+// SpareDirName is the name of the work directory the spare supervisor
+// pid makes ahead of its task (under the state directory's work/).
+func SpareDirName(pid int) string { return spareDirName(pid, procToken(pid)) }
+
+// ParseSpareDirName is parseSpareDirName.
+func ParseSpareDirName(name string) (int, string, bool) { return parseSpareDirName(name) }

@@ -229,9 +229,10 @@ func validTaskID(id string) bool {
 
 // WorkDir is the directory of a task: it holds supervisor.log (the
 // supervisor's own diagnostics), home/ (the script's HOME and working
-// directory) and tmp/ (its TMPDIR). home/ and tmp/ are created fresh,
-// empty and mode 0700, when the task starts. The directory stays after
-// the task ends, for debugging, until Prune removes it.
+// directory) and tmp/ (its TMPDIR). home/ and tmp/ are fresh, empty and
+// mode 0700 when the task starts: made then, or by a spare supervisor
+// while it waited for the task. The directory stays after the task ends,
+// for debugging, until Prune removes it.
 func WorkDir(stateDir, taskID string) string {
 	return filepath.Join(stateDir, "work", taskID)
 }
@@ -391,17 +392,17 @@ func validate(s runner.Spec) error {
 // spawn starts the supervisor of task id, detached in its own session,
 // and records its pid. A spare supervisor (KeepSpare), when Start took
 // one, gets the task instead: it has started and opened the state
-// database already, and Start recorded it as the task's supervisor. On an
-// error the spare, not handed the task, is kept for the next.
+// database already, and Start recorded it as the task's supervisor.
 func (r *Runner) spawn(ctx context.Context, id string, spare *spareProc) error {
-	dir := WorkDir(r.opts.StateDir, id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		r.putSpareBack(spare)
-		return fmt.Errorf("starting task %s: creating its directory: %w", id, err)
-	}
+	// A spare gives the task the work directory it made while it
+	// waited (see readyDir), or makes it.
 	if spare != nil && r.handTo(spare, id) {
 		r.log.Info("handed the task to the spare supervisor", "task_id", id, "pid", spare.pid)
 		return nil
+	}
+	dir := WorkDir(r.opts.StateDir, id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("starting task %s: creating its directory: %w", id, err)
 	}
 	logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated: lt-<job id>-<attempt>
 	if err != nil {
@@ -863,10 +864,15 @@ func (r *Runner) Stop(ctx context.Context, id, reason string) error {
 }
 
 // Prune removes the work directories of tasks that stopped more than
-// olderThan ago and returns how many it removed; the task rows stay. It
-// is the janitor of the work directories, meant to run now and then (on
-// start-up, or daily).
+// olderThan ago, and those spare supervisors made ahead and left when
+// they were killed, and returns how many it removed; the task rows stay.
+// It is the janitor of the work directories, meant to run now and then
+// (on start-up, or daily).
 func (r *Runner) Prune(ctx context.Context, olderThan time.Duration) (int, error) {
+	n, err := pruneSpareDirs(r.opts.StateDir)
+	if err != nil {
+		return n, err
+	}
 	cutoff := time.Now().Add(-olderThan).UnixMilli()
 	rows, err := r.db.QueryContext(ctx, `SELECT id FROM local_tasks
 		WHERE status = 'stopped' AND stopped_ms < ? AND work_removed = 0`, cutoff)
@@ -888,7 +894,6 @@ func (r *Runner) Prune(ctx context.Context, olderThan time.Duration) (int, error
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("pruning work directories: %w", err)
 	}
-	n := 0
 	for _, id := range ids {
 		if !validTaskID(id) {
 			continue

@@ -105,14 +105,20 @@ func Supervise(ctx context.Context, args []string, version string, secrets task.
 		return SuperviseFailed
 	}
 	stmts := sqlitedb.NewStmts(db)
+	prepared := false
 	if spare {
-		// Started ahead of its task (Runner.KeepSpare): ready, it waits
-		// for the task's id on stdin. The runner's end (its process
-		// gone, or done with spares) closes stdin: nothing to do.
+		// Started ahead of its task (Runner.KeepSpare): ready, with the
+		// task's work directory made, it waits for the task's id on
+		// stdin. The runner's end (its process gone, or done with
+		// spares) closes stdin: nothing to do.
+		var ready *readyDir
 		if !readable(os.Stdin) {
 			warm(ctx, stmts, logs)
+			if ready, err = makeReadyDir(stateDir); err != nil {
+				log.Warn("the task's work directory will be made when it comes", "err", err)
+			}
 		}
-		if id, log, err = awaitTask(os.Stdin, stateDir); err != nil {
+		if id, log, prepared, err = awaitTask(os.Stdin, stateDir, ready); err != nil {
 			if !errors.Is(err, io.EOF) {
 				log.Error("waiting for a task", "err", err)
 				return SuperviseUsage
@@ -123,7 +129,8 @@ func Supervise(ctx context.Context, args []string, version string, secrets task.
 	log = log.With("task_id", id)
 	s := &supervisor{
 		ctx: context.WithoutCancel(ctx), db: db, stmts: stmts, logs: logs, log: log,
-		id: id, dir: WorkDir(stateDir, id), wake: wake, term: term, version: version, secrets: secrets,
+		id: id, dir: WorkDir(stateDir, id), prepared: prepared,
+		wake: wake, term: term, version: version, secrets: secrets,
 	}
 	return s.run() //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
 }
@@ -158,30 +165,42 @@ func readable(f *os.File) bool {
 // task's id from stdin (see Runner.KeepSpare).
 const SpareTask = "-"
 
-// awaitTask reads a spare's task id from r, one line, and points its
-// diagnostics (the logger returned, and stderr) at the task's
-// supervisor.log from then on. io.EOF means no task came.
-func awaitTask(r io.Reader, stateDir string) (string, *slog.Logger, error) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+// awaitTask reads a spare's task id from r, one line, and gives the
+// task its work directory: ready, made ahead (nil: none was), or one
+// made now, as the runner makes a task's when no spare takes it. The
+// diagnostics (the logger returned, and stderr) go to the directory's
+// supervisor.log from then on. prepared reports that home/ and tmp/ are
+// made too. io.EOF means no task came; ready is removed then.
+func awaitTask(r io.Reader, stateDir string, ready *readyDir) (id string, log *slog.Logger, prepared bool, err error) {
+	log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	line, err := bufio.NewReaderSize(r, 128).ReadString('\n')
 	if err != nil {
+		ready.discard()
 		if errors.Is(err, io.EOF) && line != "" {
 			err = fmt.Errorf("task id %q without a newline: %w", line, io.ErrUnexpectedEOF)
 		}
-		return "", log, err
+		return "", log, false, err
 	}
-	id := strings.TrimSuffix(line, "\n")
+	id = strings.TrimSuffix(line, "\n")
 	if !validTaskID(id) {
-		return "", log, fmt.Errorf("%q is not a task id", id)
+		ready.discard()
+		return "", log, false, fmt.Errorf("%q is not a task id", id)
 	}
-	f, err := os.OpenFile(filepath.Join(WorkDir(stateDir, id), "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated
+	dir := WorkDir(stateDir, id)
+	if ready.take(dir) {
+		return id, log, true, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return id, log, false, nil // the spares' log it stays; prepare reports
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated
 	if err != nil {
-		return id, log, nil // the spares' log it stays
+		return id, log, false, nil // the spares' log it stays
 	}
 	// The logger writes to os.Stderr, descriptor 2: it follows.
 	_ = unix.Dup2(int(f.Fd()), 2)
 	_ = f.Close()
-	return id, log, nil
+	return id, log, false, nil
 }
 
 type supervisor struct {
@@ -191,8 +210,10 @@ type supervisor struct {
 	log  *slog.Logger
 	id   string
 	dir  string
-	wake <-chan os.Signal
-	term <-chan os.Signal
+	// prepared: dir's home/ and tmp/ were made ahead, fresh and empty.
+	prepared bool
+	wake     <-chan os.Signal
+	term     <-chan os.Signal
 	// version is what a canary's version probe reports.
 	version string
 	// secrets resolves the task's secret references.
@@ -372,19 +393,14 @@ func (s *supervisor) claim() (bool, error) {
 	return true, nil
 }
 
-// prepare makes the task's fresh home and tmp directories and returns
+// prepare has the task's fresh home and tmp directories and returns
 // the entrypoint's options: the script, its arguments and the minimal
 // environment the script's is made from.
 func (s *supervisor) prepare() (task.Options, error) {
 	sp := s.spec
 	home, tmp := filepath.Join(s.dir, "home"), filepath.Join(s.dir, "tmp")
-	for _, d := range []string{home, tmp} {
-		if err := os.RemoveAll(d); err != nil {
-			return task.Options{}, fmt.Errorf("clearing work directory %s: %w", d, err)
-		}
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return task.Options{}, fmt.Errorf("creating work directory %s: %w", d, err)
-		}
+	if err := s.makeWorkDirs(home, tmp); err != nil {
+		return task.Options{}, err
 	}
 	env := map[string]string{"PATH": s.path, "HOME": home, "TMPDIR": tmp}
 	for k, v := range sp.Env {
@@ -412,6 +428,23 @@ func (s *supervisor) prepare() (task.Options, error) {
 		JobID: sp.JobID, Attempt: sp.Attempt, ScriptsDir: sp.ScriptsDir, Script: sp.Script, Args: sp.Argv,
 		Environ: environ, Dir: home, Secrets: s.secrets, Grace: s.grace,
 	}, nil
+}
+
+// makeWorkDirs makes the task's home and tmp directories fresh, unless
+// its spare made them ahead.
+func (s *supervisor) makeWorkDirs(dirs ...string) error {
+	if s.prepared {
+		return nil
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("clearing work directory %s: %w", d, err)
+		}
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return fmt.Errorf("creating work directory %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // heartbeat records that the supervisor is alive and returns whether a

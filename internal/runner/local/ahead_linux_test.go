@@ -1,0 +1,275 @@
+package local_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/deployerhq/deployer/internal/runner/local"
+)
+
+// TestSpareMakesItsTasksWorkDirectoryAhead: a spare supervisor makes the
+// work directory (home/, tmp/, supervisor.log) while it waits, and its
+// task gets that very directory, renamed: no inode is made after the
+// task's id comes.
+func TestSpareMakesItsTasksWorkDirectoryAhead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	e.script("where", "#!/bin/sh\npwd\necho \"$TMPDIR\"\n")
+	t.Cleanup(local.KeepSpares(e.r))
+	spare := local.SparePIDs(e.r)[0]
+	ready := filepath.Join(e.stateDir, "work", local.SpareDirName(spare))
+	waitForPath(t, e.stateDir, "work", filepath.Base(ready), "supervisor.log")
+	dirIno, homeIno := inode(t, ready), inode(t, filepath.Join(ready, "home"))
+
+	task := e.start(e.spec("where"))
+	if pid := e.supervisorPID(task.ID); pid != spare {
+		t.Fatalf("supervisor pid %d, want the spare's %d", pid, spare)
+	}
+	got := e.waitStopped(task.ID)
+	dir := local.WorkDir(e.stateDir, task.ID)
+	want := []string{filepath.Join(dir, "home"), filepath.Join(dir, "tmp")}
+	if got.ExitCode == nil || *got.ExitCode != 0 || !slices.Equal(e.lines(task.ID), want) {
+		t.Fatalf("task %+v printed %q, want %q", got, e.lines(task.ID), want)
+	}
+	if ino := inode(t, dir); ino != dirIno {
+		t.Errorf("the task's work directory is inode %d, not the one the spare made ahead (%d)", ino, dirIno)
+	}
+	if ino := inode(t, want[0]); ino != homeIno {
+		t.Errorf("the task's home is inode %d, not the one the spare made ahead (%d)", ino, homeIno)
+	}
+	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the spare's directory is still there under its own name: %v", err)
+	}
+	// The supervisor's diagnostics followed the directory.
+	log, err := os.ReadFile(filepath.Join(dir, "supervisor.log"))
+	if err != nil || !strings.Contains(string(log), "task claimed") {
+		t.Errorf("the task's supervisor.log: %v\n%s", err, log)
+	}
+}
+
+// TestSpareWhoseDirectoryCannotBeTaken: when the task has a work
+// directory already (a task handed again after its first supervisor
+// never claimed it), the spare's is removed and the task's home and tmp
+// are made fresh, as without a spare.
+func TestSpareWhoseDirectoryCannotBeTaken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	e.script("where", "#!/bin/sh\nls -A\n")
+	t.Cleanup(local.KeepSpares(e.r))
+	spare := local.SparePIDs(e.r)[0]
+	ready := filepath.Join(e.stateDir, "work", local.SpareDirName(spare))
+	waitForPath(t, e.stateDir, "work", filepath.Base(ready), "supervisor.log")
+	spec := e.spec("where")
+	dir := local.WorkDir(e.stateDir, local.TaskID(spec.JobID, spec.Attempt))
+	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "home", "left-over"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	task := e.start(spec)
+	if pid := e.supervisorPID(task.ID); pid != spare {
+		t.Fatalf("supervisor pid %d, want the spare's %d", pid, spare)
+	}
+	got := e.waitStopped(task.ID)
+	if got.ExitCode == nil || *got.ExitCode != 0 || len(e.lines(task.ID)) != 0 {
+		t.Fatalf("task %+v listed %q in its home, want it empty", got, e.lines(task.ID))
+	}
+	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the spare's directory is still there: %v", err)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "supervisor.log"))
+	if err != nil || !strings.Contains(string(log), "task claimed") {
+		t.Errorf("the task's supervisor.log: %v\n%s", err, log)
+	}
+}
+
+// TestSpareRemovesItsDirectoryWhenNoTaskComes: a spare told to go (its
+// stdin closed) takes the directory it made with it.
+func TestSpareRemovesItsDirectoryWhenNoTaskComes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	stop := local.KeepSpares(e.r)
+	t.Cleanup(stop) // if the test fails first
+	spare := local.SparePIDs(e.r)[0]
+	name := local.SpareDirName(spare)
+	waitForPath(t, e.stateDir, "work", name, "supervisor.log")
+	stop()
+	if _, err := os.Stat(filepath.Join(e.stateDir, "work", name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the spare's directory outlived it: %v", err)
+	}
+}
+
+// TestPruneRemovesKilledSparesDirectories: the directory of a spare
+// killed before its task came is Prune's; a living spare's is not.
+func TestPruneRemovesKilledSparesDirectories(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	t.Cleanup(local.KeepSpares(e.r))
+	spare := local.SparePIDs(e.r)[0]
+	ready := filepath.Join(e.stateDir, "work", local.SpareDirName(spare))
+	waitForPath(t, e.stateDir, "work", filepath.Base(ready), "supervisor.log")
+	// Not a spare's: left alone whatever its name says.
+	other := filepath.Join(e.stateDir, "work", "spare-not-a-pid")
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := e.r.Prune(t.Context(), time.Hour); err != nil || n != 0 {
+		t.Errorf("Prune with the spare alive = %d, %v; want 0", n, err)
+	}
+	if _, err := os.Stat(ready); err != nil {
+		t.Fatalf("Prune removed a living spare's directory: %v", err)
+	}
+	killAndAwait(t, spare)
+	if n, err := e.r.Prune(t.Context(), time.Hour); err != nil || n != 1 {
+		t.Errorf("Prune with the spare killed = %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed spare's directory is still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("Prune removed %s: %v", other, err)
+	}
+}
+
+func TestParseSpareDirName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		pid   int
+		token string
+		ok    bool
+	}{
+		{name: local.SpareDirName(os.Getpid()), pid: os.Getpid(), token: startTime(t, os.Getpid()), ok: true},
+		{name: "spare-42-", pid: 42, token: "", ok: true}, // no /proc: no token
+		{name: "spare-42-7-8", pid: 42, token: "7-8", ok: true},
+		{name: "spare-42"},
+		{name: "spare--7"},
+		{name: "spare-0-7"},
+		{name: "spare-x-7"},
+		{name: "lt-01JD3Q8Z5W6X7Y8Z9A0B1C2D3E-1"},
+		{name: "spare"},
+		{name: ""},
+	} {
+		pid, token, ok := local.ParseSpareDirName(tc.name)
+		if pid != tc.pid || token != tc.token || ok != tc.ok {
+			t.Errorf("ParseSpareDirName(%q) = %d, %q, %v; want %d, %q, %v", tc.name, pid, token, ok, tc.pid, tc.token, tc.ok)
+		}
+	}
+}
+
+// startTime is field 22 of /proc/pid/stat (the process's start time).
+func startTime(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(bytes.Fields(b[bytes.LastIndexByte(b, ')')+1:])[19])
+}
+
+// inode returns the inode number of path.
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// killAndAwait kills pid and waits until it has exited (a zombie or
+// gone), told by its pidfd.
+func killAndAwait(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Close(fd) }()
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}} //nolint:gosec // a descriptor fits
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			t.Fatal(err)
+		case n == 0:
+			t.Fatalf("pid %d did not exit within 10 s of SIGKILL", pid)
+		}
+		return
+	}
+}
+
+// waitForPath waits until root/names[0]/names[1]/... exists, told by
+// inotify as each name appears in its directory; it fails the test after
+// 10 s.
+func waitForPath(t *testing.T, root string, names ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	dir := root
+	for _, name := range names {
+		waitForName(t, dir, name, deadline)
+		dir = filepath.Join(dir, name)
+	}
+}
+
+// waitForName waits until dir holds name (created or moved there).
+func waitForName(t *testing.T, dir, name string, deadline time.Time) {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Close(fd) }()
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	// Watched first, looked at second: it cannot appear unseen between.
+	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+		return
+	}
+	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("%s did not appear in %s", name, dir)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}} //nolint:gosec // a descriptor fits
+		if _, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && !errors.Is(err, syscall.EINTR) {
+			t.Fatal(err)
+		}
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EAGAIN) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := buf[:n]; len(b) >= unix.SizeofInotifyEvent; {
+			l := int(binary.NativeEndian.Uint32(b[12:16]))
+			got := strings.TrimRight(string(b[unix.SizeofInotifyEvent:unix.SizeofInotifyEvent+l]), "\x00")
+			if got == name {
+				return
+			}
+			b = b[unix.SizeofInotifyEvent+l:]
+		}
+	}
+}
