@@ -62,11 +62,11 @@ func (b *Backend) Serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 // janitorEvery is how often expired job streams are deleted.
 const janitorEvery = 10 * time.Minute
 
-// Janitor deletes expired job streams at start and every janitorEvery
-// until ctx ends: what Serve and every worker daemon run beside the
-// worker.
+// Janitor deletes expired job streams backend.JanitorFirst after start
+// and every janitorEvery until ctx ends: what Serve and every worker
+// daemon run beside the worker.
 func (b *Backend) Janitor(ctx context.Context, log *slog.Logger) {
-	backend.Janitor(ctx, log, janitorEvery, backend.Chore{What: "expired job streams", Run: func(ctx context.Context) (int, error) {
+	backend.Janitor(ctx, log, backend.JanitorFirst, janitorEvery, backend.Chore{What: "expired job streams", Run: func(ctx context.Context) (int, error) {
 		return b.Streams.DeleteExpired(ctx, time.Now())
 	}})
 }

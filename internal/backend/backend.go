@@ -158,9 +158,23 @@ type Chore struct {
 	Run  func(ctx context.Context) (int, error)
 }
 
-// Janitor runs the chores at once and then every interval until ctx ends,
-// logging what they removed and why they failed.
-func Janitor(ctx context.Context, log *slog.Logger, every time.Duration, chores ...Chore) {
+// JanitorFirst is how long after a server starts its janitor first runs.
+// Not at once: the first job of a server is waiting as it starts (the run
+// that started a detached one is), and the chores' reads, writes and
+// directory walks took the CPU and the database's write lock from it, ~3
+// ms of a self-served no-op run; see docs/performance.md.
+const JanitorFirst = 10 * time.Second
+
+// Janitor runs the chores first after it starts and then every interval
+// until ctx ends, logging what they removed and why they failed.
+func Janitor(ctx context.Context, log *slog.Logger, first, every time.Duration, chores ...Chore) {
+	wait := time.NewTimer(first)
+	select {
+	case <-ctx.Done():
+		wait.Stop()
+		return
+	case <-wait.C:
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

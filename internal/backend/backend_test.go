@@ -17,10 +17,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestJanitorRunsAtOnceThenOnTheTicker: every chore runs at start and
-// again each interval, its removals and failures are logged, and the
-// janitor returns when its context ends.
-func TestJanitorRunsAtOnceThenOnTheTicker(t *testing.T) {
+// TestJanitorRunsFirstThenOnTheTicker: every chore runs first after
+// start, not before, and again each interval, its removals and failures
+// are logged, and the janitor returns when its context ends.
+func TestJanitorRunsFirstThenOnTheTicker(t *testing.T) {
 	// Read only once the janitor has returned.
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
@@ -34,12 +34,18 @@ func TestJanitorRunsAtOnceThenOnTheTicker(t *testing.T) {
 	}}
 	fails := backend.Chore{What: "broken things", Run: func(context.Context) (int, error) { return 0, errors.New("no access") }}
 	done := make(chan struct{})
-	go func() { defer close(done); backend.Janitor(ctx, log, 10*time.Millisecond, removes, fails) }()
+	const first = 50 * time.Millisecond
+	start := time.Now()
+	go func() { defer close(done); backend.Janitor(ctx, log, first, 10*time.Millisecond, removes, fails) }()
 	for want := 1; want <= 3; want++ {
 		select {
 		case got := <-runs:
 			if got != want {
 				t.Fatalf("run %d, want %d", got, want)
+			}
+			// A timer never fires early: a run before first is the bug.
+			if since := time.Since(start); got == 1 && since < first {
+				t.Fatalf("the first run came %v after start, before %v", since, first)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("the chore ran %d times", want-1)
@@ -51,6 +57,21 @@ func TestJanitorRunsAtOnceThenOnTheTicker(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestJanitorEndingBeforeItsFirstRun: a janitor whose context ends
+// before its first run returns without running anything.
+func TestJanitorEndingBeforeItsFirstRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	ran := false
+	backend.Janitor(ctx, slog.New(slog.DiscardHandler), time.Hour, time.Hour, backend.Chore{What: "things", Run: func(context.Context) (int, error) {
+		ran = true
+		return 0, nil
+	}})
+	if ran {
+		t.Error("the chore ran after the context ended")
 	}
 }
 

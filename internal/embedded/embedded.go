@@ -269,10 +269,11 @@ const (
 	workDirMaxAge = 7 * 24 * time.Hour
 )
 
-// janitor removes expired job streams and old work directories, at start
-// and then every janitorEvery, until ctx ends.
+// janitor removes expired job streams and old work directories, first
+// backend.JanitorFirst after start and then every janitorEvery, until ctx
+// ends.
 func (b *Backend) janitor(ctx context.Context, log *slog.Logger) {
-	backend.Janitor(ctx, log, janitorEvery,
+	backend.Janitor(ctx, log, backend.JanitorFirst, janitorEvery,
 		backend.Chore{What: "expired job streams", Run: func(ctx context.Context) (int, error) {
 			return b.Streams.DeleteExpired(ctx, time.Now())
 		}},
