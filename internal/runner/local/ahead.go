@@ -13,12 +13,12 @@ import (
 
 // A spare supervisor makes its task's work directory while it waits for
 // the task: home/, tmp/ and supervisor.log in work/spare-<pid>-<token>,
-// which one rename makes WorkDir(stateDir, id) when the id comes. Each
-// new inode costs tens to hundreds of microseconds on a file system that
-// has made and removed many lately (ext4 skips its recently freed
-// inodes one by one); a rename costs a few. Otherwise a task's four
-// (its directory, home/, tmp/, the log) would be made after its id
-// came, on the way from queued to running.
+// which one rename makes WorkDir(stateDir, id) when the id comes. A new
+// inode costs tens of µs, and up to hundreds where many came and went
+// lately (an ext4 without a journal, as the CI machines' is, looks past
+// each inode freed in the last half minute, one by one); a rename costs
+// a few. Otherwise a task's four (its directory, home/, tmp/, the log)
+// would be made after its id came, on the way from queued to running.
 
 // spareDirPrefix starts the names of the directories spares make ahead;
 // no task id starts with it (they start "lt-").
