@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // A spare supervisor makes its task's work directory while it waits for
@@ -70,12 +68,10 @@ func makeReadyDir(stateDir string) (*readyDir, error) {
 	}
 	d := &readyDir{path: path}
 	err := func() error {
-		for _, sub := range []string{"home", "tmp"} {
-			if err := os.Mkdir(filepath.Join(path, sub), 0o700); err != nil {
-				return fmt.Errorf("making the work directory ahead: %w", err)
-			}
+		if err := freshDirs(homeAndTmp(path)); err != nil {
+			return fmt.Errorf("making the work directory ahead: %w", err)
 		}
-		f, err := os.OpenFile(filepath.Join(path, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // our own directory, named by our pid
+		f, err := openSupervisorLog(path)
 		if err != nil {
 			return fmt.Errorf("making the work directory ahead: %w", err)
 		}
@@ -103,9 +99,7 @@ func (d *readyDir) take(dir string) bool {
 		d.discard()
 		return false
 	}
-	// The logger writes to os.Stderr, descriptor 2: it follows.
-	_ = unix.Dup2(int(d.log.Fd()), 2)
-	_ = d.log.Close()
+	logTo(d.log)
 	return true
 }
 

@@ -404,7 +404,7 @@ func (r *Runner) spawn(ctx context.Context, id string, spare *spareProc) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("starting task %s: creating its directory: %w", id, err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated: lt-<job id>-<attempt>
+	logFile, err := openSupervisorLog(dir)
 	if err != nil {
 		return fmt.Errorf("starting task %s: opening supervisor log: %w", id, err)
 	}

@@ -193,14 +193,25 @@ func awaitTask(r io.Reader, stateDir string, ready *readyDir) (id string, log *s
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return id, log, false, nil // the spares' log it stays; prepare reports
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // id is validated
+	f, err := openSupervisorLog(dir)
 	if err != nil {
 		return id, log, false, nil // the spares' log it stays
 	}
-	// The logger writes to os.Stderr, descriptor 2: it follows.
+	logTo(f)
+	return id, log, false, nil
+}
+
+// openSupervisorLog opens (creating) the supervisor.log of the work
+// directory dir, a task's or one a spare made ahead, for appending.
+func openSupervisorLog(dir string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // a work directory: a validated task id's, or a spare's own
+}
+
+// logTo points this process's stderr at f, and closes f: the logger
+// writes to os.Stderr, descriptor 2, and follows.
+func logTo(f *os.File) {
 	_ = unix.Dup2(int(f.Fd()), 2)
 	_ = f.Close()
-	return id, log, false, nil
 }
 
 type supervisor struct {
@@ -398,9 +409,11 @@ func (s *supervisor) claim() (bool, error) {
 // environment the script's is made from.
 func (s *supervisor) prepare() (task.Options, error) {
 	sp := s.spec
-	home, tmp := filepath.Join(s.dir, "home"), filepath.Join(s.dir, "tmp")
-	if err := s.makeWorkDirs(home, tmp); err != nil {
-		return task.Options{}, err
+	home, tmp := homeAndTmp(s.dir)
+	if !s.prepared {
+		if err := freshDirs(home, tmp); err != nil {
+			return task.Options{}, err
+		}
 	}
 	env := map[string]string{"PATH": s.path, "HOME": home, "TMPDIR": tmp}
 	for k, v := range sp.Env {
@@ -430,12 +443,13 @@ func (s *supervisor) prepare() (task.Options, error) {
 	}, nil
 }
 
-// makeWorkDirs makes the task's home and tmp directories fresh, unless
-// its spare made them ahead.
-func (s *supervisor) makeWorkDirs(dirs ...string) error {
-	if s.prepared {
-		return nil
-	}
+// homeAndTmp are the script's HOME and TMPDIR in the work directory dir.
+func homeAndTmp(dir string) (home, tmp string) {
+	return filepath.Join(dir, "home"), filepath.Join(dir, "tmp")
+}
+
+// freshDirs makes each of dirs anew: empty, mode 0700.
+func freshDirs(dirs ...string) error {
 	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {
 			return fmt.Errorf("clearing work directory %s: %w", d, err)
