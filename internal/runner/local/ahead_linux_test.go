@@ -24,12 +24,8 @@ import (
 // task's id comes.
 func TestSpareMakesItsTasksWorkDirectoryAhead(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	e, spare, ready := readySpare(t)
 	e.script("where", "#!/bin/sh\npwd\necho \"$TMPDIR\"\n")
-	t.Cleanup(local.KeepSpares(e.r))
-	spare := local.SparePIDs(e.r)[0]
-	ready := filepath.Join(e.stateDir, "work", local.SpareDirName(spare))
-	waitForPath(t, e.stateDir, "work", filepath.Base(ready), "supervisor.log")
 	dirIno, homeIno := inode(t, ready), inode(t, filepath.Join(ready, "home"))
 
 	task := e.start(e.spec("where"))
@@ -52,10 +48,7 @@ func TestSpareMakesItsTasksWorkDirectoryAhead(t *testing.T) {
 		t.Errorf("the spare's directory is still there under its own name: %v", err)
 	}
 	// The supervisor's diagnostics followed the directory.
-	log, err := os.ReadFile(filepath.Join(dir, "supervisor.log"))
-	if err != nil || !strings.Contains(string(log), "task claimed") {
-		t.Errorf("the task's supervisor.log: %v\n%s", err, log)
-	}
+	checkClaimLogged(t, dir)
 }
 
 // TestSpareWhoseDirectoryCannotBeTaken: when the task has a work
@@ -64,12 +57,8 @@ func TestSpareMakesItsTasksWorkDirectoryAhead(t *testing.T) {
 // are made fresh, as without a spare.
 func TestSpareWhoseDirectoryCannotBeTaken(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	e, spare, ready := readySpare(t)
 	e.script("where", "#!/bin/sh\nls -A\n")
-	t.Cleanup(local.KeepSpares(e.r))
-	spare := local.SparePIDs(e.r)[0]
-	ready := filepath.Join(e.stateDir, "work", local.SpareDirName(spare))
-	waitForPath(t, e.stateDir, "work", filepath.Base(ready), "supervisor.log")
 	spec := e.spec("where")
 	dir := local.WorkDir(e.stateDir, local.TaskID(spec.JobID, spec.Attempt))
 	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
@@ -90,24 +79,16 @@ func TestSpareWhoseDirectoryCannotBeTaken(t *testing.T) {
 	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the spare's directory is still there: %v", err)
 	}
-	log, err := os.ReadFile(filepath.Join(dir, "supervisor.log"))
-	if err != nil || !strings.Contains(string(log), "task claimed") {
-		t.Errorf("the task's supervisor.log: %v\n%s", err, log)
-	}
+	checkClaimLogged(t, dir)
 }
 
 // TestSpareRemovesItsDirectoryWhenNoTaskComes: a spare told to go (its
 // stdin closed) takes the directory it made with it.
 func TestSpareRemovesItsDirectoryWhenNoTaskComes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
-	stop := local.KeepSpares(e.r)
-	t.Cleanup(stop) // if the test fails first
-	spare := local.SparePIDs(e.r)[0]
-	name := local.SpareDirName(spare)
-	waitForPath(t, e.stateDir, "work", name, "supervisor.log")
-	stop()
-	if _, err := os.Stat(filepath.Join(e.stateDir, "work", name)); !errors.Is(err, os.ErrNotExist) {
+	e, _, ready := readySpare(t)
+	local.StopSpares(e.r)
+	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the spare's directory outlived it: %v", err)
 	}
 }
@@ -116,11 +97,7 @@ func TestSpareRemovesItsDirectoryWhenNoTaskComes(t *testing.T) {
 // killed before its task came is Prune's; a living spare's is not.
 func TestPruneRemovesKilledSparesDirectories(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
-	t.Cleanup(local.KeepSpares(e.r))
-	spare := local.SparePIDs(e.r)[0]
-	ready := filepath.Join(e.stateDir, "work", local.SpareDirName(spare))
-	waitForPath(t, e.stateDir, "work", filepath.Base(ready), "supervisor.log")
+	e, spare, ready := readySpare(t)
 	// Not a spare's: left alone whatever its name says.
 	other := filepath.Join(e.stateDir, "work", "spare-not-a-pid")
 	if err := os.Mkdir(other, 0o700); err != nil {
@@ -142,6 +119,27 @@ func TestPruneRemovesKilledSparesDirectories(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("Prune removed %s: %v", other, err)
+	}
+}
+
+// readySpare is a spareEnv keeping the real supervisor as its spare,
+// once the spare has made its work directory ahead: it returns the env,
+// the spare's pid and that directory.
+func readySpare(t *testing.T) (e *env, spare int, ready string) {
+	t.Helper()
+	e, spare = spareEnv(t)
+	ready = filepath.Join(e.stateDir, "work", local.SpareDirName(spare))
+	waitForPath(t, e.stateDir, "work", filepath.Base(ready), "supervisor.log")
+	return e, spare, ready
+}
+
+// checkClaimLogged fails unless the supervisor.log of the work directory
+// dir says its task was claimed: the supervisor's diagnostics went there.
+func checkClaimLogged(t *testing.T, dir string) {
+	t.Helper()
+	log, err := os.ReadFile(filepath.Join(dir, "supervisor.log"))
+	if err != nil || !strings.Contains(string(log), "task claimed") {
+		t.Errorf("the task's supervisor.log: %v\n%s", err, log)
 	}
 }
 

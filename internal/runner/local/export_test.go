@@ -65,6 +65,11 @@ func KeepSpares(r *Runner) (stop func()) {
 	return r.stopSpares
 }
 
+// StopSpares stops keeping spare supervisors, as the function KeepSpares
+// returned does, waiting for the spare left to exit; again, it does
+// nothing.
+func StopSpares(r *Runner) { r.stopSpares() }
+
 // SparePIDs returns the pid of the spare supervisor ready, if any.
 func SparePIDs(r *Runner) []int {
 	r.spareMu.Lock()

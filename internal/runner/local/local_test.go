@@ -798,13 +798,15 @@ func TestSpareIsRecordedWithItsTask(t *testing.T) {
 	}
 }
 
-// spareEnv is an env whose supervisor command is supervisor, keeping a
-// spare (until the test ends) and the script "hello"; it returns the pid
-// of the spare ready.
+// spareEnv is an env whose supervisor command is supervisor (none: the
+// test binary's, the real one), keeping a spare (until the test ends)
+// and the script "hello"; it returns the pid of the spare ready.
 func spareEnv(t *testing.T, supervisor ...string) (*env, int) {
 	t.Helper()
 	e := newEnv(t, func(o *local.Options) {
-		o.Supervisor = supervisor
+		if len(supervisor) > 0 {
+			o.Supervisor = supervisor
+		}
 		o.SpareAtStart = true
 	})
 	e.script("hello", "#!/bin/sh\necho hello\n")
