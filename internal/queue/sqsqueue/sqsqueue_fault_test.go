@@ -64,12 +64,15 @@ func TestConformanceUnderFaults(t *testing.T) {
 // what must hold: every Send returns without error and every body is
 // received at least once.
 func TestSendResetsDeliverAtLeastOnce(t *testing.T) {
-	// Only this fault: the others are TestConformanceUnderFaults's, and
-	// five resets in a row (the test config's attempts) must stay unlikely.
+	// Only this fault: the others are TestConformanceUnderFaults's. Eight
+	// attempts, not the test config's five: five resets in a row (1e-5 a
+	// call, ~75 calls) failed a CI run; eight in a row is 1e-8.
 	after := &awsx.FaultTransport{ResetAfter: 0.1, Only: []string{"sqs:SendMessage", "sqs:SendMessageBatch"}, FirstOfEach: true}
 	ft := &awsx.FaultTransport{Next: after, Latency: 5 * time.Millisecond}
 	_, endpoint := startFake(t, &awsfake.Server{})
-	b := sqsqueue.New(client(t, endpoint, &http.Client{Transport: ft, Timeout: time.Minute}), sqsqueue.Options{Prefix: prefix})
+	c := sqs.NewFromConfig(awstest.Config(t, endpoint, &http.Client{Transport: ft, Timeout: time.Minute}),
+		func(o *sqs.Options) { o.RetryMaxAttempts = 8 })
+	b := sqsqueue.New(c, sqsqueue.Options{Prefix: prefix})
 	ctx := t.Context()
 	q, err := b.Create(ctx, prefix+"resets-"+strings.ToLower(rand.Text()[:8]), queue.Config{})
 	if err != nil {
