@@ -2,6 +2,7 @@ package local
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/deployerhq/deployer/schemas"
@@ -69,6 +70,18 @@ func KeepSpares(r *Runner) (stop func()) {
 // returned does, waiting for the spare left to exit; again, it does
 // nothing.
 func StopSpares(r *Runner) { r.stopSpares() }
+
+// HoldSpareStarts replaces r's waits before a spare's start (call it
+// before r starts keeping spares): each wait's length is sent on asked,
+// and none ends until release is called.
+func HoldSpareStarts(r *Runner) (asked <-chan time.Duration, release func()) {
+	ch, gate := make(chan time.Duration, 16), make(chan time.Time)
+	r.after = func(d time.Duration) <-chan time.Time {
+		ch <- d
+		return gate
+	}
+	return ch, sync.OnceFunc(func() { close(gate) })
+}
 
 // SparePIDs returns the pid of the spare supervisor ready, if any.
 func SparePIDs(r *Runner) []int {

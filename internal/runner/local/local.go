@@ -143,6 +143,9 @@ type Runner struct {
 	spares       bool
 	spare        *spareProc
 	spareChanged chan struct{} // closed when spare changes
+	// after is time.After (tests replace it): the waits before a
+	// spare's start.
+	after func(time.Duration) <-chan time.Time
 }
 
 // spareProc is a supervisor started ahead of its task: it has opened the
@@ -191,7 +194,7 @@ func New(db *sql.DB, opts Options) (*Runner, error) {
 	if err := sqlitedb.Migrate(ctx, db, schema...); err != nil {
 		return nil, fmt.Errorf("local runner: %w", err)
 	}
-	return &Runner{db: db, opts: opts, log: opts.Logger, stmts: sqlitedb.NewStmts(db)}, nil
+	return &Runner{db: db, opts: opts, log: opts.Logger, stmts: sqlitedb.NewStmts(db), after: time.After}, nil
 }
 
 // TaskID is the id of the task of a job's attempt: "lt-<job id>-<attempt>".
@@ -512,17 +515,26 @@ func (r *Runner) stopSpares() {
 // spare for the next, unless the task ends first.
 const spareRefill = time.Second
 
-// refillAfter starts the spare for the next task when the supervisor of
-// the one just started exits (exited closes), or spareRefill from now,
-// whichever comes first: not at once, so that the spare's start does not
-// take the CPU from a short task.
+// SpareAfterEnd is how long after a task's supervisor exits the runner
+// starts the spare for the next task. A spare's start (fork, exec,
+// package init, opening the state database: ~3 ms of CPU) would
+// otherwise come as the job's end is recorded and its caller, woken by
+// it, prints it and exits: on a small machine it took CPU from both.
+// A caller that runs its next job at once takes longer than this to
+// send it, so the spare is ready for it all the same.
+const SpareAfterEnd = 4 * time.Millisecond
+
+// refillAfter starts the spare for the next task SpareAfterEnd after the
+// supervisor of the one just started exits (exited closes), or
+// spareRefill from now, whichever comes first: not at once, so that the
+// spare's start does not take the CPU from a short task, nor from its
+// end.
 func (r *Runner) refillAfter(exited <-chan struct{}) {
 	go func() {
-		t := time.NewTimer(spareRefill)
-		defer t.Stop()
 		select {
 		case <-exited:
-		case <-t.C:
+			<-r.after(SpareAfterEnd)
+		case <-r.after(spareRefill):
 		}
 		r.refillSpare()
 	}()

@@ -845,6 +845,47 @@ exec sleep 1`
 	}
 }
 
+// TestSpareStartsAfterTheTasksEnd: the spare for the next task starts
+// local.SpareAfterEnd after the supervisor of the last one exits, not at
+// once: its start would take the CPU from the job's end and its caller's.
+func TestSpareStartsAfterTheTasksEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.script("hello", "#!/bin/sh\necho hello\n")
+	asked, release := local.HoldSpareStarts(e.r)
+	defer release()
+	t.Cleanup(local.KeepSpares(e.r))
+	task := e.start(e.spec("hello"))
+	supervisor := e.supervisorPID(task.ID)
+	e.waitStopped(task.ID)
+	wait := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-asked:
+			return d
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the runner waited for nothing before starting a spare; spares %v", local.SparePIDs(e.r))
+			return 0
+		}
+	}
+	if d := wait(); d != time.Second {
+		t.Fatalf("the runner first waited %s, want the 1s after a task starts", d)
+	}
+	if d := wait(); d != local.SpareAfterEnd {
+		t.Fatalf("the runner waited %s after the task's end, want %s", d, local.SpareAfterEnd)
+	}
+	if local.Alive(supervisor) {
+		t.Errorf("the runner waited for the task's end while its supervisor (pid %d) lives", supervisor)
+	}
+	if s := local.SparePIDs(e.r); len(s) != 0 {
+		t.Fatalf("spare %v started before the wait ended", s)
+	}
+	release()
+	if local.AwaitSpare(e.r, supervisor, 10*time.Second) == 0 {
+		t.Fatalf("no spare once the wait ended")
+	}
+}
+
 // TestSpareOnlyAfterASupervisorRan: without SpareAtStart (a program whose
 // binary is not known to run the supervisor command), no spare is started
 // until a task's supervisor has been, and none is left when KeepSpare ends.
