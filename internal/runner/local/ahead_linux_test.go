@@ -2,7 +2,6 @@ package local_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -78,6 +77,40 @@ func TestSpareWhoseDirectoryCannotBeTaken(t *testing.T) {
 	}
 	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the spare's directory is still there: %v", err)
+	}
+	checkClaimLogged(t, dir)
+}
+
+// TestSpareThatCannotMakeItsDirectoryAhead: a spare whose directory
+// cannot be made ahead (here work/ is a file when it starts) says so
+// and runs its task all the same, in a work directory made when the
+// task comes, as without a spare.
+func TestSpareThatCannotMakeItsDirectoryAhead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	e.script("where", "#!/bin/sh\npwd\n")
+	work := filepath.Join(e.stateDir, "work")
+	if err := os.WriteFile(work, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(local.KeepSpares(e.r))
+	spares := local.SparePIDs(e.r)
+	if len(spares) != 1 {
+		t.Fatalf("spares %v, want one ready", spares)
+	}
+	waitForText(t, filepath.Join(e.stateDir, "spare-supervisors.log"), "the task's work directory will be made when it comes")
+	if err := os.Remove(work); err != nil {
+		t.Fatal(err)
+	}
+
+	task := e.start(e.spec("where"))
+	if pid := e.supervisorPID(task.ID); pid != spares[0] {
+		t.Fatalf("supervisor pid %d, want the spare's %d", pid, spares[0])
+	}
+	got := e.waitStopped(task.ID)
+	dir := local.WorkDir(e.stateDir, task.ID)
+	if want := filepath.Join(dir, "home"); got.ExitCode == nil || *got.ExitCode != 0 || !slices.Equal(e.lines(task.ID), []string{want}) {
+		t.Fatalf("task %+v printed %q, want %q", got, e.lines(task.ID), want)
 	}
 	checkClaimLogged(t, dir)
 }
@@ -232,42 +265,46 @@ func waitForPath(t *testing.T, root string, names ...string) {
 // waitForName waits until dir holds name (created or moved there).
 func waitForName(t *testing.T, dir, name string, deadline time.Time) {
 	t.Helper()
+	await(t, dir, unix.IN_CREATE|unix.IN_MOVED_TO, deadline, name+" did not appear in "+dir, func() bool {
+		_, err := os.Lstat(filepath.Join(dir, name))
+		return err == nil
+	})
+}
+
+// waitForText waits until the file at path holds text.
+func waitForText(t *testing.T, path, text string) {
+	t.Helper()
+	await(t, path, unix.IN_MODIFY, time.Now().Add(10*time.Second), path+" does not say "+strconv.Quote(text), func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && strings.Contains(string(b), text)
+	})
+}
+
+// await waits until done holds: checked once path is watched for the
+// inotify events of mask, so that nothing happens unseen between, and
+// again after each read of them. It fails with what at deadline.
+func await(t *testing.T, path string, mask uint32, deadline time.Time, what string, done func() bool) {
+	t.Helper()
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = unix.Close(fd) }()
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+	if _, err := unix.InotifyAddWatch(fd, path, mask); err != nil {
 		t.Fatal(err)
 	}
-	// Watched first, looked at second: it cannot appear unseen between.
-	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-		return
-	}
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
-	for {
+	for !done() {
 		left := time.Until(deadline)
 		if left <= 0 {
-			t.Fatalf("%s did not appear in %s", name, dir)
+			t.Fatal(what)
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}} //nolint:gosec // a descriptor fits
 		if _, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && !errors.Is(err, syscall.EINTR) {
 			t.Fatal(err)
 		}
-		n, err := unix.Read(fd, buf)
-		if errors.Is(err, unix.EAGAIN) {
-			continue
-		}
-		if err != nil {
+		if _, err := unix.Read(fd, buf); err != nil && !errors.Is(err, unix.EAGAIN) {
 			t.Fatal(err)
-		}
-		for b := buf[:n]; len(b) >= unix.SizeofInotifyEvent; {
-			l := int(binary.NativeEndian.Uint32(b[12:16]))
-			got := strings.TrimRight(string(b[unix.SizeofInotifyEvent:unix.SizeofInotifyEvent+l]), "\x00")
-			if got == name {
-				return
-			}
-			b = b[unix.SizeofInotifyEvent+l:]
 		}
 	}
 }
