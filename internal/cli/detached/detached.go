@@ -92,6 +92,8 @@ type Starting struct {
 	logPath string
 	from    int64 // serve.log's size before the server started
 	unlock  func()
+	exited  <-chan struct{} // closed once the server has exited
+	proc    *os.Process
 }
 
 // Begin is Start without the wait: it starts the server and returns, for
@@ -162,9 +164,14 @@ func Begin(f *factory.Factory, c Target) (_ *Starting, err error) {
 		return nil, fmt.Errorf("starting a server for %s: %w", c.Where(), err)
 	}
 	// Reap it if it stops while this command still runs.
-	go func() { _ = cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		_ = cmd.Wait()
+	}()
 	started = true
-	return &Starting{where: c.Where(), pid: cmd.Process.Pid, ready: r, logPath: logPath, from: from, unlock: unlock}, nil
+	return &Starting{where: c.Where(), pid: cmd.Process.Pid, ready: r, logPath: logPath, from: from, unlock: unlock,
+		exited: exited, proc: cmd.Process}, nil
 }
 
 // Wait returns once the server serves, or with an error quoting its log
@@ -190,6 +197,30 @@ func (s *Starting) Abandon() {
 		s.unlock()
 	}
 }
+
+// Stop kills the server, which has not served yet, waits until it has
+// exited (StopTimeout at most), and releases the start lock: for a
+// command that finds, once the server started, that it should not have
+// (a run whose configuration turns out broken).
+func (s *Starting) Stop() error {
+	defer s.Abandon()
+	_ = s.proc.Kill()
+	t := time.NewTimer(StopTimeout)
+	defer t.Stop()
+	select {
+	case <-s.exited:
+		// A log this server made and wrote nothing to goes with it.
+		if st, err := os.Stat(s.logPath); err == nil && s.from == 0 && st.Size() == 0 {
+			_ = os.Remove(s.logPath)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("the server started for %s (pid %d) did not exit within %s of SIGKILL", s.where, s.pid, StopTimeout)
+	}
+}
+
+// StopTimeout is how long Stop waits for a killed server to exit.
+const StopTimeout = 10 * time.Second
 
 // Args are the arguments of a detached server ("deployer ... up ...").
 func Args(stateDir, config string, idle, visibility time.Duration) []string {

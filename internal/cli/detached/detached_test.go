@@ -110,21 +110,23 @@ func TestLogRotationAndTail(t *testing.T) {
 // syscallDup duplicates f's descriptor, as a server inherits it.
 func syscallDup(f *os.File) (int, error) { return syscall.Dup(int(f.Fd())) }
 
-// TestBeginHoldsTheStartLockUntilWaitOrAbandon: Begin returns with the
-// server started and the state directory's start lock held, so that
+// TestBeginHoldsTheStartLockUntilWaitAbandonOrStop: Begin returns with
+// the server started and the state directory's start lock held, so that
 // another starter waits for this server rather than starting its own;
 // Wait returns once the server says it serves (or quotes its log when it
-// stopped first), and Wait and Abandon release the lock.
-func TestBeginHoldsTheStartLockUntilWaitOrAbandon(t *testing.T) {
+// stopped first), Stop once the server is killed and reaped, and Wait,
+// Abandon and Stop release the lock.
+func TestBeginHoldsTheStartLockUntilWaitAbandonOrStop(t *testing.T) {
 	for _, c := range []struct {
-		name, server string
-		abandon      bool
-		wantErr      []string
+		name, server  string
+		abandon, stop bool
+		wantErr       []string
 	}{
 		{name: "serves", server: "printf 'ready\\n' >&3\n"},
 		{name: "stops first", server: "echo 'no such container: nope' >&2\nexit 78\n",
 			wantErr: []string{"stopped before it served", "no such container: nope"}},
 		{name: "abandoned", server: "exec sleep 0\n", abandon: true},
+		{name: "stopped", server: "exec sleep 600\n", stop: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -152,9 +154,21 @@ func TestBeginHoldsTheStartLockUntilWaitOrAbandon(t *testing.T) {
 			if !locked(t, lock) {
 				t.Fatal("the start lock is free while the server starts")
 			}
-			if c.abandon {
+			switch {
+			case c.abandon:
 				s.Abandon()
-			} else {
+			case c.stop:
+				if err := s.Stop(); err != nil {
+					t.Fatal(err)
+				}
+				// Stop returned once it was reaped: its pid is no one's.
+				if err := syscall.Kill(s.pid, 0); !errors.Is(err, syscall.ESRCH) {
+					t.Errorf("the stopped server (pid %d) is still there: %v", s.pid, err)
+				}
+				if _, err := os.Stat(s.logPath); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the stopped server's empty log is still there: %v", err)
+				}
+			default:
 				err = s.Wait()
 				for _, want := range c.wantErr {
 					if err == nil || !strings.Contains(err.Error(), want) {
@@ -166,7 +180,7 @@ func TestBeginHoldsTheStartLockUntilWaitOrAbandon(t *testing.T) {
 				}
 			}
 			if locked(t, lock) {
-				t.Error("the start lock is still held after Wait or Abandon")
+				t.Error("the start lock is still held after Wait, Abandon or Stop")
 			}
 			s.Abandon() // idempotent
 		})

@@ -134,10 +134,12 @@ func EnsureServed(ctx context.Context, f *factory.Factory, c *client.Client, pol
 
 // BeginServing starts what EnsureServed would, without waiting for it to
 // serve, for a command that sends a request meanwhile, and before the
-// command opens the state database: the server's start (its exec and its
-// configuration's load, the longest wait of a run that finds no server)
-// overlaps the command's open and send. The configuration is checked
-// first, and a broken one starts nothing; the policy loaded is returned.
+// command loads its configuration and opens the state database: the
+// server's start (its exec and its configuration's load, the longest wait
+// of a run that finds no server) overlaps the command's load, open and
+// send. A broken configuration stops the server it started (before that
+// server could serve anything) and is the error, before anything is
+// queued; the policy loaded is returned.
 // The caller opens its client, sends its request, then calls the
 // Starting's Wait before EnsureServed (the server holds the start lock
 // until then), or Abandon when sending failed.
@@ -158,12 +160,20 @@ func BeginServing(f *factory.Factory) (*detached.Starting, *policy.Policy, error
 	if served, err := target.Served(); err != nil || served {
 		return nil, nil, err
 	}
-	pol, err := f.Policy()
-	if err != nil {
+	s, err := detached.Begin(f, target)
+	if err != nil || s == nil {
 		return nil, nil, err
 	}
-	s, err := detached.Begin(f, target)
-	return s, pol, err
+	// The configuration loads while the server starts; it loads the
+	// same one, and fails the same way when it is broken.
+	pol, err := f.Policy()
+	if err != nil {
+		if serr := s.Stop(); serr != nil {
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: %v\n", f.ProgramName(), serr)
+		}
+		return nil, nil, err
+	}
+	return s, pol, nil
 }
 
 // reserveEvery is how often a follower makes sure its job is still

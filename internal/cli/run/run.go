@@ -95,11 +95,11 @@ even if run is killed.`,
 
 func runRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	// A state directory nobody serves gets its server started first: the
-	// policy is loaded before (a broken configuration fails fast, 78,
-	// instead of after the request is queued), and the server starts
-	// while this command opens the state database and sends its request.
-	// A return before Wait leaves it to stop once idle.
+	// A state directory nobody serves gets its server started first, and
+	// the server starts while this command loads its policy, opens the
+	// state database and sends its request. A broken configuration stops
+	// that server and fails fast (78) before the request is queued. A
+	// return before Wait leaves it to stop once idle.
 	starting, pol, err := jobview.BeginServing(f)
 	if err != nil {
 		return err
