@@ -296,10 +296,21 @@ func (l *lineReader) waitFor(t testing.TB, re *regexp.Regexp, d time.Duration) [
 	}
 }
 
-// waitIdle kills whatever this setup left running (supervisors of tasks a
-// test abandoned on purpose), so that its directories can be removed.
+// waitIdle kills whatever this setup left running (servers, and
+// supervisors of tasks a test abandoned on purpose), so that its
+// directories can be removed. Until pkill finds none: a server may start
+// a supervisor (a spare, for its next task) after pkill has looked and
+// before its signal lands, and that one would open the state database
+// again while the directory is removed.
 func (e *env) waitIdle() {
-	_ = exec.Command("pkill", "-KILL", "-f", e.state).Run()
+	for range 100 {
+		// pkill exits 1 when nothing matched (a killed process that has
+		// exited does not: its command line is gone).
+		if err := exec.Command("pkill", "-KILL", "-f", e.state).Run(); err != nil {
+			return
+		}
+	}
+	e.t.Errorf("processes of %s still there after 100 rounds of pkill", e.state)
 }
 
 var jobSubmitted = regexp.MustCompile(`job ([0-9A-Z]{26}) submitted`)
