@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -355,9 +356,15 @@ func TestBatch(t *testing.T) {
 	if err != nil || len(jobs) != 2 {
 		t.Fatalf("SubmitBatch: %s, %v, %v", id, jobs, err)
 	}
-	b, err := r.c.FollowBatch(ctx, id, 0, nil, nil)
+	var last client.Batch
+	b, err := r.c.FollowBatch(ctx, id, 0, func(b client.Batch, _ []schemas.JobEvent) { last = b }, nil)
 	if err != nil {
-		t.Fatal(err)
+		// What the batch's jobs were last seen doing says where it stuck.
+		var states []string
+		for _, j := range last.Jobs {
+			states = append(states, fmt.Sprintf("%d %s %s %s", j.Index, j.Key, j.JobID, j.State))
+		}
+		t.Fatalf("following batch %s: %v; its jobs as last read: %q", id, err, states)
 	}
 	if !b.Ended() || b.ExitCode() == 0 || len(b.Jobs) != 2 || b.Jobs[0].State != client.StateSucceeded || b.Jobs[1].State != client.StateFailed {
 		t.Fatalf("batch %+v", b)
