@@ -198,10 +198,10 @@ func (s *Starting) Abandon() {
 	}
 }
 
-// Stop kills the server, which has not served yet, waits until it has
-// exited (StopTimeout at most), and releases the start lock: for a
-// command that finds, once the server started, that it should not have
-// (a run whose configuration turns out broken).
+// Stop kills the server (SIGKILL: it has not said it serves), waits
+// until it has exited (StopTimeout at most), and releases the start lock:
+// for a command that finds, once the server started, that it should not
+// have (a run whose configuration turns out broken).
 func (s *Starting) Stop() error {
 	defer s.Abandon()
 	_ = s.proc.Kill()

@@ -164,8 +164,11 @@ func BeginServing(f *factory.Factory) (*detached.Starting, *policy.Policy, error
 	if err != nil || s == nil {
 		return nil, nil, err
 	}
-	// The configuration loads while the server starts; it loads the
-	// same one, and fails the same way when it is broken.
+	// The configuration loads while the server starts. The server loads
+	// the same file and fails the same way when it is broken; one edited
+	// between the two loads may have let it serve, and killing it then is
+	// a crash its jobs are taken up again after (a server's visibility
+	// timeout), as after any other.
 	pol, err := f.Policy()
 	if err != nil {
 		if serr := s.Stop(); serr != nil {
