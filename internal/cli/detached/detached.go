@@ -87,13 +87,12 @@ func Start(f *factory.Factory, c Target) error {
 // other starters wait, then find it serving.
 type Starting struct {
 	where   string
-	pid     int
 	ready   *os.File // the read end of the server's readiness pipe
 	logPath string
 	from    int64 // serve.log's size before the server started
 	unlock  func()
-	exited  <-chan struct{} // closed once the server has exited
 	proc    *os.Process
+	exited  <-chan struct{} // closed once proc has exited
 }
 
 // Begin is Start without the wait: it starts the server and returns, for
@@ -170,8 +169,8 @@ func Begin(f *factory.Factory, c Target) (_ *Starting, err error) {
 		_ = cmd.Wait()
 	}()
 	started = true
-	return &Starting{where: c.Where(), pid: cmd.Process.Pid, ready: r, logPath: logPath, from: from, unlock: unlock,
-		exited: exited, proc: cmd.Process}, nil
+	return &Starting{where: c.Where(), ready: r, logPath: logPath, from: from, unlock: unlock,
+		proc: cmd.Process, exited: exited}, nil
 }
 
 // Wait returns once the server serves, or with an error quoting its log
@@ -181,7 +180,7 @@ func (s *Starting) Wait() error {
 	defer s.Abandon()
 	if err := awaitReady(s.ready, ReadyTimeout); err != nil {
 		return fmt.Errorf("the server started for %s (pid %d) %w; its log %s says:\n%s",
-			s.where, s.pid, err, s.logPath, tail(s.logPath, s.from))
+			s.where, s.proc.Pid, err, s.logPath, tail(s.logPath, s.from))
 	}
 	return nil
 }
@@ -215,7 +214,7 @@ func (s *Starting) Stop() error {
 		}
 		return nil
 	case <-t.C:
-		return fmt.Errorf("the server started for %s (pid %d) did not exit within %s of SIGKILL", s.where, s.pid, StopTimeout)
+		return fmt.Errorf("the server started for %s (pid %d) did not exit within %s of SIGKILL", s.where, s.proc.Pid, StopTimeout)
 	}
 }
 

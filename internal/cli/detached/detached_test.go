@@ -162,8 +162,8 @@ func TestBeginHoldsTheStartLockUntilWaitAbandonOrStop(t *testing.T) {
 					t.Fatal(err)
 				}
 				// Stop returned once it was reaped: its pid is no one's.
-				if err := syscall.Kill(s.pid, 0); !errors.Is(err, syscall.ESRCH) {
-					t.Errorf("the stopped server (pid %d) is still there: %v", s.pid, err)
+				if err := syscall.Kill(s.proc.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+					t.Errorf("the stopped server (pid %d) is still there: %v", s.proc.Pid, err)
 				}
 				if _, err := os.Stat(s.logPath); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("the stopped server's empty log is still there: %v", err)

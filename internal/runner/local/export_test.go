@@ -72,8 +72,9 @@ func KeepSpares(r *Runner) (stop func()) {
 func StopSpares(r *Runner) { r.stopSpares() }
 
 // HoldSpareStarts replaces r's waits before a spare's start (call it
-// before r starts keeping spares): each wait's length is sent on asked,
-// and none ends until release is called.
+// before r starts keeping spares): each wait's length is sent on asked
+// (16 unread ones block the runner: read each), and none ends until
+// release is called.
 func HoldSpareStarts(r *Runner) (asked <-chan time.Duration, release func()) {
 	ch, gate := make(chan time.Duration, 16), make(chan time.Time)
 	r.after = func(d time.Duration) <-chan time.Time {
