@@ -26,7 +26,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the deployer CLI, deployer-aws (the CLI with the AWS SDK, which deployer hands aws command lines to), deployer-supervisor (its task supervisor), infrastructure-deployer (the ECS deploy runner's CLI), the worker daemon and the deployer-task entrypoint into bin/
+build: ## Build the deployer CLI, deployer-aws (the CLI with the AWS SDK, Prometheus, the OTLP exporter and the dashboard, which deployer hands the command lines that need them to), deployer-supervisor (its task supervisor), infrastructure-deployer (the ECS deploy runner's CLI), the worker daemon and the deployer-task entrypoint into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags='-X github.com/deployerhq/deployer/internal/version.Stamp=$(VERSION)' -o $(BIN)/ ./cmd/deployer ./cmd/deployer-aws ./cmd/deployer-supervisor ./cmd/infrastructure-deployer ./cmd/worker ./cmd/deployer-task
 
 .PHONY: lambda

@@ -89,6 +89,11 @@ func TestDoctorEmbeddedPasses(t *testing.T) {
 	// Nothing serves the state directory: doctor starts a server, as
 	// every command does, and proves it serves.
 	r := e.run("doctor")
+	if r.code != 0 {
+		// Where a canary stuck, for the report below.
+		jobs := e.run("jobs", "--limit", "10")
+		t.Logf("jobs:\n%s%s\nserve.log:\n%s", jobs.stdout, jobs.stderr, serveLog(e))
+	}
 	expectDoctor(t, r, 0, "no deployer up served it", "runs-lane-amis", "runs-lane-default", "may run infra (hello); packer (hello)",
 		"infra: deployer-task ", "packer: deployer-task ", "PASS")
 	rep := decodeDoctor(t, e.run("doctor", "--container", "packer", "--output", "json"))

@@ -77,14 +77,17 @@ func TestReadOnlyStateDirectory(t *testing.T) {
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-		// nobody must reach the binary, the configuration and the state.
+		// nobody must reach the binary (and deployer-aws beside it, which
+		// serves the dashboard), the configuration and the state.
 		bin := filepath.Join(t.TempDir(), "deployer")
-		data, err := os.ReadFile(deployerBin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(bin, data, 0o755); err != nil {
-			t.Fatal(err)
+		for from, to := range map[string]string{deployerBin: bin, deployerAWSBin: filepath.Join(filepath.Dir(bin), "deployer-aws")} {
+			data, err := os.ReadFile(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(to, data, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for _, p := range []string{filepath.Dir(bin), e.state, e.config, e.scripts} {
 			for d := p; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {

@@ -20,8 +20,9 @@ import (
 )
 
 // deployerBin is the binary under test (with deployer-supervisor and
-// deployerAWSBin, deployer-aws, which it hands the aws backend's command
-// lines to, of the same build, beside it), awsfakesBin the AWS fakes' server
+// deployerAWSBin, deployer-aws, which it hands the command lines that
+// need the aws backend, metrics, span export or the dashboard to, of the
+// same build, beside it), awsfakesBin the AWS fakes' server
 // the --backend aws tests run it against, workerBin the AWS worker daemon,
 // deployerTaskBin the tasks' entrypoint, lambdazipBin the Lambda packager
 // and stamperBin and maxrssBin the benchmarks' line-latency script and

@@ -1,7 +1,9 @@
 // Command deployer is the caller's CLI: run allow-listed scripts, follow
-// them, and serve the embedded pipeline. It leaves the AWS SDK out, to
-// start faster, and hands every command line that needs the aws backend
-// to deployer-aws, the same command line with the SDK, next to it.
+// them, and serve the embedded pipeline. It leaves the AWS SDK,
+// Prometheus, the OTLP span exporter and the web dashboard out, to start
+// faster, and hands every command line that needs one (the aws backend,
+// "up --metrics-addr", spans to export, "ui", "up --ui-addr") to
+// deployer-aws, the same command line with them, next to it.
 package main
 
 import (

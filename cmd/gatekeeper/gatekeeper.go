@@ -13,6 +13,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/metrics/emf"
 	"github.com/deployerhq/deployer/internal/tracing"
+	"github.com/deployerhq/deployer/internal/tracing/otlp"
 )
 
 // run is the Lambda's process: its init (handler), then start, which
@@ -62,7 +63,7 @@ func handler(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		return nil, err
 	}
 	o.Logger = tracing.JSONLogger(stderr, slog.LevelInfo)
-	tp, err := tracing.Setup(ctx, "deployer-gatekeeper", getenv)
+	tp, err := tracing.Setup(ctx, "deployer-gatekeeper", getenv, otlp.Exporter)
 	if err != nil {
 		o.Logger.Error("tracing: running without it", "err", err)
 	}

@@ -11,10 +11,11 @@ import (
 
 	"github.com/deployerhq/deployer/internal/cli"
 	"github.com/deployerhq/deployer/internal/cli/awscli"
+	"github.com/deployerhq/deployer/internal/cli/extras"
 	"github.com/deployerhq/deployer/internal/gcstart"
 )
 
 func main() {
 	gcstart.Release()
-	os.Exit(cli.MainAs(cli.InfrastructureDeployer, os.Args[1:], awscli.AWS{}))
+	os.Exit(cli.MainAs(cli.InfrastructureDeployer, os.Args[1:], awscli.AWS{}, extras.Extras{}))
 }

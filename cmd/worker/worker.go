@@ -18,6 +18,7 @@ import (
 	"github.com/deployerhq/deployer/internal/awsbackend"
 	"github.com/deployerhq/deployer/internal/metrics"
 	"github.com/deployerhq/deployer/internal/tracing"
+	"github.com/deployerhq/deployer/internal/tracing/otlp"
 	"github.com/deployerhq/deployer/worker"
 )
 
@@ -126,7 +127,7 @@ func serve(o options, getenv func(string) string, stderr io.Writer) int {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	tp, err := tracing.Setup(ctx, "deployer-worker", getenv)
+	tp, err := tracing.Setup(ctx, "deployer-worker", getenv, otlp.Exporter)
 	if err != nil {
 		log.Error("tracing: running without it", "err", err)
 	}

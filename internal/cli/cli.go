@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/deployerhq/deployer/internal/cli/batch"
 	"github.com/deployerhq/deployer/internal/cli/cancel"
@@ -65,27 +66,52 @@ func (m Mode) name() string {
 }
 
 // Main runs the deployer command line args (without the program name)
-// and returns the exit code, without the AWS SDK: a command that needs
-// the aws backend hands the command line to deployer-aws (see
-// factory.HandOff).
-func Main(args []string) int { return MainAs(Deployer, args, nil) }
+// and returns the exit code, without the AWS SDK, Prometheus, the OTLP
+// span exporter or the web dashboard: a command that needs one hands the
+// command line to deployer-aws (see factory.HandOff).
+func Main(args []string) int { return MainAs(Deployer, args, nil, nil) }
 
 // MainAs runs args as the command line of mode and returns the exit code;
-// aws, when not nil, opens the aws backend (package awscli), else
-// commands that need it hand the command line to deployer-aws.
-func MainAs(mode Mode, args []string, aws factory.AWS) int {
+// aws, when not nil, opens the aws backend (package awscli), and extras,
+// when not nil, are the other parts deployer leaves out (package
+// extras); without them, commands that need them hand the command line
+// to deployer-aws.
+func MainAs(mode Mode, args []string, aws factory.AWS, extras any) int {
+	f := factory.New()
+	f.SpareAtStart = true // this binary runs the supervise command
+	f.AWS, f.Extras, f.Args = aws, extras, args
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// CI's TRACEPARENT parents what this command enqueues; spans are
 	// exported when OTEL_EXPORTER_OTLP_ENDPOINT says where.
-	ctx, stopTracing := tracing.Start(ctx, mode.name(), os.Getenv, os.Stderr)
+	ctx, stopTracing := startTracing(ctx, f, mode.name())
 	defer stopTracing()
 	defer cpuprofile.Start(profileName(args))()
 	limitMemory(args)
-	f := factory.New()
-	f.SpareAtStart = true // this binary runs the supervise command
-	f.AWS, f.Args = aws, args
 	return ExecuteAs(ctx, f, mode, args)
+}
+
+// spanExporter is the part of the extras that exports spans.
+type spanExporter interface {
+	SpanExporter(ctx context.Context) (sdktrace.SpanExporter, error)
+}
+
+// startTracing is tracing.Start with the extras' span exporter. Where
+// the environment asks for spans to be exported and there are no extras
+// (deployer), the command line is handed to deployer-aws first, before
+// anything is done; when it cannot be, the command runs without
+// exporting, saying why, as it does when the exporter cannot start.
+func startTracing(ctx context.Context, f *factory.Factory, name string) (context.Context, func()) {
+	var export tracing.Exporter
+	if wanted, err := tracing.Wanted(f.Getenv); err == nil && wanted {
+		part, err := factory.Extra[spanExporter](f, "exporting spans ("+tracing.EnvEndpoint+")")
+		if err != nil {
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: tracing: %v; running without it\n", name, err)
+			return tracing.FromEnv(ctx, f.Getenv), func() {}
+		}
+		export = part.SpanExporter
+	}
+	return tracing.Start(ctx, name, f.Getenv, f.IO.ErrOut, export)
 }
 
 // cliMemoryLimit is the Go memory a command that does not serve keeps to,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"go/build"
 	"io/fs"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -39,8 +40,12 @@ var mayReachBelow = map[string]struct {
 		"it is the factory's aws backend: it opens the AWS adapters for the factory, doctor and rollback, in the binaries that link the AWS SDK",
 	},
 	"internal/cli/up": {
-		[]string{"internal/backend", "internal/embedded", "internal/lane", "internal/queue"},
-		"it is the server: it runs the gatekeeper, a worker and the logshipper on the backend's ports, answering what clients ask, and reads those ports for its metrics",
+		[]string{"internal/backend", "internal/embedded", "internal/queue"},
+		"it is the server: it runs the gatekeeper, a worker and the logshipper on the backend's ports, answering what clients ask",
+	},
+	"internal/cli/extras": {
+		[]string{"internal/backend", "internal/lane", "internal/queue"},
+		"it serves up's metrics, which read the served backend's queues and lanes",
 	},
 	"internal/cli/detached": {
 		[]string{"internal/embedded"},
@@ -121,6 +126,55 @@ func TestCommandsReachTheBackendThroughTheClient(t *testing.T) {
 			if !slices.Contains(seen[name], imp) {
 				t.Errorf("mayReachBelow lets %s import %s, which it no longer does: remove the entry", name, imp)
 			}
+		}
+	}
+}
+
+// leftOut are what deployer leaves out to start faster, and hands the
+// command lines that need them to deployer-aws for: the AWS SDK's
+// clients (package awscli), Prometheus, the OTLP span exporter and the
+// web dashboard (package extras), their package init costing every
+// "deployer run" ~0.5–3 ms each (docs/performance.md).
+var leftOut = []string{
+	"github.com/aws/aws-sdk-go-v2/service/",
+	"github.com/aws/aws-sdk-go-v2/config",
+	"github.com/prometheus/",
+	"go.opentelemetry.io/otel/exporters/",
+	"google.golang.org/grpc",
+	module + "internal/cli/awscli",
+	module + "internal/cli/extras",
+	module + "internal/metrics",
+	module + "internal/ui",
+	"html/template",
+	module + "internal/tracing/otlp",
+}
+
+// TestDeployerLeavesOutWhatDeployerAWSLinks fails when cmd/deployer links
+// a package of leftOut, and when cmd/deployer-aws, which deployer hands
+// such command lines to, does not link package extras and awscli.
+func TestDeployerLeavesOutWhatDeployerAWSLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	deps := func(pkg string) []string {
+		t.Helper()
+		out, err := exec.Command("go", "list", "-tags", "grpcnotrace", "-deps", module+pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	for _, dep := range deps("cmd/deployer") {
+		for _, out := range leftOut {
+			if strings.HasPrefix(dep, out) {
+				t.Errorf("cmd/deployer links %s, which it leaves to deployer-aws (%s)", dep, out)
+			}
+		}
+	}
+	aws := deps("cmd/deployer-aws")
+	for _, want := range []string{module + "internal/cli/awscli", module + "internal/cli/extras"} {
+		if !slices.Contains(aws, want) {
+			t.Errorf("cmd/deployer-aws does not link %s", want)
 		}
 	}
 }

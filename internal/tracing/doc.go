@@ -11,7 +11,8 @@
 // there is one (ParseXRay).
 //
 // Spans are exported over OTLP/HTTP only when OTEL_EXPORTER_OTLP_ENDPOINT
-// or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (Setup); otherwise the
+// or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (Wanted, Setup), by the
+// exporter of package otlp, which a binary that exports links; otherwise the
 // provider is OpenTelemetry's no-op one, which records nothing and only
 // passes an incoming context on, so that the trace id still reaches the
 // task and the logs.

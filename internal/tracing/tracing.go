@@ -10,7 +10,6 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -81,26 +80,30 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 // Noop is a provider that exports nothing.
 func Noop() *Provider { return &Provider{TracerProvider: noop.NewTracerProvider()} }
 
-// Setup returns the tracer provider of the process named service, as the
-// environment (getenv) asks: exporting over OTLP/HTTP when
-// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set,
-// unless OTEL_TRACES_EXPORTER is "none" or OTEL_SDK_DISABLED is "true";
-// else a no-op provider, which costs nothing. OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES override the resource, OTEL_TRACES_SAMPLER the
-// sampler (parent-based, always on by default) and OTEL_BSP_* the batching.
-// A protocol other than http/protobuf or http/json is an error, and the
-// provider returned with it is the no-op one.
-func Setup(ctx context.Context, service string, getenv func(string) string) (*Provider, error) {
+// Exporter makes the span exporter of a process that exports: package
+// otlp's, over OTLP/HTTP, in the binaries that link it. deployer links
+// none, to start faster (the exporter brings gRPC and protobuf, ~0.8 ms
+// of every start): it hands a command line that must export to
+// deployer-aws (see package cli).
+type Exporter func(context.Context) (sdktrace.SpanExporter, error)
+
+// Wanted reports whether the environment (getenv) asks for spans to be
+// exported: OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, unless OTEL_TRACES_EXPORTER
+// is "none" or OTEL_SDK_DISABLED is "true". An exporter other than OTLP,
+// or an OTLP protocol other than http/protobuf or http/json, is an
+// error, and nothing is exported.
+func Wanted(getenv func(string) string) (bool, error) {
 	if getenv(EnvEndpoint) == "" && getenv(EnvTracesEndpoint) == "" ||
 		strings.EqualFold(getenv(EnvSDKDisabled), "true") {
-		return Noop(), nil
+		return false, nil
 	}
 	switch e := getenv(EnvExporter); e {
 	case "", "otlp":
 	case "none":
-		return Noop(), nil
+		return false, nil
 	default:
-		return Noop(), fmt.Errorf("%s=%s: deployer exports traces over OTLP only; set it to otlp or none", EnvExporter, e)
+		return false, fmt.Errorf("%s=%s: deployer exports traces over OTLP only; set it to otlp or none", EnvExporter, e)
 	}
 	proto := getenv(EnvTracesProtocol)
 	if proto == "" {
@@ -109,10 +112,31 @@ func Setup(ctx context.Context, service string, getenv func(string) string) (*Pr
 	switch proto {
 	case "", "http/protobuf", "http/json":
 	default:
-		return Noop(), fmt.Errorf("OTLP protocol %q: deployer exports over HTTP only; set %s=http/protobuf and point %s at the collector's OTLP/HTTP port (4318)",
+		return false, fmt.Errorf("OTLP protocol %q: deployer exports over HTTP only; set %s=http/protobuf and point %s at the collector's OTLP/HTTP port (4318)",
 			proto, EnvProtocol, EnvEndpoint)
 	}
-	exp, err := otlptracehttp.New(ctx)
+	return true, nil
+}
+
+// Setup returns the tracer provider of the process named service, as the
+// environment (getenv) asks (see Wanted): exporting with the exporter
+// export makes, else a no-op provider, which costs nothing. The exporter
+// reads the rest of the OTEL_EXPORTER_OTLP_* variables (headers, timeout,
+// compression, certificates) as the OpenTelemetry specification says;
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the resource,
+// OTEL_TRACES_SAMPLER the sampler (parent-based, always on by default)
+// and OTEL_BSP_* the batching. When the environment asks for export
+// wrongly, or export is nil, the error says why and the provider
+// returned with it is the no-op one.
+func Setup(ctx context.Context, service string, getenv func(string) string, export Exporter) (*Provider, error) {
+	wanted, err := Wanted(getenv)
+	if err != nil || !wanted {
+		return Noop(), err
+	}
+	if export == nil {
+		return Noop(), errors.New("this binary links no span exporter")
+	}
+	exp, err := export(ctx)
 	if err != nil {
 		return Noop(), fmt.Errorf("starting the OTLP trace exporter: %w", err)
 	}
@@ -142,13 +166,13 @@ func TraceID(ctx context.Context) string {
 const shutdownTimeout = 5 * time.Second
 
 // Start sets up tracing for a command-line process named service: the
-// provider of Setup, made OpenTelemetry's global one (what the producer
+// provider of Setup with export, made OpenTelemetry's global one (what the producer
 // starts its enqueue spans with), and ctx with the parent CI passes in
 // TRACEPARENT. A setup problem is written to stderr and the process runs
 // without tracing. The returned stop exports what is left, waiting at
 // most shutdownTimeout; call it before exiting.
-func Start(ctx context.Context, service string, getenv func(string) string, stderr io.Writer) (context.Context, func()) {
-	p, err := Setup(ctx, service, getenv)
+func Start(ctx context.Context, service string, getenv func(string) string, stderr io.Writer, export Exporter) (context.Context, func()) {
+	p, err := Setup(ctx, service, getenv, export)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "%s: tracing: %v; running without it\n", service, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deployerhq/deployer/internal/tracing"
+	"github.com/deployerhq/deployer/internal/tracing/otlp"
 	"github.com/deployerhq/deployer/internal/tracing/tracingtest"
 )
 
@@ -33,7 +34,7 @@ func TestSetupWithoutEndpointIsNoop(t *testing.T) {
 		{tracing.EnvEndpoint: "http://127.0.0.1:1", tracing.EnvExporter: "none"},
 		{tracing.EnvEndpoint: "http://127.0.0.1:1", tracing.EnvSDKDisabled: "true"},
 	} {
-		p, err := tracing.Setup(t.Context(), "test", env(e))
+		p, err := tracing.Setup(t.Context(), "test", env(e), otlp.Exporter)
 		if err != nil || p.Exporting() {
 			t.Fatalf("Setup(%v) = exporting %v, %v; want a no-op provider", e, p.Exporting(), err)
 		}
@@ -51,9 +52,45 @@ func TestSetupWithoutEndpointIsNoop(t *testing.T) {
 
 // A protocol the exporter does not speak is refused with the fix.
 func TestSetupRefusesGRPC(t *testing.T) {
-	p, err := tracing.Setup(t.Context(), "test", env(map[string]string{tracing.EnvEndpoint: "http://127.0.0.1:1", tracing.EnvProtocol: "grpc"}))
+	p, err := tracing.Setup(t.Context(), "test", env(map[string]string{tracing.EnvEndpoint: "http://127.0.0.1:1", tracing.EnvProtocol: "grpc"}), otlp.Exporter)
 	if err == nil || !strings.Contains(err.Error(), "http/protobuf") || p.Exporting() {
 		t.Fatalf("Setup with grpc: %v, exporting %v", err, p.Exporting())
+	}
+}
+
+// Wanted is what the environment asks for, apart from any exporter: what
+// deployer, which links none, decides on whether to hand its command
+// line to deployer-aws.
+func TestWanted(t *testing.T) {
+	const ep = "http://127.0.0.1:1"
+	for _, c := range []struct {
+		env    map[string]string
+		want   bool
+		errHas string
+	}{
+		{map[string]string{}, false, ""},
+		{map[string]string{tracing.EnvEndpoint: ep}, true, ""},
+		{map[string]string{tracing.EnvTracesEndpoint: ep}, true, ""},
+		{map[string]string{tracing.EnvEndpoint: ep, tracing.EnvExporter: "otlp", tracing.EnvTracesProtocol: "http/json"}, true, ""},
+		{map[string]string{tracing.EnvEndpoint: ep, tracing.EnvExporter: "none"}, false, ""},
+		{map[string]string{tracing.EnvEndpoint: ep, tracing.EnvSDKDisabled: "TRUE"}, false, ""},
+		{map[string]string{tracing.EnvExporter: "zipkin"}, false, ""},
+		{map[string]string{tracing.EnvEndpoint: ep, tracing.EnvExporter: "zipkin"}, false, "OTLP only"},
+		{map[string]string{tracing.EnvEndpoint: ep, tracing.EnvProtocol: "grpc"}, false, "http/protobuf"},
+	} {
+		got, err := tracing.Wanted(env(c.env))
+		if got != c.want || (err == nil) != (c.errHas == "") || err != nil && !strings.Contains(err.Error(), c.errHas) {
+			t.Errorf("Wanted(%v) = %v, %v; want %v and an error with %q", c.env, got, err, c.want, c.errHas)
+		}
+	}
+}
+
+// A process asked to export, without an exporter to, says so and runs
+// without: the no-op provider.
+func TestSetupWithoutExporter(t *testing.T) {
+	p, err := tracing.Setup(t.Context(), "test", env(map[string]string{tracing.EnvEndpoint: "http://127.0.0.1:1"}), nil)
+	if err == nil || !strings.Contains(err.Error(), "links no span exporter") || p.Exporting() {
+		t.Fatalf("Setup without an exporter: %v, exporting %v", err, p.Exporting())
 	}
 }
 
@@ -62,7 +99,7 @@ func TestSetupRefusesGRPC(t *testing.T) {
 func TestSetupExports(t *testing.T) {
 	r := tracingtest.Start(t)
 	t.Setenv(tracing.EnvEndpoint, r.URL)
-	p, err := tracing.Setup(t.Context(), "deployer-test", env(map[string]string{tracing.EnvEndpoint: r.URL}))
+	p, err := tracing.Setup(t.Context(), "deployer-test", env(map[string]string{tracing.EnvEndpoint: r.URL}), otlp.Exporter)
 	if err != nil || !p.Exporting() {
 		t.Fatalf("Setup: exporting %v, %v", p.Exporting(), err)
 	}

@@ -28,12 +28,13 @@ type AWS interface {
 	Backend(ctx context.Context, f *Factory, provision bool) (backend.Backend, error)
 }
 
-// AWSBinary is deployer with the AWS SDK linked: the same command line,
-// which deployer hands every command that needs the aws backend to (see
-// HandOff). deployer itself leaves the SDK out: initialising the SDK's
+// AWSBinary is deployer with everything linked: the same command line,
+// which deployer hands every command that needs what it leaves out to
+// (see HandOff). deployer leaves out the AWS SDK (initialising its
 // service clients costs a process several milliseconds before main
-// runs, on every "deployer run" of the embedded backend
-// (docs/performance.md).
+// runs), Prometheus, the OTLP span exporter and the web dashboard (~0.9,
+// ~0.8 and ~0.5 ms), all paid on every "deployer run" of the embedded
+// backend (docs/performance.md).
 const AWSBinary = companion.AWS
 
 // execve replaces the process; tests replace it.
@@ -41,11 +42,12 @@ var execve = syscall.Exec
 
 // HandOff runs the command line (Args) in AWSBinary in place of this
 // process, with the same environment, streams and process id: what
-// deployer does for a command that needs the aws backend, before that
-// command has done anything. It returns only when it cannot: AWSBinary
-// is not next to this binary, is of another build, or cannot be run;
-// the error says which and how to fix it (exit 69, EX_UNAVAILABLE).
-func (f *Factory) HandOff() error {
+// deployer does for a command that needs what it leaves out (need names
+// it, as "the aws backend"), before that command has done anything. It
+// returns only when it cannot: AWSBinary is not next to this binary, is
+// of another build, or cannot be run; the error says which and how to
+// fix it (exit 69, EX_UNAVAILABLE).
+func (f *Factory) HandOff(need string) error {
 	exe, err := f.Executable()
 	if err != nil {
 		return fmt.Errorf("locating the deployer binary: %w", err)
@@ -55,8 +57,8 @@ func (f *Factory) HandOff() error {
 		err = execve(path, append([]string{path}, f.Args...), os.Environ())
 	}
 	return &ExitError{Code: producer.ExitUnavailable, Err: fmt.Errorf(
-		"the aws backend is served by %s, deployer with the AWS SDK, which %s leaves out to start faster: %w\n  Install %s of the same release next to %s (make build puts both in bin/), or use %s instead",
-		AWSBinary, f.ProgramName(), err, AWSBinary, exe, AWSBinary)}
+		"%s needs %s, deployer with the AWS SDK, Prometheus, the OTLP exporter and the dashboard linked, which %s leaves out to start faster: %w\n  Install %s of the same release next to %s (make build puts both in bin/), or use %s instead",
+		need, AWSBinary, f.ProgramName(), err, AWSBinary, exe, AWSBinary)}
 }
 
 // AWSPart returns the factory's aws backend (Factory.AWS) as T: AWS
@@ -67,11 +69,29 @@ func (f *Factory) HandOff() error {
 func AWSPart[T any](f *Factory) (T, error) {
 	var part T
 	if f.AWS == nil {
-		return part, f.HandOff()
+		return part, f.HandOff("the aws backend")
 	}
-	part, ok := f.AWS.(T)
+	return as[T](f.AWS, "the aws backend")
+}
+
+// Extra returns the factory's Extras as T, an interface of a command's
+// own that package extras implements (up.Metrics, uicmd.Dashboard, the
+// CLI's span exporter). Where there are none (deployer), it hands the command line
+// to deployer-aws instead (HandOff, need naming what the command
+// needs), and returns only HandOff's error.
+func Extra[T any](f *Factory, need string) (T, error) {
+	var part T
+	if f.Extras == nil {
+		return part, f.HandOff(need)
+	}
+	return as[T](f.Extras, "the extras")
+}
+
+// as returns parts as T, or an error naming both (what names parts).
+func as[T any](parts any, what string) (T, error) {
+	part, ok := parts.(T)
 	if !ok {
-		return part, fmt.Errorf("the aws backend %T lacks %v", f.AWS, reflect.TypeFor[T]())
+		return part, fmt.Errorf("%T (%s) lacks %v", parts, what, reflect.TypeFor[T]())
 	}
 	return part, nil
 }

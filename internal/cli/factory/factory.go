@@ -110,6 +110,13 @@ type Factory struct {
 	// that needs the aws backend hands its command line to deployer-aws
 	// instead (see HandOff).
 	AWS AWS
+	// Extras are the other parts deployer leaves out to start faster
+	// (Prometheus metrics, the OTLP span exporter, the web dashboard):
+	// package extras, set
+	// by the binaries that link them (deployer-aws,
+	// infrastructure-deployer). A command of deployer that needs one
+	// hands its command line to deployer-aws instead (see Extra).
+	Extras any
 	// Args is the command line (without the program name) HandOff gives
 	// deployer-aws.
 	Args []string

@@ -11,14 +11,7 @@ import (
 // beside it, deployer is its own tasks' supervisor, and says why. (Its
 // own build beside it is taken: test/TestTaskSupervisors.)
 func TestSupervisorCommand(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	self := thisTestBinary(t)
 	for _, c := range []struct {
 		name  string
 		shim  []byte // nil: none

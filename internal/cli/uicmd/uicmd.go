@@ -1,23 +1,21 @@
 // Package uicmd implements "deployer ui": the web dashboard (package ui)
-// on the selected backend, in the foreground; and Listen, which "deployer
-// up --ui-addr" serves the same dashboard with.
+// on the selected backend, in the foreground; and Dashboard, which
+// "deployer up --ui-addr" serves the same dashboard with. deployer
+// leaves the dashboard out, to start faster, and hands those command
+// lines to deployer-aws, which links it (package extras).
 package uicmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deployerhq/deployer/client"
 	"github.com/deployerhq/deployer/internal/cli/factory"
-	"github.com/deployerhq/deployer/internal/cli/jobview"
-	"github.com/deployerhq/deployer/internal/ui"
-	"github.com/deployerhq/deployer/producer"
+	"github.com/deployerhq/deployer/schemas"
 )
 
 // DefaultAddr is where the dashboard listens unless told: loopback.
@@ -79,8 +77,38 @@ func checkAddr(addr string) error {
 	return nil
 }
 
+// Policy is the policy in force, as the dashboard reads it (package ui's
+// Policy).
+type Policy interface {
+	client.Policy
+	Config() schemas.Config
+}
+
+// Dashboard serves the web dashboard (package ui). deployer leaves it
+// out, to start faster, and hands "deployer ui" and "deployer up
+// --ui-addr" to deployer-aws, which links it (factory.Extra; package
+// extras implements it).
+type Dashboard interface {
+	// ListenDashboard listens for the dashboard of the deployment cl is
+	// open on as c says, telling the user where (and warning on
+	// f.IO.ErrOut when beyond loopback), and returns serve, which serves
+	// it until ctx ends; cl must stay open until then. pol returns the
+	// policy in force.
+	ListenDashboard(ctx context.Context, f *factory.Factory, cl *client.Client, pol func() (Policy, error), c Config) (serve func(ctx context.Context) error, err error)
+}
+
+// NeedDashboard names what these command lines need, when deployer
+// hands them to deployer-aws for it.
+const NeedDashboard = "the web dashboard"
+
 func runUI(ctx context.Context, opts *Options) error {
 	f := opts.Factory
+	// Asked first: deployer hands the command line to deployer-aws for
+	// the dashboard before it has done anything.
+	dash, err := factory.Extra[Dashboard](f, NeedDashboard)
+	if err != nil {
+		return err
+	}
 	// Read-only, a state directory this user cannot write is still shown;
 	// actions must write to it.
 	open := f.ReadClient
@@ -105,14 +133,14 @@ func runUI(ctx context.Context, opts *Options) error {
 	if _, err := f.Policy(); err != nil {
 		return err
 	}
-	pol := func() (ui.Policy, error) {
+	pol := func() (Policy, error) {
 		p, err := f.LoadPolicy(path)
 		if err != nil {
 			return nil, fmt.Errorf("configuration %s:\n%w", path, err)
 		}
 		return p, nil
 	}
-	serve, err := Listen(ctx, f, c, pol, Config{Addr: opts.Addr, AllowActions: opts.AllowActions})
+	serve, err := dash.ListenDashboard(ctx, f, c, pol, Config{Addr: opts.Addr, AllowActions: opts.AllowActions})
 	if err != nil {
 		return err
 	}
@@ -130,50 +158,4 @@ type Config struct {
 	// Served says the calling process serves the backend's pipeline
 	// itself ("deployer up"), so actions need not start one.
 	Served bool
-}
-
-// Listen listens for the dashboard of the deployment cl is open on as c
-// says, telling the user where (and warning on f.IO.ErrOut when beyond
-// loopback), and returns serve, which serves it until ctx ends; cl must
-// stay open until then. pol returns the policy in force.
-func Listen(ctx context.Context, f *factory.Factory, cl *client.Client, pol func() (ui.Policy, error), c Config) (serve func(ctx context.Context) error, err error) {
-	if _, err := ui.Loopback(c.Addr); err != nil {
-		return nil, factory.Usage(err)
-	}
-	ln, loopback, err := ui.Listen(ctx, c.Addr)
-	if err != nil {
-		// In use, or not an address of this machine.
-		return nil, &factory.ExitError{Code: producer.ExitUnavailable, Err: err}
-	}
-	src := &ui.ClientSource{Client: cl, Policy: pol, CallerMeta: client.CallerFromEnv(f.Getenv)}
-	opts := ui.Options{AllowActions: c.AllowActions, LoopbackOnly: loopback, LogPoll: 500 * time.Millisecond}
-	if cl.Backend() == client.BackendAWS {
-		// Every poll of a live log reads CloudWatch Logs (the journal
-		// and the task's log), whose read rate is limited per account.
-		opts.LogPoll = 2 * time.Second
-	}
-	if !c.Served {
-		src.EnsureServed = func(ctx context.Context) error { return jobview.EnsureServed(ctx, f, cl, nil) }
-	}
-	s, err := ui.New(src, opts)
-	if err != nil {
-		_ = ln.Close()
-		return nil, err
-	}
-	mode := "read-only: --allow-actions to replay, cancel and pause"
-	if c.AllowActions {
-		mode = "actions allowed: replay, cancel, pause"
-	}
-	name := f.ProgramName()
-	if !loopback {
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", name, ui.ExposedWarning(ln.Addr().String(), c.AllowActions))
-	}
-	_, _ = fmt.Fprintf(f.IO.ErrOut, "%s: dashboard of the %s at http://%s/ (%s)\n", name, cl.Where(), ln.Addr(), mode)
-	return func(ctx context.Context) error {
-		err := s.Serve(ctx, ln)
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	}, nil
 }

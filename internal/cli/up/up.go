@@ -20,6 +20,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/deployerhq/deployer/gatekeeper"
 	"github.com/deployerhq/deployer/gatekeeper/policy"
 	"github.com/deployerhq/deployer/internal/backend"
 	"github.com/deployerhq/deployer/internal/cli/detached"
@@ -27,14 +28,11 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/uicmd"
 	"github.com/deployerhq/deployer/internal/companion"
 	"github.com/deployerhq/deployer/internal/embedded"
-	"github.com/deployerhq/deployer/internal/lane"
-	"github.com/deployerhq/deployer/internal/metrics"
 	"github.com/deployerhq/deployer/internal/queue"
 	"github.com/deployerhq/deployer/internal/reload"
 	"github.com/deployerhq/deployer/internal/schedule"
 	"github.com/deployerhq/deployer/internal/task/secretref"
 	"github.com/deployerhq/deployer/internal/tracing"
-	"github.com/deployerhq/deployer/internal/ui"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -159,8 +157,51 @@ unless --ui-allow-actions is given.`,
 	return cmd
 }
 
+// Metrics serves the Prometheus metrics of "deployer up --metrics-addr".
+// deployer leaves Prometheus out, to start faster, and hands such a
+// command line to deployer-aws, which links it (factory.Extra; package
+// extras implements it).
+type Metrics interface {
+	// ListenMetrics listens on addr (host:port; port 0 picks a free one)
+	// for the metrics of the pipeline served on b under the policy in
+	// force live, whose failures to read a gauge go to log. An address
+	// that is malformed or cannot be listened on is an error.
+	ListenMetrics(ctx context.Context, addr string, b backend.Backend, live *policy.Live, log *slog.Logger) (MetricsServer, error)
+}
+
+// MetricsServer is the metrics of a pipeline, told of its jobs' ends and
+// its gatekeeper's decisions, and listening.
+type MetricsServer interface {
+	worker.Observer
+	gatekeeper.Observer
+	// Addr is where they are served, at /metrics.
+	Addr() net.Addr
+	// Serve serves them until ctx ends.
+	Serve(ctx context.Context) error
+}
+
+// needMetrics names what --metrics-addr needs, when deployer hands the
+// command line to deployer-aws for it.
+const needMetrics = "--metrics-addr (Prometheus metrics)"
+
 func runUp(ctx context.Context, opts *Options) error {
 	f := opts.Factory
+	// Asked first: deployer hands the command line to deployer-aws for
+	// metrics or the dashboard before it has done anything.
+	var metricsPart Metrics
+	if opts.MetricsAddr != "" {
+		var err error
+		if metricsPart, err = factory.Extra[Metrics](f, needMetrics); err != nil {
+			return err
+		}
+	}
+	var dash uicmd.Dashboard
+	if opts.UIAddr != "" {
+		var err error
+		if dash, err = factory.Extra[uicmd.Dashboard](f, uicmd.NeedDashboard); err != nil {
+			return err
+		}
+	}
 	// SIGHUP reloads the configuration; caught from the start, so that it
 	// never kills the server.
 	hup := make(chan os.Signal, 1)
@@ -250,24 +291,22 @@ func runUp(ctx context.Context, opts *Options) error {
 	}
 	// Spans go to the process's tracer provider (see tracing.Start).
 	tracer := otel.Tracer(tracing.Instrumentation)
-	var m *metrics.Metrics
-	if opts.MetricsAddr != "" {
-		ln, err := metrics.Listen(ctx, opts.MetricsAddr)
-		if err != nil {
+	var m MetricsServer
+	if metricsPart != nil {
+		if m, err = metricsPart.ListenMetrics(ctx, opts.MetricsAddr, b, live, logger); err != nil {
 			return factory.Usage(err)
 		}
-		m = metrics.New(metricSources(b, live, logger))
 		// Metrics are served until up returns, drain included.
 		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
 		served := make(chan struct{})
 		go func() {
 			defer close(served)
-			if err := m.Serve(mctx, ln); err != nil {
+			if err := m.Serve(mctx); err != nil {
 				logger.Error("serving metrics", "err", err)
 			}
 		}()
 		defer func() { stopMetrics(); <-served }()
-		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: metrics on http://%s/metrics\n", ln.Addr())
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "deployer: metrics on http://%s/metrics\n", m.Addr())
 	}
 
 	// The first signal drains; the second hands running jobs back at once.
@@ -342,7 +381,7 @@ func runUp(ctx context.Context, opts *Options) error {
 		so.Worker.Observer, so.Decisions = m, m
 	}
 	// The dashboard outlives the first signal: it shows the drain.
-	if opts.UIAddr != "" {
+	if dash != nil {
 		// The dashboard reads and acts through a client of the backend
 		// this process serves, as "deployer ui" does: one code path.
 		c, err := f.Client(ctx)
@@ -350,7 +389,7 @@ func runUp(ctx context.Context, opts *Options) error {
 			return err
 		}
 		defer func() { _ = c.Close() }()
-		serveUI, err := uicmd.Listen(ctx, f, c, func() (ui.Policy, error) { return live, nil },
+		serveUI, err := dash.ListenDashboard(ctx, f, c, func() (uicmd.Policy, error) { return live, nil },
 			uicmd.Config{Addr: opts.UIAddr, AllowActions: opts.UIAllowActions, Served: true})
 		if err != nil {
 			return err
@@ -386,18 +425,6 @@ func runUp(ctx context.Context, opts *Options) error {
 		return nil
 	}
 	return err
-}
-
-// metricSources are where the metrics of a pipeline served on b read its
-// queues and lanes; the lanes' limits are the policy in force's.
-func metricSources(b backend.Backend, live *policy.Live, log *slog.Logger) metrics.Sources {
-	s := metrics.Sources{Logger: log, LaneLimits: func() map[string]int { return metrics.ConfigLimits(live.Config()) }}
-	if m, ok := b.(interface {
-		MetricSources() (queue.Broker, lane.Limiter)
-	}); ok {
-		s.Broker, s.Lanes = m.MetricSources()
-	}
-	return s
 }
 
 func watching(watch bool) string {
