@@ -36,10 +36,11 @@ func NewCmdUI(f *factory.Factory, runF func(context.Context, *Options) error) *c
 	cmd := &cobra.Command{
 		Use:   "ui [--addr HOST:PORT] [--allow-actions]",
 		Short: "Serve the web dashboard: jobs, live logs, batches, lanes, dead letters, schedules",
-		Long: `UI serves a web dashboard of the backend from this binary (its pages are
-embedded; nothing is loaded from elsewhere): jobs with filters, each job's
-page with its output live, batches, lanes with their running and queued
-jobs, the dead-letter queue with dry runs, and schedules.
+		Long: `UI serves a web dashboard of the backend (its pages are embedded in
+deployer-aws, which deployer hands this command to; nothing is loaded from
+elsewhere): jobs with filters, each job's page with its output live,
+batches, lanes with their running and queued jobs, the dead-letter queue
+with dry runs, and schedules.
 
 It is read-only unless started with --allow-actions, which adds replaying
 dead letters, cancelling jobs and pausing or resuming schedules. Actions go
