@@ -160,6 +160,12 @@ func ExecuteAs(ctx context.Context, f *factory.Factory, mode Mode, args []string
 }
 
 func execute(ctx context.Context, f *factory.Factory, root *cobra.Command, args []string) int {
+	if completion.Requested(args) {
+		// Only a completion request reads what completes the arguments
+		// and flags: registering it walks every command's flags, ~60% of
+		// building the commands, on every "deployer run" otherwise.
+		completion.Register(root, f) //nolint:contextcheck // the completers take the context from ExecuteContext
+	}
 	root.SetArgs(completion.Request(root, args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -196,7 +202,9 @@ type seams struct {
 	describe func(context.Context, *describe.Options) error
 }
 
-// NewCmdRoot builds the deployer root command and its subcommands.
+// NewCmdRoot builds the deployer root command and its subcommands; the
+// completions of their arguments and flags are registered by Execute,
+// for a completion request (completion.Register).
 func NewCmdRoot(f *factory.Factory) *cobra.Command { return newCmdRoot(f, Deployer, seams{}) }
 
 func newCmdRoot(f *factory.Factory, mode Mode, s seams) *cobra.Command {
@@ -319,7 +327,6 @@ alias of --region) selects the aws backend; --max-wait-time, --task-cpu,
 	if help, _, err := root.Find([]string{"help"}); err == nil && help != root {
 		help.Example = "  " + mode.name() + " help run\n  " + mode.name() + " help batch status"
 	}
-	completion.Register(root, f)
 	return root
 }
 

@@ -77,3 +77,18 @@ func TestExitCodesOfBadInvocations(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCommandLine is what every deployer command pays before its own
+// work, "deployer run" included: building the command tree and parsing
+// a command line (--version). Completions are registered only for a
+// completion request: walking every command's flags for them took
+// ~0.4 ms of this, nine tenths.
+func BenchmarkCommandLine(b *testing.B) {
+	for b.Loop() {
+		var out bytes.Buffer
+		f := &factory.Factory{IO: factory.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}, Getenv: func(string) string { return "" }}
+		if code := Execute(context.Background(), f, []string{"--version"}); code != 0 {
+			b.Fatalf("--version: exit %d\n%s", code, out.String())
+		}
+	}
+}

@@ -12,6 +12,13 @@ import (
 // NUL byte, which no argument of a real command line holds.
 const scriptWord = "\x00"
 
+// Requested reports whether the command line args (without the program
+// name) is a completion request, which the shell scripts send as
+// "__complete WORDS... WORD" (or "__completeNoDesc ...").
+func Requested(args []string) bool {
+	return len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd)
+}
+
 // Request rewrites a completion request ("__complete WORDS... WORD", as
 // the shell scripts send it) of a run command line before cobra reads
 // it, and returns any other command line as it is:
@@ -25,7 +32,7 @@ const scriptWord = "\x00"
 //     "--config=..." given to the script as deployer's own flag and
 //     drop it from what runArgs sees.
 func Request(root *cobra.Command, args []string) []string {
-	if len(args) < 2 || args[0] != cobra.ShellCompRequestCmd && args[0] != cobra.ShellCompNoDescRequestCmd {
+	if len(args) < 2 || !Requested(args) {
 		return args
 	}
 	run, _, err := root.Find([]string{"run"})
