@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/sqlitedb/sqlitedbtest"
@@ -24,7 +25,17 @@ import (
 // with the error on stderr otherwise.
 const openEnv = "SQLITEDB_TEST_OPEN_DIR"
 
+// shmLockedEnv, when set, makes the test binary a process that reports
+// whether some process holds a lock on the dead-man-switch byte of the
+// -shm file it names, which every SQLite connection in WAL mode holds a
+// read lock on while it is open: exit 0 when one does, 3 when none, 1
+// with the error on stderr when it cannot tell.
+const shmLockedEnv = "SQLITEDB_TEST_SHM_LOCKED"
+
 func TestMain(m *testing.M) {
+	if shm := os.Getenv(shmLockedEnv); shm != "" {
+		os.Exit(shmLocked(shm))
+	}
 	if dir := os.Getenv(openEnv); dir != "" {
 		if err := openAndMigrate(context.Background(), dir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -33,6 +44,33 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// shmDMS is the byte of the -shm file SQLite's unix VFS locks as its
+// dead-man switch: UNIX_SHM_BASE ((22+SQLITE_SHM_NLOCK)*4, 120) plus
+// SQLITE_SHM_NLOCK (8). A connection holds a read lock on it while it
+// has the WAL index mapped; the first to find it unlocked takes it
+// exclusively and truncates the file.
+const shmDMS = 128
+
+// shmLocked is the shmLockedEnv process.
+func shmLocked(shm string) int {
+	f, err := os.OpenFile(shm, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: shmDMS, Len: 1}
+	err = unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk)
+	_ = f.Close()
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	case lk.Type == unix.F_UNLCK:
+		return 3
+	}
+	return 0
 }
 
 // openAndMigrate is what every process does first with a state directory:
@@ -335,6 +373,62 @@ func TestChangesWakeOnlyOnceALargeCommitIsVisible(t *testing.T) {
 		})
 		if want := (i + 1) * 512; n != want {
 			t.Fatalf("commit %d: the look when woken found %d rows, want %d (-1: not woken)", i, n, want)
+		}
+	}
+}
+
+// TestWatchingLeavesSQLitesLocksOnTheSHM: watching a database for changes
+// reads its -shm file (the WAL index's header) through a descriptor of
+// its own. Closing any descriptor of a file drops every POSIX lock the
+// process holds on it, SQLite's included: once its dead-man switch was
+// dropped, the next process to open the database took it for the first,
+// truncated the -shm under this one's mapping, and this one's next
+// statement failed with "disk I/O error" (SQLITE_IOERR_IN_PAGE), its
+// write committed all the same. The watch's descriptor must never be
+// closed while SQLite may hold locks through its own.
+func TestWatchingLeavesSQLitesLocksOnTheSHM(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	db, err := sqlitedb.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	if err := sqlitedb.Migrate(ctx, db, `CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	// A connection kept open, with the WAL index mapped.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := conn.ExecContext(ctx, `INSERT INTO t DEFAULT VALUES`); err != nil {
+		t.Fatal(err)
+	}
+	shm := filepath.Join(dir, sqlitedb.FileName+"-shm")
+	locked := func() bool {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), shmLockedEnv+"="+shm)
+		out, err := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		if code != 0 && code != 3 {
+			t.Fatalf("probing %s: %v\n%s", shm, err, out)
+		}
+		return code == 0
+	}
+	if !locked() {
+		t.Fatalf("no lock on %s's dead-man switch with a connection open: the probe is wrong", shm)
+	}
+	for round := range 3 {
+		w := sqlitedb.ChangesOf(ctx, db).Watch()
+		if _, err := conn.ExecContext(ctx, `INSERT INTO t DEFAULT VALUES`); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if !locked() {
+			t.Fatalf("round %d: after a watch, this process no longer holds SQLite's lock on %s's dead-man switch", round, shm)
 		}
 	}
 }

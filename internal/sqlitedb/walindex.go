@@ -19,12 +19,26 @@ import (
 // The kernel reports a commit's writes to the -wal file before the commit
 // is visible (its frames come first, the header last, in shared memory,
 // which nobody is told of): the header says when to look.
+//
+// Its descriptors of the file are never closed. SQLite's connections in
+// this process lock the -shm through a descriptor of their own, with
+// POSIX record locks (the dead-man switch every open connection holds,
+// the read marks, the writer's lock), and closing any descriptor of a
+// file drops every POSIX lock the process holds on it. Closed, the next
+// process to open the database took itself for the first, truncated the
+// file under this one's mapping, and this one's next statement failed
+// with "disk I/O error" (SQLITE_IOERR_IN_PAGE). A process keeps one
+// descriptor per -shm file it watched (one more when another SQLite made
+// the file anew), whatever its number of watches.
 type walIndex struct {
 	path  string
 	f     *os.File
 	fi    os.FileInfo         // f's, to tell it from a file made anew at path
 	taken [walHeaderSize]byte // the header of the last commit taken
 	buf   [2 * walHeaderSize]byte
+	// kept are the descriptors of the files made anew since, kept open
+	// (see above).
+	kept []*os.File
 }
 
 // walHeaderSize is the size of one copy of the WAL-index header.
@@ -42,7 +56,8 @@ func openWALIndex(path string) *walIndex {
 }
 
 // open (re)opens the file and takes what its header says now: only
-// commits from now on are news. False when it cannot be opened.
+// commits from now on are news. False when it cannot be opened. No
+// descriptor of the file is closed (see walIndex).
 func (w *walIndex) open() bool {
 	f, err := os.Open(w.path)
 	if err != nil {
@@ -50,17 +65,23 @@ func (w *walIndex) open() bool {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		_ = f.Close()
+		w.kept = append(w.kept, f)
 		return false
 	}
 	if w.f != nil {
-		_ = w.f.Close()
+		w.kept = append(w.kept, w.f)
 	}
 	w.f, w.fi = f, fi
+	w.retake()
+	return true
+}
+
+// retake takes what the header says now: only commits from now on are
+// news (a watch that starts again).
+func (w *walIndex) retake() {
 	if h, ok := w.read(); ok {
 		w.taken = h
 	}
-	return true
 }
 
 // read returns the header when its two copies are equal and initialised;
@@ -103,6 +124,3 @@ func (w *walIndex) replaced() bool {
 	fi, err := os.Stat(w.path)
 	return err == nil && !os.SameFile(fi, w.fi) && w.open()
 }
-
-// close closes the file.
-func (w *walIndex) close() { _ = w.f.Close() }

@@ -22,7 +22,8 @@ import (
 // watch could not be set up.
 //
 // The file is watched while someone waits (between Watch and
-// Watcher.Close), so that a process with no waiter holds no watch.
+// Watcher.Close), so that a process with no waiter holds no watch; the
+// -shm file, once read, stays open (see walIndex).
 type Changes struct {
 	path, wal string
 
@@ -30,8 +31,9 @@ type Changes struct {
 	next  chan struct{} // closed at the next change, then replaced
 	users int
 	stop  func() // ends the watch; nil while nobody watches
-	// index says when a commit is visible, while watching; nil where
-	// the -shm file cannot be read (see changed).
+	// index says when a commit is visible, from the first watch on: kept
+	// for the process's life, never closed (see walIndex); nil where the
+	// -shm file cannot be read (see changed).
 	index *walIndex
 	// tokens is how many wake-ups may come at once (at most WakeBurst),
 	// one more every MinGap since credited.
@@ -110,8 +112,12 @@ func (c *Changes) Watch() *Watcher {
 		// poll, and the next Watch tries again.
 		c.stop, _ = watchDir(filepath.Dir(c.path),
 			[]string{filepath.Base(c.wal), filepath.Base(c.path)}, c.changed)
-		if c.stop != nil {
+		switch {
+		case c.stop == nil:
+		case c.index == nil:
 			c.index = openWALIndex(c.path)
+		default:
+			c.index.retake()
 		}
 	}
 	return &Watcher{c: c}
@@ -152,20 +158,13 @@ func (w *Watcher) Close() {
 		c := w.c
 		c.mu.Lock()
 		c.users--
-		var (
-			stop  func()
-			index *walIndex
-		)
+		var stop func()
 		if c.users == 0 {
 			stop, c.stop = c.stop, nil
-			index, c.index = c.index, nil
 		}
 		c.mu.Unlock()
 		if stop != nil {
 			stop()
-		}
-		if index != nil {
-			index.close()
 		}
 	})
 }
