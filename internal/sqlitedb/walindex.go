@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"sync"
 )
 
 // walIndex tells when a commit has become visible, from the WAL-index
@@ -37,8 +38,22 @@ type walIndex struct {
 	taken [walHeaderSize]byte // the header of the last commit taken
 	buf   [2 * walHeaderSize]byte
 	// kept are the descriptors of the files made anew since, kept open
-	// (see above).
+	// (see above) and reachable: an *os.File's finalizer closes it.
 	kept []*os.File
+}
+
+var (
+	strayMu sync.Mutex
+	// stray are the descriptors of -shm files no walIndex reads (their
+	// Stat failed), kept open and reachable as kept is.
+	stray []*os.File
+)
+
+// keepStray keeps f open for the process's life.
+func keepStray(f *os.File) {
+	strayMu.Lock()
+	defer strayMu.Unlock()
+	stray = append(stray, f)
 }
 
 // walHeaderSize is the size of one copy of the WAL-index header.
@@ -65,7 +80,7 @@ func (w *walIndex) open() bool {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		w.kept = append(w.kept, f)
+		keepStray(f)
 		return false
 	}
 	if w.f != nil {
