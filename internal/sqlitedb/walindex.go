@@ -30,30 +30,28 @@ import (
 // file under this one's mapping, and this one's next statement failed
 // with "disk I/O error" (SQLITE_IOERR_IN_PAGE). A process keeps one
 // descriptor per -shm file it watched (one more when another SQLite made
-// the file anew), whatever its number of watches.
+// the file anew, held by keepOpen), whatever its number of watches.
 type walIndex struct {
 	path  string
 	f     *os.File
 	fi    os.FileInfo         // f's, to tell it from a file made anew at path
 	taken [walHeaderSize]byte // the header of the last commit taken
 	buf   [2 * walHeaderSize]byte
-	// kept are the descriptors of the files made anew since, kept open
-	// (see above) and reachable: an *os.File's finalizer closes it.
-	kept []*os.File
 }
 
 var (
-	strayMu sync.Mutex
-	// stray are the descriptors of -shm files no walIndex reads (their
-	// Stat failed), kept open and reachable as kept is.
-	stray []*os.File
+	keptMu sync.Mutex
+	// kept are the descriptors of -shm files no walIndex reads any more
+	// (made anew since, or whose Stat failed), kept open and reachable:
+	// an *os.File's finalizer closes it.
+	kept []*os.File
 )
 
-// keepStray keeps f open for the process's life.
-func keepStray(f *os.File) {
-	strayMu.Lock()
-	defer strayMu.Unlock()
-	stray = append(stray, f)
+// keepOpen keeps f open for the process's life (see walIndex).
+func keepOpen(f *os.File) {
+	keptMu.Lock()
+	defer keptMu.Unlock()
+	kept = append(kept, f)
 }
 
 // walHeaderSize is the size of one copy of the WAL-index header.
@@ -80,11 +78,11 @@ func (w *walIndex) open() bool {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		keepStray(f)
+		keepOpen(f)
 		return false
 	}
 	if w.f != nil {
-		w.kept = append(w.kept, w.f)
+		keepOpen(w.f)
 	}
 	w.f, w.fi = f, fi
 	w.retake()
