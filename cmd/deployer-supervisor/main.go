@@ -18,6 +18,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/cpuprofile"
 	"github.com/deployerhq/deployer/internal/gcstart"
+	"github.com/deployerhq/deployer/internal/procs"
 	"github.com/deployerhq/deployer/internal/runner/local"
 	"github.com/deployerhq/deployer/internal/task/secret/secretproc"
 	"github.com/deployerhq/deployer/internal/version"
@@ -25,6 +26,7 @@ import (
 
 func main() {
 	gcstart.Release()
+	procs.One()
 	os.Exit(run())
 }
 

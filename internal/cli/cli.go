@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -38,6 +39,7 @@ import (
 	"github.com/deployerhq/deployer/internal/cli/wait"
 	"github.com/deployerhq/deployer/internal/cpuprofile"
 	"github.com/deployerhq/deployer/internal/netx"
+	"github.com/deployerhq/deployer/internal/procs"
 	"github.com/deployerhq/deployer/internal/tracing"
 	"github.com/deployerhq/deployer/internal/version"
 	"github.com/deployerhq/deployer/producer"
@@ -77,6 +79,7 @@ func Main(args []string) int { return MainAs(Deployer, args, nil, nil) }
 // extras); without them, commands that need them hand the command line
 // to deployer-aws.
 func MainAs(mode Mode, args []string, aws factory.AWS, extras any) int {
+	limitProcs(args)
 	f := factory.New()
 	f.SpareAtStart = true // this binary runs the supervise command
 	f.AWS, f.Extras, f.Args = aws, extras, args
@@ -120,20 +123,30 @@ func startTracing(ctx context.Context, f *factory.Factory, name string) (context
 // rather than the heap grow.
 const cliMemoryLimit = 24 << 20
 
-// limitMemory sets cliMemoryLimit, unless the command serves (up, ui, a
-// task's supervisor: their memory is their work's) or GOMEMLIMIT says
-// otherwise. A script argument spelled like a serving command leaves the
-// limit unset; that costs only memory.
+// limitMemory sets cliMemoryLimit, unless the command serves (up, ui) or
+// supervises a task (their memory is their work's), or GOMEMLIMIT says
+// otherwise. A script argument spelled like one of those commands leaves
+// the limit unset; that costs only memory.
 func limitMemory(args []string) {
-	if os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOMEMLIMIT") != "" || serves(args) || slices.Contains(args, factory.SuperviseCommand) {
 		return
 	}
-	for _, a := range args {
-		if a == "up" || a == "ui" || a == factory.SuperviseCommand {
-			return
-		}
-	}
 	debug.SetMemoryLimit(cliMemoryLimit)
+}
+
+// limitProcs runs the command on one P (see package procs), unless it
+// serves (up, ui: many jobs at once). A task's supervisor runs on one.
+// A script argument spelled like a serving command leaves the runtime's
+// default; that costs only some CPU.
+func limitProcs(args []string) {
+	if !serves(args) {
+		procs.One()
+	}
+}
+
+// serves reports whether the command line args runs a server: up or ui.
+func serves(args []string) bool {
+	return slices.Contains(args, "up") || slices.Contains(args, "ui")
 }
 
 // profileName is the name of the CPU profile of a deployer command line
