@@ -40,28 +40,29 @@ func TestSupervisorRunsOnOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := false
-	ast.Inspect(f, func(n ast.Node) bool {
-		fn, ok := n.(*ast.FuncDecl)
-		if !ok || fn.Name.Name != "main" {
-			return true
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Name.Name == "main" {
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				found = found || isCallOf(n, "procs", "One")
+				return !found
+			})
 		}
-		ast.Inspect(fn.Body, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "procs" && sel.Sel.Name == "One" {
-				found = true
-			}
-			return true
-		})
-		return false
-	})
+	}
 	if !found {
 		t.Errorf("%s: main does not call procs.One()", path)
 	}
+}
+
+// isCallOf reports whether n is a call of pkg.fn().
+func isCallOf(n ast.Node, pkg, fn string) bool {
+	call, ok := n.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	id, ok := sel.X.(*ast.Ident)
+	return ok && id.Name == pkg && sel.Sel.Name == fn
 }
