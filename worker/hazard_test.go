@@ -10,6 +10,7 @@ import (
 
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -307,4 +308,66 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	if err := (worker.Options{Visibility: worker.MinVisibility}).Validate(); err != nil {
 		t.Errorf("the minimum visibility is refused: %v", err)
 	}
+}
+
+// spyStreams calls publishing (when set) before each Publish.
+type spyStreams struct {
+	stream.Streams
+	mu         sync.Mutex
+	publishing func(ev schemas.JobEvent)
+}
+
+func (s *spyStreams) Publish(ctx context.Context, address string, events ...schemas.JobEvent) error {
+	s.mu.Lock()
+	hook := s.publishing
+	s.mu.Unlock()
+	if hook != nil {
+		for _, ev := range events {
+			hook(ev)
+		}
+	}
+	return s.Streams.Publish(ctx, address, events...)
+}
+
+// TestStartedIsPublishedBeforeTheTasksEnd: a task that has ended by the
+// time its start returns (a no-op script on a loaded machine) has its
+// started event on the stream before its terminal one. A follower stops
+// reading at the terminal event: published after it, "started task" was
+// never printed. Here the started event's publish is held until the
+// worker has inspected its tasks twice over: an inspection that saw the
+// job then would end it first.
+func TestStartedIsPublishedBeforeTheTasksEnd(t *testing.T) {
+	r := newRig(t)
+	const running, quick = "01JD3Q8Z5W6X7Y8Z9A0B1C2D5A", "01JD3Q8Z5W6X7Y8Z9A0B1C2D5B"
+	// A task that keeps running, so that every inspection calls Inspect.
+	r.send(t, order(running))
+	waitStarted(t, r, taskID(running, 1))
+
+	r.runner.mu.Lock()
+	r.runner.exits[taskID(quick, 1)] = 0 // stopped as it starts
+	r.runner.mu.Unlock()
+	r.published.mu.Lock()
+	r.published.publishing = func(ev schemas.JobEvent) {
+		if ev.JobID == quick && ev.Type == schemas.EventStarted {
+			// Three calls: the pass of the third began after the second
+			// pass, the first to start while this publish waits, ended.
+			since := r.runner.inspectCalls()
+			waitFor(t, "two inspections while the started event waits", func() bool { return r.runner.inspectCalls() >= since+3 })
+		}
+	}
+	r.published.mu.Unlock()
+	r.send(t, order(quick))
+	end, all := r.terminal(t, quick)
+	if end.Type != schemas.EventFinished {
+		t.Fatalf("terminal event %s, want finished", end.Type)
+	}
+	var types []schemas.EventType
+	for _, ev := range all {
+		types = append(types, ev.Type)
+	}
+	if !slices.Contains(types, schemas.EventStarted) {
+		t.Fatalf("events up to the terminal one: %v; started is missing", types)
+	}
+	r.runner.exit(taskID(running, 1), 0)
+	r.terminal(t, running)
 }

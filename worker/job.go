@@ -114,13 +114,17 @@ func (w *Worker) start(ctx context.Context, j *job) {
 		w.finish(ctx, j, schemas.OutcomeCouldNotStart, nil, "could not start: "+err.Error(), code, -1, 0)
 		return
 	}
+	// The started event goes out before the job is marked started: from
+	// then on inspections track the task, and a task that ends at once
+	// would have its terminal event published before this one, where a
+	// follower, done at the terminal event, never reads it.
+	ev := w.event(o, schemas.EventStarted)
+	ev.TaskID = task.ID
+	w.publish(ctx, o, ev)
 	w.mu.Lock()
 	j.task = task
 	j.started = true
 	w.mu.Unlock()
-	ev := w.event(o, schemas.EventStarted)
-	ev.TaskID = task.ID
-	w.publish(ctx, o, ev)
 	log.Info("task started", "task_id", task.ID)
 }
 

@@ -163,8 +163,10 @@ type rig struct {
 	// cancels is the cancel queue.
 	cancels queue.Queue
 	streams *sqlitestream.Streams
-	journal *sqlitejournal.Journal
-	runner  *fakeRunner
+	// published is the worker's view of streams, spied on.
+	published *spyStreams
+	journal   *sqlitejournal.Journal
+	runner    *fakeRunner
 	// broker and lanes are the worker's, spied on.
 	broker *spyBroker
 	lanes  *spyLanes
@@ -195,7 +197,7 @@ func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 	streams, _ := sqlitestream.New(db, sqlitestream.Options{})
 	journal, _ := sqlitejournal.New(db, sqlitejournal.Options{})
 	lanes, _ := sqlitelane.New(db, sqlitelane.Options{})
-	r := &rig{streams: streams, journal: journal, runner: newFakeRunner(),
+	r := &rig{streams: streams, published: &spyStreams{Streams: streams}, journal: journal, runner: newFakeRunner(),
 		broker: &spyBroker{Broker: broker}, lanes: &spyLanes{Limiter: lanes}}
 	if r.dlq, err = broker.Create(ctx, topology.RunDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
@@ -214,7 +216,7 @@ func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 
 // ports are the rig's adapters, as a worker gets them.
 func (r *rig) ports() worker.Ports {
-	return worker.Ports{Broker: r.broker, DeadLetters: r.dlq, Runner: r.runner, Streams: r.streams, Journal: r.journal, Lanes: r.lanes}
+	return worker.Ports{Broker: r.broker, DeadLetters: r.dlq, Runner: r.runner, Streams: r.published, Journal: r.journal, Lanes: r.lanes}
 }
 
 // start runs another worker on the rig's state (as another process
