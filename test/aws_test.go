@@ -60,6 +60,7 @@ func awsEnv(url string) []string {
 // without Lambdas, and "deployer run" gets the task's output and exit code
 // through SQS, ECS, CloudWatch Logs and DynamoDB as the SDK speaks them.
 func TestAWSBackendEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, awsConfig, awsScripts)
 	startAWSFakes(t, e)
 	up := e.start("up", "--provision", "--verbose")
@@ -96,6 +97,7 @@ func TestAWSBackendEndToEnd(t *testing.T) {
 
 // A deployment that is not there is named, with the way to fix it.
 func TestAWSBackendMissingDeployment(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, awsConfig, awsScripts)
 	startAWSFakes(t, e)
 	r := e.run("--prefix", "nothing-here-", "run", "--", "infra", "hello")

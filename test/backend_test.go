@@ -52,6 +52,7 @@ func suiteConfig(container string) string {
 }
 
 func TestBackendSuiteEmbedded(t *testing.T) {
+	t.Parallel()
 	backendtest.Run(t, backendtest.Features{}, func(t *testing.T) backendtest.Harness {
 		e := newEnv(t, suiteConfig("local: {scripts_dir: SCRIPTS}"), backendtest.Scripts)
 		b, err := embedded.Open(t.Context(), e.state, embedded.Options{Sender: factory.CurrentUser()})
@@ -70,6 +71,7 @@ func TestBackendSuiteEmbedded(t *testing.T) {
 // set (CI's moto), SQS, CloudWatch Logs and DynamoDB are the emulator's and
 // only ECS is the fakes'.
 func TestBackendSuiteAWS(t *testing.T) {
+	t.Parallel()
 	backendtest.Run(t, backendtest.Features{}, func(t *testing.T) backendtest.Harness {
 		e := newEnv(t, suiteConfig("task_definition: deployer"), backendtest.Scripts)
 		prefix := fmt.Sprintf("bs%d-", time.Now().UnixNano()%1_000_000_000)

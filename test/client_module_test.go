@@ -86,6 +86,7 @@ func run(stateDir, config string, argv []string) int {
 // and module cache), with this module's go.sum so that nothing needs the
 // checksum database.
 func TestClientFromAnotherModule(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, `
 containers:
   demo:

@@ -103,6 +103,7 @@ func (e *env) runVerbatim(t *testing.T, line string) result {
 // --provision" on the AWS fakes: infrastructure-deployer, and deployer
 // with the same arguments.
 func TestAWSInfrastructureDeployerVerbatim(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, compatConfig, compatScripts)
 	startAWSFakes(t, e)
 	up := e.start("up", "--provision", "--verbose")

@@ -377,6 +377,7 @@ end`
 // gone they still come, from the cache, for a minute; with no cache and
 // no gatekeeper there are none, within the bound, and nothing on stderr.
 func TestAWSCompletionAsksTheGatekeeperThenTheCache(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, compatConfig, compatScripts)
 	startAWSFakes(t, e)
 	up := e.start("up", "--provision")

@@ -85,6 +85,7 @@ func expectDoctor(t *testing.T, r result, code int, want ...string) {
 }
 
 func TestDoctorEmbeddedPasses(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, strings.ReplaceAll(doctorConfig, "CALLERS", `["*"]`), doctorScripts)
 	// Nothing serves the state directory: doctor starts a server, as
 	// every command does, and proves it serves.
@@ -122,6 +123,7 @@ func TestDoctorEmbeddedPasses(t *testing.T) {
 // On the embedded backend the gatekeeper is deployer up's: one that is
 // stopped (SIGSTOP) serves the state directory but answers nothing.
 func TestDoctorEmbeddedGatekeeperNotAnswering(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, strings.ReplaceAll(doctorConfig, "CALLERS", `["*"]`), doctorScripts)
 	up := e.start("up")
 	up.stderr.waitFor(t, regexp.MustCompile(`deployer: serving`), time.Minute)
@@ -141,6 +143,7 @@ func TestDoctorEmbeddedGatekeeperNotAnswering(t *testing.T) {
 }
 
 func TestDoctorEmbeddedNothingAllowed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, strings.ReplaceAll(doctorConfig, "CALLERS", `["user:someone-else"]`), doctorScripts)
 	r := e.run("doctor")
 	expectDoctor(t, r, 82, "nothing_allowed", "may run nothing", "canary       skip")
@@ -150,6 +153,7 @@ func TestDoctorEmbeddedNothingAllowed(t *testing.T) {
 // gone after deployer up loaded the configuration, the canary cannot
 // start, as a missing task definition on ECS.
 func TestDoctorEmbeddedTaskDefinitionMissing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, strings.ReplaceAll(doctorConfig, "CALLERS", `["*"]`), doctorScripts)
 	up := e.start("up")
 	up.stderr.waitFor(t, regexp.MustCompile(`deployer: serving`), time.Minute)
@@ -224,6 +228,7 @@ func (d *awsDoctor) serve(t *testing.T) *proc {
 }
 
 func TestDoctorAWSPasses(t *testing.T) {
+	t.Parallel()
 	d := newAWSDoctor(t, doctorAWSConfig, "")
 	d.serve(t)
 	r := d.e.run("doctor")
@@ -233,6 +238,7 @@ func TestDoctorAWSPasses(t *testing.T) {
 
 // A run queue deleted from a deployment (a lane's) is named, exit 80.
 func TestDoctorAWSQueueMissing(t *testing.T) {
+	t.Parallel()
 	d := newAWSDoctor(t, doctorAWSConfig, "")
 	d.serve(t)
 	client := d.e.sqsClient(t)
@@ -252,6 +258,7 @@ func TestDoctorAWSQueueMissing(t *testing.T) {
 // A deployment whose gatekeeper does not run: its queues exist (made by
 // deployer up --provision, stopped since) and nothing answers.
 func TestDoctorAWSGatekeeperNotAnswering(t *testing.T) {
+	t.Parallel()
 	d := newAWSDoctor(t, doctorAWSConfig, "")
 	up := d.serve(t)
 	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -263,6 +270,7 @@ func TestDoctorAWSGatekeeperNotAnswering(t *testing.T) {
 }
 
 func TestDoctorAWSNothingAllowed(t *testing.T) {
+	t.Parallel()
 	d := newAWSDoctor(t, strings.ReplaceAll(doctorAWSConfig, "CALLERS", `["arn:aws:iam::123456789012:role/someone-else"]`), "")
 	d.serve(t)
 	r := d.e.run("doctor")
@@ -272,6 +280,7 @@ func TestDoctorAWSNothingAllowed(t *testing.T) {
 // A container whose task definition ECS does not know: its canary cannot
 // start, exit 83; the other container's canary passes.
 func TestDoctorAWSTaskDefinitionMissing(t *testing.T) {
+	t.Parallel()
 	d := newAWSDoctor(t, strings.ReplaceAll(doctorAWSConfig, "PACKER_TD", "packer-gone"), "")
 	d.serve(t)
 	r := d.e.run("doctor")
@@ -281,6 +290,7 @@ func TestDoctorAWSTaskDefinitionMissing(t *testing.T) {
 // Images whose entrypoint is not deployer-task: one that exits non-zero,
 // one that exits 0 without a version. Both fail the canary, exit 85.
 func TestDoctorAWSCanaryFailed(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, entrypoint string
 		says             []string
@@ -303,6 +313,7 @@ func TestDoctorAWSCanaryFailed(t *testing.T) {
 
 // An endpoint nothing listens on: reach fails, 69, the rest skipped.
 func TestDoctorAWSUnreachable(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 // reach an AWS deployment through the hand-off:
 // TestAWSInfrastructureDeployerVerbatim, the completion and AWS tests.)
 func TestDeployerHandsTheAWSBackendToDeployerAWS(t *testing.T) {
+	t.Parallel()
 	alone := deployerAlone(t)
 	state := t.TempDir()
 	run := func(bin string, args ...string) (code int, stderr string) {
@@ -60,6 +61,7 @@ func TestDeployerHandsTheAWSBackendToDeployerAWS(t *testing.T) {
 // spans says it cannot and runs without exporting, as it does when the
 // exporter cannot start.
 func TestDeployerHandsTheExtrasToDeployerAWS(t *testing.T) {
+	t.Parallel()
 	alone := deployerAlone(t)
 	state := t.TempDir()
 	env := []string{"DEPLOYER_STATE_DIR=" + state, "DEPLOYER_CONFIG=", "DEPLOYER_BACKEND=", "DEPLOYER_AWS_REGION=", "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="}

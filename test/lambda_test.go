@@ -51,6 +51,7 @@ func (e *env) environ(extra ...string) []string {
 // accepted and forwarded, a garbage record is dead-lettered, and neither
 // is reported as a batch item failure.
 func TestGatekeeperLambdaBinary(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, awsConfig, awsScripts)
 	startAWSFakes(t, e)
 	up := e.start("up", "--provision")
@@ -102,6 +103,7 @@ func TestGatekeeperLambdaBinary(t *testing.T) {
 // the invocation with it: the emulator answers 502, as Lambda answers
 // Runtime.ExitError, and the event is not handled.
 func TestGatekeeperLambdaBinaryRefusesABrokenConfiguration(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "containers:\n  x:\n    task_definition: d\n    script_config:\n      s:\n        restricted_options_regex: {--a: \"(\"}\n", nil)
 	startAWSFakes(t, e)
 	fn := startLambda(t, "deployer-gatekeeper", gatekeeperPkg, e.environ("DEPLOYER_CONFIG="+e.config))
@@ -296,6 +298,7 @@ func lineString(l schemas.LogLine) string {
 // and texts and the CloudWatch event ids; an event that is not a record
 // ships as an unsequenced line identified by its event id.
 func TestLogshipperLambdaBinary(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, awsConfig, awsScripts)
 	startAWSFakes(t, e)
 	up := e.start("up", "--provision")
@@ -375,6 +378,7 @@ func TestLogshipperLambdaBinary(t *testing.T) {
 // invocation, so that Lambda retries it: the emulator answers the
 // handler's error as the body of a 200.
 func TestLogshipperLambdaBinaryFailsWhatARetryCanFix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, awsConfig, awsScripts)
 	startAWSFakes(t, e)
 	closed, err := freeLoopbackAddr()

@@ -156,6 +156,7 @@ func waitMetrics(t *testing.T, url string, d time.Duration, want ...expectation)
 // where it serves, and after 3 jobs that succeed, 1 that fails and 1 the
 // gatekeeper rejects, /metrics says so.
 func TestMetricsEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, observabilityConfig, observabilityScripts)
 	up := e.start("up", "--metrics-addr", "127.0.0.1:0")
 	url := up.stderr.waitFor(t, metricsOn, time.Minute)[1]
@@ -262,6 +263,7 @@ func otelEnv(r *tracingtest.Receiver) []string {
 // TestTraceEndToEndEmbedded: a trace started in CI reaches the task's
 // environment on the embedded backend, with every step's span.
 func TestTraceEndToEndEmbedded(t *testing.T) {
+	t.Parallel()
 	r := tracingtest.Start(t)
 	e := newEnv(t, observabilityConfig, observabilityScripts)
 	e.extraEnv = append(e.extraEnv, otelEnv(r)...)
@@ -308,6 +310,7 @@ func TestTraceEndToEndEmbedded(t *testing.T) {
 // CloudWatch Logs as the fakes speak them), TRACEPARENT reaching the task
 // through the ECS container overrides.
 func TestTraceEndToEndAWS(t *testing.T) {
+	t.Parallel()
 	r := tracingtest.Start(t)
 	e := newEnv(t, observabilityConfig, observabilityScripts)
 	startAWSFakes(t, e)
@@ -333,6 +336,7 @@ func TestTraceEndToEndAWS(t *testing.T) {
 // Without an endpoint nothing is exported and the trace id still reaches
 // the task: the CI's own context passes through unchanged.
 func TestTraceParentWithoutExporter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, observabilityConfig, observabilityScripts)
 	up := e.start("up")
 	up.stderr.waitFor(t, regexp.MustCompile(`deployer: serving`), time.Minute)
@@ -350,6 +354,7 @@ func TestTraceParentWithoutExporter(t *testing.T) {
 // request, which carries no traceparent but the AWSTraceHeader X-Ray set,
 // is decided in a span of that X-Ray trace, exported to OTLP.
 func TestGatekeeperLambdaEMFAndXRay(t *testing.T) {
+	t.Parallel()
 	r := tracingtest.Start(t)
 	e := newEnv(t, awsConfig, awsScripts)
 	startAWSFakes(t, e)
@@ -428,6 +433,7 @@ func TestGatekeeperLambdaEMFAndXRay(t *testing.T) {
 // has the run span as TRACEPARENT; the daemon's /metrics counts it, and
 // its spans continue the order's trace.
 func TestWorkerDaemonMetricsAndTrace(t *testing.T) {
+	t.Parallel()
 	r := tracingtest.Start(t)
 	e := newEnv(t, observabilityConfig, observabilityScripts)
 	startAWSFakes(t, e)

@@ -144,6 +144,7 @@ func TestRequestNamingAnotherJobsStreamIsRejected(t *testing.T) {
 // --provision" serving: the foreign request is enqueued as the CI role the
 // gatekeeper knows.
 func TestRequestsEndOnceOnTheAWSBackend(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, awsConfig, awsScripts)
 	f := startFaultyAWSFakes(t, e)
 	up := e.start("up", "--provision", "--verbose")

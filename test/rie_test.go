@@ -393,6 +393,7 @@ func packGatekeeperZip(t *testing.T, config string) string {
 // functionError tells each answer of the emulator seen in practice (the
 // Lambda tests meet the handler error and the failed init for real).
 func TestFunctionErrorReadsTheEmulatorsAnswers(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		status int
 		body   string

@@ -19,6 +19,7 @@ import (
 // upgrade's task definitions, a second run changes nothing, and a prefix
 // with no deployment exits 66.
 func TestRollbackOnMoto(t *testing.T) {
+	t.Parallel()
 	endpoint := awstest.Endpoint(t, "lambda")
 	h := awsrollbacktest.Harness(t)
 	p := rollbacktest.NewPrefix()
