@@ -333,9 +333,9 @@ func (s *spyStreams) Publish(ctx context.Context, address string, events ...sche
 // time its start returns (a no-op script on a loaded machine) has its
 // started event on the stream before its terminal one. A follower stops
 // reading at the terminal event: published after it, "started task" was
-// never printed. Here the started event's publish is held until the
-// worker has inspected its tasks twice over: an inspection that saw the
-// job then would end it first.
+// never printed. Here the started event's publish is held while the
+// worker inspects its tasks: an inspection that saw the job then would
+// end it first.
 func TestStartedIsPublishedBeforeTheTasksEnd(t *testing.T) {
 	r := newRig(t)
 	const running, quick = "01JD3Q8Z5W6X7Y8Z9A0B1C2D5A", "01JD3Q8Z5W6X7Y8Z9A0B1C2D5B"
@@ -346,17 +346,29 @@ func TestStartedIsPublishedBeforeTheTasksEnd(t *testing.T) {
 	r.runner.mu.Lock()
 	r.runner.exits[taskID(quick, 1)] = 0 // stopped as it starts
 	r.runner.mu.Unlock()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	releaseOnce := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseOnce)
 	r.published.mu.Lock()
 	r.published.publishing = func(ev schemas.JobEvent) {
 		if ev.JobID == quick && ev.Type == schemas.EventStarted {
-			// Three calls: the pass of the third began after the second
-			// pass, the first to start while this publish waits, ended.
-			since := r.runner.inspectCalls()
-			waitFor(t, "two inspections while the started event waits", func() bool { return r.runner.inspectCalls() >= since+3 })
+			close(held)
+			<-release
 		}
 	}
 	r.published.mu.Unlock()
 	r.send(t, order(quick))
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the quick job's started event was never published")
+	}
+	// Three calls from now: the third's pass began after the second's,
+	// which began while the publish was held, had ended.
+	since := r.runner.inspectCalls()
+	waitFor(t, "two inspections while the started event is held", func() bool { return r.runner.inspectCalls() >= since+3 })
+	releaseOnce()
 	end, all := r.terminal(t, quick)
 	if end.Type != schemas.EventFinished {
 		t.Fatalf("terminal event %s, want finished", end.Type)
