@@ -297,10 +297,14 @@ func schemaDigest(stmts []string) string {
 }
 
 // Exec runs query, a statement that writes, outside a transaction, as
-// db.ExecContext does, after taking the file's write lock as Tx does. It
+// db.ExecContext does, after taking the file's write lock as Tx does
+// (inside a Together on db, in its transaction). It
 // is for the writes made now and then; a hot path's statements are kept
 // prepared (Stmts.On(nil).ExecContext, which locks the same way).
 func Exec(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Result, error) {
+	if u := unitOf(ctx, db); u != nil {
+		return u.tx.ExecContext(ctx, query, args...)
+	}
 	release, err := lockWrites(ctx, db)
 	if err != nil {
 		return nil, err
@@ -311,8 +315,12 @@ func Exec(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Resul
 
 // Tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
 // fn returns nil. On a handle from OpenFile, it takes the file's write
-// lock for the transaction (see writeLock).
+// lock for the transaction (see writeLock). Inside a Together on db, fn
+// runs in a savepoint of its transaction instead (see Together).
 func Tx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	if u := unitOf(ctx, db); u != nil {
+		return u.savepoint(ctx, fn)
+	}
 	release, err := lockWrites(ctx, db)
 	if err != nil {
 		return err

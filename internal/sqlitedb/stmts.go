@@ -111,17 +111,19 @@ func (s *Stmts) Prepare(ctx context.Context) {
 }
 
 // Tx runs fn in a write transaction, as the package's Tx does, then
-// prepares the statements due.
+// prepares the statements due: once the transaction commits, inside a
+// Together.
 func (s *Stmts) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	err := Tx(ctx, s.db, fn)
-	s.Prepare(ctx)
+	AfterCommit(ctx, s.db, func() { s.Prepare(ctx) })
 	return err
 }
 
 // On returns the statements run in tx, or on the database itself when tx
 // is nil, behind the methods *sql.Tx and *sql.DB have: code written
 // against those keeps its calls and parses each query once instead of at
-// every call.
+// every call. With tx nil, a call whose context is in a Together on the
+// database runs in the Together's transaction.
 func (s *Stmts) On(tx *sql.Tx) Querier { return Querier{s: s, tx: tx} }
 
 // Querier runs queries through the statements of a Stmts (see On).
@@ -134,6 +136,7 @@ type Querier struct {
 // a transaction, it takes the file's write lock as Tx does (see
 // writeLock): a statement run this way writes.
 func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	q = q.in(ctx)
 	if q.tx != nil {
 		if st := q.s.inTx(ctx, q.tx, query); st != nil {
 			return st.ExecContext(ctx, args...)
@@ -154,6 +157,7 @@ func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sq
 
 // QueryContext runs the statement of query, as sql.Tx.QueryContext.
 func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	q = q.in(ctx)
 	if q.tx != nil {
 		if st := q.s.inTx(ctx, q.tx, query); st != nil {
 			return st.QueryContext(ctx, args...)
@@ -171,6 +175,7 @@ func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*
 // sql.Tx.QueryRowContext. A statement that cannot be prepared is run as
 // text instead, whose row then reports why.
 func (q Querier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	q = q.in(ctx)
 	if q.tx != nil {
 		if st := q.s.inTx(ctx, q.tx, query); st != nil {
 			return st.QueryRowContext(ctx, args...)
@@ -181,4 +186,15 @@ func (q Querier) QueryRowContext(ctx context.Context, query string, args ...any)
 		return st.QueryRowContext(ctx, args...)
 	}
 	return q.s.db.QueryRowContext(ctx, query, args...)
+}
+
+// in returns q, run in the transaction of the Together on its database
+// that ctx is in, if any, when q has no transaction of its own.
+func (q Querier) in(ctx context.Context) Querier {
+	if q.tx == nil {
+		if u := unitOf(ctx, q.s.db); u != nil {
+			q.tx = u.tx
+		}
+	}
+	return q
 }

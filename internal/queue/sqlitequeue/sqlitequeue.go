@@ -196,7 +196,7 @@ func (b *Broker) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("deleting queue %s: %w", name, err)
 	}
-	b.waiters.notify(name)
+	sqlitedb.AfterCommit(ctx, b.db, func() { b.waiters.notify(name) })
 	return nil
 }
 
@@ -343,7 +343,7 @@ func (q *Queue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("sending %d messages to queue %s: %w", len(msgs), q.name, err)
 	}
-	q.b.waiters.notify(q.name)
+	sqlitedb.AfterCommit(ctx, q.b.db, func() { q.b.waiters.notify(q.name) })
 	return ids, nil
 }
 
@@ -444,7 +444,7 @@ func (q *Queue) receiveNext(ctx context.Context, opts queue.ReceiveOptions) ([]q
 		return nil, 0, fmt.Errorf("receiving from queue %s: %w", q.name, err)
 	}
 	if moved {
-		q.b.waiters.notify(dlq)
+		sqlitedb.AfterCommit(ctx, q.b.db, func() { q.b.waiters.notify(dlq) })
 	}
 	return msgs, 0, nil
 }
@@ -638,7 +638,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Dur
 		return fmt.Errorf("changing visibility of message %s in queue %s: %w", id, q.name, queue.ErrInvalidReceipt)
 	}
 	if d == 0 {
-		q.b.waiters.notify(q.name)
+		sqlitedb.AfterCommit(ctx, q.b.db, func() { q.b.waiters.notify(q.name) })
 	}
 	return nil
 }

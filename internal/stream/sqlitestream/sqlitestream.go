@@ -163,7 +163,7 @@ func (s *Streams) Publish(ctx context.Context, address string, events ...schemas
 	if err != nil {
 		return fmt.Errorf("publishing %d events to stream of job %s: %w", len(events), jobID, err)
 	}
-	s.notify()
+	sqlitedb.AfterCommit(ctx, s.db, s.notify)
 	return nil
 }
 
@@ -195,7 +195,7 @@ func (s *Streams) Delete(ctx context.Context, address string) error {
 	if err != nil {
 		return fmt.Errorf("deleting stream of job %s: %w", jobID, err)
 	}
-	s.notify() // waiting subscriptions find out at once
+	sqlitedb.AfterCommit(ctx, s.db, s.notify) // waiting subscriptions find out at once
 	return nil
 }
 
@@ -211,7 +211,7 @@ func (s *Streams) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 		return 0, fmt.Errorf("deleting expired streams: %w", err)
 	}
 	if n > 0 {
-		s.notify()
+		sqlitedb.AfterCommit(ctx, s.db, s.notify)
 	}
 	return int(n), nil
 }

@@ -1,0 +1,104 @@
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Together runs fn in one write transaction of db: the writes made with
+// the context fn is given (or one derived from it) through this
+// package's Tx, Exec and the Querier of a Stmts on db join that
+// transaction, and commit together when fn returns nil, or not at all. A
+// job's hops are a few writes each (an event into the journal and onto
+// the job's stream; a request's stream and the request), and each write
+// on its own is a commit: a WAL append, and a wake-up of every process
+// watching the database (see Changes). Made together they are one.
+//
+// A Tx joined this way runs in a savepoint of its own: when its function
+// fails, its writes are undone and the error is returned to its caller,
+// who may go on (a stream already deleted is no reason not to journal);
+// the transaction commits whatever the others wrote. Queries run through
+// a Querier with no transaction of its own read in the transaction too,
+// so they see its writes. What must wait for the commit (waking this
+// process's waiters) goes through AfterCommit.
+//
+// The transaction holds the database's write lock while fn runs, so fn
+// does nothing slow, and writes only through db: a write of fn through
+// another handle on the same file would wait for the lock fn holds. The
+// context is for one goroutine at a time, as a transaction is. Inside a
+// Together on db, Together runs fn in a savepoint of the same
+// transaction.
+func Together(ctx context.Context, db *sql.DB, fn func(ctx context.Context) error) error {
+	if u := unitOf(ctx, db); u != nil {
+		return u.savepoint(ctx, func(*sql.Tx) error { return fn(ctx) })
+	}
+	u := &unit{db: db}
+	err := Tx(ctx, db, func(tx *sql.Tx) error {
+		u.tx = tx
+		return fn(context.WithValue(ctx, unitKey{}, u))
+	})
+	u.done = true
+	if err != nil {
+		return err
+	}
+	for _, f := range u.after {
+		f()
+	}
+	return nil
+}
+
+// AfterCommit runs fn once the writes made with ctx on db are visible to
+// others: when the transaction of the Together ctx is in commits (and
+// never if it does not), or at once outside one.
+func AfterCommit(ctx context.Context, db *sql.DB, fn func()) {
+	if u := unitOf(ctx, db); u != nil {
+		u.after = append(u.after, fn)
+		return
+	}
+	fn()
+}
+
+// unit is the transaction of a Together.
+type unit struct {
+	db    *sql.DB
+	tx    *sql.Tx
+	done  bool     // committed or rolled back: nothing joins it any more
+	after []func() // AfterCommit's, in order
+}
+
+type unitKey struct{}
+
+// unitOf returns the transaction of the Together on db that ctx is in,
+// or nil.
+func unitOf(ctx context.Context, db *sql.DB) *unit {
+	u, _ := ctx.Value(unitKey{}).(*unit)
+	if u == nil || u.db != db || u.done {
+		return nil
+	}
+	return u
+}
+
+// savepoint runs fn in a savepoint of the unit's transaction: fn's
+// writes are kept when it returns nil and undone when it fails.
+func (u *unit) savepoint(ctx context.Context, fn func(*sql.Tx) error) error {
+	if _, err := u.tx.ExecContext(ctx, "SAVEPOINT together"); err != nil {
+		return fmt.Errorf("opening a savepoint: %w", err)
+	}
+	if err := fn(u.tx); err != nil {
+		if _, rerr := u.tx.ExecContext(ctx, "ROLLBACK TO together"); rerr != nil {
+			// The transaction is beyond repair (SQLite rolled it
+			// back): its commit will fail, and say so.
+			return errors.Join(err, fmt.Errorf("undoing a failed write: %w", rerr))
+		}
+		if _, rerr := u.tx.ExecContext(ctx, "RELEASE together"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("closing a savepoint: %w", rerr))
+		}
+		return err
+	}
+	if _, err := u.tx.ExecContext(ctx, "RELEASE together"); err != nil {
+		return fmt.Errorf("closing a savepoint: %w", err)
+	}
+	return nil
+}
