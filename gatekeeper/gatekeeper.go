@@ -19,6 +19,7 @@ import (
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/topology"
 	"github.com/deployerhq/deployer/internal/tracing"
+	"github.com/deployerhq/deployer/internal/writes"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -80,6 +81,10 @@ type Gatekeeper struct {
 	// answer goes to the job's own stream, never to one a request names.
 	StreamAddress func(jobID string) string
 	Journal       journal.Journal
+	// Together makes the writes of one step (an event journaled and
+	// published) one, where the backend can (see package writes).
+	// Optional.
+	Together writes.Together
 	// Identify turns a message's verified sender id into the caller's
 	// identity. Defaults to using the sender id as the principal.
 	Identify func(ctx context.Context, senderID string) (schemas.Identity, error)
@@ -256,15 +261,36 @@ type decision struct {
 // adapters measure it, before anything is published, or refused by the
 // queue for good) rejects the request.
 func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schemas.RunOrder, d decision) error {
-	log := d.log
-	principal := order.Caller.Principal
 	out, rej, err := runOrderMessage(ctx, order)
 	if err != nil {
 		return err
 	}
 	if rej != nil {
-		return g.end(ctx, msg, order.Request, rej, principal, d)
+		return g.end(ctx, msg, order.Request, rej, order.Caller.Principal, d)
 	}
+	// The accepted event, the run order and the queued event are one
+	// write where the backend can: a worker finds the order with its
+	// job's events before it, and a retry after a failure finds none.
+	var forwarded bool
+	err = g.Together.Do(ctx, func(ctx context.Context) error {
+		var err error
+		forwarded, err = g.forwardAccepted(ctx, msg, order, out, d)
+		return err
+	})
+	if err != nil || !forwarded {
+		return err
+	}
+	g.decided(ctx, DecisionAccepted, ReasonNone)
+	d.log.Info("request accepted", "lane", order.Lane, "argv", order.Argv, "policy_digest", d.digest)
+	return nil
+}
+
+// forwardAccepted publishes the accepted event of order, forwards its
+// run order's message out, and publishes the queued event (see accept).
+// It reports whether the order was forwarded, rather than the request
+// ended.
+func (g *Gatekeeper) forwardAccepted(ctx context.Context, msg queue.Message, order schemas.RunOrder, out queue.Outgoing, d decision) (bool, error) {
+	principal := order.Caller.Principal
 	accepted := g.event(order.Request, schemas.EventAccepted)
 	accepted.PolicyDigest = d.digest
 	accepted.Container, accepted.Script, accepted.Argv = order.Container, order.Script, order.Argv
@@ -273,29 +299,27 @@ func (g *Gatekeeper) accept(ctx context.Context, msg queue.Message, order schema
 	accepted.Canary = order.Canary
 	if err := g.publish(ctx, order.Request, accepted); err != nil {
 		if !permanent(err) {
-			return err
+			return false, err
 		}
-		return g.end(ctx, msg, order.Request, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
+		return false, g.end(ctx, msg, order.Request, &policy.Rejection{Code: ReasonMalformed, Message: fmt.Sprintf(
 			"the request was accepted, but its accepted event could not be recorded: %v", err)}, principal, d)
 	}
 	if order.Canary {
-		return g.forwardCanary(ctx, order, out, d)
+		return false, g.forwardCanary(ctx, order, out, d)
 	}
 	if err := g.forward(ctx, order.Lane, order.JobID, out); err != nil {
 		if !permanent(err) {
-			return err
+			return false, err
 		}
-		return g.end(ctx, msg, order.Request, refusedOrder(out, err), principal, d)
+		return false, g.end(ctx, msg, order.Request, refusedOrder(out, err), principal, d)
 	}
 	queued := g.event(order.Request, schemas.EventQueued)
 	queued.Reason = "waiting for a worker in lane " + order.Lane
 	if err := g.publish(ctx, order.Request, queued); err != nil {
 		// The order is on its way; the worker's events will follow.
-		log.Warn("publishing queued event", "err", err)
+		d.log.Warn("publishing queued event", "err", err)
 	}
-	g.decided(ctx, DecisionAccepted, ReasonNone)
-	log.Info("request accepted", "lane", order.Lane, "argv", order.Argv, "policy_digest", d.digest)
-	return nil
+	return true, nil
 }
 
 // forward sends a run order's message to the run queue of lane.
@@ -504,22 +528,31 @@ func (g *Gatekeeper) deadLetterRaw(ctx context.Context, msg queue.Message, jobID
 // returned. Doing it all again is harmless: the journal and followers
 // drop an event id they already hold.
 func (g *Gatekeeper) publish(ctx context.Context, req schemas.JobRequest, ev schemas.JobEvent) error {
+	// A permanent failure of either write is returned once the other
+	// is made; a transient one undoes both, to be retried.
 	var refused error
-	if g.Journal != nil {
-		if err := journal.Record(ctx, g.Journal, req.JobID, req.BatchID, ev); err != nil {
-			refused = fmt.Errorf("journaling %s event of job %s: %w", ev.Type, req.JobID, err)
-			if !permanent(err) {
-				return refused
+	err := g.Together.Do(ctx, func(ctx context.Context) error {
+		if g.Journal != nil {
+			if err := journal.Record(ctx, g.Journal, req.JobID, req.BatchID, ev); err != nil {
+				err = fmt.Errorf("journaling %s event of job %s: %w", ev.Type, req.JobID, err)
+				if !permanent(err) {
+					return err
+				}
+				refused = err
 			}
 		}
-	}
-	if err := g.Streams.Publish(ctx, g.StreamAddress(req.JobID), ev); err != nil &&
-		!errors.Is(err, stream.ErrNotFound) && !errors.Is(err, stream.ErrInvalidAddress) {
-		err = fmt.Errorf("publishing %s event of job %s: %w", ev.Type, req.JobID, err)
-		if !permanent(err) {
-			return err
+		if err := g.Streams.Publish(ctx, g.StreamAddress(req.JobID), ev); err != nil &&
+			!errors.Is(err, stream.ErrNotFound) && !errors.Is(err, stream.ErrInvalidAddress) {
+			err = fmt.Errorf("publishing %s event of job %s: %w", ev.Type, req.JobID, err)
+			if !permanent(err) {
+				return err
+			}
+			refused = errors.Join(refused, err)
 		}
-		return errors.Join(refused, err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return refused
 }

@@ -2,6 +2,7 @@ package gatekeeper_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -40,6 +41,7 @@ containers:
 var principals = map[string]string{"AROAIDEXAMPLE123": "arn:aws:iam::123456789012:role/ci-deployer"}
 
 type harness struct {
+	db      *sql.DB
 	g       *gatekeeper.Gatekeeper
 	broker  *sqlitequeue.Broker
 	streams *sqlitestream.Streams
@@ -71,7 +73,7 @@ func newHarness(t *testing.T, failStream string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{streams: streams, broker: broker}
+	h := &harness{db: db, streams: streams, broker: broker}
 	if h.dlq, err = broker.Create(ctx, topology.RequestDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/tasklog"
 	"github.com/deployerhq/deployer/internal/tracing"
+	"github.com/deployerhq/deployer/internal/writes"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -43,6 +44,9 @@ type Client struct {
 	DeleteStreams bool
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
+	// Together makes a submission's writes (the job's stream, its
+	// request) one, where the backend can (see package writes). Optional.
+	Together writes.Together
 }
 
 // Request is what a caller asks to run.
@@ -94,8 +98,9 @@ func (c *Client) now() time.Time {
 	return time.Now()
 }
 
-// Submit creates the job's stream, then enqueues its request. The stream
-// exists before anyone can publish to it. A request larger than the
+// Submit creates the job's stream, then enqueues its request, the two
+// as one write where the backend can (Together). The stream exists
+// before anyone can publish to it. A request larger than the
 // request queue takes is refused before anything is enqueued (its stream
 // is deleted again), with schemas.ErrTooLarge.
 func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
@@ -111,6 +116,17 @@ func (c *Client) Submit(ctx context.Context, r Request) (Job, error) {
 	if maxWait <= 0 {
 		maxWait = DefaultMaxWait
 	}
+	var job Job
+	err := c.Together.Do(ctx, func(ctx context.Context) error {
+		var err error
+		job, err = c.submit(ctx, id, attempt, maxWait, r)
+		return err
+	})
+	return job, err
+}
+
+// submit creates the stream of job id and enqueues its request.
+func (c *Client) submit(ctx context.Context, id string, attempt int, maxWait time.Duration, r Request) (Job, error) {
 	addr, err := c.Streams.Create(ctx, id, maxWait+time.Hour)
 	if err != nil {
 		return Job{}, fmt.Errorf("creating stream for job %s: %w", id, err)

@@ -3,11 +3,14 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -73,5 +76,48 @@ func TestSubmitRefusesARequestTooLargeForTheQueue(t *testing.T) {
 				t.Errorf("streams deleted: %v, want the job's", st.deleted)
 			}
 		})
+	}
+}
+
+// togetherKey marks the context of a test's Together.
+type togetherKey struct{}
+
+// ctxStreams and ctxQueue record whether each write was made inside the
+// test's Together.
+type ctxStreams struct {
+	stream.Streams
+	writes *[]string
+}
+
+func (s ctxStreams) Create(ctx context.Context, jobID string, _ time.Duration) (string, error) {
+	*s.writes = append(*s.writes, fmt.Sprintf("create stream (together: %v)", ctx.Value(togetherKey{}) != nil))
+	return "test://" + jobID, nil
+}
+
+type ctxQueue struct {
+	queue.Queue
+	writes *[]string
+}
+
+func (q ctxQueue) Send(ctx context.Context, msgs ...queue.Outgoing) ([]string, error) {
+	*q.writes = append(*q.writes, fmt.Sprintf("send request (together: %v)", ctx.Value(togetherKey{}) != nil))
+	return make([]string, len(msgs)), nil
+}
+
+// A submission's writes, the job's stream and its request, are made in
+// one Together where the backend has one (see package writes).
+func TestSubmitMakesItsWritesTogether(t *testing.T) {
+	var writes []string
+	c := &Client{Requests: ctxQueue{writes: &writes}, Streams: ctxStreams{writes: &writes},
+		Together: func(ctx context.Context, fn func(context.Context) error) error {
+			writes = append(writes, "together")
+			return fn(context.WithValue(ctx, togetherKey{}, true))
+		}}
+	if _, err := c.Submit(t.Context(), Request{Container: "c", Script: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"together", "create stream (together: true)", "send request (together: true)"}
+	if !slices.Equal(writes, want) {
+		t.Fatalf("writes %q, want %q", writes, want)
 	}
 }

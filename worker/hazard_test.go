@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/deployerhq/deployer/internal/lane"
 	"github.com/deployerhq/deployer/internal/queue"
+	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/stream"
+	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -81,9 +84,20 @@ func (q *spyQueue) ChangeVisibility(ctx context.Context, receipt string, d time.
 // acquired (when set) after each Acquire.
 type spyLanes struct {
 	lane.Limiter
-	mu       sync.Mutex
-	renewed  int
-	acquired func(ln, holder string, got bool)
+	mu        sync.Mutex
+	renewed   int
+	acquired  func(ln, holder string, got bool)
+	releasing func(ln, holder string) // before each Release
+}
+
+func (l *spyLanes) Release(ctx context.Context, ln, holder string) error {
+	l.mu.Lock()
+	hook := l.releasing
+	l.mu.Unlock()
+	if hook != nil {
+		hook(ln, holder)
+	}
+	return l.Limiter.Release(ctx, ln, holder)
 }
 
 func (l *spyLanes) Acquire(ctx context.Context, ln string, limit int, holder string, ttl time.Duration) (bool, error) {
@@ -382,4 +396,64 @@ func TestStartedIsPublishedBeforeTheTasksEnd(t *testing.T) {
 	}
 	r.runner.exit(taskID(running, 1), 0)
 	r.terminal(t, running)
+}
+
+// TestAJobsEndIsOneWrite: where the backend makes a step's writes one
+// (Together), a job's terminal event is seen with its run order settled
+// and its lane lease given back, never before them: whoever sees the job
+// finished finds its lane slot free. Writing one by one (AWS), the event
+// is seen first. Here the lease's release is held while another
+// connection (as another process) reads the job's stream.
+func TestAJobsEndIsOneWrite(t *testing.T) {
+	for _, together := range []bool{false, true} {
+		t.Run(fmt.Sprintf("together=%v", together), func(t *testing.T) {
+			const job = "01JD3Q8Z5W6X7Y8Z9A0B1C2D6A"
+			r := newRig(t)
+			r.stop()
+			if together {
+				r.together = func(ctx context.Context, fn func(context.Context) error) error {
+					return sqlitedb.Together(ctx, r.db, fn)
+				}
+			}
+			held, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			releaseOnce := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(releaseOnce)
+			r.lanes.mu.Lock()
+			r.lanes.releasing = func(_, holder string) {
+				if strings.Contains(holder, job) {
+					close(held)
+					<-release
+				}
+			}
+			r.lanes.mu.Unlock()
+			r.runner.mu.Lock()
+			r.runner.exits[taskID(job, 1)] = 0 // stopped as it starts
+			r.runner.mu.Unlock()
+			r.start(t)
+			r.send(t, order(job))
+			select {
+			case <-held:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the job's lane lease was never released")
+			}
+			sub, err := r.streams.Subscribe(t.Context(), sqlitestream.Address(job))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := sub.Next(t.Context(), 0)
+			_ = sub.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished := slices.ContainsFunc(evs, func(ev schemas.JobEvent) bool { return ev.Type == schemas.EventFinished })
+			if finished == together {
+				t.Errorf("while the lease's release is held, the finished event is seen: %v; want %v", finished, !together)
+			}
+			releaseOnce()
+			if end, _ := r.terminal(t, job); end.Type != schemas.EventFinished {
+				t.Fatalf("terminal event %s, want finished", end.Type)
+			}
+		})
+	}
 }

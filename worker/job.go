@@ -408,7 +408,18 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 		n := logEvents
 		ev.LogEvents = &n
 	}
-	w.publish(ctx, o, ev)
+	// The terminal event and the order's settling (its deletion, its
+	// lane lease given back) are one write where the backend can. Each
+	// part's failure is logged, as it is on its own, and a commit that
+	// fails leaves the order to reappear, to be found ended again.
+	err := w.Together.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		w.publish(ctx, o, ev)
+		w.forget(ctx, j, true)
+		return nil
+	})
+	if err != nil {
+		log.Warn("recording the job's end; its run order will reappear", "err", err)
+	}
 	attrs := []any{"outcome", outcome, "reason", reason}
 	if exit != nil {
 		attrs = append(attrs, "exit_code", *exit) // the code, not the pointer's address
@@ -416,7 +427,6 @@ func (w *Worker) finish(ctx context.Context, j *job, outcome schemas.Outcome, ex
 	log.Info("job finished", attrs...)
 	w.observe(o, outcome, dur)
 	j.endSpan(outcome, reason, exit)
-	w.forget(ctx, j, true)
 	if b := o.Request.Batch; b != nil && b.FailFast && schemas.BatchFailed(ev) {
 		w.failFast(ctx, o.Request.BatchID, ev)
 	}
@@ -663,13 +673,20 @@ func (w *Worker) event(o schemas.RunOrder, t schemas.EventType) schemas.JobEvent
 func (w *Worker) publish(ctx context.Context, o schemas.RunOrder, ev schemas.JobEvent) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := w.Streams.Publish(pctx, o.Stream, ev); err != nil && !errors.Is(err, stream.ErrNotFound) {
-		w.logFor(ctx, o).Warn("publishing job event", "type", ev.Type, "err", err)
-	}
-	if w.Journal != nil {
-		if err := journal.Record(pctx, w.Journal, o.JobID, o.Request.BatchID, ev); err != nil {
-			w.logFor(ctx, o).Warn("journaling job event", "type", ev.Type, "err", err)
+	// Each write's failure is its own: the other is made.
+	err := w.Together.Do(pctx, func(pctx context.Context) error {
+		if err := w.Streams.Publish(pctx, o.Stream, ev); err != nil && !errors.Is(err, stream.ErrNotFound) {
+			w.logFor(ctx, o).Warn("publishing job event", "type", ev.Type, "err", err)
 		}
+		if w.Journal != nil {
+			if err := journal.Record(pctx, w.Journal, o.JobID, o.Request.BatchID, ev); err != nil {
+				w.logFor(ctx, o).Warn("journaling job event", "type", ev.Type, "err", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.logFor(ctx, o).Warn("publishing and journaling job event", "type", ev.Type, "err", err)
 	}
 }
 

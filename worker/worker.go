@@ -20,6 +20,7 @@ import (
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/topology"
+	"github.com/deployerhq/deployer/internal/writes"
 	"github.com/deployerhq/deployer/schemas"
 )
 
@@ -177,6 +178,10 @@ type Ports struct {
 	Streams     stream.Streams
 	Journal     journal.Journal
 	Lanes       lane.Limiter
+	// Together makes the writes of one step (an event journaled and
+	// published) one, where the backend can (see package writes).
+	// Optional.
+	Together writes.Together
 }
 
 // Validate reports every missing port at once.

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/deployerhq/deployer/internal/sqlitedb"
 	"github.com/deployerhq/deployer/internal/stream/sqlitestream"
 	"github.com/deployerhq/deployer/internal/topology"
+	"github.com/deployerhq/deployer/internal/writes"
 	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/worker"
 )
@@ -159,6 +161,8 @@ func (f *fakeRunner) Stop(_ context.Context, id, reason string) error {
 }
 
 type rig struct {
+	// db is the state database every adapter of the rig writes.
+	db        *sql.DB
 	lane, dlq queue.Queue
 	// cancels is the cancel queue.
 	cancels queue.Queue
@@ -175,6 +179,9 @@ type rig struct {
 	stop func()
 	// w is the first worker started on the rig.
 	w *worker.Worker
+	// together is the Together of the workers started from now on;
+	// none (writes one by one, as on AWS) unless a test sets it.
+	together writes.Together
 }
 
 // testOptions are the rig's worker options: quick polls, short waits.
@@ -197,7 +204,7 @@ func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 	streams, _ := sqlitestream.New(db, sqlitestream.Options{})
 	journal, _ := sqlitejournal.New(db, sqlitejournal.Options{})
 	lanes, _ := sqlitelane.New(db, sqlitelane.Options{})
-	r := &rig{streams: streams, published: &spyStreams{Streams: streams}, journal: journal, runner: newFakeRunner(),
+	r := &rig{db: db, streams: streams, published: &spyStreams{Streams: streams}, journal: journal, runner: newFakeRunner(),
 		broker: &spyBroker{Broker: broker}, lanes: &spyLanes{Limiter: lanes}}
 	if r.dlq, err = broker.Create(ctx, topology.RunDLQ, queue.Config{}); err != nil {
 		t.Fatal(err)
@@ -216,7 +223,8 @@ func newRig(t *testing.T, tweak ...func(*worker.Options)) *rig {
 
 // ports are the rig's adapters, as a worker gets them.
 func (r *rig) ports() worker.Ports {
-	return worker.Ports{Broker: r.broker, DeadLetters: r.dlq, Runner: r.runner, Streams: r.published, Journal: r.journal, Lanes: r.lanes}
+	return worker.Ports{Broker: r.broker, DeadLetters: r.dlq, Runner: r.runner, Streams: r.published, Journal: r.journal, Lanes: r.lanes,
+		Together: r.together}
 }
 
 // start runs another worker on the rig's state (as another process

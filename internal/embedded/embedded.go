@@ -169,7 +169,14 @@ var _ backend.Backend = (*Backend)(nil)
 
 // Client returns a producer client on this backend.
 func (b *Backend) Client() *producer.Client {
-	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal, Lanes: b.Lanes}
+	return &producer.Client{Requests: b.requests, Streams: b.Streams, Logs: b.Logs, Journal: b.Journal, Lanes: b.Lanes, Together: b.Together}
+}
+
+// Together runs fn in one transaction of the state database: the writes
+// fn makes through the backend's adapters are one commit (see
+// sqlitedb.Together and package writes).
+func (b *Backend) Together(ctx context.Context, fn func(ctx context.Context) error) error {
+	return sqlitedb.Together(ctx, b.DB, fn)
 }
 
 // StreamAddress is the address of a job's stream.
@@ -213,6 +220,7 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 		Streams:       b.Streams,
 		StreamAddress: sqlitestream.Address,
 		Journal:       b.Journal,
+		Together:      b.Together,
 		Identify: func(_ context.Context, sender string) (schemas.Identity, error) {
 			if sender == "" {
 				return schemas.Identity{}, errors.New("the queue recorded no sender")
@@ -244,6 +252,7 @@ func (b *Backend) serve(ctx context.Context, pol gatekeeper.Policy, opts backend
 	w, err := worker.New(worker.Ports{
 		Broker: b.Broker, DeadLetters: b.runDLQ, Runner: b.Runner,
 		Streams: b.Streams, Journal: b.Journal, Lanes: b.Lanes,
+		Together: b.Together,
 	}, wo)
 	if err != nil {
 		return err

@@ -139,18 +139,29 @@ func (b *Backend) shipPositions(ctx context.Context, shipper *logshipper.Shipper
 			last[m.TaskID] = m
 		}
 	}
-	for _, id := range order {
+	batches := make([]logshipper.Batch, len(order))
+	for i, id := range order {
 		m := last[id]
 		attempt, err := b.attemptOf(ctx, m.TaskID, attempts)
 		if err != nil {
 			return 0, err
 		}
-		bt := logshipper.Batch{JobID: m.JobID, Attempt: attempt, TaskID: m.TaskID, Stream: sqlitestream.Address(m.JobID)}
-		if err := shipper.ShipPosition(ctx, bt, m.Seq); err != nil {
-			return 0, err
-		}
+		batches[i] = logshipper.Batch{JobID: m.JobID, Attempt: attempt, TaskID: m.TaskID, Stream: sqlitestream.Address(m.JobID)}
 	}
-	return len(marks), b.Logs.SaveCursor(ctx, marksCursor, marks[len(marks)-1].Cursor)
+	// The positions and the cursor past them are one write: none is
+	// shipped twice, and each follower is woken once.
+	err = b.Together(ctx, func(ctx context.Context) error {
+		for _, bt := range batches {
+			if err := shipper.ShipPosition(ctx, bt, last[bt.TaskID].Seq); err != nil {
+				return err
+			}
+		}
+		return b.Logs.SaveCursor(ctx, marksCursor, marks[len(marks)-1].Cursor)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(marks), nil
 }
 
 // shipLines ships the lines an earlier version's supervisor stored one
