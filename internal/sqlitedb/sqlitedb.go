@@ -319,7 +319,7 @@ func Exec(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Resul
 // runs in a savepoint of its transaction instead (see Together).
 func Tx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	if u := unitOf(ctx, db); u != nil {
-		return u.savepoint(ctx, fn)
+		return u.savepoint(ctx, u.tx, fn)
 	}
 	release, err := lockWrites(ctx, db)
 	if err != nil {

@@ -114,8 +114,17 @@ func (s *Stmts) Prepare(ctx context.Context) {
 // prepares the statements due: once the transaction commits, inside a
 // Together.
 func (s *Stmts) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	err := Tx(ctx, s.db, fn)
-	AfterCommit(ctx, s.db, func() { s.Prepare(ctx) })
+	var err error
+	if u := unitOf(ctx, s.db); u != nil {
+		// Its savepoint's statements kept here too: a Together makes
+		// one per write, and parsing them each time cost more than the
+		// commits it saves.
+		err = u.savepoint(ctx, s.On(u.tx), fn)
+		u.prepare(ctx, s)
+		return err
+	}
+	err = Tx(ctx, s.db, fn)
+	s.Prepare(ctx)
 	return err
 }
 
@@ -194,6 +203,7 @@ func (q Querier) in(ctx context.Context) Querier {
 	if q.tx == nil {
 		if u := unitOf(ctx, q.s.db); u != nil {
 			q.tx = u.tx
+			u.prepare(ctx, q.s)
 		}
 	}
 	return q

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Together runs fn in one write transaction of db: the writes made with
@@ -32,7 +33,7 @@ import (
 // transaction.
 func Together(ctx context.Context, db *sql.DB, fn func(ctx context.Context) error) error {
 	if u := unitOf(ctx, db); u != nil {
-		return u.savepoint(ctx, func(*sql.Tx) error { return fn(ctx) })
+		return u.savepoint(ctx, u.tx, func(*sql.Tx) error { return fn(ctx) })
 	}
 	u := &unit{db: db}
 	err := Tx(ctx, db, func(tx *sql.Tx) error {
@@ -66,6 +67,10 @@ type unit struct {
 	tx    *sql.Tx
 	done  bool     // committed or rolled back: nothing joins it any more
 	after []func() // AfterCommit's, in order
+	// stmts are the Stmts that ran statements in the transaction: the
+	// ones they ran as text may be due, prepared once it has committed
+	// (see Stmts).
+	stmts []*Stmts
 }
 
 type unitKey struct{}
@@ -80,24 +85,44 @@ func unitOf(ctx context.Context, db *sql.DB) *unit {
 	return u
 }
 
-// savepoint runs fn in a savepoint of the unit's transaction: fn's
-// writes are kept when it returns nil and undone when it fails.
-func (u *unit) savepoint(ctx context.Context, fn func(*sql.Tx) error) error {
-	if _, err := u.tx.ExecContext(ctx, "SAVEPOINT together"); err != nil {
+// execer runs a statement: the unit's transaction, or a Querier on it,
+// which runs the savepoints' statements prepared once they are hot (see
+// Stmts).
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// prepare has s prepare the statements due once the unit commits,
+// whatever became of ctx meanwhile: a write's context is often its own
+// timeout's, over before the commit.
+func (u *unit) prepare(ctx context.Context, s *Stmts) {
+	if slices.Contains(u.stmts, s) {
+		return
+	}
+	u.stmts = append(u.stmts, s)
+	ctx = context.WithoutCancel(ctx)
+	u.after = append(u.after, func() { s.Prepare(ctx) })
+}
+
+// savepoint runs fn in a savepoint of the unit's transaction, opened
+// and closed through in: fn's writes are kept when it returns nil and
+// undone when it fails.
+func (u *unit) savepoint(ctx context.Context, in execer, fn func(*sql.Tx) error) error {
+	if _, err := in.ExecContext(ctx, "SAVEPOINT together"); err != nil {
 		return fmt.Errorf("opening a savepoint: %w", err)
 	}
 	if err := fn(u.tx); err != nil {
-		if _, rerr := u.tx.ExecContext(ctx, "ROLLBACK TO together"); rerr != nil {
+		if _, rerr := in.ExecContext(ctx, "ROLLBACK TO together"); rerr != nil {
 			// The transaction is beyond repair (SQLite rolled it
 			// back): its commit will fail, and say so.
 			return errors.Join(err, fmt.Errorf("undoing a failed write: %w", rerr))
 		}
-		if _, rerr := u.tx.ExecContext(ctx, "RELEASE together"); rerr != nil {
+		if _, rerr := in.ExecContext(ctx, "RELEASE together"); rerr != nil {
 			return errors.Join(err, fmt.Errorf("closing a savepoint: %w", rerr))
 		}
 		return err
 	}
-	if _, err := u.tx.ExecContext(ctx, "RELEASE together"); err != nil {
+	if _, err := in.ExecContext(ctx, "RELEASE together"); err != nil {
 		return fmt.Errorf("closing a savepoint: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -240,5 +241,37 @@ func TestTogetherIsOfOneDatabase(t *testing.T) {
 	}
 	if got := seen(t, e.db); !slices.Equal(got, []string{"elsewhere"}) {
 		t.Fatalf("the other database holds %v after the Together failed, want its own write kept", got)
+	}
+}
+
+// TestTogetherKeepsItsStatementsPrepared: the statements run inside
+// Togethers, through a Querier with no transaction of its own or a
+// Stmts' Tx (with its savepoint's), run as text the first times and are
+// kept prepared once they are hot, as outside one, even when the
+// context of the write that ran them was over before the commit.
+func TestTogetherKeepsItsStatementsPrepared(t *testing.T) {
+	d := newTogetherDB(t)
+	for i := range 3 {
+		err := sqlitedb.Together(t.Context(), d.db, func(ctx context.Context) error {
+			wctx, cancel := context.WithCancel(ctx)
+			_, err := d.stmts.On(nil).ExecContext(wctx, `INSERT INTO t (v) VALUES (?)`, fmt.Sprintf("on nil %d", i))
+			cancel()
+			if err != nil {
+				return err
+			}
+			wctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			return d.stmts.Tx(wctx, func(tx *sql.Tx) error {
+				_, err := d.stmts.On(tx).ExecContext(wctx, `INSERT INTO t (v) VALUES (?) ON CONFLICT DO NOTHING`, fmt.Sprintf("in tx %d", i))
+				return err
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The two inserts, SAVEPOINT and RELEASE.
+	if got := sqlitedb.Kept(d.stmts); got != 4 {
+		t.Fatalf("%d statements kept after three Togethers, want 4", got)
 	}
 }
