@@ -303,6 +303,9 @@ func schemaDigest(stmts []string) string {
 // prepared (Stmts.On(nil).ExecContext, which locks the same way).
 func Exec(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Result, error) {
 	if u := unitOf(ctx, db); u != nil {
+		if u.lost != nil {
+			return nil, u.lost
+		}
 		return u.tx.ExecContext(ctx, query, args...)
 	}
 	release, err := lockWrites(ctx, db)

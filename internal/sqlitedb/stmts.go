@@ -145,7 +145,10 @@ type Querier struct {
 // a transaction, it takes the file's write lock as Tx does (see
 // writeLock): a statement run this way writes.
 func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	q = q.in(ctx)
+	q, err := q.in(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if q.tx != nil {
 		if st := q.s.inTx(ctx, q.tx, query); st != nil {
 			return st.ExecContext(ctx, args...)
@@ -166,7 +169,10 @@ func (q Querier) ExecContext(ctx context.Context, query string, args ...any) (sq
 
 // QueryContext runs the statement of query, as sql.Tx.QueryContext.
 func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	q = q.in(ctx)
+	q, err := q.in(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if q.tx != nil {
 		if st := q.s.inTx(ctx, q.tx, query); st != nil {
 			return st.QueryContext(ctx, args...)
@@ -184,7 +190,9 @@ func (q Querier) QueryContext(ctx context.Context, query string, args ...any) (*
 // sql.Tx.QueryRowContext. A statement that cannot be prepared is run as
 // text instead, whose row then reports why.
 func (q Querier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	q = q.in(ctx)
+	// In a lost Together, a read on the database itself (nothing here
+	// writes through QueryRowContext).
+	q, _ = q.in(ctx)
 	if q.tx != nil {
 		if st := q.s.inTx(ctx, q.tx, query); st != nil {
 			return st.QueryRowContext(ctx, args...)
@@ -198,13 +206,17 @@ func (q Querier) QueryRowContext(ctx context.Context, query string, args ...any)
 }
 
 // in returns q, run in the transaction of the Together on its database
-// that ctx is in, if any, when q has no transaction of its own.
-func (q Querier) in(ctx context.Context) Querier {
+// that ctx is in, if any, when q has no transaction of its own; the
+// Together's error when its transaction was lost (q unchanged).
+func (q Querier) in(ctx context.Context) (Querier, error) {
 	if q.tx == nil {
 		if u := unitOf(ctx, q.s.db); u != nil {
+			if u.lost != nil {
+				return q, u.lost
+			}
 			q.tx = u.tx
 			u.prepare(ctx, q.s)
 		}
 	}
-	return q
+	return q, nil
 }

@@ -38,7 +38,10 @@ func Together(ctx context.Context, db *sql.DB, fn func(ctx context.Context) erro
 	u := &unit{db: db}
 	err := Tx(ctx, db, func(tx *sql.Tx) error {
 		u.tx = tx
-		return fn(context.WithValue(ctx, unitKey{}, u))
+		if err := fn(context.WithValue(ctx, unitKey{}, u)); err != nil {
+			return err
+		}
+		return u.lost
 	})
 	u.done = true
 	if err != nil {
@@ -71,6 +74,11 @@ type unit struct {
 	// ones they ran as text may be due, prepared once it has committed
 	// (see Stmts).
 	stmts []*Stmts
+	// lost is set once the transaction is found gone under the unit
+	// (SQLite rolls a transaction back itself when a write in it is
+	// interrupted, or finds the disk full): a write after that would be
+	// its own commit, so every write joining the unit fails with lost.
+	lost error
 }
 
 type unitKey struct{}
@@ -106,24 +114,37 @@ func (u *unit) prepare(ctx context.Context, s *Stmts) {
 
 // savepoint runs fn in a savepoint of the unit's transaction, opened
 // and closed through in: fn's writes are kept when it returns nil and
-// undone when it fails.
+// undone when it fails. The savepoint is closed whatever became of ctx:
+// a write that failed because its context ended is undone all the same,
+// or the unit would commit its first half.
 func (u *unit) savepoint(ctx context.Context, in execer, fn func(*sql.Tx) error) error {
+	if u.lost != nil {
+		return u.lost
+	}
 	if _, err := in.ExecContext(ctx, "SAVEPOINT together"); err != nil {
 		return fmt.Errorf("opening a savepoint: %w", err)
 	}
-	if err := fn(u.tx); err != nil {
+	err := fn(u.tx)
+	ctx = context.WithoutCancel(ctx)
+	if err != nil {
 		if _, rerr := in.ExecContext(ctx, "ROLLBACK TO together"); rerr != nil {
-			// The transaction is beyond repair (SQLite rolled it
-			// back): its commit will fail, and say so.
-			return errors.Join(err, fmt.Errorf("undoing a failed write: %w", rerr))
+			u.lose(rerr)
+			return errors.Join(err, u.lost)
 		}
 		if _, rerr := in.ExecContext(ctx, "RELEASE together"); rerr != nil {
-			return errors.Join(err, fmt.Errorf("closing a savepoint: %w", rerr))
+			u.lose(rerr)
+			return errors.Join(err, u.lost)
 		}
 		return err
 	}
 	if _, err := in.ExecContext(ctx, "RELEASE together"); err != nil {
-		return fmt.Errorf("closing a savepoint: %w", err)
+		u.lose(err)
+		return u.lost
 	}
 	return nil
+}
+
+// lose marks the unit's transaction gone, as err found it.
+func (u *unit) lose(err error) {
+	u.lost = fmt.Errorf("the writes made together were lost: closing a savepoint: %w", err)
 }

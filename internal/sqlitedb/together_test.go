@@ -275,3 +275,71 @@ func TestTogetherKeepsItsStatementsPrepared(t *testing.T) {
 		t.Fatalf("%d statements kept after three Togethers, want 4", got)
 	}
 }
+
+// TestTogetherUndoesAWriteWhoseContextEnded: a write that fails because
+// its own context ended (a timeout of its caller's) is still undone
+// whole inside a Together, and the Together's other writes commit.
+func TestTogetherUndoesAWriteWhoseContextEnded(t *testing.T) {
+	d := newTogetherDB(t)
+	err := sqlitedb.Together(t.Context(), d.db, func(ctx context.Context) error {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		err := d.stmts.Tx(wctx, func(tx *sql.Tx) error {
+			if _, err := d.stmts.On(tx).ExecContext(wctx, `INSERT INTO t (v) VALUES ('b')`); err != nil {
+				return err
+			}
+			cancel()
+			_, err := d.stmts.On(tx).ExecContext(wctx, `INSERT INTO t (v) VALUES ('never')`)
+			return err
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the write whose context ended = %v, want context.Canceled", err)
+		}
+		return d.insert(ctx, "c")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := seen(t, d.db), []string{"c"}; !slices.Equal(got, want) {
+		t.Fatalf("the table holds %v, want %v (the write whose context ended undone)", got, want)
+	}
+}
+
+// TestTogetherWhoseTransactionIsLostWritesNothingMore: once SQLite has
+// rolled the transaction of a Together back itself (as it does when a
+// write in it is interrupted), the writes that would follow fail instead
+// of being committed one by one, and the Together fails.
+func TestTogetherWhoseTransactionIsLostWritesNothingMore(t *testing.T) {
+	d := newTogetherDB(t)
+	err := sqlitedb.Together(t.Context(), d.db, func(ctx context.Context) error {
+		if err := d.insert(ctx, "a"); err != nil {
+			return err
+		}
+		err := d.stmts.Tx(ctx, func(tx *sql.Tx) error {
+			// What SQLite does to a transaction whose write it interrupts.
+			if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
+				t.Fatal(err)
+			}
+			return errors.New("interrupted")
+		})
+		if err == nil {
+			t.Error("the interrupted write succeeded")
+		}
+		if err := d.insert(ctx, "b"); err == nil {
+			t.Error("a write after the transaction was lost succeeded")
+		}
+		if _, err := d.stmts.On(nil).ExecContext(ctx, `INSERT INTO t (v) VALUES ('c')`); err == nil {
+			t.Error("a write through a Querier after the transaction was lost succeeded")
+		}
+		if _, err := sqlitedb.Exec(ctx, d.db, `INSERT INTO t (v) VALUES ('d')`); err == nil {
+			t.Error("an Exec after the transaction was lost succeeded")
+		}
+		return nil // as a caller that logs its writes' failures and goes on
+	})
+	if err == nil {
+		t.Fatal("a Together whose transaction was lost succeeded")
+	}
+	if got := seen(t, d.other); len(got) != 0 {
+		t.Fatalf("the table holds %v, want nothing", got)
+	}
+}
