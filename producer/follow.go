@@ -27,7 +27,9 @@ type FollowOptions struct {
 	// filled from the task log source. Defaults to 2s.
 	GapWait time.Duration
 	// DrainWait bounds the wait, after the terminal event, for the lines it
-	// promised. Defaults to 10s.
+	// promised: the follower gives up on them once none has come for this
+	// long (each line delivered starts the wait again), and counts the
+	// rest as missing. Defaults to 10s.
 	DrainWait time.Duration
 	// PollWait is the longest single wait on the stream. Defaults to 20s,
 	// the SQS long-poll maximum.
@@ -121,18 +123,20 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 			continue
 		}
 		if f.terminalAt.IsZero() {
-			f.terminalAt = time.Now()
+			f.terminalAt = f.c.now()
 		}
 		// The terminal event is in: the task log source holds every line
 		// by now, or will in a moment, so fill from it rather than wait
 		// for the stream.
-		if !f.done() && time.Since(f.lastFill) >= opts.FillEvery {
-			f.lastFill = time.Now()
+		if !f.done() && f.since(f.lastFill) >= opts.FillEvery {
+			f.lastFill = f.c.now()
 			if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
 				return FollowResult{}, ctx.Err()
 			}
 		}
-		if f.done() || time.Since(f.terminalAt) >= opts.DrainWait {
+		// Given up on once no line has come for DrainWait: a shipper
+		// catching up after the job's end is waited for.
+		if f.done() || f.since(later(f.terminalAt, f.lastLineAt)) >= opts.DrainWait {
 			if c.DeleteStreams {
 				delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				_ = c.Streams.Delete(delCtx, job.Stream)
@@ -181,7 +185,7 @@ func (f *follower) finishFromHistory(ctx context.Context) (FollowResult, bool, e
 	if f.terminal == nil {
 		return FollowResult{}, false, nil
 	}
-	f.terminalAt = time.Now()
+	f.terminalAt = f.c.now()
 	if err := f.fillGaps(ctx, true); err != nil && ctx.Err() != nil {
 		return FollowResult{}, false, ctx.Err()
 	}
@@ -399,7 +403,7 @@ func (f *follower) flush() {
 		if !a.waiting() {
 			a.gapSince = time.Time{}
 		} else if a.gapSince.IsZero() {
-			a.gapSince = time.Now()
+			a.gapSince = f.c.now()
 		}
 	}
 }
@@ -427,7 +431,7 @@ func (f *follower) fillGaps(ctx context.Context, force bool) error {
 		if a.taskID == "" || a.complete() {
 			continue
 		}
-		stale := !a.gapSince.IsZero() && time.Since(a.gapSince) >= f.opts.GapWait
+		stale := !a.gapSince.IsZero() && f.since(a.gapSince) >= f.opts.GapWait
 		if !force && !stale {
 			continue
 		}
@@ -505,13 +509,24 @@ func (f *follower) readAvailable(ctx context.Context) error {
 // Logs pages within a read (10,000 events a call at most).
 const fillBatch = 4000
 
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// since is how long ago t was, on the client's clock.
+func (f *follower) since(t time.Time) time.Duration { return f.c.now().Sub(t) }
+
 // done reports whether the terminal event is in and every line of the
 // job's last attempt was delivered: up to its log's end record, or as
 // many as the terminal event counted; or, for a log that says neither,
 // none came for QuietWait. A job whose task never ran is done at once.
 func (f *follower) done() bool {
 	if f.stamped != f.delivered {
-		f.stamped, f.lastLineAt = f.delivered, time.Now()
+		f.stamped, f.lastLineAt = f.delivered, f.c.now()
 	}
 	t := f.terminal
 	if t == nil {
@@ -526,11 +541,7 @@ func (f *follower) done() bool {
 	case a.endSeq > 0:
 		return false
 	}
-	last := f.lastLineAt
-	if last.Before(f.terminalAt) {
-		last = f.terminalAt
-	}
-	return time.Since(last) >= f.opts.QuietWait
+	return f.since(later(f.terminalAt, f.lastLineAt)) >= f.opts.QuietWait
 }
 
 // missing counts the lines the job's last attempt promised (by its end
@@ -562,7 +573,7 @@ func (f *follower) wait() time.Duration {
 	}
 	for _, a := range f.attempts {
 		if !a.gapSince.IsZero() {
-			left := f.opts.GapWait - time.Since(a.gapSince)
+			left := f.opts.GapWait - f.since(a.gapSince)
 			w = min(w, max(left, 10*time.Millisecond))
 		}
 	}

@@ -558,3 +558,77 @@ func TestFollowFinishesFromHistoryWhenTheStreamGoes(t *testing.T) {
 		t.Errorf("err = %v, want ErrStreamGone", err)
 	}
 }
+
+// catchingUp is a stream read as a log shipper catching up after the
+// job's end: the terminal event first, then the lines a batch at a time,
+// its clock moving on by step at every read.
+type catchingUp struct {
+	scripted
+	clock sync.Mutex
+	now   time.Time
+	step  time.Duration
+}
+
+func (c *catchingUp) Subscribe(context.Context, string) (stream.Subscription, error) { return c, nil }
+func (c *catchingUp) Next(ctx context.Context, wait time.Duration) ([]schemas.JobEvent, error) {
+	c.clock.Lock()
+	c.now = c.now.Add(c.step)
+	c.clock.Unlock()
+	return c.scripted.Next(ctx, wait)
+}
+
+func (c *catchingUp) time() time.Time {
+	c.clock.Lock()
+	defer c.clock.Unlock()
+	return c.now
+}
+
+// throttled is a task log source that refuses every read, as CloudWatch
+// Logs does an account over its read rate.
+type throttled struct{}
+
+func (throttled) Read(context.Context, string, int64, int) ([]schemas.LogLine, error) {
+	return nil, errors.New("ThrottlingException: Rate exceeded")
+}
+
+// After the terminal event, a follower waits for the lines promised for
+// as long as they keep coming, not DrainWait in all: here they come 3s
+// apart over 30s, DrainWait is 10s, and the task log cannot be read.
+// It gives up on them once none has come for DrainWait.
+func TestFollowWaitsForLinesThatKeepComingAfterTheEnd(t *testing.T) {
+	const n = 20
+	all := lines(n)
+	batches := [][]schemas.JobEvent{{ev("worker:1:started", schemas.EventStarted), finished(0, n)}}
+	for i := 0; i < n; i += 2 {
+		batches = append(batches, []schemas.JobEvent{logEvent(all[i : i+2]...)})
+	}
+	for _, c := range []struct {
+		name    string
+		batches [][]schemas.JobEvent
+		want    int
+	}{
+		{"every line comes", batches, n},
+		{"the shipper stops half way", batches[:6], 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &catchingUp{scripted: scripted{batches: c.batches}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 3 * time.Second}
+			cl := &Client{Streams: st, Logs: throttled{}, Now: st.time}
+			var got []string
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := cl.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
+				OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+				PollWait:  time.Millisecond,
+				GapWait:   time.Hour,
+				DrainWait: 10 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectLines(t, got, c.want)
+			if res.Missing != int64(n-c.want) {
+				t.Fatalf("%d lines missing, want %d", res.Missing, n-c.want)
+			}
+		})
+	}
+}

@@ -583,12 +583,14 @@ func outputDiff(got, want string) string {
 // the job's terminal event. CONTROL_MESSAGEs come among them. Every
 // invocation of either Lambda must succeed.
 func TestLambdaPathDeliversEveryLineOnce(t *testing.T) {
-	// Not parallel: its stream-only flows deliver every batch before the
-	// job ends and refuse the task log's reads, so the run has only its
-	// patience after the end for the last deliveries to land. Beside five
-	// other end-to-end tests (make test runs three per core) a loaded
-	// machine outlasted it once: 6,182 of 100,000 lines reported as never
-	// arrived. Serial tests run before the parallel ones, alone.
+	// Not parallel: its stream-only flows refuse the task log's reads, so
+	// the run has only the stream for the deliveries that land after the
+	// job's end. It waits for them while they keep coming (DrainWait
+	// after the last one: before, DrainWait after the end, and a loaded
+	// machine outlasted that twice, 6,182 and then 79,068 of 100,000
+	// lines reported as never arrived), but a stall of the emulated
+	// shipper as long as DrainWait would still end it. Serial tests run
+	// before the parallel ones, alone.
 	cases := lambdaPathCases()
 	scripts := map[string]string{}
 	for _, c := range cases {
