@@ -81,9 +81,10 @@ type Gatekeeper struct {
 	// answer goes to the job's own stream, never to one a request names.
 	StreamAddress func(jobID string) string
 	Journal       journal.Journal
-	// Together makes the writes of one step (an event journaled and
-	// published) one, where the backend can (see package writes).
-	// Optional.
+	// Together makes the writes of one step one, where the backend can
+	// (see package writes): an event journaled and published; a
+	// request's acceptance, its accepted event, run order and queued
+	// event. Optional.
 	Together writes.Together
 	// Identify turns a message's verified sender id into the caller's
 	// identity. Defaults to using the sender id as the principal.

@@ -178,9 +178,10 @@ type Ports struct {
 	Streams     stream.Streams
 	Journal     journal.Journal
 	Lanes       lane.Limiter
-	// Together makes the writes of one step (an event journaled and
-	// published) one, where the backend can (see package writes).
-	// Optional.
+	// Together makes the writes of one step one, where the backend can
+	// (see package writes): an event journaled and published; a job's
+	// end, its terminal event with its run order deleted and its lane
+	// lease released. Optional.
 	Together writes.Together
 }
 
