@@ -43,8 +43,12 @@ func TestSpareMakesItsTasksWorkDirectoryAhead(t *testing.T) {
 	if ino := inode(t, want[0]); ino != homeIno {
 		t.Errorf("the task's home is inode %d, not the one the spare made ahead (%d)", ino, homeIno)
 	}
+	// Back from its task, the supervisor made another directory ahead,
+	// which it takes with it when told to go.
+	local.StopSpares(e.r)
+	pidGone(t, spare)
 	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the spare's directory is still there under its own name: %v", err)
+		t.Errorf("the spare's directory outlived it: %v", err)
 	}
 	// The supervisor's diagnostics followed the directory.
 	checkClaimLogged(t, dir)
@@ -75,8 +79,10 @@ func TestSpareWhoseDirectoryCannotBeTaken(t *testing.T) {
 	if got.ExitCode == nil || *got.ExitCode != 0 || len(e.lines(task.ID)) != 0 {
 		t.Fatalf("task %+v listed %q in its home, want it empty", got, e.lines(task.ID))
 	}
+	local.StopSpares(e.r)
+	pidGone(t, spare)
 	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the spare's directory is still there: %v", err)
+		t.Errorf("the spare's directory outlived it: %v", err)
 	}
 	checkClaimLogged(t, dir)
 }

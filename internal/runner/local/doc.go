@@ -6,7 +6,11 @@
 // the script, records its output and its end in the state database, and
 // exits. A task therefore outlives the worker that started it, as an ECS
 // task outlives its caller, and a restarted worker adopts it with Find
-// and Inspect.
+// and Inspect. A serving process keeps a spare supervisor started ahead
+// of the next task (Runner.KeepSpare), and takes it back once it has
+// recorded its task's end, for the task after: one supervisor at a time
+// per task still, without a process start and a database opening for
+// each.
 //
 // # Guarantees
 //
@@ -63,6 +67,17 @@
 //     Stop has the supervisor pass SIGTERM to the entrypoint's code, which
 //     sends it to the group and SIGKILL after Options.Grace; when the
 //     script exits, whatever it left running in its group is killed.
+//   - A supervisor taken back starts afresh. Its next task gets a work
+//     directory of its own, with fresh home/ and tmp/, and its
+//     diagnostics go to that directory's supervisor.log; signals that
+//     came for the last task are dropped. It runs at most
+//     TasksPerSupervisor tasks, and none after a task with secrets
+//     (their values stay in no process that runs another task), nor
+//     after one it could not record as it should: it exits then, and
+//     the runner starts another spare. Its socket to the runner is not
+//     the script's (the script's stdin is /dev/null); when the runner's
+//     process ends, however it ends, the supervisor finishes its task and
+//     exits.
 //   - Lost tasks are noticed. A supervisor heartbeats every
 //     Options.Heartbeat; a running task whose supervisor missed 5
 //     heartbeats and whose process is gone (pid reuse is detected through

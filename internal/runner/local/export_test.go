@@ -12,6 +12,10 @@ import (
 // output (appendPatience).
 func SetAppendPatience(d time.Duration) { appendPatience = d }
 
+// SetTasksPerSupervisor sets how many tasks a supervisor taken back runs
+// at most (tasksPerSupervisor).
+func SetTasksPerSupervisor(n int) { tasksPerSupervisor = n }
+
 // WaitSupervisors waits until every supervisor r spawned has exited and
 // been reaped.
 func WaitSupervisors(r *Runner) { r.live.Wait() }

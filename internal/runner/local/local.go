@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/deployerhq/deployer/internal/runner"
 	"github.com/deployerhq/deployer/internal/sqlitedb"
@@ -149,10 +152,13 @@ type Runner struct {
 }
 
 // spareProc is a supervisor started ahead of its task: it has opened the
-// state database and waits for the task's id on its stdin.
+// state database and waits for the task's id on its stdin, the other end
+// of conn (a socket pair): the runner writes task ids to conn, and reads
+// back that the supervisor has recorded its task's end and waits for
+// another (see returned).
 type spareProc struct {
 	proc   *os.Process
-	stdin  *os.File
+	conn   *os.File
 	pid    int
 	token  string
 	exited chan struct{}
@@ -464,10 +470,12 @@ func (r *Runner) reap(cmd *exec.Cmd) <-chan struct{} {
 // KeepSpare keeps one supervisor started ahead of the next task until ctx
 // ends, so that starting a task does not wait for a process to start and
 // open the state database (tens of milliseconds, most of a short job's
-// overhead). A spare reads its task's id from a pipe held by this
+// overhead). A spare reads its task's id from a socket held by this
 // process: when this process ends, however it ends, the spare sees the
-// pipe close and exits without running anything. For a process that
-// serves (deployer up); KeepSpare returns once the spare left is gone.
+// socket close and exits without running anything (one running a task
+// exits at the task's end). A supervisor back from its task is the spare
+// again (see returned). For a process that serves (deployer up);
+// KeepSpare returns once the spare left is gone.
 func (r *Runner) KeepSpare(ctx context.Context) {
 	if len(r.opts.Supervisor) == 0 {
 		return
@@ -497,7 +505,7 @@ func (r *Runner) stopSpares() {
 	if p == nil {
 		return
 	}
-	_ = p.stdin.Close()
+	_ = p.conn.Close()
 	t := time.NewTimer(spareExit)
 	defer t.Stop()
 	select {
@@ -567,21 +575,25 @@ func (r *Runner) refillSpare() {
 		return
 	}
 	defer func() { _ = logFile.Close() }()
-	pr, pw, err := os.Pipe()
+	ours, theirs, err := socketPair()
 	if err != nil {
-		r.log.Warn("starting a spare supervisor: creating its pipe", "err", err)
+		r.log.Warn("starting a spare supervisor: creating its socket", "err", err)
 		return
 	}
-	cmd, err := r.supervisor(SpareTask, pr, logFile)
-	_ = pr.Close()
+	cmd, err := r.supervisor(SpareTask, theirs, logFile)
+	_ = theirs.Close()
 	if err != nil {
-		_ = pw.Close()
+		_ = ours.Close()
 		r.log.Warn("starting a spare supervisor", "err", err)
 		return
 	}
-	p := &spareProc{proc: cmd.Process, stdin: pw, pid: cmd.Process.Pid, token: procToken(cmd.Process.Pid), exited: make(chan struct{})}
+	p := &spareProc{proc: cmd.Process, conn: ours, pid: cmd.Process.Pid, token: procToken(cmd.Process.Pid), exited: make(chan struct{})}
 	r.setSpare(p)
-	r.live.Add(1)
+	r.live.Add(2)
+	go func() {
+		defer r.live.Done()
+		r.awaitReturns(p)
+	}()
 	go func() {
 		defer r.live.Done()
 		_ = cmd.Wait()
@@ -589,10 +601,63 @@ func (r *Runner) refillSpare() {
 		r.spareMu.Lock()
 		if r.spare == p { // it died waiting: the next task is spawned
 			r.setSpare(nil)
-			_ = p.stdin.Close()
+			_ = p.conn.Close()
 		}
 		r.spareMu.Unlock()
 	}()
+}
+
+// socketPair returns the two ends of a new connected pair of Unix
+// sockets: ours, non-blocking (Go's poller's, so that Close ends a Read),
+// and theirs, a supervisor's stdin.
+func socketPair() (ours, theirs *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		_ = unix.Close(fds[0])
+		_ = unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "spare supervisor"), os.NewFile(uintptr(fds[1]), "spare supervisor"), nil
+}
+
+// awaitReturns reads what the supervisor p says on its socket until it
+// closes: a line each time it has recorded its task's end and waits for
+// another (see Supervise), when it is offered as the spare again.
+func (r *Runner) awaitReturns(p *spareProc) {
+	defer func() { _ = p.conn.Close() }()
+	in := bufio.NewReaderSize(p.conn, 64)
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if line != returnedLine {
+			r.log.Warn("a supervisor said what it should not; told to go", "pid", p.pid, "said", strings.TrimSpace(line))
+			return
+		}
+		r.returned(p)
+	}
+}
+
+// returned offers the supervisor p, back from its task, to the next task
+// as the spare, or has it exit when it cannot be: it died meanwhile,
+// another spare is ready, or spares are no longer kept.
+func (r *Runner) returned(p *spareProc) {
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	if r.spares && r.spare == nil {
+		r.setSpare(p)
+		return
+	}
+	_ = p.conn.Close()
 }
 
 // takeSpare returns the spare supervisor ready, if any, no longer
@@ -625,7 +690,7 @@ func (r *Runner) putSpareBack(p *spareProc) {
 			r.setSpare(p)
 			return
 		}
-		_ = p.stdin.Close()
+		_ = p.conn.Close()
 	}
 	// The spare for the next task starts when p is gone.
 	r.refillAfter(p.exited)
@@ -641,13 +706,14 @@ func (p *spareProc) owner() (int, string) {
 }
 
 // handTo gives task id to the spare p, taken with takeSpare, and reports
-// whether p has it. The spare for the next task starts when this one's
-// ends, or spareRefill after.
+// whether p has it. p is the spare again once it has recorded the task's
+// end (returned); the spare for the next task starts when p exits instead,
+// or spareRefill after (a long task).
 func (r *Runner) handTo(p *spareProc, id string) bool {
 	r.refillAfter(p.exited)
-	_, err := p.stdin.WriteString(id + "\n")
-	_ = p.stdin.Close()
+	_, err := p.conn.WriteString(id + "\n")
 	if err != nil {
+		_ = p.conn.Close()
 		r.log.Warn("handing a task to the spare supervisor; spawning one", "task_id", id, "pid", p.pid, "err", err)
 		return false
 	}

@@ -740,21 +740,27 @@ func TestCanaryRunsTheVersionProbe(t *testing.T) {
 
 // TestSpareSupervisorTakesTheNextTask: while KeepSpare runs, a supervisor
 // waits ahead of the next task and runs it (its pid is the one recorded
-// before the task starts), another waits for the task after, each task's
-// diagnostics go to its own supervisor.log, and the spare left exits
-// without running anything when KeepSpare ends.
+// before the task starts), then comes back and waits for the task after,
+// each task's diagnostics go to its own supervisor.log and nowhere else,
+// and the spare left exits without running anything when KeepSpare ends.
 func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
 	e.script("hello", "#!/bin/sh\necho \"hello $1\"\n")
 	stop := local.KeepSpares(e.r)
-	spares := func() []int { return local.SparePIDs(e.r) }
+	spares := local.SparePIDs(e.r)
+	if len(spares) != 1 {
+		t.Fatalf("spares %v, want one ready", spares)
+	}
+	spare := spares[0]
+	var ids []string
 	for i := range 3 {
-		if len(spares()) != 1 {
-			t.Fatalf("task %d: spares %v, want one ready", i, spares())
+		// The supervisor is back once it has recorded the last task's end.
+		if got := local.AwaitSpare(e.r, 0, 10*time.Second); got != spare {
+			t.Fatalf("task %d: spare %d, want %d back", i, got, spare)
 		}
-		spare := spares()[0]
 		task := e.start(e.spec("hello", strconv.Itoa(i)))
+		ids = append(ids, task.ID)
 		if pid := e.supervisorPID(task.ID); pid != spare {
 			t.Fatalf("task %d: supervisor pid %d, want the spare's %d", i, pid, spare)
 		}
@@ -762,20 +768,133 @@ func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 		if got.ExitCode == nil || *got.ExitCode != 0 || strings.Join(e.lines(task.ID), "|") != "hello "+strconv.Itoa(i) {
 			t.Fatalf("task %d: %+v, lines %q", i, got, e.lines(task.ID))
 		}
-		log, err := os.ReadFile(filepath.Join(local.WorkDir(e.stateDir, task.ID), "supervisor.log"))
+	}
+	if got := local.AwaitSpare(e.r, 0, 10*time.Second); got != spare {
+		t.Fatalf("after the last task: spare %d, want %d back", got, spare)
+	}
+	stop()
+	if local.Alive(spare) {
+		t.Errorf("the spare left (pid %d) outlived KeepSpare", spare)
+	}
+	for i, id := range ids {
+		log, err := os.ReadFile(filepath.Join(local.WorkDir(e.stateDir, id), "supervisor.log"))
 		if err != nil || !strings.Contains(string(log), "task claimed") {
 			t.Fatalf("task %d's supervisor.log: %v\n%s", i, err, log)
 		}
-		// The next spare starts once this task has ended.
-		if local.AwaitSpare(e.r, spare, 10*time.Second) == 0 {
-			t.Fatalf("after task %d: spares %v, want one other than %d", i, spares(), spare)
+		for j, other := range ids {
+			if j != i && strings.Contains(string(log), other) {
+				t.Errorf("task %d's supervisor.log speaks of task %d (%s):\n%s", i, j, other, log)
+			}
 		}
 	}
-	last := spares()[0]
-	stop()
-	if local.Alive(last) {
-		t.Errorf("the spare left (pid %d) outlived KeepSpare", last)
+}
+
+// TestSupervisorTakenBackStartsItsTaskAfresh: a supervisor back from a
+// task gives the next one fresh, empty home and tmp directories of its
+// own, and none of its descriptors (its socket to the runner is not the
+// script's).
+func TestSupervisorTakenBackStartsItsTaskAfresh(t *testing.T) {
+	t.Parallel()
+	e, spare := spareEnv(t)
+	e.script("litter", "#!/bin/sh\ntouch \"$HOME/left-over\" \"$TMPDIR/left-over\"\n")
+	e.script("look", "#!/bin/sh\nls -A \"$HOME\" \"$TMPDIR\"\nfor fd in /proc/$$/fd/*; do readlink \"$fd\" || true; done\n")
+	first := e.waitStopped(e.start(e.spec("litter")).ID)
+	if got := local.AwaitSpare(e.r, 0, 10*time.Second); got != spare {
+		t.Fatalf("spare %d after the first task, want %d back", got, spare)
 	}
+	second := e.start(e.spec("look"))
+	if pid := e.supervisorPID(second.ID); pid != spare || e.supervisorPID(first.ID) != spare {
+		t.Fatalf("supervisors %d and %d, want the spare's %d for both", e.supervisorPID(first.ID), pid, spare)
+	}
+	got := e.waitStopped(second.ID)
+	dir := local.WorkDir(e.stateDir, second.ID)
+	if got.ExitCode == nil || *got.ExitCode != 0 {
+		t.Fatalf("task %+v", got)
+	}
+	for _, line := range e.lines(second.ID) {
+		if strings.Contains(line, "left-over") || strings.Contains(line, "socket:") {
+			t.Errorf("the second task saw %q; lines:\n%s", line, strings.Join(e.lines(second.ID), "\n"))
+		}
+	}
+	if !slices.Contains(e.lines(second.ID), filepath.Join(dir, "home")+":") {
+		t.Errorf("the second task did not list its own home %s; lines:\n%s", dir, strings.Join(e.lines(second.ID), "\n"))
+	}
+}
+
+// TestSupervisorOfATaskWithSecretsIsNotTakenBack: a supervisor whose task
+// had secrets exits after it (their values stay in no process that runs
+// another task), and the runner starts another spare.
+func TestSupervisorOfATaskWithSecretsIsNotTakenBack(t *testing.T) {
+	t.Parallel()
+	e, spare := spareEnv(t)
+	spec := e.spec("hello")
+	spec.Secrets = map[string]string{"API_TOKEN": "env:PATH"}
+	task := e.start(spec)
+	if pid := e.supervisorPID(task.ID); pid != spare {
+		t.Fatalf("supervisor pid %d, want the spare's %d", pid, spare)
+	}
+	if got := e.waitStopped(task.ID); got.ExitCode == nil || *got.ExitCode != 0 {
+		t.Fatalf("task %+v", got)
+	}
+	pidGone(t, spare)
+	if next := local.AwaitSpare(e.r, spare, 10*time.Second); next == 0 {
+		t.Fatalf("no spare after the task with secrets; spares %v", local.SparePIDs(e.r))
+	}
+	if log, err := os.ReadFile(filepath.Join(local.WorkDir(e.stateDir, task.ID), "supervisor.log")); err != nil ||
+		!strings.Contains(string(log), "the task had secrets") {
+		t.Errorf("the supervisor.log does not say why it exits: %v\n%s", err, log)
+	}
+}
+
+// TestSupervisorRunsItsShareOfTasks: a supervisor taken back runs at most
+// local.TasksPerSupervisor tasks (two here), then exits, and the next
+// task goes to the spare started after it.
+func TestSupervisorRunsItsShareOfTasks(t *testing.T) {
+	t.Parallel()
+	e, spare := spareEnv(t, exe(t), superviseTwoArg)
+	for i := range 2 {
+		if got := local.AwaitSpare(e.r, 0, 10*time.Second); got != spare {
+			t.Fatalf("task %d: spare %d, want %d", i, got, spare)
+		}
+		task := e.start(e.spec("hello"))
+		if pid := e.supervisorPID(task.ID); pid != spare {
+			t.Fatalf("task %d: supervisor pid %d, want the spare's %d", i, pid, spare)
+		}
+		e.waitStopped(task.ID)
+	}
+	pidGone(t, spare)
+	next := local.AwaitSpare(e.r, spare, 10*time.Second)
+	if next == 0 {
+		t.Fatalf("no spare after the first retired; spares %v", local.SparePIDs(e.r))
+	}
+	task := e.start(e.spec("hello"))
+	if pid := e.supervisorPID(task.ID); pid != next {
+		t.Errorf("the third task's supervisor is %d, want the new spare %d", pid, next)
+	}
+	e.waitStopped(task.ID)
+}
+
+// TestSupervisorThatSaysNonsenseIsToldToGo: a supervisor that says on its
+// socket anything but that it is back is not offered a task again: the
+// runner closes its end, and says why.
+func TestSupervisorThatSaysNonsenseIsToldToGo(t *testing.T) {
+	t.Parallel()
+	// It reads its task's id, says nonsense, and exits once the runner
+	// has closed the socket.
+	const rude = `read -r id; echo nonsense >&0; read -r more; exit 0`
+	e, spare := spareEnv(t, "/bin/sh", "-c", rude, "rude")
+	task := e.start(e.spec("hello"))
+	if pid := e.supervisorPID(task.ID); pid != spare {
+		t.Fatalf("supervisor pid %d, want the spare's %d", pid, spare)
+	}
+	pidGone(t, spare)
+	if !strings.Contains(e.logBuf.String(), "a supervisor said what it should not") {
+		t.Errorf("the runner log does not say so:\n%s", e.logBuf.String())
+	}
+	if s := local.SparePIDs(e.r); slices.Contains(s, spare) {
+		t.Errorf("the rude supervisor (pid %d) is the spare again", spare)
+	}
+	_ = e.r.Stop(t.Context(), task.ID, "the test is over")
 }
 
 // TestSpareIsRecordedWithItsTask: a task handed to a spare supervisor is

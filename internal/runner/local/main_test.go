@@ -37,6 +37,9 @@ const (
 	// impatience instead of a minute.
 	impatientArg = "__supervise-impatient"
 	impatience   = 300 * time.Millisecond
+	// superviseTwoArg supervises with local.TasksPerSupervisor lowered
+	// to two.
+	superviseTwoArg = "__supervise-two"
 )
 
 func TestMain(m *testing.M) {
@@ -46,6 +49,9 @@ func TestMain(m *testing.M) {
 			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test", &secret.Resolver{}))
 		case impatientArg:
 			local.SetAppendPatience(impatience)
+			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test", &secret.Resolver{}))
+		case superviseTwoArg:
+			local.SetTasksPerSupervisor(2)
 			os.Exit(local.Supervise(context.Background(), os.Args[2:], "test", &secret.Resolver{}))
 		case startArg:
 			os.Exit(startAndExit(os.Args[2:]))

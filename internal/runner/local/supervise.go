@@ -69,6 +69,11 @@ const recordPatience = 2 * time.Minute
 // secret values. The cancellation of ctx is ignored: a task runs to its
 // end whatever happens to the process that started it. SIGTERM or SIGINT
 // to the supervisor stops the task as Stop would; SIGHUP is ignored.
+//
+// A spare (task id SpareTask) reads its task's id from stdin. When stdin
+// is a socket (a runner that takes its supervisors back), it says so on
+// it once the task's end is recorded, and waits for another task, up to
+// TasksPerSupervisor of them (see wayBack).
 func Supervise(ctx context.Context, args []string, version string, secrets task.Secrets) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if len(args) != 2 {
@@ -105,34 +110,128 @@ func Supervise(ctx context.Context, args []string, version string, secrets task.
 		return SuperviseFailed
 	}
 	stmts := sqlitedb.NewStmts(db)
-	prepared := false
-	if spare {
-		// Started ahead of its task (Runner.KeepSpare): ready, with the
-		// task's work directory made, it waits for the task's id on
-		// stdin. The runner's end (its process gone, or done with
-		// spares) closes stdin: nothing to do.
+	newSupervisor := func(id string, log *slog.Logger, prepared bool) *supervisor {
+		return &supervisor{
+			ctx: context.WithoutCancel(ctx), db: db, stmts: stmts, logs: logs, log: log.With("task_id", id),
+			id: id, dir: WorkDir(stateDir, id), prepared: prepared,
+			wake: wake, term: term, version: version, secrets: secrets,
+		}
+	}
+	if !spare {
+		return newSupervisor(id, log, false).run() //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
+	}
+	// Started ahead of its task (Runner.KeepSpare): ready, with the
+	// task's work directory made, it waits for the task's id on stdin.
+	// The runner's end (its process gone, or done with spares) closes
+	// stdin: nothing to do. A runner that takes its supervisors back
+	// (stdin a socket) is told once the task's end is recorded, and may
+	// send another task (see returnTo).
+	in := bufio.NewReaderSize(os.Stdin, 128)
+	back := returnTo(os.Stdin, log)
+	code := SuperviseOK
+	for tasks := 1; ; tasks++ {
 		var ready *readyDir
-		if !readable(os.Stdin) {
-			warm(ctx, stmts, logs)
+		if tasks > 1 || !readable(os.Stdin) {
+			if tasks == 1 {
+				warm(ctx, stmts, logs)
+			}
 			if ready, err = makeReadyDir(stateDir); err != nil {
 				log.Warn("the task's work directory will be made when it comes", "err", err)
 			}
 		}
-		if id, log, prepared, err = awaitTask(os.Stdin, stateDir, ready); err != nil {
+		if tasks > 1 && !back.returned() {
+			ready.discard()
+			return code
+		}
+		id, tlog, prepared, err := awaitTask(in, stateDir, ready)
+		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				log.Error("waiting for a task", "err", err)
 				return SuperviseUsage
 			}
-			return SuperviseOK
+			return code
+		}
+		s := newSupervisor(id, tlog, prepared)
+		if code = s.run(); code != SuperviseOK || !back.again(s, tasks, wake, term, hup) { //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
+			return code
 		}
 	}
-	log = log.With("task_id", id)
-	s := &supervisor{
-		ctx: context.WithoutCancel(ctx), db: db, stmts: stmts, logs: logs, log: log,
-		id: id, dir: WorkDir(stateDir, id), prepared: prepared,
-		wake: wake, term: term, version: version, secrets: secrets,
+}
+
+// TasksPerSupervisor is how many tasks one supervisor runs at most, one
+// after the other, before it exits and the runner starts another: a
+// bound on whatever a process might keep from one task to the next.
+const TasksPerSupervisor = 100
+
+// tasksPerSupervisor is TasksPerSupervisor (tests lower it).
+var tasksPerSupervisor = TasksPerSupervisor
+
+// returnedLine is what a supervisor taken back says on its socket: its
+// task's end is recorded, and it waits for another task.
+const returnedLine = "returned\n"
+
+// wayBack is a spare supervisor's way back to its runner: its stdin, when
+// the runner takes its supervisors back (a socket), for the next task.
+// A supervisor goes back after each task until it has run
+// tasksPerSupervisor of them, or one with secrets (their values are not
+// kept in a process that runs another task), or one it could not finish
+// as it should (its run's code); otherwise it exits, as a supervisor
+// that is not a spare does.
+type wayBack struct {
+	conn *os.File // nil: the runner does not take it back
+	log  *slog.Logger
+	// logFD is the spares' log (the process's stderr at its start), its
+	// stderr again between tasks; -1 when it could not be kept.
+	logFD int
+}
+
+// returnTo is the way back through stdin: none unless it is a socket.
+func returnTo(stdin *os.File, log *slog.Logger) wayBack {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(stdin.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return wayBack{logFD: -1}
 	}
-	return s.run() //nolint:contextcheck // s.ctx: a task runs to its end whatever happens to ctx
+	fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		fd = -1
+	}
+	return wayBack{conn: stdin, log: log, logFD: fd}
+}
+
+// again reports whether the supervisor goes back for another task after
+// s, its tasks-th, ended as it should; if so, its diagnostics go to the
+// spares' log again, and the signals that came for s are dropped (a stop
+// of s's that came after its end would stop the next task).
+func (b wayBack) again(s *supervisor, tasks int, signals ...<-chan os.Signal) bool {
+	switch {
+	case b.conn == nil:
+		return false
+	case tasks >= tasksPerSupervisor:
+		s.log.Info("the supervisor has run its share of tasks; it exits", "tasks", tasks)
+		return false
+	case len(s.spec.Secrets) > 0:
+		s.log.Info("the task had secrets: its supervisor exits rather than run another")
+		return false
+	}
+	if b.logFD >= 0 {
+		_ = unix.Dup2(b.logFD, 2)
+	}
+	for _, c := range signals {
+		for len(c) > 0 {
+			<-c
+		}
+	}
+	return true
+}
+
+// returned tells the runner that the supervisor is back, and reports
+// whether it could.
+func (b wayBack) returned() bool {
+	if _, err := b.conn.WriteString(returnedLine); err != nil {
+		b.log.Info("the runner is gone; the supervisor exits", "err", err)
+		return false
+	}
+	return true
 }
 
 // warm readies a spare for its task while it waits, writing nothing. A
@@ -171,9 +270,9 @@ const SpareTask = "-"
 // diagnostics (the logger returned, and stderr) go to the directory's
 // supervisor.log from then on. prepared reports that home/ and tmp/ are
 // made too. io.EOF means no task came; ready is removed then.
-func awaitTask(r io.Reader, stateDir string, ready *readyDir) (id string, log *slog.Logger, prepared bool, err error) {
+func awaitTask(r *bufio.Reader, stateDir string, ready *readyDir) (id string, log *slog.Logger, prepared bool, err error) {
 	log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	line, err := bufio.NewReaderSize(r, 128).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil {
 		ready.discard()
 		if errors.Is(err, io.EOF) && line != "" {
