@@ -7,8 +7,8 @@
 #
 # Each build serves its own state directory with its own "deployer up".
 # For each, it prints the median wall time of a "deployer run" and the
-# mean CPU per run of the run itself, of up, and of the task supervisors
-# up reaped (/proc's ticks, 10 ms each). Linux only.
+# mean CPU per run of the run itself, of up, and of up's task supervisors
+# (/proc's ticks, 10 ms each). Linux only.
 set -euo pipefail
 
 a=${1:?usage: ab.sh BIN_A BIN_B [noop|seq|wide] [RUNS]}
@@ -44,8 +44,18 @@ for x in a b; do
 	done
 done
 
-# cpu prints a process's CPU and that of its reaped children, in ms.
-cpu() { awk '{ print ($14 + $15) * 10, ($16 + $17) * 10 }' "/proc/$1/stat"; }
+# cpu prints a process's CPU and that of its children, in ms: those it
+# has reaped, and those alive with theirs (a supervisor up takes back for
+# its next task lives on).
+cpu() {
+	local own reaped kids=0 c t
+	read -r own reaped < <(awk '{ print ($14 + $15) * 10, ($16 + $17) * 10 }' "/proc/$1/stat")
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		t=$(awk '{ print ($14 + $15 + $16 + $17) * 10 }' "/proc/$c/stat" 2>/dev/null) || t=0
+		kids=$((kids + ${t:-0}))
+	done
+	echo "$own $((reaped + kids))"
+}
 
 run() { # run x: one timed run of build x; prints "x wall_us cli_ms up_ms children_ms"
 	local x=$1 bin=$a up=${ups[0]}
@@ -56,7 +66,7 @@ run() { # run x: one timed run of build x; prints "x wall_us cli_ms up_ms childr
 	/usr/bin/time -f '%U %S' -o "$dir/time" "$bin" --state-dir "$dir/$x" --config "$dir/deployer.yaml" \
 		run -- bench "$script" >"$dir/out" 2>/dev/null
 	e=$(date +%s%N)
-	sleep 0.1 # up reaps the task's supervisor
+	sleep 0.1 # the task's supervisor exits and is reaped, or is back
 	read -r u1 c1 < <(cpu "$up")
 	echo "$x $(((e - s) / 1000)) $(awk '{ print ($1 + $2) * 1000 }' "$dir/time") $((u1 - u0)) $((c1 - c0))"
 }

@@ -193,9 +193,9 @@ func BenchmarkFastPathLines(b *testing.B) {
 					b.Fatalf("%s: %v", what, err)
 				}
 			}
-			// CPU of each deployer run: its own, up's and that of the
-			// supervisors up reaped meanwhile (a task's, and the spare
-			// it started; /proc's clock ticks).
+			// CPU of each deployer run: its own, up's and that of up's
+			// supervisors meanwhile (the task's, and a spare started;
+			// /proc's clock ticks).
 			var cpu cpuSpent
 			deployer := func() time.Duration {
 				c := e.cmd(context.Background(), "run", "--", "bench", v.script)
@@ -415,37 +415,67 @@ func (c *cpuSpent) report(b *testing.B) {
 	}
 	b.ReportMetric(per(c.up), "cpu-ms-up")
 	b.ReportMetric(per(c.supervisors), "cpu-ms-supervisors")
-	b.Logf("CPU per run: deployer run %.0f ms, up %.0f ms, its task supervisors %.0f ms (the spare's start included)",
+	b.Logf("CPU per run: deployer run %.0f ms, up %.0f ms, its task supervisors %.0f ms (a spare's start included)",
 		per(c.cli), per(c.up), per(c.supervisors))
 }
 
 // procCPU returns the CPU time of process pid (user and system) and that
-// of its children it has waited for, from /proc; -1s without /proc.
+// of its children: those it has waited for, and those alive, with theirs
+// (a supervisor up takes back for the next task lives on; a child that
+// exits between two calls moves from the second sum to the first); -1s
+// without /proc.
 func procCPU(pid int) [2]time.Duration {
 	unknown := [2]time.Duration{-1, -1}
+	own, reaped, ok := statCPU(pid)
+	if !ok {
+		return unknown
+	}
+	children := reaped
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, path := range tasks {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // the thread has gone
+		}
+		for _, child := range strings.Fields(string(data)) {
+			c, err := strconv.Atoi(child)
+			if err != nil {
+				continue
+			}
+			if own, reaped, ok := statCPU(c); ok {
+				children += own + reaped
+			}
+		}
+	}
+	return [2]time.Duration{own, children}
+}
+
+// statCPU returns the CPU time of process pid (user and system) and that
+// of the children it has waited for, from /proc/PID/stat.
+func statCPU(pid int) (own, reaped time.Duration, ok bool) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return unknown
+		return 0, 0, false
 	}
 	// The fields after the command's name, which is in parentheses.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return unknown
+		return 0, 0, false
 	}
 	f := strings.Fields(string(data[i+1:]))
 	if len(f) < 15 {
-		return unknown
+		return 0, 0, false
 	}
 	// utime, stime, cutime, cstime: fields 14-17, in clock ticks (100 a
 	// second on Linux).
 	var t [4]int64
 	for j := range t {
 		if t[j], err = strconv.ParseInt(f[11+j], 10, 64); err != nil {
-			return unknown
+			return 0, 0, false
 		}
 	}
 	const tick = 10 * time.Millisecond
-	return [2]time.Duration{time.Duration(t[0]+t[1]) * tick, time.Duration(t[2]+t[3]) * tick}
+	return time.Duration(t[0]+t[1]) * tick, time.Duration(t[2]+t[3]) * tick, true
 }
 
 // timed runs c to its end (stdout to /dev/null unless set) and returns
