@@ -25,15 +25,16 @@ import (
 // same build, beside it), awsfakesBin the AWS fakes' server
 // the --backend aws tests run it against, workerBin the AWS worker daemon,
 // deployerTaskBin the tasks' entrypoint, lambdazipBin the Lambda packager
-// and stamperBin and maxrssBin the benchmarks' line-latency script and
-// memory gauge, all built for this host; gatekeeperPkg and logshipperPkg
+// stamperBin and maxrssBin the benchmarks' line-latency script and
+// memory gauge, and floorBin the measure of a served job's least cost
+// (test/floor), all built for this host; gatekeeperPkg and logshipperPkg
 // are the Lambda packages as "make lambda" builds them (for Linux on this
 // machine's architecture), unpacked as Lambda unpacks them, and
 // gatekeeperBin and logshipperBin their bootstraps. TestMain builds them
 // all once.
 var (
-	deployerBin, deployerAWSBin, awsfakesBin, workerBin, deployerTaskBin, lambdazipBin, stamperBin, maxrssBin string
-	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin                                                string
+	deployerBin, deployerAWSBin, awsfakesBin, workerBin, deployerTaskBin, lambdazipBin, stamperBin, maxrssBin, floorBin string
+	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin                                                          string
 )
 
 // buildDir holds what TestMain built (and the emulator, when it is
@@ -55,8 +56,9 @@ func TestMain(m *testing.M) {
 	lambdazipBin = filepath.Join(dir, "lambdazip")
 	stamperBin = filepath.Join(dir, "stamper")
 	maxrssBin = filepath.Join(dir, "maxrss")
+	floorBin = filepath.Join(dir, "floor")
 	build := exec.Command("go", "build", "-o", dir,
-		"../cmd/deployer", "../cmd/deployer-aws", "../cmd/deployer-supervisor", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip", "./stamper", "./maxrss")
+		"../cmd/deployer", "../cmd/deployer-aws", "../cmd/deployer-supervisor", "./awsfake/awsfakes", "../cmd/worker", "../cmd/deployer-task", "../internal/tools/lambdazip", "./stamper", "./maxrss", "./floor")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building deployer:", err)
