@@ -161,6 +161,70 @@ func TestPruneRemovesKilledSparesDirectories(t *testing.T) {
 	}
 }
 
+// TestSupervisorTakenBackStartsItsTaskAfresh: a supervisor back from a
+// task gives the next one fresh, empty home and tmp directories of its
+// own, and none of its descriptors (its socket to the runner is not the
+// script's).
+func TestSupervisorTakenBackStartsItsTaskAfresh(t *testing.T) {
+	t.Parallel()
+	e, spare := spareEnv(t)
+	e.script("litter", "#!/bin/sh\ntouch \"$HOME/left-over\" \"$TMPDIR/left-over\"\n")
+	e.script("look", "#!/bin/sh\nls -A \"$HOME\" \"$TMPDIR\"\nfor fd in /proc/$$/fd/*; do readlink \"$fd\" || true; done\n")
+	first := e.waitStopped(e.start(e.spec("litter")).ID)
+	if got := local.AwaitSpare(e.r, 0, 10*time.Second); got != spare {
+		t.Fatalf("spare %d after the first task, want %d back", got, spare)
+	}
+	fds := openFiles(t, spare)
+	second := e.start(e.spec("look"))
+	if pid := e.supervisorPID(second.ID); pid != spare || e.supervisorPID(first.ID) != spare {
+		t.Fatalf("supervisors %d and %d, want the spare's %d for both", e.supervisorPID(first.ID), pid, spare)
+	}
+	got := e.waitStopped(second.ID)
+	dir := local.WorkDir(e.stateDir, second.ID)
+	if got.ExitCode == nil || *got.ExitCode != 0 {
+		t.Fatalf("task %+v", got)
+	}
+	for _, line := range e.lines(second.ID) {
+		if strings.Contains(line, "left-over") || strings.Contains(line, "socket:") {
+			t.Errorf("the second task saw %q; lines:\n%s", line, strings.Join(e.lines(second.ID), "\n"))
+		}
+	}
+	if !slices.Contains(e.lines(second.ID), filepath.Join(dir, "home")+":") {
+		t.Errorf("the second task did not list its own home %s; lines:\n%s", dir, strings.Join(e.lines(second.ID), "\n"))
+	}
+	// Nothing of a task stays open in the supervisor once it is back.
+	if got := local.AwaitSpare(e.r, 0, 10*time.Second); got != spare {
+		t.Fatalf("spare %d after the second task, want %d back", got, spare)
+	}
+	if after := openFiles(t, spare); !slices.Equal(after, fds) {
+		t.Errorf("the supervisor back from its first task had open %q, from its second %q", fds, after)
+	}
+}
+
+// openFiles lists what process pid has open: where each of its
+// descriptors leads (/proc/PID/fd), sorted, pipes and sockets by kind.
+func openFiles(t *testing.T, pid int) []string {
+	t.Helper()
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []string
+	for _, e := range entries {
+		to, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if kind, _, ok := strings.Cut(to, ":["); ok {
+			to = kind // pipe:[123], socket:[456]: the inode is the instance's
+		}
+		open = append(open, to)
+	}
+	slices.Sort(open)
+	return open
+}
+
 // readySpare is a spareEnv keeping the real supervisor as its spare,
 // once the spare has made its work directory ahead: it returns the env,
 // the spare's pid and that directory.

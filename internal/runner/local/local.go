@@ -611,7 +611,15 @@ func (r *Runner) refillSpare() {
 // sockets: ours, non-blocking (Go's poller's, so that Close ends a Read),
 // and theirs, a supervisor's stdin.
 func socketPair() (ours, theirs *os.File, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	// Close-on-exec before any fork can see them (the way os.Pipe makes
+	// a pipe where no flag at creation says so: macOS).
+	syscall.ForkLock.RLock()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fds[0])
+		unix.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, nil, err
 	}
