@@ -122,6 +122,30 @@ func AwaitSpare(r *Runner, other int, timeout time.Duration) int {
 	}
 }
 
+// AwaitRefillWaits waits until n refills of spares wait (see
+// refillAfter) and reports whether they came to that before timeout.
+func AwaitRefillWaits(r *Runner, n int, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r.refillMu.Lock()
+		waits := r.refillWaits
+		if r.refillsChanged == nil {
+			r.refillsChanged = make(chan struct{})
+		}
+		changed := r.refillsChanged
+		r.refillMu.Unlock()
+		if waits == n {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
 // Readable is readable: whether a spare's stdin has its task id (or its
 // end) to read already.
 var Readable = readable

@@ -146,6 +146,13 @@ type Runner struct {
 	spares       bool
 	spare        *spareProc
 	spareChanged chan struct{} // closed when spare changes
+	// refillWaits counts the refills waiting (refillAfter);
+	// refillsChanged, when a test made it, is closed at its next change.
+	// refillMu guards both (putSpareBack holds spareMu as it waits a
+	// refill).
+	refillMu       sync.Mutex
+	refillWaits    int
+	refillsChanged chan struct{}
 	// after is time.After (tests replace it): the waits before a
 	// spare's start.
 	after func(time.Duration) <-chan time.Time
@@ -162,6 +169,9 @@ type spareProc struct {
 	pid    int
 	token  string
 	exited chan struct{}
+	// back is closed when the supervisor is back from the task last
+	// handed to it (handTo, returned); guarded by Runner.spareMu.
+	back chan struct{}
 }
 
 var _ runner.Runner = (*Runner)(nil)
@@ -423,7 +433,7 @@ func (r *Runner) spawn(ctx context.Context, id string, spare *spareProc) error {
 		return fmt.Errorf("starting task %s: %w", id, err)
 	}
 	// A supervisor ran: the next task's may be started ahead.
-	r.refillAfter(r.reap(cmd))
+	r.refillAfter(r.reap(cmd), nil)
 	// The claim records the same pid; this covers the time until then.
 	pid, token := cmd.Process.Pid, procToken(cmd.Process.Pid)
 	recorded, _ := spare.owner()
@@ -536,16 +546,34 @@ const SpareAfterEnd = 4 * time.Millisecond
 // supervisor of the one just started exits (exited closes), or
 // spareRefill from now, whichever comes first: not at once, so that the
 // spare's start does not take the CPU from a short task, nor from its
-// end.
-func (r *Runner) refillAfter(exited <-chan struct{}) {
+// end. None starts when back closes first: the supervisor is back from
+// the task, the spare again (nil: one that does not come back). Without
+// that, a supervisor taken back would be replaced by a spare started
+// spareRefill after one of its earlier tasks while it runs a later one.
+func (r *Runner) refillAfter(exited, back <-chan struct{}) {
+	r.waitsChanged(+1)
 	go func() {
+		defer r.waitsChanged(-1)
 		select {
 		case <-exited:
 			<-r.after(SpareAfterEnd)
+		case <-back:
+			return
 		case <-r.after(spareRefill):
 		}
 		r.refillSpare()
 	}()
+}
+
+// waitsChanged counts the refills waiting (refillAfter), for tests.
+func (r *Runner) waitsChanged(by int) {
+	r.refillMu.Lock()
+	defer r.refillMu.Unlock()
+	r.refillWaits += by
+	if r.refillsChanged != nil {
+		close(r.refillsChanged)
+		r.refillsChanged = nil
+	}
 }
 
 // setSpare makes p the spare ready and tells those waiting for a change
@@ -656,6 +684,10 @@ func (r *Runner) awaitReturns(p *spareProc) {
 func (r *Runner) returned(p *spareProc) {
 	r.spareMu.Lock()
 	defer r.spareMu.Unlock()
+	if p.back != nil {
+		close(p.back)
+		p.back = nil
+	}
 	select {
 	case <-p.exited:
 		return
@@ -701,7 +733,7 @@ func (r *Runner) putSpareBack(p *spareProc) {
 		_ = p.conn.Close()
 	}
 	// The spare for the next task starts when p is gone.
-	r.refillAfter(p.exited)
+	r.refillAfter(p.exited, nil)
 }
 
 // owner returns the pid and token a task handed to p records as its
@@ -718,7 +750,11 @@ func (p *spareProc) owner() (int, string) {
 // end (returned); the spare for the next task starts when p exits instead,
 // or spareRefill after (a long task).
 func (r *Runner) handTo(p *spareProc, id string) bool {
-	r.refillAfter(p.exited)
+	back := make(chan struct{})
+	r.spareMu.Lock()
+	p.back = back
+	r.spareMu.Unlock()
+	r.refillAfter(p.exited, back)
 	_, err := p.conn.WriteString(id + "\n")
 	if err != nil {
 		_ = p.conn.Close()

@@ -789,6 +789,34 @@ func TestSpareSupervisorTakesTheNextTask(t *testing.T) {
 	}
 }
 
+// TestSupervisorBackIsNotReplaced: the spare the runner would start a
+// while after a task was handed over, for the next task (the task may be
+// long), is not started once the supervisor is back from it: else a
+// supervisor taken back would be replaced while it runs a later task.
+func TestSupervisorBackIsNotReplaced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *local.Options) { o.SpareAtStart = true })
+	e.script("hello", "#!/bin/sh\necho hello\n")
+	asked, release := local.HoldSpareStarts(e.r)
+	t.Cleanup(release)
+	t.Cleanup(local.KeepSpares(e.r))
+	spares := local.SparePIDs(e.r)
+	if len(spares) != 1 {
+		t.Fatalf("spares %v, want one ready", spares)
+	}
+	task := e.start(e.spec("hello"))
+	if d := <-asked; d != time.Second {
+		t.Fatalf("the runner waits %s to start the next spare, want the 1s after a task starts", d)
+	}
+	e.waitStopped(task.ID)
+	if got := local.AwaitSpare(e.r, 0, 10*time.Second); got != spares[0] {
+		t.Fatalf("spare %d, want %d back", got, spares[0])
+	}
+	if !local.AwaitRefillWaits(e.r, 0, 10*time.Second) {
+		t.Errorf("the runner still waits to start a spare, with the supervisor %d back", spares[0])
+	}
+}
+
 // TestSupervisorOfATaskWithSecretsIsNotTakenBack: a supervisor whose task
 // had secrets exits after it (their values stay in no process that runs
 // another task), and the runner starts another spare.
