@@ -662,19 +662,21 @@ func socketPair() (ours, theirs *os.File, err error) {
 // awaitReturns reads what the supervisor p says on its socket until it
 // closes: a line each time it has recorded its task's end and waits for
 // another (see Supervise), when it is offered as the spare again.
+// Anything else (a line longer than 64 bytes is read no further) has the
+// socket closed: the supervisor exits at its task's end.
 func (r *Runner) awaitReturns(p *spareProc) {
 	defer func() { _ = p.conn.Close() }()
 	in := bufio.NewReaderSize(p.conn, 64)
 	for {
-		line, err := in.ReadString('\n')
-		if err != nil {
-			return
+		line, err := in.ReadSlice('\n')
+		switch {
+		case err == nil && string(line) == returnedLine:
+			r.returned(p)
+			continue
+		case err == nil || errors.Is(err, bufio.ErrBufferFull):
+			r.log.Warn("a supervisor said what it should not; told to go", "pid", p.pid, "said", strings.TrimSpace(string(line)))
 		}
-		if line != returnedLine {
-			r.log.Warn("a supervisor said what it should not; told to go", "pid", p.pid, "said", strings.TrimSpace(line))
-			return
-		}
-		r.returned(p)
+		return
 	}
 }
 

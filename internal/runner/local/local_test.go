@@ -871,26 +871,36 @@ func TestSupervisorRunsItsShareOfTasks(t *testing.T) {
 }
 
 // TestSupervisorThatSaysNonsenseIsToldToGo: a supervisor that says on its
-// socket anything but that it is back is not offered a task again: the
-// runner closes its end, and says why.
+// socket anything but that it is back (or a line longer than any it
+// says, read no further) is not offered a task again: the runner closes
+// its end, and says why.
 func TestSupervisorThatSaysNonsenseIsToldToGo(t *testing.T) {
 	t.Parallel()
-	// It reads its task's id, says nonsense, and exits once the runner
-	// has closed the socket.
-	const rude = `read -r id; echo nonsense >&0; read -r more; exit 0`
-	e, spare := spareEnv(t, "/bin/sh", "-c", rude, "rude")
-	task := e.start(e.spec("hello"))
-	if pid := e.supervisorPID(task.ID); pid != spare {
-		t.Fatalf("supervisor pid %d, want the spare's %d", pid, spare)
+	for name, say := range map[string]string{
+		"nonsense":        `echo nonsense`,
+		"a line too long": `head -c 100000 /dev/zero | tr '\0' x`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// It reads its task's id, says it on the socket (descriptor
+			// 3 too: a pipeline's last command has the pipe for its
+			// stdin), and exits once the runner has closed the socket.
+			rude := `exec 3<&0; read -r id; ` + say + ` >&3; read -r more; exit 0`
+			e, spare := spareEnv(t, "/bin/sh", "-c", rude, "rude")
+			task := e.start(e.spec("hello"))
+			if pid := e.supervisorPID(task.ID); pid != spare {
+				t.Fatalf("supervisor pid %d, want the spare's %d", pid, spare)
+			}
+			pidGone(t, spare)
+			if !strings.Contains(e.logBuf.String(), "a supervisor said what it should not") {
+				t.Errorf("the runner log does not say so:\n%s", e.logBuf.String())
+			}
+			if s := local.SparePIDs(e.r); slices.Contains(s, spare) {
+				t.Errorf("the rude supervisor (pid %d) is the spare again", spare)
+			}
+			_ = e.r.Stop(t.Context(), task.ID, "the test is over")
+		})
 	}
-	pidGone(t, spare)
-	if !strings.Contains(e.logBuf.String(), "a supervisor said what it should not") {
-		t.Errorf("the runner log does not say so:\n%s", e.logBuf.String())
-	}
-	if s := local.SparePIDs(e.r); slices.Contains(s, spare) {
-		t.Errorf("the rude supervisor (pid %d) is the spare again", spare)
-	}
-	_ = e.r.Stop(t.Context(), task.ID, "the test is over")
 }
 
 // TestSpareIsRecordedWithItsTask: a task handed to a spare supervisor is
