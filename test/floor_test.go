@@ -12,10 +12,13 @@ import (
 // server and supervisor, alternating with direct exec and a command of
 // the caller's, with the supervisor taken back and with one started per
 // request, and prints each one's median and ratio; a script that fails
-// fails it, saying which.
+// fails it, saying which. The scripts' directory has a space in its name.
 func TestFloorMeasures(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "a dir")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	noop, fails := filepath.Join(dir, "noop"), filepath.Join(dir, "fails")
 	for path, body := range map[string]string{noop: "#!/bin/sh\nexit 0\n", fails: "#!/bin/sh\nexit 3\n"} {
 		if err := os.WriteFile(path, []byte(body), 0o755); err != nil { //nolint:gosec // a test script

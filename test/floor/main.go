@@ -30,6 +30,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -86,6 +87,9 @@ func measure(args []string) error {
 	script, err := filepath.Abs(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if strings.ContainsRune(script, '\n') {
+		return fmt.Errorf("the script's path %q has a newline: requests are lines", script)
 	}
 	other := fs.Args()[1:]
 	if len(other) > 0 && other[0] == "--" {
@@ -242,11 +246,12 @@ func serve(args []string) error {
 // answer serves one request on c with the supervisor sp.
 func answer(ctx context.Context, db *sql.DB, c net.Conn, sp *spare) error {
 	defer func() { _ = c.Close() }()
-	script, err := bufio.NewReader(c).ReadString('\n')
+	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		return err
 	}
-	res, err := db.ExecContext(ctx, "INSERT INTO jobs (script, state) VALUES (?, 'accepted')", strings.TrimSpace(script))
+	script := strings.TrimSuffix(line, "\n")
+	res, err := db.ExecContext(ctx, "INSERT INTO jobs (script, state) VALUES (?, 'accepted')", script)
 	if err != nil {
 		return err
 	}
@@ -254,7 +259,7 @@ func answer(ctx context.Context, db *sql.DB, c net.Conn, sp *spare) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(sp.in, "%d %s", id, script); err != nil {
+	if _, err := fmt.Fprintf(sp.in, "%d %q\n", id, script); err != nil { // quoted: a path may hold spaces
 		return err
 	}
 	end, err := sp.out.ReadString('\n')
@@ -292,9 +297,9 @@ func startSpare(self, path string) (*spare, error) {
 	return &spare{cmd: cmd, in: in.(*os.File), out: bufio.NewReader(out)}, nil
 }
 
-// supervise runs the requests ("ID SCRIPT\n") read from stdin, with the
-// database args[0], reporting each one's exit code on stdout, until
-// stdin ends.
+// supervise runs the requests read from stdin (a line each: the id and
+// the script's path, quoted), with the database args[0], reporting each
+// one's exit code on stdout, until stdin ends.
 func supervise(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: __supervise DATABASE")
@@ -318,8 +323,11 @@ func supervise(args []string) error {
 			id     int64
 			script string
 		)
-		if _, err := fmt.Fscanln(in, &id, &script); err != nil {
-			return nil // the server is done with it
+		if _, err := fmt.Fscanf(in, "%d %q\n", &id, &script); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil // the server is done with it
+			}
+			return fmt.Errorf("reading a request: %w", err)
 		}
 		if _, err := claim.ExecContext(ctx, id); err != nil {
 			return err
