@@ -442,8 +442,8 @@ func procCPU(pid int) [2]time.Duration {
 			if err != nil {
 				continue
 			}
-			if own, reaped, ok := statCPU(c); ok {
-				children += own + reaped
+			if itsOwn, itsReaped, ok := statCPU(c); ok {
+				children += itsOwn + itsReaped
 			}
 		}
 	}
