@@ -76,13 +76,7 @@ func TestLocalTaskWithAWSSecretWithoutDeployerAWS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for _, name := range []string{"deployer", "deployer-supervisor"} {
-		data, err := os.ReadFile(filepath.Join(filepath.Dir(deployerBin), name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o755); err != nil { //nolint:gosec // binaries run
-			t.Fatal(err)
-		}
+		copyExecutable(t, filepath.Join(filepath.Dir(deployerBin), name), filepath.Join(dir, name))
 	}
 	e := awsSecretEnv(t)
 	e.as = func(c *exec.Cmd) { c.Path, c.Args[0] = filepath.Join(dir, "deployer"), filepath.Join(dir, "deployer") }

@@ -103,13 +103,7 @@ func TestDeployerHandsTheExtrasToDeployerAWS(t *testing.T) {
 func deployerAlone(t *testing.T) string {
 	t.Helper()
 	alone := filepath.Join(t.TempDir(), "deployer")
-	data, err := os.ReadFile(deployerBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(alone, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyExecutable(t, deployerBin, alone)
 	return alone
 }
 

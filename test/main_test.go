@@ -37,6 +37,25 @@ var (
 	gatekeeperPkg, logshipperPkg, gatekeeperBin, logshipperBin                                                          string
 )
 
+// copyExecutable copies the executable src to dst, for a test that runs
+// it from elsewhere. The copy is written with no fork of this process
+// under way: a child forked while dst is open for writing holds it open
+// until it execs, and exec of dst meanwhile (another test's, in
+// parallel) fails with "text file busy".
+func copyExecutable(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.ForkLock.RLock()
+	err = os.WriteFile(dst, data, 0o755) //nolint:gosec // a binary the test runs
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // buildDir holds what TestMain built (and the emulator, when it is
 // installed for the tests).
 var buildDir string
