@@ -28,8 +28,10 @@ type FollowOptions struct {
 	GapWait time.Duration
 	// DrainWait bounds the wait, after the terminal event, for the lines it
 	// promised: the follower gives up on them once none has come for this
-	// long (each line delivered starts the wait again), and counts the
-	// rest as missing. Defaults to 10s.
+	// long (each line delivered starts the wait again) and no event a
+	// lost read of the stream hid can still come back
+	// (stream.Subscription.HiddenUntil), and counts the rest as missing.
+	// Defaults to 10s.
 	DrainWait time.Duration
 	// PollWait is the longest single wait on the stream. Defaults to 20s,
 	// the SQS long-poll maximum.
@@ -134,9 +136,10 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 				return FollowResult{}, ctx.Err()
 			}
 		}
-		// Given up on once no line has come for DrainWait: a shipper
-		// catching up after the job's end is waited for.
-		if f.done() || f.since(later(f.terminalAt, f.lastLineAt)) >= opts.DrainWait {
+		// Given up on once no line has come for DrainWait (a shipper
+		// catching up after the job's end is waited for), and not while
+		// events a lost read hid may still come back.
+		if f.done() || f.since(later(f.terminalAt, f.lastLineAt)) >= opts.DrainWait && !f.c.now().Before(sub.HiddenUntil()) {
 			if c.DeleteStreams {
 				delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				_ = c.Streams.Delete(delCtx, job.Stream)

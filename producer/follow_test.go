@@ -48,7 +48,8 @@ func (s *scripted) Next(ctx context.Context, wait time.Duration) ([]schemas.JobE
 	s.batches = s.batches[1:]
 	return b, nil
 }
-func (s *scripted) Close() error { return nil }
+func (s *scripted) HiddenUntil() time.Time { return time.Time{} }
+func (s *scripted) Close() error           { return nil }
 
 // source is a task log holding n lines.
 type source struct {
@@ -591,6 +592,27 @@ func (throttled) Read(context.Context, string, int64, int) ([]schemas.LogLine, e
 	return nil, errors.New("ThrottlingException: Rate exceeded")
 }
 
+// followUnreadableLog follows the job on st with a task log that cannot
+// be read and the clock now, a DrainWait of 10s, and gaps filled only
+// after the terminal event.
+func followUnreadableLog(t *testing.T, st stream.Streams, now func() time.Time) ([]string, FollowResult) {
+	t.Helper()
+	cl := &Client{Streams: st, Logs: throttled{}, Now: now}
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cl.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
+		OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
+		PollWait:  time.Millisecond,
+		GapWait:   time.Hour,
+		DrainWait: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, res
+}
+
 // After the terminal event, a follower waits for the lines promised for
 // as long as they keep coming, not DrainWait in all: here they come 3s
 // apart over 30s, DrainWait is 10s, and the task log cannot be read.
@@ -612,23 +634,55 @@ func TestFollowWaitsForLinesThatKeepComingAfterTheEnd(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := &catchingUp{scripted: scripted{batches: c.batches}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 3 * time.Second}
-			cl := &Client{Streams: st, Logs: throttled{}, Now: st.time}
-			var got []string
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			res, err := cl.Follow(ctx, Job{ID: jobID, Stream: "s"}, FollowOptions{
-				OnLine:    func(_ int, l schemas.LogLine) { got = append(got, l.Text) },
-				PollWait:  time.Millisecond,
-				GapWait:   time.Hour,
-				DrainWait: 10 * time.Second,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, res := followUnreadableLog(t, st, st.time)
 			expectLines(t, got, c.want)
 			if res.Missing != int64(n-c.want) {
 				t.Fatalf("%d lines missing, want %d", res.Missing, n-c.want)
 			}
 		})
+	}
+}
+
+// hiding is a stream read as an SQS queue whose answer to one read was
+// cut off after SQS handed its events over: that read fails, and the
+// events are hidden for 30s, then come back. Its clock moves on by 3s at
+// every read.
+type hiding struct {
+	catchingUp
+	hidden      []schemas.JobEvent
+	hiddenUntil time.Time
+}
+
+func (h *hiding) Subscribe(context.Context, string) (stream.Subscription, error) { return h, nil }
+func (h *hiding) Next(ctx context.Context, wait time.Duration) ([]schemas.JobEvent, error) {
+	evs, err := h.catchingUp.Next(ctx, wait)
+	now := h.time()
+	switch {
+	case h.hidden == nil && len(evs) > 0 && evs[0].Type == schemas.EventLog && evs[0].Lines[0].Seq > 10:
+		h.hidden, h.hiddenUntil = evs, now.Add(30*time.Second)
+		return nil, errors.New("deserialization failed, unexpected EOF")
+	case h.hidden != nil && !now.Before(h.hiddenUntil):
+		evs, h.hidden = append(evs, h.hidden...), []schemas.JobEvent{}
+	}
+	return evs, err
+}
+func (h *hiding) HiddenUntil() time.Time { return h.hiddenUntil }
+
+// A follower that cannot read the task log does not give up on the
+// lines a lost read of the stream hid before they can come back: here
+// the second half comes 30s after the read that lost it, DrainWait
+// (10s) after the last line delivered.
+func TestFollowWaitsForWhatALostReadHid(t *testing.T) {
+	const n = 20
+	all := lines(n)
+	st := &hiding{catchingUp: catchingUp{scripted: scripted{batches: [][]schemas.JobEvent{
+		{ev("worker:1:started", schemas.EventStarted), finished(0, n)},
+		{logEvent(all[:10]...)},
+		{logEvent(all[10:]...)},
+	}}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 3 * time.Second}}
+	got, res := followUnreadableLog(t, st, st.time)
+	expectLines(t, got, n)
+	if res.Missing != 0 {
+		t.Fatalf("%d lines missing", res.Missing)
 	}
 }

@@ -126,12 +126,18 @@ type deliveryOrder struct {
 	// once) delivered while the task runs, and those delivered after the
 	// job's terminal event.
 	plan func(n int, rng *rand.Rand) (running, late []int)
+	// cut: the first answer to a read of the job's stream that carries
+	// events is cut off half way, after SQS handed them over. They come
+	// back 30s later (the visibility timeout), and "deployer run" must
+	// wait for them.
+	cut bool
 }
 
 var deliveryOrders = []deliveryOrder{
-	{"in order", true, func(n int, _ *rand.Rand) ([]int, []int) { return upTo(0, n), nil }},
+	{name: "in order", streamOnly: true, plan: func(n int, _ *rand.Rand) ([]int, []int) { return upTo(0, n), nil }},
+	{name: "in order, a read cut off", streamOnly: true, cut: true, plan: func(n int, _ *rand.Rand) ([]int, []int) { return upTo(0, n), nil }},
 	// Every batch twice, the second time after the next batch.
-	{"duplicated", true, func(n int, _ *rand.Rand) ([]int, []int) {
+	{name: "duplicated", streamOnly: true, plan: func(n int, _ *rand.Rand) ([]int, []int) {
 		var p []int
 		for i := range n {
 			p = append(p, i)
@@ -141,15 +147,15 @@ var deliveryOrders = []deliveryOrder{
 		}
 		return append(p, n-1), nil
 	}},
-	{"reordered", false, func(n int, rng *rand.Rand) ([]int, []int) { return rng.Perm(n), nil }},
+	{name: "reordered", plan: func(n int, rng *rand.Rand) ([]int, []int) { return rng.Perm(n), nil }},
 	// The middle batch held back until the batches after it are in.
-	{"gap", false, func(n int, _ *rand.Rand) ([]int, []int) {
+	{name: "gap", plan: func(n int, _ *rand.Rand) ([]int, []int) {
 		m := n / 2
 		return append(append(upTo(0, m), upTo(m+1, n)...), m), nil
 	}},
 	// The second half after the job's terminal event, and the first half
 	// again.
-	{"late", false, func(n int, _ *rand.Rand) ([]int, []int) {
+	{name: "late", plan: func(n int, _ *rand.Rand) ([]int, []int) {
 		return upTo(0, n/2), append(upTo(n/2, n), upTo(0, n/2)...)
 	}},
 }
@@ -328,6 +334,9 @@ func (d *lambdaDeployment) flow(ctx context.Context, c lambdaPathCase, o deliver
 	if o.streamOnly {
 		d.reads.deny(stream)
 	}
+	if o.cut {
+		d.reads.cutOnce(res.jobID)
+	}
 	evs, err := d.taskLog(ctx, stream)
 	if err != nil {
 		return finish(err)
@@ -448,12 +457,17 @@ func (d *lambdaDeployment) waitTerminal(ctx context.Context, jobID string) error
 // logReadGate is a reverse proxy in front of CloudWatch Logs that counts
 // the reads (GetLogEvents, FilterLogEvents) of each log stream and
 // refuses them, as IAM would (AccessDeniedException), for the streams it
-// is told to deny.
+// is told to deny. It stands in front of SQS too, and cuts off half way
+// the first answer that carries messages to a read of each job stream it
+// is told to (cutOnce), as a lost connection would.
 type logReadGate struct {
 	url    string
 	mu     sync.Mutex
 	reads  map[string]int
 	denied map[string]bool
+	// cuts holds the queue names ("job-<ID>") whose next answer with
+	// messages is to be cut (false) or was cut (true).
+	cuts map[string]bool
 }
 
 func startLogReadGate(t *testing.T, target string) *logReadGate {
@@ -462,29 +476,28 @@ func startLogReadGate(t *testing.T, target string) *logReadGate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &logReadGate{reads: map[string]int{}, denied: map[string]bool{}}
+	g := &logReadGate{reads: map[string]int{}, denied: map[string]bool{}, cuts: map[string]bool{}}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	// Calls cut short when their process stops are not the test's business.
 	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch req.Header.Get("X-Amz-Target") {
 		case "Logs_20140328.GetLogEvents", "Logs_20140328.FilterLogEvents":
+		case "AmazonSQS.ReceiveMessage":
+			g.receive(w, req, proxy)
+			return
 		default:
 			proxy.ServeHTTP(w, req)
 			return
 		}
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
 		var in struct {
 			Stream  string   `json:"logStreamName"`
 			Streams []string `json:"logStreamNames"`
 			Prefix  string   `json:"logStreamNamePrefix"`
 		}
-		_ = json.Unmarshal(body, &in) // the service answers what it cannot read
+		if !peek(w, req, &in) {
+			return
+		}
 		streams := append(in.Streams, in.Stream, in.Prefix)
 		g.mu.Lock()
 		deny := false
@@ -506,6 +519,78 @@ func startLogReadGate(t *testing.T, target string) *logReadGate {
 	t.Cleanup(srv.Close)
 	g.url = srv.URL
 	return g
+}
+
+// receive forwards a ReceiveMessage, and cuts its answer off half way
+// when it is the first with messages to a queue cutOnce named: the
+// messages stay hidden in SQS for their visibility timeout.
+func (g *logReadGate) receive(w http.ResponseWriter, req *http.Request, proxy *httputil.ReverseProxy) {
+	var in struct {
+		QueueURL string `json:"QueueUrl"`
+	}
+	if !peek(w, req, &in) {
+		return
+	}
+	g.mu.Lock()
+	name := ""
+	for q, done := range g.cuts {
+		if !done && strings.HasSuffix(in.QueueURL, q) {
+			name = q
+		}
+	}
+	g.mu.Unlock()
+	if name == "" {
+		proxy.ServeHTTP(w, req)
+		return
+	}
+	rec := httptest.NewRecorder()
+	proxy.ServeHTTP(rec, req)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	var out struct{ Messages []json.RawMessage }
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || len(out.Messages) == 0 {
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
+	g.mu.Lock()
+	g.cuts[name] = true
+	g.mu.Unlock()
+	w.Header().Set("Content-Length", strconv.Itoa(rec.Body.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
+	_ = http.NewResponseController(w).Flush() // the cut follows either way
+	panic(http.ErrAbortHandler)
+}
+
+// peek decodes req's JSON body into v and leaves the body to be read
+// again. It answers 400 and reports false when the body cannot be read;
+// a body that does not decode is the service's to answer.
+func peek(w http.ResponseWriter, req *http.Request, v any) bool {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	_ = json.Unmarshal(body, v)
+	return true
+}
+
+// cutOnce cuts the first answer with messages to a read of jobID's
+// stream.
+func (g *logReadGate) cutOnce(jobID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cuts["job-"+jobID] = false
+}
+
+// wasCut reports whether an answer to a read of jobID's stream was cut.
+func (g *logReadGate) wasCut(jobID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cuts["job-"+jobID]
 }
 
 // deny refuses every read of stream from now on.
@@ -637,6 +722,9 @@ func TestLambdaPathDeliversEveryLineOnce(t *testing.T) {
 			}
 			if r.stdout != f.c.stdout {
 				t.Errorf("stdout: %s; stderr:\n%s", outputDiff(r.stdout, f.c.stdout), r.stderr)
+			}
+			if f.o.cut && !d.reads.wasCut(r.jobID) {
+				t.Errorf("no answer to a read of the job's stream was cut off: the flow proved nothing more than %q", deliveryOrders[0].name)
 			}
 		})
 	}

@@ -14,7 +14,8 @@ import (
 
 // FaultTransport injects AWS failures into the requests it forwards, for
 // fault tests of the adapters: throttling answers, 5xx answers, connection
-// resets before or after the request reached the server, and latency.
+// resets before or after the request reached the server, answers cut off
+// while they are read, and latency.
 // Rates are probabilities per request. It is safe for concurrent use.
 type FaultTransport struct {
 	// Next does the requests that are let through. Defaults to
@@ -31,6 +32,10 @@ type FaultTransport struct {
 	// of returning the answer: the call happened but the caller does not
 	// know it (the case idempotency tokens exist for).
 	ResetAfter float64
+	// CutAnswer forwards the request, then returns the answer with its
+	// body cut off half way (the rest of it reads as io.ErrUnexpectedEOF):
+	// a connection lost while the answer was read.
+	CutAnswer float64
 	// Latency is added to every request, up to this much (uniform).
 	Latency time.Duration
 	// Only, when set, limits the faults to these operations (see
@@ -84,7 +89,7 @@ func (f *FaultTransport) kinds() []string {
 	for _, k := range []struct {
 		p    float64
 		kind string
-	}{{f.Throttle, faultThrottle}, {f.ServerError, faultServerError}, {f.ResetBefore, faultResetBefore}, {f.ResetAfter, faultResetAfter}} {
+	}{{f.Throttle, faultThrottle}, {f.ServerError, faultServerError}, {f.ResetBefore, faultResetBefore}, {f.ResetAfter, faultResetAfter}, {f.CutAnswer, faultCutAnswer}} {
 		if k.p > 0 {
 			out = append(out, k.kind)
 		}
@@ -98,6 +103,7 @@ const (
 	faultServerError = "server_error"
 	faultResetBefore = "reset_before"
 	faultResetAfter  = "reset_after"
+	faultCutAnswer   = "cut_answer"
 )
 
 // forced returns the kind FirstOfEach owes req, or "" when the rates
@@ -192,18 +198,33 @@ func (f *FaultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := next.RoundTrip(req)
 	if err != nil {
-		if forced == faultResetAfter {
+		if forced == faultResetAfter || forced == faultCutAnswer {
 			f.owe(forced)
 		}
 		return nil, err
 	}
-	if f.fault(faultResetAfter, forced, f.ResetAfter) {
+	switch {
+	case f.fault(faultResetAfter, forced, f.ResetAfter):
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		return nil, fmt.Errorf("injected fault after %s: %w", Operation(req), syscall.ECONNRESET)
+	case f.fault(faultCutAnswer, forced, f.CutAnswer):
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body[:len(body)/2]), cutReader{}))
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
 	}
 	return resp, nil
 }
+
+// cutReader is the rest of an answer cut off.
+type cutReader struct{}
+
+func (cutReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 
 func (f *FaultTransport) applies(req *http.Request) bool {
 	if len(f.Only) == 0 {

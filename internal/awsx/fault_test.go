@@ -2,6 +2,7 @@ package awsx_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,8 +14,8 @@ import (
 )
 
 // TestFirstOfEach: with FirstOfEach, the first calls get a throttle, a
-// 500, a reset before and a reset after the server answered, in that
-// order, whatever the rates; the calls after them pass. A retry (an
+// 500, a reset before and a reset after the server answered, and an
+// answer cut off half way, in that order, whatever the rates; the calls after them pass. A retry (an
 // attempt after the first, as the SDK's header says) is never forced, so
 // no call meets two forced faults. A kind whose rate is zero is never
 // injected.
@@ -28,9 +29,9 @@ func TestFirstOfEach(t *testing.T) {
 	}{
 		{
 			name:     "every kind",
-			ft:       &awsx.FaultTransport{Throttle: 1e-12, ServerError: 1e-12, ResetBefore: 1e-12, ResetAfter: 1e-12, FirstOfEach: true},
-			attempts: []string{first, first, first, first, first, first},
-			want:     []string{"throttle", "server_error", "reset_before", "reset_after", "", ""},
+			ft:       &awsx.FaultTransport{Throttle: 1e-12, ServerError: 1e-12, ResetBefore: 1e-12, ResetAfter: 1e-12, CutAnswer: 1e-12, FirstOfEach: true},
+			attempts: []string{first, first, first, first, first, first, first},
+			want:     []string{"throttle", "server_error", "reset_before", "reset_after", "cut_answer", "", ""},
 		},
 		{
 			name:     "retries are not forced",
@@ -55,7 +56,7 @@ func TestFirstOfEach(t *testing.T) {
 			var reached atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				reached.Add(1)
-				_, _ = w.Write([]byte("{}"))
+				_, _ = w.Write([]byte(`{"Messages":[]}`))
 			}))
 			defer srv.Close()
 			c.ft.Next = srv.Client().Transport
@@ -67,10 +68,11 @@ func TestFirstOfEach(t *testing.T) {
 				if got != want {
 					t.Fatalf("request %d: fault %q, want %q", i+1, got, want)
 				}
-				if want == "" || want == "reset_after" {
+				served := want == "" || want == "reset_after" || want == "cut_answer"
+				if served {
 					wantReached++
 				}
-				if forwarded := reached.Load() - before; forwarded != 0 && want != "" && want != "reset_after" {
+				if forwarded := reached.Load() - before; forwarded != 0 && !served {
 					t.Fatalf("request %d: a %s fault was forwarded to the server", i+1, want)
 				}
 			}
@@ -109,8 +111,18 @@ func fault(t *testing.T, hc *http.Client, url, attempt string) string {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	switch {
+	case resp.StatusCode == http.StatusOK && errors.Is(err, io.ErrUnexpectedEOF) && string(body) == `{"Messa`:
+		return "cut_answer"
+	case err != nil:
+		t.Fatalf("reading the answer: %v", err)
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
+		if string(body) != `{"Messages":[]}` {
+			t.Fatalf("answer %q, want the server's", body)
+		}
 		return ""
 	case http.StatusBadRequest:
 		return "throttle"

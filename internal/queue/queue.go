@@ -89,6 +89,14 @@ type ReceiveOptions struct {
 	// Visibility hides the received messages for this long. Zero uses the
 	// queue's default visibility timeout.
 	Visibility time.Duration
+	// LostAnswer, when set, is called when the call may have received
+	// messages that it does not return: an attempt's answer never
+	// arrived whole (a connection cut while it was read) and the adapter
+	// tried again. The backend handed those messages over and hides them
+	// for the visibility timeout; then they come back. A failed Receive
+	// may have done the same; its error is the caller's sign of that.
+	// Adapters that cannot lose an answer (sqlitequeue) never call it.
+	LostAnswer func()
 }
 
 // Queue is one queue.

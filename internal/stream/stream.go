@@ -52,6 +52,14 @@ type Subscription interface {
 	// them (none when wait elapsed). Entries that do not decode are
 	// skipped, never returned as errors that would stop the follower.
 	Next(ctx context.Context, wait time.Duration) ([]schemas.JobEvent, error)
+	// HiddenUntil says until when events this subscription took from
+	// the stream, and never returned, may still come back: a read whose
+	// answer was lost after the backend handed events over (a connection
+	// cut while the answer was read) hides them until then. It is the
+	// zero time while no read was lost, and always with an adapter that
+	// cannot lose one. A follower waiting for events it was promised
+	// waits past it before it gives up on them.
+	HiddenUntil() time.Time
 	// Close releases the subscription.
 	Close() error
 }

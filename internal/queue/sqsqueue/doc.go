@@ -15,6 +15,16 @@
 // client comes from awsx.Load), so a throttling answer surfaces as
 // queue.ErrThrottled only once the retryer gave up.
 //
+// Lost answers. A ReceiveMessage that SQS served but whose answer was
+// lost (a connection cut while it was read or reset after it came, or a
+// server error) leaves the messages it took hidden for the visibility
+// timeout. An answer cut off half way fails to decode and fails the call;
+// the SDK retries the others, and the retry cannot see the hidden
+// messages. Receive reads the SDK's record of its attempts and calls
+// ReceiveOptions.LostAnswer when one before the last failed in a way
+// that may have been served: anything but an error answer from SQS with
+// a status below 500.
+//
 // Limits are checked before calling, as sqlitequeue checks them, so an
 // invalid request fails with the port's error (queue.ErrInvalid,
 // queue.ErrTooLarge) and what passes here fits SQS. SQS counts time in

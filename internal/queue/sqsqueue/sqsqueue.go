@@ -3,6 +3,7 @@ package sqsqueue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -13,8 +14,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/deployerhq/deployer/internal/queue"
 )
@@ -407,11 +411,45 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 	if err != nil {
 		return nil, mapErr(ctx, what, err)
 	}
+	if opts.LostAnswer != nil && lostAnswer(out.ResultMetadata) {
+		opts.LostAnswer()
+	}
 	msgs := make([]queue.Message, 0, len(out.Messages))
 	for _, m := range out.Messages {
 		msgs = append(msgs, message(m))
 	}
 	return msgs, nil
+}
+
+// lostAnswer reports whether an attempt of a call, before the one that
+// succeeded, failed without SQS's whole answer: a connection cut before
+// or while the answer was read, a timeout, an answer that did not
+// decode, or a server error. Such an attempt may have been served (for a
+// receive: messages handed over and hidden). Only an error answer of
+// SQS's own below 500 (throttling, a refusal) says that it was not.
+func lostAnswer(md middleware.Metadata) bool {
+	res, ok := retry.GetAttemptResults(md)
+	if !ok {
+		return false
+	}
+	for _, r := range res.Results {
+		if r.Err != nil && !refused(r.Err) {
+			return true
+		}
+	}
+	return false
+}
+
+// refused reports whether err carries an answer of SQS's own with a
+// status from 400 to 499. The SDK reports a request it could not send,
+// or whose answer it could not read, as a ResponseError too, with no
+// status.
+func refused(err error) bool {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil || re.Response.Response == nil {
+		return false
+	}
+	return re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 // message converts a received SQS message.

@@ -125,3 +125,72 @@ func TestSendResetsDeliverAtLeastOnce(t *testing.T) {
 		t.Error("no send was reset after it reached SQS: the test proved nothing")
 	}
 }
+
+// TestReceiveSaysWhenItLostAnAnswer: a ReceiveMessage whose answer is
+// lost after SQS served it hides the message it took for the visibility
+// timeout. Cut off while it is read, the answer fails to decode and the
+// call fails (the SDK does not retry that); reset after it came, the
+// SDK's retry comes back empty and Receive says so through
+// ReceiveOptions.LostAnswer (a stream's reader waits for what was hidden
+// on either sign). The message comes back afterwards. An attempt that
+// failed with an answer of SQS's own below 500 served nothing: no word.
+// A server error might have: the word comes.
+func TestReceiveSaysWhenItLostAnAnswer(t *testing.T) {
+	_, endpoint := startFake(t, &awsfake.Server{})
+	for _, c := range []struct {
+		name string
+		// fault is forced once, on the first attempt of the first receive.
+		fault *awsx.FaultTransport
+		// fails: the receive fails; lost: it calls LostAnswer.
+		fails, lost bool
+		// served: the first attempt reached SQS and took the message.
+		served bool
+	}{
+		{"answer cut off half way", &awsx.FaultTransport{CutAnswer: 1e-12}, true, false, true},
+		{"connection reset after the answer", &awsx.FaultTransport{ResetAfter: 1e-12}, false, true, true},
+		{"connection reset before sending", &awsx.FaultTransport{ResetBefore: 1e-12}, false, true, false},
+		{"server error", &awsx.FaultTransport{ServerError: 1e-12}, false, true, false},
+		{"throttled", &awsx.FaultTransport{Throttle: 1e-12}, false, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			c.fault.Only, c.fault.FirstOfEach = []string{"sqs:ReceiveMessage"}, true
+			b := sqsqueue.New(client(t, endpoint, &http.Client{Transport: c.fault, Timeout: time.Minute}), sqsqueue.Options{Prefix: prefix})
+			q, err := b.Create(ctx, prefix+"lost-"+strings.ToLower(rand.Text()[:8]), queue.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.Send(ctx, queue.Outgoing{Body: []byte("hello")}); err != nil {
+				t.Fatal(err)
+			}
+			lost := 0
+			opts := queue.ReceiveOptions{Max: queue.MaxBatch, Visibility: time.Second, LostAnswer: func() { lost++ }}
+			msgs, err := q.Receive(ctx, opts)
+			if (err != nil) != c.fails {
+				t.Fatalf("receive: %v, want it to fail: %v", err, c.fails)
+			}
+			if (lost == 1) != c.lost || lost > 1 {
+				t.Errorf("LostAnswer called %d times, want it called: %v", lost, c.lost)
+			}
+			if m := c.fault.Missing(); m != nil {
+				t.Fatalf("faults never injected: %v", m)
+			}
+			if c.served {
+				if len(msgs) != 0 {
+					t.Fatalf("received %d messages, want the one served to the lost answer hidden", len(msgs))
+				}
+				// It comes back once its visibility timeout (1s) has passed.
+				opts.Wait = 5 * time.Second
+				if msgs, err = q.Receive(ctx, opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(msgs) != 1 || string(msgs[0].Body) != "hello" {
+				t.Fatalf("received %+v, want the message", msgs)
+			}
+			if want := map[bool]int{true: 2, false: 1}[c.served]; msgs[0].ReceiveCount != want {
+				t.Errorf("receive count %d, want %d", msgs[0].ReceiveCount, want)
+			}
+		})
+	}
+}

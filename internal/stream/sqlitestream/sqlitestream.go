@@ -380,6 +380,11 @@ func (sub *Subscription) poll(ctx context.Context) ([]schemas.JobEvent, error) {
 	}
 }
 
+// HiddenUntil is always the zero time: a read is a query of the state
+// database, whose answer is never lost, and it hides nothing (the stream
+// is replayable).
+func (sub *Subscription) HiddenUntil() time.Time { return time.Time{} }
+
 // Close releases the subscription; Next fails after it. It is idempotent.
 func (sub *Subscription) Close() error {
 	sub.closed = true

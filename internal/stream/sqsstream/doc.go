@@ -36,6 +36,13 @@
 //     that survives the caller's cancellation, and returns the events. An
 //     event is consumed by whoever reads it; one whose delete failed comes
 //     back after the visibility timeout, as a duplicate.
+//   - A read whose answer is lost after SQS handed messages over (a
+//     connection cut while the answer was read, or reset after it came
+//     and the SDK tried again) hides those messages for the visibility
+//     timeout, which every read asks for explicitly. The subscription
+//     notes it (a failed receive, or the queue port's LostAnswer), and
+//     HiddenUntil says when they are back: followers wait past it before
+//     they count promised lines as missing.
 //   - Next waits in long polls of whole seconds, at most 20s each, until
 //     events arrive or its wait has passed. Bodies that do not decode as a
 //     job event, or that belong to another job, are logged, deleted and

@@ -435,6 +435,9 @@ type Subscription struct {
 	q      queue.Queue
 	jobID  string
 	closed bool
+	// hidden is when the messages of the last read whose answer was
+	// lost come back.
+	hidden time.Time
 }
 
 var _ stream.Subscription = (*Subscription)(nil)
@@ -469,10 +472,14 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 	deadline := sub.s.opts.Now().Add(wait)
 	for {
 		msgs, err := sub.q.Receive(ctx, queue.ReceiveOptions{
-			Max:  queue.MaxBatch,
-			Wait: pollWait(deadline.Sub(sub.s.opts.Now())),
+			Max:        queue.MaxBatch,
+			Wait:       pollWait(deadline.Sub(sub.s.opts.Now())),
+			Visibility: Visibility,
+			LostAnswer: sub.lost,
 		})
 		if err != nil {
+			// The receive may have been served, its answer lost.
+			sub.lost()
 			if cerr := ctx.Err(); cerr != nil {
 				return nil, fmt.Errorf("reading stream of job %s: %w", sub.jobID, cerr)
 			}
@@ -487,6 +494,19 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 		}
 	}
 }
+
+// lost records a read whose answer may have been lost after SQS handed
+// messages over: they come back once the visibility timeout it asked for
+// has passed, counted from now (after SQS served the read).
+func (sub *Subscription) lost() {
+	sub.hidden = sub.s.opts.Now().Add(Visibility)
+}
+
+// HiddenUntil returns when the messages of the last read whose answer
+// was lost (its call failed, or the SDK retried an attempt that may have
+// been served) are visible again: the visibility timeout after that
+// read. The zero time when no read was lost.
+func (sub *Subscription) HiddenUntil() time.Time { return sub.hidden }
 
 // take decodes msgs, deletes them all from the queue and returns the
 // events of this job. Failed deletes are logged: those messages come back

@@ -13,6 +13,7 @@ import (
 	"github.com/deployerhq/deployer/internal/stream"
 	"github.com/deployerhq/deployer/internal/stream/sqsstream"
 	"github.com/deployerhq/deployer/internal/stream/streamtest"
+	"github.com/deployerhq/deployer/schemas"
 	"github.com/deployerhq/deployer/test/awsfake"
 	"github.com/deployerhq/deployer/test/awsfake/sqsfake"
 )
@@ -24,8 +25,9 @@ import (
 // took them: a resent event is a duplicate, which the stream's features
 // allow (Duplicates: followers dedupe by event id), and a repeated delete
 // changes nothing. Receives are not reset after the fact: a lost answer
-// hides its messages for the 30s visibility timeout, a delay, not a
-// fault the adapter could absorb.
+// hides its messages for the 30s visibility timeout, a delay the suite's
+// waits do not allow for (a follower waits it out:
+// TestSubscriptionSaysWhatALostReadHid).
 func TestConformanceUnderFaults(t *testing.T) {
 	_, endpoint := sqsfake.StartWith(t, sqsfake.Options{}, &awsfake.Server{})
 	tr := &http.Transport{}
@@ -52,3 +54,71 @@ func TestConformanceUnderFaults(t *testing.T) {
 // to 14% of faults, and five in a row happen over a suite's thousands of
 // calls; eight in a row (about 1.5e-7) do not.
 const faultAttempts = 8
+
+// TestSubscriptionSaysWhatALostReadHid: a receive whose answer is lost
+// after SQS handed the event over hides it for the visibility timeout
+// the subscription asks for; HiddenUntil says until when, so that a
+// follower does not give up on the event before it is back. Cut off while
+// it is read, the answer fails Next; reset after it came, the SDK's retry
+// comes back empty. A read that lost nothing leaves HiddenUntil zero.
+func TestSubscriptionSaysWhatALostReadHid(t *testing.T) {
+	_, endpoint := sqsfake.StartWith(t, sqsfake.Options{}, &awsfake.Server{})
+	for _, c := range []struct {
+		name  string
+		fault *awsx.FaultTransport
+		fails bool
+	}{
+		{"answer cut off half way", &awsx.FaultTransport{CutAnswer: 1e-12}, true},
+		{"connection reset after the answer", &awsx.FaultTransport{ResetAfter: 1e-12}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			clk := newClock()
+			clean := sqsstream.New(sqsBroker(t, endpoint, nil), sqsstream.Options{Now: clk.Now})
+			tr := &http.Transport{}
+			t.Cleanup(tr.CloseIdleConnections)
+			c.fault.Next, c.fault.Only, c.fault.FirstOfEach = tr, []string{"sqs:ReceiveMessage"}, true
+			hc := &http.Client{Transport: c.fault, Timeout: time.Minute}
+			faulty := sqsstream.New(sqsqueue.New(sqs.NewFromConfig(awstest.Config(t, endpoint, hc)), sqsqueue.Options{Prefix: prefix}),
+				sqsstream.Options{Now: clk.Now})
+
+			jobID := newJob()
+			address, err := clean.Create(ctx, jobID, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := func(s *sqsstream.Streams) (stream.Subscription, []schemas.JobEvent, error) {
+				t.Helper()
+				if err := clean.Publish(ctx, address, event(jobID, 1)); err != nil {
+					t.Fatal(err)
+				}
+				sub, err := s.Subscribe(ctx, address)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !sub.HiddenUntil().IsZero() {
+					t.Fatalf("a new subscription says events are hidden until %s", sub.HiddenUntil())
+				}
+				evs, err := sub.Next(ctx, 0)
+				return sub, evs, err
+			}
+
+			sub, evs, err := read(clean)
+			if err != nil || len(evs) != 1 || !sub.HiddenUntil().IsZero() {
+				t.Fatalf("a clean read: %d events, %v; hidden until %s", len(evs), err, sub.HiddenUntil())
+			}
+
+			clk.Add(time.Minute)
+			sub, evs, err = read(faulty)
+			if (err != nil) != c.fails || len(evs) != 0 {
+				t.Fatalf("the lost read: %d events, %v; want none, and a failure: %v", len(evs), err, c.fails)
+			}
+			if m := c.fault.Missing(); m != nil {
+				t.Fatalf("faults never injected: %v", m)
+			}
+			if got, want := sub.HiddenUntil(), clk.Now().Add(sqsstream.Visibility); !got.Equal(want) {
+				t.Errorf("hidden until %s, want %s (the visibility timeout after the lost read)", got, want)
+			}
+		})
+	}
+}

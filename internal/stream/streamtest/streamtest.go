@@ -261,6 +261,10 @@ func subscribe(t *testing.T, s stream.Streams, address string) stream.Subscripti
 		t.Fatalf("Subscribe(%s): %v", address, err)
 	}
 	t.Cleanup(func() { _ = sub.Close() })
+	// No read has lost anything yet.
+	if h := sub.HiddenUntil(); !h.IsZero() {
+		t.Fatalf("a new subscription of %s says events are hidden until %s", address, h)
+	}
 	return sub
 }
 
