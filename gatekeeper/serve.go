@@ -42,10 +42,12 @@ func (g *Gatekeeper) Serve(ctx context.Context, q queue.Queue, opts ServeOptions
 		var done []string
 		for _, m := range msgs {
 			err := ctx.Err() // stopping: the rest are not handled
+			deleted := false
 			if err == nil {
-				err = g.Handle(ctx, m)
+				deleted, err = g.handle(ctx, q, m)
 			}
 			switch {
+			case err == nil && deleted:
 			case err == nil:
 				done = append(done, m.Receipt)
 			case ctx.Err() != nil:
@@ -69,6 +71,31 @@ func (g *Gatekeeper) Serve(ctx context.Context, q queue.Queue, opts ServeOptions
 		return nil
 	}
 	return fmt.Errorf("serving requests: %w", ctx.Err())
+}
+
+// handle handles m. Where the backend makes writes as one (Together),
+// m's delete is one of its handling's writes, and it reports whether m
+// was deleted so: one commit for the request's whole hop instead of two,
+// each waking every process that watches the state database. Elsewhere
+// (SQS) the requests of a receive are deleted after, in one call.
+func (g *Gatekeeper) handle(ctx context.Context, q queue.Queue, m queue.Message) (deleted bool, err error) {
+	if g.Together == nil {
+		return false, g.Handle(ctx, m)
+	}
+	err = g.Together.Do(ctx, func(ctx context.Context) error {
+		if err := g.Handle(ctx, m); err != nil {
+			return err
+		}
+		// A delete that fails is undone alone: the handling stands, and
+		// the request is deleted after, as on SQS.
+		if err := q.Delete(ctx, m.Receipt); err != nil {
+			g.logger().Warn("deleting a handled request with its handling", "message_id", m.ID, "err", err)
+			return nil
+		}
+		deleted = true
+		return nil
+	})
+	return deleted, err
 }
 
 // handBack makes a request this server stopped before handling visible
