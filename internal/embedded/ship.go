@@ -109,6 +109,11 @@ func (b *Backend) shipOnce(ctx context.Context, shipper *logshipper.Shipper, lea
 	if err != nil || !ok {
 		return 0, err
 	}
+	// Most commits that wake the shipper are not the task log's: one
+	// read says so, rather than the four that would find nothing.
+	if behind, err := b.Logs.Behind(ctx, marksCursor, shipperCursor); err != nil || !behind {
+		return 0, err
+	}
 	n, err := b.shipPositions(ctx, shipper, attempts)
 	if err != nil {
 		return n, err

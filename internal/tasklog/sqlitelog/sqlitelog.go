@@ -539,6 +539,25 @@ func decodeEnd(s sql.NullString) (*schemas.LogEnd, error) {
 	return &end, nil
 }
 
+// Behind reports whether batches were stored past the cursor saved
+// under marks (as Marks reads them) or earlier versions' lines past the
+// one saved under tail (as Tail reads them), in one read: a tailer woken
+// by every commit to the state database, most of them not the log's,
+// looks with it before it reads either.
+func (l *Log) Behind(ctx context.Context, marks, tail string) (bool, error) {
+	var behind bool
+	err := l.stmts.On(nil).QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM task_log_batches
+				WHERE id > coalesce((SELECT value FROM task_log_cursors WHERE name = ?), 0))
+			OR EXISTS (SELECT 1 FROM task_log
+				WHERE id > coalesce((SELECT value FROM task_log_cursors WHERE name = ?), 0))`,
+		marks, tail).Scan(&behind)
+	if err != nil {
+		return false, fmt.Errorf("looking for task log entries past cursors %q and %q: %w", marks, tail, err)
+	}
+	return behind, nil
+}
+
 // LoadCursor returns the cursor saved under name, or 0 when none is.
 func (l *Log) LoadCursor(ctx context.Context, name string) (int64, error) {
 	var c int64
