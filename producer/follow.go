@@ -28,10 +28,10 @@ type FollowOptions struct {
 	GapWait time.Duration
 	// DrainWait bounds the wait, after the terminal event, for the lines it
 	// promised: the follower gives up on them once none has come for this
-	// long (each line delivered starts the wait again) and no event a
-	// lost read of the stream hid can still come back
-	// (stream.Subscription.HiddenUntil), and counts the rest as missing.
-	// Defaults to 10s.
+	// long (each line delivered starts the wait again) and a read of the
+	// stream begun once the events a lost read hid were back
+	// (stream.Subscription.HiddenUntil) has returned, and counts the rest
+	// as missing. Defaults to 10s.
 	DrainWait time.Duration
 	// PollWait is the longest single wait on the stream. Defaults to 20s,
 	// the SQS long-poll maximum.
@@ -89,6 +89,7 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 		if err := ctx.Err(); err != nil {
 			return FollowResult{}, err
 		}
+		readFrom := f.c.now()
 		evs, err := sub.Next(ctx, f.wait())
 		if err != nil {
 			if ctx.Err() != nil {
@@ -110,6 +111,7 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 			continue
 		}
 		retry.Reset()
+		f.readFrom = readFrom
 		for _, ev := range evs {
 			f.handle(ev)
 		}
@@ -137,9 +139,10 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 			}
 		}
 		// Given up on once no line has come for DrainWait (a shipper
-		// catching up after the job's end is waited for), and not while
-		// events a lost read hid may still come back.
-		if f.done() || f.since(later(f.terminalAt, f.lastLineAt)) >= opts.DrainWait && !f.c.now().Before(sub.HiddenUntil()) {
+		// catching up after the job's end is waited for), and not before
+		// a read that began once the events a lost read hid were back
+		// has come back itself.
+		if f.done() || f.since(later(f.terminalAt, f.lastLineAt)) >= opts.DrainWait && !f.readFrom.Before(sub.HiddenUntil()) {
 			if c.DeleteStreams {
 				delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				_ = c.Streams.Delete(delCtx, job.Stream)
@@ -242,6 +245,9 @@ type follower struct {
 	delivered, stamped int64
 	lastLineAt         time.Time
 	lastFill           time.Time
+	// readFrom is when the last read of the stream that succeeded
+	// began.
+	readFrom time.Time
 	// read is the slice the task log source's reads reuse, when it is a
 	// tasklog.Appender: the lines are copied out as they are delivered
 	// or put aside.

@@ -645,8 +645,8 @@ func TestFollowWaitsForLinesThatKeepComingAfterTheEnd(t *testing.T) {
 
 // hiding is a stream read as an SQS queue whose answer to one read was
 // cut off after SQS handed its events over: that read fails, and the
-// events are hidden for 30s, then come back. Its clock moves on by 3s at
-// every read.
+// events are hidden for 30s, then come back to a read that begins after
+// that. Its clock moves on by 3s at every read.
 type hiding struct {
 	catchingUp
 	hidden      []schemas.JobEvent
@@ -655,8 +655,8 @@ type hiding struct {
 
 func (h *hiding) Subscribe(context.Context, string) (stream.Subscription, error) { return h, nil }
 func (h *hiding) Next(ctx context.Context, wait time.Duration) ([]schemas.JobEvent, error) {
-	evs, err := h.catchingUp.Next(ctx, wait)
 	now := h.time()
+	evs, err := h.catchingUp.Next(ctx, wait)
 	switch {
 	case h.hidden == nil && len(evs) > 0 && evs[0].Type == schemas.EventLog && evs[0].Lines[0].Seq > 10:
 		h.hidden, h.hiddenUntil = evs, now.Add(30*time.Second)

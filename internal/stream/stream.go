@@ -58,7 +58,7 @@ type Subscription interface {
 	// cut while the answer was read) hides them until then. It is the
 	// zero time while no read was lost, and always with an adapter that
 	// cannot lose one. A follower waiting for events it was promised
-	// waits past it before it gives up on them.
+	// reads once more from then on before it gives up on them.
 	HiddenUntil() time.Time
 	// Close releases the subscription.
 	Close() error

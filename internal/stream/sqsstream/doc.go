@@ -41,7 +41,8 @@
 //     and the SDK tried again) hides those messages for the visibility
 //     timeout, which every read asks for explicitly. The subscription
 //     notes it (a failed receive, or the queue port's LostAnswer), and
-//     HiddenUntil says when they are back: followers wait past it before
+//     HiddenUntil says when they are back (the timeout and a second
+//     after the lost read): followers read once more from then on before
 //     they count promised lines as missing.
 //   - Next waits in long polls of whole seconds, at most 20s each, until
 //     events arrive or its wait has passed. Bodies that do not decode as a

@@ -495,17 +495,22 @@ func (sub *Subscription) Next(ctx context.Context, wait time.Duration) ([]schema
 	}
 }
 
+// hiddenSlack is added to the visibility timeout of a lost read's
+// messages: SQS counts it from when it served the read, on its clock,
+// and a message is visible again when it says, not to the millisecond.
+const hiddenSlack = time.Second
+
 // lost records a read whose answer may have been lost after SQS handed
 // messages over: they come back once the visibility timeout it asked for
 // has passed, counted from now (after SQS served the read).
 func (sub *Subscription) lost() {
-	sub.hidden = sub.s.opts.Now().Add(Visibility)
+	sub.hidden = sub.s.opts.Now().Add(Visibility + hiddenSlack)
 }
 
 // HiddenUntil returns when the messages of the last read whose answer
 // was lost (its call failed, or the SDK retried an attempt that may have
 // been served) are visible again: the visibility timeout after that
-// read. The zero time when no read was lost.
+// read, and a second. The zero time when no read was lost.
 func (sub *Subscription) HiddenUntil() time.Time { return sub.hidden }
 
 // take decodes msgs, deletes them all from the queue and returns the
