@@ -665,8 +665,10 @@ func outputDiff(got, want string) string {
 // that "deployer run" prints the task's whole output exactly, and exits
 // with its exit code, whatever the order of the subscription's
 // deliveries: in order, each twice, shuffled, one held back, half after
-// the job's terminal event. CONTROL_MESSAGEs come among them. Every
-// invocation of either Lambda must succeed.
+// the job's terminal event; and in order with the first answer to the
+// run's reads of the job's stream that carries events cut off half way
+// (the run must wait the 30s SQS hides them). CONTROL_MESSAGEs come
+// among them. Every invocation of either Lambda must succeed.
 func TestLambdaPathDeliversEveryLineOnce(t *testing.T) {
 	// Not parallel: its stream-only flows refuse the task log's reads, so
 	// the run has only the stream for the deliveries that land after the
