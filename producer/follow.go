@@ -248,6 +248,9 @@ type follower struct {
 	// readFrom is when the last read of the stream that succeeded
 	// began.
 	readFrom time.Time
+	// denied is the task log source's refusal (tasklog.ErrDenied), once
+	// it refused.
+	denied error
 	// read is the slice the task log source's reads reuse, when it is a
 	// tasklog.Appender: the lines are copied out as they are delivered
 	// or put aside.
@@ -474,8 +477,20 @@ func (f *follower) readLog(ctx context.Context, n int, a *attemptState, more fun
 
 // readLines reads up to fillBatch lines of the task after seq after; into
 // f.read when the source is a tasklog.Appender. The lines read are good
-// until the next call.
+// until the next call. A source that denied a read (tasklog.ErrDenied)
+// is not asked again: the follower has the stream alone.
 func (f *follower) readLines(ctx context.Context, taskID string, after int64) ([]schemas.LogLine, error) {
+	if f.denied != nil {
+		return nil, f.denied
+	}
+	lines, err := f.readSource(ctx, taskID, after)
+	if errors.Is(err, tasklog.ErrDenied) {
+		f.denied = err
+	}
+	return lines, err
+}
+
+func (f *follower) readSource(ctx context.Context, taskID string, after int64) ([]schemas.LogLine, error) {
 	app, ok := f.c.Logs.(tasklog.Appender)
 	if !ok {
 		return f.c.Logs.Read(ctx, taskID, after, fillBatch)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -593,11 +594,11 @@ func (throttled) Read(context.Context, string, int64, int) ([]schemas.LogLine, e
 }
 
 // followUnreadableLog follows the job on st with a task log that cannot
-// be read and the clock now, a DrainWait of 10s, and gaps filled only
-// after the terminal event.
-func followUnreadableLog(t *testing.T, st stream.Streams, now func() time.Time) ([]string, FollowResult) {
+// be read (logs) and the clock now, a DrainWait of 10s, and gaps filled
+// only after the terminal event.
+func followUnreadableLog(t *testing.T, st stream.Streams, logs tasklog.Source, now func() time.Time) ([]string, FollowResult) {
 	t.Helper()
-	cl := &Client{Streams: st, Logs: throttled{}, Now: now}
+	cl := &Client{Streams: st, Logs: logs, Now: now}
 	var got []string
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -611,6 +612,38 @@ func followUnreadableLog(t *testing.T, st stream.Streams, now func() time.Time) 
 		t.Fatal(err)
 	}
 	return got, res
+}
+
+// denying is a task log source that refuses every read as IAM does, and
+// counts them.
+type denying struct{ reads atomic.Int32 }
+
+func (d *denying) Read(context.Context, string, int64, int) ([]schemas.LogLine, error) {
+	d.reads.Add(1)
+	return nil, fmt.Errorf("%w: AccessDeniedException: not authorized to perform logs:GetLogEvents", tasklog.ErrDenied)
+}
+
+// A follower whose task log source denied a read does not ask it again:
+// here the shipper stops half way, and the follower, waiting DrainWait
+// for the rest, would otherwise read the log at every round (every 3s
+// on its clock, FillEvery being 1s).
+func TestFollowAsksADenyingLogOnce(t *testing.T) {
+	const n = 20
+	all := lines(n)
+	batches := [][]schemas.JobEvent{{ev("worker:1:started", schemas.EventStarted), finished(0, n)}}
+	for i := 0; i < n/2; i += 2 {
+		batches = append(batches, []schemas.JobEvent{logEvent(all[i : i+2]...)})
+	}
+	st := &catchingUp{scripted: scripted{batches: batches}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 3 * time.Second}
+	logs := &denying{}
+	got, res := followUnreadableLog(t, st, logs, st.time)
+	expectLines(t, got, n/2)
+	if res.Missing != n/2 {
+		t.Fatalf("%d lines missing, want %d", res.Missing, n/2)
+	}
+	if r := logs.reads.Load(); r != 1 {
+		t.Fatalf("the denying task log was read %d times, want once", r)
+	}
 }
 
 // After the terminal event, a follower waits for the lines promised for
@@ -634,7 +667,7 @@ func TestFollowWaitsForLinesThatKeepComingAfterTheEnd(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := &catchingUp{scripted: scripted{batches: c.batches}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 3 * time.Second}
-			got, res := followUnreadableLog(t, st, st.time)
+			got, res := followUnreadableLog(t, st, throttled{}, st.time)
 			expectLines(t, got, c.want)
 			if res.Missing != int64(n-c.want) {
 				t.Fatalf("%d lines missing, want %d", res.Missing, n-c.want)
@@ -680,7 +713,7 @@ func TestFollowWaitsForWhatALostReadHid(t *testing.T) {
 		{logEvent(all[:10]...)},
 		{logEvent(all[10:]...)},
 	}}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 3 * time.Second}}
-	got, res := followUnreadableLog(t, st, st.time)
+	got, res := followUnreadableLog(t, st, throttled{}, st.time)
 	expectLines(t, got, n)
 	if res.Missing != 0 {
 		t.Fatalf("%d lines missing", res.Missing)

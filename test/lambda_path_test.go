@@ -725,6 +725,9 @@ func TestLambdaPathDeliversEveryLineOnce(t *testing.T) {
 			if r.stdout != f.c.stdout {
 				t.Errorf("stdout: %s; stderr:\n%s", outputDiff(r.stdout, f.c.stdout), r.stderr)
 			}
+			if n := d.reads.count(r.stream); f.o.streamOnly && n > 1 {
+				t.Errorf("deployer run read the task log %d times, each refused: a refusal is final, once is enough", n)
+			}
 			if f.o.cut && !d.reads.wasCut(r.jobID) {
 				t.Errorf("no answer to a read of the job's stream was cut off: the flow proved nothing more than %q", deliveryOrders[0].name)
 			}

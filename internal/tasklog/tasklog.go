@@ -17,6 +17,9 @@ var (
 	ErrNotFound = errors.New("task log not found")
 	// ErrThrottled means the backend asked the caller to slow down; retryable.
 	ErrThrottled = errors.New("task log throttled")
+	// ErrDenied means the caller may not read task logs (on AWS, its IAM
+	// policy grants no logs:GetLogEvents); asking again will not help.
+	ErrDenied = errors.New("task log read denied")
 )
 
 // Source reads task logs.

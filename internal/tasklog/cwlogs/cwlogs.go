@@ -209,6 +209,8 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", tasklog.ErrNotFound, err)
 	case awsx.Throttled(err):
 		return fmt.Errorf("%w: %w", tasklog.ErrThrottled, err)
+	case awsx.HasCode(err, "AccessDeniedException", "AccessDenied"):
+		return fmt.Errorf("%w: %w", tasklog.ErrDenied, err)
 	}
 	return err
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/deployerhq/deployer/internal/tasklog/cwlogs"
 	"github.com/deployerhq/deployer/internal/tasklog/tasklogtest"
 	"github.com/deployerhq/deployer/schemas"
+	"github.com/deployerhq/deployer/test/awsfake"
 	"github.com/deployerhq/deployer/test/awsfake/logsfake"
 )
 
@@ -196,6 +197,30 @@ func TestThrottling(t *testing.T) {
 	}
 	if n := b.counter.Total("logs:GetLogEvents"); n < 2 {
 		t.Fatalf("%d GetLogEvents calls, want retries before giving up", n)
+	}
+}
+
+// TestDenied: a read IAM refuses (AccessDeniedException, as CloudWatch
+// Logs answers a caller without logs:GetLogEvents) is tasklog.ErrDenied,
+// not retried.
+func TestDenied(t *testing.T) {
+	b := fakeBackend(t)
+	if err := b.write(t.Context(), "t1", lines(1, 5)); err != nil {
+		t.Fatal(err)
+	}
+	b.fake.SetHook(func(op string) error {
+		if op == "GetLogEvents" {
+			return awsfake.ClientError("AccessDeniedException", "User is not authorized to perform: logs:GetLogEvents")
+		}
+		return nil
+	})
+	b.counter.Reset()
+	_, err := b.source(t).Read(t.Context(), "t1", 0, 10)
+	if !errors.Is(err, tasklog.ErrDenied) {
+		t.Fatalf("Read refused by IAM: %v, want tasklog.ErrDenied", err)
+	}
+	if n := b.counter.Total("logs:GetLogEvents"); n != 1 {
+		t.Fatalf("%d GetLogEvents calls, want 1: a refusal is not retried", n)
 	}
 }
 
