@@ -110,26 +110,29 @@ func (b *Backend) shipOnce(ctx context.Context, shipper *logshipper.Shipper, lea
 		return 0, err
 	}
 	// Most commits that wake the shipper are not the task log's: one
-	// read says so, rather than the four that would find nothing.
-	if behind, err := b.Logs.Behind(ctx, marksCursor, shipperCursor); err != nil || !behind {
+	// read loads both cursors and says which table has anything past
+	// its own.
+	bl, err := b.Logs.Backlog(ctx, marksCursor, shipperCursor)
+	if err != nil {
 		return 0, err
 	}
-	n, err := b.shipPositions(ctx, shipper, attempts)
-	if err != nil {
-		return n, err
+	var n, m int
+	if bl.MarksBehind {
+		if n, err = b.shipPositions(ctx, shipper, attempts, bl.Marks); err != nil {
+			return n, err
+		}
 	}
-	m, err := b.shipLines(ctx, shipper, attempts)
+	if bl.TailBehind {
+		m, err = b.shipLines(ctx, shipper, attempts, bl.Tail)
+	}
 	return max(n, m), err
 }
 
-// shipPositions publishes, for each task with new batches in its log, one
-// log event saying up to where its lines are (the last batch's seq): the
-// task log is on this host, and followers read the lines from it.
-func (b *Backend) shipPositions(ctx context.Context, shipper *logshipper.Shipper, attempts map[string]int) (int, error) {
-	cursor, err := b.Logs.LoadCursor(ctx, marksCursor)
-	if err != nil {
-		return 0, err
-	}
+// shipPositions publishes, for each task with new batches in its log
+// past cursor, one log event saying up to where its lines are (the last
+// batch's seq): the task log is on this host, and followers read the
+// lines from it.
+func (b *Backend) shipPositions(ctx context.Context, shipper *logshipper.Shipper, attempts map[string]int, cursor int64) (int, error) {
 	marks, err := b.Logs.Marks(ctx, cursor, shipBatch)
 	if err != nil || len(marks) == 0 {
 		return 0, err
@@ -170,12 +173,9 @@ func (b *Backend) shipPositions(ctx context.Context, shipper *logshipper.Shipper
 }
 
 // shipLines ships the lines an earlier version's supervisor stored one
-// per row (a task it still runs) as copies, as that version did.
-func (b *Backend) shipLines(ctx context.Context, shipper *logshipper.Shipper, attempts map[string]int) (int, error) {
-	cursor, err := b.Logs.LoadCursor(ctx, shipperCursor)
-	if err != nil {
-		return 0, err
-	}
+// per row (a task it still runs) past cursor as copies, as that version
+// did.
+func (b *Backend) shipLines(ctx context.Context, shipper *logshipper.Shipper, attempts map[string]int, cursor int64) (int, error) {
 	entries, err := b.Logs.Tail(ctx, cursor, shipBatch)
 	if err != nil || len(entries) == 0 {
 		return 0, err

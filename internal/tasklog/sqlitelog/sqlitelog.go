@@ -539,23 +539,33 @@ func decodeEnd(s sql.NullString) (*schemas.LogEnd, error) {
 	return &end, nil
 }
 
-// Behind reports whether batches were stored past the cursor saved
-// under marks (as Marks reads them) or earlier versions' lines past the
-// one saved under tail (as Tail reads them), in one read: a tailer woken
-// by every commit to the state database, most of them not the log's,
-// looks with it before it reads either.
-func (l *Log) Behind(ctx context.Context, marks, tail string) (bool, error) {
-	var behind bool
-	err := l.stmts.On(nil).QueryRowContext(ctx, `SELECT
-			EXISTS (SELECT 1 FROM task_log_batches
-				WHERE id > coalesce((SELECT value FROM task_log_cursors WHERE name = ?), 0))
-			OR EXISTS (SELECT 1 FROM task_log
-				WHERE id > coalesce((SELECT value FROM task_log_cursors WHERE name = ?), 0))`,
-		marks, tail).Scan(&behind)
+// Backlog is where a tailer of the log stands (see Log.Backlog).
+type Backlog struct {
+	// Marks and Tail are the cursors saved under the names asked for (0
+	// when none is).
+	Marks, Tail int64
+	// MarksBehind and TailBehind say whether batches were stored past
+	// Marks (as Marks reads them), and earlier versions' lines past Tail
+	// (as Tail reads them).
+	MarksBehind, TailBehind bool
+}
+
+// Backlog loads the cursors saved under marks and tail and says whether
+// anything lies past either, in one read: a tailer woken by every commit
+// to the state database, most of them not the log's, looks with it, and
+// reads on only past a cursor that is behind.
+func (l *Log) Backlog(ctx context.Context, marks, tail string) (Backlog, error) {
+	var b Backlog
+	err := l.stmts.On(nil).QueryRowContext(ctx, `SELECT m.c, t.c,
+			EXISTS (SELECT 1 FROM task_log_batches WHERE id > m.c),
+			EXISTS (SELECT 1 FROM task_log WHERE id > t.c)
+		FROM (SELECT coalesce((SELECT value FROM task_log_cursors WHERE name = ?), 0) AS c) m,
+			(SELECT coalesce((SELECT value FROM task_log_cursors WHERE name = ?), 0) AS c) t`,
+		marks, tail).Scan(&b.Marks, &b.Tail, &b.MarksBehind, &b.TailBehind)
 	if err != nil {
-		return false, fmt.Errorf("looking for task log entries past cursors %q and %q: %w", marks, tail, err)
+		return Backlog{}, fmt.Errorf("loading task log cursors %q and %q: %w", marks, tail, err)
 	}
-	return behind, nil
+	return b, nil
 }
 
 // LoadCursor returns the cursor saved under name, or 0 when none is.

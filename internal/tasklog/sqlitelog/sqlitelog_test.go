@@ -297,54 +297,56 @@ func TestCursors(t *testing.T) {
 	}
 }
 
-// TestBehind: Behind says whether batches were stored past the marks
-// cursor, or earlier versions' lines past the tail cursor, as Marks and
-// Tail would find them.
-func TestBehind(t *testing.T) {
+// TestBacklog: Backlog loads the two cursors and says whether batches
+// were stored past the marks cursor, or earlier versions' lines past the
+// tail cursor, as Marks and Tail would find them.
+func TestBacklog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "deployer.db")
 	raw := openDB(t, path)
 	w, r := newLog(t, raw), newLog(t, openDB(t, path))
 	ctx := t.Context()
-	behind := func(want bool, when string) {
+	backlog := func(want sqlitelog.Backlog, when string) {
 		t.Helper()
-		got, err := r.Behind(ctx, "marks", "tail")
+		got, err := r.Backlog(ctx, "marks", "tail")
 		if err != nil || got != want {
-			t.Fatalf("%s: Behind = %v, %v; want %v", when, got, err, want)
+			t.Fatalf("%s: Backlog = %+v, %v; want %+v", when, got, err, want)
 		}
 	}
-	behind(false, "an empty log")
+	backlog(sqlitelog.Backlog{}, "an empty log")
 	if err := w.Append(ctx, "a", "JA", []schemas.LogLine{line(1, "a1")}); err != nil {
 		t.Fatal(err)
 	}
-	behind(true, "a batch and no cursor saved")
+	backlog(sqlitelog.Backlog{MarksBehind: true}, "a batch and no cursor saved")
 	marks, err := r.Marks(ctx, 0, 10)
 	if err != nil || len(marks) != 1 {
 		t.Fatalf("Marks = %+v, %v", marks, err)
 	}
-	if err := r.SaveCursor(ctx, "marks", marks[0].Cursor); err != nil {
+	mc := marks[0].Cursor
+	if err := r.SaveCursor(ctx, "marks", mc); err != nil {
 		t.Fatal(err)
 	}
-	behind(false, "the marks cursor at the last batch")
+	backlog(sqlitelog.Backlog{Marks: mc}, "the marks cursor at the last batch")
 	if err := r.SaveCursor(ctx, "other", 0); err != nil {
 		t.Fatal(err)
 	}
-	behind(false, "another cursor saved")
+	backlog(sqlitelog.Backlog{Marks: mc}, "another cursor saved")
 	if _, err := raw.ExecContext(ctx, `INSERT INTO task_log (task_id, job_id, seq, time_ms, text) VALUES ('b', 'JB', 1, 1700000000000, 'b1')`); err != nil {
 		t.Fatal(err)
 	}
-	behind(true, "an earlier version's line")
+	backlog(sqlitelog.Backlog{Marks: mc, TailBehind: true}, "an earlier version's line")
 	entries, err := r.Tail(ctx, 0, 10)
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("Tail = %+v, %v", entries, err)
 	}
-	if err := r.SaveCursor(ctx, "tail", entries[0].Cursor); err != nil {
+	tc := entries[0].Cursor
+	if err := r.SaveCursor(ctx, "tail", tc); err != nil {
 		t.Fatal(err)
 	}
-	behind(false, "both cursors at the end")
+	backlog(sqlitelog.Backlog{Marks: mc, Tail: tc}, "both cursors at the end")
 	if err := w.Append(ctx, "a", "JA", []schemas.LogLine{line(2, "a2")}); err != nil {
 		t.Fatal(err)
 	}
-	behind(true, "a batch past the marks cursor")
+	backlog(sqlitelog.Backlog{Marks: mc, Tail: tc, MarksBehind: true}, "a batch past the marks cursor")
 }
 
 // BenchmarkAppend appends batches of 300 lines of about 100 bytes, as a
