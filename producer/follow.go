@@ -142,7 +142,7 @@ func (c *Client) Follow(ctx context.Context, job Job, opts FollowOptions) (Follo
 		// catching up after the job's end is waited for), and not before
 		// a read that began once the events a lost read hid were back
 		// has come back itself.
-		if f.done() || f.since(later(f.terminalAt, f.lastLineAt)) >= opts.DrainWait && !f.readFrom.Before(sub.HiddenUntil()) {
+		if f.done() || (f.since(later(f.terminalAt, f.lastLineAt)) >= opts.DrainWait && !f.readFrom.Before(sub.HiddenUntil())) {
 			if c.DeleteStreams {
 				delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				_ = c.Streams.Delete(delCtx, job.Stream)
@@ -490,6 +490,7 @@ func (f *follower) readLines(ctx context.Context, taskID string, after int64) ([
 	return lines, err
 }
 
+// readSource is readLines's read of the task log source.
 func (f *follower) readSource(ctx context.Context, taskID string, after int64) ([]schemas.LogLine, error) {
 	app, ok := f.c.Logs.(tasklog.Appender)
 	if !ok {
